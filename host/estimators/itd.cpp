@@ -1,0 +1,88 @@
+// Iterative differentiation (ITD-BiO): reverse mode through D inner SGD steps. Source:
+// ALGORITHMS.md "ITD" and Ji et al., arXiv 2010.07962, Algorithm 1 with the backward pass
+// written out. The batch of inner step t is drawn again (counter-based RNG) for the backward
+// pass instead of being stored.
+#include <bilevel/estimators.hpp>
+
+namespace bilevel {
+namespace {
+
+template <typename T>
+class ItdEstimator final : public HypergradientEstimator<T> {
+ public:
+  explicit ItdEstimator(ItdOptions o) : options_(std::move(o)) {
+    BILEVEL_EXPECTS(options_.steps >= 0, "itd: steps must be >= 0, got " << options_.steps);
+    for (double a : options_.alpha) BILEVEL_EXPECTS(a > 0.0, "itd: alpha must be > 0, got " << a);
+  }
+  std::string name() const override { return "itd"; }
+  bool runs_lower_level() const override { return true; }
+
+  void prepare(Problem<T>& problem, index_t instances) override {
+    auto exec = problem.executor();
+    const index_t dy = problem.dim_y();
+    const std::vector<double> alpha = per_instance(options_.alpha, instances, "itd alpha");
+    alpha_ = Array<T>(exec, instances, 1, std::vector<T>(alpha.begin(), alpha.end()));
+    trajectory_ = Array<T>(exec, dy, instances * (options_.steps + 1));
+    gy_ = Array<T>(exec, dy, instances);
+    a_ = Array<T>(exec, dy, instances);
+    ha_ = Array<T>(exec, dy, instances);
+    jv_ = Array<T>(exec, problem.dim_x(), instances);
+    instances_ = instances;
+  }
+
+  void estimate(const EstimateContext<T>& ctx, ConstMatrixView<T> x, MatrixView<T> y,
+                MatrixView<T> h) override {
+    Problem<T>& p = ctx.problem;
+    Ops<T>& ops = p.executor()->template ops<T>();
+    BILEVEL_EXPECTS(x.cols == instances_, "itd: prepared for " << instances_ << " instances, got " << x.cols);
+    const index_t steps = options_.steps;
+    // y_0 = y
+    ops.copy(y, state(0));
+    for (index_t t = 0; t < steps; ++t) {
+      const Batch batch =
+          ctx.lower.draw(SampleStream::lower_step, static_cast<std::uint32_t>(t), ctx.iteration);
+      // gy = grad_y g(x, y_t)
+      p.grad_y_g(batch, x, state(t), gy_.view());
+      // y_{t+1} = y_t - alpha gy
+      ops.copy(state(t), state(t + 1));
+      ops.batch_axpy(T(-1), alpha_.data(), gy_.view(), state(t + 1));
+    }
+    // h = fx(x, y_D); a = fy(x, y_D)
+    p.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, state(steps), h,
+             a_.view());
+    for (index_t t = steps - 1; t >= 0; --t) {
+      const Batch batch =
+          ctx.lower.draw(SampleStream::lower_step, static_cast<std::uint32_t>(t), ctx.iteration);
+      // ha = H(x, y_t) a; jv = J(x, y_t) a
+      p.hvp_jvp(batch, x, state(t), a_.view(), ha_.view(), jv_.view());
+      // h -= alpha J a
+      ops.batch_axpy(T(-1), alpha_.data(), jv_.view(), h);
+      // a -= alpha H a
+      ops.batch_axpy(T(-1), alpha_.data(), ha_.view(), a_.view());
+    }
+    // y = y_D
+    ops.copy(state(steps), y);
+  }
+
+ private:
+  MatrixView<T> state(index_t t) {
+    return MatrixView<T>(trajectory_.data() + t * trajectory_.rows() * instances_,
+                         trajectory_.rows(), instances_);
+  }
+
+  ItdOptions options_;
+  Array<T> alpha_, trajectory_, gy_, a_, ha_, jv_;
+  index_t instances_ = 0;
+};
+
+}  // namespace
+
+template <typename T>
+std::unique_ptr<HypergradientEstimator<T>> make_itd_estimator(ItdOptions options) {
+  return std::make_unique<ItdEstimator<T>>(std::move(options));
+}
+
+template std::unique_ptr<HypergradientEstimator<float>> make_itd_estimator(ItdOptions);
+template std::unique_ptr<HypergradientEstimator<double>> make_itd_estimator(ItdOptions);
+
+}  // namespace bilevel

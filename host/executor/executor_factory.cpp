@@ -1,0 +1,51 @@
+// Backend selection: `auto` picks CUDA when a device exists and the CPU otherwise.
+#include <bilevel/error.hpp>
+#include <bilevel/executor.hpp>
+
+#include "../../kernels/cpu/cpu_executor.hpp"
+#include "../../kernels/cuda/cuda_executor.hpp"
+
+#include <sstream>
+
+namespace bilevel {
+
+namespace detail {
+void throw_invalid_argument(const char* file, int line, const std::string& message) {
+  (void)file;
+  (void)line;
+  throw InvalidArgument(message);
+}
+}  // namespace detail
+
+std::string to_string(Backend backend) {
+  switch (backend) {
+    case Backend::cpu: return "cpu";
+    case Backend::cuda: return "cuda";
+    case Backend::automatic: return "auto";
+  }
+  return "unknown";
+}
+
+Backend parse_backend(const std::string& text) {
+  if (text == "cpu") return Backend::cpu;
+  if (text == "cuda") return Backend::cuda;
+  if (text == "auto") return Backend::automatic;
+  throw InvalidArgument("unknown backend '" + text + "' (expected auto, cpu or cuda)");
+}
+
+int cuda_device_count(std::string* reason) { return kernels::cuda::device_count(reason); }
+
+std::shared_ptr<Executor> make_executor(Backend backend, int device) {
+  switch (backend) {
+    case Backend::cpu: return kernels::cpu::make_cpu_executor();
+    case Backend::cuda: return kernels::cuda::make_cuda_executor(device);
+    case Backend::automatic: {
+      std::string reason;
+      if (cuda_device_count(&reason) > 0) return kernels::cuda::make_cuda_executor(device);
+      return kernels::cpu::make_cpu_executor();
+    }
+  }
+  throw InvalidArgument("make_executor: unknown backend");
+}
+
+}  // namespace bilevel

@@ -1,0 +1,31 @@
+#include <bilevel/sampling.hpp>
+
+namespace bilevel {
+
+template <typename T>
+MinibatchSampler<T>::MinibatchSampler(std::shared_ptr<Executor> exec, std::uint64_t seed,
+                                      index_t population, index_t size)
+    : exec_(std::move(exec)),
+      seed_(seed),
+      population_(population),
+      size_(size),
+      full_(population == 0 || size <= 0 || size >= population) {
+  BILEVEL_EXPECTS(population >= 0, "sampler: population must be >= 0, got " << population);
+  if (!full_) indices_ = Array<sample_index_t>(exec_, size_, 1);
+}
+
+template <typename T>
+Batch MinibatchSampler<T>::draw(SampleStream purpose, std::uint32_t substep, index_t iteration) {
+  if (full_) return Batch{nullptr, population_};
+  // The Philox counter word: purpose in the top byte, sub-step (0 .. 2^24) below it.
+  const std::uint32_t stream = (static_cast<std::uint32_t>(purpose) << 24) | (substep & 0xFFFFFFu);
+  // indices = Philox(seed; i / 4, instance 0, stream, iteration) mapped to [0, population)
+  exec_->ops<T>().sample_indices(seed_, stream, static_cast<std::uint32_t>(iteration), 0u,
+                                 population_, size_, indices_.data());
+  return Batch{indices_.data(), size_};
+}
+
+template class MinibatchSampler<float>;
+template class MinibatchSampler<double>;
+
+}  // namespace bilevel

@@ -1,0 +1,87 @@
+// Owning arrays on an executor's memory (RAII).
+#pragma once
+
+#include <bilevel/error.hpp>
+#include <bilevel/executor.hpp>
+#include <bilevel/types.hpp>
+
+#include <memory>
+#include <utility>
+#include <vector>
+
+namespace bilevel {
+
+/// A rows x cols column-major matrix owned on an executor. Moves, never copies implicitly.
+template <typename T>
+class Array {
+ public:
+  Array() = default;
+  Array(std::shared_ptr<Executor> exec, index_t rows, index_t cols = 1)
+      : exec_(std::move(exec)), rows_(rows), cols_(cols) {
+    BILEVEL_EXPECTS(exec_ != nullptr, "Array needs an executor");
+    BILEVEL_EXPECTS(rows >= 0 && cols >= 0,
+                    "Array shape must be non-negative, got " << rows << " x " << cols);
+    if (size() > 0) data_ = static_cast<T*>(exec_->allocate(bytes()));
+  }
+  /// Uploads host values (size rows * cols, column-major).
+  Array(std::shared_ptr<Executor> exec, index_t rows, index_t cols, const std::vector<T>& host)
+      : Array(std::move(exec), rows, cols) {
+    BILEVEL_EXPECTS(static_cast<index_t>(host.size()) == size(),
+                    "Array upload: expected " << size() << " values, got " << host.size());
+    upload(host);
+  }
+  ~Array() { reset(); }
+  Array(Array&& o) noexcept { swap(o); }
+  Array& operator=(Array&& o) noexcept {
+    if (this != &o) {
+      reset();
+      swap(o);
+    }
+    return *this;
+  }
+  Array(const Array&) = delete;
+  Array& operator=(const Array&) = delete;
+
+  T* data() { return data_; }
+  const T* data() const { return data_; }
+  index_t rows() const { return rows_; }
+  index_t cols() const { return cols_; }
+  index_t size() const { return rows_ * cols_; }
+  std::size_t bytes() const { return static_cast<std::size_t>(size()) * sizeof(T); }
+  Executor& executor() const { return *exec_; }
+
+  MatrixView<T> view() { return MatrixView<T>(data_, rows_, cols_); }
+  ConstMatrixView<T> view() const { return ConstMatrixView<T>(data_, rows_, cols_); }
+  ConstMatrixView<T> cview() const { return view(); }
+
+  void upload(const std::vector<T>& host) {
+    BILEVEL_EXPECTS(static_cast<index_t>(host.size()) == size(),
+                    "Array upload: expected " << size() << " values, got " << host.size());
+    if (size() > 0) exec_->copy_from_host(data_, host.data(), bytes());
+  }
+  std::vector<T> to_host() const {
+    std::vector<T> host(static_cast<std::size_t>(size()));
+    if (size() > 0) exec_->copy_to_host(host.data(), data_, bytes());
+    return host;
+  }
+
+ private:
+  void reset() noexcept {
+    if (data_ != nullptr) exec_->deallocate(data_);
+    data_ = nullptr;
+    rows_ = cols_ = 0;
+  }
+  void swap(Array& o) noexcept {
+    std::swap(exec_, o.exec_);
+    std::swap(data_, o.data_);
+    std::swap(rows_, o.rows_);
+    std::swap(cols_, o.cols_);
+  }
+
+  std::shared_ptr<Executor> exec_;
+  T* data_ = nullptr;
+  index_t rows_ = 0;
+  index_t cols_ = 0;
+};
+
+}  // namespace bilevel

@@ -1,0 +1,14 @@
+// Umbrella header of the bilevel library. Compiles with a plain C++17 compiler.
+#pragma once
+
+#include <bilevel/array.hpp>
+#include <bilevel/error.hpp>
+#include <bilevel/estimators.hpp>
+#include <bilevel/executor.hpp>
+#include <bilevel/ops.hpp>
+#include <bilevel/problem.hpp>
+#include <bilevel/problems/quadratic.hpp>
+#include <bilevel/sampling.hpp>
+#include <bilevel/solvers/double_loop.hpp>
+#include <bilevel/types.hpp>
+#include <bilevel/version.hpp>

@@ -1,0 +1,75 @@
+// Hypergradient estimators: approximations of grad F(x) = fx - J H^{-1} fy with H = grad2_yy g
+// and J = grad2_xy g, for B instances at once. Each is a list of kernel calls on the problem's
+// executor: no host synchronisation, no allocation after prepare().
+#pragma once
+
+#include <bilevel/array.hpp>
+#include <bilevel/problem.hpp>
+#include <bilevel/sampling.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace bilevel {
+
+/// What an estimator draws its batches from at one outer iteration.
+template <typename T>
+struct EstimateContext {
+  Problem<T>& problem;
+  MinibatchSampler<T>& lower;  ///< batches of g (HVPs, J v, inner steps)
+  MinibatchSampler<T>& upper;  ///< batches of f (fx, fy)
+  index_t iteration;
+};
+
+template <typename T>
+class HypergradientEstimator {
+ public:
+  virtual ~HypergradientEstimator() = default;
+  virtual std::string name() const = 0;
+  /// True when the estimator moves y itself (ITD differentiates through its own inner steps).
+  virtual bool runs_lower_level() const { return false; }
+  /// Allocates workspaces for `instances` instances. Called before the loop.
+  virtual void prepare(Problem<T>& problem, index_t instances) = 0;
+  /// h (dx x B) = hypergradient estimate at (x, y). ITD leaves its last inner iterate in y.
+  virtual void estimate(const EstimateContext<T>& ctx, ConstMatrixView<T> x, MatrixView<T> y,
+                        MatrixView<T> h) = 0;
+  /// v ~ H^{-1} fy of the last estimate (AID estimators); empty for ITD.
+  virtual ConstMatrixView<T> linear_system_solution() const { return {}; }
+};
+
+/// Neumann series (stocBiO, arXiv 2010.07962, eq. of Algorithm 1 as in benchopt):
+/// r_0 = fy, r_i = r_{i-1} - eta H_i r_{i-1} (fresh batch per term), v = eta sum_{i=0..Q} r_i.
+/// Converges for eta <= 1/L_g; the error is (I - eta H)^{Q+1} H^{-1} fy.
+struct NeumannOptions {
+  index_t terms = 10;               ///< Q (HVPs per estimate)
+  std::vector<double> eta{0.05};    ///< per instance: 1 value for all or B values
+};
+
+/// Conjugate gradient on H v = fy (AID-CG), warm-started from the previous v, on one batch
+/// per estimate. Exact in dy iterations on a quadratic (in exact arithmetic).
+struct CgOptions {
+  index_t iterations = 10;
+  bool warm_start = true;
+};
+
+/// Reverse mode through `steps` inner SGD steps y <- y - alpha gy (ITD-BiO). Stores the
+/// trajectory y_0..y_D: memory (D + 1) dy B.
+struct ItdOptions {
+  index_t steps = 10;
+  std::vector<double> alpha{0.1};   ///< inner step, per instance (1 or B values)
+};
+
+template <typename T>
+std::unique_ptr<HypergradientEstimator<T>> make_neumann_estimator(NeumannOptions options);
+template <typename T>
+std::unique_ptr<HypergradientEstimator<T>> make_cg_estimator(CgOptions options);
+template <typename T>
+std::unique_ptr<HypergradientEstimator<T>> make_itd_estimator(ItdOptions options);
+
+/// Expands per-instance values (1 value for all, or exactly `instances`) to `instances`
+/// values; throws InvalidArgument naming `what` otherwise or when a value is not finite.
+std::vector<double> per_instance(const std::vector<double>& values, index_t instances,
+                                 const std::string& what);
+
+}  // namespace bilevel

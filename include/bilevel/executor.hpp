@@ -1,0 +1,68 @@
+// Executors: where memory lives and kernels run. One stream per executor.
+#pragma once
+
+#include <bilevel/types.hpp>
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace bilevel {
+
+template <typename T>
+class Ops;
+
+/// A backend instance: owns a stream (CUDA) and a BLAS handle bound to it, allocates memory
+/// and hands out the kernel sets for float and double. All work an executor enqueues runs in
+/// order on its one stream; nothing runs on the default stream.
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  virtual Backend backend() const = 0;
+  /// "CPU (2 threads)" or the CUDA device name.
+  virtual std::string device_name() const = 0;
+
+  virtual void* allocate(std::size_t bytes) = 0;
+  virtual void deallocate(void* ptr) noexcept = 0;
+  /// Copies between this executor's memory and the host. Both wait for the stream first and
+  /// return when the copy is complete: they are the only host synchronisation points.
+  virtual void copy_to_host(void* host_dst, const void* src, std::size_t bytes) = 0;
+  virtual void copy_from_host(void* dst, const void* host_src, std::size_t bytes) = 0;
+  /// Copy within this executor's memory, ordered on the stream.
+  virtual void copy(void* dst, const void* src, std::size_t bytes) = 0;
+  virtual void synchronize() = 0;
+
+  /// Runs `work` and returns the time it took on the executor, in milliseconds (device events
+  /// on CUDA, a steady clock on the CPU). Synchronises.
+  virtual double time_ms(const std::function<void()>& work) = 0;
+
+  /// cudaStream_t of this executor (nullptr on the CPU): user kernels must be launched on it.
+  virtual void* native_stream() const = 0;
+
+  template <typename T>
+  Ops<T>& ops();
+
+ protected:
+  Executor() = default;
+  virtual Ops<float>& ops_float() = 0;
+  virtual Ops<double>& ops_double() = 0;
+};
+
+template <>
+inline Ops<float>& Executor::ops<float>() { return ops_float(); }
+template <>
+inline Ops<double>& Executor::ops<double>() { return ops_double(); }
+
+/// Number of usable CUDA devices; 0 (not an error) when there is no device or no driver.
+/// `reason` (optional) receives why none is usable.
+int cuda_device_count(std::string* reason = nullptr);
+
+/// Creates an executor. `automatic` picks CUDA when a device exists, the CPU otherwise; throws
+/// DeviceUnavailable if `cuda` is asked for and none exists. `device` selects the CUDA device.
+std::shared_ptr<Executor> make_executor(Backend backend, int device = 0);
+
+}  // namespace bilevel

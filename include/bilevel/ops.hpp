@@ -1,0 +1,162 @@
+// The kernel set of a backend: GEMM and the batched (per-instance) vector kernels that every
+// algorithm is written in. Each kernel exists on the CPU (OpenMP + BLAS) and on CUDA (custom
+// kernels + cuBLAS); tests compare the two.
+//
+// Conventions: matrices are column-major views on the executor's memory; for the batched
+// kernels column b is instance b and per-instance scalars (`const T* alpha`) are arrays of
+// length cols on the executor's memory. Kernels are enqueued on the executor's stream and never
+// synchronise. The public functions check shapes and throw InvalidArgument naming the kernel.
+#pragma once
+
+#include <bilevel/error.hpp>
+#include <bilevel/types.hpp>
+
+#include <cstdint>
+
+namespace bilevel {
+
+/// Index of a sample in a data set (minibatch indices).
+using sample_index_t = std::int32_t;
+
+template <typename T>
+class Ops {
+ public:
+  virtual ~Ops() = default;
+
+  /// C = alpha * op(A) * op(B) + beta * C.
+  void gemm(Op op_a, Op op_b, T alpha, ConstMatrixView<T> a, ConstMatrixView<T> b, T beta,
+            MatrixView<T> c) {
+    const index_t m = op_a == Op::none ? a.rows : a.cols;
+    const index_t k = op_a == Op::none ? a.cols : a.rows;
+    const index_t kb = op_b == Op::none ? b.rows : b.cols;
+    const index_t n = op_b == Op::none ? b.cols : b.rows;
+    BILEVEL_EXPECTS(k == kb && c.rows == m && c.cols == n,
+                    "gemm: shapes do not match: op(A) is " << m << " x " << k << ", op(B) is "
+                                                           << kb << " x " << n << ", C is "
+                                                           << c.rows << " x " << c.cols);
+    check_ld("gemm", a);
+    check_ld("gemm", b);
+    check_ld("gemm", c);
+    if (m == 0 || n == 0) return;
+    do_gemm(op_a, op_b, m, n, k, alpha, a.data, a.ld, b.data, b.ld, beta, c.data, c.ld);
+  }
+
+  /// x = value.
+  void fill(MatrixView<T> x, T value) {
+    check_ld("fill", x);
+    if (x.size() > 0) do_fill(x, value);
+  }
+  /// y = x.
+  void copy(ConstMatrixView<T> x, MatrixView<T> y) {
+    same_shape("copy", x, y);
+    if (x.size() > 0) do_copy(x, y);
+  }
+  /// y = a * x + b * y.
+  void axpby(T a, ConstMatrixView<T> x, T b, MatrixView<T> y) {
+    same_shape("axpby", x, y);
+    if (x.size() > 0) do_axpby(a, x, b, y);
+  }
+  /// y_j += a * alpha_j * x_j for each column j (alpha: per-instance, length cols).
+  void batch_axpy(T a, const T* alpha, ConstMatrixView<T> x, MatrixView<T> y) {
+    same_shape("batch_axpy", x, y);
+    BILEVEL_EXPECTS(alpha != nullptr, "batch_axpy: per-instance scalars are null");
+    if (x.size() > 0) do_batch_axpy(a, alpha, x, y);
+  }
+  /// x_j *= a * alpha_j.
+  void batch_scale(T a, const T* alpha, MatrixView<T> x) {
+    check_ld("batch_scale", x);
+    BILEVEL_EXPECTS(alpha != nullptr, "batch_scale: per-instance scalars are null");
+    if (x.size() > 0) do_batch_scale(a, alpha, x);
+  }
+  /// out_j = <x_j, y_j>.
+  void batch_dot(ConstMatrixView<T> x, ConstMatrixView<T> y, T* out) {
+    same_shape("batch_dot", x, y);
+    BILEVEL_EXPECTS(out != nullptr || x.cols == 0, "batch_dot: output is null");
+    if (x.cols > 0) do_batch_dot(x, y, out);
+  }
+  /// out_j = ||x_j||_2.
+  void batch_nrm2(ConstMatrixView<T> x, T* out) {
+    check_ld("batch_nrm2", x);
+    BILEVEL_EXPECTS(out != nullptr || x.cols == 0, "batch_nrm2: output is null");
+    if (x.cols > 0) do_batch_nrm2(x, out);
+  }
+  /// One Neumann term, fused with the running sum: r_j -= eta_j * hr_j; v_j += r_j.
+  void neumann_step(const T* eta, ConstMatrixView<T> hr, MatrixView<T> r, MatrixView<T> v) {
+    same_shape("neumann_step", hr, r);
+    same_shape("neumann_step", r, v);
+    BILEVEL_EXPECTS(eta != nullptr, "neumann_step: per-instance step sizes are null");
+    if (r.size() > 0) do_neumann_step(eta, hr, r, v);
+  }
+  /// y_j += sign * (num_j / den_j) * x_j; a zero denominator contributes nothing.
+  void batch_axpy_ratio(T sign, const T* num, const T* den, ConstMatrixView<T> x,
+                        MatrixView<T> y) {
+    same_shape("batch_axpy_ratio", x, y);
+    BILEVEL_EXPECTS(num != nullptr && den != nullptr, "batch_axpy_ratio: scalars are null");
+    if (x.size() > 0) do_batch_axpy_ratio(sign, num, den, x, y);
+  }
+  /// y_j = x_j + (num_j / den_j) * y_j; a zero denominator gives y_j = x_j.
+  void batch_xpay_ratio(const T* num, const T* den, ConstMatrixView<T> x, MatrixView<T> y) {
+    same_shape("batch_xpay_ratio", x, y);
+    BILEVEL_EXPECTS(num != nullptr && den != nullptr, "batch_xpay_ratio: scalars are null");
+    if (x.size() > 0) do_batch_xpay_ratio(num, den, x, y);
+  }
+  /// out[i] = uniform index in [0, population), i < count, from Philox4x32-10 keyed by `seed`
+  /// with counter (i / 4, instance, stream, step): the same values on every backend.
+  void sample_indices(std::uint64_t seed, std::uint32_t stream, std::uint32_t step,
+                      std::uint32_t instance, index_t population, index_t count,
+                      sample_index_t* out) {
+    BILEVEL_EXPECTS(population > 0 && population <= INT32_MAX,
+                    "sample_indices: population must be in [1, 2^31), got " << population);
+    BILEVEL_EXPECTS(count >= 0, "sample_indices: count must be >= 0, got " << count);
+    if (count > 0) do_sample_indices(seed, stream, step, instance, population, count, out);
+  }
+  /// dst(r, c) = src(idx[r], c) for r < dst.rows.
+  void gather_rows(ConstMatrixView<T> src, const sample_index_t* idx, MatrixView<T> dst) {
+    check_ld("gather_rows", src);
+    check_ld("gather_rows", dst);
+    BILEVEL_EXPECTS(src.cols == dst.cols, "gather_rows: src has " << src.cols
+                                              << " columns, dst " << dst.cols);
+    if (dst.size() > 0) do_gather_rows(src, idx, dst);
+  }
+
+ protected:
+  virtual void do_gemm(Op op_a, Op op_b, index_t m, index_t n, index_t k, T alpha, const T* a,
+                       index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc) = 0;
+  virtual void do_fill(MatrixView<T> x, T value) = 0;
+  virtual void do_copy(ConstMatrixView<T> x, MatrixView<T> y) = 0;
+  virtual void do_axpby(T a, ConstMatrixView<T> x, T b, MatrixView<T> y) = 0;
+  virtual void do_batch_axpy(T a, const T* alpha, ConstMatrixView<T> x, MatrixView<T> y) = 0;
+  virtual void do_batch_scale(T a, const T* alpha, MatrixView<T> x) = 0;
+  virtual void do_batch_dot(ConstMatrixView<T> x, ConstMatrixView<T> y, T* out) = 0;
+  virtual void do_batch_nrm2(ConstMatrixView<T> x, T* out) = 0;
+  virtual void do_neumann_step(const T* eta, ConstMatrixView<T> hr, MatrixView<T> r,
+                               MatrixView<T> v) = 0;
+  virtual void do_batch_axpy_ratio(T sign, const T* num, const T* den, ConstMatrixView<T> x,
+                                   MatrixView<T> y) = 0;
+  virtual void do_batch_xpay_ratio(const T* num, const T* den, ConstMatrixView<T> x,
+                                   MatrixView<T> y) = 0;
+  virtual void do_sample_indices(std::uint64_t seed, std::uint32_t stream, std::uint32_t step,
+                                 std::uint32_t instance, index_t population, index_t count,
+                                 sample_index_t* out) = 0;
+  virtual void do_gather_rows(ConstMatrixView<T> src, const sample_index_t* idx,
+                              MatrixView<T> dst) = 0;
+
+ private:
+  template <typename V>
+  static void check_ld(const char* kernel, const V& x) {
+    BILEVEL_EXPECTS(x.rows >= 0 && x.cols >= 0 && x.ld >= x.rows && x.ld >= 1,
+                    kernel << ": invalid view " << x.rows << " x " << x.cols << " with ld "
+                           << x.ld);
+    BILEVEL_EXPECTS(x.data != nullptr || x.rows * x.cols == 0, kernel << ": view has no data");
+  }
+  template <typename V, typename W>
+  static void same_shape(const char* kernel, const V& x, const W& y) {
+    check_ld(kernel, x);
+    check_ld(kernel, y);
+    BILEVEL_EXPECTS(x.rows == y.rows && x.cols == y.cols,
+                    kernel << ": shapes differ: " << x.rows << " x " << x.cols << " vs "
+                           << y.rows << " x " << y.cols);
+  }
+};
+
+}  // namespace bilevel

@@ -1,0 +1,72 @@
+// The oracle interface of a bilevel problem  min_x F(x) = f(x, y*(x)),  y*(x) = argmin_y g(x, y).
+// Every oracle works on a minibatch for B instances at once: x is dx x B, y and v are dy x B,
+// column b belongs to instance b. Oracles enqueue work on the problem's executor (its stream)
+// and never synchronise. Built-in problems and user problems implement the same interface.
+#pragma once
+
+#include <bilevel/error.hpp>
+#include <bilevel/executor.hpp>
+#include <bilevel/ops.hpp>
+#include <bilevel/types.hpp>
+
+#include <memory>
+#include <string>
+
+namespace bilevel {
+
+/// A minibatch of samples shared by all instances: `size` indices on the executor's memory,
+/// or the whole data set when `indices` is null.
+struct Batch {
+  const sample_index_t* indices = nullptr;
+  index_t size = 0;
+  bool full() const { return indices == nullptr; }
+};
+
+template <typename T>
+class Problem {
+ public:
+  virtual ~Problem() = default;
+
+  virtual std::string name() const = 0;
+  virtual std::shared_ptr<Executor> executor() const = 0;
+  virtual index_t dim_x() const = 0;
+  virtual index_t dim_y() const = 0;
+  /// Samples in the finite sums behind g (lower) and f (upper); 0 means deterministic: the
+  /// problem ignores batches.
+  virtual index_t lower_samples() const { return 0; }
+  virtual index_t upper_samples() const { return 0; }
+
+  /// Sizes workspaces for up to `instances` instances and batches of up to `max_batch`
+  /// samples. Solvers call it before their loop so that no oracle allocates inside it.
+  virtual void reserve(index_t instances, index_t max_batch) {
+    (void)instances;
+    (void)max_batch;
+  }
+
+  /// out = grad_y g(x, y) on the lower-level batch.
+  virtual void grad_y_g(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+                        MatrixView<T> out) = 0;
+  /// out = grad_x g(x, y) (first-order methods; optional).
+  virtual void grad_x_g(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+                        MatrixView<T> out) {
+    (void)batch, (void)x, (void)y, (void)out;
+    throw NotSupported(name() + " does not provide grad_x g");
+  }
+  /// fx = grad_x f(x, y), fy = grad_y f(x, y) on the upper-level batch.
+  virtual void grad_f(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+                      MatrixView<T> fx, MatrixView<T> fy) = 0;
+  /// The fused second-order oracle on the lower-level batch: hv = grad2_yy g(x, y) v (dy x B)
+  /// and jv = grad2_xy g(x, y) v (dx x B). Either output may be an empty view: not wanted.
+  virtual void hvp_jvp(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+                       ConstMatrixView<T> v, MatrixView<T> hv, MatrixView<T> jv) = 0;
+  /// Per-instance values for logging: f_out[b] = f(x_b, y_b) on the upper batch and
+  /// g_out[b] = g(x_b, y_b) on the lower batch (executor memory, length B; either may be null).
+  virtual void values(const Batch& lower, const Batch& upper, ConstMatrixView<T> x,
+                      ConstMatrixView<T> y, T* f_out, T* g_out) = 0;
+
+  /// Projections onto the feasible sets (identity by default).
+  virtual void project_x(MatrixView<T> x) { (void)x; }
+  virtual void project_y(MatrixView<T> y) { (void)y; }
+};
+
+}  // namespace bilevel

@@ -1,0 +1,47 @@
+// Minibatch indices from a counter-based RNG (Philox4x32-10), keyed by the run's seed and
+// countered by (purpose, sub-step, iteration, instance): any batch of any iteration can be
+// drawn again, in any order, on any backend, with the same result. Batches are shared by all
+// instances of a run (instance 0), which lets B instances on shared data run as one GEMM.
+#pragma once
+
+#include <bilevel/array.hpp>
+#include <bilevel/problem.hpp>
+
+#include <cstdint>
+#include <memory>
+
+namespace bilevel {
+
+/// What a batch is drawn for. Part of the Philox counter, so that streams never overlap.
+enum class SampleStream : std::uint32_t {
+  lower_step = 1,  ///< lower-level SGD steps on y
+  upper = 2,       ///< grad f for the hypergradient
+  second_order = 3,///< HVP batches of the linear-system solvers (Neumann terms, CG)
+  cross = 4,       ///< the batch of the final J v
+  evaluation = 5,  ///< metrics
+};
+
+template <typename T>
+class MinibatchSampler {
+ public:
+  /// `size` = 0 or >= `population` gives full batches (the deterministic case).
+  MinibatchSampler(std::shared_ptr<Executor> exec, std::uint64_t seed, index_t population,
+                   index_t size);
+
+  /// Draws the batch for (purpose, substep, iteration) into this sampler's buffer and returns
+  /// it. The batch stays valid until the next draw from this sampler.
+  Batch draw(SampleStream purpose, std::uint32_t substep, index_t iteration);
+
+  index_t batch_size() const { return full_ ? population_ : size_; }
+  bool full() const { return full_; }
+
+ private:
+  std::shared_ptr<Executor> exec_;
+  std::uint64_t seed_;
+  index_t population_;
+  index_t size_;
+  bool full_;
+  Array<sample_index_t> indices_;
+};
+
+}  // namespace bilevel

@@ -1,0 +1,63 @@
+#include "cpu_executor.hpp"
+
+#include "cpu_ops.hpp"
+
+#include <bilevel/error.hpp>
+
+#include <omp.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace bilevel::kernels::cpu {
+namespace {
+
+class CpuExecutor final : public Executor {
+ public:
+  Backend backend() const override { return Backend::cpu; }
+  std::string device_name() const override {
+    return "CPU (" + std::to_string(omp_get_max_threads()) + " threads)";
+  }
+  void* allocate(std::size_t bytes) override {
+    if (bytes == 0) return nullptr;
+    const std::size_t rounded = (bytes + 63) / 64 * 64;  // aligned_alloc wants a multiple
+    void* p = std::aligned_alloc(64, rounded);
+    if (p == nullptr) throw Error("CPU executor: out of memory allocating " +
+                                  std::to_string(bytes) + " bytes");
+    return p;
+  }
+  void deallocate(void* ptr) noexcept override { std::free(ptr); }
+  void copy_to_host(void* dst, const void* src, std::size_t bytes) override {
+    if (bytes) std::memcpy(dst, src, bytes);
+  }
+  void copy_from_host(void* dst, const void* src, std::size_t bytes) override {
+    if (bytes) std::memcpy(dst, src, bytes);
+  }
+  void copy(void* dst, const void* src, std::size_t bytes) override {
+    if (bytes) std::memmove(dst, src, bytes);
+  }
+  void synchronize() override {}
+  double time_ms(const std::function<void()>& work) override {
+    const auto start = std::chrono::steady_clock::now();
+    work();
+    const auto stop = std::chrono::steady_clock::now();
+    return std::chrono::duration<double, std::milli>(stop - start).count();
+  }
+  void* native_stream() const override { return nullptr; }
+
+ protected:
+  Ops<float>& ops_float() override { return ops_f_; }
+  Ops<double>& ops_double() override { return ops_d_; }
+
+ private:
+  CpuOps<float> ops_f_;
+  CpuOps<double> ops_d_;
+};
+
+}  // namespace
+
+std::shared_ptr<Executor> make_cpu_executor() { return std::make_shared<CpuExecutor>(); }
+
+}  // namespace bilevel::kernels::cpu

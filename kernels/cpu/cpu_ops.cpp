@@ -1,0 +1,155 @@
+#include "cpu_ops.hpp"
+
+#include "../common/batch_math.hpp"
+#include "../common/philox.hpp"
+
+#include <cblas.h>
+
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+
+namespace bilevel::kernels::cpu {
+namespace {
+
+// Elementwise loops are parallel only when there is enough work to pay for the threads.
+constexpr index_t kParallelThreshold = 1 << 15;
+
+CBLAS_TRANSPOSE to_cblas(Op op) { return op == Op::none ? CblasNoTrans : CblasTrans; }
+
+/// f(i, j) over the rows x cols index space.
+template <typename F>
+void for_each_element(index_t rows, index_t cols, F f) {
+#pragma omp parallel for collapse(2) schedule(static) if (rows * cols > kParallelThreshold)
+  for (index_t j = 0; j < cols; ++j)
+    for (index_t i = 0; i < rows; ++i) f(i, j);
+}
+
+/// Per-column sum of f(i, j), accumulated in double.
+template <typename F>
+double column_sum(index_t rows, index_t j, F f) {
+  double s = 0.0;
+#pragma omp parallel for reduction(+ : s) schedule(static) if (rows > kParallelThreshold)
+  for (index_t i = 0; i < rows; ++i) s += f(i, j);
+  return s;
+}
+
+}  // namespace
+
+template <typename T>
+void CpuOps<T>::do_gemm(Op op_a, Op op_b, index_t m, index_t n, index_t k, T alpha, const T* a,
+                        index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc) {
+  const auto bi = [](index_t v) { return static_cast<blasint>(v); };
+  if (k == 0) {  // C = beta * C; BLAS may read A and B even when k == 0.
+    for_each_element(m, n, [&](index_t i, index_t j) {
+      c[i + j * ldc] = beta == T(0) ? T(0) : beta * c[i + j * ldc];
+    });
+    return;
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    cblas_sgemm(CblasColMajor, to_cblas(op_a), to_cblas(op_b), bi(m), bi(n), bi(k), alpha, a,
+                bi(lda), b, bi(ldb), beta, c, bi(ldc));
+  } else {
+    cblas_dgemm(CblasColMajor, to_cblas(op_a), to_cblas(op_b), bi(m), bi(n), bi(k), alpha, a,
+                bi(lda), b, bi(ldb), beta, c, bi(ldc));
+  }
+}
+
+template <typename T>
+void CpuOps<T>::do_fill(MatrixView<T> x, T value) {
+  for_each_element(x.rows, x.cols, [&](index_t i, index_t j) { x.data[i + j * x.ld] = value; });
+}
+
+template <typename T>
+void CpuOps<T>::do_copy(ConstMatrixView<T> x, MatrixView<T> y) {
+  for_each_element(x.rows, x.cols,
+                   [&](index_t i, index_t j) { y.data[i + j * y.ld] = x.data[i + j * x.ld]; });
+}
+
+template <typename T>
+void CpuOps<T>::do_axpby(T a, ConstMatrixView<T> x, T b, MatrixView<T> y) {
+  for_each_element(x.rows, x.cols, [&](index_t i, index_t j) {
+    T& yi = y.data[i + j * y.ld];
+    yi = a * x.data[i + j * x.ld] + (b == T(0) ? T(0) : b * yi);
+  });
+}
+
+template <typename T>
+void CpuOps<T>::do_batch_axpy(T a, const T* alpha, ConstMatrixView<T> x, MatrixView<T> y) {
+  for_each_element(x.rows, x.cols, [&](index_t i, index_t j) {
+    y.data[i + j * y.ld] += a * alpha[j] * x.data[i + j * x.ld];
+  });
+}
+
+template <typename T>
+void CpuOps<T>::do_batch_scale(T a, const T* alpha, MatrixView<T> x) {
+  for_each_element(x.rows, x.cols,
+                   [&](index_t i, index_t j) { x.data[i + j * x.ld] *= a * alpha[j]; });
+}
+
+template <typename T>
+void CpuOps<T>::do_batch_dot(ConstMatrixView<T> x, ConstMatrixView<T> y, T* out) {
+  for (index_t j = 0; j < x.cols; ++j) {
+    out[j] = static_cast<T>(column_sum(x.rows, j, [&](index_t i, index_t c) {
+      return static_cast<double>(x.data[i + c * x.ld]) * static_cast<double>(y.data[i + c * y.ld]);
+    }));
+  }
+}
+
+template <typename T>
+void CpuOps<T>::do_batch_nrm2(ConstMatrixView<T> x, T* out) {
+  for (index_t j = 0; j < x.cols; ++j) {
+    out[j] = static_cast<T>(std::sqrt(column_sum(x.rows, j, [&](index_t i, index_t c) {
+      const double v = x.data[i + c * x.ld];
+      return v * v;
+    })));
+  }
+}
+
+template <typename T>
+void CpuOps<T>::do_neumann_step(const T* eta, ConstMatrixView<T> hr, MatrixView<T> r,
+                                MatrixView<T> v) {
+  for_each_element(r.rows, r.cols, [&](index_t i, index_t j) {
+    common::neumann_step(eta[j], hr.data[i + j * hr.ld], r.data[i + j * r.ld],
+                         v.data[i + j * v.ld]);
+  });
+}
+
+template <typename T>
+void CpuOps<T>::do_batch_axpy_ratio(T sign, const T* num, const T* den, ConstMatrixView<T> x,
+                                    MatrixView<T> y) {
+  for_each_element(x.rows, x.cols, [&](index_t i, index_t j) {
+    y.data[i + j * y.ld] += sign * common::safe_ratio(num[j], den[j]) * x.data[i + j * x.ld];
+  });
+}
+
+template <typename T>
+void CpuOps<T>::do_batch_xpay_ratio(const T* num, const T* den, ConstMatrixView<T> x,
+                                    MatrixView<T> y) {
+  for_each_element(x.rows, x.cols, [&](index_t i, index_t j) {
+    T& yi = y.data[i + j * y.ld];
+    yi = x.data[i + j * x.ld] + common::safe_ratio(num[j], den[j]) * yi;
+  });
+}
+
+template <typename T>
+void CpuOps<T>::do_sample_indices(std::uint64_t seed, std::uint32_t stream, std::uint32_t step,
+                                  std::uint32_t instance, index_t population, index_t count,
+                                  sample_index_t* out) {
+#pragma omp parallel for schedule(static) if (count > kParallelThreshold)
+  for (index_t i = 0; i < count; ++i)
+    out[i] = common::sample_index(seed, stream, step, instance, i, population);
+}
+
+template <typename T>
+void CpuOps<T>::do_gather_rows(ConstMatrixView<T> src, const sample_index_t* idx,
+                               MatrixView<T> dst) {
+  for_each_element(dst.rows, dst.cols, [&](index_t i, index_t j) {
+    dst.data[i + j * dst.ld] = src.data[static_cast<index_t>(idx[i]) + j * src.ld];
+  });
+}
+
+template class CpuOps<float>;
+template class CpuOps<double>;
+
+}  // namespace bilevel::kernels::cpu

@@ -1,0 +1,36 @@
+// CPU implementations of the kernel set (OpenMP loops, CBLAS GEMM).
+#pragma once
+
+#include <bilevel/ops.hpp>
+
+namespace bilevel::kernels::cpu {
+
+template <typename T>
+class CpuOps final : public Ops<T> {
+ protected:
+  void do_gemm(Op op_a, Op op_b, index_t m, index_t n, index_t k, T alpha, const T* a,
+               index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc) override;
+  void do_fill(MatrixView<T> x, T value) override;
+  void do_copy(ConstMatrixView<T> x, MatrixView<T> y) override;
+  void do_axpby(T a, ConstMatrixView<T> x, T b, MatrixView<T> y) override;
+  void do_batch_axpy(T a, const T* alpha, ConstMatrixView<T> x, MatrixView<T> y) override;
+  void do_batch_scale(T a, const T* alpha, MatrixView<T> x) override;
+  void do_batch_dot(ConstMatrixView<T> x, ConstMatrixView<T> y, T* out) override;
+  void do_batch_nrm2(ConstMatrixView<T> x, T* out) override;
+  void do_neumann_step(const T* eta, ConstMatrixView<T> hr, MatrixView<T> r,
+                       MatrixView<T> v) override;
+  void do_batch_axpy_ratio(T sign, const T* num, const T* den, ConstMatrixView<T> x,
+                           MatrixView<T> y) override;
+  void do_batch_xpay_ratio(const T* num, const T* den, ConstMatrixView<T> x,
+                           MatrixView<T> y) override;
+  void do_sample_indices(std::uint64_t seed, std::uint32_t stream, std::uint32_t step,
+                         std::uint32_t instance, index_t population, index_t count,
+                         sample_index_t* out) override;
+  void do_gather_rows(ConstMatrixView<T> src, const sample_index_t* idx,
+                      MatrixView<T> dst) override;
+};
+
+extern template class CpuOps<float>;
+extern template class CpuOps<double>;
+
+}  // namespace bilevel::kernels::cpu

@@ -1,0 +1,222 @@
+// Custom batched kernels: one launch per call, column j = instance j, per-instance scalars read
+// from device arrays (nothing comes back to the host). The element formulas are shared with the
+// CPU backend through kernels/common.
+#include "batch_kernels.cuh"
+
+#include "../common/batch_math.hpp"
+#include "../common/philox.hpp"
+#include "cuda_error.hpp"
+
+#include <cub/block/block_reduce.cuh>
+
+#include <algorithm>
+
+namespace bilevel::kernels::cuda {
+namespace {
+
+constexpr int kBlock = 256;
+constexpr int kMaxGridY = 65535;
+
+/// f(i, j) for every element of a rows x cols index space: x covers rows, y covers columns.
+template <typename F>
+__global__ void elementwise_kernel(index_t rows, index_t cols, F f) {
+  for (index_t j = blockIdx.y; j < cols; j += gridDim.y)
+    for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < rows;
+         i += static_cast<index_t>(gridDim.x) * blockDim.x)
+      f(i, j);
+}
+
+template <typename F>
+void launch_elementwise(cudaStream_t s, index_t rows, index_t cols, F f, const char* name) {
+  const index_t bx = std::min<index_t>((rows + kBlock - 1) / kBlock, 4096);
+  const dim3 grid(static_cast<unsigned>(std::max<index_t>(bx, 1)),
+                  static_cast<unsigned>(std::min<index_t>(cols, kMaxGridY)));
+  elementwise_kernel<<<grid, kBlock, 0, s>>>(rows, cols, f);
+  BILEVEL_CHECK_LAUNCH(s, name);
+}
+
+/// out[j] = finish(sum_i term(i, j)): one block per column, accumulated in double.
+template <typename Term, typename Finish, typename T>
+__global__ void column_reduce_kernel(index_t rows, index_t cols, Term term, Finish finish,
+                                     T* out) {
+  using BlockReduce = cub::BlockReduce<double, kBlock>;
+  __shared__ typename BlockReduce::TempStorage temp;
+  for (index_t j = blockIdx.x; j < cols; j += gridDim.x) {
+    double s = 0.0;
+    for (index_t i = threadIdx.x; i < rows; i += kBlock) s += term(i, j);
+    const double total = BlockReduce(temp).Sum(s);
+    if (threadIdx.x == 0) out[j] = static_cast<T>(finish(total));
+    __syncthreads();  // temp is reused by the next column
+  }
+}
+
+template <typename Term, typename Finish, typename T>
+void launch_column_reduce(cudaStream_t s, index_t rows, index_t cols, Term term, Finish finish,
+                          T* out, const char* name) {
+  const unsigned grid = static_cast<unsigned>(std::min<index_t>(cols, 1 << 16));
+  column_reduce_kernel<<<grid, kBlock, 0, s>>>(rows, cols, term, finish, out);
+  BILEVEL_CHECK_LAUNCH(s, name);
+}
+
+struct Identity {
+  __device__ double operator()(double v) const { return v; }
+};
+struct Sqrt {
+  __device__ double operator()(double v) const { return sqrt(v); }
+};
+
+__global__ void sample_indices_kernel(std::uint64_t seed, std::uint32_t stream,
+                                      std::uint32_t step, std::uint32_t instance,
+                                      index_t population, index_t count, sample_index_t* out) {
+  for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<index_t>(gridDim.x) * blockDim.x)
+    out[i] = common::sample_index(seed, stream, step, instance, i, population);
+}
+
+}  // namespace
+
+template <typename T>
+void launch_fill(cudaStream_t s, MatrixView<T> x, T value) {
+  launch_elementwise(
+      s, x.rows, x.cols, [=] __device__(index_t i, index_t j) { x.data[i + j * x.ld] = value; },
+      "fill");
+}
+
+template <typename T>
+void launch_copy(cudaStream_t s, ConstMatrixView<T> x, MatrixView<T> y) {
+  launch_elementwise(
+      s, x.rows, x.cols,
+      [=] __device__(index_t i, index_t j) { y.data[i + j * y.ld] = x.data[i + j * x.ld]; },
+      "copy");
+}
+
+template <typename T>
+void launch_axpby(cudaStream_t s, T a, ConstMatrixView<T> x, T b, MatrixView<T> y) {
+  launch_elementwise(
+      s, x.rows, x.cols,
+      [=] __device__(index_t i, index_t j) {
+        T& yi = y.data[i + j * y.ld];
+        yi = a * x.data[i + j * x.ld] + (b == T(0) ? T(0) : b * yi);
+      },
+      "axpby");
+}
+
+template <typename T>
+void launch_batch_axpy(cudaStream_t s, T a, const T* alpha, ConstMatrixView<T> x,
+                       MatrixView<T> y) {
+  launch_elementwise(
+      s, x.rows, x.cols,
+      [=] __device__(index_t i, index_t j) {
+        y.data[i + j * y.ld] += a * alpha[j] * x.data[i + j * x.ld];
+      },
+      "batch_axpy");
+}
+
+template <typename T>
+void launch_batch_scale(cudaStream_t s, T a, const T* alpha, MatrixView<T> x) {
+  launch_elementwise(
+      s, x.rows, x.cols,
+      [=] __device__(index_t i, index_t j) { x.data[i + j * x.ld] *= a * alpha[j]; },
+      "batch_scale");
+}
+
+template <typename T>
+void launch_batch_dot(cudaStream_t s, ConstMatrixView<T> x, ConstMatrixView<T> y, T* out) {
+  launch_column_reduce(
+      s, x.rows, x.cols,
+      [=] __device__(index_t i, index_t j) {
+        return static_cast<double>(x.data[i + j * x.ld]) *
+               static_cast<double>(y.data[i + j * y.ld]);
+      },
+      Identity{}, out, "batch_dot");
+}
+
+template <typename T>
+void launch_batch_nrm2(cudaStream_t s, ConstMatrixView<T> x, T* out) {
+  launch_column_reduce(
+      s, x.rows, x.cols,
+      [=] __device__(index_t i, index_t j) {
+        const double v = x.data[i + j * x.ld];
+        return v * v;
+      },
+      Sqrt{}, out, "batch_nrm2");
+}
+
+template <typename T>
+void launch_neumann_step(cudaStream_t s, const T* eta, ConstMatrixView<T> hr, MatrixView<T> r,
+                         MatrixView<T> v) {
+  launch_elementwise(
+      s, r.rows, r.cols,
+      [=] __device__(index_t i, index_t j) {
+        common::neumann_step(eta[j], hr.data[i + j * hr.ld], r.data[i + j * r.ld],
+                             v.data[i + j * v.ld]);
+      },
+      "neumann_step");
+}
+
+template <typename T>
+void launch_batch_axpy_ratio(cudaStream_t s, T sign, const T* num, const T* den,
+                             ConstMatrixView<T> x, MatrixView<T> y) {
+  launch_elementwise(
+      s, x.rows, x.cols,
+      [=] __device__(index_t i, index_t j) {
+        y.data[i + j * y.ld] += sign * common::safe_ratio(num[j], den[j]) * x.data[i + j * x.ld];
+      },
+      "batch_axpy_ratio");
+}
+
+template <typename T>
+void launch_batch_xpay_ratio(cudaStream_t s, const T* num, const T* den, ConstMatrixView<T> x,
+                             MatrixView<T> y) {
+  launch_elementwise(
+      s, x.rows, x.cols,
+      [=] __device__(index_t i, index_t j) {
+        T& yi = y.data[i + j * y.ld];
+        yi = x.data[i + j * x.ld] + common::safe_ratio(num[j], den[j]) * yi;
+      },
+      "batch_xpay_ratio");
+}
+
+template <typename T>
+void launch_gather_rows(cudaStream_t s, ConstMatrixView<T> src, const sample_index_t* idx,
+                        MatrixView<T> dst) {
+  launch_elementwise(
+      s, dst.rows, dst.cols,
+      [=] __device__(index_t i, index_t j) {
+        dst.data[i + j * dst.ld] = src.data[static_cast<index_t>(idx[i]) + j * src.ld];
+      },
+      "gather_rows");
+}
+
+void launch_sample_indices(cudaStream_t s, std::uint64_t seed, std::uint32_t stream,
+                           std::uint32_t step, std::uint32_t instance, index_t population,
+                           index_t count, sample_index_t* out) {
+  const unsigned grid =
+      static_cast<unsigned>(std::min<index_t>((count + kBlock - 1) / kBlock, 4096));
+  sample_indices_kernel<<<grid, kBlock, 0, s>>>(seed, stream, step, instance, population, count,
+                                                out);
+  BILEVEL_CHECK_LAUNCH(s, "sample_indices");
+}
+
+#define BILEVEL_INSTANTIATE_BATCH_KERNELS(T)                                                    \
+  template void launch_fill<T>(cudaStream_t, MatrixView<T>, T);                                 \
+  template void launch_copy<T>(cudaStream_t, ConstMatrixView<T>, MatrixView<T>);                \
+  template void launch_axpby<T>(cudaStream_t, T, ConstMatrixView<T>, T, MatrixView<T>);         \
+  template void launch_batch_axpy<T>(cudaStream_t, T, const T*, ConstMatrixView<T>,             \
+                                     MatrixView<T>);                                            \
+  template void launch_batch_scale<T>(cudaStream_t, T, const T*, MatrixView<T>);                \
+  template void launch_batch_dot<T>(cudaStream_t, ConstMatrixView<T>, ConstMatrixView<T>, T*);  \
+  template void launch_batch_nrm2<T>(cudaStream_t, ConstMatrixView<T>, T*);                     \
+  template void launch_neumann_step<T>(cudaStream_t, const T*, ConstMatrixView<T>,              \
+                                       MatrixView<T>, MatrixView<T>);                           \
+  template void launch_batch_axpy_ratio<T>(cudaStream_t, T, const T*, const T*,                 \
+                                           ConstMatrixView<T>, MatrixView<T>);                  \
+  template void launch_batch_xpay_ratio<T>(cudaStream_t, const T*, const T*,                    \
+                                           ConstMatrixView<T>, MatrixView<T>);                  \
+  template void launch_gather_rows<T>(cudaStream_t, ConstMatrixView<T>, const sample_index_t*,  \
+                                      MatrixView<T>);
+
+BILEVEL_INSTANTIATE_BATCH_KERNELS(float)
+BILEVEL_INSTANTIATE_BATCH_KERNELS(double)
+
+}  // namespace bilevel::kernels::cuda

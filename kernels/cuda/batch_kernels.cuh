@@ -1,0 +1,44 @@
+// Launchers of the custom batched kernels (implemented in batch_kernels.cu). Declared with
+// plain types so that the cuBLAS-side code (cuda_ops.cpp) compiles with the host compiler.
+#pragma once
+
+#include <bilevel/ops.hpp>
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace bilevel::kernels::cuda {
+
+template <typename T>
+void launch_fill(cudaStream_t s, MatrixView<T> x, T value);
+template <typename T>
+void launch_copy(cudaStream_t s, ConstMatrixView<T> x, MatrixView<T> y);
+template <typename T>
+void launch_axpby(cudaStream_t s, T a, ConstMatrixView<T> x, T b, MatrixView<T> y);
+template <typename T>
+void launch_batch_axpy(cudaStream_t s, T a, const T* alpha, ConstMatrixView<T> x,
+                       MatrixView<T> y);
+template <typename T>
+void launch_batch_scale(cudaStream_t s, T a, const T* alpha, MatrixView<T> x);
+template <typename T>
+void launch_batch_dot(cudaStream_t s, ConstMatrixView<T> x, ConstMatrixView<T> y, T* out);
+template <typename T>
+void launch_batch_nrm2(cudaStream_t s, ConstMatrixView<T> x, T* out);
+template <typename T>
+void launch_neumann_step(cudaStream_t s, const T* eta, ConstMatrixView<T> hr, MatrixView<T> r,
+                         MatrixView<T> v);
+template <typename T>
+void launch_batch_axpy_ratio(cudaStream_t s, T sign, const T* num, const T* den,
+                             ConstMatrixView<T> x, MatrixView<T> y);
+template <typename T>
+void launch_batch_xpay_ratio(cudaStream_t s, const T* num, const T* den, ConstMatrixView<T> x,
+                             MatrixView<T> y);
+template <typename T>
+void launch_gather_rows(cudaStream_t s, ConstMatrixView<T> src, const sample_index_t* idx,
+                        MatrixView<T> dst);
+void launch_sample_indices(cudaStream_t s, std::uint64_t seed, std::uint32_t stream,
+                           std::uint32_t step, std::uint32_t instance, index_t population,
+                           index_t count, sample_index_t* out);
+
+}  // namespace bilevel::kernels::cuda

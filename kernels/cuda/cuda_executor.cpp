@@ -1,0 +1,135 @@
+#include "cuda_executor.hpp"
+
+#include "cuda_error.hpp"
+#include "cuda_ops.hpp"
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+namespace bilevel::kernels::cuda {
+namespace {
+
+/// Sets the executor's device for the lifetime of a scope.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    BILEVEL_CUDA_TRY(cudaGetDevice(&previous_));
+    if (previous_ != device) BILEVEL_CUDA_TRY(cudaSetDevice(device));
+  }
+  ~DeviceGuard() {
+    int now = previous_;
+    if (cudaGetDevice(&now) == cudaSuccess && now != previous_)
+      BILEVEL_CUDA_TRY_NO_THROW(cudaSetDevice(previous_));
+  }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_ = 0;
+};
+
+class CudaExecutor final : public Executor {
+ public:
+  explicit CudaExecutor(int device) : device_(device) {
+    DeviceGuard guard(device_);
+    cudaDeviceProp prop{};
+    BILEVEL_CUDA_TRY(cudaGetDeviceProperties(&prop, device_));
+    name_ = prop.name;
+    BILEVEL_CUDA_TRY(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    BILEVEL_CUDA_TRY(cudaEventCreate(&start_));
+    BILEVEL_CUDA_TRY(cudaEventCreate(&stop_));
+    BILEVEL_CUBLAS_TRY(cublasCreate(&blas_));
+    BILEVEL_CUBLAS_TRY(cublasSetStream(blas_, stream_));
+    ops_f_ = std::make_unique<CudaOps<float>>(stream_, blas_);
+    ops_d_ = std::make_unique<CudaOps<double>>(stream_, blas_);
+  }
+  ~CudaExecutor() override {
+    if (blas_ != nullptr && cublasDestroy(blas_) != CUBLAS_STATUS_SUCCESS)
+      report_cuda_error_no_throw(cudaErrorUnknown, "cublasDestroy", __FILE__, __LINE__);
+    if (start_ != nullptr) BILEVEL_CUDA_TRY_NO_THROW(cudaEventDestroy(start_));
+    if (stop_ != nullptr) BILEVEL_CUDA_TRY_NO_THROW(cudaEventDestroy(stop_));
+    if (stream_ != nullptr) BILEVEL_CUDA_TRY_NO_THROW(cudaStreamDestroy(stream_));
+  }
+
+  Backend backend() const override { return Backend::cuda; }
+  std::string device_name() const override { return name_; }
+
+  void* allocate(std::size_t bytes) override {
+    if (bytes == 0) return nullptr;
+    DeviceGuard guard(device_);
+    void* p = nullptr;
+    BILEVEL_CUDA_TRY(cudaMallocAsync(&p, bytes, stream_));
+    return p;
+  }
+  void deallocate(void* ptr) noexcept override {
+    if (ptr != nullptr) BILEVEL_CUDA_TRY_NO_THROW(cudaFreeAsync(ptr, stream_));
+  }
+  void copy_to_host(void* dst, const void* src, std::size_t bytes) override {
+    if (bytes == 0) return;
+    BILEVEL_CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+    BILEVEL_CUDA_TRY(cudaStreamSynchronize(stream_));
+  }
+  void copy_from_host(void* dst, const void* src, std::size_t bytes) override {
+    if (bytes == 0) return;
+    BILEVEL_CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
+    // The host buffer may be freed right after return: wait for the copy.
+    BILEVEL_CUDA_TRY(cudaStreamSynchronize(stream_));
+  }
+  void copy(void* dst, const void* src, std::size_t bytes) override {
+    if (bytes == 0) return;
+    BILEVEL_CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
+  }
+  void synchronize() override { BILEVEL_CUDA_TRY(cudaStreamSynchronize(stream_)); }
+  double time_ms(const std::function<void()>& work) override {
+    BILEVEL_CUDA_TRY(cudaEventRecord(start_, stream_));
+    work();
+    BILEVEL_CUDA_TRY(cudaEventRecord(stop_, stream_));
+    BILEVEL_CUDA_TRY(cudaEventSynchronize(stop_));
+    float ms = 0.f;
+    BILEVEL_CUDA_TRY(cudaEventElapsedTime(&ms, start_, stop_));
+    return ms;
+  }
+  void* native_stream() const override { return stream_; }
+
+ protected:
+  Ops<float>& ops_float() override { return *ops_f_; }
+  Ops<double>& ops_double() override { return *ops_d_; }
+
+ private:
+  int device_;
+  std::string name_;
+  cudaStream_t stream_ = nullptr;
+  cudaEvent_t start_ = nullptr;
+  cudaEvent_t stop_ = nullptr;
+  cublasHandle_t blas_ = nullptr;
+  std::unique_ptr<CudaOps<float>> ops_f_;
+  std::unique_ptr<CudaOps<double>> ops_d_;
+};
+
+}  // namespace
+
+int device_count(std::string* reason) {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status == cudaSuccess && count > 0) return count;
+  (void)cudaGetLastError();  // clear the sticky "no device" state
+  if (reason != nullptr) {
+    if (status == cudaSuccess)
+      *reason = "the CUDA runtime reports 0 devices";
+    else
+      *reason = std::string(cudaGetErrorName(status)) + ": " + cudaGetErrorString(status);
+  }
+  return 0;
+}
+
+std::shared_ptr<Executor> make_cuda_executor(int device) {
+  std::string reason;
+  const int count = device_count(&reason);
+  if (count == 0) throw DeviceUnavailable("no CUDA device is available (" + reason + ")");
+  if (device < 0 || device >= count)
+    throw DeviceUnavailable("CUDA device " + std::to_string(device) + " does not exist (" +
+                            std::to_string(count) + " found)");
+  return std::make_shared<CudaExecutor>(device);
+}
+
+}  // namespace bilevel::kernels::cuda
