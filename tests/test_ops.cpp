@@ -1,0 +1,260 @@
+// The kernel set: every CPU kernel against a naive loop, and every CUDA kernel against its CPU
+// twin (float and double; sizes above a warp, odd sizes, a leading dimension above rows, a zero
+// denominator). The CUDA half skips when no device exists.
+#include "test_support.hpp"
+
+#include <map>
+
+namespace bilevel::test {
+namespace {
+
+using Outputs = std::map<std::string, std::vector<double>>;
+
+struct Shape {
+  index_t rows, cols;
+};
+
+template <typename T>
+std::vector<double> to_double(const std::vector<T>& v) {
+  return std::vector<double>(v.begin(), v.end());
+}
+
+/// Inputs of one kernel run, on the host.
+template <typename T>
+struct Inputs {
+  Shape s;
+  index_t ld;  // of the strided view
+  std::vector<T> x, y, z, alpha, num, den;
+  std::vector<T> a, b;  // gemm: a is m x k, b is k x n
+  index_t m = 67, k = 45;
+
+  explicit Inputs(Shape shape, std::uint64_t seed) : s(shape), ld(shape.rows + 3) {
+    const std::size_t n = static_cast<std::size_t>(s.rows * s.cols);
+    x = random_vector<T>(static_cast<std::size_t>(ld * s.cols), seed);
+    y = random_vector<T>(n, seed + 1);
+    z = random_vector<T>(n, seed + 2);
+    alpha = random_vector<T>(s.cols, seed + 3, 0.1, 1.0);
+    num = random_vector<T>(s.cols, seed + 4, 0.5, 2.0);
+    den = random_vector<T>(s.cols, seed + 5, 0.5, 2.0);
+    den[0] = T(0);  // a converged instance: ratio kernels must give 0, not NaN
+    a = random_vector<T>(static_cast<std::size_t>(m * k), seed + 6);
+    b = random_vector<T>(static_cast<std::size_t>(k * s.cols), seed + 7);
+  }
+};
+
+template <typename T>
+Outputs run_kernels(const std::shared_ptr<Executor>& exec, const Inputs<T>& in) {
+  Ops<T>& ops = exec->ops<T>();
+  const index_t r = in.s.rows, c = in.s.cols;
+  Outputs out;
+  Array<T> xs(exec, in.ld, c, in.x);  // strided: view rows r of ld
+  const MatrixView<T> x(xs.data(), r, c, in.ld);
+  Array<T> y(exec, r, c, in.y), z(exec, r, c, in.z), alpha(exec, c, 1, in.alpha),
+      num(exec, c, 1, in.num), den(exec, c, 1, in.den), scal(exec, c, 1);
+  Array<T> a(exec, in.m, in.k, in.a), b(exec, in.k, c, in.b), cm(exec, in.m, c);
+  Array<T> ctn(exec, in.k, c), work(exec, r, c);
+
+  const auto take = [&](const std::string& name, const Array<T>& arr) {
+    out[name] = to_double(arr.to_host());
+  };
+  // C = A B
+  ops.fill(cm.view(), T(0.5));
+  ops.gemm(Op::none, Op::none, T(1.5), a.view(), b.view(), T(-2), cm.view());
+  take("gemm_nn", cm);
+  // C = A' (A B)
+  ops.gemm(Op::transpose, Op::none, T(1), a.view(), cm.view(), T(0), ctn.view());
+  take("gemm_tn", ctn);
+  ops.copy(x, work.view());
+  take("copy", work);
+  ops.fill(work.view(), T(0.25));
+  take("fill", work);
+  ops.copy(y.view(), work.view());
+  ops.axpby(T(0.5), x, T(-1.5), work.view());
+  take("axpby", work);
+  ops.copy(y.view(), work.view());
+  ops.batch_axpy(T(-1), alpha.data(), x, work.view());
+  take("batch_axpy", work);
+  ops.copy(y.view(), work.view());
+  ops.batch_scale(T(2), alpha.data(), work.view());
+  take("batch_scale", work);
+  ops.batch_dot(x, y.view(), scal.data());
+  take("batch_dot", scal);
+  ops.batch_nrm2(x, scal.data());
+  take("batch_nrm2", scal);
+  ops.copy(y.view(), work.view());
+  Array<T> v(exec, r, c, in.z);
+  ops.neumann_step(alpha.data(), x, work.view(), v.view());
+  take("neumann_r", work);
+  take("neumann_v", v);
+  ops.copy(y.view(), work.view());
+  ops.batch_axpy_ratio(T(-1), num.data(), den.data(), x, work.view());
+  take("axpy_ratio", work);
+  ops.copy(y.view(), work.view());
+  ops.batch_xpay_ratio(num.data(), den.data(), x, work.view());
+  take("xpay_ratio", work);
+  Array<sample_index_t> idx(exec, 2 * r + 1, 1);
+  ops.sample_indices(1234, 5, 6, 0, r, idx.size(), idx.data());
+  const std::vector<sample_index_t> idx_host = idx.to_host();
+  out["sample_indices"] = std::vector<double>(idx_host.begin(), idx_host.end());
+  Array<T> gathered(exec, idx.size(), c);
+  ops.gather_rows(y.view(), idx.data(), gathered.view());
+  take("gather_rows", gathered);
+  return out;
+}
+
+/// The same computations as naive double loops on the host.
+template <typename T>
+Outputs reference(const Inputs<T>& in) {
+  const index_t r = in.s.rows, c = in.s.cols, m = in.m, k = in.k;
+  Outputs out;
+  const auto X = [&](index_t i, index_t j) { return double(in.x[i + j * in.ld]); };
+  const auto Y = [&](index_t i, index_t j) { return double(in.y[i + j * r]); };
+  const auto Z = [&](index_t i, index_t j) { return double(in.z[i + j * r]); };
+  const auto ratio = [&](index_t j) { return in.den[j] == T(0) ? 0.0 : double(in.num[j]) / double(in.den[j]); };
+  std::vector<double> cm(static_cast<std::size_t>(m * c)), ctn(static_cast<std::size_t>(k * c));
+  for (index_t j = 0; j < c; ++j)
+    for (index_t i = 0; i < m; ++i) {
+      double s = 0;
+      for (index_t p = 0; p < k; ++p) s += double(in.a[i + p * m]) * double(in.b[p + j * k]);
+      cm[i + j * m] = 1.5 * s - 2 * 0.5;
+    }
+  for (index_t j = 0; j < c; ++j)
+    for (index_t i = 0; i < k; ++i) {
+      double s = 0;
+      for (index_t p = 0; p < m; ++p) s += double(in.a[p + i * m]) * cm[p + j * m];
+      ctn[i + j * k] = s;
+    }
+  out["gemm_nn"] = cm;
+  out["gemm_tn"] = ctn;
+  const auto each = [&](auto f) {
+    std::vector<double> v(static_cast<std::size_t>(r * c));
+    for (index_t j = 0; j < c; ++j)
+      for (index_t i = 0; i < r; ++i) v[i + j * r] = f(i, j);
+    return v;
+  };
+  out["copy"] = each([&](index_t i, index_t j) { return X(i, j); });
+  out["fill"] = each([&](index_t, index_t) { return 0.25; });
+  out["axpby"] = each([&](index_t i, index_t j) { return 0.5 * X(i, j) - 1.5 * Y(i, j); });
+  out["batch_axpy"] = each([&](index_t i, index_t j) { return Y(i, j) - double(in.alpha[j]) * X(i, j); });
+  out["batch_scale"] = each([&](index_t i, index_t j) { return 2.0 * double(in.alpha[j]) * Y(i, j); });
+  std::vector<double> dot(c), nrm(c);
+  for (index_t j = 0; j < c; ++j) {
+    for (index_t i = 0; i < r; ++i) {
+      dot[j] += X(i, j) * Y(i, j);
+      nrm[j] += X(i, j) * X(i, j);
+    }
+    nrm[j] = std::sqrt(nrm[j]);
+  }
+  out["batch_dot"] = dot;
+  out["batch_nrm2"] = nrm;
+  out["neumann_r"] = each([&](index_t i, index_t j) { return Y(i, j) - double(in.alpha[j]) * X(i, j); });
+  out["neumann_v"] = each([&](index_t i, index_t j) {
+    return Z(i, j) + Y(i, j) - double(in.alpha[j]) * X(i, j);
+  });
+  out["axpy_ratio"] = each([&](index_t i, index_t j) { return Y(i, j) - ratio(j) * X(i, j); });
+  out["xpay_ratio"] = each([&](index_t i, index_t j) { return X(i, j) + ratio(j) * Y(i, j); });
+  return out;
+}
+
+const Shape kShapes[] = {{1, 1}, {33, 3}, {257, 5}, {1001, 7}};
+
+template <typename T>
+class OpsTest : public ::testing::Test {};
+using Precisions = ::testing::Types<float, double>;
+TYPED_TEST_SUITE(OpsTest, Precisions);
+
+TYPED_TEST(OpsTest, CpuKernelsMatchNaiveLoops) {
+  using T = TypeParam;
+  const double tol = std::is_same_v<T, float> ? 2e-5 : 1e-13;
+  for (const Shape s : kShapes) {
+    const Inputs<T> in(s, 100 + s.rows);
+    const Outputs got = run_kernels<T>(cpu(), in);
+    const Outputs want = reference(in);
+    for (const auto& [name, values] : want) {
+      SCOPED_TRACE(name + " at " + std::to_string(s.rows) + " x " + std::to_string(s.cols));
+      EXPECT_LT(relative_error(got.at(name), values), tol);
+    }
+    // indices: in range, and gather_rows picked those rows
+    const auto& idx = got.at("sample_indices");
+    const auto& g = got.at("gather_rows");
+    for (std::size_t i = 0; i < idx.size(); ++i) {
+      ASSERT_GE(idx[i], 0);
+      ASSERT_LT(idx[i], s.rows);
+      for (index_t j = 0; j < s.cols; ++j)
+        EXPECT_EQ(g[i + j * idx.size()], static_cast<double>(in.y[static_cast<index_t>(idx[i]) + j * s.rows]));
+    }
+  }
+}
+
+TYPED_TEST(OpsTest, CudaKernelsMatchCpuTwins) {
+  using T = TypeParam;
+  BILEVEL_REQUIRE_CUDA(gpu);
+  for (const Shape s : kShapes) {
+    const Inputs<T> in(s, 200 + s.rows);
+    const Outputs want = run_kernels<T>(cpu(), in);
+    const Outputs got = run_kernels<T>(gpu, in);
+    for (const auto& [name, values] : want) {
+      SCOPED_TRACE(name + " at " + std::to_string(s.rows) + " x " + std::to_string(s.cols));
+      if (name == "sample_indices")
+        EXPECT_EQ(got.at(name), values) << "minibatch indices must be bit-identical";
+      else
+        EXPECT_LT(relative_error(got.at(name), values), parity_tolerance<T>());
+    }
+  }
+}
+
+TEST(Ops, ShapeErrorsNameTheKernel) {
+  auto exec = cpu();
+  Array<double> a(exec, 3, 2), b(exec, 4, 2), c(exec, 3, 2);
+  Ops<double>& ops = exec->ops<double>();
+  try {
+    ops.gemm(Op::none, Op::none, 1.0, a.view(), b.view(), 0.0, c.view());
+    FAIL() << "gemm accepted mismatched shapes";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("gemm: shapes do not match"), std::string::npos) << e.what();
+  }
+  try {
+    ops.axpby(1.0, a.view(), 1.0, b.view());
+    FAIL() << "axpby accepted mismatched shapes";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("axpby: shapes differ: 3 x 2 vs 4 x 2"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(ops.batch_axpy(1.0, nullptr, a.view(), c.view()), InvalidArgument);
+  EXPECT_THROW(ops.sample_indices(1, 1, 1, 0, 0, 4, nullptr), InvalidArgument);
+}
+
+TEST(Executor, AutoFallsBackToCpuWithoutADevice) {
+  std::string reason;
+  const int devices = cuda_device_count(&reason);
+  auto exec = make_executor(Backend::automatic);
+  if (devices == 0) {
+    EXPECT_EQ(exec->backend(), Backend::cpu);
+    EXPECT_FALSE(reason.empty());
+    EXPECT_THROW(make_executor(Backend::cuda), DeviceUnavailable);
+  } else {
+    EXPECT_EQ(exec->backend(), Backend::cuda);
+  }
+  EXPECT_EQ(parse_backend("cpu"), Backend::cpu);
+  EXPECT_EQ(parse_backend("auto"), Backend::automatic);
+  try {
+    parse_backend("gpu");
+    FAIL();
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown backend 'gpu'"), std::string::npos);
+  }
+}
+
+TEST(Array, UploadChecksSizeAndRoundTrips) {
+  auto exec = cpu();
+  const std::vector<float> v{1, 2, 3, 4, 5, 6};
+  Array<float> a(exec, 3, 2, v);
+  EXPECT_EQ(a.to_host(), v);
+  EXPECT_THROW(Array<float>(exec, 4, 2, v), InvalidArgument);
+  Array<float> moved = std::move(a);
+  EXPECT_EQ(moved.to_host(), v);
+  EXPECT_EQ(a.size(), 0);
+}
+
+}  // namespace
+}  // namespace bilevel::test
