@@ -4,15 +4,35 @@ find_package(CUDAToolkit REQUIRED)
 find_package(CCCL CONFIG REQUIRED HINTS "${CUDAToolkit_LIBRARY_DIR}/cmake")
 find_package(OpenMP REQUIRED COMPONENTS CXX)
 
-# CPU backend BLAS: OpenBLAS through its CBLAS interface.
-set(BLA_VENDOR OpenBLAS)
-find_package(BLAS REQUIRED)
-find_path(BILEVEL_CBLAS_INCLUDE_DIR NAMES cblas.h
-          PATH_SUFFIXES openblas openblas-pthread openblas-openmp
-          HINTS /usr/include/x86_64-linux-gnu /usr/include/aarch64-linux-gnu)
-if(NOT BILEVEL_CBLAS_INCLUDE_DIR)
-  message(FATAL_ERROR "cblas.h not found: install OpenBLAS (apt-get install libopenblas-dev)")
+# CPU backend BLAS: OpenBLAS through its CBLAS interface, in its OpenMP build. The pthreads
+# build fights the OpenMP loops for the cores (OpenMP threads spin after a parallel region
+# while OpenBLAS's own threads wait for them): measured 20x slower minibatch HVPs on 2 cores.
+# Debian: libopenblas-openmp-dev. The library's RUNPATH points at this directory, so the
+# OpenMP build is loaded even where the system default (alternatives) is the pthreads one.
+set(BILEVEL_BLAS_ARCH_DIR "/usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}")
+find_library(BILEVEL_OPENBLAS_LIBRARY NAMES openblas
+             HINTS "${BILEVEL_BLAS_ARCH_DIR}/openblas-openmp" NO_DEFAULT_PATH)
+find_path(BILEVEL_OPENBLAS_INCLUDE_DIR NAMES cblas.h
+          HINTS "/usr/include/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp" NO_DEFAULT_PATH)
+if(BILEVEL_OPENBLAS_LIBRARY AND BILEVEL_OPENBLAS_INCLUDE_DIR)
+  add_library(bilevel_blas INTERFACE)
+  target_link_libraries(bilevel_blas INTERFACE "${BILEVEL_OPENBLAS_LIBRARY}")
+else()
+  message(WARNING "OpenBLAS (OpenMP build) not found: falling back to the default BLAS. "
+                  "Install libopenblas-openmp-dev for a CPU backend that does not oversubscribe.")
+  set(BLA_VENDOR OpenBLAS)
+  find_package(BLAS REQUIRED)
+  unset(BILEVEL_OPENBLAS_INCLUDE_DIR CACHE)
+  find_path(BILEVEL_OPENBLAS_INCLUDE_DIR NAMES cblas.h
+            PATH_SUFFIXES openblas openblas-pthread openblas-openmp
+            HINTS "/usr/include/${CMAKE_LIBRARY_ARCHITECTURE}")
+  if(NOT BILEVEL_OPENBLAS_INCLUDE_DIR)
+    message(FATAL_ERROR "cblas.h not found: install OpenBLAS (apt-get install libopenblas-openmp-dev)")
+  endif()
+  add_library(bilevel_blas INTERFACE)
+  target_link_libraries(bilevel_blas INTERFACE BLAS::BLAS)
 endif()
+message(STATUS "bilevel CPU BLAS: ${BILEVEL_OPENBLAS_LIBRARY}; cblas.h in ${BILEVEL_OPENBLAS_INCLUDE_DIR}")
 
 if(BILEVEL_BUILD_TESTS)
   find_package(GTest REQUIRED)
@@ -22,4 +42,5 @@ if(BILEVEL_BUILD_BENCH)
 endif()
 if(BILEVEL_BUILD_CLI)
   find_package(CLI11 CONFIG REQUIRED)
+  find_package(nlohmann_json CONFIG REQUIRED)
 endif()

@@ -1,0 +1,51 @@
+// `bilevel`: the command-line tool.
+//   bilevel quadratic  [options]   stocBiO / AID-CG / ITD-BiO on a quadratic with a known answer
+//   bilevel algorithms             the algorithms this build knows
+//   bilevel devices                the backends available here
+#include "commands.hpp"
+
+#include <bilevel/bilevel.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+int main(int argc, char** argv) {
+  CLI::App app{"bilevel: stochastic bilevel optimization on CUDA and CPU"};
+  app.set_version_flag("--version", std::string(bilevel::version));
+  app.require_subcommand(1);
+
+  std::function<int()> run_quadratic = bilevel::cli::add_quadratic_command(app);
+
+  CLI::App* algorithms = app.add_subcommand("algorithms", "List the algorithms");
+  CLI::App* devices = app.add_subcommand("devices", "List the backends available here");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    if (algorithms->parsed()) {
+      for (const auto& [name, what] : bilevel::algorithm_names())
+        std::printf("%-10s %s\n", name.c_str(), what.c_str());
+      return 0;
+    }
+    if (devices->parsed()) {
+      std::string reason;
+      const int n = bilevel::cuda_device_count(&reason);
+      std::printf("cpu   %s\n", bilevel::make_executor(bilevel::Backend::cpu)->device_name().c_str());
+      if (n == 0) std::printf("cuda  none (%s)\n", reason.c_str());
+      for (int d = 0; d < n; ++d)
+        std::printf("cuda  %d: %s\n", d,
+                    bilevel::make_executor(bilevel::Backend::cuda, d)->device_name().c_str());
+      return 0;
+    }
+    return run_quadratic();
+  } catch (const bilevel::DivergenceError& e) {
+    std::fprintf(stderr, "bilevel: %s\n", e.what());
+    return 3;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bilevel: error: %s\n", e.what());
+    return 1;
+  }
+}
