@@ -3,6 +3,7 @@ find_package(CUDAToolkit REQUIRED)
 # CUDA 13 keeps Thrust/CUB/libcu++ under include/cccl; CMake 3.25 does not add it for .cpp files.
 find_package(CCCL CONFIG REQUIRED HINTS "${CUDAToolkit_LIBRARY_DIR}/cmake")
 find_package(OpenMP REQUIRED COMPONENTS CXX)
+find_package(ZLIB REQUIRED)
 
 # CPU backend BLAS: OpenBLAS through its CBLAS interface, in its OpenMP build. The pthreads
 # build fights the OpenMP loops for the cores (OpenMP threads spin after a parallel region

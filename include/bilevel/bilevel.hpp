@@ -2,11 +2,13 @@
 #pragma once
 
 #include <bilevel/array.hpp>
+#include <bilevel/data.hpp>
 #include <bilevel/error.hpp>
 #include <bilevel/estimators.hpp>
 #include <bilevel/executor.hpp>
 #include <bilevel/ops.hpp>
 #include <bilevel/problem.hpp>
+#include <bilevel/problems/hyperclean.hpp>
 #include <bilevel/problems/quadratic.hpp>
 #include <bilevel/sampling.hpp>
 #include <bilevel/solvers/double_loop.hpp>

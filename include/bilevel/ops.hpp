@@ -118,6 +118,14 @@ class Ops {
                                               << " columns, dst " << dst.cols);
     if (dst.size() > 0) do_gather_rows(src, idx, dst);
   }
+  /// dst(:, c) = src(:, idx[c]) for c < dst.cols (gathers samples stored as columns).
+  void gather_columns(ConstMatrixView<T> src, const sample_index_t* idx, MatrixView<T> dst) {
+    check_ld("gather_columns", src);
+    check_ld("gather_columns", dst);
+    BILEVEL_EXPECTS(src.rows == dst.rows, "gather_columns: src has " << src.rows
+                                              << " rows, dst " << dst.rows);
+    if (dst.size() > 0) do_gather_columns(src, idx, dst);
+  }
 
  protected:
   virtual void do_gemm(Op op_a, Op op_b, index_t m, index_t n, index_t k, T alpha, const T* a,
@@ -140,6 +148,8 @@ class Ops {
                                  sample_index_t* out) = 0;
   virtual void do_gather_rows(ConstMatrixView<T> src, const sample_index_t* idx,
                               MatrixView<T> dst) = 0;
+  virtual void do_gather_columns(ConstMatrixView<T> src, const sample_index_t* idx,
+                                 MatrixView<T> dst) = 0;
 
  private:
   template <typename V>

@@ -149,6 +149,14 @@ void CpuOps<T>::do_gather_rows(ConstMatrixView<T> src, const sample_index_t* idx
   });
 }
 
+template <typename T>
+void CpuOps<T>::do_gather_columns(ConstMatrixView<T> src, const sample_index_t* idx,
+                                  MatrixView<T> dst) {
+  for_each_element(dst.rows, dst.cols, [&](index_t i, index_t j) {
+    dst.data[i + j * dst.ld] = src.data[i + static_cast<index_t>(idx[j]) * src.ld];
+  });
+}
+
 template class CpuOps<float>;
 template class CpuOps<double>;
 

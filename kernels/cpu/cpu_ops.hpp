@@ -28,6 +28,8 @@ class CpuOps final : public Ops<T> {
                          sample_index_t* out) override;
   void do_gather_rows(ConstMatrixView<T> src, const sample_index_t* idx,
                       MatrixView<T> dst) override;
+  void do_gather_columns(ConstMatrixView<T> src, const sample_index_t* idx,
+                         MatrixView<T> dst) override;
 };
 
 extern template class CpuOps<float>;

@@ -188,6 +188,17 @@ void launch_gather_rows(cudaStream_t s, ConstMatrixView<T> src, const sample_ind
       "gather_rows");
 }
 
+template <typename T>
+void launch_gather_columns(cudaStream_t s, ConstMatrixView<T> src, const sample_index_t* idx,
+                           MatrixView<T> dst) {
+  launch_elementwise(
+      s, dst.rows, dst.cols,
+      [=] __device__(index_t i, index_t j) {
+        dst.data[i + j * dst.ld] = src.data[i + static_cast<index_t>(idx[j]) * src.ld];
+      },
+      "gather_columns");
+}
+
 void launch_sample_indices(cudaStream_t s, std::uint64_t seed, std::uint32_t stream,
                            std::uint32_t step, std::uint32_t instance, index_t population,
                            index_t count, sample_index_t* out) {
@@ -214,7 +225,9 @@ void launch_sample_indices(cudaStream_t s, std::uint64_t seed, std::uint32_t str
   template void launch_batch_xpay_ratio<T>(cudaStream_t, const T*, const T*,                    \
                                            ConstMatrixView<T>, MatrixView<T>);                  \
   template void launch_gather_rows<T>(cudaStream_t, ConstMatrixView<T>, const sample_index_t*,  \
-                                      MatrixView<T>);
+                                      MatrixView<T>);                                           \
+  template void launch_gather_columns<T>(cudaStream_t, ConstMatrixView<T>,                      \
+                                         const sample_index_t*, MatrixView<T>);
 
 BILEVEL_INSTANTIATE_BATCH_KERNELS(float)
 BILEVEL_INSTANTIATE_BATCH_KERNELS(double)

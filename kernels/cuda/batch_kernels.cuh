@@ -37,6 +37,9 @@ void launch_batch_xpay_ratio(cudaStream_t s, const T* num, const T* den, ConstMa
 template <typename T>
 void launch_gather_rows(cudaStream_t s, ConstMatrixView<T> src, const sample_index_t* idx,
                         MatrixView<T> dst);
+template <typename T>
+void launch_gather_columns(cudaStream_t s, ConstMatrixView<T> src, const sample_index_t* idx,
+                           MatrixView<T> dst);
 void launch_sample_indices(cudaStream_t s, std::uint64_t seed, std::uint32_t stream,
                            std::uint32_t step, std::uint32_t instance, index_t population,
                            index_t count, sample_index_t* out);

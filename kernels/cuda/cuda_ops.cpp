@@ -84,6 +84,12 @@ void CudaOps<T>::do_gather_rows(ConstMatrixView<T> src, const sample_index_t* id
   launch_gather_rows(stream_, src, idx, dst);
 }
 
+template <typename T>
+void CudaOps<T>::do_gather_columns(ConstMatrixView<T> src, const sample_index_t* idx,
+                                   MatrixView<T> dst) {
+  launch_gather_columns(stream_, src, idx, dst);
+}
+
 template class CudaOps<float>;
 template class CudaOps<double>;
 

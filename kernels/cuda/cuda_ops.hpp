@@ -35,6 +35,8 @@ class CudaOps final : public Ops<T> {
                          sample_index_t* out) override;
   void do_gather_rows(ConstMatrixView<T> src, const sample_index_t* idx,
                       MatrixView<T> dst) override;
+  void do_gather_columns(ConstMatrixView<T> src, const sample_index_t* idx,
+                         MatrixView<T> dst) override;
 
  private:
   cudaStream_t stream_;

@@ -1,0 +1,17 @@
+// Per-backend kernel families: picks the implementation of the executor's backend.
+#include "../../kernels/softmax_kernels.hpp"
+
+#include <bilevel/error.hpp>
+
+namespace bilevel::kernels {
+
+template <typename T>
+std::unique_ptr<SoftmaxKernels<T>> make_softmax_kernels(Executor& exec) {
+  if (exec.backend() == Backend::cuda) return cuda::make_softmax_kernels<T>(exec.native_stream());
+  return cpu::make_softmax_kernels<T>();
+}
+
+template std::unique_ptr<SoftmaxKernels<float>> make_softmax_kernels<float>(Executor&);
+template std::unique_ptr<SoftmaxKernels<double>> make_softmax_kernels<double>(Executor&);
+
+}  // namespace bilevel::kernels

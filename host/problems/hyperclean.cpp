@@ -1,0 +1,271 @@
+// The hyper-cleaning problem's oracles: gather, GEMM, fused softmax pass, GEMM.
+#include <bilevel/problems/hyperclean.hpp>
+
+#include "../../kernels/softmax_kernels.hpp"
+
+#include <algorithm>
+
+namespace bilevel {
+namespace {
+
+/// Columns of one sample each (features + a bias row of 1), as type T.
+template <typename T>
+std::vector<T> with_bias(const Dataset& d) {
+  const index_t rows = d.features + 1;
+  std::vector<T> out(static_cast<std::size_t>(rows * d.samples));
+  for (index_t i = 0; i < d.samples; ++i) {
+    for (index_t j = 0; j < d.features; ++j) out[i * rows + j] = static_cast<T>(d.x[i * d.features + j]);
+    out[i * rows + d.features] = T(1);
+  }
+  return out;
+}
+
+}  // namespace
+
+template <typename T>
+HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec, const HypercleanData& data,
+                                        double reg)
+    : exec_(std::move(exec)), reg_(reg) {
+  BILEVEL_EXPECTS(exec_ != nullptr, "HypercleanProblem needs an executor");
+  BILEVEL_EXPECTS(reg >= 0.0, "hyperclean: regularization must be >= 0, got " << reg);
+  data.train.validate();
+  data.validation.validate();
+  data.test.validate();
+  rows_ = data.train.features + 1;
+  classes_ = data.train.classes;
+  BILEVEL_EXPECTS(data.validation.features + 1 == rows_ && data.test.features + 1 == rows_,
+                  "hyperclean: the splits have different feature counts");
+  BILEVEL_EXPECTS(data.validation.classes <= classes_ && data.test.classes <= classes_,
+                  "hyperclean: validation or test has more classes than train");
+  softmax_ = kernels::make_softmax_kernels<T>(*exec_);
+  const auto upload = [&](const Dataset& d, Part& p) {
+    p.samples = d.samples;
+    p.x = Array<T>(exec_, rows_, d.samples, with_bias<T>(d));
+    p.labels = Array<std::int32_t>(exec_, d.samples, 1, d.labels);
+  };
+  upload(data.train, train_);
+  upload(data.validation, validation_);
+  upload(data.test, test_);
+}
+
+template <typename T>
+HypercleanProblem<T>::~HypercleanProblem() = default;
+
+template <typename T>
+void HypercleanProblem<T>::reserve(index_t instances, index_t max_batch) {
+  BILEVEL_EXPECTS(instances > 0, "hyperclean: reserve needs instances > 0, got " << instances);
+  max_batch = std::max<index_t>(max_batch, 1);
+  if (instances <= reserved_instances_ && max_batch <= reserved_batch_) return;
+  reserved_instances_ = std::max(reserved_instances_, instances);
+  reserved_batch_ = std::max(reserved_batch_, max_batch);
+  chunk_ = std::max<index_t>(reserved_batch_, 8192);
+  const index_t cb = classes_ * reserved_instances_;
+  gathered_ = Array<T>(exec_, rows_, reserved_batch_);
+  z_ = Array<T>(exec_, chunk_, cb);
+  u_ = Array<T>(exec_, chunk_, cb);
+  per_sample_ = Array<T>(exec_, chunk_, reserved_instances_);
+  ones_ = Array<T>(exec_, chunk_, 1);
+  scalars_ = Array<T>(exec_, reserved_instances_, 1);
+  exec_->ops<T>().fill(ones_.view(), T(1));
+}
+
+template <typename T>
+const typename HypercleanProblem<T>::Part& HypercleanProblem<T>::part(DataSplit split) const {
+  return split == DataSplit::train ? train_ : split == DataSplit::validation ? validation_ : test_;
+}
+
+template <typename T>
+template <typename F>
+void HypercleanProblem<T>::for_each_chunk(const Part& p, const Batch& batch, F&& f) {
+  if (!batch.full() && batch.size < p.samples) {
+    BILEVEL_EXPECTS(batch.size > 0 && batch.size <= reserved_batch_,
+                    "hyperclean: batch of " << batch.size << " samples but workspace for "
+                                            << reserved_batch_ << " (call reserve first)");
+    MatrixView<T> g(gathered_.data(), rows_, batch.size);
+    // A_b = columns of the batch's samples
+    exec_->ops<T>().gather_columns(p.x.view(), batch.indices, g);
+    f(Chunk{g, batch.indices, 0, batch.size});
+    return;
+  }
+  for (index_t off = 0; off < p.samples; off += chunk_) {
+    const index_t m = std::min(chunk_, p.samples - off);
+    f(Chunk{ConstMatrixView<T>(p.x.data() + off * rows_, rows_, m), nullptr, off, m});
+  }
+}
+
+template <typename T>
+void HypercleanProblem<T>::check(const char* oracle, ConstMatrixView<T> x,
+                                 ConstMatrixView<T> y) const {
+  BILEVEL_EXPECTS(x.rows == dim_x() && y.rows == dim_y() && x.cols == y.cols,
+                  "hyperclean " << oracle << ": x must be " << dim_x() << " x B and y "
+                                << dim_y() << " x B, got " << x.rows << " x " << x.cols
+                                << " and " << y.rows << " x " << y.cols);
+  BILEVEL_EXPECTS(y.ld == y.rows, "hyperclean " << oracle << ": y must be contiguous");
+  BILEVEL_EXPECTS(x.cols <= reserved_instances_,
+                  "hyperclean " << oracle << ": " << x.cols << " instances but workspace for "
+                                << reserved_instances_ << " (call reserve first)");
+}
+
+template <typename T>
+MatrixView<T> HypercleanProblem<T>::weights_view(ConstMatrixView<T> y) const {
+  return MatrixView<T>(const_cast<T*>(y.data), rows_, classes_ * y.cols, rows_);
+}
+
+template <typename T>
+void HypercleanProblem<T>::grad_y_g(const Batch& batch, ConstMatrixView<T> x,
+                                    ConstMatrixView<T> y, MatrixView<T> out) {
+  check("grad_y_g", x, y);
+  Ops<T>& ops = exec_->ops<T>();
+  const index_t nb = x.cols, cb = classes_ * nb;
+  const index_t s = batch.full() ? train_.samples : std::min(batch.size, train_.samples);
+  // gy = 2 reg W
+  ops.axpby(static_cast<T>(2 * reg_), y, T(0), out);
+  for_each_chunk(train_, batch, [&](const Chunk& c) {
+    MatrixView<T> z(z_.data(), c.count, cb, z_.rows());
+    // Z = A_c' W   (logits of every sample and instance)
+    ops.gemm(Op::transpose, Op::none, T(1), c.a, weights_view(y), T(0), z);
+    // Z <- sigmoid(x_i) / s (softmax(Z) - e_label)
+    softmax_->gradient({c.count, classes_, nb, train_.labels.data() + c.offset, c.indices,
+                        x.data + c.offset, x.ld, T(1) / static_cast<T>(s)},
+                       z.data, z.ld);
+    // gy += A_c Z
+    ops.gemm(Op::none, Op::none, T(1), c.a, z, T(1), weights_view(out));
+  });
+}
+
+template <typename T>
+void HypercleanProblem<T>::grad_f(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+                                  MatrixView<T> fx, MatrixView<T> fy) {
+  check("grad_f", x, y);
+  Ops<T>& ops = exec_->ops<T>();
+  const index_t nb = x.cols, cb = classes_ * nb;
+  const index_t s = batch.full() ? validation_.samples : std::min(batch.size, validation_.samples);
+  // fx = 0: f does not depend on the sample weights
+  ops.fill(fx, T(0));
+  ops.fill(fy, T(0));
+  for_each_chunk(validation_, batch, [&](const Chunk& c) {
+    MatrixView<T> z(z_.data(), c.count, cb, z_.rows());
+    // Z = A_c' W
+    ops.gemm(Op::transpose, Op::none, T(1), c.a, weights_view(y), T(0), z);
+    // Z <- (softmax(Z) - e_label) / s
+    softmax_->gradient({c.count, classes_, nb, validation_.labels.data() + c.offset, c.indices,
+                        nullptr, 0, T(1) / static_cast<T>(s)},
+                       z.data, z.ld);
+    // fy += A_c Z
+    ops.gemm(Op::none, Op::none, T(1), c.a, z, T(1), weights_view(fy));
+  });
+}
+
+template <typename T>
+void HypercleanProblem<T>::hvp_jvp(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+                                   ConstMatrixView<T> v, MatrixView<T> hv, MatrixView<T> jv) {
+  check("hvp_jvp", x, y);
+  BILEVEL_EXPECTS(v.rows == dim_y() && v.cols == x.cols && v.ld == v.rows,
+                  "hyperclean hvp_jvp: v must be a contiguous " << dim_y() << " x " << x.cols);
+  Ops<T>& ops = exec_->ops<T>();
+  const index_t nb = x.cols, cb = classes_ * nb;
+  const index_t s = batch.full() ? train_.samples : std::min(batch.size, train_.samples);
+  // jv = 0 (only the batch's samples get a value)
+  if (!jv.empty()) ops.fill(jv, T(0));
+  // hv = 2 reg v
+  if (!hv.empty()) ops.axpby(static_cast<T>(2 * reg_), v, T(0), hv);
+  for_each_chunk(train_, batch, [&](const Chunk& c) {
+    MatrixView<T> z(z_.data(), c.count, cb, z_.rows());
+    MatrixView<T> u(u_.data(), c.count, cb, u_.rows());
+    // Z = A_c' W; U = A_c' V
+    ops.gemm(Op::transpose, Op::none, T(1), c.a, weights_view(y), T(0), z);
+    ops.gemm(Op::transpose, Op::none, T(1), c.a, weights_view(v), T(0), u);
+    // U <- sigmoid(x_i)/s (diag p - p p') U;  jv_i += sigmoid'(x_i)/s (p - e_label) . U
+    softmax_->hvp_jvp({c.count, classes_, nb, train_.labels.data() + c.offset, c.indices,
+                       x.data + c.offset, x.ld, T(1) / static_cast<T>(s)},
+                      z.data, z.ld, u.data, u.ld,
+                      jv.empty() ? nullptr : jv.data + c.offset, jv.ld);
+    // hv += A_c U
+    if (!hv.empty()) ops.gemm(Op::none, Op::none, T(1), c.a, u, T(1), weights_view(hv));
+  });
+}
+
+template <typename T>
+void HypercleanProblem<T>::values(const Batch& lower, const Batch& upper, ConstMatrixView<T> x,
+                                  ConstMatrixView<T> y, T* f_out, T* g_out) {
+  check("values", x, y);
+  Ops<T>& ops = exec_->ops<T>();
+  const index_t nb = x.cols, cb = classes_ * nb;
+  const auto sum_losses = [&](const Part& p, const Batch& batch, const T* weights, T* out) {
+    const index_t s = batch.full() ? p.samples : std::min(batch.size, p.samples);
+    bool first = true;
+    for_each_chunk(p, batch, [&](const Chunk& c) {
+      MatrixView<T> z(z_.data(), c.count, cb, z_.rows());
+      MatrixView<T> l(per_sample_.data(), c.count, nb, per_sample_.rows());
+      // Z = A_c' W
+      ops.gemm(Op::transpose, Op::none, T(1), c.a, weights_view(y), T(0), z);
+      // L = w CE(Z, label) / s
+      softmax_->loss({c.count, classes_, nb, p.labels.data() + c.offset, c.indices,
+                      weights ? weights + c.offset : nullptr, x.ld, T(1) / static_cast<T>(s)},
+                     z.data, z.ld, l.data, l.ld);
+      // out (+)= L' 1
+      ops.gemm(Op::transpose, Op::none, T(1), l, ConstMatrixView<T>(ones_.data(), c.count, 1),
+               first ? T(0) : T(1), MatrixView<T>(out, nb, 1));
+      first = false;
+    });
+  };
+  // f = mean validation CE
+  if (f_out != nullptr) sum_losses(validation_, upper, nullptr, f_out);
+  if (g_out != nullptr) {
+    // g = mean weighted train CE + reg ||W||^2
+    sum_losses(train_, lower, x.data, g_out);
+    ops.batch_dot(y, y, scalars_.data());
+    ops.axpby(static_cast<T>(reg_), ConstMatrixView<T>(scalars_.data(), nb, 1), T(1),
+              MatrixView<T>(g_out, nb, 1));
+  }
+}
+
+template <typename T>
+std::vector<double> HypercleanProblem<T>::reduce_part(DataSplit split, ConstMatrixView<T> y,
+                                                      bool accuracy) {
+  BILEVEL_EXPECTS(y.rows == dim_y() && y.ld == y.rows && y.cols <= reserved_instances_,
+                  "hyperclean: y must be a contiguous " << dim_y() << " x B (B <= "
+                                                        << reserved_instances_ << ")");
+  const Part& p = part(split);
+  Ops<T>& ops = exec_->ops<T>();
+  const index_t nb = y.cols, cb = classes_ * nb;
+  bool first = true;
+  for_each_chunk(p, Batch{nullptr, p.samples}, [&](const Chunk& c) {
+    MatrixView<T> z(z_.data(), c.count, cb, z_.rows());
+    MatrixView<T> l(per_sample_.data(), c.count, nb, per_sample_.rows());
+    // Z = A_c' W
+    ops.gemm(Op::transpose, Op::none, T(1), c.a, weights_view(y), T(0), z);
+    const kernels::SoftmaxBatch<T> b{c.count, classes_, nb, p.labels.data() + c.offset, nullptr,
+                                     nullptr, 0, T(1) / static_cast<T>(p.samples)};
+    // L = [argmax Z == label] or CE(Z, label) / n
+    if (accuracy)
+      softmax_->correct(b, z.data, z.ld, l.data, l.ld);
+    else
+      softmax_->loss(b, z.data, z.ld, l.data, l.ld);
+    // scalars (+)= L' 1
+    ops.gemm(Op::transpose, Op::none, T(1), l, ConstMatrixView<T>(ones_.data(), c.count, 1),
+             first ? T(0) : T(1), MatrixView<T>(scalars_.data(), nb, 1));
+    first = false;
+  });
+  std::vector<T> host(static_cast<std::size_t>(nb));
+  exec_->copy_to_host(host.data(), scalars_.data(), host.size() * sizeof(T));
+  std::vector<double> out(host.begin(), host.end());
+  if (accuracy)
+    for (double& v : out) v /= static_cast<double>(p.samples);
+  return out;
+}
+
+template <typename T>
+std::vector<double> HypercleanProblem<T>::accuracy(DataSplit split, ConstMatrixView<T> y) {
+  return reduce_part(split, y, true);
+}
+
+template <typename T>
+std::vector<double> HypercleanProblem<T>::mean_loss(DataSplit split, ConstMatrixView<T> y) {
+  return reduce_part(split, y, false);
+}
+
+template class HypercleanProblem<float>;
+template class HypercleanProblem<double>;
+
+}  // namespace bilevel

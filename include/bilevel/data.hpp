@@ -1,0 +1,75 @@
+// Classification data for the hyper-cleaning workload: readers (IDX, gzipped or not; LIBSVM),
+// a synthetic generator, and the protocol's split / standardization / label corruption.
+// Every reader error names the file (and the line, for text formats).
+#pragma once
+
+#include <bilevel/types.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace bilevel {
+
+/// Samples with dense features, stored sample-major: sample i is x[i * features ... + features).
+/// (As a column-major matrix this is features x samples: one column per sample.)
+struct Dataset {
+  std::string source;              ///< where it came from, for messages
+  index_t samples = 0;
+  index_t features = 0;
+  int classes = 0;
+  std::vector<float> x;
+  std::vector<std::int32_t> labels;
+
+  /// Throws InvalidArgument naming `source` if sizes disagree, a label is outside
+  /// [0, classes) or a feature is NaN or infinite.
+  void validate() const;
+};
+
+/// An IDX image file (magic 0x00000803) and label file (0x00000801), gzipped or not. Pixels
+/// become floats in [0, 255]; classes = largest label + 1.
+Dataset read_idx(const std::string& images_path, const std::string& labels_path);
+
+/// A LIBSVM text file ("label index:value ..."; 1-based indices). Labels are integers; the
+/// distinct labels, sorted, become classes 0..C-1. `features` = 0 infers the dimension.
+Dataset read_libsvm(const std::string& path, index_t features = 0);
+
+/// Gaussian class clusters: class means ~ N(0, separation^2 I / features), samples = mean +
+/// N(0, I), labels uniform. Seeded and reproducible.
+Dataset make_synthetic(index_t samples, index_t features, int classes, std::uint64_t seed,
+                       double separation = 3.0);
+
+/// The train / validation / test sizes of the hyper-cleaning protocol.
+struct SplitSizes {
+  index_t train = 20000;
+  index_t validation = 5000;
+  index_t test = 10000;
+};
+
+/// The prepared hyper-cleaning data: standardized with train statistics, train labels corrupted.
+struct HypercleanData {
+  Dataset train;                          ///< labels are the corrupted ones
+  Dataset validation;
+  Dataset test;
+  std::vector<std::int32_t> clean_train_labels;
+  std::vector<std::uint8_t> corrupted;    ///< 1 where the train label was replaced
+};
+
+/// Splits `pool` (shuffled with `seed`) into train and validation, and test unless `test_pool`
+/// is given (then test comes from it); standardizes every feature with the train mean and
+/// standard deviation (constant features: deviation 1); replaces the label of a fraction
+/// `corruption` of the train samples by a different class drawn uniformly. Throws
+/// InvalidArgument when the sizes do not fit the data or corruption is outside [0, 1].
+HypercleanData prepare_hyperclean(const Dataset& pool, const std::optional<Dataset>& test_pool,
+                                  const SplitSizes& sizes, double corruption, std::uint64_t seed);
+
+/// Precision, recall and F1 of flagging (flagged[i] = 1) against the truth (corrupted[i] = 1).
+struct DetectionScores {
+  double precision = 0, recall = 0, f1 = 0;
+  index_t flagged = 0, true_positives = 0;
+};
+DetectionScores detection_scores(const std::vector<std::uint8_t>& flagged,
+                                 const std::vector<std::uint8_t>& corrupted);
+
+}  // namespace bilevel

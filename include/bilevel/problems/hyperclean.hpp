@@ -1,0 +1,104 @@
+// Data hyper-cleaning (ALGORITHMS.md, last section): one weight logit per training sample, a
+// weighted softmax regression with bias below, the clean validation loss above.
+//
+//   x in R^n_train,  y = W in R^{(d+1) x C} (column-major, bias as feature d),
+//   g(x, W) = (1/|b|) sum_{i in b} sigmoid(x_i) CE(W' a_i, label~_i) + reg ||W||^2   (train)
+//   f(W)    = (1/|b'|) sum_{j in b'} CE(W' a_j, label_j)                              (validation)
+//
+// B instances share the data: their W's side by side form a (d+1) x (C B) matrix, so the
+// logits of a minibatch for all instances are one GEMM, and each oracle is: gather the batch's
+// samples, GEMM for the logits, one fused pass over the C logits of each sample (softmax,
+// weights, gradient / HVP / J v), GEMM back. Full passes (evaluation, full batches) run in
+// chunks of samples so that workspaces stay bounded.
+#pragma once
+
+#include <bilevel/array.hpp>
+#include <bilevel/data.hpp>
+#include <bilevel/problem.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace bilevel {
+
+namespace kernels {
+template <typename T>
+class SoftmaxKernels;
+}
+
+enum class DataSplit { train, validation, test };
+
+template <typename T>
+class HypercleanProblem final : public Problem<T> {
+ public:
+  /// Uploads the three splits (train with its corrupted labels). `reg` is the L2 weight.
+  HypercleanProblem(std::shared_ptr<Executor> exec, const HypercleanData& data, double reg);
+  ~HypercleanProblem() override;
+
+  std::string name() const override { return "hyperclean"; }
+  std::shared_ptr<Executor> executor() const override { return exec_; }
+  index_t dim_x() const override { return train_.samples; }
+  index_t dim_y() const override { return rows_ * classes_; }
+  index_t lower_samples() const override { return train_.samples; }
+  index_t upper_samples() const override { return validation_.samples; }
+  index_t feature_rows() const { return rows_; }  ///< d + 1
+  int classes() const { return classes_; }
+  double regularization() const { return reg_; }
+
+  void reserve(index_t instances, index_t max_batch) override;
+  void grad_y_g(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+                MatrixView<T> out) override;
+  void grad_f(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y, MatrixView<T> fx,
+              MatrixView<T> fy) override;
+  void hvp_jvp(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+               ConstMatrixView<T> v, MatrixView<T> hv, MatrixView<T> jv) override;
+  void values(const Batch& lower, const Batch& upper, ConstMatrixView<T> x, ConstMatrixView<T> y,
+              T* f_out, T* g_out) override;
+
+  /// Per-instance accuracy of W (y: dy x B) on a split. Synchronises (reads back B values).
+  std::vector<double> accuracy(DataSplit split, ConstMatrixView<T> y);
+  /// Per-instance mean cross-entropy of W on a split (unweighted). Synchronises.
+  std::vector<double> mean_loss(DataSplit split, ConstMatrixView<T> y);
+
+ private:
+  struct Part {
+    index_t samples = 0;
+    Array<T> x;                       // rows_ x samples: one column per sample (bias row = 1)
+    Array<std::int32_t> labels;
+  };
+  /// A block of samples of a part, ready for GEMM: columns (rows_ x count), their data indices
+  /// (nullptr: consecutive from `offset`).
+  struct Chunk {
+    ConstMatrixView<T> a;
+    const sample_index_t* indices;
+    index_t offset;
+    index_t count;
+  };
+  template <typename F>
+  void for_each_chunk(const Part& part, const Batch& batch, F&& f);
+  const Part& part(DataSplit split) const;
+  void check(const char* oracle, ConstMatrixView<T> x, ConstMatrixView<T> y) const;
+  MatrixView<T> weights_view(ConstMatrixView<T> y) const;  // (d+1) x (C B)
+  /// Per-instance sum over a whole part of a per-sample quantity (loss or correct).
+  std::vector<double> reduce_part(DataSplit split, ConstMatrixView<T> y, bool accuracy);
+
+  std::shared_ptr<Executor> exec_;
+  std::unique_ptr<kernels::SoftmaxKernels<T>> softmax_;
+  index_t rows_ = 0;
+  int classes_ = 0;
+  double reg_ = 0;
+  Part train_, validation_, test_;
+  index_t chunk_ = 8192;
+  index_t reserved_instances_ = 0, reserved_batch_ = 0;
+  Array<T> gathered_;   // rows_ x max_batch
+  Array<T> z_, u_;      // chunk x (C B)
+  Array<T> per_sample_; // chunk x B
+  Array<T> ones_;       // chunk
+  Array<T> scalars_;    // B
+};
+
+extern template class HypercleanProblem<float>;
+extern template class HypercleanProblem<double>;
+
+}  // namespace bilevel

@@ -1,0 +1,115 @@
+// CUDA softmax cross-entropy kernels: one thread per (sample, instance) reads its C logits once.
+#include "../softmax_kernels.hpp"
+
+#include "../common/softmax.hpp"
+#include "cuda_error.hpp"
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+
+namespace bilevel::kernels::cuda {
+namespace {
+
+constexpr int kBlock = 256;
+
+template <typename T>
+__device__ __forceinline__ index_t data_index(const SoftmaxBatch<T>& b, index_t i) {
+  return b.indices ? static_cast<index_t>(b.indices[i]) : i;
+}
+
+template <typename T>
+__device__ __forceinline__ T weight(const SoftmaxBatch<T>& b, index_t k, index_t inst) {
+  return b.x ? b.scale * common::sigmoid(b.x[k + inst * b.ldx]) : b.scale;
+}
+
+/// f(i, inst) over samples x instances (x: samples, y: instances).
+template <typename F>
+__global__ void per_sample_kernel(index_t samples, index_t instances, F f) {
+  for (index_t inst = blockIdx.y; inst < instances; inst += gridDim.y)
+    for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < samples;
+         i += static_cast<index_t>(gridDim.x) * blockDim.x)
+      f(i, inst);
+}
+
+template <typename F>
+void launch(cudaStream_t s, index_t samples, index_t instances, F f, const char* name) {
+  if (samples == 0 || instances == 0) return;
+  const dim3 grid(static_cast<unsigned>(std::min<index_t>((samples + kBlock - 1) / kBlock, 8192)),
+                  static_cast<unsigned>(std::min<index_t>(instances, 65535)));
+  per_sample_kernel<<<grid, kBlock, 0, s>>>(samples, instances, f);
+  BILEVEL_CHECK_LAUNCH(s, name);
+}
+
+template <typename T>
+class CudaSoftmaxKernels final : public SoftmaxKernels<T> {
+ public:
+  explicit CudaSoftmaxKernels(cudaStream_t stream) : stream_(stream) {}
+
+  void gradient(const SoftmaxBatch<T>& b, T* z, index_t ldz) override {
+    launch(
+        stream_, b.samples, b.instances,
+        [=] __device__(index_t i, index_t inst) {
+          const index_t k = data_index(b, i);
+          common::ce_gradient(z + i + inst * b.classes * ldz, ldz, b.classes, b.labels[k],
+                              weight(b, k, inst));
+        },
+        "softmax_gradient");
+  }
+  void hvp_jvp(const SoftmaxBatch<T>& b, const T* z, index_t ldz, T* u, index_t ldu, T* jv,
+               index_t ldjv) override {
+    launch(
+        stream_, b.samples, b.instances,
+        [=] __device__(index_t i, index_t inst) {
+          const index_t k = data_index(b, i);
+          const T w = weight(b, k, inst);
+          const T cross = common::ce_hvp(z + i + inst * b.classes * ldz, ldz,
+                                         u + i + inst * b.classes * ldu, ldu, b.classes,
+                                         b.labels[k], w);
+          if (jv != nullptr) {
+            const T s = common::sigmoid(b.x[k + inst * b.ldx]);
+            // a batch drawn with replacement may hold sample k twice
+            atomicAdd(jv + k + inst * ldjv, b.scale * s * (T(1) - s) * cross);
+          }
+        },
+        "softmax_hvp_jvp");
+  }
+  void loss(const SoftmaxBatch<T>& b, const T* z, index_t ldz, T* out, index_t ldo) override {
+    launch(
+        stream_, b.samples, b.instances,
+        [=] __device__(index_t i, index_t inst) {
+          const index_t k = data_index(b, i);
+          out[i + inst * ldo] = weight(b, k, inst) *
+                                common::ce_loss(z + i + inst * b.classes * ldz, ldz, b.classes,
+                                                b.labels[k]);
+        },
+        "softmax_loss");
+  }
+  void correct(const SoftmaxBatch<T>& b, const T* z, index_t ldz, T* out, index_t ldo) override {
+    launch(
+        stream_, b.samples, b.instances,
+        [=] __device__(index_t i, index_t inst) {
+          const index_t k = data_index(b, i);
+          out[i + inst * ldo] =
+              common::argmax(z + i + inst * b.classes * ldz, ldz, b.classes) == b.labels[k]
+                  ? T(1)
+                  : T(0);
+        },
+        "softmax_correct");
+  }
+
+ private:
+  cudaStream_t stream_;
+};
+
+}  // namespace
+
+template <typename T>
+std::unique_ptr<SoftmaxKernels<T>> make_softmax_kernels(void* stream) {
+  return std::make_unique<CudaSoftmaxKernels<T>>(static_cast<cudaStream_t>(stream));
+}
+
+template std::unique_ptr<SoftmaxKernels<float>> make_softmax_kernels<float>(void*);
+template std::unique_ptr<SoftmaxKernels<double>> make_softmax_kernels<double>(void*);
+
+}  // namespace bilevel::kernels::cuda

@@ -1,0 +1,157 @@
+// The hyper-cleaning problem: every oracle against finite differences of the one below it
+// (double), minibatch and full batch, B = 2; CUDA parity of the fused softmax kernels.
+#include "test_support.hpp"
+
+namespace bilevel::test {
+namespace {
+
+HypercleanData small_data(index_t train = 60, index_t features = 6, int classes = 4) {
+  const Dataset pool = make_synthetic(train + 40 + 30, features, classes, 5, 2.0);
+  return prepare_hyperclean(pool, std::nullopt, SplitSizes{train, 40, 30}, 0.3, 9);
+}
+
+struct Fixture {
+  std::shared_ptr<Executor> exec = cpu();
+  HypercleanData data = small_data();
+  HypercleanProblem<double> p{exec, data, 1e-3};
+  index_t nb = 2, dx = p.dim_x(), dy = p.dim_y();
+  std::vector<double> x = random_vector<double>(dx * nb, 1, -2, 2);
+  std::vector<double> w = random_vector<double>(dy * nb, 2, -0.5, 0.5);
+  std::vector<double> v = random_vector<double>(dy * nb, 3);
+  Fixture() { p.reserve(nb, 16); }
+
+  std::vector<double> gy(const Batch& b, const std::vector<double>& xh, const std::vector<double>& wh) {
+    Array<double> xa(exec, dx, nb, xh), wa(exec, dy, nb, wh), out(exec, dy, nb);
+    p.grad_y_g(b, xa.view(), wa.view(), out.view());
+    return out.to_host();
+  }
+  std::vector<double> values(bool upper, const std::vector<double>& xh, const std::vector<double>& wh) {
+    Array<double> xa(exec, dx, nb, xh), wa(exec, dy, nb, wh), out(exec, nb, 1);
+    const Batch full{nullptr, 0};
+    p.values(full, full, xa.view(), wa.view(), upper ? out.data() : nullptr, upper ? nullptr : out.data());
+    return out.to_host();
+  }
+};
+
+double dot_column(const std::vector<double>& a, const std::vector<double>& b, index_t rows, index_t col) {
+  double s = 0;
+  for (index_t i = 0; i < rows; ++i) s += a[i + col * rows] * b[i + col * rows];
+  return s;
+}
+
+TEST(HypercleanProblem, GradientsMatchFiniteDifferencesOfTheValues) {
+  Fixture f;
+  const double eps = 1e-6;
+  std::vector<double> wp = f.w, wm = f.w;
+  for (std::size_t i = 0; i < wp.size(); ++i) wp[i] += eps * f.v[i], wm[i] -= eps * f.v[i];
+  // <gy, v> = d/de g(W + e v)
+  const std::vector<double> gy = f.gy(Batch{nullptr, 0}, f.x, f.w);
+  const auto gp = f.values(false, f.x, wp), gm = f.values(false, f.x, wm);
+  // <fy, v> = d/de f(W + e v)
+  Array<double> xa(f.exec, f.dx, f.nb, f.x), wa(f.exec, f.dy, f.nb, f.w), fx(f.exec, f.dx, f.nb),
+      fy(f.exec, f.dy, f.nb);
+  f.p.grad_f(Batch{nullptr, 0}, xa.view(), wa.view(), fx.view(), fy.view());
+  const auto fp = f.values(true, f.x, wp), fm = f.values(true, f.x, wm);
+  for (index_t b = 0; b < f.nb; ++b) {
+    const double want_g = (gp[b] - gm[b]) / (2 * eps), want_f = (fp[b] - fm[b]) / (2 * eps);
+    EXPECT_NEAR(dot_column(gy, f.v, f.dy, b), want_g, 1e-6 * (1 + std::abs(want_g)));
+    EXPECT_NEAR(dot_column(fy.to_host(), f.v, f.dy, b), want_f, 1e-6 * (1 + std::abs(want_f)));
+  }
+  for (double v : fx.to_host()) EXPECT_EQ(v, 0.0);
+}
+
+class HypercleanSecondOrder : public ::testing::TestWithParam<bool> {};
+
+/// H v against central differences of gy along v; J v against differences of <gy, v> along
+/// each x_k. On a minibatch (drawn with replacement) and on the full batch.
+TEST_P(HypercleanSecondOrder, HvAndJvMatchFiniteDifferencesOfGy) {
+  const bool minibatch = GetParam();
+  Fixture f;
+  MinibatchSampler<double> sampler(f.exec, 3, f.dx, minibatch ? 16 : 0);
+  const Batch b = sampler.draw(SampleStream::second_order, 0, 0);
+  Array<double> xa(f.exec, f.dx, f.nb, f.x), wa(f.exec, f.dy, f.nb, f.w), va(f.exec, f.dy, f.nb, f.v),
+      hv(f.exec, f.dy, f.nb), jv(f.exec, f.dx, f.nb);
+  f.p.hvp_jvp(b, xa.view(), wa.view(), va.view(), hv.view(), jv.view());
+  const std::vector<double> hv_h = hv.to_host(), jv_h = jv.to_host();
+
+  const double eps = 1e-6;
+  std::vector<double> wp = f.w, wm = f.w;
+  for (std::size_t i = 0; i < wp.size(); ++i) wp[i] += eps * f.v[i], wm[i] -= eps * f.v[i];
+  const std::vector<double> gp = f.gy(b, f.x, wp), gm = f.gy(b, f.x, wm);
+  std::vector<double> fd(gp.size());
+  for (std::size_t i = 0; i < fd.size(); ++i) fd[i] = (gp[i] - gm[i]) / (2 * eps);
+  EXPECT_LT(relative_error(hv_h, fd), 1e-7);
+
+  int nonzero = 0;
+  for (index_t k = 0; k < f.dx; ++k) {
+    std::vector<double> xp = f.x, xm = f.x;
+    for (index_t inst = 0; inst < f.nb; ++inst) xp[k + inst * f.dx] += eps, xm[k + inst * f.dx] -= eps;
+    const std::vector<double> gxp = f.gy(b, xp, f.w), gxm = f.gy(b, xm, f.w);
+    for (index_t inst = 0; inst < f.nb; ++inst) {
+      const double want = (dot_column(gxp, f.v, f.dy, inst) - dot_column(gxm, f.v, f.dy, inst)) / (2 * eps);
+      EXPECT_NEAR(jv_h[k + inst * f.dx], want, 1e-7 * (1 + std::abs(want))) << "k = " << k;
+      nonzero += want != 0.0;
+    }
+  }
+  if (minibatch) EXPECT_LT(nonzero, f.dx * f.nb) << "a minibatch touches only its own samples";
+  EXPECT_GT(nonzero, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Batches, HypercleanSecondOrder, ::testing::Values(false, true));
+
+TEST(HypercleanProblem, AccuracyAndLossOfAPerfectAndAZeroModel) {
+  Fixture f;
+  Array<double> zero(f.exec, f.dy, f.nb);
+  f.exec->ops<double>().fill(zero.view(), 0.0);
+  // W = 0: every class equally likely, loss log C, argmax picks class 0
+  const std::vector<double> loss = f.p.mean_loss(DataSplit::test, zero.view());
+  for (double l : loss) EXPECT_NEAR(l, std::log(4.0), 1e-12);
+  const std::vector<double> acc = f.p.accuracy(DataSplit::test, zero.view());
+  double share0 = 0;
+  for (auto l : f.data.test.labels) share0 += (l == 0) / double(f.data.test.samples);
+  for (double a : acc) EXPECT_NEAR(a, share0, 1e-12);
+}
+
+/// The fused softmax kernels on the device against the CPU twins, through the problem's
+/// oracles (minibatch, B = 3, more samples than a warp, C = 7).
+template <typename T>
+class HypercleanParity : public ::testing::Test {};
+using Precisions = ::testing::Types<float, double>;
+TYPED_TEST_SUITE(HypercleanParity, Precisions);
+
+TYPED_TEST(HypercleanParity, OraclesMatchOnBothBackends) {
+  using T = TypeParam;
+  BILEVEL_REQUIRE_CUDA(gpu);
+  const Dataset pool = make_synthetic(900, 33, 7, 8);
+  const HypercleanData data = prepare_hyperclean(pool, std::nullopt, SplitSizes{500, 200, 200}, 0.4, 2);
+  const index_t nb = 3;
+  const auto run = [&](std::shared_ptr<Executor> exec) {
+    HypercleanProblem<T> p(exec, data, 1e-3);
+    p.reserve(nb, 100);
+    const index_t dx = p.dim_x(), dy = p.dim_y();
+    Array<T> x(exec, dx, nb, random_vector<T>(dx * nb, 1, -2, 2)),
+        w(exec, dy, nb, random_vector<T>(dy * nb, 2, -0.3, 0.3)), v(exec, dy, nb, random_vector<T>(dy * nb, 3)),
+        gy(exec, dy, nb), hv(exec, dy, nb), jv(exec, dx, nb), fx(exec, dx, nb), fy(exec, dy, nb),
+        vals(exec, nb, 2);
+    MinibatchSampler<T> sampler(exec, 4, dx, 100);
+    const Batch b = sampler.draw(SampleStream::second_order, 0, 0);
+    p.grad_y_g(b, x.view(), w.view(), gy.view());
+    p.hvp_jvp(b, x.view(), w.view(), v.view(), hv.view(), jv.view());
+    p.grad_f(Batch{nullptr, 0}, x.view(), w.view(), fx.view(), fy.view());
+    p.values(Batch{nullptr, 0}, Batch{nullptr, 0}, x.view(), w.view(), vals.data(), vals.data() + nb);
+    std::vector<std::vector<T>> out{gy.to_host(), hv.to_host(), jv.to_host(), fy.to_host(), vals.to_host()};
+    const auto acc = p.accuracy(DataSplit::test, w.view());
+    out.push_back(std::vector<T>(acc.begin(), acc.end()));
+    return out;
+  };
+  const auto want = run(cpu());
+  const auto got = run(gpu);
+  const char* names[] = {"gy", "hv", "jv", "fy", "values", "accuracy"};
+  for (std::size_t k = 0; k < want.size(); ++k) {
+    SCOPED_TRACE(names[k]);
+    EXPECT_LT(relative_error(got[k], want[k]), 10 * parity_tolerance<T>());
+  }
+}
+
+}  // namespace
+}  // namespace bilevel::test
