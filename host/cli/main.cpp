@@ -1,4 +1,5 @@
 // `bilevel`: the command-line tool.
+//   bilevel hyperclean [options]   data hyper-cleaning (Fashion-MNIST, IDX, LIBSVM, synthetic)
 //   bilevel quadratic  [options]   stocBiO / AID-CG / ITD-BiO on a quadratic with a known answer
 //   bilevel algorithms             the algorithms this build knows
 //   bilevel devices                the backends available here
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   std::function<int()> run_quadratic = bilevel::cli::add_quadratic_command(app);
+  std::function<int()> run_hyperclean = bilevel::cli::add_hyperclean_command(app);
 
   CLI::App* algorithms = app.add_subcommand("algorithms", "List the algorithms");
   CLI::App* devices = app.add_subcommand("devices", "List the backends available here");
@@ -40,7 +42,8 @@ int main(int argc, char** argv) {
                     bilevel::make_executor(bilevel::Backend::cuda, d)->device_name().c_str());
       return 0;
     }
-    return run_quadratic();
+    const int rc = run_quadratic();
+    return rc >= 0 ? rc : run_hyperclean();
   } catch (const bilevel::DivergenceError& e) {
     std::fprintf(stderr, "bilevel: %s\n", e.what());
     return 3;

@@ -150,60 +150,32 @@ int run(const QuadraticArgs& a) {
   return 0;
 }
 
-/// Integer-option validators with plain messages ("must be >= 0, got -1").
-const CLI::Validator kNonNegative(
-    [](std::string& text) -> std::string {
-      try {
-        std::size_t used = 0;
-        const long long v = std::stoll(text, &used);
-        if (used != text.size()) return "must be an integer, got '" + text + "'";
-        if (v < 0) return "must be >= 0, got " + text;
-      } catch (const std::exception&) {
-        return "must be an integer, got '" + text + "'";
-      }
-      return {};
-    },
-    "INT>=0");
-const CLI::Validator kPositive(
-    [](std::string& text) -> std::string {
-      try {
-        std::size_t used = 0;
-        const long long v = std::stoll(text, &used);
-        if (used != text.size()) return "must be an integer, got '" + text + "'";
-        if (v <= 0) return "must be > 0, got " + text;
-      } catch (const std::exception&) {
-        return "must be an integer, got '" + text + "'";
-      }
-      return {};
-    },
-    "INT>0");
-
 }  // namespace
 
 std::function<int()> add_quadratic_command(CLI::App& app) {
   auto a = std::make_shared<QuadraticArgs>();
   CLI::App* cmd = app.add_subcommand(
       "quadratic", "Solve the strongly convex quadratic bilevel problem (known x*)");
-  cmd->add_option("--dx", a->dx, "Upper-level dimension")->capture_default_str()->check(kPositive);
-  cmd->add_option("--dy", a->dy, "Lower-level dimension")->capture_default_str()->check(kPositive);
-  cmd->add_option("--samples", a->samples, "Samples n in the finite sums")->capture_default_str()->check(kNonNegative);
+  cmd->add_option("--dx", a->dx, "Upper-level dimension")->capture_default_str()->check(positive_integer());
+  cmd->add_option("--dy", a->dy, "Lower-level dimension")->capture_default_str()->check(positive_integer());
+  cmd->add_option("--samples", a->samples, "Samples n in the finite sums")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--mu", a->mu, "Ridge of the lower-level Hessian")->capture_default_str()->check(CLI::Range(0.0, 1e6));
   cmd->add_option("--algo", a->algo, "Algorithm: stocbio, aid-cg, itd-bio")
       ->capture_default_str()->check(CLI::IsMember({"stocbio", "aid-cg", "itd-bio"}));
-  cmd->add_option("--iters", a->iterations, "Outer iterations")->capture_default_str()->check(kNonNegative);
+  cmd->add_option("--iters", a->iterations, "Outer iterations")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--inner-steps", a->inner_steps, "Lower-level steps per outer iteration (D)")
-      ->capture_default_str()->check(kNonNegative);
+      ->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--batch", a->batch, "Minibatch size (0: full batches, deterministic)")
-      ->capture_default_str()->check(kNonNegative);
+      ->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--instances", a->instances, "Instances B solved at once")
-      ->capture_default_str()->check(kPositive);
+      ->capture_default_str()->check(positive_integer());
   cmd->add_option("--seed", a->seed, "Seed of the data and of the minibatches")->capture_default_str();
   cmd->add_option("--backend", a->backend, "auto, cpu or cuda")
       ->capture_default_str()->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   cmd->add_option("--precision", a->precision, "float or double")
       ->capture_default_str()->check(CLI::IsMember({"float", "double"}));
   cmd->add_option("--eval-every", a->eval_every, "Metrics every k iterations (0: at the end)")
-      ->capture_default_str()->check(kNonNegative);
+      ->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--metrics", a->metrics, "Write metrics as JSON lines to this file");
   cmd->add_option("--inner-step", a->inner_step, "Lower-level step alpha, 1 value or one per instance (default 1/L_g)")
       ->delimiter(',');
@@ -211,10 +183,10 @@ std::function<int()> add_quadratic_command(CLI::App& app) {
       ->delimiter(',');
   cmd->add_option("--neumann-eta", a->neumann_eta, "Neumann step eta, 1 value or one per instance (default 1/L_g)")
       ->delimiter(',');
-  cmd->add_option("--neumann-terms", a->neumann_terms, "Neumann terms Q")->capture_default_str()->check(kNonNegative);
-  cmd->add_option("--cg-iterations", a->cg_iterations, "CG iterations per estimate")->capture_default_str()->check(kNonNegative);
+  cmd->add_option("--neumann-terms", a->neumann_terms, "Neumann terms Q")->capture_default_str()->check(non_negative_integer());
+  cmd->add_option("--cg-iterations", a->cg_iterations, "CG iterations per estimate")->capture_default_str()->check(non_negative_integer());
   return [a, cmd]() -> int {
-    if (!cmd->parsed()) return 0;
+    if (!cmd->parsed()) return -1;
     return a->precision == "float" ? run<float>(*a) : run<double>(*a);
   };
 }

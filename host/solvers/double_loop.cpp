@@ -43,7 +43,8 @@ DoubleLoopSolver<T>::DoubleLoopSolver(Problem<T>& problem,
 
 template <typename T>
 SolveResult<T> DoubleLoopSolver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0,
-                                        const Observer& observer) {
+                                        const Observer& observer,
+                                        const Inspector& inspector) {
   const index_t dx = problem_.dim_x(), dy = problem_.dim_y();
   BILEVEL_EXPECTS(!x0.empty() && static_cast<index_t>(x0.size()) % dx == 0,
                   "double loop: x0 must hold dx * B values (dx = " << dx << "), has " << x0.size());
@@ -110,6 +111,7 @@ SolveResult<T> DoubleLoopSolver<T>::run(const std::vector<T>& x0, const std::vec
     if (reference.size() > 0) im.distance_to_solution = column(3);
     result.history.push_back(im);
     if (observer) observer(im);
+    if (inspector) inspector(im, x.view(), y.view());
     for (index_t b = 0; b < nb; ++b) {
       const int rows = reference.size() > 0 ? 4 : 3;
       for (int r = 0; r < rows; ++r) {

@@ -50,6 +50,10 @@ template <typename T>
 class DoubleLoopSolver {
  public:
   using Observer = std::function<void(const IterationMetrics&)>;
+  /// Sees the state (x: dx x B, y: dy x B, on the executor) at every evaluation, after the
+  /// observer; for problem-specific metrics. May synchronise.
+  using Inspector =
+      std::function<void(const IterationMetrics&, ConstMatrixView<T> x, ConstMatrixView<T> y)>;
 
   DoubleLoopSolver(Problem<T>& problem, std::unique_ptr<HypergradientEstimator<T>> estimator,
                    DoubleLoopOptions options);
@@ -58,7 +62,7 @@ class DoubleLoopSolver {
   /// DivergenceError (iteration, instance) when a metric becomes non-finite; `observer` has
   /// seen every evaluation before that.
   SolveResult<T> run(const std::vector<T>& x0, const std::vector<T>& y0,
-                     const Observer& observer = {});
+                     const Observer& observer = {}, const Inspector& inspector = {});
 
   const HypergradientEstimator<T>& estimator() const { return *estimator_; }
 

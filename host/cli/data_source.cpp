@@ -1,0 +1,65 @@
+#include "data_source.hpp"
+
+#include <bilevel/error.hpp>
+
+#include <sys/stat.h>
+
+namespace bilevel::cli {
+namespace {
+
+constexpr const char* kFashionMnist = "/usr/share/datasets/fashion-mnist";
+
+bool is_directory(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0;
+}
+
+/// `folder/name` or `folder/name.gz`, whichever exists.
+std::string idx_file(const std::string& folder, const std::string& name) {
+  for (const std::string& candidate : {folder + "/" + name, folder + "/" + name + ".gz"})
+    if (exists(candidate)) return candidate;
+  throw InvalidArgument("--data " + folder + ": missing " + name + " (or " + name +
+                        ".gz); an IDX folder needs train-images-idx3-ubyte, "
+                        "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte");
+}
+
+}  // namespace
+
+LoadedData load_data(const std::string& spec, const SyntheticSpec& synthetic) {
+  LoadedData out;
+  if (spec == "synthetic") {
+    out.pool = make_synthetic(synthetic.samples, synthetic.features, synthetic.classes,
+                              synthetic.seed);
+    out.description = out.pool.source;
+    return out;
+  }
+  std::string folder = spec;
+  if (spec == "fashion-mnist") {
+    folder = kFashionMnist;
+    if (!is_directory(folder))
+      throw InvalidArgument(std::string("--data fashion-mnist: ") + kFashionMnist +
+                            " not found; install Debian's dataset-fashion-mnist package "
+                            "(scripts/setup.sh does)");
+  }
+  if (is_directory(folder)) {
+    out.pool = read_idx(idx_file(folder, "train-images-idx3-ubyte"),
+                        idx_file(folder, "train-labels-idx1-ubyte"));
+    out.test = read_idx(idx_file(folder, "t10k-images-idx3-ubyte"),
+                        idx_file(folder, "t10k-labels-idx1-ubyte"));
+    out.description = spec == "fashion-mnist" ? "Fashion-MNIST (" + folder + ")" : folder;
+    return out;
+  }
+  if (!exists(spec))
+    throw InvalidArgument("--data '" + spec + "': no such file or folder (expected fashion-mnist, "
+                          "synthetic, an IDX folder or a LIBSVM file)");
+  out.pool = read_libsvm(spec);
+  out.description = spec + " (LIBSVM)";
+  return out;
+}
+
+}  // namespace bilevel::cli
