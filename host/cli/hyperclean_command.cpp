@@ -24,13 +24,13 @@ struct HypercleanArgs {
   index_t samples = 20000, features = 100;
   int classes = 10;
   index_t train = 20000, validation = 5000, test = 10000;
-  double corruption = 0.5, reg = 1e-3;
+  double corruption = 0.5, reg = 3e-3;
   std::string algo = "stocbio";
-  index_t iterations = 1500, inner_steps = 5, batch = 512, instances = 1;
+  index_t iterations = 3000, inner_steps = 5, batch = 512, instances = 1;
   std::uint64_t seed = 0;
   std::string backend = "auto", precision = "float", metrics;
-  index_t eval_every = 250;
-  std::vector<double> inner_step, outer_step{300.0}, neumann_eta;
+  index_t eval_every = 500;
+  std::vector<double> inner_step, outer_step{1000.0}, neumann_eta;
   index_t neumann_terms = 10, cg_iterations = 10;
   index_t baseline_steps = 1500;
   bool baselines = true;
@@ -206,14 +206,13 @@ int run(const HypercleanArgs& a) {
                          {"data", loaded.description},
                          {"backend", to_string(exec->backend())},
                          {"device", exec->device_name()},
-                         {"precision", a.precision},
+                         {"dtype", a.precision},
                          {"instances", nb},
                          {"best_instance", best},
                          {"iterations", r.iterations},
                          {"seconds", r.seconds},
                          {"iterations_per_second", per_second},
                          {"test_accuracy", last_acc[best]},
-                         {"precision_flagged", s.precision},
                          {"precision", s.precision},
                          {"recall", s.recall},
                          {"f1", s.f1},
