@@ -47,4 +47,40 @@ check "divergence exits 3" $([ $rc -eq 3 ]; echo $?) "rc=$rc: $(cat "$work/out")
 check "divergence names instance 1" $(grep -q "diverged at iteration [0-9]*, instance 1" "$work/out"; echo $?) "$(cat "$work/out")"
 check "metrics before divergence readable" $([ -s "$work/d.jsonl" ] && ! grep -qv '^{.*}$' "$work/d.jsonl"; echo $?) "$(cat "$work/d.jsonl")"
 
+# 4. hyperclean on synthetic data: summary keys, baselines
+small=(--data synthetic --samples 2500 --features 10 --classes 4 --train 1500 --validation 500
+       --test 500 --batch 128 --backend cpu --baseline-steps 200)
+"$bin" hyperclean "${small[@]}" --iters 200 --eval-every 100 --metrics "$work/h.jsonl" >"$work/out" 2>"$work/err"
+rc=$?
+check "hyperclean synthetic exits 0" $rc "rc=$rc: $(cat "$work/err")"
+for key in '"summary":true' '"test_accuracy":' '"f1":' '"precision":' '"recall":' '"seconds":' \
+           '"iterations_per_second":' '"backend":"cpu"' '"device":' '"algorithm":"stocbio"' '"plain":' '"oracle":'; do
+  check "hyperclean summary has $key" $(tail -n1 "$work/h.jsonl" | grep -qF "$key"; echo $?) "$(tail -n1 "$work/h.jsonl")"
+done
+check "hyperclean prints the table" $(grep -q "oracle (clean samples only)" "$work/out"; echo $?) "$(cat "$work/out")"
+check "progress lines on a pipe" $(grep -q "^iter    100/200" "$work/err"; echo $?) "$(cat "$work/err")"
+
+# 5. hyperclean bad input
+"$bin" hyperclean --data "$work/none.svm" >"$work/out" 2>&1
+rc=$?
+check "missing data file named" $([ $rc -eq 1 ] && grep -q "no such file or folder" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+mkdir -p "$work/idx"
+"$bin" hyperclean --data "$work/idx" >"$work/out" 2>&1
+rc=$?
+check "IDX folder: missing file named" $([ $rc -eq 1 ] && grep -q "missing train-images-idx3-ubyte" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+printf '1 1:0.5\n2 1:oops\n' >"$work/bad.svm"
+"$bin" hyperclean --data "$work/bad.svm" >"$work/out" 2>&1
+rc=$?
+check "LIBSVM line named" $([ $rc -eq 1 ] && grep -q "bad.svm' line 2: bad value after index 1" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+"$bin" hyperclean --data synthetic --samples 2500 --features 10 --train 5000 --backend cpu >"$work/out" 2>&1
+rc=$?
+check "impossible split named" $([ $rc -eq 1 ] && grep -q "split sizes do not fit" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+"$bin" hyperclean --corruption 1.5 >"$work/out" 2>&1
+rc=$?
+check "corruption out of range" $([ $rc -ne 0 ] && grep -q -- "--corruption" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+"$bin" hyperclean "${small[@]}" --iters 50 --eval-every 10 --inner-step 1e6 --no-baselines \
+  --metrics "$work/hd.jsonl" >"$work/out" 2>&1
+rc=$?
+check "hyperclean divergence exits 3" $([ $rc -eq 3 ] && grep -q "diverged at iteration [0-9]*, instance 0" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+
 exit $fail

@@ -47,10 +47,12 @@ LoadedData load_data(const std::string& spec, const SyntheticSpec& synthetic) {
                             "(scripts/setup.sh does)");
   }
   if (is_directory(folder)) {
-    out.pool = read_idx(idx_file(folder, "train-images-idx3-ubyte"),
-                        idx_file(folder, "train-labels-idx1-ubyte"));
-    out.test = read_idx(idx_file(folder, "t10k-images-idx3-ubyte"),
-                        idx_file(folder, "t10k-labels-idx1-ubyte"));
+    const std::string train_images = idx_file(folder, "train-images-idx3-ubyte");
+    const std::string train_labels = idx_file(folder, "train-labels-idx1-ubyte");
+    const std::string test_images = idx_file(folder, "t10k-images-idx3-ubyte");
+    const std::string test_labels = idx_file(folder, "t10k-labels-idx1-ubyte");
+    out.pool = read_idx(train_images, train_labels);
+    out.test = read_idx(test_images, test_labels);
     out.description = spec == "fashion-mnist" ? "Fashion-MNIST (" + folder + ")" : folder;
     return out;
   }
