@@ -3,7 +3,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include <bilevel/executor.hpp>
+
+#include <cstdint>
 #include <functional>
+#include <memory>
+#include <string>
 
 namespace bilevel::cli {
 
@@ -11,6 +16,21 @@ namespace bilevel::cli {
 /// (its exit code), and returns -1 otherwise.
 std::function<int()> add_quadratic_command(CLI::App& app);
 std::function<int()> add_hyperclean_command(CLI::App& app);
+
+/// The options every solving command shares.
+struct RunOptions {
+  std::string backend = "auto";
+  std::string precision = "double";
+  std::string metrics;
+  std::uint64_t seed = 0;
+  std::string algo = "stocbio";
+  index_t instances = 1;
+};
+/// Registers --backend, --precision, --metrics, --seed, --algo and --instances on `cmd`.
+void add_run_options(CLI::App* cmd, RunOptions& o, const std::string& seed_help);
+
+/// The executor for --backend; says on stderr when `auto` falls back to the CPU, and why.
+std::shared_ptr<Executor> make_cli_executor(const std::string& backend);
 
 /// Integer-option validators with plain messages ("must be >= 0, got -1").
 CLI::Validator non_negative_integer();

@@ -25,10 +25,8 @@ struct HypercleanArgs {
   int classes = 10;
   index_t train = 20000, validation = 5000, test = 10000;
   double corruption = 0.5, reg = 3e-3;
-  std::string algo = "stocbio";
-  index_t iterations = 3000, inner_steps = 5, batch = 512, instances = 1;
-  std::uint64_t seed = 0;
-  std::string backend = "auto", precision = "float", metrics;
+  index_t iterations = 3000, inner_steps = 5, batch = 512;
+  RunOptions run{"auto", "float"};
   index_t eval_every = 500;
   std::vector<double> inner_step, outer_step{1000.0}, neumann_eta;
   index_t neumann_terms = 10, cg_iterations = 10;
@@ -66,19 +64,14 @@ BaselineResult train_baseline(HypercleanProblem<T>& problem, const std::vector<T
 
 template <typename T>
 int run(const HypercleanArgs& a) {
-  const Backend backend = parse_backend(a.backend);
-  std::string reason;
-  if (backend == Backend::automatic && cuda_device_count(&reason) == 0)
-    std::fprintf(stderr, "bilevel: no CUDA device (%s): running on the CPU backend\n",
-                 reason.c_str());
-  auto exec = make_executor(backend);
-  MetricsWriter metrics(a.metrics);  // opened first: a bad path fails before any work
+  auto exec = make_cli_executor(a.run.backend);
+  MetricsWriter metrics(a.run.metrics);  // opened first: a bad path fails before any work
 
   const auto t0 = std::chrono::steady_clock::now();
   const LoadedData loaded =
-      load_data(a.data, SyntheticSpec{a.samples, a.features, a.classes, a.seed + 7});
+      load_data(a.data, SyntheticSpec{a.samples, a.features, a.classes, a.run.seed + 7});
   const HypercleanData data = prepare_hyperclean(
-      loaded.pool, loaded.test, SplitSizes{a.train, a.validation, a.test}, a.corruption, a.seed);
+      loaded.pool, loaded.test, SplitSizes{a.train, a.validation, a.test}, a.corruption, a.run.seed);
   HypercleanProblem<T> problem(exec, data, a.reg);
   const double load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -88,12 +81,12 @@ int run(const HypercleanArgs& a) {
                loaded.description.c_str(), static_cast<long long>(a.train), 100 * a.corruption,
                static_cast<long long>(a.validation), static_cast<long long>(a.test),
                static_cast<long long>(data.train.features), problem.classes(), load_seconds);
-  std::fprintf(stderr, "  %s on %s (%s), %s, %lld instance%s\n", a.algo.c_str(),
+  std::fprintf(stderr, "  %s on %s (%s), %s, %lld instance%s\n", a.run.algo.c_str(),
                to_string(exec->backend()).c_str(), exec->device_name().c_str(),
-               a.precision.c_str(), static_cast<long long>(a.instances),
-               a.instances == 1 ? "" : "s");
+               a.run.precision.c_str(), static_cast<long long>(a.run.instances),
+               a.run.instances == 1 ? "" : "s");
 
-  const index_t n = problem.dim_x(), dy = problem.dim_y(), nb = a.instances;
+  const index_t n = problem.dim_x(), dy = problem.dim_y(), nb = a.run.instances;
   problem.reserve(nb, a.batch);
   // L_g at the start (all weights 1/2, W = 0) guards the lower-level and Neumann steps.
   double l_g = 0;
@@ -101,7 +94,7 @@ int run(const HypercleanArgs& a) {
     Array<T> x(exec, n, 1), y(exec, dy, 1);
     exec->template ops<T>().fill(x.view(), T(0));
     exec->template ops<T>().fill(y.view(), T(0));
-    l_g = estimate_lower_smoothness(problem, x.cview(), y.cview(), 4 * a.batch, 30, a.seed)[0];
+    l_g = estimate_lower_smoothness(problem, x.cview(), y.cview(), 4 * a.batch, 30, a.run.seed)[0];
   }
   // x = 0 gives weights 1/2, so the weight-1 problems of the baselines have about twice L_g.
   const double default_step = 0.9 / l_g;
@@ -112,22 +105,22 @@ int run(const HypercleanArgs& a) {
   if (a.baselines) {
     std::vector<T> all(static_cast<std::size_t>(n), T(40)), clean(static_cast<std::size_t>(n));
     for (index_t i = 0; i < n; ++i) clean[i] = data.corrupted[i] ? T(-40) : T(40);
-    plain = train_baseline(problem, all, a.baseline_steps, 0.45 / l_g, a.batch, a.seed);
+    plain = train_baseline(problem, all, a.baseline_steps, 0.45 / l_g, a.batch, a.run.seed);
     oracle = train_baseline(problem, clean, a.baseline_steps, 0.45 / l_g / (1 - a.corruption + 1e-9),
-                            a.batch, a.seed);
+                            a.batch, a.run.seed);
     std::fprintf(stderr, "  baselines (%lld SGD steps): plain %.2f%% (%.1f s), oracle %.2f%% (%.1f s)\n",
                  static_cast<long long>(a.baseline_steps), 100 * plain.test_accuracy,
                  plain.seconds, 100 * oracle.test_accuracy, oracle.seconds);
   }
 
   AlgorithmOptions o;
-  o.name = a.algo;
+  o.name = a.run.algo;
   o.loop.iterations = a.iterations;
   o.loop.inner_steps = a.inner_steps;
   o.loop.inner_step = a.inner_step.empty() ? std::vector<double>{default_step} : a.inner_step;
   o.loop.outer_step = a.outer_step;
   o.loop.lower_batch = o.loop.upper_batch = a.batch;
-  o.loop.seed = a.seed;
+  o.loop.seed = a.run.seed;
   o.loop.eval_every = a.eval_every;
   o.neumann = NeumannOptions{a.neumann_terms,
                              a.neumann_eta.empty() ? std::vector<double>{default_step} : a.neumann_eta};
@@ -184,7 +177,7 @@ int run(const HypercleanArgs& a) {
   const DetectionScores& s = last_scores[best];
   const double per_second = r.seconds > 0 ? r.iterations / r.seconds : 0.0;
   std::printf("summary: %s on %s, %lld iterations in %.1f s (%.1f it/s), %s (%s)\n",
-              a.algo.c_str(), loaded.description.c_str(), static_cast<long long>(r.iterations),
+              a.run.algo.c_str(), loaded.description.c_str(), static_cast<long long>(r.iterations),
               r.seconds, per_second, to_string(exec->backend()).c_str(),
               exec->device_name().c_str());
   std::printf("  %-28s %8s %9s %9s %9s\n", "", "test acc", "precision", "recall", "F1");
@@ -193,7 +186,7 @@ int run(const HypercleanArgs& a) {
     std::printf("  %-28s %7.2f%% %9s %9s %9s\n", "oracle (clean samples only)", 100 * oracle.test_accuracy, "-", "-", "-");
   }
   char label[64];
-  std::snprintf(label, sizeof label, "%s%s", a.algo.c_str(),
+  std::snprintf(label, sizeof label, "%s%s", a.run.algo.c_str(),
                 nb > 1 ? (" (instance " + std::to_string(best) + " of " + std::to_string(nb) + ")").c_str() : "");
   std::printf("  %-28s %7.2f%% %9.3f %9.3f %9.3f\n", label, 100 * last_acc[best], s.precision,
               s.recall, s.f1);
@@ -202,11 +195,11 @@ int run(const HypercleanArgs& a) {
               static_cast<long long>(std::count(data.corrupted.begin(), data.corrupted.end(), 1)));
 
   nlohmann::json summary{{"summary", true},
-                         {"algorithm", a.algo},
+                         {"algorithm", a.run.algo},
                          {"data", loaded.description},
                          {"backend", to_string(exec->backend())},
                          {"device", exec->device_name()},
-                         {"dtype", a.precision},
+                         {"dtype", a.run.precision},
                          {"instances", nb},
                          {"best_instance", best},
                          {"iterations", r.iterations},
@@ -242,21 +235,12 @@ std::function<int()> add_hyperclean_command(CLI::App& app) {
   cmd->add_option("--corruption", a->corruption, "Fraction p of corrupted training labels")
       ->capture_default_str()->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--reg", a->reg, "L2 weight of the lower level")->capture_default_str()->check(CLI::Range(0.0, 1e6));
-  cmd->add_option("--algo", a->algo, "Algorithm: stocbio, aid-cg, itd-bio")
-      ->capture_default_str()->check(CLI::IsMember({"stocbio", "aid-cg", "itd-bio"}));
   cmd->add_option("--iters", a->iterations, "Outer iterations")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--inner-steps", a->inner_steps, "Lower-level steps per outer iteration")
       ->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--batch", a->batch, "Minibatch size")->capture_default_str()->check(positive_integer());
-  cmd->add_option("--instances", a->instances, "Instances B solved at once")->capture_default_str()->check(positive_integer());
-  cmd->add_option("--seed", a->seed, "Seed of the split, the corruption and the minibatches")->capture_default_str();
-  cmd->add_option("--backend", a->backend, "auto, cpu or cuda")
-      ->capture_default_str()->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  cmd->add_option("--precision", a->precision, "float or double")
-      ->capture_default_str()->check(CLI::IsMember({"float", "double"}));
   cmd->add_option("--eval-every", a->eval_every, "Metrics every k iterations (0: at the end)")
       ->capture_default_str()->check(non_negative_integer());
-  cmd->add_option("--metrics", a->metrics, "Write metrics as JSON lines to this file");
   cmd->add_option("--inner-step", a->inner_step, "Lower-level step, 1 value or one per instance (default 0.9/L_g)")
       ->delimiter(',');
   cmd->add_option("--outer-step", a->outer_step, "Step on the weight logits x, 1 value or one per instance")
@@ -268,9 +252,10 @@ std::function<int()> add_hyperclean_command(CLI::App& app) {
   cmd->add_option("--baseline-steps", a->baseline_steps, "SGD steps of each baseline")
       ->capture_default_str()->check(non_negative_integer());
   cmd->add_flag("!--no-baselines", a->baselines, "Skip the plain and oracle baselines");
+  add_run_options(cmd, a->run, "Seed of the split, the corruption and the minibatches");
   return [a, cmd]() -> int {
     if (!cmd->parsed()) return -1;
-    return a->precision == "float" ? run<float>(*a) : run<double>(*a);
+    return a->run.precision == "float" ? run<float>(*a) : run<double>(*a);
   };
 }
 

@@ -20,10 +20,8 @@ namespace {
 struct QuadraticArgs {
   index_t dx = 50, dy = 100, samples = 5000;
   double mu = 0.5;
-  std::string algo = "stocbio";
-  index_t iterations = 400, inner_steps = 10, batch = 256, instances = 1;
-  std::uint64_t seed = 0;
-  std::string backend = "auto", precision = "double", metrics;
+  index_t iterations = 400, inner_steps = 10, batch = 256;
+  RunOptions run;
   index_t eval_every = 50;
   std::vector<double> inner_step, outer_step, neumann_eta;
   index_t neumann_terms = 10, cg_iterations = 10;
@@ -54,14 +52,9 @@ double max_of(const std::vector<double>& v) { return *std::max_element(v.begin()
 
 template <typename T>
 int run(const QuadraticArgs& a) {
-  const Backend backend = parse_backend(a.backend);
-  std::string reason;
-  if (backend == Backend::automatic && cuda_device_count(&reason) == 0)
-    std::fprintf(stderr, "bilevel: no CUDA device (%s): running on the CPU backend\n",
-                 reason.c_str());
-  auto exec = make_executor(backend);
+  auto exec = make_cli_executor(a.run.backend);
 
-  const QuadraticData q = QuadraticData::random(a.dx, a.dy, a.samples, a.seed + 1, a.mu);
+  const QuadraticData q = QuadraticData::random(a.dx, a.dy, a.samples, a.run.seed + 1, a.mu);
   const auto [mu_g, l_g] = q.lower_hessian_spectrum();
   const double l_f = upper_smoothness(q);
   const std::vector<double> x_star = q.solution_x();
@@ -70,14 +63,14 @@ int run(const QuadraticArgs& a) {
   QuadraticProblem<T> problem(exec, q);
 
   AlgorithmOptions o;
-  o.name = a.algo;
+  o.name = a.run.algo;
   o.loop.iterations = a.iterations;
   o.loop.inner_steps = a.inner_steps;
   // Step sizes default to 1/L of the level they act on (L computed from the data).
   o.loop.inner_step = a.inner_step.empty() ? std::vector<double>{1.0 / l_g} : a.inner_step;
   o.loop.outer_step = a.outer_step.empty() ? std::vector<double>{1.0 / l_f} : a.outer_step;
   o.loop.lower_batch = o.loop.upper_batch = a.batch;
-  o.loop.seed = a.seed;
+  o.loop.seed = a.run.seed;
   o.loop.eval_every = a.eval_every;
   o.loop.reference_x = x_star;
   o.neumann = NeumannOptions{a.neumann_terms,
@@ -92,13 +85,13 @@ int run(const QuadraticArgs& a) {
                "bilevel quadratic: %s on %s (%s), %s, %lld instance%s\n"
                "  dx = %lld, dy = %lld, n = %lld samples, batch %s; mu_g = %.3g, L_g = %.3g, "
                "L_F = %.3g\n",
-               a.algo.c_str(), to_string(exec->backend()).c_str(), exec->device_name().c_str(),
-               a.precision.c_str(), static_cast<long long>(a.instances),
-               a.instances == 1 ? "" : "s", static_cast<long long>(a.dx),
+               a.run.algo.c_str(), to_string(exec->backend()).c_str(), exec->device_name().c_str(),
+               a.run.precision.c_str(), static_cast<long long>(a.run.instances),
+               a.run.instances == 1 ? "" : "s", static_cast<long long>(a.dx),
                static_cast<long long>(a.dy), static_cast<long long>(a.samples),
                a.batch > 0 ? std::to_string(a.batch).c_str() : "full", mu_g, l_g, l_f);
 
-  MetricsWriter metrics(a.metrics);
+  MetricsWriter metrics(a.run.metrics);
   Progress progress;
   const auto observe = [&](const IterationMetrics& m) {
     std::vector<double> rel(m.distance_to_solution);
@@ -118,8 +111,8 @@ int run(const QuadraticArgs& a) {
   };
 
   auto solver = make_solver(problem, o);
-  const std::vector<T> x0(static_cast<std::size_t>(a.dx * a.instances), T(0));
-  const std::vector<T> y0(static_cast<std::size_t>(a.dy * a.instances), T(0));
+  const std::vector<T> x0(static_cast<std::size_t>(a.dx * a.run.instances), T(0));
+  const std::vector<T> y0(static_cast<std::size_t>(a.dy * a.run.instances), T(0));
   const SolveResult<T> r = solver->run(x0, y0, observe);
   progress.finish();
 
@@ -127,7 +120,7 @@ int run(const QuadraticArgs& a) {
   std::vector<double> rel(last.distance_to_solution);
   for (double& v : rel) v /= x_star_norm;
   const double per_second = r.seconds > 0 ? r.iterations / r.seconds : 0.0;
-  std::printf("summary: %s, %lld iterations in %.3f s (%.1f it/s) on %s (%s)\n", a.algo.c_str(),
+  std::printf("summary: %s, %lld iterations in %.3f s (%.1f it/s) on %s (%s)\n", a.run.algo.c_str(),
               static_cast<long long>(r.iterations), r.seconds, per_second,
               to_string(exec->backend()).c_str(), exec->device_name().c_str());
   std::printf("  ||x*|| = %.4e\n", x_star_norm);
@@ -136,10 +129,10 @@ int run(const QuadraticArgs& a) {
                 static_cast<long long>(b), last.distance_to_solution[b], rel[b],
                 last.upper_value[b]);
   metrics.write({{"summary", true},
-                 {"algorithm", a.algo},
+                 {"algorithm", a.run.algo},
                  {"backend", to_string(exec->backend())},
                  {"device", exec->device_name()},
-                 {"precision", a.precision},
+                 {"dtype", a.run.precision},
                  {"instances", r.instances},
                  {"iterations", r.iterations},
                  {"seconds", r.seconds},
@@ -160,23 +153,13 @@ std::function<int()> add_quadratic_command(CLI::App& app) {
   cmd->add_option("--dy", a->dy, "Lower-level dimension")->capture_default_str()->check(positive_integer());
   cmd->add_option("--samples", a->samples, "Samples n in the finite sums")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--mu", a->mu, "Ridge of the lower-level Hessian")->capture_default_str()->check(CLI::Range(0.0, 1e6));
-  cmd->add_option("--algo", a->algo, "Algorithm: stocbio, aid-cg, itd-bio")
-      ->capture_default_str()->check(CLI::IsMember({"stocbio", "aid-cg", "itd-bio"}));
   cmd->add_option("--iters", a->iterations, "Outer iterations")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--inner-steps", a->inner_steps, "Lower-level steps per outer iteration (D)")
       ->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--batch", a->batch, "Minibatch size (0: full batches, deterministic)")
       ->capture_default_str()->check(non_negative_integer());
-  cmd->add_option("--instances", a->instances, "Instances B solved at once")
-      ->capture_default_str()->check(positive_integer());
-  cmd->add_option("--seed", a->seed, "Seed of the data and of the minibatches")->capture_default_str();
-  cmd->add_option("--backend", a->backend, "auto, cpu or cuda")
-      ->capture_default_str()->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  cmd->add_option("--precision", a->precision, "float or double")
-      ->capture_default_str()->check(CLI::IsMember({"float", "double"}));
   cmd->add_option("--eval-every", a->eval_every, "Metrics every k iterations (0: at the end)")
       ->capture_default_str()->check(non_negative_integer());
-  cmd->add_option("--metrics", a->metrics, "Write metrics as JSON lines to this file");
   cmd->add_option("--inner-step", a->inner_step, "Lower-level step alpha, 1 value or one per instance (default 1/L_g)")
       ->delimiter(',');
   cmd->add_option("--outer-step", a->outer_step, "Upper-level step beta, 1 value or one per instance (default 1/L_F)")
@@ -185,9 +168,10 @@ std::function<int()> add_quadratic_command(CLI::App& app) {
       ->delimiter(',');
   cmd->add_option("--neumann-terms", a->neumann_terms, "Neumann terms Q")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--cg-iterations", a->cg_iterations, "CG iterations per estimate")->capture_default_str()->check(non_negative_integer());
+  add_run_options(cmd, a->run, "Seed of the data and of the minibatches");
   return [a, cmd]() -> int {
     if (!cmd->parsed()) return -1;
-    return a->precision == "float" ? run<float>(*a) : run<double>(*a);
+    return a->run.precision == "float" ? run<float>(*a) : run<double>(*a);
   };
 }
 

@@ -6,6 +6,7 @@
 #include "../common/batch_math.hpp"
 #include "../common/philox.hpp"
 #include "cuda_error.hpp"
+#include "elementwise.cuh"
 
 #include <cub/block/block_reduce.cuh>
 
@@ -14,26 +15,7 @@
 namespace bilevel::kernels::cuda {
 namespace {
 
-constexpr int kBlock = 256;
-constexpr int kMaxGridY = 65535;
-
-/// f(i, j) for every element of a rows x cols index space: x covers rows, y covers columns.
-template <typename F>
-__global__ void elementwise_kernel(index_t rows, index_t cols, F f) {
-  for (index_t j = blockIdx.y; j < cols; j += gridDim.y)
-    for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < rows;
-         i += static_cast<index_t>(gridDim.x) * blockDim.x)
-      f(i, j);
-}
-
-template <typename F>
-void launch_elementwise(cudaStream_t s, index_t rows, index_t cols, F f, const char* name) {
-  const index_t bx = std::min<index_t>((rows + kBlock - 1) / kBlock, 4096);
-  const dim3 grid(static_cast<unsigned>(std::max<index_t>(bx, 1)),
-                  static_cast<unsigned>(std::min<index_t>(cols, kMaxGridY)));
-  elementwise_kernel<<<grid, kBlock, 0, s>>>(rows, cols, f);
-  BILEVEL_CHECK_LAUNCH(s, name);
-}
+constexpr int kBlock = kElementwiseBlock;
 
 /// out[j] = finish(sum_i term(i, j)): one block per column, accumulated in double.
 template <typename Term, typename Finish, typename T>

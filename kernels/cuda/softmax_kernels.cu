@@ -3,6 +3,7 @@
 
 #include "../common/softmax.hpp"
 #include "cuda_error.hpp"
+#include "elementwise.cuh"
 
 #include <cuda_runtime_api.h>
 
@@ -10,8 +11,6 @@
 
 namespace bilevel::kernels::cuda {
 namespace {
-
-constexpr int kBlock = 256;
 
 template <typename T>
 __device__ __forceinline__ index_t data_index(const SoftmaxBatch<T>& b, index_t i) {
@@ -23,22 +22,10 @@ __device__ __forceinline__ T weight(const SoftmaxBatch<T>& b, index_t k, index_t
   return b.x ? b.scale * common::sigmoid(b.x[k + inst * b.ldx]) : b.scale;
 }
 
-/// f(i, inst) over samples x instances (x: samples, y: instances).
-template <typename F>
-__global__ void per_sample_kernel(index_t samples, index_t instances, F f) {
-  for (index_t inst = blockIdx.y; inst < instances; inst += gridDim.y)
-    for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < samples;
-         i += static_cast<index_t>(gridDim.x) * blockDim.x)
-      f(i, inst);
-}
-
+/// f(i, inst) over samples x instances.
 template <typename F>
 void launch(cudaStream_t s, index_t samples, index_t instances, F f, const char* name) {
-  if (samples == 0 || instances == 0) return;
-  const dim3 grid(static_cast<unsigned>(std::min<index_t>((samples + kBlock - 1) / kBlock, 8192)),
-                  static_cast<unsigned>(std::min<index_t>(instances, 65535)));
-  per_sample_kernel<<<grid, kBlock, 0, s>>>(samples, instances, f);
-  BILEVEL_CHECK_LAUNCH(s, name);
+  launch_elementwise(s, samples, instances, f, name);
 }
 
 template <typename T>

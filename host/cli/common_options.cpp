@@ -1,0 +1,58 @@
+#include "commands.hpp"
+
+#include <bilevel/solvers/double_loop.hpp>
+
+#include <cstdio>
+
+#include <string>
+
+namespace bilevel::cli {
+namespace {
+
+CLI::Validator integer_at_least(long long minimum, const char* name) {
+  return CLI::Validator(
+      [minimum](std::string& text) -> std::string {
+        try {
+          std::size_t used = 0;
+          const long long v = std::stoll(text, &used);
+          if (used != text.size()) return "must be an integer, got '" + text + "'";
+          if (v < minimum)
+            return (minimum == 0 ? "must be >= 0, got " : "must be > 0, got ") + text;
+        } catch (const std::exception&) {
+          return "must be an integer, got '" + text + "'";
+        }
+        return {};
+      },
+      name);
+}
+
+}  // namespace
+
+void add_run_options(CLI::App* cmd, RunOptions& o, const std::string& seed_help) {
+  std::vector<std::string> names;
+  for (const auto& [name, what] : algorithm_names()) names.push_back(name);
+  cmd->add_option("--algo", o.algo, "Algorithm (bilevel algorithms lists them)")
+      ->capture_default_str()->check(CLI::IsMember(names));
+  cmd->add_option("--instances", o.instances, "Instances B solved at once")
+      ->capture_default_str()->check(positive_integer());
+  cmd->add_option("--seed", o.seed, seed_help)->capture_default_str();
+  cmd->add_option("--backend", o.backend, "auto, cpu or cuda")
+      ->capture_default_str()->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  cmd->add_option("--precision", o.precision, "float or double")
+      ->capture_default_str()->check(CLI::IsMember({"float", "double"}));
+  cmd->add_option("--metrics", o.metrics, "Write metrics as JSON lines to this file");
+}
+
+std::shared_ptr<Executor> make_cli_executor(const std::string& backend_name) {
+  const Backend backend = parse_backend(backend_name);
+  std::string reason;
+  if (backend == Backend::automatic && cuda_device_count(&reason) == 0)
+    std::fprintf(stderr, "bilevel: no CUDA device (%s): running on the CPU backend\n",
+                 reason.c_str());
+  return make_executor(backend);
+}
+
+CLI::Validator non_negative_integer() { return integer_at_least(0, "INT>=0"); }
+CLI::Validator positive_integer() { return integer_at_least(1, "INT>0"); }
+
+}  // namespace bilevel::cli
