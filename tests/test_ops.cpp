@@ -92,6 +92,9 @@ Outputs run_kernels(const std::shared_ptr<Executor>& exec, const Inputs<T>& in) 
   ops.copy(y.view(), work.view());
   ops.batch_xpay_ratio(num.data(), den.data(), x, work.view());
   take("xpay_ratio", work);
+  ops.copy(y.view(), work.view());
+  ops.add_normal(99, 3, T(0.5), work.view());
+  take("add_normal", work);
   Array<sample_index_t> idx(exec, 2 * r + 1, 1);
   ops.sample_indices(1234, 5, 6, 0, r, idx.size(), idx.data());
   const std::vector<sample_index_t> idx_host = idx.to_host();
@@ -173,6 +176,17 @@ TYPED_TEST(OpsTest, CpuKernelsMatchNaiveLoops) {
     for (const auto& [name, values] : want) {
       SCOPED_TRACE(name + " at " + std::to_string(s.rows) + " x " + std::to_string(s.cols));
       EXPECT_LT(relative_error(got.at(name), values), tol);
+    }
+    EXPECT_GT(relative_error(got.at("add_normal"), to_double(in.y)), 0.1) << "noise was added";
+    // add_normal: y + 0.5 N(0, 1): the noise has mean ~0 and variance ~0.25
+    if (s.rows * s.cols > 1000) {
+      double mean = 0, var = 0;
+      const auto& a = got.at("add_normal");
+      const index_t m = s.rows * s.cols;
+      for (index_t k = 0; k < m; ++k) mean += (a[k] - double(in.y[k])) / m;
+      for (index_t k = 0; k < m; ++k) var += std::pow(a[k] - double(in.y[k]) - mean, 2) / m;
+      EXPECT_NEAR(mean, 0.0, 5 * 0.5 / std::sqrt(double(m)));
+      EXPECT_NEAR(var, 0.25, 0.25 * 6 * std::sqrt(2.0 / m));
     }
     // indices: in range, and gather_rows picked those rows
     const auto& idx = got.at("sample_indices");

@@ -30,14 +30,8 @@ std::string idx_file(const std::string& folder, const std::string& name) {
 
 }  // namespace
 
-LoadedData load_data(const std::string& spec, const SyntheticSpec& synthetic) {
+LoadedData load_data(const std::string& spec) {
   LoadedData out;
-  if (spec == "synthetic") {
-    out.pool = make_synthetic(synthetic.samples, synthetic.features, synthetic.classes,
-                              synthetic.seed);
-    out.description = out.pool.source;
-    return out;
-  }
   std::string folder = spec;
   if (spec == "fashion-mnist") {
     folder = kFashionMnist;

@@ -1,5 +1,6 @@
-// Resolves `--data` of `bilevel hyperclean`: fashion-mnist, a folder of IDX files under their
-// MNIST names, a LIBSVM file, or synthetic.
+// Resolves `--data` of `bilevel hyperclean` for data read from files: fashion-mnist, a folder
+// of IDX files under their MNIST names, or a LIBSVM file. (`synthetic` is generated on the
+// executor by HypercleanProblem itself.)
 #pragma once
 
 #include <bilevel/data.hpp>
@@ -15,13 +16,7 @@ struct LoadedData {
   std::string description;
 };
 
-struct SyntheticSpec {
-  index_t samples = 0, features = 0;
-  int classes = 0;
-  std::uint64_t seed = 0;
-};
-
 /// Throws InvalidArgument naming the path or the missing file.
-LoadedData load_data(const std::string& spec, const SyntheticSpec& synthetic);
+LoadedData load_data(const std::string& spec);
 
 }  // namespace bilevel::cli

@@ -68,19 +68,42 @@ int run(const HypercleanArgs& a) {
   MetricsWriter metrics(a.run.metrics);  // opened first: a bad path fails before any work
 
   const auto t0 = std::chrono::steady_clock::now();
-  const LoadedData loaded =
-      load_data(a.data, SyntheticSpec{a.samples, a.features, a.classes, a.run.seed + 7});
-  const HypercleanData data = prepare_hyperclean(
-      loaded.pool, loaded.test, SplitSizes{a.train, a.validation, a.test}, a.corruption, a.run.seed);
-  HypercleanProblem<T> problem(exec, data, a.reg);
+  std::unique_ptr<HypercleanProblem<T>> problem_ptr;
+  std::vector<std::uint8_t> corrupted;
+  std::string description;
+  if (a.data == "synthetic") {
+    // generated on the executor: the features never pass through the host
+    const index_t needed = a.train + a.validation + a.test;
+    BILEVEL_EXPECTS(needed <= a.samples, "split sizes do not fit: --samples " << a.samples
+                                             << " but the split needs " << needed
+                                             << " (train + validation + test)");
+    HypercleanTruth truth;
+    problem_ptr = std::make_unique<HypercleanProblem<T>>(
+        exec,
+        SyntheticHypercleanSpec{a.train, a.validation, a.test, a.features, a.classes,
+                                a.corruption, a.run.seed + 7},
+        a.reg, &truth);
+    corrupted = std::move(truth.corrupted);
+    description = "synthetic (" + std::to_string(a.features) + " features, generated on " +
+                  exec->device_name() + ")";
+  } else {
+    const LoadedData loaded = load_data(a.data);
+    const HypercleanData data = prepare_hyperclean(
+        loaded.pool, loaded.test, SplitSizes{a.train, a.validation, a.test}, a.corruption,
+        a.run.seed);
+    problem_ptr = std::make_unique<HypercleanProblem<T>>(exec, data, a.reg);
+    corrupted = data.corrupted;
+    description = description;
+  }
+  HypercleanProblem<T>& problem = *problem_ptr;
   const double load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::fprintf(stderr,
                "bilevel hyperclean: %s, %lld train (%.0f%% corrupted) / %lld validation / %lld "
                "test, %lld features, %d classes (loaded in %.1f s)\n",
-               loaded.description.c_str(), static_cast<long long>(a.train), 100 * a.corruption,
+               description.c_str(), static_cast<long long>(a.train), 100 * a.corruption,
                static_cast<long long>(a.validation), static_cast<long long>(a.test),
-               static_cast<long long>(data.train.features), problem.classes(), load_seconds);
+               static_cast<long long>(problem.feature_rows() - 1), problem.classes(), load_seconds);
   std::fprintf(stderr, "  %s on %s (%s), %s, %lld instance%s\n", a.run.algo.c_str(),
                to_string(exec->backend()).c_str(), exec->device_name().c_str(),
                a.run.precision.c_str(), static_cast<long long>(a.run.instances),
@@ -104,7 +127,7 @@ int run(const HypercleanArgs& a) {
   BaselineResult plain, oracle;
   if (a.baselines) {
     std::vector<T> all(static_cast<std::size_t>(n), T(40)), clean(static_cast<std::size_t>(n));
-    for (index_t i = 0; i < n; ++i) clean[i] = data.corrupted[i] ? T(-40) : T(40);
+    for (index_t i = 0; i < n; ++i) clean[i] = corrupted[i] ? T(-40) : T(40);
     plain = train_baseline(problem, all, a.baseline_steps, 0.45 / l_g, a.batch, a.run.seed);
     oracle = train_baseline(problem, clean, a.baseline_steps, 0.45 / l_g / (1 - a.corruption + 1e-9),
                             a.batch, a.run.seed);
@@ -137,7 +160,7 @@ int run(const HypercleanArgs& a) {
     last_scores.clear();
     std::vector<double> f1, prec, rec;
     for (index_t b = 0; b < nb; ++b) {
-      last_scores.push_back(scores_of(xh, n, b, data.corrupted));
+      last_scores.push_back(scores_of(xh, n, b, corrupted));
       f1.push_back(last_scores.back().f1);
       prec.push_back(last_scores.back().precision);
       rec.push_back(last_scores.back().recall);
@@ -177,7 +200,7 @@ int run(const HypercleanArgs& a) {
   const DetectionScores& s = last_scores[best];
   const double per_second = r.seconds > 0 ? r.iterations / r.seconds : 0.0;
   std::printf("summary: %s on %s, %lld iterations in %.1f s (%.1f it/s), %s (%s)\n",
-              a.run.algo.c_str(), loaded.description.c_str(), static_cast<long long>(r.iterations),
+              a.run.algo.c_str(), description.c_str(), static_cast<long long>(r.iterations),
               r.seconds, per_second, to_string(exec->backend()).c_str(),
               exec->device_name().c_str());
   std::printf("  %-28s %8s %9s %9s %9s\n", "", "test acc", "precision", "recall", "F1");
@@ -192,11 +215,11 @@ int run(const HypercleanArgs& a) {
               s.recall, s.f1);
   std::printf("  flagged %lld of %lld training samples; %lld truly corrupted\n",
               static_cast<long long>(s.flagged), static_cast<long long>(n),
-              static_cast<long long>(std::count(data.corrupted.begin(), data.corrupted.end(), 1)));
+              static_cast<long long>(std::count(corrupted.begin(), corrupted.end(), 1)));
 
   nlohmann::json summary{{"summary", true},
                          {"algorithm", a.run.algo},
-                         {"data", loaded.description},
+                         {"data", description},
                          {"backend", to_string(exec->backend())},
                          {"device", exec->device_name()},
                          {"dtype", a.run.precision},

@@ -4,6 +4,8 @@
 #include "../../kernels/softmax_kernels.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <random>
 
 namespace bilevel {
 namespace {
@@ -46,6 +48,65 @@ HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec, const Hy
   upload(data.train, train_);
   upload(data.validation, validation_);
   upload(data.test, test_);
+}
+
+template <typename T>
+HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec,
+                                        const SyntheticHypercleanSpec& spec, double reg,
+                                        HypercleanTruth* truth)
+    : exec_(std::move(exec)), reg_(reg) {
+  BILEVEL_EXPECTS(exec_ != nullptr, "HypercleanProblem needs an executor");
+  BILEVEL_EXPECTS(reg >= 0.0, "hyperclean: regularization must be >= 0, got " << reg);
+  BILEVEL_EXPECTS(spec.train > 0 && spec.validation > 0 && spec.test > 0,
+                  "synthetic data: split sizes must be positive");
+  BILEVEL_EXPECTS(spec.features > 0, "synthetic data: --features must be > 0, got " << spec.features);
+  BILEVEL_EXPECTS(spec.classes >= 2, "synthetic data: --classes must be >= 2, got " << spec.classes);
+  BILEVEL_EXPECTS(spec.corruption >= 0.0 && spec.corruption <= 1.0,
+                  "--corruption must be in [0, 1], got " << spec.corruption);
+  rows_ = spec.features + 1;
+  classes_ = spec.classes;
+  softmax_ = kernels::make_softmax_kernels<T>(*exec_);
+  std::mt19937_64 rng(spec.seed);
+  // class means with a bias row of 1: rows_ x C (small: made on the host)
+  std::normal_distribution<double> normal(0.0, spec.separation / std::sqrt(double(spec.features)));
+  std::vector<T> means(static_cast<std::size_t>(rows_ * classes_));
+  for (index_t c = 0; c < classes_; ++c) {
+    for (index_t j = 0; j < spec.features; ++j) means[c * rows_ + j] = static_cast<T>(normal(rng));
+    means[c * rows_ + spec.features] = T(1);
+  }
+  Array<T> d_means(exec_, rows_, classes_, means);
+  std::uniform_int_distribution<int> pick(0, classes_ - 1), shift(1, classes_ - 1);
+  const auto generate = [&](Part& p, index_t n, std::uint32_t stream, std::vector<std::int32_t>* clean) {
+    std::vector<std::int32_t> labels(static_cast<std::size_t>(n));
+    for (auto& l : labels) l = pick(rng);
+    if (clean) *clean = labels;
+    p.samples = n;
+    p.x = Array<T>(exec_, rows_, n);
+    Array<std::int32_t> true_labels(exec_, n, 1, labels);
+    // A = means[:, true label] (bias row included)
+    exec_->ops<T>().gather_columns(d_means.view(), true_labels.data(), p.x.view());
+    // A[0:d, :] += N(0, 1)
+    exec_->ops<T>().add_normal(spec.seed, stream, T(1),
+                               MatrixView<T>(p.x.data(), spec.features, n, rows_));
+    p.labels = std::move(true_labels);
+  };
+  std::vector<std::int32_t> clean;
+  generate(train_, spec.train, 1, &clean);
+  generate(validation_, spec.validation, 2, nullptr);
+  generate(test_, spec.test, 3, nullptr);
+  // corrupt round(p n) train labels (the samples are i.i.d.: the first ones are a random choice)
+  std::vector<std::int32_t> noisy = clean;
+  std::vector<std::uint8_t> corrupted(static_cast<std::size_t>(spec.train), 0);
+  const index_t n_bad = static_cast<index_t>(std::llround(spec.corruption * spec.train));
+  for (index_t i = 0; i < n_bad; ++i) {
+    noisy[i] = (noisy[i] + shift(rng)) % classes_;
+    corrupted[i] = 1;
+  }
+  train_.labels.upload(noisy);
+  if (truth != nullptr) {
+    truth->clean_train_labels = std::move(clean);
+    truth->corrupted = std::move(corrupted);
+  }
 }
 
 template <typename T>

@@ -110,6 +110,13 @@ class Ops {
     BILEVEL_EXPECTS(count >= 0, "sample_indices: count must be >= 0, got " << count);
     if (count > 0) do_sample_indices(seed, stream, step, instance, population, count, out);
   }
+  /// x(i, j) += scale * N(0, 1), the normals drawn by Philox from (seed, stream) and the
+  /// element's position i + j * rows: the same numbers on every backend (to the last bits of
+  /// log and cos), whatever the view's leading dimension.
+  void add_normal(std::uint64_t seed, std::uint32_t stream, T scale, MatrixView<T> x) {
+    check_ld("add_normal", x);
+    if (x.size() > 0) do_add_normal(seed, stream, scale, x);
+  }
   /// dst(r, c) = src(idx[r], c) for r < dst.rows.
   void gather_rows(ConstMatrixView<T> src, const sample_index_t* idx, MatrixView<T> dst) {
     check_ld("gather_rows", src);
@@ -146,6 +153,8 @@ class Ops {
   virtual void do_sample_indices(std::uint64_t seed, std::uint32_t stream, std::uint32_t step,
                                  std::uint32_t instance, index_t population, index_t count,
                                  sample_index_t* out) = 0;
+  virtual void do_add_normal(std::uint64_t seed, std::uint32_t stream, T scale,
+                             MatrixView<T> x) = 0;
   virtual void do_gather_rows(ConstMatrixView<T> src, const sample_index_t* idx,
                               MatrixView<T> dst) = 0;
   virtual void do_gather_columns(ConstMatrixView<T> src, const sample_index_t* idx,

@@ -5,6 +5,7 @@
 
 #include "host_device.hpp"
 
+#include <cmath>
 #include <cstdint>
 
 namespace bilevel::kernels::common {
@@ -48,6 +49,24 @@ BILEVEL_HOST_DEVICE std::int32_t sample_index(std::uint64_t seed, std::uint32_t 
   const std::uint32_t word = r.v[i & 3];
   return static_cast<std::int32_t>(
       (static_cast<std::uint64_t>(word) * static_cast<std::uint64_t>(population)) >> 32);
+}
+
+/// Standard normal number k of stream (seed, stream) by Box-Muller on one Philox block: the
+/// same formula on both backends (the last bits may differ with the platform's log and cos).
+BILEVEL_HOST_DEVICE double standard_normal(std::uint64_t seed, std::uint32_t stream,
+                                           std::int64_t k) {
+  const Philox4x32 ctr{{static_cast<std::uint32_t>(k >> 1), static_cast<std::uint32_t>(k >> 33),
+                        stream, 0x6e6f726du}};
+  const Philox4x32 r = philox4x32_10(ctr, static_cast<std::uint32_t>(seed),
+                                     static_cast<std::uint32_t>(seed >> 32));
+  // two 53-bit uniforms in (0, 1]
+  const double u1 = ((static_cast<std::uint64_t>(r.v[0]) << 21 ^ r.v[1]) & ((1ull << 53) - 1)) *
+                        (1.0 / 9007199254740992.0) + (1.0 / 18014398509481984.0);
+  const double u2 = ((static_cast<std::uint64_t>(r.v[2]) << 21 ^ r.v[3]) & ((1ull << 53) - 1)) *
+                    (1.0 / 9007199254740992.0);
+  const double radius = sqrt(-2.0 * log(u1));
+  const double angle = 6.283185307179586 * u2;
+  return (k & 1) ? radius * sin(angle) : radius * cos(angle);
 }
 
 }  // namespace bilevel::kernels::common

@@ -142,6 +142,14 @@ void CpuOps<T>::do_sample_indices(std::uint64_t seed, std::uint32_t stream, std:
 }
 
 template <typename T>
+void CpuOps<T>::do_add_normal(std::uint64_t seed, std::uint32_t stream, T scale,
+                              MatrixView<T> x) {
+  for_each_element(x.rows, x.cols, [&](index_t i, index_t j) {
+    x.data[i + j * x.ld] += scale * static_cast<T>(common::standard_normal(seed, stream, i + j * x.rows));
+  });
+}
+
+template <typename T>
 void CpuOps<T>::do_gather_rows(ConstMatrixView<T> src, const sample_index_t* idx,
                                MatrixView<T> dst) {
   for_each_element(dst.rows, dst.cols, [&](index_t i, index_t j) {

@@ -160,6 +160,18 @@ void launch_batch_xpay_ratio(cudaStream_t s, const T* num, const T* den, ConstMa
 }
 
 template <typename T>
+void launch_add_normal(cudaStream_t s, std::uint64_t seed, std::uint32_t stream, T scale,
+                       MatrixView<T> x) {
+  launch_elementwise(
+      s, x.rows, x.cols,
+      [=] __device__(index_t i, index_t j) {
+        x.data[i + j * x.ld] +=
+            scale * static_cast<T>(common::standard_normal(seed, stream, i + j * x.rows));
+      },
+      "add_normal");
+}
+
+template <typename T>
 void launch_gather_rows(cudaStream_t s, ConstMatrixView<T> src, const sample_index_t* idx,
                         MatrixView<T> dst) {
   launch_elementwise(
@@ -206,6 +218,8 @@ void launch_sample_indices(cudaStream_t s, std::uint64_t seed, std::uint32_t str
                                            ConstMatrixView<T>, MatrixView<T>);                  \
   template void launch_batch_xpay_ratio<T>(cudaStream_t, const T*, const T*,                    \
                                            ConstMatrixView<T>, MatrixView<T>);                  \
+  template void launch_add_normal<T>(cudaStream_t, std::uint64_t, std::uint32_t, T,             \
+                                     MatrixView<T>);                                            \
   template void launch_gather_rows<T>(cudaStream_t, ConstMatrixView<T>, const sample_index_t*,  \
                                       MatrixView<T>);                                           \
   template void launch_gather_columns<T>(cudaStream_t, ConstMatrixView<T>,                      \

@@ -35,6 +35,9 @@ template <typename T>
 void launch_batch_xpay_ratio(cudaStream_t s, const T* num, const T* den, ConstMatrixView<T> x,
                              MatrixView<T> y);
 template <typename T>
+void launch_add_normal(cudaStream_t s, std::uint64_t seed, std::uint32_t stream, T scale,
+                       MatrixView<T> x);
+template <typename T>
 void launch_gather_rows(cudaStream_t s, ConstMatrixView<T> src, const sample_index_t* idx,
                         MatrixView<T> dst);
 template <typename T>

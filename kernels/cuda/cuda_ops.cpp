@@ -79,6 +79,11 @@ void CudaOps<T>::do_sample_indices(std::uint64_t seed, std::uint32_t stream, std
   launch_sample_indices(stream_, seed, stream, step, instance, population, count, out);
 }
 template <typename T>
+void CudaOps<T>::do_add_normal(std::uint64_t seed, std::uint32_t stream, T scale,
+                               MatrixView<T> x) {
+  launch_add_normal(stream_, seed, stream, scale, x);
+}
+template <typename T>
 void CudaOps<T>::do_gather_rows(ConstMatrixView<T> src, const sample_index_t* idx,
                                 MatrixView<T> dst) {
   launch_gather_rows(stream_, src, idx, dst);

@@ -29,11 +29,35 @@ class SoftmaxKernels;
 
 enum class DataSplit { train, validation, test };
 
+/// Synthetic hyper-cleaning data generated on the executor: features never pass through the
+/// host, so the size is bounded by device memory. Gaussian class clusters as make_synthetic
+/// (class means ~ N(0, separation^2 / d I), sample = mean of its true class + N(0, I), labels
+/// uniform); the train labels of a fraction `corruption` of the samples are replaced by a
+/// different class. Not standardized: the features have unit noise by construction.
+struct SyntheticHypercleanSpec {
+  index_t train = 20000, validation = 5000, test = 10000;
+  index_t features = 100;
+  int classes = 10;
+  double corruption = 0.5;
+  std::uint64_t seed = 0;
+  double separation = 3.0;
+};
+
+/// The host-side truth of device-generated data, for the detection scores.
+struct HypercleanTruth {
+  std::vector<std::int32_t> clean_train_labels;
+  std::vector<std::uint8_t> corrupted;
+};
+
 template <typename T>
 class HypercleanProblem final : public Problem<T> {
  public:
   /// Uploads the three splits (train with its corrupted labels). `reg` is the L2 weight.
   HypercleanProblem(std::shared_ptr<Executor> exec, const HypercleanData& data, double reg);
+  /// Generates the data on the executor (see SyntheticHypercleanSpec); `truth` receives the
+  /// clean train labels and the corruption mask.
+  HypercleanProblem(std::shared_ptr<Executor> exec, const SyntheticHypercleanSpec& spec,
+                    double reg, HypercleanTruth* truth);
   ~HypercleanProblem() override;
 
   std::string name() const override { return "hyperclean"; }
