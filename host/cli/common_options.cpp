@@ -1,6 +1,6 @@
 #include "commands.hpp"
 
-#include <bilevel/solvers/double_loop.hpp>
+#include <bilevel/solvers/solver.hpp>
 
 #include <cstdio>
 

@@ -148,6 +148,8 @@ int run(const HypercleanArgs& a) {
   o.neumann = NeumannOptions{a.neumann_terms,
                              a.neumann_eta.empty() ? std::vector<double>{default_step} : a.neumann_eta};
   o.cg = CgOptions{a.cg_iterations, true};
+  o.fixed_point = FixedPointOptions{1, o.neumann.eta, true};
+  o.truncated_neumann = TruncatedNeumannOptions{10, o.neumann.eta, a.run.seed};
 
   Progress progress;
   std::vector<double> last_acc, last_val_loss;

@@ -28,8 +28,9 @@ int main(int argc, char** argv) {
   }
   try {
     if (algorithms->parsed()) {
-      for (const auto& [name, what] : bilevel::algorithm_names())
-        std::printf("%-10s %s\n", name.c_str(), what.c_str());
+      for (const bilevel::AlgorithmInfo& a : bilevel::algorithm_presets())
+        std::printf("%-9s %s\n          source: %s; needs: %s\n", a.name.c_str(),
+                    a.description.c_str(), a.source.c_str(), a.needs.c_str());
       return 0;
     }
     if (devices->parsed()) {

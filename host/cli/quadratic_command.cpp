@@ -76,6 +76,8 @@ int run(const QuadraticArgs& a) {
   o.neumann = NeumannOptions{a.neumann_terms,
                              a.neumann_eta.empty() ? std::vector<double>{1.0 / l_g} : a.neumann_eta};
   o.cg = CgOptions{a.cg_iterations, true};
+  o.fixed_point = FixedPointOptions{1, o.neumann.eta, true};
+  o.truncated_neumann = TruncatedNeumannOptions{10, o.neumann.eta, a.run.seed};
   for (double s : o.loop.inner_step)
     if (s > 2.0 / l_g)
       BILEVEL_EXPECTS(false, "--inner-step " << s << " is too large for L_g = " << l_g

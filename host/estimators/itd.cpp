@@ -2,6 +2,10 @@
 // ALGORITHMS.md "ITD" and Ji et al., arXiv 2010.07962, Algorithm 1 with the backward pass
 // written out. The batch of inner step t is drawn again (counter-based RNG) for the backward
 // pass instead of being stored.
+// FOM keeps only fx(x, y_D). UFOM (arXiv 2106.02487) in its simplest unbiased form
+// (ALGORITHMS.md): with probability q the exact correction (ITD - FOM) is computed and divided
+// by q. The paper's truncation distribution, optimal q and adaptive scheme are not implemented
+// (not checked against the paper text); the trajectory buffer is allocated for the triggered case.
 #include <bilevel/estimators.hpp>
 
 namespace bilevel {
@@ -13,8 +17,13 @@ class ItdEstimator final : public HypergradientEstimator<T> {
   explicit ItdEstimator(ItdOptions o) : options_(std::move(o)) {
     BILEVEL_EXPECTS(options_.steps >= 0, "itd: steps must be >= 0, got " << options_.steps);
     for (double a : options_.alpha) BILEVEL_EXPECTS(a > 0.0, "itd: alpha must be > 0, got " << a);
+    BILEVEL_EXPECTS(options_.mode != UnrolledMode::ufom ||
+                        (options_.probability > 0.0 && options_.probability <= 1.0),
+                    "ufom: the correction probability q must be in (0, 1], got " << options_.probability);
   }
-  std::string name() const override { return "itd"; }
+  std::string name() const override {
+    return options_.mode == UnrolledMode::itd ? "itd" : options_.mode == UnrolledMode::fom ? "fom" : "ufom";
+  }
   bool runs_lower_level() const override { return true; }
 
   void prepare(Problem<T>& problem, index_t instances) override {
@@ -50,13 +59,21 @@ class ItdEstimator final : public HypergradientEstimator<T> {
     // h = fx(x, y_D); a = fy(x, y_D)
     p.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, state(steps), h,
              a_.view());
-    for (index_t t = steps - 1; t >= 0; --t) {
+    // FOM: h = fx(x, y_D). UFOM: add the exact correction / q with probability q.
+    T correction_scale = T(1);
+    bool backward = options_.mode == UnrolledMode::itd;
+    if (options_.mode == UnrolledMode::ufom &&
+        host_uniform(options_.seed, 2, ctx.iteration) < options_.probability) {
+      backward = true;
+      correction_scale = static_cast<T>(1.0 / options_.probability);
+    }
+    for (index_t t = backward ? steps - 1 : -1; t >= 0; --t) {
       const Batch batch =
           ctx.lower.draw(SampleStream::lower_step, static_cast<std::uint32_t>(t), ctx.iteration);
       // ha = H(x, y_t) a; jv = J(x, y_t) a
       p.hvp_jvp(batch, x, state(t), a_.view(), ha_.view(), jv_.view());
-      // h -= alpha J a
-      ops.batch_axpy(T(-1), alpha_.data(), jv_.view(), h);
+      // h -= alpha J a  (UFOM: divided by q)
+      ops.batch_axpy(-correction_scale, alpha_.data(), jv_.view(), h);
       // a -= alpha H a
       ops.batch_axpy(T(-1), alpha_.data(), ha_.view(), a_.view());
     }

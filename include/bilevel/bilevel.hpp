@@ -11,7 +11,7 @@
 #include <bilevel/problems/hyperclean.hpp>
 #include <bilevel/problems/quadratic.hpp>
 #include <bilevel/sampling.hpp>
-#include <bilevel/solvers/double_loop.hpp>
+#include <bilevel/solvers/solver.hpp>
 #include <bilevel/solvers/lower_level.hpp>
 #include <bilevel/types.hpp>
 #include <bilevel/version.hpp>

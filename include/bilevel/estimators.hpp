@@ -7,6 +7,7 @@
 #include <bilevel/problem.hpp>
 #include <bilevel/sampling.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,11 +54,39 @@ struct CgOptions {
   bool warm_start = true;
 };
 
-/// Reverse mode through `steps` inner SGD steps y <- y - alpha gy (ITD-BiO). Stores the
-/// trajectory y_0..y_D: memory (D + 1) dy B.
+/// SGD on the linear system (AID-FP, AmIGO, SOBA, BO-REP): M steps of
+/// v <- v - nu (H v - fy), warm-started from the previous v (one SGD step on
+/// 0.5 v'Hv - v'fy each), fresh batch per step. Converges for nu < 2 / L_g.
+struct FixedPointOptions {
+  index_t steps = 1;                ///< M
+  std::vector<double> nu{0.05};     ///< per instance (1 or B values)
+  bool warm_start = true;
+};
+
+/// Random-truncation Neumann (TTSA, arXiv 2007.05170): p ~ Uniform{0..K-1} (Philox, keyed by
+/// seed and iteration, shared by the instances), v = K eta prod_{i<=p} (I - eta H_i) fy:
+/// unbiased for the K-term Neumann series with p HVPs instead of K.
+struct TruncatedNeumannOptions {
+  index_t terms = 10;               ///< K
+  std::vector<double> eta{0.05};    ///< per instance (1 or B values)
+  std::uint64_t seed = 0;
+};
+
+/// What the unrolled estimator returns.
+enum class UnrolledMode {
+  itd,   ///< reverse mode through the D inner steps (exact gradient of f(x, y_D(x)))
+  fom,   ///< first order: fx(x, y_D), the second-order terms dropped (biased, constant memory)
+  ufom,  ///< FOM plus, with probability q, the exact correction divided by q: unbiased for ITD
+};
+
+/// Reverse mode through `steps` inner SGD steps y <- y - alpha gy (ITD-BiO), or its first-order
+/// variants. ITD and triggered UFOM store the trajectory y_0..y_D: memory (D + 1) dy B.
 struct ItdOptions {
   index_t steps = 10;
   std::vector<double> alpha{0.1};   ///< inner step, per instance (1 or B values)
+  UnrolledMode mode = UnrolledMode::itd;
+  double probability = 0.2;         ///< q of UFOM
+  std::uint64_t seed = 0;           ///< UFOM's trigger (Philox, keyed by seed and iteration)
 };
 
 template <typename T>
@@ -66,6 +95,15 @@ template <typename T>
 std::unique_ptr<HypergradientEstimator<T>> make_cg_estimator(CgOptions options);
 template <typename T>
 std::unique_ptr<HypergradientEstimator<T>> make_itd_estimator(ItdOptions options);
+template <typename T>
+std::unique_ptr<HypergradientEstimator<T>> make_fixed_point_estimator(FixedPointOptions options);
+template <typename T>
+std::unique_ptr<HypergradientEstimator<T>> make_truncated_neumann_estimator(
+    TruncatedNeumannOptions options);
+
+/// A uniform draw in [0, 1) for (seed, stream, iteration), the same on every machine: random
+/// choices that the host makes between kernel launches (never a device read-back).
+double host_uniform(std::uint64_t seed, std::uint32_t stream, index_t iteration);
 
 /// Expands per-instance values (1 value for all, or exactly `instances`) to `instances`
 /// values; throws InvalidArgument naming `what` otherwise or when a value is not finite.

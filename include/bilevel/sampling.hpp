@@ -19,6 +19,7 @@ enum class SampleStream : std::uint32_t {
   second_order = 3,///< HVP batches of the linear-system solvers (Neumann terms, CG)
   cross = 4,       ///< the batch of the final J v
   evaluation = 5,  ///< metrics
+  initialization = 6, ///< init refinement of y before the loop
 };
 
 template <typename T>

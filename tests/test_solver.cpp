@@ -200,7 +200,7 @@ TYPED_TEST(RunParity, StocBioRunAgreesOnBothBackends) {
   EXPECT_LT(relative_error(rg.y, rc.y), tol);
 }
 
-TEST(DoubleLoop, DivergenceNamesIterationAndInstance) {
+TEST(Solver, DivergenceNamesIterationAndInstance) {
   const QuadraticData q = standard_problem();
   auto exec = cpu();
   QuadraticProblem<double> p(exec, q);
@@ -223,7 +223,7 @@ TEST(DoubleLoop, DivergenceNamesIterationAndInstance) {
   }
 }
 
-TEST(DoubleLoop, RejectsBadArguments) {
+TEST(Solver, RejectsBadArguments) {
   const QuadraticData q = standard_problem();
   auto exec = cpu();
   QuadraticProblem<double> p(exec, q);

@@ -1,0 +1,83 @@
+// Random-truncation Neumann series. Source: TTSA (Hong, Wai, Wang, Yang, arXiv 2007.05170,
+// Algorithm 1 and its estimator (2.6)); the same estimator as BSA (Ghadimi & Wang 2018).
+#include <bilevel/estimators.hpp>
+
+#include "../../kernels/common/philox.hpp"
+
+namespace bilevel {
+
+double host_uniform(std::uint64_t seed, std::uint32_t stream, index_t iteration) {
+  const kernels::common::Philox4x32 r = kernels::common::philox4x32_10(
+      kernels::common::Philox4x32{{static_cast<std::uint32_t>(iteration),
+                                   static_cast<std::uint32_t>(iteration >> 32), stream,
+                                   0x686f7374u}},
+      static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32));
+  return (static_cast<std::uint64_t>(r.v[0]) >> 8) * (1.0 / 16777216.0);
+}
+
+namespace {
+
+template <typename T>
+class TruncatedNeumannEstimator final : public HypergradientEstimator<T> {
+ public:
+  explicit TruncatedNeumannEstimator(TruncatedNeumannOptions o) : options_(std::move(o)) {
+    BILEVEL_EXPECTS(options_.terms >= 1, "truncated neumann: terms must be >= 1, got " << options_.terms);
+    for (double e : options_.eta) BILEVEL_EXPECTS(e > 0.0, "truncated neumann: eta must be > 0, got " << e);
+  }
+  std::string name() const override { return "truncated-neumann"; }
+
+  void prepare(Problem<T>& problem, index_t instances) override {
+    auto exec = problem.executor();
+    const std::vector<double> eta = per_instance(options_.eta, instances, "truncated-neumann eta");
+    eta_ = Array<T>(exec, instances, 1, std::vector<T>(eta.begin(), eta.end()));
+    fx_ = Array<T>(exec, problem.dim_x(), instances);
+    r_ = Array<T>(exec, problem.dim_y(), instances);
+    hr_ = Array<T>(exec, problem.dim_y(), instances);
+  }
+
+  void estimate(const EstimateContext<T>& ctx, ConstMatrixView<T> x, MatrixView<T> y,
+                MatrixView<T> h) override {
+    Problem<T>& p = ctx.problem;
+    Ops<T>& ops = p.executor()->template ops<T>();
+    // p ~ Uniform{0 .. K-1}, drawn on the host from the counter-based RNG (no read-back)
+    const index_t depth = std::min<index_t>(
+        options_.terms - 1,
+        static_cast<index_t>(host_uniform(options_.seed, 1, ctx.iteration) * options_.terms));
+    // fx, r = grad f(x, y)
+    p.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, y, fx_.view(), r_.view());
+    for (index_t i = 1; i <= depth; ++i) {
+      const Batch batch = ctx.lower.draw(SampleStream::second_order, static_cast<std::uint32_t>(i),
+                                         ctx.iteration);
+      // r <- (I - eta H_i) r
+      p.hvp_jvp(batch, x, y, r_.view(), hr_.view(), MatrixView<T>());
+      ops.batch_axpy(T(-1), eta_.data(), hr_.view(), r_.view());
+    }
+    // v = K eta r
+    ops.batch_scale(static_cast<T>(options_.terms), eta_.data(), r_.view());
+    // h = fx - J v
+    p.hvp_jvp(ctx.lower.draw(SampleStream::cross, 0, ctx.iteration), x, y, r_.view(),
+              MatrixView<T>(), h);
+    ops.axpby(T(1), fx_.view(), T(-1), h);
+  }
+
+  ConstMatrixView<T> linear_system_solution() const override { return r_.view(); }
+
+ private:
+  TruncatedNeumannOptions options_;
+  Array<T> eta_, fx_, r_, hr_;
+};
+
+}  // namespace
+
+template <typename T>
+std::unique_ptr<HypergradientEstimator<T>> make_truncated_neumann_estimator(
+    TruncatedNeumannOptions options) {
+  return std::make_unique<TruncatedNeumannEstimator<T>>(std::move(options));
+}
+
+template std::unique_ptr<HypergradientEstimator<float>> make_truncated_neumann_estimator(
+    TruncatedNeumannOptions);
+template std::unique_ptr<HypergradientEstimator<double>> make_truncated_neumann_estimator(
+    TruncatedNeumannOptions);
+
+}  // namespace bilevel

@@ -1,0 +1,295 @@
+// The scheduler (see solvers/solver.hpp for the update rules) and the algorithm presets.
+// Nothing is read back inside an iteration; metrics are computed every eval_every iterations
+// into a device buffer and copied back once.
+#include <bilevel/solvers/solver.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <sstream>
+
+namespace bilevel {
+namespace {
+
+template <typename T>
+std::vector<T> to_precision(const std::vector<double>& v) {
+  return std::vector<T>(v.begin(), v.end());
+}
+
+}  // namespace
+
+template <typename T>
+Solver<T>::Solver(Problem<T>& problem,
+                                      std::unique_ptr<HypergradientEstimator<T>> estimator,
+                                      ScheduleOptions options)
+    : problem_(problem), estimator_(std::move(estimator)), options_(std::move(options)) {
+  BILEVEL_EXPECTS(estimator_ != nullptr, "solver: no estimator given");
+  BILEVEL_EXPECTS(options_.iterations >= 0,
+                  "solver: iterations must be >= 0, got " << options_.iterations);
+  BILEVEL_EXPECTS(options_.inner_steps >= 0,
+                  "solver: inner_steps must be >= 0, got " << options_.inner_steps);
+  BILEVEL_EXPECTS(options_.lower_batch >= 0 && options_.upper_batch >= 0,
+                  "solver: batch sizes must be >= 0 (0 = full data)");
+  BILEVEL_EXPECTS(options_.inner_period >= 1,
+                  "solver: inner_period must be >= 1, got " << options_.inner_period);
+  BILEVEL_EXPECTS(options_.init_steps >= 0,
+                  "solver: init_steps must be >= 0, got " << options_.init_steps);
+  BILEVEL_EXPECTS(options_.inner_decay >= 0 && options_.outer_decay >= 0,
+                  "solver: step decays must be >= 0");
+  BILEVEL_EXPECTS(options_.average > 0 && options_.average <= 1,
+                  "solver: the moving-average weight theta must be in (0, 1], got " << options_.average);
+  BILEVEL_EXPECTS(options_.momentum >= 0 && options_.momentum < 1,
+                  "solver: the momentum mu must be in [0, 1), got " << options_.momentum);
+  BILEVEL_EXPECTS(options_.eval_every >= 0,
+                  "solver: eval_every must be >= 0, got " << options_.eval_every);
+  BILEVEL_EXPECTS(options_.reference_x.empty() ||
+                      static_cast<index_t>(options_.reference_x.size()) == problem_.dim_x(),
+                  "solver: reference_x must have dx = " << problem_.dim_x() << " values, has "
+                                                             << options_.reference_x.size());
+}
+
+template <typename T>
+SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0,
+                                        const Observer& observer,
+                                        const Inspector& inspector) {
+  const index_t dx = problem_.dim_x(), dy = problem_.dim_y();
+  BILEVEL_EXPECTS(!x0.empty() && static_cast<index_t>(x0.size()) % dx == 0,
+                  "solver: x0 must hold dx * B values (dx = " << dx << "), has " << x0.size());
+  const index_t nb = static_cast<index_t>(x0.size()) / dx;
+  BILEVEL_EXPECTS(static_cast<index_t>(y0.size()) == dy * nb,
+                  "solver: y0 must hold dy * B = " << dy * nb << " values, has " << y0.size());
+  auto exec = problem_.executor();
+  Ops<T>& ops = exec->template ops<T>();
+
+  // --- everything is allocated before the loop ---
+  Array<T> x(exec, dx, nb, x0), y(exec, dy, nb, y0);
+  Array<T> gy(exec, dy, nb), h(exec, dx, nb), diff(exec, dx, nb);
+  Array<T> direction;  // m of the moving average / momentum updates
+  if (options_.upper != UpperUpdate::sgd) {
+    direction = Array<T>(exec, dx, nb);
+    ops.fill(direction.view(), T(0));
+  }
+  Array<T> alpha(exec, nb, 1,
+                 to_precision<T>(per_instance(options_.inner_step, nb, "inner_step (alpha)")));
+  Array<T> beta(exec, nb, 1,
+                to_precision<T>(per_instance(options_.outer_step, nb, "outer_step (beta)")));
+  // metrics: rows f, g, ||h||, ||x - x*||, one column per instance
+  Array<T> metrics(exec, nb, 4);
+  Array<T> reference;
+  if (!options_.reference_x.empty()) {
+    std::vector<T> rep;
+    rep.reserve(static_cast<std::size_t>(dx * nb));
+    for (index_t b = 0; b < nb; ++b)
+      rep.insert(rep.end(), options_.reference_x.begin(), options_.reference_x.end());
+    reference = Array<T>(exec, dx, nb, rep);
+  }
+  MinibatchSampler<T> lower(exec, options_.seed, problem_.lower_samples(), options_.lower_batch);
+  MinibatchSampler<T> upper(exec, options_.seed, problem_.upper_samples(), options_.upper_batch);
+  problem_.reserve(nb, std::max(lower.batch_size(), upper.batch_size()));
+  estimator_->prepare(problem_, nb);
+  ops.fill(h.view(), T(0));
+
+  SolveResult<T> result;
+  result.instances = nb;
+  const auto start = std::chrono::steady_clock::now();
+  const auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+
+  const auto evaluate = [&](index_t iteration) {
+    T* m = metrics.data();
+    const Batch full_lower{nullptr, problem_.lower_samples()};
+    const Batch full_upper{nullptr, problem_.upper_samples()};
+    // f, g at (x, y) on full data
+    problem_.values(full_lower, full_upper, x.view(), y.view(), m, m + nb);
+    // ||h||
+    ops.batch_nrm2(h.view(), m + 2 * nb);
+    if (reference.size() > 0) {
+      // diff = x - x*
+      ops.copy(x.view(), diff.view());
+      ops.axpby(T(-1), reference.view(), T(1), diff.view());
+      ops.batch_nrm2(diff.view(), m + 3 * nb);
+    }
+    const std::vector<T> host = metrics.to_host();  // the one read-back of an evaluation
+    IterationMetrics im;
+    im.iteration = iteration;
+    im.seconds = elapsed();
+    const auto column = [&](int row) {
+      return std::vector<double>(host.begin() + row * nb, host.begin() + (row + 1) * nb);
+    };
+    im.upper_value = column(0);
+    im.lower_value = column(1);
+    im.hypergradient_norm = column(2);
+    if (reference.size() > 0) im.distance_to_solution = column(3);
+    result.history.push_back(im);
+    if (observer) observer(im);
+    if (inspector) inspector(im, x.view(), y.view());
+    for (index_t b = 0; b < nb; ++b) {
+      const int rows = reference.size() > 0 ? 4 : 3;
+      for (int r = 0; r < rows; ++r) {
+        if (!std::isfinite(static_cast<double>(host[r * nb + b]))) {
+          static const char* what[] = {"f", "g", "||h||", "||x - x*||"};
+          std::ostringstream os;
+          os << "diverged at iteration " << iteration << ", instance " << b << ": " << what[r]
+             << " is " << host[r * nb + b] << " (try smaller step sizes)";
+          throw DivergenceError(os.str(), static_cast<long>(iteration), static_cast<long>(b));
+        }
+      }
+    }
+  };
+
+  // y <- Proj_Y(y - scale alpha gy(x, y)), `steps` times, batches of (purpose, t, iteration)
+  const auto lower_steps = [&](index_t steps, T scale, SampleStream purpose, index_t iteration) {
+    for (index_t t = 0; t < steps; ++t) {
+      const Batch batch = lower.draw(purpose, static_cast<std::uint32_t>(t), iteration);
+      // gy = grad_y g(x, y; b)
+      problem_.grad_y_g(batch, x.view(), y.view(), gy.view());
+      // y <- Proj_Y(y - alpha gy)
+      ops.batch_axpy(-scale, alpha.data(), gy.view(), y.view());
+      problem_.project_y(y.view());
+    }
+  };
+  const bool inner_by_estimator = estimator_->runs_lower_level();
+  // init refinement: y_0 <- SGD on g(x_0, .)
+  if (!inner_by_estimator) lower_steps(options_.init_steps, T(1), SampleStream::initialization, 0);
+  Array<T> norms(exec, nb, 1);
+  for (index_t k = 0; k < options_.iterations; ++k) {
+    const double kk = static_cast<double>(k + 1);
+    if (!inner_by_estimator && k % options_.inner_period == 0)
+      lower_steps(options_.inner_steps, static_cast<T>(std::pow(kk, -options_.inner_decay)),
+                  SampleStream::lower_step, k);
+    // h ~ grad F(x, y)
+    estimator_->estimate(EstimateContext<T>{problem_, lower, upper, k}, x.view(), y.view(),
+                         h.view());
+    const T beta_k = static_cast<T>(std::pow(kk, -options_.outer_decay));
+    switch (options_.upper) {
+      case UpperUpdate::sgd:
+        // x <- x - beta h
+        ops.batch_axpy(-beta_k, beta.data(), h.view(), x.view());
+        break;
+      case UpperUpdate::moving_average:
+        // m <- (1 - theta) m + theta h;  x <- x - beta m
+        ops.axpby(static_cast<T>(options_.average), h.view(),
+                  static_cast<T>(1 - options_.average), direction.view());
+        ops.batch_axpy(-beta_k, beta.data(), direction.view(), x.view());
+        break;
+      case UpperUpdate::normalized_momentum:
+        // m <- mu m + (1 - mu) h;  x <- x - beta m / ||m||
+        ops.axpby(static_cast<T>(1 - options_.momentum), h.view(),
+                  static_cast<T>(options_.momentum), direction.view());
+        ops.batch_nrm2(direction.view(), norms.data());
+        ops.batch_axpy_ratio(-beta_k, beta.data(), norms.data(), direction.view(), x.view());
+        break;
+    }
+    // x <- Proj_X(x)
+    problem_.project_x(x.view());
+    if (options_.eval_every > 0 && (k + 1) % options_.eval_every == 0 &&
+        k + 1 != options_.iterations)
+      evaluate(k + 1);
+  }
+  evaluate(options_.iterations);
+  result.iterations = options_.iterations;
+  result.x = x.to_host();
+  result.y = y.to_host();
+  result.seconds = elapsed();
+  return result;
+}
+
+std::vector<AlgorithmInfo> algorithm_presets() {
+  return {
+      {"stocbio", "D inner SGD steps, Neumann-series hypergradient (Q terms), SGD on x",
+       "Ji, Yang, Liang 2021, arXiv 2010.07962", "HVP"},
+      {"aid-cg", "D inner SGD steps, conjugate gradient on H v = fy (warm start), SGD on x",
+       "Ji et al. 2021 (AID-BiO), arXiv 2010.07962; benchopt", "HVP"},
+      {"aid-fp", "D inner SGD steps, M fixed-point steps on H v = fy (warm start), SGD on x",
+       "Grazzi et al. 2020, arXiv 2006.16218 (AID-FP)", "HVP"},
+      {"amigo", "T = 10 inner steps, M = 10 SGD steps on the linear system, SGD on x",
+       "Arbel & Mairal 2022, arXiv 2111.14580; benchopt T = M = 10", "HVP"},
+      {"soba", "single loop: one step on y, one on v, one on x",
+       "Dagreou et al. 2022, arXiv 2201.13409", "HVP"},
+      {"ma-soba", "SOBA with a moving average of the x direction",
+       "Chen, Xu, Zhang 2023, arXiv 2306.12067", "HVP"},
+      {"ttsa", "one inner step (alpha_k ~ k^-2/5), random-truncation Neumann, x step ~ k^-3/5, projection",
+       "Hong et al. 2023, arXiv 2007.05170", "HVP"},
+      {"bo-rep", "init refinement, N inner steps every I iterations, one step on z, normalized momentum",
+       "Hao et al. 2024, arXiv 2401.09587; authors' code (mu = 0.9, I = 2, N = 3)", "HVP"},
+      {"itd-bio", "reverse mode through the D inner steps",
+       "Ji, Yang, Liang 2021, arXiv 2010.07962", "HVP"},
+      {"fom", "first order: fx at the D-th inner iterate (biased, no second order)",
+       "first-order MAML heuristic; ALGORITHMS.md", "first order"},
+      {"ufom", "FOM plus the exact correction / q with probability q (unbiased for ITD)",
+       "arXiv 2106.02487, simplest member (ALGORITHMS.md)", "HVP when triggered"},
+  };
+}
+
+std::vector<std::pair<std::string, std::string>> algorithm_names() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const AlgorithmInfo& a : algorithm_presets()) out.emplace_back(a.name, a.description);
+  return out;
+}
+
+template <typename T>
+std::unique_ptr<Solver<T>> make_solver(Problem<T>& problem, const AlgorithmOptions& options) {
+  ScheduleOptions loop = options.loop;
+  std::unique_ptr<HypergradientEstimator<T>> estimator;
+  const std::string& name = options.name;
+  const auto unrolled = [&](UnrolledMode mode) {
+    return make_itd_estimator<T>(ItdOptions{loop.inner_steps, loop.inner_step, mode,
+                                            options.ufom_probability, loop.seed});
+  };
+  if (name == "stocbio") {
+    estimator = make_neumann_estimator<T>(options.neumann);
+  } else if (name == "aid-cg") {
+    estimator = make_cg_estimator<T>(options.cg);
+  } else if (name == "aid-fp") {
+    estimator = make_fixed_point_estimator<T>(options.fixed_point);
+  } else if (name == "amigo") {
+    FixedPointOptions fp = options.fixed_point;
+    fp.steps = 10;
+    loop.inner_steps = 10;
+    estimator = make_fixed_point_estimator<T>(fp);
+  } else if (name == "soba" || name == "ma-soba") {
+    FixedPointOptions fp = options.fixed_point;
+    fp.steps = 1;
+    loop.inner_steps = 1;
+    loop.inner_period = 1;
+    loop.upper = name == "soba" ? UpperUpdate::sgd : UpperUpdate::moving_average;
+    estimator = make_fixed_point_estimator<T>(fp);
+  } else if (name == "ttsa") {
+    loop.inner_steps = 1;
+    loop.inner_decay = 0.4;
+    loop.outer_decay = 0.6;
+    loop.upper = UpperUpdate::sgd;
+    TruncatedNeumannOptions tn = options.truncated_neumann;
+    tn.seed = loop.seed;
+    estimator = make_truncated_neumann_estimator<T>(tn);
+  } else if (name == "bo-rep") {
+    FixedPointOptions fp = options.fixed_point;
+    fp.steps = 1;
+    loop.upper = UpperUpdate::normalized_momentum;
+    if (loop.inner_period == 1) loop.inner_period = 2;  // authors' hyper-cleaning default I = 2
+    estimator = make_fixed_point_estimator<T>(fp);
+  } else if (name == "itd-bio") {
+    estimator = unrolled(UnrolledMode::itd);
+  } else if (name == "fom") {
+    estimator = unrolled(UnrolledMode::fom);
+  } else if (name == "ufom") {
+    estimator = unrolled(UnrolledMode::ufom);
+  } else {
+    std::ostringstream os;
+    os << "unknown algorithm '" << name << "' (known:";
+    for (const AlgorithmInfo& a : algorithm_presets()) os << ' ' << a.name;
+    os << ')';
+    throw InvalidArgument(os.str());
+  }
+  return std::make_unique<Solver<T>>(problem, std::move(estimator), loop);
+}
+
+template class Solver<float>;
+template class Solver<double>;
+template std::unique_ptr<Solver<float>> make_solver(Problem<float>&,
+                                                              const AlgorithmOptions&);
+template std::unique_ptr<Solver<double>> make_solver(Problem<double>&,
+                                                               const AlgorithmOptions&);
+
+}  // namespace bilevel

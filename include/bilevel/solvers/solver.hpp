@@ -1,0 +1,133 @@
+// The scheduler: one loop that runs every algorithm of the library as a preset of parts.
+// Per outer iteration k, for B instances at once with per-instance step sizes:
+//
+//   lower level   every `inner_period` iterations: `inner_steps` SGD steps
+//                 y <- Proj_Y(y - alpha_k gy(x, y))            (skipped when the estimator
+//                                                               runs its own inner steps: ITD)
+//   hypergradient h = estimate of grad F(x, y)                 (the estimator part)
+//   upper level   sgd:                 x <- Proj_X(x - beta_k h)
+//                 moving_average:      m <- (1 - theta) m + theta h;  x <- Proj_X(x - beta_k m)
+//                 normalized_momentum: m <- mu m + (1 - mu) h;         x <- Proj_X(x - beta_k m / ||m||)
+//
+// with alpha_k = alpha (k + 1)^-inner_decay and beta_k = beta (k + 1)^-outer_decay. Before
+// the loop, `init_steps` SGD steps on g(x_0, .) refine y_0 (BO-REP's initialization).
+#pragma once
+
+#include <bilevel/estimators.hpp>
+#include <bilevel/problem.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace bilevel {
+
+enum class UpperUpdate { sgd, moving_average, normalized_momentum };
+
+struct ScheduleOptions {
+  index_t iterations = 100;           ///< outer iterations K
+  // lower level
+  index_t inner_steps = 10;           ///< SGD steps on y per lower-level round
+  index_t inner_period = 1;           ///< a lower-level round every I iterations (BO-REP: 2)
+  index_t init_steps = 0;             ///< SGD steps on g(x_0, .) before the loop
+  std::vector<double> inner_step{0.1};///< alpha, per instance (1 value or B)
+  double inner_decay = 0.0;           ///< alpha_k = alpha (k + 1)^-inner_decay (TTSA: 0.4)
+  // upper level
+  UpperUpdate upper = UpperUpdate::sgd;
+  std::vector<double> outer_step{0.1};///< beta, per instance (1 value or B)
+  double outer_decay = 0.0;           ///< beta_k = beta (k + 1)^-outer_decay (TTSA: 0.6)
+  double average = 0.1;               ///< theta of moving_average (MA-SOBA)
+  double momentum = 0.9;              ///< mu of normalized_momentum (BO-REP)
+  // sampling and reporting
+  index_t lower_batch = 0;            ///< samples per lower-level batch; 0: full data
+  index_t upper_batch = 0;            ///< samples per upper-level batch; 0: full data
+  std::uint64_t seed = 0;             ///< minibatch seed (Philox key)
+  index_t eval_every = 0;             ///< metrics every k iterations (0: only at the end)
+  std::vector<double> reference_x;    ///< x* (dx values), when known: distance metric
+};
+
+/// Metrics of one evaluation, one value per instance. Values of f and g use full batches.
+struct IterationMetrics {
+  index_t iteration = 0;
+  double seconds = 0.0;
+  std::vector<double> upper_value;          ///< f(x, y)
+  std::vector<double> lower_value;          ///< g(x, y)
+  std::vector<double> hypergradient_norm;   ///< ||h|| of the last estimate
+  std::vector<double> distance_to_solution; ///< ||x - x*|| (empty without reference_x)
+};
+
+template <typename T>
+struct SolveResult {
+  index_t instances = 0;
+  index_t iterations = 0;
+  double seconds = 0.0;
+  std::vector<T> x;  ///< dx x B, column-major
+  std::vector<T> y;  ///< dy x B
+  std::vector<IterationMetrics> history;
+};
+
+template <typename T>
+class Solver {
+ public:
+  using Observer = std::function<void(const IterationMetrics&)>;
+  /// Sees the state (x: dx x B, y: dy x B, on the executor) at every evaluation, after the
+  /// observer; for problem-specific metrics. May synchronise.
+  using Inspector =
+      std::function<void(const IterationMetrics&, ConstMatrixView<T> x, ConstMatrixView<T> y)>;
+
+  Solver(Problem<T>& problem, std::unique_ptr<HypergradientEstimator<T>> estimator,
+         ScheduleOptions options);
+
+  /// Runs from x0 (dx x B) and y0 (dy x B), host, column-major; B = x0.size() / dx. Throws
+  /// DivergenceError (iteration, instance) when a metric becomes non-finite; `observer` has
+  /// seen every evaluation before that.
+  SolveResult<T> run(const std::vector<T>& x0, const std::vector<T>& y0,
+                     const Observer& observer = {}, const Inspector& inspector = {});
+
+  const HypergradientEstimator<T>& estimator() const { return *estimator_; }
+  const ScheduleOptions& options() const { return options_; }
+
+ private:
+  Problem<T>& problem_;
+  std::unique_ptr<HypergradientEstimator<T>> estimator_;
+  ScheduleOptions options_;
+};
+
+/// A named algorithm: the schedule and the options of every estimator part. make_solver
+/// applies the preset's own parts on top of these (see algorithm_presets()).
+struct AlgorithmOptions {
+  std::string name = "stocbio";
+  ScheduleOptions loop;
+  NeumannOptions neumann;
+  CgOptions cg;
+  FixedPointOptions fixed_point;
+  TruncatedNeumannOptions truncated_neumann;
+  double ufom_probability = 0.2;  ///< q of UFOM
+};
+
+/// One preset: its name, what it is, its source, what it needs of a problem.
+struct AlgorithmInfo {
+  std::string name;
+  std::string description;
+  std::string source;
+  std::string needs;
+};
+std::vector<AlgorithmInfo> algorithm_presets();
+/// Names and descriptions (for help texts).
+std::vector<std::pair<std::string, std::string>> algorithm_names();
+
+/// Builds the preset `options.name`:
+///   stocbio   D inner steps, Neumann, SGD                     aid-cg  D inner steps, CG, SGD
+///   aid-fp    D inner steps, fixed point (M steps), SGD        amigo   T inner, M fixed-point steps
+///   soba      1 inner step, 1 fixed-point step, SGD            ma-soba soba + moving average
+///   ttsa      1 decaying inner step, random-truncation Neumann, decaying SGD + projection
+///   bo-rep    init refinement, N steps every I, 1 fixed-point step, normalized momentum
+///   itd-bio   reverse mode through D inner steps               fom / ufom  first-order (+ correction)
+/// The schedule's fields that a preset fixes (e.g. soba: inner_steps = 1) override `loop`.
+/// Throws InvalidArgument for an unknown name.
+template <typename T>
+std::unique_ptr<Solver<T>> make_solver(Problem<T>& problem, const AlgorithmOptions& options);
+
+}  // namespace bilevel
