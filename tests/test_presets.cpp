@@ -1,0 +1,186 @@
+// Every algorithm preset on the quadratic with a known answer (ALGORITHMS.md, problem 1), and
+// the unrolled estimators on problem 2. Where a method is not meant to reach x* exactly (FOM is
+// biased; normalized momentum with a constant step circles at the scale of its step; decaying
+// steps converge slowly) the test says what it does reach instead.
+#include "test_support.hpp"
+
+namespace bilevel::test {
+namespace {
+
+/// dx = 5, dy = 10, n = 200, mu = 0.5 (spectrum of A in about [1.1, 2.1]).
+QuadraticData problem() { return QuadraticData::random(5, 10, 200, 31); }
+
+AlgorithmOptions base_options(const QuadraticData& q, const std::string& name, index_t iterations) {
+  const double big_l = q.lower_hessian_spectrum().second;
+  AlgorithmOptions o;
+  o.name = name;
+  o.loop.iterations = iterations;
+  o.loop.inner_steps = 10;
+  o.loop.inner_step = {1.0 / big_l};
+  o.loop.outer_step = {0.25};
+  o.neumann = NeumannOptions{40, {1.0 / big_l}};
+  o.fixed_point = FixedPointOptions{5, {1.0 / big_l}, true};
+  o.truncated_neumann = TruncatedNeumannOptions{40, {1.0 / big_l}, 0};
+  o.loop.reference_x = q.solution_x();
+  return o;
+}
+
+double run_distance(const AlgorithmOptions& o, const QuadraticData& q, SolveResult<double>* out = nullptr) {
+  QuadraticProblem<double> p(cpu(), q);
+  SolveResult<double> r = make_solver(p, o)->run(std::vector<double>(5, 0.0), std::vector<double>(10, 0.0));
+  const double d = distance(r.x, q.solution_x());
+  if (out) *out = std::move(r);
+  return d;
+}
+
+struct Exact {
+  const char* name;
+  index_t iterations;
+};
+
+class ExactPresets : public ::testing::TestWithParam<Exact> {};
+
+/// Methods whose fixed point on a deterministic problem is x* reach it to 1e-6.
+TEST_P(ExactPresets, ReachTheSolutionOnTheDeterministicQuadratic) {
+  const QuadraticData q = problem();
+  const double d = run_distance(base_options(q, GetParam().name, GetParam().iterations), q);
+  EXPECT_LT(d, 1e-6) << GetParam().name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Presets, ExactPresets,
+                         ::testing::Values(Exact{"aid-fp", 150}, Exact{"amigo", 150},
+                                           Exact{"soba", 300}, Exact{"ma-soba", 1500}),
+                         [](const auto& info) {
+                           std::string n = info.param.name;
+                           for (char& c : n) c = c == '-' ? '_' : c;
+                           return n;
+                         });
+
+/// SOBA on the stochastic quadratic: constant steps end in a noise ball that shrinks with the
+/// step (the variance term of SGD is proportional to it).
+TEST(SobaPreset, StochasticNoiseBallShrinksWithTheStep) {
+  const QuadraticData q = problem();
+  AlgorithmOptions o = base_options(q, "soba", 3000);
+  o.loop.lower_batch = o.loop.upper_batch = 16;
+  double big = 0, small = 0;
+  for (int seed = 0; seed < 4; ++seed) {
+    o.loop.seed = 50 + seed;
+    o.loop.outer_step = {0.2};
+    big += run_distance(o, q) / 4;
+    o.loop.outer_step = {0.02};
+    small += run_distance(o, q) / 4;
+  }
+  EXPECT_LT(big, 0.1 * norm(q.solution_x()));
+  EXPECT_LT(small, 0.6 * big) << "a 10x smaller step should shrink the ball (sqrt: ~0.32)";
+}
+
+/// TTSA's steps decay (alpha_k ~ k^-2/5, beta_k ~ k^-3/5) and its Neumann estimate is random
+/// (K = 10 terms: bias (1 - eta mu)^10, below 1e-3 here), with a variance that dominates: the
+/// noise in x scales like sqrt(beta_k) ~ k^-0.3. Averaged over 8 seeds, the distance to x*
+/// shrinks from 1000 to 20000 iterations by at least a factor 0.7 (the noise alone predicts
+/// 20^-0.3 = 0.41) and ends within 4% of ||x*||.
+TEST(TtsaPreset, ApproachesTheSolutionWithDecayingSteps) {
+  const QuadraticData q = problem();
+  const auto mean_distance = [&](index_t iterations) {
+    AlgorithmOptions o = base_options(q, "ttsa", iterations);
+    o.truncated_neumann.terms = 10;
+    double sum = 0;
+    for (int seed = 0; seed < 8; ++seed) {
+      o.loop.seed = 10 + seed;
+      sum += run_distance(o, q) / 8;
+    }
+    return sum;
+  };
+  const double early = mean_distance(1000), late = mean_distance(20000);
+  RecordProperty("early", std::to_string(early));
+  RecordProperty("late", std::to_string(late));
+  EXPECT_LT(late, 0.04 * norm(q.solution_x()));
+  EXPECT_LT(late, 0.7 * early);
+}
+
+/// BO-REP's normalized momentum moves x by eta each iteration: with a constant eta it settles
+/// within a few eta of x*, not at it.
+TEST(BoRepPreset, SettlesWithinAFewStepsOfTheSolution) {
+  const QuadraticData q = problem();
+  for (double eta : {0.01, 0.003}) {
+    AlgorithmOptions o = base_options(q, "bo-rep", 3000);
+    o.loop.outer_step = {eta};
+    o.loop.init_steps = 50;
+    o.loop.inner_steps = 3;
+    o.fixed_point.steps = 1;
+    const double d = run_distance(o, q);
+    EXPECT_LT(d, 5 * eta) << "eta = " << eta;
+    EXPECT_GT(d, 0.0);
+  }
+}
+
+/// FOM drops the second-order term: on the quadratic its fixed point solves fx = d (x - xh) = 0,
+/// i.e. x = xh, not x*.
+TEST(FomPreset, ConvergesToItsBiasedFixedPoint) {
+  const QuadraticData q = problem();
+  SolveResult<double> r;
+  const double d = run_distance(base_options(q, "fom", 200), q, &r);
+  EXPECT_LT(distance(r.x, q.xh), 1e-8);
+  EXPECT_GT(d, 0.1 * norm(q.solution_x())) << "FOM's bias is measurable";
+}
+
+/// UFOM is unbiased for ITD: the mean of many estimates at one point matches the ITD gradient
+/// (closed form of the unrolled quadratic) within three standard errors, while FOM's estimate
+/// differs from it by many standard errors.
+TEST(UfomEstimator, MeanMatchesItdWhileFomIsBiased) {
+  const QuadraticData q = problem();
+  const double big_l = q.lower_hessian_spectrum().second;
+  const double alpha = 0.5 / big_l;
+  const index_t steps = 8, draws = 4000;
+  auto exec = cpu();
+  QuadraticProblem<double> p(exec, q);
+  p.reserve(1, 0);
+  MinibatchSampler<double> lower(exec, 1, q.n, 0), upper(exec, 1, q.n, 0);
+  const std::vector<double> xh = random_vector<double>(5, 3);
+  Array<double> x(exec, 5, 1, xh), y(exec, 10, 1), h(exec, 5, 1);
+  const auto estimates = [&](UnrolledMode mode) {
+    auto est = make_itd_estimator<double>(ItdOptions{steps, {alpha}, mode, 0.25, 7});
+    est->prepare(p, 1);
+    std::vector<std::vector<double>> out;
+    for (index_t k = 0; k < (mode == UnrolledMode::ufom ? draws : 1); ++k) {
+      exec->ops<double>().fill(y.view(), 0.0);
+      est->estimate(EstimateContext<double>{p, lower, upper, k}, x.view(), y.view(), h.view());
+      out.push_back(h.to_host());
+    }
+    return out;
+  };
+  const std::vector<double> itd = q.itd_hypergradient(xh, alpha, steps);
+  const auto ufom = estimates(UnrolledMode::ufom);
+  const std::vector<double> fom = estimates(UnrolledMode::fom)[0];
+  ASSERT_LT(relative_error(estimates(UnrolledMode::itd)[0], itd), 1e-10);
+  int triggered = 0;
+  for (int i = 0; i < 5; ++i) {
+    double mean = 0, var = 0;
+    for (const auto& e : ufom) mean += e[i] / draws;
+    for (const auto& e : ufom) var += (e[i] - mean) * (e[i] - mean) / (draws - 1);
+    const double se = std::sqrt(var / draws);
+    SCOPED_TRACE("coordinate " + std::to_string(i));
+    EXPECT_LT(std::abs(mean - itd[i]), 3 * se + 1e-12);
+    EXPECT_GT(std::abs(fom[i] - itd[i]), 10 * se) << "FOM's bias is many standard errors";
+  }
+  for (const auto& e : ufom) triggered += relative_error(e, fom) > 1e-12;
+  EXPECT_NEAR(triggered / double(draws), 0.25, 0.03) << "the correction fires with probability q";
+}
+
+TEST(Presets, EveryPresetIsListedWithSourceAndNeeds) {
+  const std::vector<AlgorithmInfo> presets = algorithm_presets();
+  EXPECT_GE(presets.size(), 11u);
+  const QuadraticData q = problem();
+  QuadraticProblem<double> p(cpu(), q);
+  for (const AlgorithmInfo& a : presets) {
+    EXPECT_FALSE(a.description.empty());
+    EXPECT_FALSE(a.source.empty());
+    EXPECT_FALSE(a.needs.empty());
+    AlgorithmOptions o = base_options(q, a.name, 3);
+    EXPECT_NO_THROW(make_solver(p, o)->run(std::vector<double>(5, 0.0), std::vector<double>(10, 0.0)))
+        << a.name;
+  }
+}
+
+}  // namespace
+}  // namespace bilevel::test
