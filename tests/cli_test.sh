@@ -60,6 +60,14 @@ done
 check "hyperclean prints the table" $(grep -q "oracle (clean samples only)" "$work/out"; echo $?) "$(cat "$work/out")"
 check "progress lines on a pipe" $(grep -q "^iter    100/200" "$work/err"; echo $?) "$(cat "$work/err")"
 
+# 4b. hyperclean on a LIBSVM file: the summary names the data
+awk 'BEGIN { srand(3); for (i = 0; i < 500; i++) { c = i % 2; printf "%d 1:%.3f 2:%.3f 3:%.3f\n", 2 * c - 1, c + rand(), rand() - c, rand() } }' >"$work/ok.svm"
+"$bin" hyperclean --data "$work/ok.svm" --train 300 --validation 100 --test 100 --batch 64 \
+  --iters 50 --eval-every 0 --backend cpu --baseline-steps 50 --metrics "$work/l.jsonl" >"$work/out" 2>"$work/err"
+rc=$?
+check "hyperclean LIBSVM exits 0" $rc "rc=$rc: $(cat "$work/err")"
+check "summary names the LIBSVM file" $(tail -n1 "$work/l.jsonl" | grep -qF "\"data\":\"$work/ok.svm (LIBSVM)\""; echo $?) "$(tail -n1 "$work/l.jsonl")"
+
 # 5. hyperclean bad input
 "$bin" hyperclean --data "$work/none.svm" >"$work/out" 2>&1
 rc=$?

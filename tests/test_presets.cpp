@@ -184,3 +184,77 @@ TEST(Presets, EveryPresetIsListedWithSourceAndNeeds) {
 
 }  // namespace
 }  // namespace bilevel::test
+
+namespace bilevel::test {
+namespace {
+
+/// ALGORITHMS.md problem 3: the lower level has many solutions. sl-BAMM reaches x = e; stocBiO,
+/// which assumes a unique lower-level solution, never moves y2 and stops at (e + y2_0) / 2.
+SolveResult<double> run_bda(const std::string& name, index_t iterations, double y2_start) {
+  const index_t n = 5;
+  BdaCounterexample<double> p(cpu(), n);
+  AlgorithmOptions o;
+  o.name = name;
+  o.loop.iterations = iterations;
+  o.loop.inner_steps = 10;
+  o.loop.inner_step = {0.5};
+  o.loop.outer_step = {0.2};
+  o.neumann = NeumannOptions{20, {0.5}};
+  o.fixed_point = FixedPointOptions{1, {0.5}, true};
+  o.sl_bamm.mu0 = 0.9;  // the paper's theory schedule: mu_k = 0.9 (k + 1)^(-1/10)
+  o.sl_bamm.p = 10;
+  std::vector<double> y0(2 * n, 0.0);
+  for (index_t i = n; i < 2 * n; ++i) y0[i] = y2_start;
+  return make_solver(p, o)->run(std::vector<double>(n, 0.0), y0);
+}
+
+TEST(BdaCounterexample, SlBammReachesTheOptimisticSolution) {
+  const SolveResult<double> r = run_bda("sl-bamm", 4000, 3.0);
+  for (double v : r.x) EXPECT_NEAR(v, 1.0, 1e-2);
+  for (double v : r.y) EXPECT_NEAR(v, 1.0, 1e-2);  // y1 and y2
+}
+
+TEST(BdaCounterexample, StocBioStopsHalfway) {
+  const double y2_start = 3.0;
+  const SolveResult<double> r = run_bda("stocbio", 400, y2_start);
+  for (index_t i = 0; i < 5; ++i) EXPECT_NEAR(r.x[i], (1.0 + y2_start) / 2, 1e-6);
+  for (index_t i = 5; i < 10; ++i) EXPECT_EQ(r.y[i], y2_start) << "y2 never moves";
+}
+
+/// F2SA's bias is O(1/lambda): with lambda growing to 1 + 0.05 K it approaches x* on the
+/// deterministic quadratic, closer after more iterations.
+TEST(F2saPreset, ApproachesTheSolutionAsLambdaGrows) {
+  const QuadraticData q = problem();
+  const auto dist = [&](index_t iterations) {
+    AlgorithmOptions o = base_options(q, "f2sa", iterations);
+    o.loop.inner_steps = 10;
+    o.f2sa.lambda0 = 1.0;
+    o.f2sa.growth = 0.05;
+    return run_distance(o, q);
+  };
+  const double early = dist(200), late = dist(4000);
+  RecordProperty("early", std::to_string(early));
+  RecordProperty("late", std::to_string(late));
+  // lambda_K = 201: a bias of order ||x*|| / lambda
+  EXPECT_LT(late, 3.0 * norm(q.solution_x()) / 201.0);
+  EXPECT_LT(late, 0.3 * early);
+}
+
+/// The problem's oracles on the CUDA backend against the CPU (where a device exists).
+TEST(BdaCounterexample, RunAgreesOnBothBackends) {
+  BILEVEL_REQUIRE_CUDA(gpu);
+  const auto run = [](std::shared_ptr<Executor> exec) {
+    BdaCounterexample<double> p(exec, 40);
+    AlgorithmOptions o;
+    o.name = "sl-bamm";
+    o.loop.iterations = 200;
+    o.loop.inner_step = {0.5};
+    o.loop.outer_step = {0.1, 0.2};
+    o.fixed_point = FixedPointOptions{1, {0.5}, true};
+    return make_solver(p, o)->run(random_vector<double>(80, 1), random_vector<double>(160, 2)).x;
+  };
+  EXPECT_LT(relative_error(run(gpu), run(cpu())), 1e-10);
+}
+
+}  // namespace
+}  // namespace bilevel::test

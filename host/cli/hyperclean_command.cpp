@@ -93,7 +93,7 @@ int run(const HypercleanArgs& a) {
         a.run.seed);
     problem_ptr = std::make_unique<HypercleanProblem<T>>(exec, data, a.reg);
     corrupted = data.corrupted;
-    description = description;
+    description = loaded.description;
   }
   HypercleanProblem<T>& problem = *problem_ptr;
   const double load_seconds =

@@ -219,6 +219,10 @@ std::vector<AlgorithmInfo> algorithm_presets() {
        "first-order MAML heuristic; ALGORITHMS.md", "first order"},
       {"ufom", "FOM plus the exact correction / q with probability q (unbiased for ITD)",
        "arXiv 2106.02487, simplest member (ALGORITHMS.md)", "HVP when triggered"},
+      {"sl-bamm", "single loop at one point, lower-level step aggregating fy (mu_k = mu_0/(k+1))",
+       "Liu et al. 2023, arXiv 2302.03407 (practical schedule)", "HVP; handles many LL solutions"},
+      {"f2sa", "fully first order: penalized y and plain z sequences, lambda growing",
+       "Kwon et al. 2023, arXiv 2301.10945", "first order (grad_x g)"},
   };
 }
 
@@ -269,6 +273,16 @@ std::unique_ptr<Solver<T>> make_solver(Problem<T>& problem, const AlgorithmOptio
     loop.upper = UpperUpdate::normalized_momentum;
     if (loop.inner_period == 1) loop.inner_period = 2;  // authors' hyper-cleaning default I = 2
     estimator = make_fixed_point_estimator<T>(fp);
+  } else if (name == "sl-bamm") {
+    SlBammOptions sb = options.sl_bamm;
+    sb.s = loop.inner_step;
+    sb.eta = options.fixed_point.nu;
+    estimator = make_sl_bamm_estimator<T>(sb);
+  } else if (name == "f2sa") {
+    F2saOptions f = options.f2sa;
+    f.steps = loop.inner_steps;
+    f.alpha = loop.inner_step;
+    estimator = make_f2sa_estimator<T>(f);
   } else if (name == "itd-bio") {
     estimator = unrolled(UnrolledMode::itd);
   } else if (name == "fom") {

@@ -8,6 +8,7 @@
 #include <bilevel/executor.hpp>
 #include <bilevel/ops.hpp>
 #include <bilevel/problem.hpp>
+#include <bilevel/problems/bda_counterexample.hpp>
 #include <bilevel/problems/hyperclean.hpp>
 #include <bilevel/problems/quadratic.hpp>
 #include <bilevel/sampling.hpp>

@@ -72,6 +72,30 @@ struct TruncatedNeumannOptions {
   std::uint64_t seed = 0;
 };
 
+/// sl-BAMM (Liu et al., arXiv 2302.03407), single loop, everything at the same point
+/// (x_k, y_k, v_k): y <- y - s [mu_k fy + (1 - mu_k) gy]; v <- v - eta (H v - fy);
+/// h = fx - J v_k. The aggregation of fy into the lower-level step lets it pick the lower-level
+/// solution that suits f when there are many. mu_k = mu_0 (k + 1)^(-1/p): p = 1 is the paper's
+/// practical schedule (mu_0 = 0.1), p = 10 its theory schedule (mu_0 = 0.9).
+struct SlBammOptions {
+  double mu0 = 0.1;
+  double p = 1.0;
+  std::vector<double> s{0.1};    ///< lower-level step, per instance (1 or B values)
+  std::vector<double> eta{0.1};  ///< linear-system step, per instance
+};
+
+/// F2SA (Kwon et al., arXiv 2301.10945), fully first order, no HVP: K steps of
+/// y <- y - (alpha / lambda) (fy + lambda gy(x, y)) and z <- z - alpha gy(x, z), then
+/// h = fx(x, y) + lambda (gx(x, y) - gx(x, z)); lambda_k = lambda_0 + growth k. The step on y
+/// is scaled by 1/lambda (the paper's alpha_k = alpha / lambda_k) so it stays stable as lambda
+/// grows. Its bias is O(1/lambda).
+struct F2saOptions {
+  index_t steps = 10;
+  std::vector<double> alpha{0.1};  ///< per instance (1 or B values)
+  double lambda0 = 1.0;
+  double growth = 0.05;
+};
+
 /// What the unrolled estimator returns.
 enum class UnrolledMode {
   itd,   ///< reverse mode through the D inner steps (exact gradient of f(x, y_D(x)))
@@ -100,6 +124,11 @@ std::unique_ptr<HypergradientEstimator<T>> make_fixed_point_estimator(FixedPoint
 template <typename T>
 std::unique_ptr<HypergradientEstimator<T>> make_truncated_neumann_estimator(
     TruncatedNeumannOptions options);
+
+template <typename T>
+std::unique_ptr<HypergradientEstimator<T>> make_sl_bamm_estimator(SlBammOptions options);
+template <typename T>
+std::unique_ptr<HypergradientEstimator<T>> make_f2sa_estimator(F2saOptions options);
 
 /// A uniform draw in [0, 1) for (seed, stream, iteration), the same on every machine: random
 /// choices that the host makes between kernel launches (never a device read-back).

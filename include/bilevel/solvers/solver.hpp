@@ -104,6 +104,8 @@ struct AlgorithmOptions {
   CgOptions cg;
   FixedPointOptions fixed_point;
   TruncatedNeumannOptions truncated_neumann;
+  SlBammOptions sl_bamm;   ///< s and eta default to loop.inner_step and fixed_point.nu
+  F2saOptions f2sa;        ///< steps and alpha default to loop.inner_steps and loop.inner_step
   double ufom_probability = 0.2;  ///< q of UFOM
 };
 
@@ -125,6 +127,7 @@ std::vector<std::pair<std::string, std::string>> algorithm_names();
 ///   ttsa      1 decaying inner step, random-truncation Neumann, decaying SGD + projection
 ///   bo-rep    init refinement, N steps every I, 1 fixed-point step, normalized momentum
 ///   itd-bio   reverse mode through D inner steps               fom / ufom  first-order (+ correction)
+///   sl-bamm   single loop, aggregated lower-level step         f2sa    first order, penalty lambda
 /// The schedule's fields that a preset fixes (e.g. soba: inner_steps = 1) override `loop`.
 /// Throws InvalidArgument for an unknown name.
 template <typename T>

@@ -1,0 +1,86 @@
+// F2SA: fully first-order stochastic approximation (Kwon, Kwon, Wright, Nowak,
+// arXiv 2301.10945, Algorithm 1 as summarized in ALGORITHMS.md; the y-step scaled by 1/lambda
+// as the paper's alpha_k = alpha / lambda_k). No second-order oracle: needs grad_x g.
+#include <bilevel/estimators.hpp>
+
+namespace bilevel {
+namespace {
+
+template <typename T>
+class F2saEstimator final : public HypergradientEstimator<T> {
+ public:
+  explicit F2saEstimator(F2saOptions o) : options_(std::move(o)) {
+    BILEVEL_EXPECTS(options_.steps >= 0, "f2sa: steps must be >= 0, got " << options_.steps);
+    BILEVEL_EXPECTS(options_.lambda0 > 0 && options_.growth >= 0,
+                    "f2sa: lambda0 must be > 0 and growth >= 0");
+  }
+  std::string name() const override { return "f2sa"; }
+  bool runs_lower_level() const override { return true; }
+
+  void prepare(Problem<T>& problem, index_t instances) override {
+    auto exec = problem.executor();
+    const std::vector<double> alpha = per_instance(options_.alpha, instances, "f2sa alpha");
+    alpha_ = Array<T>(exec, instances, 1, std::vector<T>(alpha.begin(), alpha.end()));
+    const index_t dx = problem.dim_x(), dy = problem.dim_y();
+    z_ = Array<T>(exec, dy, instances);
+    fx_ = Array<T>(exec, dx, instances);
+    fy_ = Array<T>(exec, dy, instances);
+    gy_ = Array<T>(exec, dy, instances);
+    gz_ = Array<T>(exec, dy, instances);
+    gxz_ = Array<T>(exec, dx, instances);
+    started_ = false;
+  }
+
+  void estimate(const EstimateContext<T>& ctx, ConstMatrixView<T> x, MatrixView<T> y,
+                MatrixView<T> h) override {
+    Problem<T>& p = ctx.problem;
+    Ops<T>& ops = p.executor()->template ops<T>();
+    // z starts where y starts
+    if (!started_) ops.copy(y, z_.view());
+    started_ = true;
+    const double lambda = options_.lambda0 + options_.growth * static_cast<double>(ctx.iteration);
+    for (index_t t = 0; t < options_.steps; ++t) {
+      const Batch lower = ctx.lower.draw(SampleStream::lower_step, static_cast<std::uint32_t>(t),
+                                         ctx.iteration);
+      const Batch upper = ctx.upper.draw(SampleStream::upper, static_cast<std::uint32_t>(t + 1),
+                                         ctx.iteration);
+      // gy = grad_y g(x, y); fy = grad_y f(x, y); gz = grad_y g(x, z)
+      p.grad_y_g(lower, x, y, gy_.view());
+      p.grad_f(upper, x, y, fx_.view(), fy_.view());
+      p.grad_y_g(lower, x, z_.view(), gz_.view());
+      // y <- y - (alpha / lambda) (fy + lambda gy) = y - alpha (fy / lambda + gy)
+      ops.axpby(static_cast<T>(1.0 / lambda), fy_.view(), T(1), gy_.view());
+      ops.batch_axpy(T(-1), alpha_.data(), gy_.view(), y);
+      p.project_y(y);
+      // z <- z - alpha gz
+      ops.batch_axpy(T(-1), alpha_.data(), gz_.view(), z_.view());
+      p.project_y(z_.view());
+    }
+    const Batch lower = ctx.lower.draw(SampleStream::cross, 0, ctx.iteration);
+    // fx = grad_x f(x, y)
+    p.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, y, fx_.view(), fy_.view());
+    // h = gx(x, y) - gx(x, z)
+    p.grad_x_g(lower, x, y, h);
+    p.grad_x_g(lower, x, z_.view(), gxz_.view());
+    ops.axpby(T(-1), gxz_.view(), T(1), h);
+    // h = fx + lambda h
+    ops.axpby(T(1), fx_.view(), static_cast<T>(lambda), h);
+  }
+
+ private:
+  F2saOptions options_;
+  Array<T> alpha_, z_, fx_, fy_, gy_, gz_, gxz_;
+  bool started_ = false;
+};
+
+}  // namespace
+
+template <typename T>
+std::unique_ptr<HypergradientEstimator<T>> make_f2sa_estimator(F2saOptions options) {
+  return std::make_unique<F2saEstimator<T>>(std::move(options));
+}
+
+template std::unique_ptr<HypergradientEstimator<float>> make_f2sa_estimator(F2saOptions);
+template std::unique_ptr<HypergradientEstimator<double>> make_f2sa_estimator(F2saOptions);
+
+}  // namespace bilevel

@@ -1,0 +1,77 @@
+// sl-BAMM: single-loop bi-level aggregation (Liu, Liu, Yuan, Zeng, Zhang, arXiv 2302.03407,
+// Algorithm 1 with the practical schedule of ALGORITHMS.md). Runs the lower level itself: every
+// update is computed at (x_k, y_k, v_k) before any is applied.
+#include <bilevel/estimators.hpp>
+
+#include <cmath>
+
+namespace bilevel {
+namespace {
+
+template <typename T>
+class SlBammEstimator final : public HypergradientEstimator<T> {
+ public:
+  explicit SlBammEstimator(SlBammOptions o) : options_(std::move(o)) {
+    BILEVEL_EXPECTS(options_.mu0 > 0 && options_.mu0 < 1,
+                    "sl-bamm: mu0 must be in (0, 1), got " << options_.mu0);
+    BILEVEL_EXPECTS(options_.p >= 1, "sl-bamm: p must be >= 1, got " << options_.p);
+  }
+  std::string name() const override { return "sl-bamm"; }
+  bool runs_lower_level() const override { return true; }
+
+  void prepare(Problem<T>& problem, index_t instances) override {
+    auto exec = problem.executor();
+    const std::vector<double> s = per_instance(options_.s, instances, "sl-bamm s");
+    const std::vector<double> eta = per_instance(options_.eta, instances, "sl-bamm eta");
+    s_ = Array<T>(exec, instances, 1, std::vector<T>(s.begin(), s.end()));
+    eta_ = Array<T>(exec, instances, 1, std::vector<T>(eta.begin(), eta.end()));
+    const index_t dy = problem.dim_y();
+    fx_ = Array<T>(exec, problem.dim_x(), instances);
+    fy_ = Array<T>(exec, dy, instances);
+    gy_ = Array<T>(exec, dy, instances);
+    v_ = Array<T>(exec, dy, instances);
+    hv_ = Array<T>(exec, dy, instances);
+    exec->template ops<T>().fill(v_.view(), T(0));
+  }
+
+  void estimate(const EstimateContext<T>& ctx, ConstMatrixView<T> x, MatrixView<T> y,
+                MatrixView<T> h) override {
+    Problem<T>& p = ctx.problem;
+    Ops<T>& ops = p.executor()->template ops<T>();
+    // mu_k = mu_0 (k + 1)^(-1/p)
+    const T mu = static_cast<T>(options_.mu0 *
+                                std::pow(static_cast<double>(ctx.iteration + 1), -1.0 / options_.p));
+    const Batch lower = ctx.lower.draw(SampleStream::lower_step, 0, ctx.iteration);
+    // all at (x_k, y_k, v_k): fx, fy; gy; H v, J v
+    p.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, y, fx_.view(), fy_.view());
+    p.grad_y_g(lower, x, y, gy_.view());
+    p.hvp_jvp(lower, x, y, v_.view(), hv_.view(), h);
+    // h = fx - J v
+    ops.axpby(T(1), fx_.view(), T(-1), h);
+    // v <- v - eta (H v - fy)
+    ops.axpby(T(-1), fy_.view(), T(1), hv_.view());
+    ops.batch_axpy(T(-1), eta_.data(), hv_.view(), v_.view());
+    // y <- Proj_Y(y - s [mu fy + (1 - mu) gy])
+    ops.axpby(mu, fy_.view(), T(1) - mu, gy_.view());
+    ops.batch_axpy(T(-1), s_.data(), gy_.view(), y);
+    p.project_y(y);
+  }
+
+  ConstMatrixView<T> linear_system_solution() const override { return v_.view(); }
+
+ private:
+  SlBammOptions options_;
+  Array<T> s_, eta_, fx_, fy_, gy_, v_, hv_;
+};
+
+}  // namespace
+
+template <typename T>
+std::unique_ptr<HypergradientEstimator<T>> make_sl_bamm_estimator(SlBammOptions options) {
+  return std::make_unique<SlBammEstimator<T>>(std::move(options));
+}
+
+template std::unique_ptr<HypergradientEstimator<float>> make_sl_bamm_estimator(SlBammOptions);
+template std::unique_ptr<HypergradientEstimator<double>> make_sl_bamm_estimator(SlBammOptions);
+
+}  // namespace bilevel

@@ -1,0 +1,111 @@
+// The BDA counterexample's oracles, in the kernel set (both backends).
+#include <bilevel/problems/bda_counterexample.hpp>
+
+namespace bilevel {
+
+template <typename T>
+BdaCounterexample<T>::BdaCounterexample(std::shared_ptr<Executor> exec, index_t n)
+    : exec_(std::move(exec)), n_(n) {
+  BILEVEL_EXPECTS(exec_ != nullptr, "BdaCounterexample needs an executor");
+  BILEVEL_EXPECTS(n > 0, "bda-counterexample: n must be > 0, got " << n);
+}
+
+template <typename T>
+void BdaCounterexample<T>::reserve(index_t instances, index_t) {
+  if (instances <= reserved_) return;
+  reserved_ = instances;
+  ones_ = Array<T>(exec_, n_, instances);
+  tmp_ = Array<T>(exec_, n_, instances);
+  scalar_ = Array<T>(exec_, instances, 1);
+  exec_->ops<T>().fill(ones_.view(), T(1));
+}
+
+template <typename T>
+MatrixView<T> BdaCounterexample<T>::block(MatrixView<T> y, index_t first) const {
+  return MatrixView<T>(y.data + first, n_, y.cols, y.ld);
+}
+template <typename T>
+ConstMatrixView<T> BdaCounterexample<T>::block(ConstMatrixView<T> y, index_t first) const {
+  return ConstMatrixView<T>(y.data + first, n_, y.cols, y.ld);
+}
+
+template <typename T>
+void BdaCounterexample<T>::grad_y_g(const Batch&, ConstMatrixView<T> x, ConstMatrixView<T> y,
+                                    MatrixView<T> out) {
+  BILEVEL_EXPECTS(x.cols <= reserved_, "bda-counterexample: call reserve first");
+  Ops<T>& ops = exec_->ops<T>();
+  // gy1 = y1 - x; gy2 = 0
+  ops.copy(block(y, 0), block(out, 0));
+  ops.axpby(T(-1), x, T(1), block(out, 0));
+  ops.fill(block(out, n_), T(0));
+}
+
+template <typename T>
+void BdaCounterexample<T>::grad_x_g(const Batch&, ConstMatrixView<T>, ConstMatrixView<T> y,
+                                    MatrixView<T> out) {
+  // gx = -y1
+  exec_->ops<T>().axpby(T(-1), block(y, 0), T(0), out);
+}
+
+template <typename T>
+void BdaCounterexample<T>::grad_f(const Batch&, ConstMatrixView<T> x, ConstMatrixView<T> y,
+                                  MatrixView<T> fx, MatrixView<T> fy) {
+  BILEVEL_EXPECTS(x.cols <= reserved_, "bda-counterexample: call reserve first");
+  Ops<T>& ops = exec_->ops<T>();
+  const ConstMatrixView<T> e(ones_.data(), n_, x.cols);
+  // fx = x - y2
+  ops.copy(x, fx);
+  ops.axpby(T(-1), block(y, n_), T(1), fx);
+  // fy1 = y1 - e; fy2 = y2 - x
+  ops.copy(block(y, 0), block(fy, 0));
+  ops.axpby(T(-1), e, T(1), block(fy, 0));
+  ops.copy(block(y, n_), block(fy, n_));
+  ops.axpby(T(-1), x, T(1), block(fy, n_));
+}
+
+template <typename T>
+void BdaCounterexample<T>::hvp_jvp(const Batch&, ConstMatrixView<T>, ConstMatrixView<T>,
+                                   ConstMatrixView<T> v, MatrixView<T> hv, MatrixView<T> jv) {
+  Ops<T>& ops = exec_->ops<T>();
+  // H v = (v1, 0)
+  if (!hv.empty()) {
+    ops.copy(block(v, 0), block(hv, 0));
+    ops.fill(block(hv, n_), T(0));
+  }
+  // J v = -v1
+  if (!jv.empty()) ops.axpby(T(-1), block(v, 0), T(0), jv);
+}
+
+template <typename T>
+void BdaCounterexample<T>::values(const Batch&, const Batch&, ConstMatrixView<T> x,
+                                  ConstMatrixView<T> y, T* f_out, T* g_out) {
+  Ops<T>& ops = exec_->ops<T>();
+  const index_t nb = x.cols;
+  MatrixView<T> d(tmp_.data(), n_, nb);
+  const ConstMatrixView<T> e(ones_.data(), n_, nb);
+  MatrixView<T> s(scalar_.data(), nb, 1);
+  if (f_out != nullptr) {
+    MatrixView<T> f(f_out, nb, 1);
+    // f = ||x - y2||^2
+    ops.copy(x, d);
+    ops.axpby(T(-1), block(y, n_), T(1), d);
+    ops.batch_dot(d, d, f_out);
+    // s = ||y1 - e||^2;  f = 0.5 f + 0.5 s
+    ops.copy(block(y, 0), d);
+    ops.axpby(T(-1), e, T(1), d);
+    ops.batch_dot(d, d, s.data);
+    ops.axpby(T(0.5), s, T(0.5), f);
+  }
+  if (g_out != nullptr) {
+    MatrixView<T> g(g_out, nb, 1);
+    // g = ||y1||^2;  s = x'y1;  g = 0.5 g - s
+    ops.batch_dot(block(y, 0), block(y, 0), g_out);
+    ops.batch_dot(x, block(y, 0), s.data);
+    ops.axpby(T(-1), s, T(0.5), g);
+  }
+}
+
+template class BdaCounterexample<float>;
+template class BdaCounterexample<double>;
+
+}  // namespace bilevel

@@ -1,0 +1,56 @@
+// The counterexample of BDA (Liu et al., arXiv 2006.04045), ALGORITHMS.md problem 3: a lower
+// level with many solutions.
+//
+//   x in R^n, y = (y1, y2) in R^2n (y1 first),
+//   f(x, y) = 0.5 ||x - y2||^2 + 0.5 ||y1 - e||^2,   g(x, y) = 0.5 ||y1||^2 - x'y1.
+//
+// argmin_y g = {(x, y2): any y2}; the optimistic solution is x* = y1* = y2* = e with F* = 0.
+// Methods that assume a unique lower-level solution never move y2 (grad_y2 g = 0) and stop at
+// x = (e + y2_0) / 2. (The paper's box x in [-100, 100]^n is never active from the standard
+// starts and is not applied.)
+#pragma once
+
+#include <bilevel/array.hpp>
+#include <bilevel/problem.hpp>
+
+namespace bilevel {
+
+template <typename T>
+class BdaCounterexample final : public Problem<T> {
+ public:
+  BdaCounterexample(std::shared_ptr<Executor> exec, index_t n);
+
+  std::string name() const override { return "bda-counterexample"; }
+  std::shared_ptr<Executor> executor() const override { return exec_; }
+  index_t dim_x() const override { return n_; }
+  index_t dim_y() const override { return 2 * n_; }
+
+  void reserve(index_t instances, index_t max_batch) override;
+  void grad_y_g(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+                MatrixView<T> out) override;
+  void grad_x_g(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+                MatrixView<T> out) override;
+  void grad_f(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y, MatrixView<T> fx,
+              MatrixView<T> fy) override;
+  void hvp_jvp(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+               ConstMatrixView<T> v, MatrixView<T> hv, MatrixView<T> jv) override;
+  void values(const Batch& lower, const Batch& upper, ConstMatrixView<T> x, ConstMatrixView<T> y,
+              T* f_out, T* g_out) override;
+
+ private:
+  /// Rows [first, first + n) of a 2n x B view: y1 (first = 0) or y2 (first = n).
+  MatrixView<T> block(MatrixView<T> y, index_t first) const;
+  ConstMatrixView<T> block(ConstMatrixView<T> y, index_t first) const;
+
+  std::shared_ptr<Executor> exec_;
+  index_t n_;
+  Array<T> ones_;     // n x B: e for every instance
+  Array<T> tmp_;      // n x B
+  Array<T> scalar_;   // B
+  index_t reserved_ = 0;
+};
+
+extern template class BdaCounterexample<float>;
+extern template class BdaCounterexample<double>;
+
+}  // namespace bilevel
