@@ -258,3 +258,49 @@ TEST(BdaCounterexample, RunAgreesOnBothBackends) {
 
 }  // namespace
 }  // namespace bilevel::test
+
+namespace bilevel::test {
+namespace {
+
+class PresetParity : public ::testing::TestWithParam<std::string> {};
+
+/// Every preset, stochastic quadratic, B = 2 with their own steps, 30 iterations: CUDA against
+/// the CPU with the same seed (identical batches and random choices; rounding only).
+TEST_P(PresetParity, CudaRunMatchesCpu) {
+  BILEVEL_REQUIRE_CUDA(gpu);
+  const QuadraticData q = QuadraticData::random(40, 70, 600, 9);
+  const double big_l = q.lower_hessian_spectrum().second;
+  AlgorithmOptions o;
+  o.name = GetParam();
+  o.loop.iterations = 30;
+  o.loop.inner_steps = 3;
+  o.loop.inner_step = {0.5 / big_l};
+  o.loop.outer_step = {0.05, 0.1};
+  o.loop.lower_batch = o.loop.upper_batch = 64;
+  o.loop.seed = 21;
+  o.neumann = NeumannOptions{5, {0.5 / big_l}};
+  o.fixed_point = FixedPointOptions{2, {0.5 / big_l}, true};
+  o.truncated_neumann = TruncatedNeumannOptions{5, {0.5 / big_l}, 0};
+  const std::vector<double> x0 = random_vector<double>(80, 1), y0 = random_vector<double>(140, 2);
+  QuadraticProblem<double> pc(cpu(), q), pg(gpu, q);
+  const SolveResult<double> rc = make_solver(pc, o)->run(x0, y0);
+  const SolveResult<double> rg = make_solver(pg, o)->run(x0, y0);
+  EXPECT_LT(relative_error(rg.x, rc.x), 1e-9);
+  EXPECT_LT(relative_error(rg.y, rc.y), 1e-9);
+}
+
+std::vector<std::string> preset_names() {
+  std::vector<std::string> names;
+  for (const AlgorithmInfo& a : algorithm_presets()) names.push_back(a.name);
+  return names;
+}
+
+INSTANTIATE_TEST_SUITE_P(Presets, PresetParity, ::testing::ValuesIn(preset_names()),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& c : n) c = c == '-' ? '_' : c;
+                           return n;
+                         });
+
+}  // namespace
+}  // namespace bilevel::test
