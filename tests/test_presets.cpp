@@ -214,6 +214,12 @@ TEST(BdaCounterexample, SlBammReachesTheOptimisticSolution) {
   for (double v : r.y) EXPECT_NEAR(v, 1.0, 1e-2);  // y1 and y2
 }
 
+TEST(BdaCounterexample, BdaReachesTheOptimisticSolution) {
+  const SolveResult<double> r = run_bda("bda", 2000, 3.0);
+  for (double v : r.x) EXPECT_NEAR(v, 1.0, 1e-2);
+  for (double v : r.y) EXPECT_NEAR(v, 1.0, 1e-2);
+}
+
 TEST(BdaCounterexample, StocBioStopsHalfway) {
   const double y2_start = 3.0;
   const SolveResult<double> r = run_bda("stocbio", 400, y2_start);

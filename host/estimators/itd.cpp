@@ -8,6 +8,8 @@
 // (not checked against the paper text); the trajectory buffer is allocated for the triggered case.
 #include <bilevel/estimators.hpp>
 
+#include <cmath>
+
 namespace bilevel {
 namespace {
 
@@ -17,11 +19,15 @@ class ItdEstimator final : public HypergradientEstimator<T> {
   explicit ItdEstimator(ItdOptions o) : options_(std::move(o)) {
     BILEVEL_EXPECTS(options_.steps >= 0, "itd: steps must be >= 0, got " << options_.steps);
     for (double a : options_.alpha) BILEVEL_EXPECTS(a > 0.0, "itd: alpha must be > 0, got " << a);
+    BILEVEL_EXPECTS(options_.aggregation >= 0.0 && options_.aggregation < 1.0 &&
+                        options_.aggregation_decay > 0.0 && options_.aggregation_decay <= 1.0,
+                    "bda: aggregation must be in [0, 1) and its decay in (0, 1]");
     BILEVEL_EXPECTS(options_.mode != UnrolledMode::ufom ||
                         (options_.probability > 0.0 && options_.probability <= 1.0),
                     "ufom: the correction probability q must be in (0, 1], got " << options_.probability);
   }
   std::string name() const override {
+    if (aggregated()) return "bda";
     return options_.mode == UnrolledMode::itd ? "itd" : options_.mode == UnrolledMode::fom ? "fom" : "ufom";
   }
   bool runs_lower_level() const override { return true; }
@@ -36,6 +42,10 @@ class ItdEstimator final : public HypergradientEstimator<T> {
     a_ = Array<T>(exec, dy, instances);
     ha_ = Array<T>(exec, dy, instances);
     jv_ = Array<T>(exec, problem.dim_x(), instances);
+    if (aggregated()) {
+      fx_t_ = Array<T>(exec, problem.dim_x(), instances);
+      fy_t_ = Array<T>(exec, dy, instances);
+    }
     instances_ = instances;
   }
 
@@ -52,6 +62,12 @@ class ItdEstimator final : public HypergradientEstimator<T> {
           ctx.lower.draw(SampleStream::lower_step, static_cast<std::uint32_t>(t), ctx.iteration);
       // gy = grad_y g(x, y_t)
       p.grad_y_g(batch, x, state(t), gy_.view());
+      if (aggregated()) {
+        // BDA: gy = (1 - mu_t) gy + mu_t fy(x, y_t)
+        p.grad_f(ctx.upper.draw(SampleStream::upper, static_cast<std::uint32_t>(t + 1), ctx.iteration),
+                 x, state(t), fx_t_.view(), fy_t_.view());
+        ops.axpby(mu(t), fy_t_.view(), T(1) - mu(t), gy_.view());
+      }
       // y_{t+1} = y_t - alpha gy
       ops.copy(state(t), state(t + 1));
       ops.batch_axpy(T(-1), alpha_.data(), gy_.view(), state(t + 1));
@@ -72,6 +88,13 @@ class ItdEstimator final : public HypergradientEstimator<T> {
           ctx.lower.draw(SampleStream::lower_step, static_cast<std::uint32_t>(t), ctx.iteration);
       // ha = H(x, y_t) a; jv = J(x, y_t) a
       p.hvp_jvp(batch, x, state(t), a_.view(), ha_.view(), jv_.view());
+      if (aggregated()) {
+        // BDA: ha = (1 - mu_t) H_g a + mu_t H_f a; jv = (1 - mu_t) J_g a + mu_t J_f a
+        p.hvp_jvp_f(ctx.upper.draw(SampleStream::upper, static_cast<std::uint32_t>(t + 1), ctx.iteration),
+                    x, state(t), a_.view(), fy_t_.view(), fx_t_.view());
+        ops.axpby(mu(t), fy_t_.view(), T(1) - mu(t), ha_.view());
+        ops.axpby(mu(t), fx_t_.view(), T(1) - mu(t), jv_.view());
+      }
       // h -= alpha J a  (UFOM: divided by q)
       ops.batch_axpy(-correction_scale, alpha_.data(), jv_.view(), h);
       // a -= alpha H a
@@ -87,8 +110,14 @@ class ItdEstimator final : public HypergradientEstimator<T> {
                          trajectory_.rows(), instances_);
   }
 
+  bool aggregated() const { return options_.aggregation > 0.0; }
+  /// BDA's aggregation weight of inner step t: mu decay^t.
+  T mu(index_t t) const {
+    return static_cast<T>(options_.aggregation * std::pow(options_.aggregation_decay, double(t)));
+  }
+
   ItdOptions options_;
-  Array<T> alpha_, trajectory_, gy_, a_, ha_, jv_;
+  Array<T> alpha_, trajectory_, gy_, a_, ha_, jv_, fx_t_, fy_t_;
   index_t instances_ = 0;
 };
 

@@ -77,6 +77,16 @@ void BdaCounterexample<T>::hvp_jvp(const Batch&, ConstMatrixView<T>, ConstMatrix
 }
 
 template <typename T>
+void BdaCounterexample<T>::hvp_jvp_f(const Batch&, ConstMatrixView<T>, ConstMatrixView<T>,
+                                     ConstMatrixView<T> v, MatrixView<T> hv, MatrixView<T> jv) {
+  Ops<T>& ops = exec_->ops<T>();
+  // H_f v = v
+  if (!hv.empty()) ops.copy(v, hv);
+  // J_f v = grad_x <(y1 - e, y2 - x), v> = -v2
+  if (!jv.empty()) ops.axpby(T(-1), block(v, n_), T(0), jv);
+}
+
+template <typename T>
 void BdaCounterexample<T>::values(const Batch&, const Batch&, ConstMatrixView<T> x,
                                   ConstMatrixView<T> y, T* f_out, T* g_out) {
   Ops<T>& ops = exec_->ops<T>();

@@ -131,6 +131,17 @@ void QuadraticProblem<T>::hvp_jvp(const Batch& batch, ConstMatrixView<T> x, Cons
 }
 
 template <typename T>
+void QuadraticProblem<T>::hvp_jvp_f(const Batch& batch, ConstMatrixView<T> x,
+                                    ConstMatrixView<T> y, ConstMatrixView<T> v, MatrixView<T> hv,
+                                    MatrixView<T> jv) {
+  check_state("hvp_jvp_f", x, y);
+  // hv = A_b v
+  if (!hv.empty()) apply_hessian(batch, v, hv);
+  // jv = grad_x <grad_y f, v> = 0
+  if (!jv.empty()) exec_->ops<T>().fill(jv, T(0));
+}
+
+template <typename T>
 void QuadraticProblem<T>::values(const Batch& lower, const Batch& upper, ConstMatrixView<T> x,
                                  ConstMatrixView<T> y, T* f_out, T* g_out) {
   check_state("values", x, y);

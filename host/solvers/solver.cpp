@@ -219,6 +219,9 @@ std::vector<AlgorithmInfo> algorithm_presets() {
        "first-order MAML heuristic; ALGORITHMS.md", "first order"},
       {"ufom", "FOM plus the exact correction / q with probability q (unbiased for ITD)",
        "arXiv 2106.02487, simplest member (ALGORITHMS.md)", "HVP when triggered"},
+      {"bda", "reverse mode through D steps aggregating both levels (mu_t = mu 0.9^t)",
+       "Liu et al. 2020, arXiv 2006.04045; authors' code (K = 5, mu = 0.6)",
+       "HVP of g and of f; handles many LL solutions"},
       {"sl-bamm", "single loop at one point, lower-level step aggregating fy (mu_k = mu_0/(k+1))",
        "Liu et al. 2023, arXiv 2302.03407 (practical schedule)", "HVP; handles many LL solutions"},
       {"f2sa", "fully first order: penalized y and plain z sequences, lambda growing",
@@ -273,6 +276,10 @@ std::unique_ptr<Solver<T>> make_solver(Problem<T>& problem, const AlgorithmOptio
     loop.upper = UpperUpdate::normalized_momentum;
     if (loop.inner_period == 1) loop.inner_period = 2;  // authors' hyper-cleaning default I = 2
     estimator = make_fixed_point_estimator<T>(fp);
+  } else if (name == "bda") {
+    ItdOptions itd{loop.inner_steps, loop.inner_step, UnrolledMode::itd, 0.2, loop.seed};
+    itd.aggregation = options.bda_aggregation;
+    estimator = make_itd_estimator<T>(itd);
   } else if (name == "sl-bamm") {
     SlBammOptions sb = options.sl_bamm;
     sb.s = loop.inner_step;

@@ -111,6 +111,11 @@ struct ItdOptions {
   UnrolledMode mode = UnrolledMode::itd;
   double probability = 0.2;         ///< q of UFOM
   std::uint64_t seed = 0;           ///< UFOM's trigger (Philox, keyed by seed and iteration)
+  /// BDA (Liu et al., arXiv 2006.04045): with aggregation mu > 0 the inner steps are
+  /// y <- y - alpha [(1 - mu_t) gy + mu_t fy], mu_t = mu decay^t (authors' code: 0.9^t, with
+  /// s_u = s_l = 1), and reverse mode runs through these steps (needs Problem::hvp_jvp_f).
+  double aggregation = 0.0;
+  double aggregation_decay = 0.9;
 };
 
 template <typename T>

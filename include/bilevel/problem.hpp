@@ -59,6 +59,13 @@ class Problem {
   /// and jv = grad2_xy g(x, y) v (dx x B). Either output may be an empty view: not wanted.
   virtual void hvp_jvp(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
                        ConstMatrixView<T> v, MatrixView<T> hv, MatrixView<T> jv) = 0;
+  /// The second-order oracle of f (optional; BDA differentiates through steps that aggregate
+  /// grad_y f): hv = grad2_yy f(x, y) v and jv = grad2_xy f(x, y) v, on the upper-level batch.
+  virtual void hvp_jvp_f(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+                         ConstMatrixView<T> v, MatrixView<T> hv, MatrixView<T> jv) {
+    (void)batch, (void)x, (void)y, (void)v, (void)hv, (void)jv;
+    throw NotSupported(name() + " does not provide second derivatives of f (needed by BDA)");
+  }
   /// Per-instance values for logging: f_out[b] = f(x_b, y_b) on the upper batch and
   /// g_out[b] = g(x_b, y_b) on the lower batch (executor memory, length B; either may be null).
   virtual void values(const Batch& lower, const Batch& upper, ConstMatrixView<T> x,

@@ -34,6 +34,9 @@ class BdaCounterexample final : public Problem<T> {
               MatrixView<T> fy) override;
   void hvp_jvp(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
                ConstMatrixView<T> v, MatrixView<T> hv, MatrixView<T> jv) override;
+  /// grad2_yy f = I; grad2_xy f v = -v2.
+  void hvp_jvp_f(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+                 ConstMatrixView<T> v, MatrixView<T> hv, MatrixView<T> jv) override;
   void values(const Batch& lower, const Batch& upper, ConstMatrixView<T> x, ConstMatrixView<T> y,
               T* f_out, T* g_out) override;
 

@@ -76,6 +76,9 @@ class QuadraticProblem final : public Problem<T> {
               MatrixView<T> fy) override;
   void hvp_jvp(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
                ConstMatrixView<T> v, MatrixView<T> hv, MatrixView<T> jv) override;
+  /// f's Hessian in y is A_b as g's; f has no x-y coupling: J_f = 0.
+  void hvp_jvp_f(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+                 ConstMatrixView<T> v, MatrixView<T> hv, MatrixView<T> jv) override;
   void values(const Batch& lower, const Batch& upper, ConstMatrixView<T> x, ConstMatrixView<T> y,
               T* f_out, T* g_out) override;
 
