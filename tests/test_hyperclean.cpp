@@ -93,7 +93,9 @@ TEST_P(HypercleanSecondOrder, HvAndJvMatchFiniteDifferencesOfGy) {
       nonzero += want != 0.0;
     }
   }
-  if (minibatch) EXPECT_LT(nonzero, f.dx * f.nb) << "a minibatch touches only its own samples";
+  if (minibatch) {
+    EXPECT_LT(nonzero, f.dx * f.nb) << "a minibatch touches only its own samples";
+  }
   EXPECT_GT(nonzero, 0);
 }
 

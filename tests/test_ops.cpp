@@ -93,6 +93,9 @@ Outputs run_kernels(const std::shared_ptr<Executor>& exec, const Inputs<T>& in) 
   ops.batch_xpay_ratio(num.data(), den.data(), x, work.view());
   take("xpay_ratio", work);
   ops.copy(y.view(), work.view());
+  ops.clamp(work.view(), T(-0.25), T(0.5));
+  take("clamp", work);
+  ops.copy(y.view(), work.view());
   ops.add_normal(99, 3, T(0.5), work.view());
   take("add_normal", work);
   Array<sample_index_t> idx(exec, 2 * r + 1, 1);
@@ -155,6 +158,7 @@ Outputs reference(const Inputs<T>& in) {
     return Z(i, j) + Y(i, j) - double(in.alpha[j]) * X(i, j);
   });
   out["axpy_ratio"] = each([&](index_t i, index_t j) { return Y(i, j) - ratio(j) * X(i, j); });
+  out["clamp"] = each([&](index_t i, index_t j) { return std::min(std::max(Y(i, j), -0.25), 0.5); });
   out["xpay_ratio"] = each([&](index_t i, index_t j) { return X(i, j) + ratio(j) * Y(i, j); });
   return out;
 }

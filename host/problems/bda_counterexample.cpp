@@ -115,7 +115,84 @@ void BdaCounterexample<T>::values(const Batch&, const Batch&, ConstMatrixView<T>
   }
 }
 
+template <typename T>
+void LvHbaToy<T>::reserve(index_t instances, index_t max_batch) {
+  BdaCounterexample<T>::reserve(instances, max_batch);
+  if (ones_y_.cols() >= instances) return;
+  ones_y_ = Array<T>(this->exec_, 2 * this->n_, instances);
+  sum_ = Array<T>(this->exec_, instances, 1);
+  violation_ = Array<T>(this->exec_, 1, instances);
+  this->exec_->template ops<T>().fill(ones_y_.view(), T(1));
+}
+
+template <typename T>
+void LvHbaToy<T>::grad_y_g(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+                           MatrixView<T> out) {
+  // gy1 = y1 - x (as the counterexample); gy2 = e
+  BdaCounterexample<T>::grad_y_g(batch, x, y, out);
+  this->exec_->template ops<T>().fill(this->block(out, this->n_), T(1));
+}
+
+template <typename T>
+void LvHbaToy<T>::values(const Batch& lower, const Batch& upper, ConstMatrixView<T> x,
+                         ConstMatrixView<T> y, T* f_out, T* g_out) {
+  BdaCounterexample<T>::values(lower, upper, x, y, f_out, g_out);
+  if (g_out == nullptr) return;
+  Ops<T>& ops = this->exec_->template ops<T>();
+  const index_t nb = x.cols;
+  // g += e'y2
+  ops.batch_dot(this->block(y, this->n_), ConstMatrixView<T>(ones_y_.data(), this->n_, nb),
+                sum_.data());
+  ops.axpby(T(1), ConstMatrixView<T>(sum_.data(), nb, 1), T(1), MatrixView<T>(g_out, nb, 1));
+}
+
+template <typename T>
+void LvHbaToy<T>::constraint_values(ConstMatrixView<T> x, ConstMatrixView<T> y,
+                                    MatrixView<T> out) {
+  BILEVEL_EXPECTS(out.rows == 1 && out.cols == x.cols && out.ld == 1,
+                  "lv-hba-toy: constraint values are 1 x B, got " << out.rows << " x " << out.cols);
+  Ops<T>& ops = this->exec_->template ops<T>();
+  const index_t nb = x.cols;
+  // c = e'x + e'y
+  ops.batch_dot(x, ConstMatrixView<T>(ones_y_.data(), this->n_, nb, 2 * this->n_), out.data);
+  ops.batch_dot(y, ConstMatrixView<T>(ones_y_.data(), 2 * this->n_, nb), sum_.data());
+  ops.axpby(T(1), ConstMatrixView<T>(sum_.data(), nb, 1), T(1), MatrixView<T>(out.data, nb, 1));
+}
+
+template <typename T>
+void LvHbaToy<T>::constraint_vjp(ConstMatrixView<T>, ConstMatrixView<T>,
+                                 ConstMatrixView<T> lambda, MatrixView<T> gx, MatrixView<T> gy) {
+  BILEVEL_EXPECTS(lambda.rows == 1 && lambda.ld == 1, "lv-hba-toy: lambda must be 1 x B");
+  Ops<T>& ops = this->exec_->template ops<T>();
+  // grad_x c' lambda = lambda e;  grad_y c' lambda = lambda e
+  if (!gx.empty()) {
+    ops.fill(gx, T(0));
+    ops.batch_axpy(T(1), lambda.data,
+                   ConstMatrixView<T>(ones_y_.data(), this->n_, gx.cols, 2 * this->n_), gx);
+  }
+  if (!gy.empty()) {
+    ops.fill(gy, T(0));
+    ops.batch_axpy(T(1), lambda.data, ConstMatrixView<T>(ones_y_.data(), 2 * this->n_, gy.cols), gy);
+  }
+}
+
+template <typename T>
+void LvHbaToy<T>::project_joint(MatrixView<T> x, MatrixView<T> y) {
+  Ops<T>& ops = this->exec_->template ops<T>();
+  const index_t nb = x.cols, n = this->n_;
+  MatrixView<T> v(violation_.data(), 1, nb, 1);
+  // v = c(x, y) = e'x + e'y
+  constraint_values(x, y, v);
+  // (x, y) -= v / 3n (e, e)
+  ops.batch_axpy(T(-1) / static_cast<T>(3 * n), v.data,
+                 ConstMatrixView<T>(ones_y_.data(), n, nb, 2 * n), x);
+  ops.batch_axpy(T(-1) / static_cast<T>(3 * n), v.data,
+                 ConstMatrixView<T>(ones_y_.data(), 2 * n, nb), y);
+}
+
 template class BdaCounterexample<float>;
 template class BdaCounterexample<double>;
+template class LvHbaToy<float>;
+template class LvHbaToy<double>;
 
 }  // namespace bilevel

@@ -181,8 +181,9 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
         ops.batch_axpy_ratio(-beta_k, beta.data(), norms.data(), direction.view(), x.view());
         break;
     }
-    // x <- Proj_X(x)
+    // x <- Proj_X(x); (x, y) <- Proj_C(x, y)
     problem_.project_x(x.view());
+    problem_.project_joint(x.view(), y.view());
     if (options_.eval_every > 0 && (k + 1) % options_.eval_every == 0 &&
         k + 1 != options_.iterations)
       evaluate(k + 1);
@@ -224,6 +225,9 @@ std::vector<AlgorithmInfo> algorithm_presets() {
        "HVP of g and of f; handles many LL solutions"},
       {"sl-bamm", "single loop at one point, lower-level step aggregating fy (mu_k = mu_0/(k+1))",
        "Liu et al. 2023, arXiv 2302.03407 (practical schedule)", "HVP; handles many LL solutions"},
+      {"lv-hba", "single loop, Hessian-free, lower level with constraints coupling both levels",
+       "Yao et al. 2024, arXiv 2401.16164; authors' code (c_k = 0.025 (k+1)^0.3)",
+       "first order (grad_x g), constraints; LL merely convex"},
       {"f2sa", "fully first order: penalized y and plain z sequences, lambda growing",
        "Kwon et al. 2023, arXiv 2301.10945", "first order (grad_x g)"},
   };
@@ -285,6 +289,11 @@ std::unique_ptr<Solver<T>> make_solver(Problem<T>& problem, const AlgorithmOptio
     sb.s = loop.inner_step;
     sb.eta = options.fixed_point.nu;
     estimator = make_sl_bamm_estimator<T>(sb);
+  } else if (name == "lv-hba") {
+    LvHbaOptions lv = options.lv_hba;
+    lv.alpha = loop.outer_step;
+    loop.upper = UpperUpdate::sgd;
+    estimator = make_lv_hba_estimator<T>(lv);
   } else if (name == "f2sa") {
     F2saOptions f = options.f2sa;
     f.steps = loop.inner_steps;

@@ -96,6 +96,25 @@ struct F2saOptions {
   double growth = 0.05;
 };
 
+/// LV-HBA (Yao et al., arXiv 2401.16164, Algorithm 1 as in ALGORITHMS.md), Hessian-free,
+/// single loop, for lower levels with constraints c(x, y) <= 0 coupling both levels:
+///   theta <- Proj_Y(theta - eta [gy(x, theta) + grad_y c(x, theta)' lambda + (theta - y) / gamma1])
+///   lambda <- Proj(lambda - eta [-c(x, theta) + (lambda - z) / gamma2])   (same old theta)
+///   d_x = fx / c_k + gx(x, y) - gx(x, theta) - grad_x c(x, theta)' lambda   (returned as h)
+///   y <- Proj_Y(y - alpha [fy / c_k + gy(x, y) - (y - theta) / gamma1])    (with x <- x - alpha d_x)
+///   z <- Proj(z + beta (lambda - z) / gamma2)
+/// with c_k = c0 (k + 1)^power (authors' code: 0.025 (k + 1)^0.3). Multipliers are projected
+/// on [0, bound] for inequality constraints and on [-bound, bound] for equalities (authors'
+/// code: bound u = 1000). theta starts at y. Proj_C of the joint (x, y) step is the problem's
+/// project_joint, applied by the solver after the x step.
+struct LvHbaOptions {
+  std::vector<double> alpha{0.008};  ///< step on y (and, by the preset, on x), per instance
+  double beta = 0.02, eta = 0.01, gamma1 = 10.0, gamma2 = 10.0;
+  double c0 = 0.025, power = 0.3;
+  double lambda0 = 0.0, z0 = 0.0;   ///< authors' toy code: lambda0 = 1, z0 = -1
+  double bound = 1000.0;            ///< u
+};
+
 /// What the unrolled estimator returns.
 enum class UnrolledMode {
   itd,   ///< reverse mode through the D inner steps (exact gradient of f(x, y_D(x)))
@@ -134,6 +153,8 @@ template <typename T>
 std::unique_ptr<HypergradientEstimator<T>> make_sl_bamm_estimator(SlBammOptions options);
 template <typename T>
 std::unique_ptr<HypergradientEstimator<T>> make_f2sa_estimator(F2saOptions options);
+template <typename T>
+std::unique_ptr<HypergradientEstimator<T>> make_lv_hba_estimator(LvHbaOptions options);
 
 /// A uniform draw in [0, 1) for (seed, stream, iteration), the same on every machine: random
 /// choices that the host makes between kernel launches (never a device read-back).

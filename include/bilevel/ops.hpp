@@ -110,6 +110,12 @@ class Ops {
     BILEVEL_EXPECTS(count >= 0, "sample_indices: count must be >= 0, got " << count);
     if (count > 0) do_sample_indices(seed, stream, step, instance, population, count, out);
   }
+  /// x = min(max(x, lo), hi) (projection onto a box; -inf / inf for a one-sided bound).
+  void clamp(MatrixView<T> x, T lo, T hi) {
+    check_ld("clamp", x);
+    BILEVEL_EXPECTS(!(lo > hi), "clamp: lower bound " << lo << " above upper bound " << hi);
+    if (x.size() > 0) do_clamp(x, lo, hi);
+  }
   /// x(i, j) += scale * N(0, 1), the normals drawn by Philox from (seed, stream) and the
   /// element's position i + j * rows: the same numbers on every backend (to the last bits of
   /// log and cos), whatever the view's leading dimension.
@@ -153,6 +159,7 @@ class Ops {
   virtual void do_sample_indices(std::uint64_t seed, std::uint32_t stream, std::uint32_t step,
                                  std::uint32_t instance, index_t population, index_t count,
                                  sample_index_t* out) = 0;
+  virtual void do_clamp(MatrixView<T> x, T lo, T hi) = 0;
   virtual void do_add_normal(std::uint64_t seed, std::uint32_t stream, T scale,
                              MatrixView<T> x) = 0;
   virtual void do_gather_rows(ConstMatrixView<T> src, const sample_index_t* idx,

@@ -71,9 +71,29 @@ class Problem {
   virtual void values(const Batch& lower, const Batch& upper, ConstMatrixView<T> x,
                       ConstMatrixView<T> y, T* f_out, T* g_out) = 0;
 
-  /// Projections onto the feasible sets (identity by default).
+  /// Lower-level constraints c(x, y) <= 0 that may couple both levels (LV-HBA): their number m
+  /// (0: none), their values (m x B) and the products with multipliers lambda (m x B):
+  /// gx = grad_x c(x, y)' lambda (dx x B), gy = grad_y c(x, y)' lambda (dy x B); either output
+  /// may be an empty view.
+  virtual index_t constraint_count() const { return 0; }
+  /// True when the constraints are equalities c(x, y) = 0 (multipliers of any sign).
+  virtual bool constraints_are_equalities() const { return false; }
+  virtual void constraint_values(ConstMatrixView<T> x, ConstMatrixView<T> y, MatrixView<T> out) {
+    (void)x, (void)y, (void)out;
+    throw NotSupported(name() + " has no lower-level constraints");
+  }
+  virtual void constraint_vjp(ConstMatrixView<T> x, ConstMatrixView<T> y,
+                              ConstMatrixView<T> lambda, MatrixView<T> gx, MatrixView<T> gy) {
+    (void)x, (void)y, (void)lambda, (void)gx, (void)gy;
+    throw NotSupported(name() + " has no lower-level constraints");
+  }
+
+  /// Projections onto the feasible sets (identity by default): X, Y, and the joint set
+  /// C = {(x, y): c(x, y) <= 0} of constrained lower levels (the solver applies project_joint
+  /// after each upper-level step).
   virtual void project_x(MatrixView<T> x) { (void)x; }
   virtual void project_y(MatrixView<T> y) { (void)y; }
+  virtual void project_joint(MatrixView<T> x, MatrixView<T> y) { (void)x, (void)y; }
 };
 
 }  // namespace bilevel

@@ -19,4 +19,10 @@ BILEVEL_HOST_DEVICE void neumann_step(T eta, T hr, T& r, T& v) {
   v += r;
 }
 
+/// min(max(v, lo), hi)
+template <typename T>
+BILEVEL_HOST_DEVICE T clamp(T v, T lo, T hi) {
+  return v < lo ? lo : (v > hi ? hi : v);
+}
+
 }  // namespace bilevel::kernels::common

@@ -142,6 +142,14 @@ void CpuOps<T>::do_sample_indices(std::uint64_t seed, std::uint32_t stream, std:
 }
 
 template <typename T>
+void CpuOps<T>::do_clamp(MatrixView<T> x, T lo, T hi) {
+  for_each_element(x.rows, x.cols, [&](index_t i, index_t j) {
+    T& v = x.data[i + j * x.ld];
+    v = common::clamp(v, lo, hi);
+  });
+}
+
+template <typename T>
 void CpuOps<T>::do_add_normal(std::uint64_t seed, std::uint32_t stream, T scale,
                               MatrixView<T> x) {
   for_each_element(x.rows, x.cols, [&](index_t i, index_t j) {

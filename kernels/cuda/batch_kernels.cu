@@ -160,6 +160,17 @@ void launch_batch_xpay_ratio(cudaStream_t s, const T* num, const T* den, ConstMa
 }
 
 template <typename T>
+void launch_clamp(cudaStream_t s, MatrixView<T> x, T lo, T hi) {
+  launch_elementwise(
+      s, x.rows, x.cols,
+      [=] __device__(index_t i, index_t j) {
+        T& v = x.data[i + j * x.ld];
+        v = common::clamp(v, lo, hi);
+      },
+      "clamp");
+}
+
+template <typename T>
 void launch_add_normal(cudaStream_t s, std::uint64_t seed, std::uint32_t stream, T scale,
                        MatrixView<T> x) {
   launch_elementwise(
@@ -218,6 +229,7 @@ void launch_sample_indices(cudaStream_t s, std::uint64_t seed, std::uint32_t str
                                            ConstMatrixView<T>, MatrixView<T>);                  \
   template void launch_batch_xpay_ratio<T>(cudaStream_t, const T*, const T*,                    \
                                            ConstMatrixView<T>, MatrixView<T>);                  \
+  template void launch_clamp<T>(cudaStream_t, MatrixView<T>, T, T);                              \
   template void launch_add_normal<T>(cudaStream_t, std::uint64_t, std::uint32_t, T,             \
                                      MatrixView<T>);                                            \
   template void launch_gather_rows<T>(cudaStream_t, ConstMatrixView<T>, const sample_index_t*,  \

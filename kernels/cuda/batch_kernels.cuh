@@ -35,6 +35,8 @@ template <typename T>
 void launch_batch_xpay_ratio(cudaStream_t s, const T* num, const T* den, ConstMatrixView<T> x,
                              MatrixView<T> y);
 template <typename T>
+void launch_clamp(cudaStream_t s, MatrixView<T> x, T lo, T hi);
+template <typename T>
 void launch_add_normal(cudaStream_t s, std::uint64_t seed, std::uint32_t stream, T scale,
                        MatrixView<T> x);
 template <typename T>

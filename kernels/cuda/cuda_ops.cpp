@@ -79,6 +79,10 @@ void CudaOps<T>::do_sample_indices(std::uint64_t seed, std::uint32_t stream, std
   launch_sample_indices(stream_, seed, stream, step, instance, population, count, out);
 }
 template <typename T>
+void CudaOps<T>::do_clamp(MatrixView<T> x, T lo, T hi) {
+  launch_clamp(stream_, x, lo, hi);
+}
+template <typename T>
 void CudaOps<T>::do_add_normal(std::uint64_t seed, std::uint32_t stream, T scale,
                                MatrixView<T> x) {
   launch_add_normal(stream_, seed, stream, scale, x);

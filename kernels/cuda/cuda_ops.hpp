@@ -33,6 +33,7 @@ class CudaOps final : public Ops<T> {
   void do_sample_indices(std::uint64_t seed, std::uint32_t stream, std::uint32_t step,
                          std::uint32_t instance, index_t population, index_t count,
                          sample_index_t* out) override;
+  void do_clamp(MatrixView<T> x, T lo, T hi) override;
   void do_add_normal(std::uint64_t seed, std::uint32_t stream, T scale,
                      MatrixView<T> x) override;
   void do_gather_rows(ConstMatrixView<T> src, const sample_index_t* idx,

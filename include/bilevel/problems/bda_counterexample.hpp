@@ -16,7 +16,7 @@
 namespace bilevel {
 
 template <typename T>
-class BdaCounterexample final : public Problem<T> {
+class BdaCounterexample : public Problem<T> {
  public:
   BdaCounterexample(std::shared_ptr<Executor> exec, index_t n);
 
@@ -40,7 +40,7 @@ class BdaCounterexample final : public Problem<T> {
   void values(const Batch& lower, const Batch& upper, ConstMatrixView<T> x, ConstMatrixView<T> y,
               T* f_out, T* g_out) override;
 
- private:
+ protected:
   /// Rows [first, first + n) of a 2n x B view: y1 (first = 0) or y2 (first = n).
   MatrixView<T> block(MatrixView<T> y, index_t first) const;
   ConstMatrixView<T> block(ConstMatrixView<T> y, index_t first) const;
@@ -53,7 +53,43 @@ class BdaCounterexample final : public Problem<T> {
   index_t reserved_ = 0;
 };
 
+/// The LV-HBA toy (Yao et al., arXiv 2401.16164; ALGORITHMS.md problem 4; the authors'
+/// Toy-example/LLC code): the same f, a lower level that is merely convex, and an equality
+/// constraint coupling both levels:
+///
+///   g(x, y) = 0.5 ||y1||^2 - x'y1 + e'y2,   c(x, y) = e'x + e'y = 0.
+///
+/// Lower-level stationarity gives multiplier -1, y1 = x + e and e'y2 = -2 e'x - n; the
+/// optimistic upper level then gives x* = -0.3 e, y1* = 0.7 e, y2* = -0.4 e. The joint
+/// projection is onto the hyperplane e'x + e'y = 0.
+template <typename T>
+class LvHbaToy final : public BdaCounterexample<T> {
+ public:
+  LvHbaToy(std::shared_ptr<Executor> exec, index_t n) : BdaCounterexample<T>(std::move(exec), n) {}
+  std::string name() const override { return "lv-hba-toy"; }
+
+  void reserve(index_t instances, index_t max_batch) override;
+  void grad_y_g(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+                MatrixView<T> out) override;
+  void values(const Batch& lower, const Batch& upper, ConstMatrixView<T> x, ConstMatrixView<T> y,
+              T* f_out, T* g_out) override;
+  index_t constraint_count() const override { return 1; }
+  bool constraints_are_equalities() const override { return true; }
+  void constraint_values(ConstMatrixView<T> x, ConstMatrixView<T> y, MatrixView<T> out) override;
+  void constraint_vjp(ConstMatrixView<T> x, ConstMatrixView<T> y, ConstMatrixView<T> lambda,
+                      MatrixView<T> gx, MatrixView<T> gy) override;
+  /// Projection onto the hyperplane e'x + e'y = 0: (x, y) -= c / 3n (e, e).
+  void project_joint(MatrixView<T> x, MatrixView<T> y) override;
+
+ private:
+  Array<T> ones_y_;   // 2n x B
+  Array<T> sum_;      // B
+  Array<T> violation_;// 1 x B
+};
+
 extern template class BdaCounterexample<float>;
 extern template class BdaCounterexample<double>;
+extern template class LvHbaToy<float>;
+extern template class LvHbaToy<double>;
 
 }  // namespace bilevel

@@ -108,6 +108,7 @@ struct AlgorithmOptions {
   F2saOptions f2sa;        ///< steps and alpha default to loop.inner_steps and loop.inner_step
   double ufom_probability = 0.2;  ///< q of UFOM
   double bda_aggregation = 0.6;   ///< mu of BDA (authors' code)
+  LvHbaOptions lv_hba;            ///< alpha defaults to loop.outer_step
 };
 
 /// One preset: its name, what it is, its source, what it needs of a problem.
@@ -129,7 +130,7 @@ std::vector<std::pair<std::string, std::string>> algorithm_names();
 ///   bo-rep    init refinement, N steps every I, 1 fixed-point step, normalized momentum
 ///   itd-bio   reverse mode through D inner steps               fom / ufom  first-order (+ correction)
 ///   sl-bamm   single loop, aggregated lower-level step         f2sa    first order, penalty lambda
-///   bda       reverse mode through D steps aggregating f and g
+///   bda       reverse mode through D steps aggregating f and g  lv-hba  constrained, Hessian-free
 /// The schedule's fields that a preset fixes (e.g. soba: inner_steps = 1) override `loop`.
 /// Throws InvalidArgument for an unknown name.
 template <typename T>
