@@ -167,6 +167,39 @@ TEST(UfomEstimator, MeanMatchesItdWhileFomIsBiased) {
   EXPECT_NEAR(triggered / double(draws), 0.25, 0.03) << "the correction fires with probability q";
 }
 
+TEST(Presets, DefaultOptionsExistForEveryPresetAndRun) {
+  const QuadraticData q = problem();
+  QuadraticProblem<double> p(cpu(), q);
+  for (const AlgorithmInfo& a : algorithm_presets()) {
+    AlgorithmOptions o = default_options(a.name);
+    EXPECT_EQ(o.name, a.name);
+    if (a.name == "lv-hba") continue;  // needs constraints (tested on its toy)
+    o.loop.iterations = 5;
+    EXPECT_NO_THROW(make_solver(p, o)->run(std::vector<double>(5, 0.0), std::vector<double>(10, 0.0)))
+        << a.name;
+  }
+  EXPECT_EQ(default_options("bo-rep").loop.inner_period, 2);
+  EXPECT_EQ(default_options("bda").loop.inner_steps, 5);
+  EXPECT_THROW(default_options("magic"), InvalidArgument);
+}
+
+/// sl-BAMM's aggregation weight decays, so on the quadratic (unique lower-level solution) it
+/// converges to x* like a single-loop AID method; BDA's aggregation biases the lower-level
+/// iterate toward f's minimizer by mu_t = mu 0.9^t at the last of its D steps, so with D = 60
+/// (mu_D < 1e-3) it lands near x*.
+TEST(Presets, SlBammAndBdaOnTheQuadratic) {
+  const QuadraticData q = problem();
+  AlgorithmOptions sb = base_options(q, "sl-bamm", 3000);
+  sb.fixed_point.nu = sb.loop.inner_step;
+  sb.loop.outer_step = {0.1};
+  EXPECT_LT(run_distance(sb, q), 1e-3 * norm(q.solution_x()));
+  AlgorithmOptions bda = base_options(q, "bda", 200);
+  bda.loop.inner_steps = 60;
+  const double d = run_distance(bda, q);
+  EXPECT_LT(d, 1e-2 * norm(q.solution_x()));
+  RecordProperty("bda", std::to_string(d));
+}
+
 TEST(Presets, EveryPresetIsListedWithSourceAndNeeds) {
   const std::vector<AlgorithmInfo> presets = algorithm_presets();
   EXPECT_GE(presets.size(), 11u);

@@ -233,6 +233,65 @@ std::vector<AlgorithmInfo> algorithm_presets() {
   };
 }
 
+AlgorithmOptions default_options(const std::string& name) {
+  AlgorithmOptions o;
+  o.name = name;
+  ScheduleOptions& l = o.loop;
+  if (name == "stocbio") {
+    // Ji et al. 2021, 20 Newsgroups setting: D = 10, Q = 10, eta = 0.5 (MNIST: D = 200, Q = 3)
+    l.inner_steps = 10;
+    o.neumann = NeumannOptions{10, {0.5}};
+  } else if (name == "aid-cg") {
+    l.inner_steps = 10;  // benchopt's AID-CG: 10 CG iterations, warm start
+    o.cg = CgOptions{10, true};
+  } else if (name == "aid-fp" || name == "amigo") {
+    l.inner_steps = 10;  // benchopt: T = M = 10
+    o.fixed_point = FixedPointOptions{10, {0.1}, true};
+  } else if (name == "soba" || name == "ma-soba") {
+    l.inner_steps = 1;  // one step on y, v, x per iteration (Dagreou et al.; Chen et al.)
+    o.fixed_point = FixedPointOptions{1, {0.1}, true};
+    l.average = 0.1;
+  } else if (name == "ttsa") {
+    l.inner_steps = 1;  // Hong et al.: alpha_k ~ k^-2/5, beta_k ~ k^-3/5, K = 10 terms
+    l.inner_decay = 0.4;
+    l.outer_decay = 0.6;
+    o.truncated_neumann = TruncatedNeumannOptions{10, {0.1}, 0};
+  } else if (name == "bo-rep") {
+    // Hao et al., authors' code for hyper-cleaning: mu = 0.9, nu = 1e-2, I = 2, N = 3
+    l.inner_steps = 3;
+    l.inner_period = 2;
+    l.init_steps = 100;
+    l.momentum = 0.9;
+    o.fixed_point = FixedPointOptions{1, {1e-2}, true};
+  } else if (name == "itd-bio" || name == "fom" || name == "ufom") {
+    l.inner_steps = 10;
+    o.ufom_probability = 0.2;
+  } else if (name == "bda") {
+    l.inner_steps = 5;  // Liu et al., authors' code: K = 5, mu = 0.6, inner lr 0.1
+    l.inner_step = {0.1};
+    o.bda_aggregation = 0.6;
+  } else if (name == "sl-bamm") {
+    l.inner_step = {0.1};  // Liu et al. practical schedule: mu_0 = 0.1, alpha = 0.005, s = 0.1
+    l.outer_step = {0.005};
+    o.sl_bamm.mu0 = 0.1;
+    o.sl_bamm.p = 1;
+  } else if (name == "lv-hba") {
+    // Yao et al., authors' toy code: alpha = 0.008, beta = 0.02, eta = 0.01, gamma = 10
+    l.outer_step = {0.008};
+    o.lv_hba = LvHbaOptions{{0.008}, 0.02, 0.01, 10.0, 10.0, 0.025, 0.3, 0.0, 0.0, 1000.0};
+  } else if (name == "f2sa") {
+    l.inner_steps = 10;
+    o.f2sa = F2saOptions{10, {0.1}, 1.0, 0.05};
+  } else {
+    std::ostringstream os;
+    os << "unknown algorithm '" << name << "' (known:";
+    for (const AlgorithmInfo& a : algorithm_presets()) os << ' ' << a.name;
+    os << ')';
+    throw InvalidArgument(os.str());
+  }
+  return o;
+}
+
 std::vector<std::pair<std::string, std::string>> algorithm_names() {
   std::vector<std::pair<std::string, std::string>> out;
   for (const AlgorithmInfo& a : algorithm_presets()) out.emplace_back(a.name, a.description);

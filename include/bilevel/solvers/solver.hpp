@@ -111,6 +111,12 @@ struct AlgorithmOptions {
   LvHbaOptions lv_hba;            ///< alpha defaults to loop.outer_step
 };
 
+/// The options of preset `name` with the defaults of its paper or its authors' code (the
+/// source of each is in algorithm_presets() and in the comments of default_options). Step sizes
+/// that depend on the problem's smoothness (alpha, eta, nu) keep these values; the CLI replaces
+/// them by 0.9 / L_g estimated on the problem. Throws InvalidArgument for an unknown name.
+AlgorithmOptions default_options(const std::string& name);
+
 /// One preset: its name, what it is, its source, what it needs of a problem.
 struct AlgorithmInfo {
   std::string name;
