@@ -89,6 +89,7 @@ void bm_stocbio_iteration(benchmark::State& state, std::shared_ptr<Executor> exe
   // Iterations of `iterations` outer steps each; the per-run setup is amortised by timing
   // 20-iteration runs and dividing.
   o.loop.iterations = 20;
+  o.loop.final_evaluation = false;
   auto solver = make_solver(p, o);
   for (auto _ : state) {
     const double ms = exec->time_ms([&] { solver->run(x0, y0); });

@@ -188,7 +188,7 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
         k + 1 != options_.iterations)
       evaluate(k + 1);
   }
-  evaluate(options_.iterations);
+  if (options_.final_evaluation) evaluate(options_.iterations);
   result.iterations = options_.iterations;
   result.x = x.to_host();
   result.y = y.to_host();

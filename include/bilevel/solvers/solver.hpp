@@ -45,6 +45,7 @@ struct ScheduleOptions {
   index_t upper_batch = 0;            ///< samples per upper-level batch; 0: full data
   std::uint64_t seed = 0;             ///< minibatch seed (Philox key)
   index_t eval_every = 0;             ///< metrics every k iterations (0: only at the end)
+  bool final_evaluation = true;       ///< metrics after the last iteration (benchmarks: off)
   std::vector<double> reference_x;    ///< x* (dx values), when known: distance metric
 };
 
