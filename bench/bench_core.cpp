@@ -7,6 +7,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "bench_main.hpp"
+
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -126,20 +128,8 @@ void register_all(const std::shared_ptr<Executor>& exec, const char* precision) 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::shared_ptr<Executor>> executors{make_executor(Backend::cpu)};
-  std::string reason;
-  if (cuda_device_count(&reason) > 0)
-    executors.push_back(make_executor(Backend::cuda));
-  else
-    std::fprintf(stderr, "bench_core: no CUDA device (%s): CPU only\n", reason.c_str());
-  for (const auto& exec : executors) {
-    benchmark::AddCustomContext("device." + to_string(exec->backend()), exec->device_name());
+  return bilevel::bench::run_on_every_backend(argc, argv, "bench_core", [](const auto& exec) {
     register_all<float>(exec, "float");
     register_all<double>(exec, "double");
-  }
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  });
 }

@@ -8,6 +8,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "bench_main.hpp"
+
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -103,19 +105,7 @@ void register_all(const std::shared_ptr<Executor>& exec, const char* precision) 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::shared_ptr<Executor>> executors{make_executor(Backend::cpu)};
-  std::string reason;
-  if (cuda_device_count(&reason) > 0)
-    executors.push_back(make_executor(Backend::cuda));
-  else
-    std::fprintf(stderr, "bench_hyperclean: no CUDA device (%s): CPU only\n", reason.c_str());
-  for (const auto& exec : executors) {
-    benchmark::AddCustomContext("device." + to_string(exec->backend()), exec->device_name());
+  return bilevel::bench::run_on_every_backend(argc, argv, "bench_hyperclean", [](const auto& exec) {
     register_all<float>(exec, "float");
-  }
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  });
 }

@@ -19,8 +19,7 @@ class F2saEstimator final : public HypergradientEstimator<T> {
 
   void prepare(Problem<T>& problem, index_t instances) override {
     auto exec = problem.executor();
-    const std::vector<double> alpha = per_instance(options_.alpha, instances, "f2sa alpha");
-    alpha_ = Array<T>(exec, instances, 1, std::vector<T>(alpha.begin(), alpha.end()));
+    alpha_ = per_instance_array<T>(exec, options_.alpha, instances, "f2sa alpha");
     const index_t dx = problem.dim_x(), dy = problem.dim_y();
     z_ = Array<T>(exec, dy, instances);
     fx_ = Array<T>(exec, dx, instances);

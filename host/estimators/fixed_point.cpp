@@ -18,8 +18,7 @@ class FixedPointEstimator final : public HypergradientEstimator<T> {
 
   void prepare(Problem<T>& problem, index_t instances) override {
     auto exec = problem.executor();
-    const std::vector<double> nu = per_instance(options_.nu, instances, "fixed-point nu");
-    nu_ = Array<T>(exec, instances, 1, std::vector<T>(nu.begin(), nu.end()));
+    nu_ = per_instance_array<T>(exec, options_.nu, instances, "fixed-point nu");
     fx_ = Array<T>(exec, problem.dim_x(), instances);
     fy_ = Array<T>(exec, problem.dim_y(), instances);
     v_ = Array<T>(exec, problem.dim_y(), instances);

@@ -35,8 +35,7 @@ class ItdEstimator final : public HypergradientEstimator<T> {
   void prepare(Problem<T>& problem, index_t instances) override {
     auto exec = problem.executor();
     const index_t dy = problem.dim_y();
-    const std::vector<double> alpha = per_instance(options_.alpha, instances, "itd alpha");
-    alpha_ = Array<T>(exec, instances, 1, std::vector<T>(alpha.begin(), alpha.end()));
+    alpha_ = per_instance_array<T>(exec, options_.alpha, instances, "itd alpha");
     trajectory_ = Array<T>(exec, dy, instances * (options_.steps + 1));
     gy_ = Array<T>(exec, dy, instances);
     a_ = Array<T>(exec, dy, instances);

@@ -24,8 +24,7 @@ class LvHbaEstimator final : public HypergradientEstimator<T> {
     const index_t m = problem.constraint_count();
     BILEVEL_EXPECTS(m > 0, "lv-hba needs lower-level constraints; " << problem.name() << " has none");
     auto exec = problem.executor();
-    const std::vector<double> alpha = per_instance(options_.alpha, instances, "lv-hba alpha");
-    alpha_ = Array<T>(exec, instances, 1, std::vector<T>(alpha.begin(), alpha.end()));
+    alpha_ = per_instance_array<T>(exec, options_.alpha, instances, "lv-hba alpha");
     const index_t dx = problem.dim_x(), dy = problem.dim_y();
     theta_ = Array<T>(exec, dy, instances);
     lambda_ = Array<T>(exec, m, instances);

@@ -18,8 +18,7 @@ class NeumannEstimator final : public HypergradientEstimator<T> {
 
   void prepare(Problem<T>& problem, index_t instances) override {
     auto exec = problem.executor();
-    const std::vector<double> eta = per_instance(options_.eta, instances, "neumann eta");
-    eta_ = Array<T>(exec, instances, 1, std::vector<T>(eta.begin(), eta.end()));
+    eta_ = per_instance_array<T>(exec, options_.eta, instances, "neumann eta");
     fx_ = Array<T>(exec, problem.dim_x(), instances);
     fy_ = Array<T>(exec, problem.dim_y(), instances);
     r_ = Array<T>(exec, problem.dim_y(), instances);

@@ -21,10 +21,8 @@ class SlBammEstimator final : public HypergradientEstimator<T> {
 
   void prepare(Problem<T>& problem, index_t instances) override {
     auto exec = problem.executor();
-    const std::vector<double> s = per_instance(options_.s, instances, "sl-bamm s");
-    const std::vector<double> eta = per_instance(options_.eta, instances, "sl-bamm eta");
-    s_ = Array<T>(exec, instances, 1, std::vector<T>(s.begin(), s.end()));
-    eta_ = Array<T>(exec, instances, 1, std::vector<T>(eta.begin(), eta.end()));
+    s_ = per_instance_array<T>(exec, options_.s, instances, "sl-bamm s");
+    eta_ = per_instance_array<T>(exec, options_.eta, instances, "sl-bamm eta");
     const index_t dy = problem.dim_y();
     fx_ = Array<T>(exec, problem.dim_x(), instances);
     fy_ = Array<T>(exec, dy, instances);

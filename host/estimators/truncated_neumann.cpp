@@ -28,8 +28,7 @@ class TruncatedNeumannEstimator final : public HypergradientEstimator<T> {
 
   void prepare(Problem<T>& problem, index_t instances) override {
     auto exec = problem.executor();
-    const std::vector<double> eta = per_instance(options_.eta, instances, "truncated-neumann eta");
-    eta_ = Array<T>(exec, instances, 1, std::vector<T>(eta.begin(), eta.end()));
+    eta_ = per_instance_array<T>(exec, options_.eta, instances, "truncated-neumann eta");
     fx_ = Array<T>(exec, problem.dim_x(), instances);
     r_ = Array<T>(exec, problem.dim_y(), instances);
     hr_ = Array<T>(exec, problem.dim_y(), instances);

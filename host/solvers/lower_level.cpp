@@ -14,8 +14,7 @@ void train_lower_level(Problem<T>& problem, ConstMatrixView<T> x, MatrixView<T> 
   auto exec = problem.executor();
   Ops<T>& ops = exec->template ops<T>();
   const index_t nb = y.cols;
-  const std::vector<double> step = per_instance(o.step, nb, "lower-level step");
-  Array<T> alpha(exec, nb, 1, std::vector<T>(step.begin(), step.end()));
+  Array<T> alpha = per_instance_array<T>(exec, o.step, nb, "lower-level step");
   Array<T> gy(exec, problem.dim_y(), nb);
   MinibatchSampler<T> sampler(exec, o.seed, problem.lower_samples(), o.batch);
   problem.reserve(nb, sampler.batch_size());

@@ -9,15 +9,6 @@
 #include <sstream>
 
 namespace bilevel {
-namespace {
-
-template <typename T>
-std::vector<T> to_precision(const std::vector<double>& v) {
-  return std::vector<T>(v.begin(), v.end());
-}
-
-}  // namespace
-
 template <typename T>
 Solver<T>::Solver(Problem<T>& problem,
                                       std::unique_ptr<HypergradientEstimator<T>> estimator,
@@ -69,10 +60,8 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
     direction = Array<T>(exec, dx, nb);
     ops.fill(direction.view(), T(0));
   }
-  Array<T> alpha(exec, nb, 1,
-                 to_precision<T>(per_instance(options_.inner_step, nb, "inner_step (alpha)")));
-  Array<T> beta(exec, nb, 1,
-                to_precision<T>(per_instance(options_.outer_step, nb, "outer_step (beta)")));
+  Array<T> alpha = per_instance_array<T>(exec, options_.inner_step, nb, "inner_step (alpha)");
+  Array<T> beta = per_instance_array<T>(exec, options_.outer_step, nb, "outer_step (beta)");
   // metrics: rows f, g, ||h||, ||x - x*||, one column per instance
   Array<T> metrics(exec, nb, 4);
   Array<T> reference;

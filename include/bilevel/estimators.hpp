@@ -165,4 +165,14 @@ double host_uniform(std::uint64_t seed, std::uint32_t stream, index_t iteration)
 std::vector<double> per_instance(const std::vector<double>& values, index_t instances,
                                  const std::string& what);
 
+/// per_instance() uploaded as a length-B array of T on `exec`: the per-instance scalars that the
+/// batched kernels read on the device.
+template <typename T>
+Array<T> per_instance_array(const std::shared_ptr<Executor>& exec,
+                            const std::vector<double>& values, index_t instances,
+                            const std::string& what) {
+  const std::vector<double> v = per_instance(values, instances, what);
+  return Array<T>(exec, instances, 1, std::vector<T>(v.begin(), v.end()));
+}
+
 }  // namespace bilevel
