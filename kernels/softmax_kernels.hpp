@@ -39,6 +39,9 @@ class SoftmaxKernels {
   /// jv[idx[i] + b ldjv] += scale sigmoid'(x) (p - e_label) . u   (needs x).
   virtual void hvp_jvp(const SoftmaxBatch<T>& b, const T* z, index_t ldz, T* u, index_t ldu,
                        T* jv, index_t ldjv) = 0;
+  /// gx[idx[i] + b ldgx] += scale sigmoid'(x) CE(z_ib, label)   (d g / d x_i; needs x)
+  virtual void loss_cross(const SoftmaxBatch<T>& b, const T* z, index_t ldz, T* gx,
+                          index_t ldgx) = 0;
   /// loss(i, b) <- w CE(z_ib, label)   (s x B, ld ldloss)
   virtual void loss(const SoftmaxBatch<T>& b, const T* z, index_t ldz, T* loss,
                     index_t ldloss) = 0;

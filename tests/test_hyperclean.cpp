@@ -99,6 +99,46 @@ TEST_P(HypercleanSecondOrder, HvAndJvMatchFiniteDifferencesOfGy) {
   EXPECT_GT(nonzero, 0);
 }
 
+/// grad_x g against differences of g along each x_k (minibatch: through the values of the
+/// same batch, weighted train loss), and f's HVP against differences of fy.
+TEST_P(HypercleanSecondOrder, GradXAndFHessianMatchFiniteDifferences) {
+  const bool minibatch = GetParam();
+  Fixture f;
+  MinibatchSampler<double> sampler(f.exec, 5, f.p.lower_samples(), minibatch ? 16 : 0);
+  MinibatchSampler<double> upper(f.exec, 6, f.p.upper_samples(), minibatch ? 16 : 0);
+  const Batch b = sampler.draw(SampleStream::lower_step, 0, 0);
+  const Batch ub = upper.draw(SampleStream::upper, 0, 0);
+  Array<double> xa(f.exec, f.dx, f.nb, f.x), wa(f.exec, f.dy, f.nb, f.w), va(f.exec, f.dy, f.nb, f.v),
+      gx(f.exec, f.dx, f.nb), hv(f.exec, f.dy, f.nb), jv(f.exec, f.dx, f.nb),
+      fx(f.exec, f.dx, f.nb), fy(f.exec, f.dy, f.nb);
+  f.p.grad_x_g(b, xa.view(), wa.view(), gx.view());
+  const std::vector<double> gx_h = gx.to_host();
+  const double eps = 1e-6;
+  for (index_t k = 0; k < f.dx; k += 7) {
+    std::vector<double> xp = f.x, xm = f.x;
+    for (index_t inst = 0; inst < f.nb; ++inst) xp[k + inst * f.dx] += eps, xm[k + inst * f.dx] -= eps;
+    Array<double> ap(f.exec, f.dx, f.nb, xp), am(f.exec, f.dx, f.nb, xm), gp(f.exec, f.nb, 1), gm(f.exec, f.nb, 1);
+    f.p.values(b, ub, ap.view(), wa.view(), nullptr, gp.data());
+    f.p.values(b, ub, am.view(), wa.view(), nullptr, gm.data());
+    for (index_t inst = 0; inst < f.nb; ++inst) {
+      const double want = (gp.to_host()[inst] - gm.to_host()[inst]) / (2 * eps);
+      EXPECT_NEAR(gx_h[k + inst * f.dx], want, 1e-7 * (1 + std::abs(want))) << "k = " << k;
+    }
+  }
+  // H_f v = d/de fy(W + e v); J_f = 0
+  f.p.hvp_jvp_f(ub, xa.view(), wa.view(), va.view(), hv.view(), jv.view());
+  std::vector<double> wp = f.w, wm = f.w;
+  for (std::size_t i = 0; i < wp.size(); ++i) wp[i] += eps * f.v[i], wm[i] -= eps * f.v[i];
+  Array<double> wpa(f.exec, f.dy, f.nb, wp), wma(f.exec, f.dy, f.nb, wm), fyp(f.exec, f.dy, f.nb),
+      fym(f.exec, f.dy, f.nb);
+  f.p.grad_f(ub, xa.view(), wpa.view(), fx.view(), fyp.view());
+  f.p.grad_f(ub, xa.view(), wma.view(), fx.view(), fym.view());
+  std::vector<double> fd(static_cast<std::size_t>(f.dy * f.nb));
+  for (std::size_t i = 0; i < fd.size(); ++i) fd[i] = (fyp.to_host()[i] - fym.to_host()[i]) / (2 * eps);
+  EXPECT_LT(relative_error(hv.to_host(), fd), 1e-7);
+  for (double v : jv.to_host()) EXPECT_EQ(v, 0.0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Batches, HypercleanSecondOrder, ::testing::Values(false, true));
 
 TEST(HypercleanProblem, AccuracyAndLossOfAPerfectAndAZeroModel) {
@@ -142,13 +182,18 @@ TYPED_TEST(HypercleanParity, OraclesMatchOnBothBackends) {
     p.grad_f(Batch{nullptr, 0}, x.view(), w.view(), fx.view(), fy.view());
     p.values(Batch{nullptr, 0}, Batch{nullptr, 0}, x.view(), w.view(), vals.data(), vals.data() + nb);
     std::vector<std::vector<T>> out{gy.to_host(), hv.to_host(), jv.to_host(), fy.to_host(), vals.to_host()};
+    // grad_x g on the minibatch; f's HVP on the full validation set
+    p.grad_x_g(b, x.view(), w.view(), jv.view());
+    out.push_back(jv.to_host());
+    p.hvp_jvp_f(Batch{nullptr, 0}, x.view(), w.view(), v.view(), hv.view(), MatrixView<T>());
+    out.push_back(hv.to_host());
     const auto acc = p.accuracy(DataSplit::test, w.view());
     out.push_back(std::vector<T>(acc.begin(), acc.end()));
     return out;
   };
   const auto want = run(cpu());
   const auto got = run(gpu);
-  const char* names[] = {"gy", "hv", "jv", "fy", "values", "accuracy"};
+  const char* names[] = {"gy", "hv", "jv", "fy", "values", "gx", "hv_f", "accuracy"};
   for (std::size_t k = 0; k < want.size(); ++k) {
     SCOPED_TRACE(names[k]);
     EXPECT_LT(relative_error(got[k], want[k]), 10 * parity_tolerance<T>());

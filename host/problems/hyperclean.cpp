@@ -195,6 +195,55 @@ void HypercleanProblem<T>::grad_y_g(const Batch& batch, ConstMatrixView<T> x,
 }
 
 template <typename T>
+void HypercleanProblem<T>::grad_x_g(const Batch& batch, ConstMatrixView<T> x,
+                                    ConstMatrixView<T> y, MatrixView<T> out) {
+  check("grad_x_g", x, y);
+  BILEVEL_EXPECTS(out.rows == dim_x() && out.cols == x.cols,
+                  "hyperclean grad_x_g: out must be " << dim_x() << " x " << x.cols);
+  Ops<T>& ops = exec_->ops<T>();
+  const index_t nb = x.cols, cb = classes_ * nb;
+  const index_t s = batch.full() ? train_.samples : std::min(batch.size, train_.samples);
+  // gx = 0 (only the batch's samples get a value)
+  ops.fill(out, T(0));
+  for_each_chunk(train_, batch, [&](const Chunk& c) {
+    MatrixView<T> z(z_.data(), c.count, cb, z_.rows());
+    // Z = A_c' W
+    ops.gemm(Op::transpose, Op::none, T(1), c.a, weights_view(y), T(0), z);
+    // gx_i += sigmoid'(x_i) / s CE(Z_i, label_i)
+    softmax_->loss_cross({c.count, classes_, nb, train_.labels.data() + c.offset, c.indices,
+                          x.data + c.offset, x.ld, T(1) / static_cast<T>(s)},
+                         z.data, z.ld, out.data + c.offset, out.ld);
+  });
+}
+
+template <typename T>
+void HypercleanProblem<T>::hvp_jvp_f(const Batch& batch, ConstMatrixView<T> x,
+                                     ConstMatrixView<T> y, ConstMatrixView<T> v,
+                                     MatrixView<T> hv, MatrixView<T> jv) {
+  check("hvp_jvp_f", x, y);
+  Ops<T>& ops = exec_->ops<T>();
+  const index_t nb = x.cols, cb = classes_ * nb;
+  const index_t s = batch.full() ? validation_.samples : std::min(batch.size, validation_.samples);
+  // J_f v = 0: f does not depend on x
+  if (!jv.empty()) ops.fill(jv, T(0));
+  if (hv.empty()) return;
+  ops.fill(hv, T(0));
+  for_each_chunk(validation_, batch, [&](const Chunk& c) {
+    MatrixView<T> z(z_.data(), c.count, cb, z_.rows());
+    MatrixView<T> u(u_.data(), c.count, cb, u_.rows());
+    // Z = A_c' W; U = A_c' V
+    ops.gemm(Op::transpose, Op::none, T(1), c.a, weights_view(y), T(0), z);
+    ops.gemm(Op::transpose, Op::none, T(1), c.a, weights_view(v), T(0), u);
+    // U <- (diag p - p p') U / s
+    softmax_->hvp_jvp({c.count, classes_, nb, validation_.labels.data() + c.offset, c.indices,
+                       nullptr, 0, T(1) / static_cast<T>(s)},
+                      z.data, z.ld, u.data, u.ld, nullptr, 0);
+    // hv += A_c U
+    ops.gemm(Op::none, Op::none, T(1), c.a, u, T(1), weights_view(hv));
+  });
+}
+
+template <typename T>
 void HypercleanProblem<T>::grad_f(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
                                   MatrixView<T> fx, MatrixView<T> fy) {
   check("grad_f", x, y);

@@ -50,7 +50,7 @@ class Problem {
   virtual void grad_x_g(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
                         MatrixView<T> out) {
     (void)batch, (void)x, (void)y, (void)out;
-    throw NotSupported(name() + " does not provide grad_x g");
+    throw NotSupported(name() + " does not provide grad_x g (needed by F2SA and LV-HBA)");
   }
   /// fx = grad_x f(x, y), fy = grad_y f(x, y) on the upper-level batch.
   virtual void grad_f(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,

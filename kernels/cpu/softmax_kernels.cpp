@@ -46,6 +46,19 @@ class CpuSoftmaxKernels final : public SoftmaxKernels<T> {
         }
       }
   }
+  void loss_cross(const SoftmaxBatch<T>& b, const T* z, index_t ldz, T* gx,
+                  index_t ldgx) override {
+    // parallel over instances only: a batch drawn with replacement may repeat a sample
+#pragma omp parallel for schedule(static)
+    for (index_t inst = 0; inst < b.instances; ++inst)
+      for (index_t i = 0; i < b.samples; ++i) {
+        const index_t k = data_index(b, i);
+        const T s = common::sigmoid(b.x[k + inst * b.ldx]);
+        gx[k + inst * ldgx] += b.scale * s * (T(1) - s) *
+                               common::ce_loss(z + i + inst * b.classes * ldz, ldz, b.classes,
+                                               b.labels[k]);
+      }
+  }
   void loss(const SoftmaxBatch<T>& b, const T* z, index_t ldz, T* out, index_t ldo) override {
 #pragma omp parallel for collapse(2) schedule(static)
     for (index_t inst = 0; inst < b.instances; ++inst)

@@ -61,6 +61,21 @@ class CudaSoftmaxKernels final : public SoftmaxKernels<T> {
         },
         "softmax_hvp_jvp");
   }
+  void loss_cross(const SoftmaxBatch<T>& b, const T* z, index_t ldz, T* gx,
+                  index_t ldgx) override {
+    launch(
+        stream_, b.samples, b.instances,
+        [=] __device__(index_t i, index_t inst) {
+          const index_t k = data_index(b, i);
+          const T s = common::sigmoid(b.x[k + inst * b.ldx]);
+          // a batch drawn with replacement may hold sample k twice
+          atomicAdd(gx + k + inst * ldgx,
+                    b.scale * s * (T(1) - s) *
+                        common::ce_loss(z + i + inst * b.classes * ldz, ldz, b.classes,
+                                        b.labels[k]));
+        },
+        "softmax_loss_cross");
+  }
   void loss(const SoftmaxBatch<T>& b, const T* z, index_t ldz, T* out, index_t ldo) override {
     launch(
         stream_, b.samples, b.instances,

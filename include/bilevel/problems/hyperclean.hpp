@@ -73,8 +73,16 @@ class HypercleanProblem final : public Problem<T> {
   void reserve(index_t instances, index_t max_batch) override;
   void grad_y_g(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
                 MatrixView<T> out) override;
+  /// out_i = (1/|b|) sum over the batch's copies of sample i of sigmoid'(x_i) CE_i (first-order
+  /// methods: F2SA, LV-HBA); zero for samples outside the batch.
+  void grad_x_g(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+                MatrixView<T> out) override;
   void grad_f(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y, MatrixView<T> fx,
               MatrixView<T> fy) override;
+  /// f's Hessian in W on the validation batch (the HVP of the unweighted loss); f does not
+  /// depend on x: J_f = 0 (BDA).
+  void hvp_jvp_f(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+                 ConstMatrixView<T> v, MatrixView<T> hv, MatrixView<T> jv) override;
   void hvp_jvp(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
                ConstMatrixView<T> v, MatrixView<T> hv, MatrixView<T> jv) override;
   void values(const Batch& lower, const Batch& upper, ConstMatrixView<T> x, ConstMatrixView<T> y,
