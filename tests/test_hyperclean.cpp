@@ -141,6 +141,22 @@ TEST_P(HypercleanSecondOrder, GradXAndFHessianMatchFiniteDifferences) {
 
 INSTANTIATE_TEST_SUITE_P(Batches, HypercleanSecondOrder, ::testing::Values(false, true));
 
+TEST(HypercleanProblem, RejectsABatchFromALargerPopulation) {
+  Fixture f;
+  MinibatchSampler<double> train_sampler(f.exec, 1, f.p.lower_samples(), 8);
+  const Batch b = train_sampler.draw(SampleStream::upper, 0, 0);  // 60 train samples
+  Array<double> xa(f.exec, f.dx, f.nb, f.x), wa(f.exec, f.dy, f.nb, f.w), fx(f.exec, f.dx, f.nb),
+      fy(f.exec, f.dy, f.nb);
+  try {
+    f.p.grad_f(b, xa.view(), wa.view(), fx.view(), fy.view());  // validation has 40
+    FAIL() << "a train batch was accepted on the validation split";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("a batch drawn from 60 samples used on a split of 40"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(HypercleanProblem, AccuracyAndLossOfAPerfectAndAZeroModel) {
   Fixture f;
   Array<double> zero(f.exec, f.dy, f.nb);

@@ -139,6 +139,10 @@ template <typename T>
 template <typename F>
 void HypercleanProblem<T>::for_each_chunk(const Part& p, const Batch& batch, F&& f) {
   if (!batch.full() && batch.size < p.samples) {
+    BILEVEL_EXPECTS(batch.population <= p.samples,
+                    "hyperclean: a batch drawn from " << batch.population
+                                                      << " samples used on a split of "
+                                                      << p.samples);
     BILEVEL_EXPECTS(batch.size > 0 && batch.size <= reserved_batch_,
                     "hyperclean: batch of " << batch.size << " samples but workspace for "
                                             << reserved_batch_ << " (call reserve first)");

@@ -71,6 +71,9 @@ void QuadraticProblem<T>::apply_hessian(const Batch& batch, ConstMatrixView<T> v
   index_t s = data_.n;
   if (!batch.full() && batch.size < data_.n) {
     s = batch.size;
+    BILEVEL_EXPECTS(batch.population <= data_.n,
+                    "quadratic: a batch drawn from " << batch.population << " samples used on "
+                                                     << data_.n);
     BILEVEL_EXPECTS(s > 0 && s <= reserved_batch_,
                     "quadratic: batch of " << s << " samples but workspace for "
                                            << reserved_batch_ << " (call reserve first)");

@@ -16,13 +16,13 @@ MinibatchSampler<T>::MinibatchSampler(std::shared_ptr<Executor> exec, std::uint6
 
 template <typename T>
 Batch MinibatchSampler<T>::draw(SampleStream purpose, std::uint32_t substep, index_t iteration) {
-  if (full_) return Batch{nullptr, population_};
+  if (full_) return Batch{nullptr, population_, population_};
   // The Philox counter word: purpose in the top byte, sub-step (0 .. 2^24) below it.
   const std::uint32_t stream = (static_cast<std::uint32_t>(purpose) << 24) | (substep & 0xFFFFFFu);
   // indices = Philox(seed; i / 4, instance 0, stream, iteration) mapped to [0, population)
   exec_->ops<T>().sample_indices(seed_, stream, static_cast<std::uint32_t>(iteration), 0u,
                                  population_, size_, indices_.data());
-  return Batch{indices_.data(), size_};
+  return Batch{indices_.data(), size_, population_};
 }
 
 template class MinibatchSampler<float>;

@@ -15,10 +15,12 @@
 namespace bilevel {
 
 /// A minibatch of samples shared by all instances: `size` indices on the executor's memory,
-/// or the whole data set when `indices` is null.
+/// drawn from [0, population), or the whole data set when `indices` is null. Problems reject a
+/// batch drawn from more samples than they have (the indices are never read on the host).
 struct Batch {
   const sample_index_t* indices = nullptr;
   index_t size = 0;
+  index_t population = 0;
   bool full() const { return indices == nullptr; }
 };
 
