@@ -222,6 +222,41 @@ TYPED_TEST(HypercleanParity, OraclesMatchOnBothBackends) {
 namespace bilevel::test {
 namespace {
 
+/// Outcome of a stocBiO hyper-cleaning run on the CPU.
+struct CleaningRun {
+  DetectionScores scores;
+  double accuracy = 0;
+  double l_g = 0;
+};
+
+/// 600 stocBiO iterations (batch 256, D = 5, Q = 10, steps 0.9 / L_g, x step 1000), then the
+/// detection scores against `corrupted` and the test accuracy.
+CleaningRun run_cleaning(HypercleanProblem<float>& p, const std::vector<std::uint8_t>& corrupted) {
+  auto exec = p.executor();
+  const index_t n = p.dim_x(), dy = p.dim_y();
+  p.reserve(1, 256);
+  Array<float> x0(exec, n, 1), y0(exec, dy, 1);
+  exec->ops<float>().fill(x0.view(), 0.0f);
+  exec->ops<float>().fill(y0.view(), 0.0f);
+  CleaningRun out;
+  out.l_g = estimate_lower_smoothness(p, x0.cview(), y0.cview(), 1024)[0];
+  AlgorithmOptions o;
+  o.loop.iterations = 600;
+  o.loop.inner_steps = 5;
+  o.loop.inner_step = {0.9 / out.l_g};
+  o.loop.outer_step = {1000.0};
+  o.loop.lower_batch = o.loop.upper_batch = 256;
+  o.neumann = NeumannOptions{10, {0.9 / out.l_g}};
+  const SolveResult<float> r = make_solver(p, o)->run(std::vector<float>(n, 0.0f),
+                                                      std::vector<float>(dy, 0.0f));
+  std::vector<std::uint8_t> flagged(static_cast<std::size_t>(n));
+  for (index_t i = 0; i < n; ++i) flagged[i] = r.x[i] < 0.0f;
+  out.scores = detection_scores(flagged, corrupted);
+  Array<float> w(exec, dy, 1, r.y);
+  out.accuracy = p.accuracy(DataSplit::test, w.cview())[0];
+  return out;
+}
+
 /// A small synthetic hyper-cleaning run (3000 train samples, half of the labels corrupted):
 /// stocBiO flags the corrupted samples with F1 >= 0.9 and beats training on all samples.
 TEST(HypercleanRun, SyntheticFlagsCorruptedSamples) {
@@ -229,46 +264,21 @@ TEST(HypercleanRun, SyntheticFlagsCorruptedSamples) {
   const Dataset pool = make_synthetic(3000 + 1000 + 1000, 20, 5, 11, 4.0);
   const HypercleanData data = prepare_hyperclean(pool, std::nullopt, SplitSizes{3000, 1000, 1000}, 0.5, 3);
   HypercleanProblem<float> p(exec, data, 3e-3);
-  const index_t n = p.dim_x(), dy = p.dim_y();
-  p.reserve(1, 256);
-  Array<float> x0(exec, n, 1), y0(exec, dy, 1);
-  exec->ops<float>().fill(x0.view(), 0.0f);
-  exec->ops<float>().fill(y0.view(), 0.0f);
-  const double l_g = estimate_lower_smoothness(p, x0.cview(), y0.cview(), 1024)[0];
-  ASSERT_GT(l_g, 0.0);
+  const CleaningRun run = run_cleaning(p, data.corrupted);
+  ASSERT_GT(run.l_g, 0.0);
 
   // plain baseline: all weights 1
+  const index_t n = p.dim_x(), dy = p.dim_y();
   Array<float> ones(exec, n, 1, std::vector<float>(n, 40.0f)), w_plain(exec, dy, 1);
   exec->ops<float>().fill(w_plain.view(), 0.0f);
-  train_lower_level(p, ones.cview(), w_plain.view(), LowerLevelOptions{600, {0.45 / l_g}, 256, 1});
+  train_lower_level(p, ones.cview(), w_plain.view(), LowerLevelOptions{600, {0.45 / run.l_g}, 256, 1});
   const double plain = p.accuracy(DataSplit::test, w_plain.cview())[0];
-
-  AlgorithmOptions o;
-  o.loop.iterations = 600;
-  o.loop.inner_steps = 5;
-  o.loop.inner_step = {0.9 / l_g};
-  o.loop.outer_step = {1000.0};
-  o.loop.lower_batch = o.loop.upper_batch = 256;
-  o.neumann = NeumannOptions{10, {0.9 / l_g}};
-  const SolveResult<float> r = make_solver(p, o)->run(std::vector<float>(n, 0.0f),
-                                                      std::vector<float>(dy, 0.0f));
-  std::vector<std::uint8_t> flagged(static_cast<std::size_t>(n));
-  for (index_t i = 0; i < n; ++i) flagged[i] = r.x[i] < 0.0f;
-  const DetectionScores s = detection_scores(flagged, data.corrupted);
-  Array<float> w(exec, dy, 1, r.y);
-  const double acc = p.accuracy(DataSplit::test, w.cview())[0];
-  RecordProperty("f1", std::to_string(s.f1));
-  RecordProperty("accuracy", std::to_string(acc));
+  RecordProperty("f1", std::to_string(run.scores.f1));
+  RecordProperty("accuracy", std::to_string(run.accuracy));
   RecordProperty("plain", std::to_string(plain));
-  EXPECT_GE(s.f1, 0.9) << "precision " << s.precision << ", recall " << s.recall;
-  EXPECT_GT(acc, plain) << "hyper-cleaning must beat training on the corrupted labels";
+  EXPECT_GE(run.scores.f1, 0.9) << "precision " << run.scores.precision << ", recall " << run.scores.recall;
+  EXPECT_GT(run.accuracy, plain) << "hyper-cleaning must beat training on the corrupted labels";
 }
-
-}  // namespace
-}  // namespace bilevel::test
-
-namespace bilevel::test {
-namespace {
 
 /// Data generated on the executor: the truth has the asked corruption, and stocBiO flags it.
 TEST(HypercleanRun, DeviceGeneratedSyntheticFlagsCorruptedSamples) {
@@ -279,25 +289,8 @@ TEST(HypercleanRun, DeviceGeneratedSyntheticFlagsCorruptedSamples) {
   ASSERT_EQ(truth.corrupted.size(), 3000u);
   EXPECT_EQ(std::count(truth.corrupted.begin(), truth.corrupted.end(), 1), 1200);
   EXPECT_EQ(p.dim_y(), 21 * 5);
-  const index_t n = p.dim_x(), dy = p.dim_y();
-  p.reserve(1, 256);
-  Array<float> x0(exec, n, 1), y0(exec, dy, 1);
-  exec->ops<float>().fill(x0.view(), 0.0f);
-  exec->ops<float>().fill(y0.view(), 0.0f);
-  const double l_g = estimate_lower_smoothness(p, x0.cview(), y0.cview(), 1024)[0];
-  AlgorithmOptions o;
-  o.loop.iterations = 600;
-  o.loop.inner_steps = 5;
-  o.loop.inner_step = {0.9 / l_g};
-  o.loop.outer_step = {1000.0};
-  o.loop.lower_batch = o.loop.upper_batch = 256;
-  o.neumann = NeumannOptions{10, {0.9 / l_g}};
-  const SolveResult<float> r = make_solver(p, o)->run(std::vector<float>(n, 0.0f),
-                                                      std::vector<float>(dy, 0.0f));
-  std::vector<std::uint8_t> flagged(static_cast<std::size_t>(n));
-  for (index_t i = 0; i < n; ++i) flagged[i] = r.x[i] < 0.0f;
-  const DetectionScores s = detection_scores(flagged, truth.corrupted);
-  EXPECT_GE(s.f1, 0.9) << "precision " << s.precision << ", recall " << s.recall;
+  const CleaningRun run = run_cleaning(p, truth.corrupted);
+  EXPECT_GE(run.scores.f1, 0.9) << "precision " << run.scores.precision << ", recall " << run.scores.recall;
 }
 
 /// The same spec generates the same data on both backends (Philox normals): the losses of a
