@@ -10,9 +10,8 @@
 
 namespace bilevel {
 template <typename T>
-Solver<T>::Solver(Problem<T>& problem,
-                                      std::unique_ptr<HypergradientEstimator<T>> estimator,
-                                      ScheduleOptions options)
+Solver<T>::Solver(Problem<T>& problem, std::unique_ptr<HypergradientEstimator<T>> estimator,
+                  ScheduleOptions options)
     : problem_(problem), estimator_(std::move(estimator)), options_(std::move(options)) {
   BILEVEL_EXPECTS(estimator_ != nullptr, "solver: no estimator given");
   BILEVEL_EXPECTS(options_.iterations >= 0,
@@ -41,8 +40,7 @@ Solver<T>::Solver(Problem<T>& problem,
 
 template <typename T>
 SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0,
-                                        const Observer& observer,
-                                        const Inspector& inspector) {
+                              const Observer& observer, const Inspector& inspector) {
   const index_t dx = problem_.dim_x(), dy = problem_.dim_y();
   BILEVEL_EXPECTS(!x0.empty() && static_cast<index_t>(x0.size()) % dx == 0,
                   "solver: x0 must hold dx * B values (dx = " << dx << "), has " << x0.size());
@@ -62,7 +60,7 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
   }
   Array<T> alpha = per_instance_array<T>(exec, options_.inner_step, nb, "inner_step (alpha)");
   Array<T> beta = per_instance_array<T>(exec, options_.outer_step, nb, "outer_step (beta)");
-  // metrics: rows f, g, ||h||, ||x - x*||, one column per instance
+  // metrics: B values each of f, g, ||h||, ||x - x*|| (one column of this B x 4 array each)
   Array<T> metrics(exec, nb, 4);
   Array<T> reference;
   if (!options_.reference_x.empty()) {
