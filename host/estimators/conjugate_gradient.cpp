@@ -3,6 +3,8 @@
 // ratios are applied by batch_axpy_ratio / batch_xpay_ratio without a read-back.
 #include <bilevel/estimators.hpp>
 
+#include "aid_hypergradient.hpp"
+
 #include <utility>
 
 namespace bilevel {
@@ -63,11 +65,8 @@ class CgEstimator final : public HypergradientEstimator<T> {
       ops.batch_xpay_ratio(rr_next_.data(), rr_.data(), r_.view(), p_.view());
       std::swap(rr_, rr_next_);
     }
-    // h = J v
-    pr.hvp_jvp(ctx.lower.draw(SampleStream::cross, 0, ctx.iteration), x, y, v_.view(),
-               MatrixView<T>(), h);
     // h = fx - J v
-    ops.axpby(T(1), fx_.view(), T(-1), h);
+    detail::aid_hypergradient<T>(ctx, x, y, v_.view(), fx_.view(), h);
   }
 
   ConstMatrixView<T> linear_system_solution() const override { return v_.view(); }

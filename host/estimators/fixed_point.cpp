@@ -4,6 +4,8 @@
 // z on a ball is not applied here).
 #include <bilevel/estimators.hpp>
 
+#include "aid_hypergradient.hpp"
+
 namespace bilevel {
 namespace {
 
@@ -42,11 +44,8 @@ class FixedPointEstimator final : public HypergradientEstimator<T> {
       // v <- v - nu (H v - fy)
       ops.batch_axpy(T(-1), nu_.data(), hv_.view(), v_.view());
     }
-    // h = J v
-    p.hvp_jvp(ctx.lower.draw(SampleStream::cross, 0, ctx.iteration), x, y, v_.view(),
-              MatrixView<T>(), h);
     // h = fx - J v
-    ops.axpby(T(1), fx_.view(), T(-1), h);
+    detail::aid_hypergradient<T>(ctx, x, y, v_.view(), fx_.view(), h);
   }
 
   ConstMatrixView<T> linear_system_solution() const override { return v_.view(); }

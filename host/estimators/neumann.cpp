@@ -3,6 +3,8 @@
 // the sum, as in benchopt, not the reference repository's variant).
 #include <bilevel/estimators.hpp>
 
+#include "aid_hypergradient.hpp"
+
 namespace bilevel {
 namespace {
 
@@ -45,11 +47,8 @@ class NeumannEstimator final : public HypergradientEstimator<T> {
     }
     // v = eta v
     ops.batch_scale(T(1), eta_.data(), v_.view());
-    // h = J v
-    p.hvp_jvp(ctx.lower.draw(SampleStream::cross, 0, ctx.iteration), x, y, v_.view(),
-              MatrixView<T>(), h);
     // h = fx - J v
-    ops.axpby(T(1), fx_.view(), T(-1), h);
+    detail::aid_hypergradient<T>(ctx, x, y, v_.view(), fx_.view(), h);
   }
 
   ConstMatrixView<T> linear_system_solution() const override { return v_.view(); }

@@ -2,6 +2,8 @@
 // Algorithm 1 and its estimator (2.6)); the same estimator as BSA (Ghadimi & Wang 2018).
 #include <bilevel/estimators.hpp>
 
+#include "aid_hypergradient.hpp"
+
 #include "../../kernels/common/philox.hpp"
 
 namespace bilevel {
@@ -54,9 +56,7 @@ class TruncatedNeumannEstimator final : public HypergradientEstimator<T> {
     // v = K eta r
     ops.batch_scale(static_cast<T>(options_.terms), eta_.data(), r_.view());
     // h = fx - J v
-    p.hvp_jvp(ctx.lower.draw(SampleStream::cross, 0, ctx.iteration), x, y, r_.view(),
-              MatrixView<T>(), h);
-    ops.axpby(T(1), fx_.view(), T(-1), h);
+    detail::aid_hypergradient<T>(ctx, x, y, r_.view(), fx_.view(), h);
   }
 
   ConstMatrixView<T> linear_system_solution() const override { return r_.view(); }
