@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Hyper-cleaning on Fashion-MNIST at the README protocol (20000 / 5000 / 10000, p = 0.5, the
+# defaults of `bilevel hyperclean`): BO-REP, SOBA, MA-SOBA, stocBiO and AmIGO each beat the
+# `plain` baseline, and at least one of them reaches both hyper-cleaning targets (test accuracy
+# >= 82% and F1 >= 0.90). About two minutes on two cores.
+# Usage: hyperclean_presets_test.sh BILEVEL_EXE WORK_DIR
+# Exits 77 (skipped) when Debian's dataset-fashion-mnist is not installed.
+set -euo pipefail
+exe=$1
+work=$2
+data=/usr/share/datasets/fashion-mnist
+if [[ ! -d $data ]]; then
+  echo "SKIP: $data not found (apt-get install dataset-fashion-mnist; scripts/setup.sh does)"
+  exit 77
+fi
+mkdir -p "$work"
+
+# number KEY FILE: the value of the top-level "KEY": in the summary line (the last line) of a
+# metrics file; the baselines' object, which has keys of the same names, is cut out first
+number() {
+  tail -n 1 "$2" | sed 's/"baselines":{"[a-z]*":{[^}]*},"[a-z]*":{[^}]*}},//' |
+    grep -o "\"$1\":[-0-9.eE+]*" | head -n 1 | cut -d: -f2
+}
+
+status=0
+plain=""
+on_target=""
+for algo in stocbio amigo soba ma-soba bo-rep; do
+  args=(--data fashion-mnist --train 20000 --validation 5000 --test 10000 --corruption 0.5
+        --algo "$algo" --backend cpu --metrics "$work/$algo.jsonl")
+  # BO-REP's normalized step moves x by its step size: the README's --outer-step 2
+  [[ $algo == bo-rep ]] && args+=(--outer-step 2)
+  [[ -n $plain ]] && args+=(--no-baselines)
+  "$exe" hyperclean "${args[@]}" > "$work/$algo.txt" 2>&1 || {
+    echo "FAIL: $algo exited with $? (log: $work/$algo.txt)"
+    cat "$work/$algo.txt"
+    status=1
+    continue
+  }
+  if [[ -z $plain ]]; then
+    # "baselines":{"oracle":{...,"test_accuracy":A},"plain":{...,"test_accuracy":B}}
+    plain=$(tail -n 1 "$work/$algo.jsonl" | grep -o '"plain":{[^}]*}' | grep -o '"test_accuracy":[0-9.]*' | cut -d: -f2)
+    echo "plain baseline: test accuracy $plain"
+  fi
+  acc=$(number test_accuracy "$work/$algo.jsonl")
+  f1=$(number f1 "$work/$algo.jsonl")
+  secs=$(number seconds "$work/$algo.jsonl")
+  printf '%-8s test accuracy %s  F1 %s  %.1f s\n' "$algo" "$acc" "$f1" "$secs"
+  if ! awk -v a="$acc" -v p="$plain" 'BEGIN { exit !(a > p) }'; then
+    echo "FAIL: $algo ($acc) does not beat plain ($plain)"
+    status=1
+  fi
+  if awk -v a="$acc" -v f="$f1" 'BEGIN { exit !(a >= 0.82 && f >= 0.90) }'; then
+    on_target+=" $algo"
+  fi
+done
+
+if [[ -z $on_target ]]; then
+  echo "FAIL: no preset reaches both targets (test accuracy >= 0.82 and F1 >= 0.90)"
+  status=1
+else
+  echo "on both targets (test accuracy >= 0.82, F1 >= 0.90):$on_target"
+fi
+exit $status
