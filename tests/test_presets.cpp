@@ -56,6 +56,27 @@ INSTANTIATE_TEST_SUITE_P(Presets, ExactPresets,
                            return n;
                          });
 
+/// A combination no preset names, assembled from parts: CG hypergradients, a lower-level round
+/// of 5 steps every 3 iterations after 30 init-refinement steps, a moving-average upper update.
+/// Its fixed point on the deterministic quadratic is x*, and it gets there.
+TEST(UnnamedCombination, ReachesTheSolutionOnTheDeterministicQuadratic) {
+  const QuadraticData q = problem();
+  QuadraticProblem<double> p(cpu(), q);
+  ScheduleOptions loop;
+  loop.iterations = 600;
+  loop.inner_steps = 5;
+  loop.inner_period = 3;
+  loop.init_steps = 30;
+  loop.inner_step = {1.0 / q.lower_hessian_spectrum().second};
+  loop.upper = UpperUpdate::moving_average;
+  loop.average = 0.5;
+  loop.outer_step = {0.25};
+  Solver<double> solver(p, make_cg_estimator<double>(CgOptions{10, true}), loop);
+  const SolveResult<double> r = solver.run(std::vector<double>(5, 0.0), std::vector<double>(10, 0.0));
+  EXPECT_LT(distance(r.x, q.solution_x()), 1e-6);
+  EXPECT_EQ(solver.estimator().name(), "cg");
+}
+
 /// SOBA on the stochastic quadratic: constant steps end in a noise ball that shrinks with the
 /// step (the variance term of SGD is proportional to it).
 TEST(SobaPreset, StochasticNoiseBallShrinksWithTheStep) {
