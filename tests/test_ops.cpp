@@ -105,6 +105,26 @@ Outputs run_kernels(const std::shared_ptr<Executor>& exec, const Inputs<T>& in) 
   Array<T> gathered(exec, idx.size(), c);
   ops.gather_rows(y.view(), idx.data(), gathered.view());
   take("gather_rows", gathered);
+  // the same batch with its step read from a device-resident counter: 2 + (4 + 1 + 1 - 2)
+  Array<std::uint32_t> counter(exec, 1, 1, std::vector<std::uint32_t>{2u});
+  ops.advance_counter(counter.data());
+  ops.advance_counter(counter.data());
+  ops.sample_indices(1234, 5, 2, 0, r, idx.size(), idx.data(), counter.data());
+  const std::vector<sample_index_t> idx_counted = idx.to_host();
+  out["sample_indices_counted"] = std::vector<double>(idx_counted.begin(), idx_counted.end());
+  out["counter"] = {static_cast<double>(counter.to_host()[0])};
+  // alpha_j (k + 1)^-0.6 at k = 4
+  ops.power_decay(alpha.data(), c, 0.6, counter.data(), scal.data());
+  take("power_decay", scal);
+  // m = 0.9 m + 0.1 x; y -= 0.5 alpha m / ||m||, instance 0 with m = x = 0 (no move)
+  Array<T> m(exec, r, c, in.z), h(exec, r, c);
+  ops.copy(x, h.view());
+  ops.fill(MatrixView<T>(h.data(), r, 1, r), T(0));
+  ops.fill(MatrixView<T>(m.data(), r, 1, r), T(0));
+  ops.copy(y.view(), work.view());
+  ops.normalized_momentum_step(T(0.9), h.view(), m.view(), T(-0.5), alpha.data(), work.view());
+  take("momentum_m", m);
+  take("momentum_x", work);
   return out;
 }
 
@@ -160,6 +180,20 @@ Outputs reference(const Inputs<T>& in) {
   out["axpy_ratio"] = each([&](index_t i, index_t j) { return Y(i, j) - ratio(j) * X(i, j); });
   out["clamp"] = each([&](index_t i, index_t j) { return std::min(std::max(Y(i, j), -0.25), 0.5); });
   out["xpay_ratio"] = each([&](index_t i, index_t j) { return X(i, j) + ratio(j) * Y(i, j); });
+  out["counter"] = {4.0};
+  std::vector<double> decay(c);
+  for (index_t j = 0; j < c; ++j) decay[j] = double(in.alpha[j]) * std::pow(5.0, -0.6);
+  out["power_decay"] = decay;
+  const auto mom = [&](index_t i, index_t j) { return j == 0 ? 0.0 : 0.9 * Z(i, j) + 0.1 * X(i, j); };
+  std::vector<double> mnorm(c);
+  for (index_t j = 0; j < c; ++j) {
+    for (index_t i = 0; i < r; ++i) mnorm[j] += mom(i, j) * mom(i, j);
+    mnorm[j] = std::sqrt(mnorm[j]);
+  }
+  out["momentum_m"] = each(mom);
+  out["momentum_x"] = each([&](index_t i, index_t j) {
+    return j == 0 ? Y(i, j) : Y(i, j) - 0.5 * double(in.alpha[j]) * mom(i, j) / mnorm[j];
+  });
   return out;
 }
 
@@ -192,6 +226,8 @@ TYPED_TEST(OpsTest, CpuKernelsMatchNaiveLoops) {
       EXPECT_NEAR(mean, 0.0, 5 * 0.5 / std::sqrt(double(m)));
       EXPECT_NEAR(var, 0.25, 0.25 * 6 * std::sqrt(2.0 / m));
     }
+    EXPECT_EQ(got.at("sample_indices_counted"), got.at("sample_indices"))
+        << "a step read from the device counter draws the same batch";
     // indices: in range, and gather_rows picked those rows
     const auto& idx = got.at("sample_indices");
     const auto& g = got.at("gather_rows");
@@ -213,7 +249,7 @@ TYPED_TEST(OpsTest, CudaKernelsMatchCpuTwins) {
     const Outputs got = run_kernels<T>(gpu, in);
     for (const auto& [name, values] : want) {
       SCOPED_TRACE(name + " at " + std::to_string(s.rows) + " x " + std::to_string(s.cols));
-      if (name == "sample_indices")
+      if (name == "sample_indices" || name == "sample_indices_counted" || name == "counter")
         EXPECT_EQ(got.at(name), values) << "minibatch indices must be bit-identical";
       else
         EXPECT_LT(relative_error(got.at(name), values), parity_tolerance<T>());

@@ -25,8 +25,10 @@ struct RunOptions {
   std::uint64_t seed = 0;
   std::string algo = "stocbio";
   index_t instances = 1;
+  bool graphs = true;  ///< --no-graph turns CUDA graph capture of iterations off
 };
-/// Registers --backend, --precision, --metrics, --seed, --algo and --instances on `cmd`.
+/// Registers --backend, --precision, --metrics, --seed, --algo, --instances and --no-graph on
+/// `cmd`.
 void add_run_options(CLI::App* cmd, RunOptions& o, const std::string& seed_help);
 
 /// The executor for --backend; says on stderr when `auto` falls back to the CPU, and why.

@@ -41,6 +41,9 @@ void add_run_options(CLI::App* cmd, RunOptions& o, const std::string& seed_help)
   cmd->add_option("--precision", o.precision, "float or double")
       ->capture_default_str()->check(CLI::IsMember({"float", "double"}));
   cmd->add_option("--metrics", o.metrics, "Write metrics as JSON lines to this file");
+  cmd->add_flag("!--no-graph", o.graphs,
+                "Launch every kernel from the host instead of replaying captured CUDA graphs "
+                "(debugging, comparison)");
 }
 
 std::shared_ptr<Executor> make_cli_executor(const std::string& backend_name) {

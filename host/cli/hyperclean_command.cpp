@@ -152,6 +152,7 @@ int run(const HypercleanArgs& a) {
   o.loop.lower_batch = o.loop.upper_batch = a.batch;
   o.loop.seed = a.run.seed;
   o.loop.eval_every = a.eval_every;
+  o.loop.capture = a.run.graphs;
   o.neumann = NeumannOptions{a.neumann_terms,
                              a.neumann_eta.empty() ? std::vector<double>{default_step} : a.neumann_eta};
   o.cg = CgOptions{a.cg_iterations, true};
@@ -208,10 +209,11 @@ int run(const HypercleanArgs& a) {
     if (last_val_loss[b] < last_val_loss[best]) best = b;
   const DetectionScores& s = last_scores[best];
   const double per_second = r.seconds > 0 ? r.iterations / r.seconds : 0.0;
-  std::printf("summary: %s on %s, %lld iterations in %.1f s (%.1f it/s), %s (%s)\n",
+  std::printf("summary: %s on %s, %lld iterations in %.1f s (%.1f it/s), %s (%s)%s\n",
               a.run.algo.c_str(), description.c_str(), static_cast<long long>(r.iterations),
               r.seconds, per_second, to_string(exec->backend()).c_str(),
-              exec->device_name().c_str());
+              exec->device_name().c_str(),
+              r.captured_shapes > 0 ? ", iterations replayed as CUDA graphs" : "");
   std::printf("  %-28s %8s %9s %9s %9s\n", "", "test acc", "precision", "recall", "F1");
   if (a.baselines) {
     std::printf("  %-28s %7.2f%% %9s %9s %9s\n", "plain (all samples)", 100 * plain.test_accuracy, "-", "-", "-");
@@ -237,6 +239,7 @@ int run(const HypercleanArgs& a) {
                          {"iterations", r.iterations},
                          {"seconds", r.seconds},
                          {"iterations_per_second", per_second},
+                         {"captured_graphs", r.captured_shapes},
                          {"test_accuracy", last_acc[best]},
                          {"precision", s.precision},
                          {"recall", s.recall},

@@ -72,6 +72,7 @@ int run(const QuadraticArgs& a) {
   o.loop.lower_batch = o.loop.upper_batch = a.batch;
   o.loop.seed = a.run.seed;
   o.loop.eval_every = a.eval_every;
+  o.loop.capture = a.run.graphs;
   o.loop.reference_x = x_star;
   o.neumann = NeumannOptions{a.neumann_terms,
                              a.neumann_eta.empty() ? std::vector<double>{1.0 / l_g} : a.neumann_eta};
@@ -139,6 +140,7 @@ int run(const QuadraticArgs& a) {
                  {"iterations", r.iterations},
                  {"seconds", r.seconds},
                  {"iterations_per_second", per_second},
+                 {"captured_graphs", r.captured_shapes},
                  {"distance_to_solution", last.distance_to_solution},
                  {"relative_distance", rel},
                  {"max_relative_distance", max_of(rel)}});

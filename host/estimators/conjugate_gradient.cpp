@@ -18,6 +18,7 @@ class CgEstimator final : public HypergradientEstimator<T> {
                     "cg: iterations must be >= 0, got " << options_.iterations);
   }
   std::string name() const override { return "cg"; }
+  bool capturable() const override { return true; }
 
   void prepare(Problem<T>& problem, index_t instances) override {
     auto exec = problem.executor();

@@ -17,6 +17,7 @@ class FixedPointEstimator final : public HypergradientEstimator<T> {
     for (double nu : options_.nu) BILEVEL_EXPECTS(nu > 0.0, "fixed point: nu must be > 0, got " << nu);
   }
   std::string name() const override { return "fixed-point"; }
+  bool capturable() const override { return true; }
 
   void prepare(Problem<T>& problem, index_t instances) override {
     auto exec = problem.executor();

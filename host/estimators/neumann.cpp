@@ -17,6 +17,7 @@ class NeumannEstimator final : public HypergradientEstimator<T> {
       BILEVEL_EXPECTS(e > 0.0, "neumann: eta must be > 0, got " << e);
   }
   std::string name() const override { return "neumann"; }
+  bool capturable() const override { return true; }
 
   void prepare(Problem<T>& problem, index_t instances) override {
     auto exec = problem.executor();

@@ -20,8 +20,9 @@ Batch MinibatchSampler<T>::draw(SampleStream purpose, std::uint32_t substep, ind
   // The Philox counter word: purpose in the top byte, sub-step (0 .. 2^24) below it.
   const std::uint32_t stream = (static_cast<std::uint32_t>(purpose) << 24) | (substep & 0xFFFFFFu);
   // indices = Philox(seed; i / 4, instance 0, stream, iteration) mapped to [0, population)
-  exec_->ops<T>().sample_indices(seed_, stream, static_cast<std::uint32_t>(iteration), 0u,
-                                 population_, size_, indices_.data());
+  const std::uint32_t step = counter_ != nullptr ? 0u : static_cast<std::uint32_t>(iteration);
+  exec_->ops<T>().sample_indices(seed_, stream, step, 0u, population_, size_, indices_.data(),
+                                 counter_);
   return Batch{indices_.data(), size_, population_};
 }
 

@@ -125,56 +125,97 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
     }
   };
 
-  // y <- Proj_Y(y - scale alpha gy(x, y)), `steps` times, batches of (purpose, t, iteration)
-  const auto lower_steps = [&](index_t steps, T scale, SampleStream purpose, index_t iteration) {
-    for (index_t t = 0; t < steps; ++t) {
+  // The iteration counter k lives on the executor: the samplers read it, decaying steps are
+  // computed from it, and the iteration advances it, so an iteration's launches are the same
+  // for every k and can be captured once and replayed.
+  Array<std::uint32_t> counter(exec, 1, 1, std::vector<std::uint32_t>{0u});
+  lower.attach_counter(counter.data());
+  upper.attach_counter(counter.data());
+  // alpha_k = alpha (k + 1)^-inner_decay and beta_k likewise, where the steps decay
+  Array<T> alpha_k = options_.inner_decay > 0 ? Array<T>(exec, nb, 1) : Array<T>();
+  Array<T> beta_k = options_.outer_decay > 0 ? Array<T>(exec, nb, 1) : Array<T>();
+  const T* inner_steps_now = options_.inner_decay > 0 ? alpha_k.data() : alpha.data();
+  const T* outer_steps_now = options_.outer_decay > 0 ? beta_k.data() : beta.data();
+
+  // y <- Proj_Y(y - steps gy(x, y)), `count` times, batches of (purpose, t, iteration)
+  const auto lower_steps = [&](index_t count, const T* steps, SampleStream purpose,
+                               index_t iteration) {
+    for (index_t t = 0; t < count; ++t) {
       const Batch batch = lower.draw(purpose, static_cast<std::uint32_t>(t), iteration);
       // gy = grad_y g(x, y; b)
       problem_.grad_y_g(batch, x.view(), y.view(), gy.view());
       // y <- Proj_Y(y - alpha gy)
-      ops.batch_axpy(-scale, alpha.data(), gy.view(), y.view());
+      ops.batch_axpy(T(-1), steps, gy.view(), y.view());
       problem_.project_y(y.view());
     }
   };
   const bool inner_by_estimator = estimator_->runs_lower_level();
-  // init refinement: y_0 <- SGD on g(x_0, .)
-  if (!inner_by_estimator) lower_steps(options_.init_steps, T(1), SampleStream::initialization, 0);
-  Array<T> norms(exec, nb, 1);
-  for (index_t k = 0; k < options_.iterations; ++k) {
-    const double kk = static_cast<double>(k + 1);
-    if (!inner_by_estimator && k % options_.inner_period == 0)
-      lower_steps(options_.inner_steps, static_cast<T>(std::pow(kk, -options_.inner_decay)),
-                  SampleStream::lower_step, k);
+  // init refinement: y_0 <- SGD on g(x_0, .) (counter = 0)
+  if (!inner_by_estimator)
+    lower_steps(options_.init_steps, alpha.data(), SampleStream::initialization, 0);
+
+  // One outer iteration k (the host's k must equal the counter's value).
+  const auto iterate = [&](index_t k) {
+    if (!inner_by_estimator && k % options_.inner_period == 0) {
+      // alpha_k = alpha (k + 1)^-inner_decay
+      if (options_.inner_decay > 0)
+        ops.power_decay(alpha.data(), nb, options_.inner_decay, counter.data(), alpha_k.data());
+      lower_steps(options_.inner_steps, inner_steps_now, SampleStream::lower_step, k);
+    }
     // h ~ grad F(x, y)
     estimator_->estimate(EstimateContext<T>{problem_, lower, upper, k}, x.view(), y.view(),
                          h.view());
-    const T beta_k = static_cast<T>(std::pow(kk, -options_.outer_decay));
+    // beta_k = beta (k + 1)^-outer_decay
+    if (options_.outer_decay > 0)
+      ops.power_decay(beta.data(), nb, options_.outer_decay, counter.data(), beta_k.data());
     switch (options_.upper) {
       case UpperUpdate::sgd:
-        // x <- x - beta h
-        ops.batch_axpy(-beta_k, beta.data(), h.view(), x.view());
+        // x <- x - beta_k h
+        ops.batch_axpy(T(-1), outer_steps_now, h.view(), x.view());
         break;
       case UpperUpdate::moving_average:
-        // m <- (1 - theta) m + theta h;  x <- x - beta m
+        // m <- (1 - theta) m + theta h;  x <- x - beta_k m
         ops.axpby(static_cast<T>(options_.average), h.view(),
                   static_cast<T>(1 - options_.average), direction.view());
-        ops.batch_axpy(-beta_k, beta.data(), direction.view(), x.view());
+        ops.batch_axpy(T(-1), outer_steps_now, direction.view(), x.view());
         break;
       case UpperUpdate::normalized_momentum:
-        // m <- mu m + (1 - mu) h;  x <- x - beta m / ||m||
-        ops.axpby(static_cast<T>(1 - options_.momentum), h.view(),
-                  static_cast<T>(options_.momentum), direction.view());
-        ops.batch_nrm2(direction.view(), norms.data());
-        ops.batch_axpy_ratio(-beta_k, beta.data(), norms.data(), direction.view(), x.view());
+        // m <- mu m + (1 - mu) h;  x <- x - beta_k m / ||m||   (one fused kernel)
+        ops.normalized_momentum_step(static_cast<T>(options_.momentum), h.view(),
+                                     direction.view(), T(-1), outer_steps_now, x.view());
         break;
     }
     // x <- Proj_X(x); (x, y) <- Proj_C(x, y)
     problem_.project_x(x.view());
     problem_.project_joint(x.view(), y.view());
+    // k <- k + 1 (on the executor)
+    ops.advance_counter(counter.data());
+  };
+
+  // Iteration 0 runs directly (estimators set up their state on their first call); later
+  // iterations replay one captured graph per shape: with or without the lower-level round.
+  const bool capture = options_.capture && estimator_->capturable();
+  std::unique_ptr<CapturedWork> graphs[2];
+  bool capture_unsupported = false;
+  for (index_t k = 0; k < options_.iterations; ++k) {
+    if (!capture || capture_unsupported || k == 0) {
+      iterate(k);
+    } else {
+      const int shape = !inner_by_estimator && k % options_.inner_period == 0 ? 1 : 0;
+      if (!graphs[shape]) {
+        graphs[shape] = exec->capture([&, k] { iterate(k); });
+        if (!graphs[shape]) {  // the backend has nothing to capture: run directly from now on
+          capture_unsupported = true;
+          iterate(k);
+        }
+      }
+      if (graphs[shape]) graphs[shape]->replay();
+    }
     if (options_.eval_every > 0 && (k + 1) % options_.eval_every == 0 &&
         k + 1 != options_.iterations)
       evaluate(k + 1);
   }
+  for (const auto& g : graphs) result.captured_shapes += g ? 1 : 0;
   if (options_.final_evaluation) evaluate(options_.iterations);
   result.iterations = options_.iterations;
   result.x = x.to_host();

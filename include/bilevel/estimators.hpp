@@ -30,6 +30,11 @@ class HypergradientEstimator {
   virtual std::string name() const = 0;
   /// True when the estimator moves y itself (ITD differentiates through its own inner steps).
   virtual bool runs_lower_level() const { return false; }
+  /// True when what estimate() enqueues depends on the iteration only through the samplers'
+  /// batches and state on the executor, from the second call on: the solver may then capture
+  /// an iteration once and replay it (a CUDA graph). Estimators whose host code depends on the
+  /// iteration (decaying weights, random truncation depths, first-call set-up) keep false.
+  virtual bool capturable() const { return false; }
   /// Allocates workspaces for `instances` instances. Called before the loop.
   virtual void prepare(Problem<T>& problem, index_t instances) = 0;
   /// h (dx x B) = hypergradient estimate at (x, y). ITD leaves its last inner iterate in y.

@@ -16,6 +16,16 @@ class Ops;
 /// A backend instance: owns a stream (CUDA) and a BLAS handle bound to it, allocates memory
 /// and hands out the kernel sets for float and double. All work an executor enqueues runs in
 /// order on its one stream; nothing runs on the default stream.
+/// Work recorded on an executor's stream (a CUDA graph) that can be launched again. Replaying
+/// it enqueues the same kernels with the same arguments; values that change from one replay to
+/// the next must live in the executor's memory (e.g. a device-resident iteration counter).
+class CapturedWork {
+ public:
+  virtual ~CapturedWork() = default;
+  /// Enqueues the recorded work on the executor's stream; does not synchronise.
+  virtual void replay() = 0;
+};
+
 class Executor {
  public:
   virtual ~Executor() = default;
@@ -42,6 +52,15 @@ class Executor {
 
   /// cudaStream_t of this executor (nullptr on the CPU): user kernels must be launched on it.
   virtual void* native_stream() const = 0;
+
+  /// Records what `work` enqueues on this executor's stream without running it, and returns it
+  /// to be replayed. Returns nullptr, without calling `work`, where the backend has nothing to
+  /// capture (the CPU runs each kernel as it is called): the caller then runs `work` directly.
+  /// `work` must not synchronise, copy to or from the host, or allocate.
+  virtual std::unique_ptr<CapturedWork> capture(const std::function<void()>& work) {
+    (void)work;
+    return nullptr;
+  }
 
   template <typename T>
   Ops<T>& ops();

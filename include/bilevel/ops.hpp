@@ -101,14 +101,41 @@ class Ops {
     if (x.size() > 0) do_batch_xpay_ratio(num, den, x, y);
   }
   /// out[i] = uniform index in [0, population), i < count, from Philox4x32-10 keyed by `seed`
-  /// with counter (i / 4, instance, stream, step): the same values on every backend.
+  /// with counter (i / 4, instance, stream, step): the same values on every backend. With
+  /// `step_on_device` (a counter on the executor's memory, e.g. the solver's iteration) the
+  /// step is `step + *step_on_device`, read by the kernel: the launch does not change from one
+  /// iteration to the next, so a captured graph can replay it.
   void sample_indices(std::uint64_t seed, std::uint32_t stream, std::uint32_t step,
                       std::uint32_t instance, index_t population, index_t count,
-                      sample_index_t* out) {
+                      sample_index_t* out, const std::uint32_t* step_on_device = nullptr) {
     BILEVEL_EXPECTS(population > 0 && population <= INT32_MAX,
                     "sample_indices: population must be in [1, 2^31), got " << population);
     BILEVEL_EXPECTS(count >= 0, "sample_indices: count must be >= 0, got " << count);
-    if (count > 0) do_sample_indices(seed, stream, step, instance, population, count, out);
+    if (count > 0)
+      do_sample_indices(seed, stream, step, step_on_device, instance, population, count, out);
+  }
+  /// *counter += 1 on the executor (the device-resident iteration counter).
+  void advance_counter(std::uint32_t* counter) {
+    BILEVEL_EXPECTS(counter != nullptr, "advance_counter: counter is null");
+    do_advance_counter(counter);
+  }
+  /// out_j = base_j * (*counter + 1)^(-power), j < count: decaying step sizes computed on the
+  /// executor from the device-resident iteration counter.
+  void power_decay(const T* base, index_t count, double power, const std::uint32_t* counter,
+                   T* out) {
+    BILEVEL_EXPECTS(base != nullptr && counter != nullptr && out != nullptr,
+                    "power_decay: null argument");
+    BILEVEL_EXPECTS(power >= 0, "power_decay: power must be >= 0, got " << power);
+    if (count > 0) do_power_decay(base, count, power, counter, out);
+  }
+  /// Normalized momentum, fused with its per-instance norm (BO-REP's upper update):
+  /// m_j = mu m_j + (1 - mu) h_j;  x_j += a * beta_j * m_j / ||m_j||  (no move where m_j = 0).
+  void normalized_momentum_step(T mu, ConstMatrixView<T> h, MatrixView<T> m, T a,
+                                const T* beta, MatrixView<T> x) {
+    same_shape("normalized_momentum_step", h, m);
+    same_shape("normalized_momentum_step", m, x);
+    BILEVEL_EXPECTS(beta != nullptr, "normalized_momentum_step: per-instance steps are null");
+    if (x.size() > 0) do_normalized_momentum_step(mu, h, m, a, beta, x);
   }
   /// x = min(max(x, lo), hi) (projection onto a box; -inf / inf for a one-sided bound).
   void clamp(MatrixView<T> x, T lo, T hi) {
@@ -157,8 +184,13 @@ class Ops {
   virtual void do_batch_xpay_ratio(const T* num, const T* den, ConstMatrixView<T> x,
                                    MatrixView<T> y) = 0;
   virtual void do_sample_indices(std::uint64_t seed, std::uint32_t stream, std::uint32_t step,
-                                 std::uint32_t instance, index_t population, index_t count,
-                                 sample_index_t* out) = 0;
+                                 const std::uint32_t* step_on_device, std::uint32_t instance,
+                                 index_t population, index_t count, sample_index_t* out) = 0;
+  virtual void do_advance_counter(std::uint32_t* counter) = 0;
+  virtual void do_power_decay(const T* base, index_t count, double power,
+                              const std::uint32_t* counter, T* out) = 0;
+  virtual void do_normalized_momentum_step(T mu, ConstMatrixView<T> h, MatrixView<T> m, T a,
+                                           const T* beta, MatrixView<T> x) = 0;
   virtual void do_clamp(MatrixView<T> x, T lo, T hi) = 0;
   virtual void do_add_normal(std::uint64_t seed, std::uint32_t stream, T scale,
                              MatrixView<T> x) = 0;

@@ -30,8 +30,14 @@ class MinibatchSampler {
                    index_t size);
 
   /// Draws the batch for (purpose, substep, iteration) into this sampler's buffer and returns
-  /// it. The batch stays valid until the next draw from this sampler.
+  /// it. The batch stays valid until the next draw from this sampler. With a counter attached
+  /// the kernel reads the iteration from it instead, and `iteration` (which the caller keeps
+  /// equal to it) is not used: that is what lets a captured iteration be replayed.
   Batch draw(SampleStream purpose, std::uint32_t substep, index_t iteration);
+
+  /// Reads the iteration of every later draw from `iteration_on_device` (a counter on the
+  /// executor's memory, advanced there by the solver); nullptr detaches it.
+  void attach_counter(const std::uint32_t* iteration_on_device) { counter_ = iteration_on_device; }
 
   index_t batch_size() const { return full_ ? population_ : size_; }
   bool full() const { return full_; }
@@ -43,6 +49,7 @@ class MinibatchSampler {
   index_t size_;
   bool full_;
   Array<sample_index_t> indices_;
+  const std::uint32_t* counter_ = nullptr;
 };
 
 }  // namespace bilevel

@@ -4,6 +4,9 @@
 
 #include "host_device.hpp"
 
+#include <cmath>
+#include <cstdint>
+
 namespace bilevel::kernels::common {
 
 /// num / den, or 0 when den == 0 (a converged CG residual must not produce NaN).
@@ -17,6 +20,17 @@ template <typename T>
 BILEVEL_HOST_DEVICE void neumann_step(T eta, T hr, T& r, T& v) {
   r -= eta * hr;
   v += r;
+}
+
+/// (k + 1)^(-power): the decay factor of a step size at iteration k.
+BILEVEL_HOST_DEVICE double power_decay_factor(std::uint32_t k, double power) {
+  return power == 0.0 ? 1.0 : pow(static_cast<double>(k) + 1.0, -power);
+}
+
+/// The move of normalized momentum: a * beta / ||m||, or 0 when m = 0.
+template <typename T>
+BILEVEL_HOST_DEVICE T normalized_step(T a, T beta, double norm) {
+  return norm == 0.0 ? T(0) : static_cast<T>(static_cast<double>(a * beta) / norm);
 }
 
 /// min(max(v, lo), hi)

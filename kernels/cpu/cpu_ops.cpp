@@ -134,11 +134,42 @@ void CpuOps<T>::do_batch_xpay_ratio(const T* num, const T* den, ConstMatrixView<
 
 template <typename T>
 void CpuOps<T>::do_sample_indices(std::uint64_t seed, std::uint32_t stream, std::uint32_t step,
-                                  std::uint32_t instance, index_t population, index_t count,
-                                  sample_index_t* out) {
+                                  const std::uint32_t* step_on_device, std::uint32_t instance,
+                                  index_t population, index_t count, sample_index_t* out) {
+  const std::uint32_t s = step + (step_on_device != nullptr ? *step_on_device : 0u);
 #pragma omp parallel for schedule(static) if (count > kParallelThreshold)
   for (index_t i = 0; i < count; ++i)
-    out[i] = common::sample_index(seed, stream, step, instance, i, population);
+    out[i] = common::sample_index(seed, stream, s, instance, i, population);
+}
+
+template <typename T>
+void CpuOps<T>::do_advance_counter(std::uint32_t* counter) {
+  ++*counter;
+}
+
+template <typename T>
+void CpuOps<T>::do_power_decay(const T* base, index_t count, double power,
+                               const std::uint32_t* counter, T* out) {
+  const double factor = common::power_decay_factor(*counter, power);
+  for (index_t j = 0; j < count; ++j) out[j] = static_cast<T>(base[j] * factor);
+}
+
+template <typename T>
+void CpuOps<T>::do_normalized_momentum_step(T mu, ConstMatrixView<T> h, MatrixView<T> m, T a,
+                                            const T* beta, MatrixView<T> x) {
+  for (index_t j = 0; j < x.cols; ++j) {
+    // m_j = mu m_j + (1 - mu) h_j, and ||m_j||^2 in the same pass
+    const double sq = column_sum(m.rows, j, [&](index_t i, index_t c) {
+      T& mi = m.data[i + c * m.ld];
+      mi = mu * mi + (T(1) - mu) * h.data[i + c * h.ld];
+      return static_cast<double>(mi) * static_cast<double>(mi);
+    });
+    // x_j += a beta_j m_j / ||m_j||
+    const T step = common::normalized_step(a, beta[j], std::sqrt(sq));
+    for_each_element(x.rows, 1, [&](index_t i, index_t) {
+      x.data[i + j * x.ld] += step * m.data[i + j * m.ld];
+    });
+  }
 }
 
 template <typename T>

@@ -24,8 +24,13 @@ class CpuOps final : public Ops<T> {
   void do_batch_xpay_ratio(const T* num, const T* den, ConstMatrixView<T> x,
                            MatrixView<T> y) override;
   void do_sample_indices(std::uint64_t seed, std::uint32_t stream, std::uint32_t step,
-                         std::uint32_t instance, index_t population, index_t count,
-                         sample_index_t* out) override;
+                         const std::uint32_t* step_on_device, std::uint32_t instance,
+                         index_t population, index_t count, sample_index_t* out) override;
+  void do_advance_counter(std::uint32_t* counter) override;
+  void do_power_decay(const T* base, index_t count, double power, const std::uint32_t* counter,
+                      T* out) override;
+  void do_normalized_momentum_step(T mu, ConstMatrixView<T> h, MatrixView<T> m, T a,
+                                   const T* beta, MatrixView<T> x) override;
   void do_clamp(MatrixView<T> x, T lo, T hi) override;
   void do_add_normal(std::uint64_t seed, std::uint32_t stream, T scale,
                      MatrixView<T> x) override;

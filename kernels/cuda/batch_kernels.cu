@@ -48,11 +48,49 @@ struct Sqrt {
 };
 
 __global__ void sample_indices_kernel(std::uint64_t seed, std::uint32_t stream,
-                                      std::uint32_t step, std::uint32_t instance,
-                                      index_t population, index_t count, sample_index_t* out) {
+                                      std::uint32_t step, const std::uint32_t* step_on_device,
+                                      std::uint32_t instance, index_t population, index_t count,
+                                      sample_index_t* out) {
+  const std::uint32_t s = step + (step_on_device != nullptr ? *step_on_device : 0u);
   for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<index_t>(gridDim.x) * blockDim.x)
-    out[i] = common::sample_index(seed, stream, step, instance, i, population);
+    out[i] = common::sample_index(seed, stream, s, instance, i, population);
+}
+
+__global__ void advance_counter_kernel(std::uint32_t* counter) { ++*counter; }
+
+template <typename T>
+__global__ void power_decay_kernel(const T* base, index_t count, double power,
+                                   const std::uint32_t* counter, T* out) {
+  const double factor = common::power_decay_factor(*counter, power);
+  for (index_t j = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; j < count;
+       j += static_cast<index_t>(gridDim.x) * blockDim.x)
+    out[j] = static_cast<T>(base[j] * factor);
+}
+
+/// One block per instance j: m_j = mu m_j + (1 - mu) h_j with ||m_j||^2 reduced in the same
+/// pass, then x_j += a beta_j m_j / ||m_j|| (m_j read back from L2). One launch instead of
+/// three (axpby, nrm2, axpy_ratio) and no norm array round trip.
+template <typename T>
+__global__ void normalized_momentum_kernel(T mu, ConstMatrixView<T> h, MatrixView<T> m, T a,
+                                           const T* beta, MatrixView<T> x) {
+  using BlockReduce = cub::BlockReduce<double, kBlock>;
+  __shared__ typename BlockReduce::TempStorage temp;
+  __shared__ T step;
+  for (index_t j = blockIdx.x; j < x.cols; j += gridDim.x) {
+    double sq = 0.0;
+    for (index_t i = threadIdx.x; i < m.rows; i += kBlock) {
+      T& mi = m.data[i + j * m.ld];
+      mi = mu * mi + (T(1) - mu) * h.data[i + j * h.ld];
+      sq += static_cast<double>(mi) * static_cast<double>(mi);
+    }
+    const double total = BlockReduce(temp).Sum(sq);
+    if (threadIdx.x == 0) step = common::normalized_step(a, beta[j], sqrt(total));
+    __syncthreads();
+    for (index_t i = threadIdx.x; i < x.rows; i += kBlock)
+      x.data[i + j * x.ld] += step * m.data[i + j * m.ld];
+    __syncthreads();  // temp and step are reused by the next column
+  }
 }
 
 }  // namespace
@@ -205,13 +243,36 @@ void launch_gather_columns(cudaStream_t s, ConstMatrixView<T> src, const sample_
 }
 
 void launch_sample_indices(cudaStream_t s, std::uint64_t seed, std::uint32_t stream,
-                           std::uint32_t step, std::uint32_t instance, index_t population,
-                           index_t count, sample_index_t* out) {
+                           std::uint32_t step, const std::uint32_t* step_on_device,
+                           std::uint32_t instance, index_t population, index_t count,
+                           sample_index_t* out) {
   const unsigned grid =
       static_cast<unsigned>(std::min<index_t>((count + kBlock - 1) / kBlock, 4096));
-  sample_indices_kernel<<<grid, kBlock, 0, s>>>(seed, stream, step, instance, population, count,
-                                                out);
+  sample_indices_kernel<<<grid, kBlock, 0, s>>>(seed, stream, step, step_on_device, instance,
+                                                population, count, out);
   BILEVEL_CHECK_LAUNCH(s, "sample_indices");
+}
+
+void launch_advance_counter(cudaStream_t s, std::uint32_t* counter) {
+  advance_counter_kernel<<<1, 1, 0, s>>>(counter);
+  BILEVEL_CHECK_LAUNCH(s, "advance_counter");
+}
+
+template <typename T>
+void launch_power_decay(cudaStream_t s, const T* base, index_t count, double power,
+                        const std::uint32_t* counter, T* out) {
+  const unsigned grid =
+      static_cast<unsigned>(std::min<index_t>((count + kBlock - 1) / kBlock, 4096));
+  power_decay_kernel<<<grid, kBlock, 0, s>>>(base, count, power, counter, out);
+  BILEVEL_CHECK_LAUNCH(s, "power_decay");
+}
+
+template <typename T>
+void launch_normalized_momentum_step(cudaStream_t s, T mu, ConstMatrixView<T> h, MatrixView<T> m,
+                                     T a, const T* beta, MatrixView<T> x) {
+  const unsigned grid = static_cast<unsigned>(std::min<index_t>(x.cols, 1 << 16));
+  normalized_momentum_kernel<<<grid, kBlock, 0, s>>>(mu, h, m, a, beta, x);
+  BILEVEL_CHECK_LAUNCH(s, "normalized_momentum_step");
 }
 
 #define BILEVEL_INSTANTIATE_BATCH_KERNELS(T)                                                    \
@@ -235,7 +296,11 @@ void launch_sample_indices(cudaStream_t s, std::uint64_t seed, std::uint32_t str
   template void launch_gather_rows<T>(cudaStream_t, ConstMatrixView<T>, const sample_index_t*,  \
                                       MatrixView<T>);                                           \
   template void launch_gather_columns<T>(cudaStream_t, ConstMatrixView<T>,                      \
-                                         const sample_index_t*, MatrixView<T>);
+                                         const sample_index_t*, MatrixView<T>);                 \
+  template void launch_power_decay<T>(cudaStream_t, const T*, index_t, double,                  \
+                                     const std::uint32_t*, T*);                                 \
+  template void launch_normalized_momentum_step<T>(cudaStream_t, T, ConstMatrixView<T>,         \
+                                                   MatrixView<T>, T, const T*, MatrixView<T>);
 
 BILEVEL_INSTANTIATE_BATCH_KERNELS(float)
 BILEVEL_INSTANTIATE_BATCH_KERNELS(double)

@@ -45,8 +45,16 @@ void launch_gather_rows(cudaStream_t s, ConstMatrixView<T> src, const sample_ind
 template <typename T>
 void launch_gather_columns(cudaStream_t s, ConstMatrixView<T> src, const sample_index_t* idx,
                            MatrixView<T> dst);
+template <typename T>
+void launch_power_decay(cudaStream_t s, const T* base, index_t count, double power,
+                        const std::uint32_t* counter, T* out);
+template <typename T>
+void launch_normalized_momentum_step(cudaStream_t s, T mu, ConstMatrixView<T> h, MatrixView<T> m,
+                                     T a, const T* beta, MatrixView<T> x);
 void launch_sample_indices(cudaStream_t s, std::uint64_t seed, std::uint32_t stream,
-                           std::uint32_t step, std::uint32_t instance, index_t population,
-                           index_t count, sample_index_t* out);
+                           std::uint32_t step, const std::uint32_t* step_on_device,
+                           std::uint32_t instance, index_t population, index_t count,
+                           sample_index_t* out);
+void launch_advance_counter(cudaStream_t s, std::uint32_t* counter);
 
 }  // namespace bilevel::kernels::cuda

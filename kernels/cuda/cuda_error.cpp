@@ -40,7 +40,13 @@ void report_cuda_error_no_throw(cudaError_t status, const char* call, const char
 
 void check_launch(cudaStream_t stream, const char* kernel, const char* file, int line) {
   cudaError_t status = cudaGetLastError();
-  if (status == cudaSuccess && debug_sync_enabled()) status = cudaStreamSynchronize(stream);
+  if (status == cudaSuccess && debug_sync_enabled()) {
+    // a stream being captured into a graph cannot synchronise: the check waits for the replay
+    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+    status = cudaStreamIsCapturing(stream, &capturing);
+    if (status == cudaSuccess && capturing == cudaStreamCaptureStatusNone)
+      status = cudaStreamSynchronize(stream);
+  }
   if (status != cudaSuccess) {
     const std::string what = std::string("launch of ") + kernel;
     throw_cuda_error(status, what.c_str(), file, line);

@@ -28,6 +28,24 @@ class DeviceGuard {
   int previous_ = 0;
 };
 
+/// An instantiated CUDA graph, launched on the executor's stream.
+class CudaGraph final : public CapturedWork {
+ public:
+  CudaGraph(cudaGraphExec_t exec, cudaStream_t stream) : exec_(exec), stream_(stream) {}
+  ~CudaGraph() override { BILEVEL_CUDA_TRY_NO_THROW(cudaGraphExecDestroy(exec_)); }
+  CudaGraph(const CudaGraph&) = delete;
+  CudaGraph& operator=(const CudaGraph&) = delete;
+  void replay() override { BILEVEL_CUDA_TRY(cudaGraphLaunch(exec_, stream_)); }
+
+ private:
+  cudaGraphExec_t exec_;
+  cudaStream_t stream_;
+};
+
+// cuBLAS's workspace, given explicitly so that captured GEMMs never allocate (NVIDIA's
+// recommended size on Hopper is 32 MiB).
+constexpr std::size_t kCublasWorkspaceBytes = std::size_t{32} << 20;
+
 class CudaExecutor final : public Executor {
  public:
   explicit CudaExecutor(int device) : device_(device) {
@@ -40,12 +58,15 @@ class CudaExecutor final : public Executor {
     BILEVEL_CUDA_TRY(cudaEventCreate(&stop_));
     BILEVEL_CUBLAS_TRY(cublasCreate(&blas_));
     BILEVEL_CUBLAS_TRY(cublasSetStream(blas_, stream_));
+    BILEVEL_CUDA_TRY(cudaMalloc(&blas_workspace_, kCublasWorkspaceBytes));
+    BILEVEL_CUBLAS_TRY(cublasSetWorkspace(blas_, blas_workspace_, kCublasWorkspaceBytes));
     ops_f_ = std::make_unique<CudaOps<float>>(stream_, blas_);
     ops_d_ = std::make_unique<CudaOps<double>>(stream_, blas_);
   }
   ~CudaExecutor() override {
     if (blas_ != nullptr && cublasDestroy(blas_) != CUBLAS_STATUS_SUCCESS)
       report_cuda_error_no_throw(cudaErrorUnknown, "cublasDestroy", __FILE__, __LINE__);
+    if (blas_workspace_ != nullptr) BILEVEL_CUDA_TRY_NO_THROW(cudaFree(blas_workspace_));
     if (start_ != nullptr) BILEVEL_CUDA_TRY_NO_THROW(cudaEventDestroy(start_));
     if (stop_ != nullptr) BILEVEL_CUDA_TRY_NO_THROW(cudaEventDestroy(stop_));
     if (stream_ != nullptr) BILEVEL_CUDA_TRY_NO_THROW(cudaStreamDestroy(stream_));
@@ -91,6 +112,27 @@ class CudaExecutor final : public Executor {
   }
   void* native_stream() const override { return stream_; }
 
+  std::unique_ptr<CapturedWork> capture(const std::function<void()>& work) override {
+    DeviceGuard guard(device_);
+    BILEVEL_CUDA_TRY(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    cudaGraph_t graph = nullptr;
+    try {
+      work();
+    } catch (...) {
+      // end the capture so that the stream is usable again, then report the first error
+      if (cudaStreamEndCapture(stream_, &graph) == cudaSuccess && graph != nullptr)
+        (void)cudaGraphDestroy(graph);
+      (void)cudaGetLastError();
+      throw;
+    }
+    BILEVEL_CUDA_TRY(cudaStreamEndCapture(stream_, &graph));
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t status = cudaGraphInstantiate(&exec, graph, 0);
+    BILEVEL_CUDA_TRY_NO_THROW(cudaGraphDestroy(graph));
+    BILEVEL_CUDA_TRY(status);
+    return std::make_unique<CudaGraph>(exec, stream_);
+  }
+
  protected:
   Ops<float>& ops_float() override { return *ops_f_; }
   Ops<double>& ops_double() override { return *ops_d_; }
@@ -102,6 +144,7 @@ class CudaExecutor final : public Executor {
   cudaEvent_t start_ = nullptr;
   cudaEvent_t stop_ = nullptr;
   cublasHandle_t blas_ = nullptr;
+  void* blas_workspace_ = nullptr;
   std::unique_ptr<CudaOps<float>> ops_f_;
   std::unique_ptr<CudaOps<double>> ops_d_;
 };

@@ -74,9 +74,24 @@ void CudaOps<T>::do_batch_xpay_ratio(const T* num, const T* den, ConstMatrixView
 }
 template <typename T>
 void CudaOps<T>::do_sample_indices(std::uint64_t seed, std::uint32_t stream, std::uint32_t step,
-                                   std::uint32_t instance, index_t population, index_t count,
-                                   sample_index_t* out) {
-  launch_sample_indices(stream_, seed, stream, step, instance, population, count, out);
+                                   const std::uint32_t* step_on_device, std::uint32_t instance,
+                                   index_t population, index_t count, sample_index_t* out) {
+  launch_sample_indices(stream_, seed, stream, step, step_on_device, instance, population, count,
+                        out);
+}
+template <typename T>
+void CudaOps<T>::do_advance_counter(std::uint32_t* counter) {
+  launch_advance_counter(stream_, counter);
+}
+template <typename T>
+void CudaOps<T>::do_power_decay(const T* base, index_t count, double power,
+                                const std::uint32_t* counter, T* out) {
+  launch_power_decay(stream_, base, count, power, counter, out);
+}
+template <typename T>
+void CudaOps<T>::do_normalized_momentum_step(T mu, ConstMatrixView<T> h, MatrixView<T> m, T a,
+                                             const T* beta, MatrixView<T> x) {
+  launch_normalized_momentum_step(stream_, mu, h, m, a, beta, x);
 }
 template <typename T>
 void CudaOps<T>::do_clamp(MatrixView<T> x, T lo, T hi) {

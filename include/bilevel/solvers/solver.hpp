@@ -46,6 +46,9 @@ struct ScheduleOptions {
   std::uint64_t seed = 0;             ///< minibatch seed (Philox key)
   index_t eval_every = 0;             ///< metrics every k iterations (0: only at the end)
   bool final_evaluation = true;       ///< metrics after the last iteration (benchmarks: off)
+  /// Capture each distinct iteration shape once as a CUDA graph and replay it (CUDA backend,
+  /// estimators that are capturable()); off: every kernel is launched from the host each time.
+  bool capture = true;
   std::vector<double> reference_x;    ///< x* (dx values), when known: distance metric
 };
 
@@ -67,6 +70,9 @@ struct SolveResult {
   std::vector<T> x;  ///< dx x B, column-major
   std::vector<T> y;  ///< dy x B
   std::vector<IterationMetrics> history;
+  /// Iteration shapes captured as graphs and replayed (0: every iteration ran from the host,
+  /// because capture was off, the backend has no graphs or the estimator is not capturable).
+  index_t captured_shapes = 0;
 };
 
 template <typename T>
