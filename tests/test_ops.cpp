@@ -113,9 +113,11 @@ Outputs run_kernels(const std::shared_ptr<Executor>& exec, const Inputs<T>& in) 
   const std::vector<sample_index_t> idx_counted = idx.to_host();
   out["sample_indices_counted"] = std::vector<double>(idx_counted.begin(), idx_counted.end());
   out["counter"] = {static_cast<double>(counter.to_host()[0])};
-  // alpha_j (k + 1)^-0.6 at k = 4
-  ops.power_decay(alpha.data(), c, 0.6, counter.data(), scal.data());
-  take("power_decay", scal);
+  // alpha_j (k + 1)^-0.6 and alpha_j (2 + 0.5 k) at k = 4
+  ops.schedule(alpha.data(), c, Schedule{1.0, 1.0, 0.6}, counter.data(), scal.data());
+  take("schedule_decay", scal);
+  ops.schedule(alpha.data(), c, Schedule{2.0, 0.5, -1.0}, counter.data(), scal.data());
+  take("schedule_growth", scal);
   // m = 0.9 m + 0.1 x; y -= 0.5 alpha m / ||m||, instance 0 with m = x = 0 (no move)
   Array<T> m(exec, r, c, in.z), h(exec, r, c);
   ops.copy(x, h.view());
@@ -181,9 +183,13 @@ Outputs reference(const Inputs<T>& in) {
   out["clamp"] = each([&](index_t i, index_t j) { return std::min(std::max(Y(i, j), -0.25), 0.5); });
   out["xpay_ratio"] = each([&](index_t i, index_t j) { return X(i, j) + ratio(j) * Y(i, j); });
   out["counter"] = {4.0};
-  std::vector<double> decay(c);
-  for (index_t j = 0; j < c; ++j) decay[j] = double(in.alpha[j]) * std::pow(5.0, -0.6);
-  out["power_decay"] = decay;
+  std::vector<double> decay(c), growth(c);
+  for (index_t j = 0; j < c; ++j) {
+    decay[j] = double(in.alpha[j]) * std::pow(5.0, -0.6);
+    growth[j] = double(in.alpha[j]) * 4.0;
+  }
+  out["schedule_decay"] = decay;
+  out["schedule_growth"] = growth;
   const auto mom = [&](index_t i, index_t j) { return j == 0 ? 0.0 : 0.9 * Z(i, j) + 0.1 * X(i, j); };
   std::vector<double> mnorm(c);
   for (index_t j = 0; j < c; ++j) {

@@ -3,6 +3,8 @@
 // as the paper's alpha_k = alpha / lambda_k). No second-order oracle: needs grad_x g.
 #include <bilevel/estimators.hpp>
 
+#include "scheduled_weights.hpp"
+
 namespace bilevel {
 namespace {
 
@@ -16,10 +18,16 @@ class F2saEstimator final : public HypergradientEstimator<T> {
   }
   std::string name() const override { return "f2sa"; }
   bool runs_lower_level() const override { return true; }
+  bool capturable() const override { return true; }
 
   void prepare(Problem<T>& problem, index_t instances) override {
     auto exec = problem.executor();
     alpha_ = per_instance_array<T>(exec, options_.alpha, instances, "f2sa alpha");
+    // lambda_k = lambda_0 + growth k, and its inverse
+    const Schedule growing{options_.lambda0, options_.growth, -1.0};
+    lambda_.prepare(exec, {1.0}, instances, growing, "f2sa lambda");
+    inverse_lambda_.prepare(exec, {1.0}, instances, Schedule{growing.offset, growing.slope, 1.0},
+                            "f2sa 1/lambda");
     const index_t dx = problem.dim_x(), dy = problem.dim_y();
     z_ = Array<T>(exec, dy, instances);
     fx_ = Array<T>(exec, dx, instances);
@@ -37,7 +45,9 @@ class F2saEstimator final : public HypergradientEstimator<T> {
     // z starts where y starts
     if (!started_) ops.copy(y, z_.view());
     started_ = true;
-    const double lambda = options_.lambda0 + options_.growth * static_cast<double>(ctx.iteration);
+    // lambda_k and 1 / lambda_k, on the executor
+    const T* lambda = lambda_.at(ctx);
+    const T* inverse_lambda = inverse_lambda_.at(ctx);
     for (index_t t = 0; t < options_.steps; ++t) {
       const Batch lower = ctx.lower.draw(SampleStream::lower_step, static_cast<std::uint32_t>(t),
                                          ctx.iteration);
@@ -48,7 +58,7 @@ class F2saEstimator final : public HypergradientEstimator<T> {
       p.grad_f(upper, x, y, fx_.view(), fy_.view());
       p.grad_y_g(lower, x, z_.view(), gz_.view());
       // y <- y - (alpha / lambda) (fy + lambda gy) = y - alpha (fy / lambda + gy)
-      ops.axpby(static_cast<T>(1.0 / lambda), fy_.view(), T(1), gy_.view());
+      ops.batch_axpy(T(1), inverse_lambda, fy_.view(), gy_.view());
       ops.batch_axpy(T(-1), alpha_.data(), gy_.view(), y);
       p.project_y(y);
       // z <- z - alpha gz
@@ -63,12 +73,14 @@ class F2saEstimator final : public HypergradientEstimator<T> {
     p.grad_x_g(lower, x, z_.view(), gxz_.view());
     ops.axpby(T(-1), gxz_.view(), T(1), h);
     // h = fx + lambda h
-    ops.axpby(T(1), fx_.view(), static_cast<T>(lambda), h);
+    ops.batch_scale(T(1), lambda, h);
+    ops.axpby(T(1), fx_.view(), T(1), h);
   }
 
  private:
   F2saOptions options_;
   Array<T> alpha_, z_, fx_, fy_, gy_, gz_, gxz_;
+  detail::ScheduledWeights<T> lambda_, inverse_lambda_;
   bool started_ = false;
 };
 

@@ -31,6 +31,11 @@ class ItdEstimator final : public HypergradientEstimator<T> {
     return options_.mode == UnrolledMode::itd ? "itd" : options_.mode == UnrolledMode::fom ? "fom" : "ufom";
   }
   bool runs_lower_level() const override { return true; }
+  bool capturable() const override { return true; }
+  /// UFOM: one graph with the correction and one without.
+  std::uint64_t iteration_shape(index_t iteration) const override {
+    return options_.mode == UnrolledMode::ufom && triggered(iteration) ? 1 : 0;
+  }
 
   void prepare(Problem<T>& problem, index_t instances) override {
     auto exec = problem.executor();
@@ -77,8 +82,7 @@ class ItdEstimator final : public HypergradientEstimator<T> {
     // FOM: h = fx(x, y_D). UFOM: add the exact correction / q with probability q.
     T correction_scale = T(1);
     bool backward = options_.mode == UnrolledMode::itd;
-    if (options_.mode == UnrolledMode::ufom &&
-        host_uniform(options_.seed, 2, ctx.iteration) < options_.probability) {
+    if (options_.mode == UnrolledMode::ufom && triggered(ctx.iteration)) {
       backward = true;
       correction_scale = static_cast<T>(1.0 / options_.probability);
     }
@@ -110,6 +114,10 @@ class ItdEstimator final : public HypergradientEstimator<T> {
   }
 
   bool aggregated() const { return options_.aggregation > 0.0; }
+  /// UFOM's correction at this iteration: with probability q (the same draw on every machine).
+  bool triggered(index_t iteration) const {
+    return host_uniform(options_.seed, 2, iteration) < options_.probability;
+  }
   /// BDA's aggregation weight of inner step t: mu decay^t.
   T mu(index_t t) const {
     return static_cast<T>(options_.aggregation * std::pow(options_.aggregation_decay, double(t)));

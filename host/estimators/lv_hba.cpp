@@ -3,6 +3,8 @@
 // code). Owns the lower level (y) and the auxiliary theta, lambda, z.
 #include <bilevel/estimators.hpp>
 
+#include "scheduled_weights.hpp"
+
 #include <cmath>
 
 namespace bilevel {
@@ -19,12 +21,16 @@ class LvHbaEstimator final : public HypergradientEstimator<T> {
   }
   std::string name() const override { return "lv-hba"; }
   bool runs_lower_level() const override { return true; }
+  bool capturable() const override { return true; }
 
   void prepare(Problem<T>& problem, index_t instances) override {
     const index_t m = problem.constraint_count();
     BILEVEL_EXPECTS(m > 0, "lv-hba needs lower-level constraints; " << problem.name() << " has none");
     auto exec = problem.executor();
     alpha_ = per_instance_array<T>(exec, options_.alpha, instances, "lv-hba alpha");
+    // 1 / c_k = (1 / c0) (k + 1)^-power
+    inverse_ck_.prepare(exec, {1.0 / options_.c0}, instances, Schedule{1.0, 1.0, options_.power},
+                        "lv-hba 1/c_k");
     const index_t dx = problem.dim_x(), dy = problem.dim_y();
     theta_ = Array<T>(exec, dy, instances);
     lambda_ = Array<T>(exec, m, instances);
@@ -55,8 +61,8 @@ class LvHbaEstimator final : public HypergradientEstimator<T> {
       ops.fill(z_.view(), static_cast<T>(options_.z0));
       started_ = true;
     }
-    const T inv_ck = static_cast<T>(
-        1.0 / (options_.c0 * std::pow(static_cast<double>(ctx.iteration + 1), options_.power)));
+    // 1 / c_k, on the executor
+    const T* inv_ck = inverse_ck_.at(ctx);
     const Batch lower = ctx.lower.draw(SampleStream::lower_step, 0, ctx.iteration);
 
     // 1. both at the current theta (the authors' code):
@@ -83,10 +89,10 @@ class LvHbaEstimator final : public HypergradientEstimator<T> {
     p.constraint_vjp(x, theta_.view(), lambda_.view(), cx_.view(), MatrixView<T>());
     ops.axpby(T(-1), gx_theta_.view(), T(1), h);
     ops.axpby(T(-1), cx_.view(), T(1), h);
-    ops.axpby(inv_ck, fx_.view(), T(1), h);
+    ops.batch_axpy(T(1), inv_ck, fx_.view(), h);
     // d_y = fy / c_k + gy(x, y) - (y - theta) / gamma1
     p.grad_y_g(lower, x, y, g_y_.view());
-    ops.axpby(inv_ck, fy_.view(), T(1), g_y_.view());
+    ops.batch_axpy(T(1), inv_ck, fy_.view(), g_y_.view());
     ops.axpby(-g1, y, T(1), g_y_.view());
     ops.axpby(g1, theta_.view(), T(1), g_y_.view());
     // y <- Proj_Y(y - alpha d_y)   (the solver then steps x <- x - alpha d_x)
@@ -102,6 +108,7 @@ class LvHbaEstimator final : public HypergradientEstimator<T> {
  private:
   LvHbaOptions options_;
   Array<T> alpha_, theta_, lambda_, z_, c_, fx_, fy_, g_theta_, g_y_, cy_, gx_theta_, cx_;
+  detail::ScheduledWeights<T> inverse_ck_;
   bool started_ = false;
 };
 

@@ -3,6 +3,8 @@
 // update is computed at (x_k, y_k, v_k) before any is applied.
 #include <bilevel/estimators.hpp>
 
+#include "scheduled_weights.hpp"
+
 #include <cmath>
 
 namespace bilevel {
@@ -18,11 +20,14 @@ class SlBammEstimator final : public HypergradientEstimator<T> {
   }
   std::string name() const override { return "sl-bamm"; }
   bool runs_lower_level() const override { return true; }
+  bool capturable() const override { return true; }
 
   void prepare(Problem<T>& problem, index_t instances) override {
     auto exec = problem.executor();
     s_ = per_instance_array<T>(exec, options_.s, instances, "sl-bamm s");
     eta_ = per_instance_array<T>(exec, options_.eta, instances, "sl-bamm eta");
+    // mu_k = mu_0 (k + 1)^(-1/p)
+    mu_.prepare(exec, {options_.mu0}, instances, Schedule{1.0, 1.0, 1.0 / options_.p}, "sl-bamm mu");
     const index_t dy = problem.dim_y();
     fx_ = Array<T>(exec, problem.dim_x(), instances);
     fy_ = Array<T>(exec, dy, instances);
@@ -36,9 +41,8 @@ class SlBammEstimator final : public HypergradientEstimator<T> {
                 MatrixView<T> h) override {
     Problem<T>& p = ctx.problem;
     Ops<T>& ops = p.executor()->template ops<T>();
-    // mu_k = mu_0 (k + 1)^(-1/p)
-    const T mu = static_cast<T>(options_.mu0 *
-                                std::pow(static_cast<double>(ctx.iteration + 1), -1.0 / options_.p));
+    // mu_k = mu_0 (k + 1)^(-1/p), on the executor
+    const T* mu = mu_.at(ctx);
     const Batch lower = ctx.lower.draw(SampleStream::lower_step, 0, ctx.iteration);
     // all at (x_k, y_k, v_k): fx, fy; gy; H v, J v
     p.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, y, fx_.view(), fy_.view());
@@ -49,8 +53,9 @@ class SlBammEstimator final : public HypergradientEstimator<T> {
     // v <- v - eta (H v - fy)
     ops.axpby(T(-1), fy_.view(), T(1), hv_.view());
     ops.batch_axpy(T(-1), eta_.data(), hv_.view(), v_.view());
-    // y <- Proj_Y(y - s [mu fy + (1 - mu) gy])
-    ops.axpby(mu, fy_.view(), T(1) - mu, gy_.view());
+    // y <- Proj_Y(y - s [mu fy + (1 - mu) gy]), as gy <- gy + mu (fy - gy)
+    ops.axpby(T(-1), gy_.view(), T(1), fy_.view());
+    ops.batch_axpy(T(1), mu, fy_.view(), gy_.view());
     ops.batch_axpy(T(-1), s_.data(), gy_.view(), y);
     p.project_y(y);
   }
@@ -60,6 +65,7 @@ class SlBammEstimator final : public HypergradientEstimator<T> {
  private:
   SlBammOptions options_;
   Array<T> s_, eta_, fx_, fy_, gy_, v_, hv_;
+  detail::ScheduledWeights<T> mu_;
 };
 
 }  // namespace

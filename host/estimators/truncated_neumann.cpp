@@ -27,6 +27,11 @@ class TruncatedNeumannEstimator final : public HypergradientEstimator<T> {
     for (double e : options_.eta) BILEVEL_EXPECTS(e > 0.0, "truncated neumann: eta must be > 0, got " << e);
   }
   std::string name() const override { return "truncated-neumann"; }
+  bool capturable() const override { return true; }
+  /// One graph per truncation depth.
+  std::uint64_t iteration_shape(index_t iteration) const override {
+    return static_cast<std::uint64_t>(depth(iteration));
+  }
 
   void prepare(Problem<T>& problem, index_t instances) override {
     auto exec = problem.executor();
@@ -41,12 +46,10 @@ class TruncatedNeumannEstimator final : public HypergradientEstimator<T> {
     Problem<T>& p = ctx.problem;
     Ops<T>& ops = p.executor()->template ops<T>();
     // p ~ Uniform{0 .. K-1}, drawn on the host from the counter-based RNG (no read-back)
-    const index_t depth = std::min<index_t>(
-        options_.terms - 1,
-        static_cast<index_t>(host_uniform(options_.seed, 1, ctx.iteration) * options_.terms));
+    const index_t p_depth = depth(ctx.iteration);
     // fx, r = grad f(x, y)
     p.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, y, fx_.view(), r_.view());
-    for (index_t i = 1; i <= depth; ++i) {
+    for (index_t i = 1; i <= p_depth; ++i) {
       const Batch batch = ctx.lower.draw(SampleStream::second_order, static_cast<std::uint32_t>(i),
                                          ctx.iteration);
       // r <- (I - eta H_i) r
@@ -62,6 +65,12 @@ class TruncatedNeumannEstimator final : public HypergradientEstimator<T> {
   ConstMatrixView<T> linear_system_solution() const override { return r_.view(); }
 
  private:
+  index_t depth(index_t iteration) const {
+    return std::min<index_t>(
+        options_.terms - 1,
+        static_cast<index_t>(host_uniform(options_.seed, 1, iteration) * options_.terms));
+  }
+
   TruncatedNeumannOptions options_;
   Array<T> eta_, fx_, r_, hr_;
 };

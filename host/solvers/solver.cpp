@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <map>
+#include <utility>
 #include <sstream>
 
 namespace bilevel {
@@ -159,15 +161,17 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
     if (!inner_by_estimator && k % options_.inner_period == 0) {
       // alpha_k = alpha (k + 1)^-inner_decay
       if (options_.inner_decay > 0)
-        ops.power_decay(alpha.data(), nb, options_.inner_decay, counter.data(), alpha_k.data());
+        ops.schedule(alpha.data(), nb, Schedule{1.0, 1.0, options_.inner_decay}, counter.data(),
+                     alpha_k.data());
       lower_steps(options_.inner_steps, inner_steps_now, SampleStream::lower_step, k);
     }
     // h ~ grad F(x, y)
-    estimator_->estimate(EstimateContext<T>{problem_, lower, upper, k}, x.view(), y.view(),
-                         h.view());
+    estimator_->estimate(EstimateContext<T>{problem_, lower, upper, k, counter.data()}, x.view(),
+                         y.view(), h.view());
     // beta_k = beta (k + 1)^-outer_decay
     if (options_.outer_decay > 0)
-      ops.power_decay(beta.data(), nb, options_.outer_decay, counter.data(), beta_k.data());
+      ops.schedule(beta.data(), nb, Schedule{1.0, 1.0, options_.outer_decay}, counter.data(),
+                   beta_k.data());
     switch (options_.upper) {
       case UpperUpdate::sgd:
         // x <- x - beta_k h
@@ -193,29 +197,31 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
   };
 
   // Iteration 0 runs directly (estimators set up their state on their first call); later
-  // iterations replay one captured graph per shape: with or without the lower-level round.
+  // iterations replay one captured graph per shape: with or without the lower-level round,
+  // times the estimator's own shapes.
   const bool capture = options_.capture && estimator_->capturable();
-  std::unique_ptr<CapturedWork> graphs[2];
+  std::map<std::pair<bool, std::uint64_t>, std::unique_ptr<CapturedWork>> graphs;
   bool capture_unsupported = false;
   for (index_t k = 0; k < options_.iterations; ++k) {
     if (!capture || capture_unsupported || k == 0) {
       iterate(k);
     } else {
-      const int shape = !inner_by_estimator && k % options_.inner_period == 0 ? 1 : 0;
-      if (!graphs[shape]) {
-        graphs[shape] = exec->capture([&, k] { iterate(k); });
-        if (!graphs[shape]) {  // the backend has nothing to capture: run directly from now on
+      const bool round = !inner_by_estimator && k % options_.inner_period == 0;
+      std::unique_ptr<CapturedWork>& graph = graphs[{round, estimator_->iteration_shape(k)}];
+      if (!graph) {
+        graph = exec->capture([&, k] { iterate(k); });
+        if (!graph) {  // the backend has nothing to capture: run directly from now on
           capture_unsupported = true;
           iterate(k);
         }
       }
-      if (graphs[shape]) graphs[shape]->replay();
+      if (graph) graph->replay();
     }
     if (options_.eval_every > 0 && (k + 1) % options_.eval_every == 0 &&
         k + 1 != options_.iterations)
       evaluate(k + 1);
   }
-  for (const auto& g : graphs) result.captured_shapes += g ? 1 : 0;
+  for (const auto& [shape, g] : graphs) result.captured_shapes += g ? 1 : 0;
   if (options_.final_evaluation) evaluate(options_.iterations);
   result.iterations = options_.iterations;
   result.x = x.to_host();

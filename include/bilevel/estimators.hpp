@@ -21,6 +21,9 @@ struct EstimateContext {
   MinibatchSampler<T>& lower;  ///< batches of g (HVPs, J v, inner steps)
   MinibatchSampler<T>& upper;  ///< batches of f (fx, fy)
   index_t iteration;
+  /// The same iteration on the executor (the solver's counter), for weights that change with
+  /// k; null outside a solver, where estimators set a counter of their own from `iteration`.
+  const std::uint32_t* counter = nullptr;
 };
 
 template <typename T>
@@ -35,6 +38,12 @@ class HypergradientEstimator {
   /// an iteration once and replay it (a CUDA graph). Estimators whose host code depends on the
   /// iteration (decaying weights, random truncation depths, first-call set-up) keep false.
   virtual bool capturable() const { return false; }
+  /// Which captured graph iteration k replays: estimate() must enqueue the same work for every
+  /// k of one shape. Random structure (TTSA's truncation depth, UFOM's trigger) is a shape.
+  virtual std::uint64_t iteration_shape(index_t iteration) const {
+    (void)iteration;
+    return 0;
+  }
   /// Allocates workspaces for `instances` instances. Called before the loop.
   virtual void prepare(Problem<T>& problem, index_t instances) = 0;
   /// h (dx x B) = hypergradient estimate at (x, y). ITD leaves its last inner iterate in y.

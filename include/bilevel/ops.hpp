@@ -18,6 +18,14 @@ namespace bilevel {
 /// Index of a sample in a data set (minibatch indices).
 using sample_index_t = std::int32_t;
 
+/// (offset + slope k)^(-power) of the iteration k: power > 0 decays (alpha (k + 1)^-0.4 is
+/// {1, 1, 0.4}), power < 0 grows (lambda_0 + g k is {lambda_0, g, -1}).
+struct Schedule {
+  double offset = 1.0;
+  double slope = 1.0;
+  double power = 0.0;
+};
+
 template <typename T>
 class Ops {
  public:
@@ -119,14 +127,16 @@ class Ops {
     BILEVEL_EXPECTS(counter != nullptr, "advance_counter: counter is null");
     do_advance_counter(counter);
   }
-  /// out_j = base_j * (*counter + 1)^(-power), j < count: decaying step sizes computed on the
-  /// executor from the device-resident iteration counter.
-  void power_decay(const T* base, index_t count, double power, const std::uint32_t* counter,
-                   T* out) {
+  /// out_j = base_j * (offset + slope k)^(-power) with k = *counter, j < count: step sizes and
+  /// weights that change with the iteration (decaying steps, growing penalties), computed on
+  /// the executor from the device-resident iteration counter.
+  void schedule(const T* base, index_t count, Schedule s, const std::uint32_t* counter, T* out) {
     BILEVEL_EXPECTS(base != nullptr && counter != nullptr && out != nullptr,
-                    "power_decay: null argument");
-    BILEVEL_EXPECTS(power >= 0, "power_decay: power must be >= 0, got " << power);
-    if (count > 0) do_power_decay(base, count, power, counter, out);
+                    "schedule: null argument");
+    BILEVEL_EXPECTS(s.offset > 0 && s.slope >= 0,
+                    "schedule: offset must be > 0 and slope >= 0, got " << s.offset << " and "
+                                                                        << s.slope);
+    if (count > 0) do_schedule(base, count, s, counter, out);
   }
   /// Normalized momentum, fused with its per-instance norm (BO-REP's upper update):
   /// m_j = mu m_j + (1 - mu) h_j;  x_j += a * beta_j * m_j / ||m_j||  (no move where m_j = 0).
@@ -187,8 +197,8 @@ class Ops {
                                  const std::uint32_t* step_on_device, std::uint32_t instance,
                                  index_t population, index_t count, sample_index_t* out) = 0;
   virtual void do_advance_counter(std::uint32_t* counter) = 0;
-  virtual void do_power_decay(const T* base, index_t count, double power,
-                              const std::uint32_t* counter, T* out) = 0;
+  virtual void do_schedule(const T* base, index_t count, Schedule s,
+                           const std::uint32_t* counter, T* out) = 0;
   virtual void do_normalized_momentum_step(T mu, ConstMatrixView<T> h, MatrixView<T> m, T a,
                                            const T* beta, MatrixView<T> x) = 0;
   virtual void do_clamp(MatrixView<T> x, T lo, T hi) = 0;

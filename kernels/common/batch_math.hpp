@@ -22,9 +22,10 @@ BILEVEL_HOST_DEVICE void neumann_step(T eta, T hr, T& r, T& v) {
   v += r;
 }
 
-/// (k + 1)^(-power): the decay factor of a step size at iteration k.
-BILEVEL_HOST_DEVICE double power_decay_factor(std::uint32_t k, double power) {
-  return power == 0.0 ? 1.0 : pow(static_cast<double>(k) + 1.0, -power);
+/// (offset + slope k)^(-power): the factor of a schedule at iteration k (Ops::schedule).
+BILEVEL_HOST_DEVICE double schedule_factor(std::uint32_t k, double offset, double slope,
+                                           double power) {
+  return power == 0.0 ? 1.0 : pow(offset + slope * static_cast<double>(k), -power);
 }
 
 /// The move of normalized momentum: a * beta / ||m||, or 0 when m = 0.

@@ -148,9 +148,9 @@ void CpuOps<T>::do_advance_counter(std::uint32_t* counter) {
 }
 
 template <typename T>
-void CpuOps<T>::do_power_decay(const T* base, index_t count, double power,
-                               const std::uint32_t* counter, T* out) {
-  const double factor = common::power_decay_factor(*counter, power);
+void CpuOps<T>::do_schedule(const T* base, index_t count, Schedule s,
+                            const std::uint32_t* counter, T* out) {
+  const double factor = common::schedule_factor(*counter, s.offset, s.slope, s.power);
   for (index_t j = 0; j < count; ++j) out[j] = static_cast<T>(base[j] * factor);
 }
 

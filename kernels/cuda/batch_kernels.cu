@@ -60,9 +60,9 @@ __global__ void sample_indices_kernel(std::uint64_t seed, std::uint32_t stream,
 __global__ void advance_counter_kernel(std::uint32_t* counter) { ++*counter; }
 
 template <typename T>
-__global__ void power_decay_kernel(const T* base, index_t count, double power,
-                                   const std::uint32_t* counter, T* out) {
-  const double factor = common::power_decay_factor(*counter, power);
+__global__ void schedule_kernel(const T* base, index_t count, Schedule s,
+                                const std::uint32_t* counter, T* out) {
+  const double factor = common::schedule_factor(*counter, s.offset, s.slope, s.power);
   for (index_t j = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; j < count;
        j += static_cast<index_t>(gridDim.x) * blockDim.x)
     out[j] = static_cast<T>(base[j] * factor);
@@ -259,12 +259,12 @@ void launch_advance_counter(cudaStream_t s, std::uint32_t* counter) {
 }
 
 template <typename T>
-void launch_power_decay(cudaStream_t s, const T* base, index_t count, double power,
-                        const std::uint32_t* counter, T* out) {
+void launch_schedule(cudaStream_t s, const T* base, index_t count, Schedule schedule,
+                     const std::uint32_t* counter, T* out) {
   const unsigned grid =
       static_cast<unsigned>(std::min<index_t>((count + kBlock - 1) / kBlock, 4096));
-  power_decay_kernel<<<grid, kBlock, 0, s>>>(base, count, power, counter, out);
-  BILEVEL_CHECK_LAUNCH(s, "power_decay");
+  schedule_kernel<<<grid, kBlock, 0, s>>>(base, count, schedule, counter, out);
+  BILEVEL_CHECK_LAUNCH(s, "schedule");
 }
 
 template <typename T>
@@ -297,8 +297,8 @@ void launch_normalized_momentum_step(cudaStream_t s, T mu, ConstMatrixView<T> h,
                                       MatrixView<T>);                                           \
   template void launch_gather_columns<T>(cudaStream_t, ConstMatrixView<T>,                      \
                                          const sample_index_t*, MatrixView<T>);                 \
-  template void launch_power_decay<T>(cudaStream_t, const T*, index_t, double,                  \
-                                     const std::uint32_t*, T*);                                 \
+  template void launch_schedule<T>(cudaStream_t, const T*, index_t, Schedule,                   \
+                                  const std::uint32_t*, T*);                                    \
   template void launch_normalized_momentum_step<T>(cudaStream_t, T, ConstMatrixView<T>,         \
                                                    MatrixView<T>, T, const T*, MatrixView<T>);
 

@@ -46,8 +46,8 @@ template <typename T>
 void launch_gather_columns(cudaStream_t s, ConstMatrixView<T> src, const sample_index_t* idx,
                            MatrixView<T> dst);
 template <typename T>
-void launch_power_decay(cudaStream_t s, const T* base, index_t count, double power,
-                        const std::uint32_t* counter, T* out);
+void launch_schedule(cudaStream_t s, const T* base, index_t count, Schedule schedule,
+                     const std::uint32_t* counter, T* out);
 template <typename T>
 void launch_normalized_momentum_step(cudaStream_t s, T mu, ConstMatrixView<T> h, MatrixView<T> m,
                                      T a, const T* beta, MatrixView<T> x);

@@ -84,9 +84,9 @@ void CudaOps<T>::do_advance_counter(std::uint32_t* counter) {
   launch_advance_counter(stream_, counter);
 }
 template <typename T>
-void CudaOps<T>::do_power_decay(const T* base, index_t count, double power,
-                                const std::uint32_t* counter, T* out) {
-  launch_power_decay(stream_, base, count, power, counter, out);
+void CudaOps<T>::do_schedule(const T* base, index_t count, Schedule s,
+                             const std::uint32_t* counter, T* out) {
+  launch_schedule(stream_, base, count, s, counter, out);
 }
 template <typename T>
 void CudaOps<T>::do_normalized_momentum_step(T mu, ConstMatrixView<T> h, MatrixView<T> m, T a,

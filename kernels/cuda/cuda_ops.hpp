@@ -34,8 +34,8 @@ class CudaOps final : public Ops<T> {
                          const std::uint32_t* step_on_device, std::uint32_t instance,
                          index_t population, index_t count, sample_index_t* out) override;
   void do_advance_counter(std::uint32_t* counter) override;
-  void do_power_decay(const T* base, index_t count, double power, const std::uint32_t* counter,
-                      T* out) override;
+  void do_schedule(const T* base, index_t count, Schedule s, const std::uint32_t* counter,
+                   T* out) override;
   void do_normalized_momentum_step(T mu, ConstMatrixView<T> h, MatrixView<T> m, T a,
                                    const T* beta, MatrixView<T> x) override;
   void do_clamp(MatrixView<T> x, T lo, T hi) override;
