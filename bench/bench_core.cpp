@@ -100,6 +100,31 @@ void bm_stocbio_iteration(benchmark::State& state, std::shared_ptr<Executor> exe
   set_counters<T>(state, sizeof(T) * 21.0 * 4.0 * 256 * s.dy);
 }
 
+/// Per-task data (B tasks, each its own M_b): hv_b = A_b v_b on a minibatch of 512 rows, one
+/// gather over all tasks' columns and two strided-batched GEMMs. items/s = task-HVPs per second.
+template <typename T>
+void bm_per_task_hvp(benchmark::State& state, std::shared_ptr<Executor> exec, Size s) {
+  std::vector<QuadraticData> tasks;
+  for (index_t t = 0; t < s.instances; ++t) tasks.push_back(QuadraticData::random(16, s.dy, s.n, 10 + t));
+  PerTaskQuadraticProblem<T> p(exec, std::move(tasks));
+  const index_t batch = 512;
+  p.reserve(s.instances, batch);
+  Array<T> x(exec, 16, s.instances), y(exec, s.dy, s.instances), v(exec, s.dy, s.instances),
+      hv(exec, s.dy, s.instances);
+  exec->ops<T>().fill(v.view(), T(1));
+  MinibatchSampler<T> sampler(exec, 1, s.n, batch);
+  const Batch b = sampler.draw(SampleStream::second_order, 0, 0);
+  for (auto _ : state) {
+    const double ms = exec->time_ms([&] {
+      p.hvp_jvp(b, x.view(), y.view(), v.view(), hv.view(), MatrixView<T>());
+    });
+    state.SetIterationTime(ms / 1e3);
+  }
+  // gather (read + write) and two GEMM reads of the 512 x dy rows of every task
+  set_counters<T>(state, sizeof(T) * 4.0 * batch * s.dy * s.instances);
+  state.SetItemsProcessed(state.iterations() * s.instances);
+}
+
 template <typename T>
 void register_all(const std::shared_ptr<Executor>& exec, const char* precision) {
   const std::string backend = to_string(exec->backend());
@@ -123,6 +148,15 @@ void register_all(const std::shared_ptr<Executor>& exec, const char* precision) 
                                  exec, s)
         ->UseManualTime()->Unit(benchmark::kMicrosecond);
   }
+  // per-task data: n rows per task (the CPU's host memory and generation time bound n)
+  if (std::string(precision) == "float")
+    for (const index_t tasks : {index_t(1), index_t(8), index_t(64)}) {
+      const Size s{256, gpu ? 16384 : 2048, tasks};
+      benchmark::RegisterBenchmark(("per_task_hvp_batch512/" + backend + "/" + precision + "/dy:256/n:" +
+                                    std::to_string(s.n) + "/B:" + std::to_string(tasks)).c_str(),
+                                   bm_per_task_hvp<T>, exec, s)
+          ->UseManualTime()->Unit(benchmark::kMicrosecond);
+    }
 }
 
 }  // namespace

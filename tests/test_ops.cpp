@@ -64,6 +64,17 @@ Outputs run_kernels(const std::shared_ptr<Executor>& exec, const Inputs<T>& in) 
   // C = A' (A B)
   ops.gemm(Op::transpose, Op::none, T(1), a.view(), cm.view(), T(0), ctn.view());
   take("gemm_tn", ctn);
+  // per column j: ctn_j = 2 A_j' cm_j with A_j the m x (k / 3) block j % 3 of A... written as
+  // three strided-batched products of A's column blocks with cm's columns (count 3 of c)
+  if (c >= 3) {
+    const index_t kb = in.k / 3;
+    Array<T> sb(exec, kb, 3);
+    ops.gemm_strided_batched(Op::transpose, Op::none, T(2),
+                             ConstMatrixView<T>(a.data(), in.m, kb, in.m), in.m * kb,
+                             ConstMatrixView<T>(cm.data(), in.m, 1, in.m), in.m, T(0),
+                             MatrixView<T>(sb.data(), kb, 1, kb), kb, 3);
+    take("gemm_strided_batched", sb);
+  }
   ops.copy(x, work.view());
   take("copy", work);
   ops.fill(work.view(), T(0.25));
@@ -154,6 +165,18 @@ Outputs reference(const Inputs<T>& in) {
     }
   out["gemm_nn"] = cm;
   out["gemm_tn"] = ctn;
+  if (c >= 3) {
+    // block i: 2 A[:, i kb : (i + 1) kb]' cm[:, i]
+    const index_t kb = k / 3;
+    std::vector<double> sb(static_cast<std::size_t>(kb * 3));
+    for (index_t i = 0; i < 3; ++i)
+      for (index_t r = 0; r < kb; ++r) {
+        double s = 0;
+        for (index_t p = 0; p < m; ++p) s += double(in.a[p + (i * kb + r) * m]) * cm[p + i * m];
+        sb[r + i * kb] = 2 * s;
+      }
+    out["gemm_strided_batched"] = sb;
+  }
   const auto each = [&](auto f) {
     std::vector<double> v(static_cast<std::size_t>(r * c));
     for (index_t j = 0; j < c; ++j)

@@ -11,6 +11,7 @@
 #include <bilevel/problems/bda_counterexample.hpp>
 #include <bilevel/problems/hyperclean.hpp>
 #include <bilevel/problems/quadratic.hpp>
+#include <bilevel/problems/per_task_quadratic.hpp>
 #include <bilevel/sampling.hpp>
 #include <bilevel/solvers/solver.hpp>
 #include <bilevel/solvers/lower_level.hpp>

@@ -49,6 +49,33 @@ class Ops {
     do_gemm(op_a, op_b, m, n, k, alpha, a.data, a.ld, b.data, b.ld, beta, c.data, c.ld);
   }
 
+  /// C_i = alpha * op(A_i) * op(B_i) + beta * C_i for i < count, where the views describe the
+  /// first matrix of each batch and A_i starts stride_a elements after A_{i-1} (likewise B, C):
+  /// instances with data of their own (per-task problems) in one call.
+  void gemm_strided_batched(Op op_a, Op op_b, T alpha, ConstMatrixView<T> a, index_t stride_a,
+                            ConstMatrixView<T> b, index_t stride_b, T beta, MatrixView<T> c,
+                            index_t stride_c, index_t count) {
+    const index_t m = op_a == Op::none ? a.rows : a.cols;
+    const index_t k = op_a == Op::none ? a.cols : a.rows;
+    const index_t kb = op_b == Op::none ? b.rows : b.cols;
+    const index_t n = op_b == Op::none ? b.cols : b.rows;
+    BILEVEL_EXPECTS(k == kb && c.rows == m && c.cols == n,
+                    "gemm_strided_batched: shapes do not match: op(A) is "
+                        << m << " x " << k << ", op(B) is " << kb << " x " << n << ", C is "
+                        << c.rows << " x " << c.cols);
+    BILEVEL_EXPECTS(count >= 0 && stride_a >= 0 && stride_b >= 0 && stride_c >= c.ld * c.cols,
+                    "gemm_strided_batched: count and strides must be >= 0 and C's stride must "
+                    "separate the C_i (got count "
+                        << count << ", stride_c " << stride_c << " for " << c.ld << " x " << c.cols
+                        << ")");
+    check_ld("gemm_strided_batched", a);
+    check_ld("gemm_strided_batched", b);
+    check_ld("gemm_strided_batched", c);
+    if (m == 0 || n == 0 || count == 0) return;
+    do_gemm_strided_batched(op_a, op_b, m, n, k, alpha, a.data, a.ld, stride_a, b.data, b.ld,
+                            stride_b, beta, c.data, c.ld, stride_c, count);
+  }
+
   /// x = value.
   void fill(MatrixView<T> x, T value) {
     check_ld("fill", x);
@@ -180,6 +207,10 @@ class Ops {
  protected:
   virtual void do_gemm(Op op_a, Op op_b, index_t m, index_t n, index_t k, T alpha, const T* a,
                        index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc) = 0;
+  virtual void do_gemm_strided_batched(Op op_a, Op op_b, index_t m, index_t n, index_t k, T alpha,
+                                       const T* a, index_t lda, index_t stride_a, const T* b,
+                                       index_t ldb, index_t stride_b, T beta, T* c, index_t ldc,
+                                       index_t stride_c, index_t count) = 0;
   virtual void do_fill(MatrixView<T> x, T value) = 0;
   virtual void do_copy(ConstMatrixView<T> x, MatrixView<T> y) = 0;
   virtual void do_axpby(T a, ConstMatrixView<T> x, T b, MatrixView<T> y) = 0;

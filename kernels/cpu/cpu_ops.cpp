@@ -56,6 +56,17 @@ void CpuOps<T>::do_gemm(Op op_a, Op op_b, index_t m, index_t n, index_t k, T alp
 }
 
 template <typename T>
+void CpuOps<T>::do_gemm_strided_batched(Op op_a, Op op_b, index_t m, index_t n, index_t k,
+                                        T alpha, const T* a, index_t lda, index_t stride_a,
+                                        const T* b, index_t ldb, index_t stride_b, T beta, T* c,
+                                        index_t ldc, index_t stride_c, index_t count) {
+  // one BLAS call per matrix (OpenBLAS has no strided-batched GEMM; each call is threaded)
+  for (index_t i = 0; i < count; ++i)
+    do_gemm(op_a, op_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
+            c + i * stride_c, ldc);
+}
+
+template <typename T>
 void CpuOps<T>::do_fill(MatrixView<T> x, T value) {
   for_each_element(x.rows, x.cols, [&](index_t i, index_t j) { x.data[i + j * x.ld] = value; });
 }

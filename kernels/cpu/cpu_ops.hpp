@@ -10,6 +10,10 @@ class CpuOps final : public Ops<T> {
  protected:
   void do_gemm(Op op_a, Op op_b, index_t m, index_t n, index_t k, T alpha, const T* a,
                index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc) override;
+  void do_gemm_strided_batched(Op op_a, Op op_b, index_t m, index_t n, index_t k, T alpha,
+                               const T* a, index_t lda, index_t stride_a, const T* b, index_t ldb,
+                               index_t stride_b, T beta, T* c, index_t ldc, index_t stride_c,
+                               index_t count) override;
   void do_fill(MatrixView<T> x, T value) override;
   void do_copy(ConstMatrixView<T> x, MatrixView<T> y) override;
   void do_axpby(T a, ConstMatrixView<T> x, T b, MatrixView<T> y) override;

@@ -34,6 +34,28 @@ void CudaOps<T>::do_gemm(Op op_a, Op op_b, index_t m, index_t n, index_t k, T al
 }
 
 template <typename T>
+void CudaOps<T>::do_gemm_strided_batched(Op op_a, Op op_b, index_t m, index_t n, index_t k,
+                                         T alpha, const T* a, index_t lda, index_t stride_a,
+                                         const T* b, index_t ldb, index_t stride_b, T beta, T* c,
+                                         index_t ldc, index_t stride_c, index_t count) {
+  BILEVEL_EXPECTS(m <= INT_MAX && n <= INT_MAX && k <= INT_MAX && lda <= INT_MAX &&
+                      ldb <= INT_MAX && ldc <= INT_MAX && count <= INT_MAX,
+                  "gemm_strided_batched: dimensions above 2^31 are not supported by the CUDA "
+                  "backend");
+  const int mi = static_cast<int>(m), ni = static_cast<int>(n), ki = static_cast<int>(k);
+  const long long sa = stride_a, sb = stride_b, sc = stride_c;
+  if constexpr (std::is_same_v<T, float>) {
+    BILEVEL_CUBLAS_TRY(cublasSgemmStridedBatched(
+        blas_, to_cublas(op_a), to_cublas(op_b), mi, ni, ki, &alpha, a, static_cast<int>(lda), sa,
+        b, static_cast<int>(ldb), sb, &beta, c, static_cast<int>(ldc), sc, static_cast<int>(count)));
+  } else {
+    BILEVEL_CUBLAS_TRY(cublasDgemmStridedBatched(
+        blas_, to_cublas(op_a), to_cublas(op_b), mi, ni, ki, &alpha, a, static_cast<int>(lda), sa,
+        b, static_cast<int>(ldb), sb, &beta, c, static_cast<int>(ldc), sc, static_cast<int>(count)));
+  }
+}
+
+template <typename T>
 void CudaOps<T>::do_fill(MatrixView<T> x, T value) { launch_fill(stream_, x, value); }
 template <typename T>
 void CudaOps<T>::do_copy(ConstMatrixView<T> x, MatrixView<T> y) { launch_copy(stream_, x, y); }
