@@ -111,8 +111,8 @@ void bm_hvp_full(benchmark::State& state, std::shared_ptr<Executor> exec, index_
 /// per second, the throughput to compare between B = 1 and B = 64.
 template <typename T>
 void bm_iteration(benchmark::State& state, std::shared_ptr<Executor> exec, index_t nb,
-                  std::string name, bool graphs) {
-  auto p = make_problem<T>(exec);
+                  std::string name, bool graphs, index_t train, index_t features) {
+  auto p = make_problem<T>(exec, train, features);
   AlgorithmOptions o = default_options(name);
   const index_t iterations = exec->backend() == Backend::cuda ? 200 : 10;
   o.loop.iterations = iterations;
@@ -155,17 +155,25 @@ void register_all(const std::shared_ptr<Executor>& exec, const char* precision) 
         if (graphs && exec->backend() != Backend::cuda) continue;
         benchmark::RegisterBenchmark(("hyperclean_iteration_" + std::string(name) +
                                       (graphs ? "_graph" : "") + suffix).c_str(),
-                                     bm_iteration<T>, exec, nb, std::string(name), graphs)
+                                     bm_iteration<T>, exec, nb, std::string(name), graphs,
+                                     index_t(20000), kFeatures)
             ->UseManualTime()->Unit(benchmark::kMicrosecond);
       }
   }
   // 1,000,000 samples x 1,024 features (4.1 GB in float): on the GPU only
   if (exec->backend() == Backend::cuda)
-    for (index_t nb : {index_t(1), index_t(8)})
-      benchmark::RegisterBenchmark(("hyperclean_hvp_jvp_full1M_1024/" + backend + "/" + precision +
-                                    "/B:" + std::to_string(nb)).c_str(),
+    for (index_t nb : {index_t(1), index_t(8)}) {
+      const std::string suffix = "/" + backend + "/" + precision + "/B:" + std::to_string(nb);
+      benchmark::RegisterBenchmark(("hyperclean_hvp_jvp_full1M_1024" + suffix).c_str(),
                                    bm_hvp_full<T>, exec, nb, index_t(1000000), index_t(1024))
           ->UseManualTime()->Unit(benchmark::kMicrosecond)->Iterations(20);
+      for (const char* name : {"stocbio", "soba", "bo-rep"})
+        benchmark::RegisterBenchmark(("hyperclean1M_1024_iteration_" + std::string(name) + "_graph" +
+                                      suffix).c_str(),
+                                     bm_iteration<T>, exec, nb, std::string(name), true,
+                                     index_t(1000000), index_t(1024))
+            ->UseManualTime()->Unit(benchmark::kMicrosecond)->Iterations(3);
+    }
 }
 
 }  // namespace
