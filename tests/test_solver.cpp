@@ -223,6 +223,54 @@ TEST(Solver, DivergenceNamesIterationAndInstance) {
   }
 }
 
+/// Counts its calls and leaves h = 0.
+class CountingEstimator final : public HypergradientEstimator<double> {
+ public:
+  explicit CountingEstimator(int* calls) : calls_(calls) {}
+  std::string name() const override { return "counting"; }
+  void prepare(Problem<double>&, index_t) override {}
+  void estimate(const EstimateContext<double>& ctx, ConstMatrixView<double>, MatrixView<double>,
+                MatrixView<double> h) override {
+    ++*calls_;
+    ctx.problem.executor()->ops<double>().fill(h, 0.0);
+  }
+
+ private:
+  int* calls_;
+};
+
+/// Metrics are copied back without waiting: the observer sees evaluation k once the iterations
+/// up to the next evaluation are enqueued (here: have run), in order, all of them. An inspector
+/// (which reads x and y) gets each evaluation at once.
+TEST(Solver, EvaluationsAreReadOneEvaluationLaterUnlessInspected) {
+  const QuadraticData q = standard_problem();
+  QuadraticProblem<double> p(cpu(), q);
+  ScheduleOptions loop;
+  loop.iterations = 30;
+  loop.eval_every = 10;
+  for (const bool inspect : {false, true}) {
+    int calls = 0;
+    std::vector<std::pair<index_t, int>> seen;  // (evaluated iteration, estimates run by then)
+    Solver<double> s(p, std::make_unique<CountingEstimator>(&calls), loop);
+    const auto observe = [&](const IterationMetrics& m) { seen.emplace_back(m.iteration, calls); };
+    Solver<double>::Inspector inspector;
+    if (inspect) inspector = [](const IterationMetrics&, ConstMatrixView<double>, ConstMatrixView<double>) {};
+    const SolveResult<double> r = s.run(std::vector<double>(5, 0.0), std::vector<double>(10, 0.0),
+                                        observe, inspector);
+    ASSERT_EQ(seen.size(), 3u);
+    EXPECT_EQ(r.history.size(), 3u);
+    for (std::size_t e = 0; e < 3; ++e) EXPECT_EQ(seen[e].first, index_t(10 * (e + 1)));
+    if (inspect) {
+      EXPECT_EQ(seen[0].second, 10);
+      EXPECT_EQ(seen[1].second, 20);
+    } else {
+      EXPECT_EQ(seen[0].second, 20) << "read at the next evaluation";
+      EXPECT_EQ(seen[1].second, 30);
+    }
+    EXPECT_EQ(seen[2].second, 30);
+  }
+}
+
 TEST(Solver, RejectsBadArguments) {
   const QuadraticData q = standard_problem();
   auto exec = cpu();

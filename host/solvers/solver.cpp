@@ -62,8 +62,6 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
   }
   Array<T> alpha = per_instance_array<T>(exec, options_.inner_step, nb, "inner_step (alpha)");
   Array<T> beta = per_instance_array<T>(exec, options_.outer_step, nb, "outer_step (beta)");
-  // metrics: B values each of f, g, ||h||, ||x - x*|| (one column of this B x 4 array each)
-  Array<T> metrics(exec, nb, 4);
   Array<T> reference;
   if (!options_.reference_x.empty()) {
     std::vector<T> rep;
@@ -85,8 +83,62 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
 
+  // An evaluation enqueues its metrics kernels and an asynchronous copy into one of two host
+  // buffers, and is read (observer, history, divergence check) at the next evaluation or at
+  // the end, while the device works on. With an inspector, which looks at x and y as they are
+  // at the evaluated iteration, each evaluation is read at once instead.
+  struct Pending {
+    index_t iteration = 0;
+    double seconds = 0.0;
+    int slot = 0;
+    std::unique_ptr<StreamMark> done;
+  };
+  // metrics: B values each of f, g, ||h||, ||x - x*|| (one column of a B x 4 array each)
+  Array<T> metrics_slots[2] = {Array<T>(exec, nb, 4), Array<T>(exec, nb, 4)};
+  HostBuffer<T> staging[2] = {HostBuffer<T>(exec, nb * 4), HostBuffer<T>(exec, nb * 4)};
+  std::unique_ptr<Pending> pending;
+  int next_slot = 0;
+  const int metric_rows = reference.size() > 0 ? 4 : 3;
+
+  const auto read = [&](Pending& p) {
+    p.done->wait();
+    const T* host = staging[p.slot].data();
+    IterationMetrics im;
+    im.iteration = p.iteration;
+    im.seconds = p.seconds;
+    const auto column = [&](int row) {
+      return std::vector<double>(host + row * nb, host + (row + 1) * nb);
+    };
+    im.upper_value = column(0);
+    im.lower_value = column(1);
+    im.hypergradient_norm = column(2);
+    if (reference.size() > 0) im.distance_to_solution = column(3);
+    result.history.push_back(im);
+    if (observer) observer(im);
+    if (inspector) inspector(im, x.view(), y.view());
+    for (index_t b = 0; b < nb; ++b) {
+      for (int r = 0; r < metric_rows; ++r) {
+        if (!std::isfinite(static_cast<double>(host[r * nb + b]))) {
+          static const char* what[] = {"f", "g", "||h||", "||x - x*||"};
+          std::ostringstream os;
+          os << "diverged at iteration " << p.iteration << ", instance " << b << ": " << what[r]
+             << " is " << host[r * nb + b] << " (try smaller step sizes)";
+          throw DivergenceError(os.str(), static_cast<long>(p.iteration), static_cast<long>(b));
+        }
+      }
+    }
+  };
+  const auto read_pending = [&] {
+    if (!pending) return;
+    std::unique_ptr<Pending> p = std::move(pending);
+    read(*p);
+  };
+
   const auto evaluate = [&](index_t iteration) {
-    T* m = metrics.data();
+    read_pending();  // in order, and before its slot is reused
+    const int slot = next_slot;
+    next_slot = 1 - next_slot;
+    T* m = metrics_slots[slot].data();
     const Batch full_lower{nullptr, problem_.lower_samples()};
     const Batch full_upper{nullptr, problem_.upper_samples()};
     // f, g at (x, y) on full data
@@ -99,32 +151,10 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
       ops.axpby(T(-1), reference.view(), T(1), diff.view());
       ops.batch_nrm2(diff.view(), m + 3 * nb);
     }
-    const std::vector<T> host = metrics.to_host();  // the one read-back of an evaluation
-    IterationMetrics im;
-    im.iteration = iteration;
-    im.seconds = elapsed();
-    const auto column = [&](int row) {
-      return std::vector<double>(host.begin() + row * nb, host.begin() + (row + 1) * nb);
-    };
-    im.upper_value = column(0);
-    im.lower_value = column(1);
-    im.hypergradient_norm = column(2);
-    if (reference.size() > 0) im.distance_to_solution = column(3);
-    result.history.push_back(im);
-    if (observer) observer(im);
-    if (inspector) inspector(im, x.view(), y.view());
-    for (index_t b = 0; b < nb; ++b) {
-      const int rows = reference.size() > 0 ? 4 : 3;
-      for (int r = 0; r < rows; ++r) {
-        if (!std::isfinite(static_cast<double>(host[r * nb + b]))) {
-          static const char* what[] = {"f", "g", "||h||", "||x - x*||"};
-          std::ostringstream os;
-          os << "diverged at iteration " << iteration << ", instance " << b << ": " << what[r]
-             << " is " << host[r * nb + b] << " (try smaller step sizes)";
-          throw DivergenceError(os.str(), static_cast<long>(iteration), static_cast<long>(b));
-        }
-      }
-    }
+    // the one read-back of an evaluation, without waiting for it
+    staging[slot].copy_async_from(m);
+    pending = std::make_unique<Pending>(Pending{iteration, elapsed(), slot, exec->mark()});
+    if (inspector) read_pending();
   };
 
   // The iteration counter k lives on the executor: the samplers read it, decaying steps are
@@ -223,6 +253,7 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
   }
   for (const auto& [shape, g] : graphs) result.captured_shapes += g ? 1 : 0;
   if (options_.final_evaluation) evaluate(options_.iterations);
+  read_pending();
   result.iterations = options_.iterations;
   result.x = x.to_host();
   result.y = y.to_host();

@@ -84,4 +84,46 @@ class Array {
   index_t cols_ = 0;
 };
 
+/// `count` values in host memory that an executor can copy into asynchronously (page-locked
+/// on CUDA), for results read back while the device keeps working.
+template <typename T>
+class HostBuffer {
+ public:
+  HostBuffer() = default;
+  HostBuffer(std::shared_ptr<Executor> exec, index_t count)
+      : exec_(std::move(exec)), count_(count) {
+    BILEVEL_EXPECTS(exec_ != nullptr && count >= 0, "HostBuffer needs an executor and count >= 0");
+    if (count_ > 0) data_ = static_cast<T*>(exec_->allocate_host(bytes()));
+  }
+  ~HostBuffer() {
+    if (data_ != nullptr) exec_->deallocate_host(data_);
+  }
+  HostBuffer(HostBuffer&& o) noexcept { swap(o); }
+  HostBuffer& operator=(HostBuffer&& o) noexcept {
+    HostBuffer(std::move(o)).swap(*this);
+    return *this;
+  }
+  HostBuffer(const HostBuffer&) = delete;
+  HostBuffer& operator=(const HostBuffer&) = delete;
+
+  T* data() { return data_; }
+  const T* data() const { return data_; }
+  index_t size() const { return count_; }
+  std::size_t bytes() const { return static_cast<std::size_t>(count_) * sizeof(T); }
+  /// Enqueues the copy of `src` (size() values on the executor) into this buffer.
+  void copy_async_from(const T* src) {
+    if (count_ > 0) exec_->copy_to_host_async(data_, src, bytes());
+  }
+
+ private:
+  void swap(HostBuffer& o) noexcept {
+    std::swap(exec_, o.exec_);
+    std::swap(data_, o.data_);
+    std::swap(count_, o.count_);
+  }
+  std::shared_ptr<Executor> exec_;
+  T* data_ = nullptr;
+  index_t count_ = 0;
+};
+
 }  // namespace bilevel

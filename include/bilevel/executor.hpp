@@ -26,6 +26,13 @@ class CapturedWork {
   virtual void replay() = 0;
 };
 
+/// A point in an executor's stream: wait() returns once everything enqueued before it is done.
+class StreamMark {
+ public:
+  virtual ~StreamMark() = default;
+  virtual void wait() = 0;
+};
+
 class Executor {
  public:
   virtual ~Executor() = default;
@@ -52,6 +59,23 @@ class Executor {
 
   /// cudaStream_t of this executor (nullptr on the CPU): user kernels must be launched on it.
   virtual void* native_stream() const = 0;
+
+  /// Host memory that asynchronous copies can target (page-locked on CUDA, so that the copy
+  /// overlaps with the work after it).
+  virtual void* allocate_host(std::size_t bytes) { return ::operator new(bytes); }
+  virtual void deallocate_host(void* ptr) noexcept { ::operator delete(ptr); }
+  /// Enqueues a copy into `host_dst` (from allocate_host) and returns at once: the data is
+  /// there once a mark() taken after this call has been waited for. The CPU copies at once.
+  virtual void copy_to_host_async(void* host_dst, const void* src, std::size_t bytes) {
+    copy_to_host(host_dst, src, bytes);
+  }
+  /// Marks the current end of the stream (the CPU has nothing in flight: a mark that is done).
+  virtual std::unique_ptr<StreamMark> mark() {
+    struct Done final : StreamMark {
+      void wait() override {}
+    };
+    return std::make_unique<Done>();
+  }
 
   /// Records what `work` enqueues on this executor's stream without running it, and returns it
   /// to be replayed. Returns nullptr, without calling `work`, where the backend has nothing to

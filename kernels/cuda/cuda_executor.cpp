@@ -28,6 +28,22 @@ class DeviceGuard {
   int previous_ = 0;
 };
 
+/// A CUDA event recorded on the executor's stream.
+class CudaMark final : public StreamMark {
+ public:
+  explicit CudaMark(cudaStream_t stream) {
+    BILEVEL_CUDA_TRY(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming));
+    BILEVEL_CUDA_TRY(cudaEventRecord(event_, stream));
+  }
+  ~CudaMark() override { BILEVEL_CUDA_TRY_NO_THROW(cudaEventDestroy(event_)); }
+  CudaMark(const CudaMark&) = delete;
+  CudaMark& operator=(const CudaMark&) = delete;
+  void wait() override { BILEVEL_CUDA_TRY(cudaEventSynchronize(event_)); }
+
+ private:
+  cudaEvent_t event_ = nullptr;
+};
+
 /// An instantiated CUDA graph, launched on the executor's stream.
 class CudaGraph final : public CapturedWork {
  public:
@@ -101,6 +117,23 @@ class CudaExecutor final : public Executor {
     BILEVEL_CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
   }
   void synchronize() override { BILEVEL_CUDA_TRY(cudaStreamSynchronize(stream_)); }
+  void* allocate_host(std::size_t bytes) override {
+    if (bytes == 0) return nullptr;
+    void* p = nullptr;
+    BILEVEL_CUDA_TRY(cudaMallocHost(&p, bytes));
+    return p;
+  }
+  void deallocate_host(void* ptr) noexcept override {
+    if (ptr != nullptr) BILEVEL_CUDA_TRY_NO_THROW(cudaFreeHost(ptr));
+  }
+  void copy_to_host_async(void* dst, const void* src, std::size_t bytes) override {
+    if (bytes == 0) return;
+    BILEVEL_CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+  }
+  std::unique_ptr<StreamMark> mark() override {
+    DeviceGuard guard(device_);
+    return std::make_unique<CudaMark>(stream_);
+  }
   double time_ms(const std::function<void()>& work) override {
     BILEVEL_CUDA_TRY(cudaEventRecord(start_, stream_));
     work();

@@ -89,7 +89,9 @@ class Solver {
 
   /// Runs from x0 (dx x B) and y0 (dy x B), host, column-major; B = x0.size() / dx. Throws
   /// DivergenceError (iteration, instance) when a metric becomes non-finite; `observer` has
-  /// seen every evaluation before that.
+  /// seen every evaluation before that. Metrics are copied back asynchronously: without an
+  /// inspector, evaluation k reaches the observer (and the divergence check) at the next
+  /// evaluation or at the end, in order; with one, at once.
   SolveResult<T> run(const std::vector<T>& x0, const std::vector<T>& y0,
                      const Observer& observer = {}, const Inspector& inspector = {});
 
