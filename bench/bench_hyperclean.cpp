@@ -51,10 +51,12 @@ void set_counters(benchmark::State& state, double bytes) {
       benchmark::Counter(bytes * state.iterations() / 1e9, benchmark::Counter::kIsRate);
 }
 
-/// One oracle call at a minibatch: which = 0: gy; 1: fused H v and J v.
+/// One oracle call at a minibatch: which = 0: gy; 1: fused H v and J v; 2: the same with the
+/// logits of W and V from one GEMM.
 template <typename T>
 void bm_oracle(benchmark::State& state, std::shared_ptr<Executor> exec, index_t nb, int which) {
   auto p = make_problem<T>(exec);
+  p->set_fused_logits_gemm(which == 2);
   p->reserve(nb, kBatch);
   const index_t dx = p->dim_x(), dy = p->dim_y();
   Array<T> x(exec, dx, nb), y(exec, dy, nb), v(exec, dy, nb), out(exec, dy, nb), jv(exec, dx, nb);
@@ -73,16 +75,17 @@ void bm_oracle(benchmark::State& state, std::shared_ptr<Executor> exec, index_t 
     state.SetIterationTime(ms / 1e3);
   }
   const double rows = kFeatures + 1;
-  // gather (read + write) + 2 GEMMs (gy) or 3 GEMMs (Z, U, back) over the batch's columns
-  set_counters<T>(state, sizeof(T) * rows * kBatch * (which == 0 ? 4.0 : 5.0));
+  // gather (read + write) + 2 GEMMs (gy) or 3 GEMMs (Z, U, back; 2 when Z and U are fused)
+  set_counters<T>(state, sizeof(T) * rows * kBatch * (which == 0 ? 4.0 : which == 1 ? 5.0 : 4.0));
 }
 
 /// The fused H v + J v on the whole training set (no gather: each chunk of the data is read by
 /// the two logits GEMMs and the GEMM back), B instances, against the copy bandwidth.
 template <typename T>
 void bm_hvp_full(benchmark::State& state, std::shared_ptr<Executor> exec, index_t nb,
-                 index_t train, index_t features) {
+                 index_t train, index_t features, bool fused) {
   auto p = make_problem<T>(exec, train, features);
+  p->set_fused_logits_gemm(fused);
   p->reserve(nb, 0);
   const index_t dx = p->dim_x(), dy = p->dim_y();
   Array<T> x(exec, dx, nb), y(exec, dy, nb), v(exec, dy, nb), out(exec, dy, nb), jv(exec, dx, nb);
@@ -97,8 +100,9 @@ void bm_hvp_full(benchmark::State& state, std::shared_ptr<Executor> exec, index_
     state.SetIterationTime(ms / 1e3);
   }
   const double data = sizeof(T) * static_cast<double>(features + 1) * static_cast<double>(train);
-  // three passes over the data (Z = A'W, U = A'V, hv += A U) + x read and jv written
-  const double bytes = 3.0 * data + 2.0 * sizeof(T) * static_cast<double>(train * nb);
+  // three passes over the data (Z = A'W, U = A'V, hv += A U; two when Z and U come from one
+  // GEMM) + x read and jv written
+  const double bytes = (fused ? 2.0 : 3.0) * data + 2.0 * sizeof(T) * static_cast<double>(train * nb);
   set_counters<T>(state, bytes);
   const double copy = copy_bandwidth(exec, static_cast<std::size_t>(std::min(data, 2e9)));
   state.counters["copy_GB/s"] = copy;
@@ -146,9 +150,14 @@ void register_all(const std::shared_ptr<Executor>& exec, const char* precision) 
         ->UseManualTime()->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark(("hyperclean_hvp_jvp_batch512" + suffix).c_str(), bm_oracle<T>, exec, nb, 1)
         ->UseManualTime()->Unit(benchmark::kMicrosecond);
-    benchmark::RegisterBenchmark(("hyperclean_hvp_jvp_full20000" + suffix).c_str(), bm_hvp_full<T>,
-                                 exec, nb, index_t(20000), kFeatures)
+    benchmark::RegisterBenchmark(("hyperclean_hvp_jvp_fusedgemm_batch512" + suffix).c_str(), bm_oracle<T>,
+                                 exec, nb, 2)
         ->UseManualTime()->Unit(benchmark::kMicrosecond);
+    for (const bool fused : {false, true})
+      benchmark::RegisterBenchmark(("hyperclean_hvp_jvp" + std::string(fused ? "_fusedgemm" : "") +
+                                    "_full20000" + suffix).c_str(),
+                                   bm_hvp_full<T>, exec, nb, index_t(20000), kFeatures, fused)
+          ->UseManualTime()->Unit(benchmark::kMicrosecond);
     for (const char* name : {"stocbio", "soba", "bo-rep"})
       for (const bool graphs : {true, false}) {
         // graphs only exist on CUDA: on the CPU both would run the same code
@@ -164,9 +173,11 @@ void register_all(const std::shared_ptr<Executor>& exec, const char* precision) 
   if (exec->backend() == Backend::cuda)
     for (index_t nb : {index_t(1), index_t(8)}) {
       const std::string suffix = "/" + backend + "/" + precision + "/B:" + std::to_string(nb);
-      benchmark::RegisterBenchmark(("hyperclean_hvp_jvp_full1M_1024" + suffix).c_str(),
-                                   bm_hvp_full<T>, exec, nb, index_t(1000000), index_t(1024))
-          ->UseManualTime()->Unit(benchmark::kMicrosecond)->Iterations(20);
+      for (const bool fused : {false, true})
+        benchmark::RegisterBenchmark(("hyperclean_hvp_jvp" + std::string(fused ? "_fusedgemm" : "") +
+                                      "_full1M_1024" + suffix).c_str(),
+                                     bm_hvp_full<T>, exec, nb, index_t(1000000), index_t(1024), fused)
+            ->UseManualTime()->Unit(benchmark::kMicrosecond)->Iterations(20);
       for (const char* name : {"stocbio", "soba", "bo-rep"})
         benchmark::RegisterBenchmark(("hyperclean1M_1024_iteration_" + std::string(name) + "_graph" +
                                       suffix).c_str(),

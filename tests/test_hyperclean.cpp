@@ -99,6 +99,43 @@ TEST_P(HypercleanSecondOrder, HvAndJvMatchFiniteDifferencesOfGy) {
   EXPECT_GT(nonzero, 0);
 }
 
+/// One GEMM for the logits of W and V (A' [W V]) gives what two GEMMs give, on a minibatch and
+/// on the full data.
+TEST_P(HypercleanSecondOrder, FusedLogitsGemmMatchesTwoGemms) {
+  Fixture f;
+  MinibatchSampler<double> sampler(f.exec, 3, f.dx, GetParam() ? 16 : 0);
+  const Batch b = sampler.draw(SampleStream::second_order, 0, 0);
+  const auto run = [&](bool fused) {
+    f.p.set_fused_logits_gemm(fused);
+    f.p.reserve(f.nb, 16);
+    Array<double> xa(f.exec, f.dx, f.nb, f.x), wa(f.exec, f.dy, f.nb, f.w),
+        va(f.exec, f.dy, f.nb, f.v), hv(f.exec, f.dy, f.nb), jv(f.exec, f.dx, f.nb);
+    f.p.hvp_jvp(b, xa.view(), wa.view(), va.view(), hv.view(), jv.view());
+    return std::make_pair(hv.to_host(), jv.to_host());
+  };
+  const auto two = run(false), one = run(true);
+  EXPECT_LT(relative_error(one.first, two.first), 1e-13);
+  EXPECT_LT(relative_error(one.second, two.second), 1e-13);
+  EXPECT_GT(norm(two.first), 0.0);
+}
+
+/// The fused logits GEMM on CUDA against two GEMMs on the CPU.
+TEST(HypercleanParity, FusedLogitsGemmOnCudaMatchesCpu) {
+  BILEVEL_REQUIRE_CUDA(gpu);
+  const HypercleanData data = small_data();
+  const auto run = [&](std::shared_ptr<Executor> exec, bool fused) {
+    HypercleanProblem<double> p(exec, data, 1e-3);
+    p.set_fused_logits_gemm(fused);
+    p.reserve(2, 16);
+    const index_t dx = p.dim_x(), dy = p.dim_y();
+    Array<double> x(exec, dx, 2, random_vector<double>(dx * 2, 1)), w(exec, dy, 2, random_vector<double>(dy * 2, 2)),
+        v(exec, dy, 2, random_vector<double>(dy * 2, 3)), hv(exec, dy, 2), jv(exec, dx, 2);
+    p.hvp_jvp(Batch{nullptr, dx, dx}, x.view(), w.view(), v.view(), hv.view(), jv.view());
+    return hv.to_host();
+  };
+  EXPECT_LT(relative_error(run(gpu, true), run(cpu(), false)), 1e-11);
+}
+
 /// grad_x g against differences of g along each x_k (minibatch: through the values of the
 /// same batch, weighted train loss), and f's HVP against differences of fy.
 TEST_P(HypercleanSecondOrder, GradXAndFHessianMatchFiniteDifferences) {

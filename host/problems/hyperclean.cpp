@@ -122,8 +122,9 @@ void HypercleanProblem<T>::reserve(index_t instances, index_t max_batch) {
   chunk_ = std::max<index_t>(reserved_batch_, 8192);
   const index_t cb = classes_ * reserved_instances_;
   gathered_ = Array<T>(exec_, rows_, reserved_batch_);
-  z_ = Array<T>(exec_, chunk_, cb);
+  z_ = Array<T>(exec_, chunk_, fused_logits_ ? 2 * cb : cb);
   u_ = Array<T>(exec_, chunk_, cb);
+  wv_ = fused_logits_ ? Array<T>(exec_, rows_, 2 * cb) : Array<T>();
   per_sample_ = Array<T>(exec_, chunk_, reserved_instances_);
   ones_ = Array<T>(exec_, chunk_, 1);
   scalars_ = Array<T>(exec_, reserved_instances_, 1);
@@ -283,12 +284,24 @@ void HypercleanProblem<T>::hvp_jvp(const Batch& batch, ConstMatrixView<T> x, Con
   if (!jv.empty()) ops.fill(jv, T(0));
   // hv = 2 reg v
   if (!hv.empty()) ops.axpby(static_cast<T>(2 * reg_), v, T(0), hv);
+  if (fused_logits_) {
+    // [W V]: the two weight matrices side by side
+    ops.copy(y, MatrixView<T>(wv_.data(), dim_y(), nb));
+    ops.copy(v, MatrixView<T>(wv_.data() + dim_y() * nb, dim_y(), nb));
+  }
   for_each_chunk(train_, batch, [&](const Chunk& c) {
     MatrixView<T> z(z_.data(), c.count, cb, z_.rows());
-    MatrixView<T> u(u_.data(), c.count, cb, u_.rows());
-    // Z = A_c' W; U = A_c' V
-    ops.gemm(Op::transpose, Op::none, T(1), c.a, weights_view(y), T(0), z);
-    ops.gemm(Op::transpose, Op::none, T(1), c.a, weights_view(v), T(0), u);
+    MatrixView<T> u = fused_logits_ ? MatrixView<T>(z_.data() + cb * z_.rows(), c.count, cb, z_.rows())
+                                    : MatrixView<T>(u_.data(), c.count, cb, u_.rows());
+    if (fused_logits_) {
+      // [Z U] = A_c' [W V]
+      ops.gemm(Op::transpose, Op::none, T(1), c.a, ConstMatrixView<T>(wv_.data(), rows_, 2 * cb, rows_),
+               T(0), MatrixView<T>(z_.data(), c.count, 2 * cb, z_.rows()));
+    } else {
+      // Z = A_c' W; U = A_c' V
+      ops.gemm(Op::transpose, Op::none, T(1), c.a, weights_view(y), T(0), z);
+      ops.gemm(Op::transpose, Op::none, T(1), c.a, weights_view(v), T(0), u);
+    }
     // U <- sigmoid(x_i)/s (diag p - p p') U;  jv_i += sigmoid'(x_i)/s (p - e_label) . U
     softmax_->hvp_jvp({c.count, classes_, nb, train_.labels.data() + c.offset, c.indices,
                        x.data + c.offset, x.ld, T(1) / static_cast<T>(s)},
