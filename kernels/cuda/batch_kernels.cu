@@ -32,11 +32,73 @@ __global__ void column_reduce_kernel(index_t rows, index_t cols, Term term, Fini
   }
 }
 
+/// Long columns are split over several blocks: this many elements per block at least.
+constexpr index_t kReduceSlice = 8192;
+
+/// Blocks per column of a split reduction (1: one block per column is enough, or the scratch
+/// or the grid cannot hold more).
+index_t reduce_parts(index_t rows, index_t cols) {
+  if (rows <= kReduceSlice || cols > 65535) return 1;
+  const index_t wanted = (rows + kReduceSlice - 1) / kReduceSlice;
+  return std::max<index_t>(1, std::min<index_t>({wanted, kReduceScratchDoubles / cols, 1024}));
+}
+
+/// The rows of part p of `parts`: [begin, end).
+__device__ inline void part_range(index_t rows, index_t parts, index_t p, index_t& begin,
+                                  index_t& end) {
+  const index_t per = (rows + parts - 1) / parts;
+  begin = p * per;
+  end = begin + per < rows ? begin + per : rows;
+}
+
+/// Split reduction, first pass: block (p, j) sums term(i, j) over part p of column j into
+/// partial[j parts + p]. Each element is visited exactly once (term may update it).
+template <typename Term>
+__global__ void partial_reduce_kernel(index_t rows, index_t parts, Term term, double* partial) {
+  using BlockReduce = cub::BlockReduce<double, kBlock>;
+  __shared__ typename BlockReduce::TempStorage temp;
+  const index_t j = blockIdx.y, p = blockIdx.x;
+  index_t begin, end;
+  part_range(rows, parts, p, begin, end);
+  double s = 0.0;
+  for (index_t i = begin + threadIdx.x; i < end; i += kBlock) s += term(i, j);
+  const double total = BlockReduce(temp).Sum(s);
+  if (threadIdx.x == 0) partial[j * parts + p] = total;
+}
+
+/// Sum of column j's partials, in a fixed order (deterministic).
+__device__ inline double sum_parts(const double* partial, index_t parts, index_t j) {
+  double s = 0.0;
+  for (index_t p = 0; p < parts; ++p) s += partial[j * parts + p];
+  return s;
+}
+
+/// Split reduction, second pass: out[j] = finish(sum of column j's partials).
+template <typename Finish, typename T>
+__global__ void finish_reduce_kernel(index_t cols, index_t parts, const double* partial,
+                                     Finish finish, T* out) {
+  for (index_t j = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; j < cols;
+       j += static_cast<index_t>(gridDim.x) * blockDim.x)
+    out[j] = static_cast<T>(finish(sum_parts(partial, parts, j)));
+}
+
+/// out[j] = finish(sum_i term(i, j)): one block per column, or, for long columns, several
+/// blocks per column and a second pass over their partial sums (`scratch`).
 template <typename Term, typename Finish, typename T>
 void launch_column_reduce(cudaStream_t s, index_t rows, index_t cols, Term term, Finish finish,
-                          T* out, const char* name) {
-  const unsigned grid = static_cast<unsigned>(std::min<index_t>(cols, 1 << 16));
-  column_reduce_kernel<<<grid, kBlock, 0, s>>>(rows, cols, term, finish, out);
+                          T* out, double* scratch, const char* name) {
+  const index_t parts = reduce_parts(rows, cols);
+  if (parts == 1) {
+    const unsigned grid = static_cast<unsigned>(std::min<index_t>(cols, 1 << 16));
+    column_reduce_kernel<<<grid, kBlock, 0, s>>>(rows, cols, term, finish, out);
+    BILEVEL_CHECK_LAUNCH(s, name);
+    return;
+  }
+  partial_reduce_kernel<<<dim3(static_cast<unsigned>(parts), static_cast<unsigned>(cols)), kBlock,
+                          0, s>>>(rows, parts, term, scratch);
+  BILEVEL_CHECK_LAUNCH(s, name);
+  const unsigned grid = static_cast<unsigned>(std::min<index_t>((cols + kBlock - 1) / kBlock, 4096));
+  finish_reduce_kernel<<<grid, kBlock, 0, s>>>(cols, parts, scratch, finish, out);
   BILEVEL_CHECK_LAUNCH(s, name);
 }
 
@@ -93,6 +155,19 @@ __global__ void normalized_momentum_kernel(T mu, ConstMatrixView<T> h, MatrixVie
   }
 }
 
+/// Second pass of the split normalized momentum: block (p, j) moves part p of x_j by
+/// a beta_j m_j / ||m_j||, with ||m_j||^2 the sum of column j's partials.
+template <typename T>
+__global__ void normalized_move_kernel(index_t parts, const double* partial, T a, const T* beta,
+                                       ConstMatrixView<T> m, MatrixView<T> x) {
+  const index_t j = blockIdx.y, p = blockIdx.x;
+  const T step = common::normalized_step(a, beta[j], sqrt(sum_parts(partial, parts, j)));
+  index_t begin, end;
+  part_range(x.rows, parts, p, begin, end);
+  for (index_t i = begin + threadIdx.x; i < end; i += kBlock)
+    x.data[i + j * x.ld] += step * m.data[i + j * m.ld];
+}
+
 }  // namespace
 
 template <typename T>
@@ -141,25 +216,26 @@ void launch_batch_scale(cudaStream_t s, T a, const T* alpha, MatrixView<T> x) {
 }
 
 template <typename T>
-void launch_batch_dot(cudaStream_t s, ConstMatrixView<T> x, ConstMatrixView<T> y, T* out) {
+void launch_batch_dot(cudaStream_t s, ConstMatrixView<T> x, ConstMatrixView<T> y, T* out,
+                      double* scratch) {
   launch_column_reduce(
       s, x.rows, x.cols,
       [=] __device__(index_t i, index_t j) {
         return static_cast<double>(x.data[i + j * x.ld]) *
                static_cast<double>(y.data[i + j * y.ld]);
       },
-      Identity{}, out, "batch_dot");
+      Identity{}, out, scratch, "batch_dot");
 }
 
 template <typename T>
-void launch_batch_nrm2(cudaStream_t s, ConstMatrixView<T> x, T* out) {
+void launch_batch_nrm2(cudaStream_t s, ConstMatrixView<T> x, T* out, double* scratch) {
   launch_column_reduce(
       s, x.rows, x.cols,
       [=] __device__(index_t i, index_t j) {
         const double v = x.data[i + j * x.ld];
         return v * v;
       },
-      Sqrt{}, out, "batch_nrm2");
+      Sqrt{}, out, scratch, "batch_nrm2");
 }
 
 template <typename T>
@@ -269,10 +345,28 @@ void launch_schedule(cudaStream_t s, const T* base, index_t count, Schedule sche
 
 template <typename T>
 void launch_normalized_momentum_step(cudaStream_t s, T mu, ConstMatrixView<T> h, MatrixView<T> m,
-                                     T a, const T* beta, MatrixView<T> x) {
-  const unsigned grid = static_cast<unsigned>(std::min<index_t>(x.cols, 1 << 16));
-  normalized_momentum_kernel<<<grid, kBlock, 0, s>>>(mu, h, m, a, beta, x);
-  BILEVEL_CHECK_LAUNCH(s, "normalized_momentum_step");
+                                     T a, const T* beta, MatrixView<T> x, double* scratch) {
+  const index_t parts = reduce_parts(x.rows, x.cols);
+  if (parts == 1) {
+    const unsigned grid = static_cast<unsigned>(std::min<index_t>(x.cols, 1 << 16));
+    normalized_momentum_kernel<<<grid, kBlock, 0, s>>>(mu, h, m, a, beta, x);
+    BILEVEL_CHECK_LAUNCH(s, "normalized_momentum_step");
+    return;
+  }
+  // long columns: m update with partial norms over (parts x cols) blocks, then x moved by
+  // the same blocks, each summing its column's partials first
+  const dim3 grid(static_cast<unsigned>(parts), static_cast<unsigned>(x.cols));
+  partial_reduce_kernel<<<grid, kBlock, 0, s>>>(
+      m.rows, parts,
+      [=] __device__(index_t i, index_t j) {
+        T& mi = m.data[i + j * m.ld];
+        mi = mu * mi + (T(1) - mu) * h.data[i + j * h.ld];
+        return static_cast<double>(mi) * static_cast<double>(mi);
+      },
+      scratch);
+  BILEVEL_CHECK_LAUNCH(s, "normalized_momentum_step (norms)");
+  normalized_move_kernel<<<grid, kBlock, 0, s>>>(parts, scratch, a, beta, ConstMatrixView<T>(m), x);
+  BILEVEL_CHECK_LAUNCH(s, "normalized_momentum_step (move)");
 }
 
 #define BILEVEL_INSTANTIATE_BATCH_KERNELS(T)                                                    \
@@ -282,8 +376,9 @@ void launch_normalized_momentum_step(cudaStream_t s, T mu, ConstMatrixView<T> h,
   template void launch_batch_axpy<T>(cudaStream_t, T, const T*, ConstMatrixView<T>,             \
                                      MatrixView<T>);                                            \
   template void launch_batch_scale<T>(cudaStream_t, T, const T*, MatrixView<T>);                \
-  template void launch_batch_dot<T>(cudaStream_t, ConstMatrixView<T>, ConstMatrixView<T>, T*);  \
-  template void launch_batch_nrm2<T>(cudaStream_t, ConstMatrixView<T>, T*);                     \
+  template void launch_batch_dot<T>(cudaStream_t, ConstMatrixView<T>, ConstMatrixView<T>, T*,   \
+                                    double*);                                                   \
+  template void launch_batch_nrm2<T>(cudaStream_t, ConstMatrixView<T>, T*, double*);            \
   template void launch_neumann_step<T>(cudaStream_t, const T*, ConstMatrixView<T>,              \
                                        MatrixView<T>, MatrixView<T>);                           \
   template void launch_batch_axpy_ratio<T>(cudaStream_t, T, const T*, const T*,                 \
@@ -300,7 +395,8 @@ void launch_normalized_momentum_step(cudaStream_t s, T mu, ConstMatrixView<T> h,
   template void launch_schedule<T>(cudaStream_t, const T*, index_t, Schedule,                   \
                                   const std::uint32_t*, T*);                                    \
   template void launch_normalized_momentum_step<T>(cudaStream_t, T, ConstMatrixView<T>,         \
-                                                   MatrixView<T>, T, const T*, MatrixView<T>);
+                                                   MatrixView<T>, T, const T*, MatrixView<T>,   \
+                                                   double*);
 
 BILEVEL_INSTANTIATE_BATCH_KERNELS(float)
 BILEVEL_INSTANTIATE_BATCH_KERNELS(double)

@@ -21,10 +21,15 @@ void launch_batch_axpy(cudaStream_t s, T a, const T* alpha, ConstMatrixView<T> x
                        MatrixView<T> y);
 template <typename T>
 void launch_batch_scale(cudaStream_t s, T a, const T* alpha, MatrixView<T> x);
+/// Doubles of the scratch that column reductions of long columns split their partial sums into
+/// (allocated once per executor, so that no reduction allocates).
+constexpr index_t kReduceScratchDoubles = index_t{1} << 16;
+
 template <typename T>
-void launch_batch_dot(cudaStream_t s, ConstMatrixView<T> x, ConstMatrixView<T> y, T* out);
+void launch_batch_dot(cudaStream_t s, ConstMatrixView<T> x, ConstMatrixView<T> y, T* out,
+                      double* scratch);
 template <typename T>
-void launch_batch_nrm2(cudaStream_t s, ConstMatrixView<T> x, T* out);
+void launch_batch_nrm2(cudaStream_t s, ConstMatrixView<T> x, T* out, double* scratch);
 template <typename T>
 void launch_neumann_step(cudaStream_t s, const T* eta, ConstMatrixView<T> hr, MatrixView<T> r,
                          MatrixView<T> v);
@@ -50,7 +55,7 @@ void launch_schedule(cudaStream_t s, const T* base, index_t count, Schedule sche
                      const std::uint32_t* counter, T* out);
 template <typename T>
 void launch_normalized_momentum_step(cudaStream_t s, T mu, ConstMatrixView<T> h, MatrixView<T> m,
-                                     T a, const T* beta, MatrixView<T> x);
+                                     T a, const T* beta, MatrixView<T> x, double* scratch);
 void launch_sample_indices(cudaStream_t s, std::uint64_t seed, std::uint32_t stream,
                            std::uint32_t step, const std::uint32_t* step_on_device,
                            std::uint32_t instance, index_t population, index_t count,

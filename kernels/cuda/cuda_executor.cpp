@@ -1,5 +1,6 @@
 #include "cuda_executor.hpp"
 
+#include "batch_kernels.cuh"
 #include "cuda_error.hpp"
 #include "cuda_ops.hpp"
 
@@ -76,13 +77,16 @@ class CudaExecutor final : public Executor {
     BILEVEL_CUBLAS_TRY(cublasSetStream(blas_, stream_));
     BILEVEL_CUDA_TRY(cudaMalloc(&blas_workspace_, kCublasWorkspaceBytes));
     BILEVEL_CUBLAS_TRY(cublasSetWorkspace(blas_, blas_workspace_, kCublasWorkspaceBytes));
-    ops_f_ = std::make_unique<CudaOps<float>>(stream_, blas_);
-    ops_d_ = std::make_unique<CudaOps<double>>(stream_, blas_);
+    BILEVEL_CUDA_TRY(cudaMalloc(reinterpret_cast<void**>(&reduce_scratch_),
+                                kReduceScratchDoubles * sizeof(double)));
+    ops_f_ = std::make_unique<CudaOps<float>>(stream_, blas_, reduce_scratch_);
+    ops_d_ = std::make_unique<CudaOps<double>>(stream_, blas_, reduce_scratch_);
   }
   ~CudaExecutor() override {
     if (blas_ != nullptr && cublasDestroy(blas_) != CUBLAS_STATUS_SUCCESS)
       report_cuda_error_no_throw(cudaErrorUnknown, "cublasDestroy", __FILE__, __LINE__);
     if (blas_workspace_ != nullptr) BILEVEL_CUDA_TRY_NO_THROW(cudaFree(blas_workspace_));
+    if (reduce_scratch_ != nullptr) BILEVEL_CUDA_TRY_NO_THROW(cudaFree(reduce_scratch_));
     if (start_ != nullptr) BILEVEL_CUDA_TRY_NO_THROW(cudaEventDestroy(start_));
     if (stop_ != nullptr) BILEVEL_CUDA_TRY_NO_THROW(cudaEventDestroy(stop_));
     if (stream_ != nullptr) BILEVEL_CUDA_TRY_NO_THROW(cudaStreamDestroy(stream_));
@@ -178,6 +182,7 @@ class CudaExecutor final : public Executor {
   cudaEvent_t stop_ = nullptr;
   cublasHandle_t blas_ = nullptr;
   void* blas_workspace_ = nullptr;
+  double* reduce_scratch_ = nullptr;
   std::unique_ptr<CudaOps<float>> ops_f_;
   std::unique_ptr<CudaOps<double>> ops_d_;
 };

@@ -73,11 +73,11 @@ void CudaOps<T>::do_batch_scale(T a, const T* alpha, MatrixView<T> x) {
 }
 template <typename T>
 void CudaOps<T>::do_batch_dot(ConstMatrixView<T> x, ConstMatrixView<T> y, T* out) {
-  launch_batch_dot(stream_, x, y, out);
+  launch_batch_dot(stream_, x, y, out, scratch_);
 }
 template <typename T>
 void CudaOps<T>::do_batch_nrm2(ConstMatrixView<T> x, T* out) {
-  launch_batch_nrm2(stream_, x, out);
+  launch_batch_nrm2(stream_, x, out, scratch_);
 }
 template <typename T>
 void CudaOps<T>::do_neumann_step(const T* eta, ConstMatrixView<T> hr, MatrixView<T> r,
@@ -113,7 +113,7 @@ void CudaOps<T>::do_schedule(const T* base, index_t count, Schedule s,
 template <typename T>
 void CudaOps<T>::do_normalized_momentum_step(T mu, ConstMatrixView<T> h, MatrixView<T> m, T a,
                                              const T* beta, MatrixView<T> x) {
-  launch_normalized_momentum_step(stream_, mu, h, m, a, beta, x);
+  launch_normalized_momentum_step(stream_, mu, h, m, a, beta, x, scratch_);
 }
 template <typename T>
 void CudaOps<T>::do_clamp(MatrixView<T> x, T lo, T hi) {

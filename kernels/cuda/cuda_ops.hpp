@@ -12,7 +12,10 @@ namespace bilevel::kernels::cuda {
 template <typename T>
 class CudaOps final : public Ops<T> {
  public:
-  CudaOps(cudaStream_t stream, cublasHandle_t blas) : stream_(stream), blas_(blas) {}
+  /// `scratch`: kReduceScratchDoubles doubles on the device for column reductions, owned by
+  /// the executor (kernels on one stream never use it at the same time).
+  CudaOps(cudaStream_t stream, cublasHandle_t blas, double* scratch)
+      : stream_(stream), blas_(blas), scratch_(scratch) {}
 
  protected:
   void do_gemm(Op op_a, Op op_b, index_t m, index_t n, index_t k, T alpha, const T* a,
@@ -53,6 +56,7 @@ class CudaOps final : public Ops<T> {
  private:
   cudaStream_t stream_;
   cublasHandle_t blas_;
+  double* scratch_;
 };
 
 extern template class CudaOps<float>;
