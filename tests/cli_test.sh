@@ -47,6 +47,22 @@ check "divergence exits 3" $([ $rc -eq 3 ]; echo $?) "rc=$rc: $(cat "$work/out")
 check "divergence names instance 1" $(grep -q "diverged at iteration [0-9]*, instance 1" "$work/out"; echo $?) "$(cat "$work/out")"
 check "metrics before divergence readable" $([ -s "$work/d.jsonl" ] && ! grep -qv '^{.*}$' "$work/d.jsonl"; echo $?) "$(cat "$work/d.jsonl")"
 
+# 3b. checkpoints: a run resumed from its checkpoint ends where the uninterrupted run ends
+"$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 32 --iters 40 --backend cpu \
+  --checkpoint "$work/ck.bin" --checkpoint-every 20 >"$work/out" 2>&1
+check "checkpoint written" $([ -s "$work/ck.bin" ]; echo $?) "$(cat "$work/out")"
+"$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 32 --iters 80 --backend cpu \
+  --resume "$work/ck.bin" >"$work/resumed" 2>&1
+"$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 32 --iters 80 --backend cpu >"$work/whole" 2>&1
+check "resume says so" $(grep -q "resuming from '$work/ck.bin' at iteration 40" "$work/resumed"; echo $?) "$(cat "$work/resumed")"
+check "resumed run ends as the whole run" $(diff <(grep "instance 0:" "$work/resumed") <(grep "instance 0:" "$work/whole") >/dev/null; echo $?) "$(grep "instance 0:" "$work/resumed" "$work/whole")"
+"$bin" quadratic --dx 7 --dy 9 --iters 80 --backend cpu --resume "$work/ck.bin" >"$work/out" 2>&1
+rc=$?
+check "checkpoint of another problem rejected" $([ $rc -eq 1 ] && grep -q "checkpoint '$work/ck.bin' is for dx = 6" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+"$bin" quadratic --iters 5 --backend cpu --checkpoint "$work/no/dir/ck" >"$work/out" 2>&1
+rc=$?
+check "unwritable checkpoint named" $([ $rc -eq 1 ] && grep -q "cannot write checkpoint file '$work/no/dir/ck'" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+
 # 4. hyperclean on synthetic data: summary keys, baselines
 small=(--data synthetic --samples 2500 --features 10 --classes 4 --train 1500 --validation 500
        --test 500 --batch 128 --backend cpu --baseline-steps 200)

@@ -26,9 +26,12 @@ struct RunOptions {
   std::string algo = "stocbio";
   index_t instances = 1;
   bool graphs = true;  ///< --no-graph turns CUDA graph capture of iterations off
+  std::string checkpoint;        ///< --checkpoint FILE
+  index_t checkpoint_every = 500;
+  std::string resume;            ///< --resume FILE
 };
-/// Registers --backend, --precision, --metrics, --seed, --algo, --instances and --no-graph on
-/// `cmd`.
+/// Registers --backend, --precision, --metrics, --seed, --algo, --instances, --no-graph,
+/// --checkpoint, --checkpoint-every and --resume on `cmd`.
 void add_run_options(CLI::App* cmd, RunOptions& o, const std::string& seed_help);
 
 /// The executor for --backend; says on stderr when `auto` falls back to the CPU, and why.

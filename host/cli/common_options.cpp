@@ -44,6 +44,13 @@ void add_run_options(CLI::App* cmd, RunOptions& o, const std::string& seed_help)
   cmd->add_flag("!--no-graph", o.graphs,
                 "Launch every kernel from the host instead of replaying captured CUDA graphs "
                 "(debugging, comparison)");
+  cmd->add_option("--checkpoint", o.checkpoint,
+                  "Write the state (x, y) to this file every --checkpoint-every iterations");
+  cmd->add_option("--checkpoint-every", o.checkpoint_every, "Iterations between checkpoints")
+      ->capture_default_str()->check(positive_integer());
+  cmd->add_option("--resume", o.resume,
+                  "Start from this checkpoint (x, y and the iteration; estimators' own state "
+                  "starts afresh)");
 }
 
 std::shared_ptr<Executor> make_cli_executor(const std::string& backend_name) {

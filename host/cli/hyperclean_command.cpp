@@ -3,6 +3,7 @@
 // only), runs the bilevel algorithm with a progress line and JSON-lines metrics, and prints a
 // summary: test accuracy and precision/recall/F1 of the flagged samples (sigmoid(x_i) < 0.5)
 // against the truly corrupted ones.
+#include "checkpointing.hpp"
 #include "commands.hpp"
 #include "data_source.hpp"
 #include "metrics_writer.hpp"
@@ -73,6 +74,7 @@ template <typename T>
 int run(const HypercleanArgs& a) {
   auto exec = make_cli_executor(a.run.backend);
   MetricsWriter metrics(a.run.metrics);  // opened first: a bad path fails before any work
+  check_checkpoint_paths(a.run);
 
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<HypercleanProblem<T>> problem_ptr;
@@ -191,12 +193,14 @@ int run(const HypercleanArgs& a) {
                    {"recall", rec}});
   };
 
+  std::vector<T> x0(static_cast<std::size_t>(n * nb), T(0));
+  std::vector<T> y0(static_cast<std::size_t>(dy * nb), T(0));
+  resume_if_asked(a.run, n, dy, nb, x0, y0, o.loop);
+  const auto checkpointer = checkpoint_writer<T>(a.run, o.loop);
   auto solver = make_solver(problem, o);
-  const std::vector<T> x0(static_cast<std::size_t>(n * nb), T(0));
-  const std::vector<T> y0(static_cast<std::size_t>(dy * nb), T(0));
   SolveResult<T> r;
   try {
-    r = solver->run(x0, y0, {}, inspect);
+    r = solver->run(x0, y0, {}, inspect, checkpointer);
   } catch (const DivergenceError&) {
     progress.finish();
     throw;

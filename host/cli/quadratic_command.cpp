@@ -1,5 +1,6 @@
 // `bilevel quadratic`: a double-loop algorithm on the quadratic problem with a known solution,
 // with a progress line, JSON-lines metrics and a summary of the distance to x*.
+#include "checkpointing.hpp"
 #include "commands.hpp"
 #include "metrics_writer.hpp"
 #include "progress.hpp"
@@ -95,6 +96,7 @@ int run(const QuadraticArgs& a) {
                a.batch > 0 ? std::to_string(a.batch).c_str() : "full", mu_g, l_g, l_f);
 
   MetricsWriter metrics(a.run.metrics);
+  check_checkpoint_paths(a.run);
   Progress progress;
   const auto observe = [&](const IterationMetrics& m) {
     std::vector<double> rel(m.distance_to_solution);
@@ -113,10 +115,12 @@ int run(const QuadraticArgs& a) {
                    {"relative_distance", rel}});
   };
 
+  std::vector<T> x0(static_cast<std::size_t>(a.dx * a.run.instances), T(0));
+  std::vector<T> y0(static_cast<std::size_t>(a.dy * a.run.instances), T(0));
+  resume_if_asked(a.run, a.dx, a.dy, a.run.instances, x0, y0, o.loop);
+  const auto checkpointer = checkpoint_writer<T>(a.run, o.loop);
   auto solver = make_solver(problem, o);
-  const std::vector<T> x0(static_cast<std::size_t>(a.dx * a.run.instances), T(0));
-  const std::vector<T> y0(static_cast<std::size_t>(a.dy * a.run.instances), T(0));
-  const SolveResult<T> r = solver->run(x0, y0, observe);
+  const SolveResult<T> r = solver->run(x0, y0, observe, {}, checkpointer);
   progress.finish();
 
   const IterationMetrics& last = r.history.back();

@@ -34,6 +34,12 @@ Solver<T>::Solver(Problem<T>& problem, std::unique_ptr<HypergradientEstimator<T>
                   "solver: the momentum mu must be in [0, 1), got " << options_.momentum);
   BILEVEL_EXPECTS(options_.eval_every >= 0,
                   "solver: eval_every must be >= 0, got " << options_.eval_every);
+  BILEVEL_EXPECTS(options_.checkpoint_every >= 0,
+                  "solver: checkpoint_every must be >= 0, got " << options_.checkpoint_every);
+  BILEVEL_EXPECTS(options_.start_iteration >= 0 && options_.start_iteration <= options_.iterations,
+                  "solver: start_iteration must be in [0, iterations = " << options_.iterations
+                                                                          << "], got "
+                                                                          << options_.start_iteration);
   BILEVEL_EXPECTS(options_.reference_x.empty() ||
                       static_cast<index_t>(options_.reference_x.size()) == problem_.dim_x(),
                   "solver: reference_x must have dx = " << problem_.dim_x() << " values, has "
@@ -42,7 +48,8 @@ Solver<T>::Solver(Problem<T>& problem, std::unique_ptr<HypergradientEstimator<T>
 
 template <typename T>
 SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0,
-                              const Observer& observer, const Inspector& inspector) {
+                              const Observer& observer, const Inspector& inspector,
+                              const Checkpointer& checkpointer) {
   const index_t dx = problem_.dim_x(), dy = problem_.dim_y();
   BILEVEL_EXPECTS(!x0.empty() && static_cast<index_t>(x0.size()) % dx == 0,
                   "solver: x0 must hold dx * B values (dx = " << dx << "), has " << x0.size());
@@ -160,7 +167,9 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
   // The iteration counter k lives on the executor: the samplers read it, decaying steps are
   // computed from it, and the iteration advances it, so an iteration's launches are the same
   // for every k and can be captured once and replayed.
-  Array<std::uint32_t> counter(exec, 1, 1, std::vector<std::uint32_t>{0u});
+  const index_t first = options_.start_iteration;
+  Array<std::uint32_t> counter(exec, 1, 1,
+                               std::vector<std::uint32_t>{static_cast<std::uint32_t>(first)});
   lower.attach_counter(counter.data());
   upper.attach_counter(counter.data());
   // alpha_k = alpha (k + 1)^-inner_decay and beta_k likewise, where the steps decay
@@ -182,9 +191,36 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
     }
   };
   const bool inner_by_estimator = estimator_->runs_lower_level();
-  // init refinement: y_0 <- SGD on g(x_0, .) (counter = 0)
-  if (!inner_by_estimator)
+  // init refinement: y_0 <- SGD on g(x_0, .) (counter = 0; not when resuming)
+  if (!inner_by_estimator && first == 0)
     lower_steps(options_.init_steps, alpha.data(), SampleStream::initialization, 0);
+
+  // Checkpoints: (x, y) copied back asynchronously, handed over at the next one or at the end.
+  HostBuffer<T> saved_x, saved_y;
+  std::unique_ptr<StreamMark> saved_done;
+  index_t saved_iteration = -1;
+  if (checkpointer && options_.checkpoint_every > 0) {
+    saved_x = HostBuffer<T>(exec, dx * nb);
+    saved_y = HostBuffer<T>(exec, dy * nb);
+  }
+  const auto deliver_checkpoint = [&] {
+    if (saved_iteration < 0) return;
+    saved_done->wait();
+    Checkpoint<T> c;
+    c.iteration = saved_iteration;
+    c.dx = dx, c.dy = dy, c.instances = nb;
+    c.x.assign(saved_x.data(), saved_x.data() + dx * nb);
+    c.y.assign(saved_y.data(), saved_y.data() + dy * nb);
+    saved_iteration = -1;
+    checkpointer(c);
+  };
+  const auto take_checkpoint = [&](index_t iteration) {
+    deliver_checkpoint();
+    saved_x.copy_async_from(x.data());
+    saved_y.copy_async_from(y.data());
+    saved_done = exec->mark();
+    saved_iteration = iteration;
+  };
 
   // One outer iteration k (the host's k must equal the counter's value).
   const auto iterate = [&](index_t k) {
@@ -232,8 +268,8 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
   const bool capture = options_.capture && estimator_->capturable();
   std::map<std::pair<bool, std::uint64_t>, std::unique_ptr<CapturedWork>> graphs;
   bool capture_unsupported = false;
-  for (index_t k = 0; k < options_.iterations; ++k) {
-    if (!capture || capture_unsupported || k == 0) {
+  for (index_t k = first; k < options_.iterations; ++k) {
+    if (!capture || capture_unsupported || k == first) {
       iterate(k);
     } else {
       const bool round = !inner_by_estimator && k % options_.inner_period == 0;
@@ -250,11 +286,13 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
     if (options_.eval_every > 0 && (k + 1) % options_.eval_every == 0 &&
         k + 1 != options_.iterations)
       evaluate(k + 1);
+    if (saved_x.size() > 0 && (k + 1) % options_.checkpoint_every == 0) take_checkpoint(k + 1);
   }
   for (const auto& [shape, g] : graphs) result.captured_shapes += g ? 1 : 0;
   if (options_.final_evaluation) evaluate(options_.iterations);
   read_pending();
-  result.iterations = options_.iterations;
+  deliver_checkpoint();
+  result.iterations = options_.iterations - first;
   result.x = x.to_host();
   result.y = y.to_host();
   result.seconds = elapsed();

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <bilevel/array.hpp>
+#include <bilevel/checkpoint.hpp>
 #include <bilevel/data.hpp>
 #include <bilevel/error.hpp>
 #include <bilevel/estimators.hpp>

@@ -13,6 +13,7 @@
 // the loop, `init_steps` SGD steps on g(x_0, .) refine y_0 (BO-REP's initialization).
 #pragma once
 
+#include <bilevel/checkpoint.hpp>
 #include <bilevel/estimators.hpp>
 #include <bilevel/problem.hpp>
 
@@ -49,6 +50,11 @@ struct ScheduleOptions {
   /// Capture each distinct iteration shape once as a CUDA graph and replay it (CUDA backend,
   /// estimators that are capturable()); off: every kernel is launched from the host each time.
   bool capture = true;
+  // checkpoints and resuming
+  index_t checkpoint_every = 0;       ///< hand (x, y) to the checkpointer every k iterations
+  /// The first iteration k of this run (resuming from a checkpoint of an earlier run): the
+  /// counter, minibatches and step schedules continue from it; no init refinement when > 0.
+  index_t start_iteration = 0;
   std::vector<double> reference_x;    ///< x* (dx values), when known: distance metric
 };
 
@@ -65,7 +71,7 @@ struct IterationMetrics {
 template <typename T>
 struct SolveResult {
   index_t instances = 0;
-  index_t iterations = 0;
+  index_t iterations = 0;  ///< run by this call (a resumed run starts at start_iteration)
   double seconds = 0.0;
   std::vector<T> x;  ///< dx x B, column-major
   std::vector<T> y;  ///< dy x B
@@ -83,6 +89,9 @@ class Solver {
   /// observer; for problem-specific metrics. May synchronise.
   using Inspector =
       std::function<void(const IterationMetrics&, ConstMatrixView<T> x, ConstMatrixView<T> y)>;
+  /// Receives (x, y) every checkpoint_every iterations, copied back asynchronously: checkpoint
+  /// k arrives once the next checkpoint is taken or the run ends, in order.
+  using Checkpointer = std::function<void(const Checkpoint<T>&)>;
 
   Solver(Problem<T>& problem, std::unique_ptr<HypergradientEstimator<T>> estimator,
          ScheduleOptions options);
@@ -93,7 +102,8 @@ class Solver {
   /// inspector, evaluation k reaches the observer (and the divergence check) at the next
   /// evaluation or at the end, in order; with one, at once.
   SolveResult<T> run(const std::vector<T>& x0, const std::vector<T>& y0,
-                     const Observer& observer = {}, const Inspector& inspector = {});
+                     const Observer& observer = {}, const Inspector& inspector = {},
+                     const Checkpointer& checkpointer = {});
 
   const HypergradientEstimator<T>& estimator() const { return *estimator_; }
   const ScheduleOptions& options() const { return options_; }
