@@ -1,6 +1,8 @@
 // sl-BAMM: single-loop bi-level aggregation (Liu, Liu, Yuan, Zeng, Zhang, arXiv 2302.03407,
 // Algorithm 1 with the practical schedule of ALGORITHMS.md). Runs the lower level itself: every
-// update is computed at (x_k, y_k, v_k) before any is applied.
+// update is computed at (x_k, y_k, v_k) before any is applied. With mu0 = 0 (no aggregation)
+// this is SOBA's step (Dagreou et al., arXiv 2201.13409): y, v and x all move from the same
+// point with one lower-level batch, H v and J v from one fused oracle call.
 #include <bilevel/estimators.hpp>
 
 #include "scheduled_weights.hpp"
@@ -14,11 +16,12 @@ template <typename T>
 class SlBammEstimator final : public HypergradientEstimator<T> {
  public:
   explicit SlBammEstimator(SlBammOptions o) : options_(std::move(o)) {
-    BILEVEL_EXPECTS(options_.mu0 > 0 && options_.mu0 < 1,
-                    "sl-bamm: mu0 must be in (0, 1), got " << options_.mu0);
+    BILEVEL_EXPECTS(options_.mu0 >= 0 && options_.mu0 < 1,
+                    "sl-bamm: mu0 must be in [0, 1), got " << options_.mu0);
     BILEVEL_EXPECTS(options_.p >= 1, "sl-bamm: p must be >= 1, got " << options_.p);
   }
-  std::string name() const override { return "sl-bamm"; }
+  /// mu0 = 0: no aggregation, SOBA's single-point step.
+  std::string name() const override { return options_.mu0 > 0 ? "sl-bamm" : "single-point"; }
   bool runs_lower_level() const override { return true; }
   bool capturable() const override { return true; }
 
@@ -42,7 +45,7 @@ class SlBammEstimator final : public HypergradientEstimator<T> {
     Problem<T>& p = ctx.problem;
     Ops<T>& ops = p.executor()->template ops<T>();
     // mu_k = mu_0 (k + 1)^(-1/p), on the executor
-    const T* mu = mu_.at(ctx);
+    const T* mu = options_.mu0 > 0 ? mu_.at(ctx) : nullptr;
     const Batch lower = ctx.lower.draw(SampleStream::lower_step, 0, ctx.iteration);
     // all at (x_k, y_k, v_k): fx, fy; gy; H v, J v
     p.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, y, fx_.view(), fy_.view());
@@ -53,9 +56,12 @@ class SlBammEstimator final : public HypergradientEstimator<T> {
     // v <- v - eta (H v - fy)
     ops.axpby(T(-1), fy_.view(), T(1), hv_.view());
     ops.batch_axpy(T(-1), eta_.data(), hv_.view(), v_.view());
-    // y <- Proj_Y(y - s [mu fy + (1 - mu) gy]), as gy <- gy + mu (fy - gy)
-    ops.axpby(T(-1), gy_.view(), T(1), fy_.view());
-    ops.batch_axpy(T(1), mu, fy_.view(), gy_.view());
+    if (options_.mu0 > 0) {
+      // y <- Proj_Y(y - s [mu fy + (1 - mu) gy]), as gy <- gy + mu (fy - gy)
+      ops.axpby(T(-1), gy_.view(), T(1), fy_.view());
+      ops.batch_axpy(T(1), mu, fy_.view(), gy_.view());
+    }
+    // y <- Proj_Y(y - s gy)
     ops.batch_axpy(T(-1), s_.data(), gy_.view(), y);
     p.project_y(y);
   }

@@ -309,7 +309,7 @@ std::vector<AlgorithmInfo> algorithm_presets() {
        "Grazzi et al. 2020, arXiv 2006.16218 (AID-FP)", "HVP"},
       {"amigo", "T = 10 inner steps, M = 10 SGD steps on the linear system, SGD on x",
        "Arbel & Mairal 2022, arXiv 2111.14580; benchopt T = M = 10", "HVP"},
-      {"soba", "single loop: one step on y, one on v, one on x",
+      {"soba", "single loop: one step on y, v and x, all at the same (x, y, v) and LL batch",
        "Dagreou et al. 2022, arXiv 2201.13409", "HVP"},
       {"ma-soba", "SOBA with a moving average of the x direction",
        "Chen, Xu, Zhang 2023, arXiv 2306.12067", "HVP"},
@@ -351,7 +351,7 @@ AlgorithmOptions default_options(const std::string& name) {
     l.inner_steps = 10;  // benchopt: T = M = 10
     o.fixed_point = FixedPointOptions{10, {0.1}, true};
   } else if (name == "soba" || name == "ma-soba") {
-    l.inner_steps = 1;  // one step on y, v, x per iteration (Dagreou et al.; Chen et al.)
+    l.inner_steps = 1;  // one step on y, v, x per iteration at one point (Dagreou et al.; Chen et al.)
     o.fixed_point = FixedPointOptions{1, {0.1}, true};
     l.average = 0.1;
   } else if (name == "ttsa") {
@@ -422,12 +422,11 @@ std::unique_ptr<Solver<T>> make_solver(Problem<T>& problem, const AlgorithmOptio
     loop.inner_steps = 10;
     estimator = make_fixed_point_estimator<T>(fp);
   } else if (name == "soba" || name == "ma-soba") {
-    FixedPointOptions fp = options.fixed_point;
-    fp.steps = 1;
-    loop.inner_steps = 1;
-    loop.inner_period = 1;
+    // SOBA's three steps all at the same (x, y, v) with one lower-level batch: sl-BAMM's
+    // single-point estimator without aggregation (mu = 0); H v and J v in one fused call
     loop.upper = name == "soba" ? UpperUpdate::sgd : UpperUpdate::moving_average;
-    estimator = make_fixed_point_estimator<T>(fp);
+    SlBammOptions single{0.0, 1.0, loop.inner_step, options.fixed_point.nu};
+    estimator = make_sl_bamm_estimator<T>(single);
   } else if (name == "ttsa") {
     loop.inner_steps = 1;
     loop.inner_decay = 0.4;
