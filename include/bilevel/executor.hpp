@@ -13,9 +13,6 @@ namespace bilevel {
 template <typename T>
 class Ops;
 
-/// A backend instance: owns a stream (CUDA) and a BLAS handle bound to it, allocates memory
-/// and hands out the kernel sets for float and double. All work an executor enqueues runs in
-/// order on its one stream; nothing runs on the default stream.
 /// Work recorded on an executor's stream (a CUDA graph) that can be launched again. Replaying
 /// it enqueues the same kernels with the same arguments; values that change from one replay to
 /// the next must live in the executor's memory (e.g. a device-resident iteration counter).
@@ -33,6 +30,9 @@ class StreamMark {
   virtual void wait() = 0;
 };
 
+/// A backend instance: owns a stream (CUDA) and a BLAS handle bound to it, allocates memory
+/// and hands out the kernel sets for float and double. All work an executor enqueues runs in
+/// order on its one stream; nothing runs on the default stream.
 class Executor {
  public:
   virtual ~Executor() = default;
