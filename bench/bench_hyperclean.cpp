@@ -79,6 +79,30 @@ void bm_oracle(benchmark::State& state, std::shared_ptr<Executor> exec, index_t 
   set_counters<T>(state, sizeof(T) * rows * kBatch * (which == 0 ? 4.0 : which == 1 ? 5.0 : 4.0));
 }
 
+/// The Neumann estimator (stocBiO's hypergradient): grad f on a batch, Q = 10 H v terms and the
+/// final J v, each on its own minibatch of 512, at a fixed (x, y).
+template <typename T>
+void bm_neumann(benchmark::State& state, std::shared_ptr<Executor> exec, index_t nb) {
+  auto p = make_problem<T>(exec);
+  p->reserve(nb, kBatch);
+  const index_t dx = p->dim_x(), dy = p->dim_y();
+  Array<T> x(exec, dx, nb), y(exec, dy, nb), h(exec, dx, nb);
+  exec->ops<T>().fill(x.view(), T(0));
+  exec->ops<T>().fill(y.view(), T(0.01));
+  MinibatchSampler<T> lower(exec, 1, dx, kBatch), upper(exec, 1, p->upper_samples(), kBatch);
+  auto estimator = make_neumann_estimator<T>(NeumannOptions{10, {0.1}});
+  estimator->prepare(*p, nb);
+  index_t k = 0;
+  for (auto _ : state) {
+    const double ms = exec->time_ms([&] {
+      estimator->estimate(EstimateContext<T>{*p, lower, upper, k++}, x.cview(), y.view(), h.view());
+    });
+    state.SetIterationTime(ms / 1e3);
+  }
+  // 12 minibatch passes (grad f, 10 H v, J v), each a gather and two or three GEMM reads
+  set_counters<T>(state, sizeof(T) * (kFeatures + 1.0) * kBatch * (4.0 + 10 * 5.0 + 4.0));
+}
+
 /// The fused H v + J v on the whole training set (no gather: each chunk of the data is read by
 /// the two logits GEMMs and the GEMM back), B instances, against the copy bandwidth.
 template <typename T>
@@ -152,6 +176,9 @@ void register_all(const std::shared_ptr<Executor>& exec, const char* precision) 
         ->UseManualTime()->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark(("hyperclean_hvp_jvp_fusedgemm_batch512" + suffix).c_str(), bm_oracle<T>,
                                  exec, nb, 2)
+        ->UseManualTime()->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(("hyperclean_neumann_q10_batch512" + suffix).c_str(), bm_neumann<T>,
+                                 exec, nb)
         ->UseManualTime()->Unit(benchmark::kMicrosecond);
     for (const bool fused : {false, true})
       benchmark::RegisterBenchmark(("hyperclean_hvp_jvp" + std::string(fused ? "_fusedgemm" : "") +
