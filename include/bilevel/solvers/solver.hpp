@@ -61,7 +61,7 @@ struct ScheduleOptions {
 /// Metrics of one evaluation, one value per instance. Values of f and g use full batches.
 struct IterationMetrics {
   index_t iteration = 0;
-  double seconds = 0.0;
+  double seconds = 0.0;  ///< since the run started, when the host enqueued this evaluation
   std::vector<double> upper_value;          ///< f(x, y)
   std::vector<double> lower_value;          ///< g(x, y)
   std::vector<double> hypergradient_norm;   ///< ||h|| of the last estimate
