@@ -59,6 +59,10 @@ check "resumed run ends as the whole run" $(diff <(grep "instance 0:" "$work/res
 "$bin" quadratic --dx 7 --dy 9 --iters 80 --backend cpu --resume "$work/ck.bin" >"$work/out" 2>&1
 rc=$?
 check "checkpoint of another problem rejected" $([ $rc -eq 1 ] && grep -q "checkpoint '$work/ck.bin' is for dx = 6" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+"$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 32 --iters 80 --backend cpu --seed 3 \
+  --resume "$work/ck.bin" >"$work/out" 2>&1
+rc=$?
+check "checkpoint of another seed rejected" $([ $rc -eq 1 ] && grep -q "belongs to another run ('quadratic stocbio seed 0'); this run is 'quadratic stocbio seed 3'" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
 "$bin" quadratic --iters 5 --backend cpu --checkpoint "$work/no/dir/ck" >"$work/out" 2>&1
 rc=$?
 check "unwritable checkpoint named" $([ $rc -eq 1 ] && grep -q "cannot write checkpoint file '$work/no/dir/ck'" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"

@@ -64,11 +64,13 @@ TEST(Checkpoints, FilesRoundTripAndBadFilesAreNamed) {
   const std::string path = dir + "/bilevel_ckpt_test.bin";
   Checkpoint<float> c;
   c.iteration = 17, c.dx = 3, c.dy = 2, c.instances = 2;
+  c.tag = "test run seed 5";
   c.x = {1, 2, 3, 4, 5, 6};
   c.y = {-1, -2, -3, -4};
   write_checkpoint(path, c);
   const Checkpoint<float> back = read_checkpoint<float>(path);
   EXPECT_EQ(back.iteration, 17);
+  EXPECT_EQ(back.tag, "test run seed 5");
   EXPECT_EQ(back.x, c.x);
   EXPECT_EQ(back.y, c.y);
   const auto message = [](auto&& f) {

@@ -13,13 +13,23 @@
 
 namespace bilevel::cli {
 
+/// What a checkpoint of this run is tagged with: the command, the algorithm and the seed (the
+/// seed fixes the data split and the minibatches a resumed run must continue).
+inline std::string checkpoint_tag(const std::string& command, const RunOptions& run) {
+  return command + " " + run.algo + " seed " + std::to_string(run.seed);
+}
+
 /// With --resume: x0, y0 and loop.start_iteration from the checkpoint file, checked against
-/// this run's dimensions and iteration count.
+/// this run's tag, dimensions and iteration count.
 template <typename T>
-void resume_if_asked(const RunOptions& run, index_t dx, index_t dy, index_t instances,
-                     std::vector<T>& x0, std::vector<T>& y0, ScheduleOptions& loop) {
+void resume_if_asked(const std::string& command, const RunOptions& run, index_t dx, index_t dy,
+                     index_t instances, std::vector<T>& x0, std::vector<T>& y0,
+                     ScheduleOptions& loop) {
   if (run.resume.empty()) return;
   const Checkpoint<T> c = read_checkpoint<T>(run.resume);
+  BILEVEL_EXPECTS(c.tag == checkpoint_tag(command, run),
+                  "checkpoint '" << run.resume << "' belongs to another run ('" << c.tag
+                                 << "'); this run is '" << checkpoint_tag(command, run) << "'");
   BILEVEL_EXPECTS(c.dx == dx && c.dy == dy && c.instances == instances,
                   "checkpoint '" << run.resume << "' is for dx = " << c.dx << ", dy = " << c.dy
                                  << ", " << c.instances << " instance(s); this run has dx = "
@@ -50,11 +60,16 @@ inline void check_checkpoint_paths(const RunOptions& run) {
 
 /// With --checkpoint: a checkpointer that writes the file, and loop.checkpoint_every set.
 template <typename T>
-typename Solver<T>::Checkpointer checkpoint_writer(const RunOptions& run, ScheduleOptions& loop) {
+typename Solver<T>::Checkpointer checkpoint_writer(const std::string& command,
+                                                   const RunOptions& run, ScheduleOptions& loop) {
   if (run.checkpoint.empty()) return {};
   loop.checkpoint_every = run.checkpoint_every;
-  const std::string path = run.checkpoint;
-  return [path](const Checkpoint<T>& c) { write_checkpoint(path, c); };
+  const std::string path = run.checkpoint, tag = checkpoint_tag(command, run);
+  return [path, tag](const Checkpoint<T>& c) {
+    Checkpoint<T> tagged = c;
+    tagged.tag = tag;
+    write_checkpoint(path, tagged);
+  };
 }
 
 }  // namespace bilevel::cli

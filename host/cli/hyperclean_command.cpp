@@ -195,8 +195,8 @@ int run(const HypercleanArgs& a) {
 
   std::vector<T> x0(static_cast<std::size_t>(n * nb), T(0));
   std::vector<T> y0(static_cast<std::size_t>(dy * nb), T(0));
-  resume_if_asked(a.run, n, dy, nb, x0, y0, o.loop);
-  const auto checkpointer = checkpoint_writer<T>(a.run, o.loop);
+  resume_if_asked("hyperclean", a.run, n, dy, nb, x0, y0, o.loop);
+  const auto checkpointer = checkpoint_writer<T>("hyperclean", a.run, o.loop);
   auto solver = make_solver(problem, o);
   SolveResult<T> r;
   try {

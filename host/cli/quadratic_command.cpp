@@ -117,8 +117,8 @@ int run(const QuadraticArgs& a) {
 
   std::vector<T> x0(static_cast<std::size_t>(a.dx * a.run.instances), T(0));
   std::vector<T> y0(static_cast<std::size_t>(a.dy * a.run.instances), T(0));
-  resume_if_asked(a.run, a.dx, a.dy, a.run.instances, x0, y0, o.loop);
-  const auto checkpointer = checkpoint_writer<T>(a.run, o.loop);
+  resume_if_asked("quadratic", a.run, a.dx, a.dy, a.run.instances, x0, y0, o.loop);
+  const auto checkpointer = checkpoint_writer<T>("quadratic", a.run, o.loop);
   auto solver = make_solver(problem, o);
   const SolveResult<T> r = solver->run(x0, y0, observe, {}, checkpointer);
   progress.finish();

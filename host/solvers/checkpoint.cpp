@@ -20,12 +20,15 @@ struct Header {
   std::uint32_t version;
   std::uint32_t value_bytes;
   std::int64_t iteration, dx, dy, instances;
+  char tag[64];
 };
 
 }  // namespace
 
 template <typename T>
 void write_checkpoint(const std::string& path, const Checkpoint<T>& c) {
+  BILEVEL_EXPECTS(c.tag.size() <= sizeof(Header::tag),
+                  "checkpoint for '" << path << "': the tag is longer than 64 bytes");
   BILEVEL_EXPECTS(static_cast<index_t>(c.x.size()) == c.dx * c.instances &&
                       static_cast<index_t>(c.y.size()) == c.dy * c.instances,
                   "checkpoint for '" << path << "': x and y must hold dx * B and dy * B values");
@@ -38,6 +41,7 @@ void write_checkpoint(const std::string& path, const Checkpoint<T>& c) {
     h.version = kVersion;
     h.value_bytes = sizeof(T);
     h.iteration = c.iteration, h.dx = c.dx, h.dy = c.dy, h.instances = c.instances;
+    std::memcpy(h.tag, c.tag.data(), c.tag.size());
     out.write(reinterpret_cast<const char*>(&h), sizeof h);
     out.write(reinterpret_cast<const char*>(c.x.data()), static_cast<std::streamsize>(c.x.size() * sizeof(T)));
     out.write(reinterpret_cast<const char*>(c.y.data()), static_cast<std::streamsize>(c.y.size() * sizeof(T)));
@@ -67,6 +71,7 @@ Checkpoint<T> read_checkpoint(const std::string& path) {
                   "checkpoint '" << path << "' has an invalid header");
   Checkpoint<T> c;
   c.iteration = h.iteration, c.dx = h.dx, c.dy = h.dy, c.instances = h.instances;
+  c.tag.assign(h.tag, strnlen(h.tag, sizeof h.tag));
   c.x.resize(static_cast<std::size_t>(h.dx * h.instances));
   c.y.resize(static_cast<std::size_t>(h.dy * h.instances));
   in.read(reinterpret_cast<char*>(c.x.data()), static_cast<std::streamsize>(c.x.size() * sizeof(T)));

@@ -4,8 +4,8 @@
 // resumed is x and y; estimators' auxiliary state (warm-started v, momentum) starts afresh.
 //
 // File format (little-endian): 8 bytes "BLVLCKPT", uint32 version (1), uint32 bytes per value
-// (4: float, 8: double), int64 iteration, dx, dy, instances, then x (dx x B) and y (dy x B),
-// column-major.
+// (4: float, 8: double), int64 iteration, dx, dy, instances, 64 bytes of tag (NUL-padded), then
+// x (dx x B) and y (dy x B), column-major.
 #pragma once
 
 #include <bilevel/types.hpp>
@@ -19,6 +19,9 @@ template <typename T>
 struct Checkpoint {
   index_t iteration = 0;  ///< iterations done: a resumed run starts at this k
   index_t dx = 0, dy = 0, instances = 0;
+  /// What run this belongs to (the CLI writes command, algorithm and seed), at most 64 bytes:
+  /// resuming checks it, so that a checkpoint does not silently continue another run.
+  std::string tag;
   std::vector<T> x;  ///< dx x B
   std::vector<T> y;  ///< dy x B
 };
