@@ -7,7 +7,13 @@ set -uo pipefail
 bundle=build/gpu-bundle
 out=${OUT:-/tmp/gpu-out}
 mkdir -p "$out"
-cuda_lib=$(dirname "$(find / -name 'libcublas.so.13' -print -quit 2>/dev/null)")
+# cuBLAS 13 (the binaries link the CUDA runtime statically): the toolkit's, or PyTorch's wheel
+cuda_lib=""
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
+         "$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)"; do
+  if [[ -n $d && -e $d/libcublas.so.13 ]]; then cuda_lib=$d; break; fi
+done
+[[ -z $cuda_lib ]] && cuda_lib=$(dirname "$(find / -name 'libcublas.so.13' -print -quit 2>/dev/null)")
 export LD_LIBRARY_PATH="$PWD/$bundle/lib:$cuda_lib:${LD_LIBRARY_PATH:-}"
 {
   echo "date: $(date -u +%FT%TZ)"
