@@ -5,7 +5,8 @@
 //
 // Layout: logits of s samples for B instances are an s x (C B) column-major matrix (ld >= s):
 // sample i, instance b, class c is at z[i + (b C + c) ld]. Sample i is data sample idx[i]
-// (idx == nullptr: sample i itself); its label is labels[idx[i]]. The weight of (i, b) is
+// (idx == nullptr: sample i itself; with independent batches idx[i + b index_stride] for
+// instance b); its label is labels[idx[i]]. The weight of (i, b) is
 // scale * sigmoid(x[idx[i] + b ldx]), or just scale when x == nullptr.
 #pragma once
 
@@ -27,6 +28,7 @@ struct SoftmaxBatch {
   const T* x = nullptr;                     ///< weight logits (n x B, ld ldx), or nullptr
   index_t ldx = 0;
   T scale = T(1);
+  index_t index_stride = 0;  ///< independent batches: instance b's indices at indices + b stride
 };
 
 template <typename T>

@@ -159,6 +159,23 @@ TEST(CapturedRuns, HypercleanReplaysGiveTheUncapturedRun) {
   }
 }
 
+/// Independent batches (one index set per instance) replay as well.
+TEST(CapturedRuns, IndependentBatchesReplayGiveTheUncapturedRun) {
+  const QuadraticData q = QuadraticData::random(6, 9, 200, 3);
+  const std::vector<double> x0 = random_vector<double>(12, 1), y0 = random_vector<double>(18, 2);
+  for (const char* name : {"stocbio", "bo-rep"}) {
+    SCOPED_TRACE(name);
+    auto replaying = std::make_shared<ReplayingExecutor>();
+    QuadraticProblem<double> pr(replaying, q), pc(cpu(), q);
+    AlgorithmOptions on = options(name, q, true), off = options(name, q, false);
+    on.loop.independent_batches = off.loop.independent_batches = true;
+    const SolveResult<double> captured = make_solver(pr, on)->run(x0, y0);
+    const SolveResult<double> direct = make_solver(pc, off)->run(x0, y0);
+    EXPECT_GE(replaying->captures, 1);
+    EXPECT_EQ(captured.x, direct.x);
+  }
+}
+
 /// Turning capture off captures nothing.
 TEST(CapturedRuns, OffMeansNoCapture) {
   const QuadraticData q = QuadraticData::random(6, 9, 200, 3);

@@ -124,6 +124,13 @@ Outputs run_kernels(const std::shared_ptr<Executor>& exec, const Inputs<T>& in) 
   const std::vector<sample_index_t> idx_counted = idx.to_host();
   out["sample_indices_counted"] = std::vector<double>(idx_counted.begin(), idx_counted.end());
   out["counter"] = {static_cast<double>(counter.to_host()[0])};
+  // two sets at once (independent batches): set b drawn with instance word b
+  Array<sample_index_t> sets(exec, idx.size(), 2), one(exec, idx.size(), 1);
+  ops.sample_indices(1234, 5, 6, 0, r, idx.size(), sets.data(), nullptr, 2);
+  ops.sample_indices(1234, 5, 6, 1, r, idx.size(), one.data());
+  const std::vector<sample_index_t> sets_host = sets.to_host(), one_host = one.to_host();
+  out["sample_index_sets"] = std::vector<double>(sets_host.begin(), sets_host.end());
+  out["sample_index_set1"] = std::vector<double>(one_host.begin(), one_host.end());
   // alpha_j (k + 1)^-0.6 and alpha_j (2 + 0.5 k) at k = 4
   ops.schedule(alpha.data(), c, Schedule{1.0, 1.0, 0.6}, counter.data(), scal.data());
   take("schedule_decay", scal);
@@ -258,6 +265,13 @@ TYPED_TEST(OpsTest, CpuKernelsMatchNaiveLoops) {
     }
     EXPECT_EQ(got.at("sample_indices_counted"), got.at("sample_indices"))
         << "a step read from the device counter draws the same batch";
+    const auto& sets = got.at("sample_index_sets");
+    const std::size_t half = sets.size() / 2;
+    EXPECT_EQ(std::vector<double>(sets.begin(), sets.begin() + half), got.at("sample_indices"));
+    EXPECT_EQ(std::vector<double>(sets.begin() + half, sets.end()), got.at("sample_index_set1"));
+    if (s.rows > 1) {  // (population 1: every index is 0)
+      EXPECT_NE(got.at("sample_index_set1"), got.at("sample_indices"));
+    }
     // indices: in range, and gather_rows picked those rows
     const auto& idx = got.at("sample_indices");
     const auto& g = got.at("gather_rows");
@@ -279,7 +293,7 @@ TYPED_TEST(OpsTest, CudaKernelsMatchCpuTwins) {
     const Outputs got = run_kernels<T>(gpu, in);
     for (const auto& [name, values] : want) {
       SCOPED_TRACE(name + " at " + std::to_string(s.rows) + " x " + std::to_string(s.cols));
-      if (name == "sample_indices" || name == "sample_indices_counted" || name == "counter")
+      if (name.rfind("sample_ind", 0) == 0 || name == "counter")
         EXPECT_EQ(got.at(name), values) << "minibatch indices must be bit-identical";
       else
         EXPECT_LT(relative_error(got.at(name), values), parity_tolerance<T>());

@@ -223,6 +223,25 @@ TEST(Solver, DivergenceNamesIterationAndInstance) {
   }
 }
 
+/// Finite but huge metrics are divergence too: the limit is what decides.
+TEST(Solver, MetricsBeyondTheDivergenceLimitAreDivergence) {
+  const QuadraticData q = standard_problem();
+  QuadraticProblem<double> p(cpu(), q);
+  AlgorithmOptions o;
+  o.loop.iterations = 20;
+  o.loop.eval_every = 10;
+  o.loop.divergence_limit = 1e-6;  // any nonzero f exceeds it
+  try {
+    make_solver(p, o)->run(std::vector<double>(5, 1.0), std::vector<double>(10, 1.0));
+    FAIL() << "f beyond the limit must stop the run";
+  } catch (const DivergenceError& e) {
+    EXPECT_EQ(e.iteration(), 10);
+    EXPECT_NE(std::string(e.what()).find("beyond the divergence limit"), std::string::npos) << e.what();
+  }
+  o.loop.divergence_limit = 1e20;
+  EXPECT_NO_THROW(make_solver(p, o)->run(std::vector<double>(5, 1.0), std::vector<double>(10, 1.0)));
+}
+
 /// Counts its calls and leaves h = 0.
 class CountingEstimator final : public HypergradientEstimator<double> {
  public:

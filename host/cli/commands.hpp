@@ -29,6 +29,7 @@ struct RunOptions {
   std::string checkpoint;        ///< --checkpoint FILE
   index_t checkpoint_every = 500;
   std::string resume;            ///< --resume FILE
+  bool independent_batches = false;  ///< --independent-batches
 };
 /// Registers --backend, --precision, --metrics, --seed, --algo, --instances, --no-graph,
 /// --checkpoint, --checkpoint-every and --resume on `cmd`.

@@ -44,6 +44,8 @@ void add_run_options(CLI::App* cmd, RunOptions& o, const std::string& seed_help)
   cmd->add_flag("!--no-graph", o.graphs,
                 "Launch every kernel from the host instead of replaying captured CUDA graphs "
                 "(debugging, comparison)");
+  cmd->add_flag("--independent-batches", o.independent_batches,
+                "One minibatch per instance (B independent runs) instead of one shared by all");
   cmd->add_option("--checkpoint", o.checkpoint,
                   "Write the state (x, y) to this file every --checkpoint-every iterations");
   cmd->add_option("--checkpoint-every", o.checkpoint_every, "Iterations between checkpoints")

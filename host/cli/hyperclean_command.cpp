@@ -155,6 +155,7 @@ int run(const HypercleanArgs& a) {
   o.loop.seed = a.run.seed;
   o.loop.eval_every = a.eval_every;
   o.loop.capture = a.run.graphs;
+  o.loop.independent_batches = a.run.independent_batches;
   o.neumann = NeumannOptions{a.neumann_terms,
                              a.neumann_eta.empty() ? std::vector<double>{default_step} : a.neumann_eta};
   o.cg = CgOptions{a.cg_iterations, true};

@@ -74,6 +74,7 @@ int run(const QuadraticArgs& a) {
   o.loop.seed = a.run.seed;
   o.loop.eval_every = a.eval_every;
   o.loop.capture = a.run.graphs;
+  o.loop.independent_batches = a.run.independent_batches;
   o.loop.reference_x = x_star;
   o.neumann = NeumannOptions{a.neumann_terms,
                              a.neumann_eta.empty() ? std::vector<double>{1.0 / l_g} : a.neumann_eta};

@@ -138,7 +138,28 @@ const typename HypercleanProblem<T>::Part& HypercleanProblem<T>::part(DataSplit 
 
 template <typename T>
 template <typename F>
-void HypercleanProblem<T>::for_each_chunk(const Part& p, const Batch& batch, F&& f) {
+void HypercleanProblem<T>::for_each_chunk(const Part& p, const Batch& batch, index_t instances,
+                                          F&& f) {
+  if (batch.independent()) {
+    BILEVEL_EXPECTS(batch.population <= p.samples,
+                    "hyperclean: a batch drawn from " << batch.population
+                                                      << " samples used on a split of "
+                                                      << p.samples);
+    BILEVEL_EXPECTS(batch.stride == batch.size, "hyperclean: independent index sets must be "
+                                                "contiguous (stride = size)");
+    BILEVEL_EXPECTS(batch.size > 0 && batch.size * instances <= reserved_batch_,
+                    "hyperclean: independent batches of " << batch.size << " samples for "
+                                                          << instances
+                                                          << " instances but workspace for "
+                                                          << reserved_batch_
+                                                          << " (call reserve first)");
+    // every instance's samples, instance after instance: one gather (the index sets are
+    // contiguous)
+    MatrixView<T> g(gathered_.data(), rows_, batch.size * instances);
+    exec_->ops<T>().gather_columns(p.x.view(), batch.indices, g);
+    f(Chunk{ConstMatrixView<T>(g.data, rows_, batch.size), batch.indices, 0, batch.size, true});
+    return;
+  }
   if (!batch.full() && batch.size < p.samples) {
     BILEVEL_EXPECTS(batch.population <= p.samples,
                     "hyperclean: a batch drawn from " << batch.population
@@ -178,6 +199,38 @@ MatrixView<T> HypercleanProblem<T>::weights_view(ConstMatrixView<T> y) const {
 }
 
 template <typename T>
+void HypercleanProblem<T>::logits(const Chunk& c, ConstMatrixView<T> y, MatrixView<T> z,
+                                  index_t instances) {
+  Ops<T>& ops = exec_->ops<T>();
+  if (!c.independent) {
+    // Z = A_c' W: one GEMM of width C B
+    ops.gemm(Op::transpose, Op::none, T(1), c.a, weights_view(y), T(0), z);
+    return;
+  }
+  // Z_b = A_b' W_b for every instance b: one strided-batched GEMM of width C
+  ops.gemm_strided_batched(Op::transpose, Op::none, T(1), c.a, rows_ * c.count,
+                           ConstMatrixView<T>(y.data, rows_, classes_, rows_), rows_ * classes_,
+                           T(0), MatrixView<T>(z.data, c.count, classes_, z.ld), z.ld * classes_,
+                           instances);
+}
+
+template <typename T>
+void HypercleanProblem<T>::accumulate(const Chunk& c, ConstMatrixView<T> z, MatrixView<T> out,
+                                      index_t instances) {
+  Ops<T>& ops = exec_->ops<T>();
+  if (!c.independent) {
+    // out += A_c Z
+    ops.gemm(Op::none, Op::none, T(1), c.a, z, T(1), weights_view(out));
+    return;
+  }
+  // out_b += A_b Z_b
+  ops.gemm_strided_batched(Op::none, Op::none, T(1), c.a, rows_ * c.count,
+                           ConstMatrixView<T>(z.data, c.count, classes_, z.ld), z.ld * classes_,
+                           T(1), MatrixView<T>(out.data, rows_, classes_, rows_),
+                           rows_ * classes_, instances);
+}
+
+template <typename T>
 void HypercleanProblem<T>::grad_y_g(const Batch& batch, ConstMatrixView<T> x,
                                     ConstMatrixView<T> y, MatrixView<T> out) {
   check("grad_y_g", x, y);
@@ -186,16 +239,16 @@ void HypercleanProblem<T>::grad_y_g(const Batch& batch, ConstMatrixView<T> x,
   const index_t s = batch.full() ? train_.samples : std::min(batch.size, train_.samples);
   // gy = 2 reg W
   ops.axpby(static_cast<T>(2 * reg_), y, T(0), out);
-  for_each_chunk(train_, batch, [&](const Chunk& c) {
+  for_each_chunk(train_, batch, nb, [&](const Chunk& c) {
     MatrixView<T> z(z_.data(), c.count, cb, z_.rows());
     // Z = A_c' W   (logits of every sample and instance)
-    ops.gemm(Op::transpose, Op::none, T(1), c.a, weights_view(y), T(0), z);
+    logits(c, y, z, nb);
     // Z <- sigmoid(x_i) / s (softmax(Z) - e_label)
     softmax_->gradient({c.count, classes_, nb, train_.labels.data() + c.offset, c.indices,
-                        x.data + c.offset, x.ld, T(1) / static_cast<T>(s)},
+                        x.data + c.offset, x.ld, T(1) / static_cast<T>(s), c.index_stride()},
                        z.data, z.ld);
     // gy += A_c Z
-    ops.gemm(Op::none, Op::none, T(1), c.a, z, T(1), weights_view(out));
+    accumulate(c, z, out, nb);
   });
 }
 
@@ -210,13 +263,13 @@ void HypercleanProblem<T>::grad_x_g(const Batch& batch, ConstMatrixView<T> x,
   const index_t s = batch.full() ? train_.samples : std::min(batch.size, train_.samples);
   // gx = 0 (only the batch's samples get a value)
   ops.fill(out, T(0));
-  for_each_chunk(train_, batch, [&](const Chunk& c) {
+  for_each_chunk(train_, batch, nb, [&](const Chunk& c) {
     MatrixView<T> z(z_.data(), c.count, cb, z_.rows());
     // Z = A_c' W
-    ops.gemm(Op::transpose, Op::none, T(1), c.a, weights_view(y), T(0), z);
+    logits(c, y, z, nb);
     // gx_i += sigmoid'(x_i) / s CE(Z_i, label_i)
     softmax_->loss_cross({c.count, classes_, nb, train_.labels.data() + c.offset, c.indices,
-                          x.data + c.offset, x.ld, T(1) / static_cast<T>(s)},
+                          x.data + c.offset, x.ld, T(1) / static_cast<T>(s), c.index_stride()},
                          z.data, z.ld, out.data + c.offset, out.ld);
   });
 }
@@ -233,18 +286,18 @@ void HypercleanProblem<T>::hvp_jvp_f(const Batch& batch, ConstMatrixView<T> x,
   if (!jv.empty()) ops.fill(jv, T(0));
   if (hv.empty()) return;
   ops.fill(hv, T(0));
-  for_each_chunk(validation_, batch, [&](const Chunk& c) {
+  for_each_chunk(validation_, batch, nb, [&](const Chunk& c) {
     MatrixView<T> z(z_.data(), c.count, cb, z_.rows());
     MatrixView<T> u(u_.data(), c.count, cb, u_.rows());
     // Z = A_c' W; U = A_c' V
-    ops.gemm(Op::transpose, Op::none, T(1), c.a, weights_view(y), T(0), z);
-    ops.gemm(Op::transpose, Op::none, T(1), c.a, weights_view(v), T(0), u);
+    logits(c, y, z, nb);
+    logits(c, v, u, nb);
     // U <- (diag p - p p') U / s
     softmax_->hvp_jvp({c.count, classes_, nb, validation_.labels.data() + c.offset, c.indices,
-                       nullptr, 0, T(1) / static_cast<T>(s)},
+                       nullptr, 0, T(1) / static_cast<T>(s), c.index_stride()},
                       z.data, z.ld, u.data, u.ld, nullptr, 0);
     // hv += A_c U
-    ops.gemm(Op::none, Op::none, T(1), c.a, u, T(1), weights_view(hv));
+    accumulate(c, u, hv, nb);
   });
 }
 
@@ -258,16 +311,16 @@ void HypercleanProblem<T>::grad_f(const Batch& batch, ConstMatrixView<T> x, Cons
   // fx = 0: f does not depend on the sample weights
   ops.fill(fx, T(0));
   ops.fill(fy, T(0));
-  for_each_chunk(validation_, batch, [&](const Chunk& c) {
+  for_each_chunk(validation_, batch, nb, [&](const Chunk& c) {
     MatrixView<T> z(z_.data(), c.count, cb, z_.rows());
     // Z = A_c' W
-    ops.gemm(Op::transpose, Op::none, T(1), c.a, weights_view(y), T(0), z);
+    logits(c, y, z, nb);
     // Z <- (softmax(Z) - e_label) / s
     softmax_->gradient({c.count, classes_, nb, validation_.labels.data() + c.offset, c.indices,
-                        nullptr, 0, T(1) / static_cast<T>(s)},
+                        nullptr, 0, T(1) / static_cast<T>(s), c.index_stride()},
                        z.data, z.ld);
     // fy += A_c Z
-    ops.gemm(Op::none, Op::none, T(1), c.a, z, T(1), weights_view(fy));
+    accumulate(c, z, fy, nb);
   });
 }
 
@@ -289,26 +342,28 @@ void HypercleanProblem<T>::hvp_jvp(const Batch& batch, ConstMatrixView<T> x, Con
     ops.copy(y, MatrixView<T>(wv_.data(), dim_y(), nb));
     ops.copy(v, MatrixView<T>(wv_.data() + dim_y() * nb, dim_y(), nb));
   }
-  for_each_chunk(train_, batch, [&](const Chunk& c) {
+  for_each_chunk(train_, batch, nb, [&](const Chunk& c) {
+    // (independent batches: W_b and V_b are not side by side; two GEMMs)
+    const bool fused = fused_logits_ && !c.independent;
     MatrixView<T> z(z_.data(), c.count, cb, z_.rows());
-    MatrixView<T> u = fused_logits_ ? MatrixView<T>(z_.data() + cb * z_.rows(), c.count, cb, z_.rows())
-                                    : MatrixView<T>(u_.data(), c.count, cb, u_.rows());
-    if (fused_logits_) {
+    MatrixView<T> u = fused ? MatrixView<T>(z_.data() + cb * z_.rows(), c.count, cb, z_.rows())
+                            : MatrixView<T>(u_.data(), c.count, cb, u_.rows());
+    if (fused) {
       // [Z U] = A_c' [W V]
       ops.gemm(Op::transpose, Op::none, T(1), c.a, ConstMatrixView<T>(wv_.data(), rows_, 2 * cb, rows_),
                T(0), MatrixView<T>(z_.data(), c.count, 2 * cb, z_.rows()));
     } else {
       // Z = A_c' W; U = A_c' V
-      ops.gemm(Op::transpose, Op::none, T(1), c.a, weights_view(y), T(0), z);
-      ops.gemm(Op::transpose, Op::none, T(1), c.a, weights_view(v), T(0), u);
+      logits(c, y, z, nb);
+      logits(c, v, u, nb);
     }
     // U <- sigmoid(x_i)/s (diag p - p p') U;  jv_i += sigmoid'(x_i)/s (p - e_label) . U
     softmax_->hvp_jvp({c.count, classes_, nb, train_.labels.data() + c.offset, c.indices,
-                       x.data + c.offset, x.ld, T(1) / static_cast<T>(s)},
+                       x.data + c.offset, x.ld, T(1) / static_cast<T>(s), c.index_stride()},
                       z.data, z.ld, u.data, u.ld,
                       jv.empty() ? nullptr : jv.data + c.offset, jv.ld);
     // hv += A_c U
-    if (!hv.empty()) ops.gemm(Op::none, Op::none, T(1), c.a, u, T(1), weights_view(hv));
+    if (!hv.empty()) accumulate(c, u, hv, nb);
   });
 }
 
@@ -321,14 +376,14 @@ void HypercleanProblem<T>::values(const Batch& lower, const Batch& upper, ConstM
   const auto sum_losses = [&](const Part& p, const Batch& batch, const T* weights, T* out) {
     const index_t s = batch.full() ? p.samples : std::min(batch.size, p.samples);
     bool first = true;
-    for_each_chunk(p, batch, [&](const Chunk& c) {
+    for_each_chunk(p, batch, nb, [&](const Chunk& c) {
       MatrixView<T> z(z_.data(), c.count, cb, z_.rows());
       MatrixView<T> l(per_sample_.data(), c.count, nb, per_sample_.rows());
       // Z = A_c' W
-      ops.gemm(Op::transpose, Op::none, T(1), c.a, weights_view(y), T(0), z);
+      logits(c, y, z, nb);
       // L = w CE(Z, label) / s
       softmax_->loss({c.count, classes_, nb, p.labels.data() + c.offset, c.indices,
-                      weights ? weights + c.offset : nullptr, x.ld, T(1) / static_cast<T>(s)},
+                      weights ? weights + c.offset : nullptr, x.ld, T(1) / static_cast<T>(s), c.index_stride()},
                      z.data, z.ld, l.data, l.ld);
       // out (+)= L' 1
       ops.gemm(Op::transpose, Op::none, T(1), l, ConstMatrixView<T>(ones_.data(), c.count, 1),
@@ -357,11 +412,11 @@ std::vector<double> HypercleanProblem<T>::reduce_part(DataSplit split, ConstMatr
   Ops<T>& ops = exec_->ops<T>();
   const index_t nb = y.cols, cb = classes_ * nb;
   bool first = true;
-  for_each_chunk(p, Batch{nullptr, p.samples}, [&](const Chunk& c) {
+  for_each_chunk(p, Batch{nullptr, p.samples}, 1, [&](const Chunk& c) {
     MatrixView<T> z(z_.data(), c.count, cb, z_.rows());
     MatrixView<T> l(per_sample_.data(), c.count, nb, per_sample_.rows());
     // Z = A_c' W
-    ops.gemm(Op::transpose, Op::none, T(1), c.a, weights_view(y), T(0), z);
+    logits(c, y, z, nb);
     const kernels::SoftmaxBatch<T> b{c.count, classes_, nb, p.labels.data() + c.offset, nullptr,
                                      nullptr, 0, T(1) / static_cast<T>(p.samples)};
     // L = [argmax Z == label] or CE(Z, label) / n

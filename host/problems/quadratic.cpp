@@ -27,7 +27,8 @@ QuadraticProblem<T>::QuadraticProblem(std::shared_ptr<Executor> exec, QuadraticD
 template <typename T>
 void QuadraticProblem<T>::reserve(index_t instances, index_t max_batch) {
   BILEVEL_EXPECTS(instances > 0, "quadratic: reserve needs instances > 0, got " << instances);
-  max_batch = std::min(std::max<index_t>(max_batch, 0), data_.n);
+  // (independent batches gather s rows per instance: max_batch may exceed n)
+  max_batch = std::max<index_t>(max_batch, 0);
   if (instances <= reserved_instances_ && max_batch <= reserved_batch_) return;
   reserved_instances_ = std::max(reserved_instances_, instances);
   reserved_batch_ = std::max(reserved_batch_, max_batch);
@@ -67,6 +68,10 @@ void QuadraticProblem<T>::apply_hessian(const Batch& batch, ConstMatrixView<T> v
   // out = mu v
   ops.axpby(static_cast<T>(data_.mu), v, T(0), out);
   if (data_.n == 0) return;
+  if (batch.independent()) {
+    apply_hessian_independent(batch, v, out);
+    return;
+  }
   ConstMatrixView<T> rows = m_.view();
   index_t s = data_.n;
   if (!batch.full() && batch.size < data_.n) {
@@ -87,6 +92,34 @@ void QuadraticProblem<T>::apply_hessian(const Batch& batch, ConstMatrixView<T> v
   ops.gemm(Op::none, Op::none, T(1), rows, v, T(0), proj);
   // out += (1/s) M_b' proj
   ops.gemm(Op::transpose, Op::none, T(1) / static_cast<T>(s), rows, proj, T(1), out);
+}
+
+template <typename T>
+void QuadraticProblem<T>::apply_hessian_independent(const Batch& batch, ConstMatrixView<T> v,
+                                                    MatrixView<T> out) {
+  Ops<T>& ops = exec_->ops<T>();
+  const index_t s = batch.size, nb = v.cols, dy = data_.dy;
+  BILEVEL_EXPECTS(batch.population <= data_.n,
+                  "quadratic: a batch drawn from " << batch.population << " samples used on "
+                                                   << data_.n);
+  BILEVEL_EXPECTS(s > 0 && s * nb <= reserved_batch_,
+                  "quadratic: independent batches of " << s << " samples for " << nb
+                                                       << " instances but workspace for "
+                                                       << reserved_batch_
+                                                       << " rows (call reserve first)");
+  // M_b = M[batch_b, :], instance b's rows in its own s x dy block
+  for (index_t b = 0; b < nb; ++b)
+    ops.gather_rows(m_.view(), batch.indices + b * batch.stride,
+                    MatrixView<T>(rows_.data() + b * s * dy, s, dy, s));
+  const ConstMatrixView<T> rows(rows_.data(), s, dy, s);
+  MatrixView<T> proj(proj_.data(), s, 1, proj_.rows());
+  // proj_b = M_b v_b
+  ops.gemm_strided_batched(Op::none, Op::none, T(1), rows, s * dy,
+                           ConstMatrixView<T>(v.data, dy, 1, v.ld), v.ld, T(0), proj,
+                           proj_.rows(), nb);
+  // out_b += (1/s) M_b' proj_b
+  ops.gemm_strided_batched(Op::transpose, Op::none, T(1) / static_cast<T>(s), rows, s * dy, proj,
+                           proj_.rows(), T(1), MatrixView<T>(out.data, dy, 1, out.ld), out.ld, nb);
 }
 
 template <typename T>

@@ -4,14 +4,16 @@ namespace bilevel {
 
 template <typename T>
 MinibatchSampler<T>::MinibatchSampler(std::shared_ptr<Executor> exec, std::uint64_t seed,
-                                      index_t population, index_t size)
+                                      index_t population, index_t size, index_t sets)
     : exec_(std::move(exec)),
       seed_(seed),
       population_(population),
       size_(size),
+      sets_(sets),
       full_(population == 0 || size <= 0 || size >= population) {
   BILEVEL_EXPECTS(population >= 0, "sampler: population must be >= 0, got " << population);
-  if (!full_) indices_ = Array<sample_index_t>(exec_, size_, 1);
+  BILEVEL_EXPECTS(sets >= 1, "sampler: sets must be >= 1, got " << sets);
+  if (!full_) indices_ = Array<sample_index_t>(exec_, size_, sets_);
 }
 
 template <typename T>
@@ -22,8 +24,8 @@ Batch MinibatchSampler<T>::draw(SampleStream purpose, std::uint32_t substep, ind
   // indices = Philox(seed; i / 4, instance 0, stream, iteration) mapped to [0, population)
   const std::uint32_t step = counter_ != nullptr ? 0u : static_cast<std::uint32_t>(iteration);
   exec_->ops<T>().sample_indices(seed_, stream, step, 0u, population_, size_, indices_.data(),
-                                 counter_);
-  return Batch{indices_.data(), size_, population_};
+                                 counter_, sets_);
+  return Batch{indices_.data(), size_, population_, sets_ > 1 ? size_ : 0};
 }
 
 template class MinibatchSampler<float>;

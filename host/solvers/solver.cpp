@@ -34,6 +34,8 @@ Solver<T>::Solver(Problem<T>& problem, std::unique_ptr<HypergradientEstimator<T>
                   "solver: the momentum mu must be in [0, 1), got " << options_.momentum);
   BILEVEL_EXPECTS(options_.eval_every >= 0,
                   "solver: eval_every must be >= 0, got " << options_.eval_every);
+  BILEVEL_EXPECTS(options_.divergence_limit > 0,
+                  "solver: divergence_limit must be > 0, got " << options_.divergence_limit);
   BILEVEL_EXPECTS(options_.checkpoint_every >= 0,
                   "solver: checkpoint_every must be >= 0, got " << options_.checkpoint_every);
   BILEVEL_EXPECTS(options_.start_iteration >= 0 && options_.start_iteration <= options_.iterations,
@@ -77,9 +79,19 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
       rep.insert(rep.end(), options_.reference_x.begin(), options_.reference_x.end());
     reference = Array<T>(exec, dx, nb, rep);
   }
-  MinibatchSampler<T> lower(exec, options_.seed, problem_.lower_samples(), options_.lower_batch);
-  MinibatchSampler<T> upper(exec, options_.seed, problem_.upper_samples(), options_.upper_batch);
-  problem_.reserve(nb, std::max(lower.batch_size(), upper.batch_size()));
+  const bool independent = options_.independent_batches && nb > 1;
+  if (independent && !problem_.supports_independent_batches())
+    throw NotSupported(problem_.name() + " does not support independent batches per instance");
+  const index_t sets = independent ? nb : 1;
+  MinibatchSampler<T> lower(exec, options_.seed, problem_.lower_samples(), options_.lower_batch,
+                            sets);
+  MinibatchSampler<T> upper(exec, options_.seed, problem_.upper_samples(), options_.upper_batch,
+                            sets);
+  // independent batches: workspace for the gathered samples of all instances together
+  const auto gathered = [&](const MinibatchSampler<T>& s) {
+    return s.full() ? s.batch_size() : s.batch_size() * sets;
+  };
+  problem_.reserve(nb, std::max(gathered(lower), gathered(upper)));
   estimator_->prepare(problem_, nb);
   ops.fill(h.view(), T(0));
 
@@ -125,11 +137,14 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
     if (inspector) inspector(im, x.view(), y.view());
     for (index_t b = 0; b < nb; ++b) {
       for (int r = 0; r < metric_rows; ++r) {
-        if (!std::isfinite(static_cast<double>(host[r * nb + b]))) {
+        const double value = static_cast<double>(host[r * nb + b]);
+        if (!std::isfinite(value) || std::abs(value) > options_.divergence_limit) {
           static const char* what[] = {"f", "g", "||h||", "||x - x*||"};
           std::ostringstream os;
           os << "diverged at iteration " << p.iteration << ", instance " << b << ": " << what[r]
-             << " is " << host[r * nb + b] << " (try smaller step sizes)";
+             << " is " << value;
+          if (std::isfinite(value)) os << ", beyond the divergence limit " << options_.divergence_limit;
+          os << " (try smaller step sizes)";
           throw DivergenceError(os.str(), static_cast<long>(p.iteration), static_cast<long>(b));
         }
       }

@@ -14,14 +14,18 @@
 
 namespace bilevel {
 
-/// A minibatch of samples shared by all instances: `size` indices on the executor's memory,
-/// drawn from [0, population), or the whole data set when `indices` is null. Problems reject a
-/// batch drawn from more samples than they have (the indices are never read on the host).
+/// A minibatch: `size` indices on the executor's memory, drawn from [0, population), or the
+/// whole data set when `indices` is null. Shared by all instances (stride 0), or one set per
+/// instance (independent batches: instance b's indices start at indices + b * stride).
+/// Problems reject a batch drawn from more samples than they have (the indices are never read
+/// on the host).
 struct Batch {
   const sample_index_t* indices = nullptr;
   index_t size = 0;
   index_t population = 0;
+  index_t stride = 0;
   bool full() const { return indices == nullptr; }
+  bool independent() const { return indices != nullptr && stride > 0; }
 };
 
 template <typename T>
@@ -39,11 +43,16 @@ class Problem {
   virtual index_t upper_samples() const { return 0; }
 
   /// Sizes workspaces for up to `instances` instances and batches of up to `max_batch`
-  /// samples. Solvers call it before their loop so that no oracle allocates inside it.
+  /// samples (with independent batches: of all instances together). Solvers call it before
+  /// their loop so that no oracle allocates inside it.
   virtual void reserve(index_t instances, index_t max_batch) {
     (void)instances;
     (void)max_batch;
   }
+
+  /// True when the oracles accept independent batches (Batch::stride > 0: one index set per
+  /// instance), so that B instances are B statistically independent runs.
+  virtual bool supports_independent_batches() const { return false; }
 
   /// out = grad_y g(x, y) on the lower-level batch.
   virtual void grad_y_g(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,

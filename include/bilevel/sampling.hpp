@@ -25,9 +25,10 @@ enum class SampleStream : std::uint32_t {
 template <typename T>
 class MinibatchSampler {
  public:
-  /// `size` = 0 or >= `population` gives full batches (the deterministic case).
+  /// `size` = 0 or >= `population` gives full batches (the deterministic case). `sets` > 1
+  /// draws one independent index set per instance (Philox instance word b for instance b).
   MinibatchSampler(std::shared_ptr<Executor> exec, std::uint64_t seed, index_t population,
-                   index_t size);
+                   index_t size, index_t sets = 1);
 
   /// Draws the batch for (purpose, substep, iteration) into this sampler's buffer and returns
   /// it. The batch stays valid until the next draw from this sampler. With a counter attached
@@ -47,6 +48,7 @@ class MinibatchSampler {
   std::uint64_t seed_;
   index_t population_;
   index_t size_;
+  index_t sets_;
   bool full_;
   Array<sample_index_t> indices_;
   const std::uint32_t* counter_ = nullptr;

@@ -29,7 +29,8 @@ class CpuOps final : public Ops<T> {
                            MatrixView<T> y) override;
   void do_sample_indices(std::uint64_t seed, std::uint32_t stream, std::uint32_t step,
                          const std::uint32_t* step_on_device, std::uint32_t instance,
-                         index_t population, index_t count, sample_index_t* out) override;
+                         index_t population, index_t count, index_t sets,
+                         sample_index_t* out) override;
   void do_advance_counter(std::uint32_t* counter) override;
   void do_schedule(const T* base, index_t count, Schedule s, const std::uint32_t* counter,
                    T* out) override;

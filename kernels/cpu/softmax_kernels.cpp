@@ -7,8 +7,8 @@ namespace bilevel::kernels::cpu {
 namespace {
 
 template <typename T>
-index_t data_index(const SoftmaxBatch<T>& b, index_t i) {
-  return b.indices ? static_cast<index_t>(b.indices[i]) : i;
+index_t data_index(const SoftmaxBatch<T>& b, index_t i, index_t inst) {
+  return b.indices ? static_cast<index_t>(b.indices[i + inst * b.index_stride]) : i;
 }
 
 template <typename T>
@@ -23,7 +23,7 @@ class CpuSoftmaxKernels final : public SoftmaxKernels<T> {
 #pragma omp parallel for collapse(2) schedule(static)
     for (index_t inst = 0; inst < b.instances; ++inst)
       for (index_t i = 0; i < b.samples; ++i) {
-        const index_t k = data_index(b, i);
+        const index_t k = data_index(b, i, inst);
         common::ce_gradient(z + i + inst * b.classes * ldz, ldz, b.classes, b.labels[k],
                             weight(b, k, inst));
       }
@@ -35,7 +35,7 @@ class CpuSoftmaxKernels final : public SoftmaxKernels<T> {
 #pragma omp parallel for schedule(static)
     for (index_t inst = 0; inst < b.instances; ++inst)
       for (index_t i = 0; i < b.samples; ++i) {
-        const index_t k = data_index(b, i);
+        const index_t k = data_index(b, i, inst);
         const T w = weight(b, k, inst);
         const T cross = common::ce_hvp(z + i + inst * b.classes * ldz, ldz,
                                        u + i + inst * b.classes * ldu, ldu, b.classes,
@@ -52,7 +52,7 @@ class CpuSoftmaxKernels final : public SoftmaxKernels<T> {
 #pragma omp parallel for schedule(static)
     for (index_t inst = 0; inst < b.instances; ++inst)
       for (index_t i = 0; i < b.samples; ++i) {
-        const index_t k = data_index(b, i);
+        const index_t k = data_index(b, i, inst);
         const T s = common::sigmoid(b.x[k + inst * b.ldx]);
         gx[k + inst * ldgx] += b.scale * s * (T(1) - s) *
                                common::ce_loss(z + i + inst * b.classes * ldz, ldz, b.classes,
@@ -63,7 +63,7 @@ class CpuSoftmaxKernels final : public SoftmaxKernels<T> {
 #pragma omp parallel for collapse(2) schedule(static)
     for (index_t inst = 0; inst < b.instances; ++inst)
       for (index_t i = 0; i < b.samples; ++i) {
-        const index_t k = data_index(b, i);
+        const index_t k = data_index(b, i, inst);
         out[i + inst * ldo] = weight(b, k, inst) *
                               common::ce_loss(z + i + inst * b.classes * ldz, ldz, b.classes,
                                               b.labels[k]);
@@ -73,7 +73,7 @@ class CpuSoftmaxKernels final : public SoftmaxKernels<T> {
 #pragma omp parallel for collapse(2) schedule(static)
     for (index_t inst = 0; inst < b.instances; ++inst)
       for (index_t i = 0; i < b.samples; ++i) {
-        const index_t k = data_index(b, i);
+        const index_t k = data_index(b, i, inst);
         out[i + inst * ldo] =
             common::argmax(z + i + inst * b.classes * ldz, ldz, b.classes) == b.labels[k] ? T(1)
                                                                                           : T(0);

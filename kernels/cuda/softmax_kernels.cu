@@ -13,8 +13,8 @@ namespace bilevel::kernels::cuda {
 namespace {
 
 template <typename T>
-__device__ __forceinline__ index_t data_index(const SoftmaxBatch<T>& b, index_t i) {
-  return b.indices ? static_cast<index_t>(b.indices[i]) : i;
+__device__ __forceinline__ index_t data_index(const SoftmaxBatch<T>& b, index_t i, index_t inst) {
+  return b.indices ? static_cast<index_t>(b.indices[i + inst * b.index_stride]) : i;
 }
 
 template <typename T>
@@ -37,7 +37,7 @@ class CudaSoftmaxKernels final : public SoftmaxKernels<T> {
     launch(
         stream_, b.samples, b.instances,
         [=] __device__(index_t i, index_t inst) {
-          const index_t k = data_index(b, i);
+          const index_t k = data_index(b, i, inst);
           common::ce_gradient(z + i + inst * b.classes * ldz, ldz, b.classes, b.labels[k],
                               weight(b, k, inst));
         },
@@ -48,7 +48,7 @@ class CudaSoftmaxKernels final : public SoftmaxKernels<T> {
     launch(
         stream_, b.samples, b.instances,
         [=] __device__(index_t i, index_t inst) {
-          const index_t k = data_index(b, i);
+          const index_t k = data_index(b, i, inst);
           const T w = weight(b, k, inst);
           const T cross = common::ce_hvp(z + i + inst * b.classes * ldz, ldz,
                                          u + i + inst * b.classes * ldu, ldu, b.classes,
@@ -66,7 +66,7 @@ class CudaSoftmaxKernels final : public SoftmaxKernels<T> {
     launch(
         stream_, b.samples, b.instances,
         [=] __device__(index_t i, index_t inst) {
-          const index_t k = data_index(b, i);
+          const index_t k = data_index(b, i, inst);
           const T s = common::sigmoid(b.x[k + inst * b.ldx]);
           // a batch drawn with replacement may hold sample k twice
           atomicAdd(gx + k + inst * ldgx,
@@ -80,7 +80,7 @@ class CudaSoftmaxKernels final : public SoftmaxKernels<T> {
     launch(
         stream_, b.samples, b.instances,
         [=] __device__(index_t i, index_t inst) {
-          const index_t k = data_index(b, i);
+          const index_t k = data_index(b, i, inst);
           out[i + inst * ldo] = weight(b, k, inst) *
                                 common::ce_loss(z + i + inst * b.classes * ldz, ldz, b.classes,
                                                 b.labels[k]);
@@ -91,7 +91,7 @@ class CudaSoftmaxKernels final : public SoftmaxKernels<T> {
     launch(
         stream_, b.samples, b.instances,
         [=] __device__(index_t i, index_t inst) {
-          const index_t k = data_index(b, i);
+          const index_t k = data_index(b, i, inst);
           out[i + inst * ldo] =
               common::argmax(z + i + inst * b.classes * ldz, ldz, b.classes) == b.labels[k]
                   ? T(1)

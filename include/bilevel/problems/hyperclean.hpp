@@ -67,6 +67,7 @@ class HypercleanProblem final : public Problem<T> {
   index_t lower_samples() const override { return train_.samples; }
   index_t upper_samples() const override { return validation_.samples; }
   index_t feature_rows() const { return rows_; }  ///< d + 1
+  bool supports_independent_batches() const override { return true; }
   /// H v + J v with the logits of W and of V from one GEMM, A' [W V], instead of two: one pass
   /// over each block of data instead of two, for two small copies of W and V side by side.
   /// Off by default until it is measured on a GPU (on the 2-core CPU it was neutral: -4% at
@@ -108,15 +109,24 @@ class HypercleanProblem final : public Problem<T> {
     Array<std::int32_t> labels;
   };
   /// A block of samples of a part, ready for GEMM: columns (rows_ x count), their data indices
-  /// (nullptr: consecutive from `offset`).
+  /// (nullptr: consecutive from `offset`). With independent batches every instance has its own
+  /// columns, instance b's at a.data + b rows_ count, and indices at indices + b count.
   struct Chunk {
     ConstMatrixView<T> a;
     const sample_index_t* indices;
     index_t offset;
     index_t count;
+    bool independent = false;
+    index_t index_stride() const { return independent ? count : 0; }
   };
+  /// Z = A_c' W (the logits of every sample and instance; per instance with independent batches).
+  void logits(const Chunk& c, ConstMatrixView<T> y, MatrixView<T> z, index_t instances);
+  /// out += A_c Z (weights-shaped out, dy x B).
+  void accumulate(const Chunk& c, ConstMatrixView<T> z, MatrixView<T> out, index_t instances);
+  /// f(chunk) over the batch's samples of a part (`instances`: the call's B, for independent
+  /// batches).
   template <typename F>
-  void for_each_chunk(const Part& part, const Batch& batch, F&& f);
+  void for_each_chunk(const Part& part, const Batch& batch, index_t instances, F&& f);
   const Part& part(DataSplit split) const;
   void check(const char* oracle, ConstMatrixView<T> x, ConstMatrixView<T> y) const;
   MatrixView<T> weights_view(ConstMatrixView<T> y) const;  // (d+1) x (C B)

@@ -66,6 +66,7 @@ class QuadraticProblem final : public Problem<T> {
   index_t lower_samples() const override { return data_.n; }
   index_t upper_samples() const override { return data_.n; }
   const QuadraticData& data() const { return data_; }
+  bool supports_independent_batches() const override { return true; }
 
   void reserve(index_t instances, index_t max_batch) override;
   void grad_y_g(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
@@ -85,6 +86,8 @@ class QuadraticProblem final : public Problem<T> {
  private:
   /// out = A_batch v = (1/|b|) M_b' (M_b v) + mu v.
   void apply_hessian(const Batch& batch, ConstMatrixView<T> v, MatrixView<T> out);
+  /// The same with one index set per instance (Batch::independent()).
+  void apply_hessian_independent(const Batch& batch, ConstMatrixView<T> v, MatrixView<T> out);
   /// A 1 x instances row of ones: broadcasts a vector over instances through GEMM.
   ConstMatrixView<T> ones(index_t instances) const;
   void check_state(const char* oracle, ConstMatrixView<T> x, ConstMatrixView<T> y) const;
@@ -94,7 +97,8 @@ class QuadraticProblem final : public Problem<T> {
   Array<T> m_;       // n x dy
   Array<T> b_;       // dx x dy
   Array<T> xh_;      // dx x 1
-  Array<T> rows_;    // workspace: gathered batch rows, max_batch x dy
+  Array<T> rows_;    // workspace: gathered batch rows, max_batch x dy (independent batches:
+                     // instance b's s x dy block at b s dy)
   Array<T> proj_;    // workspace: M_b v, max_batch x B
   Array<T> tmp_y_;   // workspace: dy x B
   Array<T> tmp_x_;   // workspace: dx x B

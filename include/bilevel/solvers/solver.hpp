@@ -45,7 +45,13 @@ struct ScheduleOptions {
   index_t lower_batch = 0;            ///< samples per lower-level batch; 0: full data
   index_t upper_batch = 0;            ///< samples per upper-level batch; 0: full data
   std::uint64_t seed = 0;             ///< minibatch seed (Philox key)
+  /// One minibatch index set per instance (B independent runs, e.g. B seeds' worth of noise at
+  /// once) instead of one set shared by all; the problem must support_independent_batches().
+  bool independent_batches = false;
   index_t eval_every = 0;             ///< metrics every k iterations (0: only at the end)
+  /// A metric (f, g, ||h||, ||x - x*||) that is not finite or whose magnitude exceeds this is
+  /// divergence (double precision can take thousands of exploding steps before an Inf).
+  double divergence_limit = 1e20;
   bool final_evaluation = true;       ///< metrics after the last iteration (benchmarks: off)
   /// Capture each distinct iteration shape once as a CUDA graph and replay it (CUDA backend,
   /// estimators that are capturable()); off: every kernel is launched from the host each time.
