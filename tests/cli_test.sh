@@ -67,6 +67,15 @@ check "checkpoint of another seed rejected" $([ $rc -eq 1 ] && grep -q "belongs 
 rc=$?
 check "unwritable checkpoint named" $([ $rc -eq 1 ] && grep -q "cannot write checkpoint file '$work/no/dir/ck'" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
 
+# 3c. independent batches: instance 0 is the shared-batch run, instance 1 another run
+"$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 64 --iters 60 --backend cpu --instances 2 \
+  --independent-batches >"$work/ind" 2>&1
+"$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 64 --iters 60 --backend cpu >"$work/one" 2>&1
+i0=$(grep "instance 0:" "$work/ind" | sed 's/instance 0://'); s0=$(grep "instance 0:" "$work/one" | sed 's/instance 0://')
+i1=$(grep "instance 1:" "$work/ind" | sed 's/instance 1://')
+check "independent batches: instance 0 is the single run" $([ "$i0" = "$s0" ]; echo $?) "$i0 vs $s0"
+check "independent batches: instance 1 differs" $([ "$i1" != "$i0" ]; echo $?) "$i1 vs $i0"
+
 # 4. hyperclean on synthetic data: summary keys, baselines
 small=(--data synthetic --samples 2500 --features 10 --classes 4 --train 1500 --validation 500
        --test 500 --batch 128 --backend cpu --baseline-steps 200)
