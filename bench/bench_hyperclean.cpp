@@ -139,9 +139,11 @@ void bm_hvp_full(benchmark::State& state, std::shared_ptr<Executor> exec, index_
 /// per second, the throughput to compare between B = 1 and B = 64.
 template <typename T>
 void bm_iteration(benchmark::State& state, std::shared_ptr<Executor> exec, index_t nb,
-                  std::string name, bool graphs, index_t train, index_t features) {
+                  std::string name, bool graphs, index_t train, index_t features,
+                  bool independent) {
   auto p = make_problem<T>(exec, train, features);
   AlgorithmOptions o = default_options(name);
+  o.loop.independent_batches = independent;
   const index_t iterations = exec->backend() == Backend::cuda ? 200 : 10;
   o.loop.iterations = iterations;
   o.loop.capture = graphs;
@@ -192,9 +194,15 @@ void register_all(const std::shared_ptr<Executor>& exec, const char* precision) 
         benchmark::RegisterBenchmark(("hyperclean_iteration_" + std::string(name) +
                                       (graphs ? "_graph" : "") + suffix).c_str(),
                                      bm_iteration<T>, exec, nb, std::string(name), graphs,
-                                     index_t(20000), kFeatures)
+                                     index_t(20000), kFeatures, false)
             ->UseManualTime()->Unit(benchmark::kMicrosecond);
       }
+    // B independent runs (one minibatch per instance) against B runs on shared batches
+    if (nb > 1)
+      benchmark::RegisterBenchmark(("hyperclean_iteration_soba_independent" + suffix).c_str(),
+                                   bm_iteration<T>, exec, nb, std::string("soba"),
+                                   exec->backend() == Backend::cuda, index_t(20000), kFeatures, true)
+          ->UseManualTime()->Unit(benchmark::kMicrosecond);
   }
   // 1,000,000 samples x 1,024 features (4.1 GB in float): on the GPU only
   if (exec->backend() == Backend::cuda)
@@ -209,7 +217,7 @@ void register_all(const std::shared_ptr<Executor>& exec, const char* precision) 
         benchmark::RegisterBenchmark(("hyperclean1M_1024_iteration_" + std::string(name) + "_graph" +
                                       suffix).c_str(),
                                      bm_iteration<T>, exec, nb, std::string(name), true,
-                                     index_t(1000000), index_t(1024))
+                                     index_t(1000000), index_t(1024), false)
             ->UseManualTime()->Unit(benchmark::kMicrosecond)->Iterations(3);
     }
 }
