@@ -3,7 +3,7 @@
 # into build/gpu-bundle (about 45 MB): the device image has nvcc, cuBLAS and CMake but not
 # OpenBLAS, GoogleTest, Google Benchmark or CLI11, so the binaries are built here (sm_90) and
 # carried with the shared libraries they need that the device lacks. Then, with the device tool:
-#   run(command="bash scripts/gpu_run.sh", carry=["build/gpu-bundle"])
+#   run(command="bash scripts/gpu_run.sh tests", carry=["build/gpu-bundle"]), then ... bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake --build --preset release --target bilevel_tests bench_core bench_hyperclean bilevel_cli
