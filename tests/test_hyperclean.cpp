@@ -317,6 +317,45 @@ TEST(HypercleanRun, SyntheticFlagsCorruptedSamples) {
   EXPECT_GT(run.accuracy, plain) << "hyper-cleaning must beat training on the corrupted labels";
 }
 
+/// The metrics computed on the device at every evaluation (test accuracy, flagged samples, true
+/// positives) agree with accuracy() and with the scores computed from x on the host, and they
+/// reach the solver's history without a read-back of x.
+TEST(HypercleanRun, EvaluationMetricsAreComputedOnTheDevice) {
+  auto exec = cpu();
+  HypercleanTruth truth;
+  HypercleanProblem<double> p(exec, SyntheticHypercleanSpec{600, 200, 300, 10, 4, 0.4, 8, 3.0},
+                              1e-3, &truth);
+  EXPECT_EQ(p.evaluation_metric_names(), std::vector<std::string>{"test_accuracy"});
+  p.set_detection_truth(truth.corrupted);
+  EXPECT_EQ(p.evaluation_metric_names(),
+            (std::vector<std::string>{"test_accuracy", "flagged", "true_positives"}));
+  AlgorithmOptions o = default_options("soba");
+  o.loop.iterations = 60;
+  o.loop.eval_every = 30;
+  o.loop.inner_step = {0.1};
+  o.loop.outer_step = {50.0, 100.0};
+  o.loop.lower_batch = o.loop.upper_batch = 64;
+  o.fixed_point.nu = {0.1};
+  const SolveResult<double> r =
+      make_solver(p, o)->run(std::vector<double>(1200, 0.0), std::vector<double>(2 * 44, 0.0));
+  ASSERT_EQ(r.history.size(), 2u);
+  const IterationMetrics& last = r.history.back();
+  ASSERT_EQ(last.problem_metrics.size(), 3u);
+  Array<double> y(exec, 44, 2, r.y);
+  const std::vector<double> acc = p.accuracy(DataSplit::test, y.cview());
+  for (index_t b = 0; b < 2; ++b) {
+    SCOPED_TRACE("instance " + std::to_string(b));
+    EXPECT_NEAR(last.problem_metrics[0][b], acc[b], 1e-12);
+    std::vector<std::uint8_t> flagged(600);
+    for (index_t i = 0; i < 600; ++i) flagged[i] = r.x[i + b * 600] < 0.0;
+    const DetectionScores s = detection_scores(flagged, truth.corrupted);
+    EXPECT_EQ(last.problem_metrics[1][b], static_cast<double>(s.flagged));
+    EXPECT_EQ(last.problem_metrics[2][b], static_cast<double>(s.true_positives));
+    EXPECT_GT(s.flagged, 0) << "the run must flag something for the check to mean anything";
+  }
+  EXPECT_THROW(p.set_detection_truth(std::vector<std::uint8_t>(5, 0)), InvalidArgument);
+}
+
 /// Data generated on the executor: the truth has the asked corruption, and stocBiO flags it.
 TEST(HypercleanRun, DeviceGeneratedSyntheticFlagsCorruptedSamples) {
   auto exec = cpu();

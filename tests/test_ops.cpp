@@ -92,6 +92,11 @@ Outputs run_kernels(const std::shared_ptr<Executor>& exec, const Inputs<T>& in) 
   take("batch_dot", scal);
   ops.batch_nrm2(x, scal.data());
   take("batch_nrm2", scal);
+  // #{x_ij < 0.1} and the same weighted by the first r values of z (as a mask-like weight)
+  ops.batch_count_below(x, T(0.1), nullptr, scal.data());
+  take("count_below", scal);
+  ops.batch_count_below(x, T(0.1), z.data(), scal.data());
+  take("count_below_weighted", scal);
   ops.copy(y.view(), work.view());
   Array<T> v(exec, r, c, in.z);
   ops.neumann_step(alpha.data(), x, work.view(), v.view());
@@ -205,6 +210,12 @@ Outputs reference(const Inputs<T>& in) {
   }
   out["batch_dot"] = dot;
   out["batch_nrm2"] = nrm;
+  std::vector<double> below(c), below_w(c);
+  for (index_t j = 0; j < c; ++j)
+    for (index_t i = 0; i < r; ++i)
+      if (X(i, j) < double(T(0.1))) below[j] += 1, below_w[j] += double(in.z[i]);
+  out["count_below"] = below;
+  out["count_below_weighted"] = below_w;
   out["neumann_r"] = each([&](index_t i, index_t j) { return Y(i, j) - double(in.alpha[j]) * X(i, j); });
   out["neumann_v"] = each([&](index_t i, index_t j) {
     return Z(i, j) + Y(i, j) - double(in.alpha[j]) * X(i, j);

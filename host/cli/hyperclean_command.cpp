@@ -42,15 +42,6 @@ struct HypercleanArgs {
   bool baselines = true;
 };
 
-/// Flags, precision, recall and F1 of instance b from x (n x B, host).
-template <typename T>
-DetectionScores scores_of(const std::vector<T>& x, index_t n, index_t b,
-                          const std::vector<std::uint8_t>& corrupted) {
-  std::vector<std::uint8_t> flagged(static_cast<std::size_t>(n));
-  for (index_t i = 0; i < n; ++i) flagged[i] = x[i + b * n] < T(0);  // sigmoid(x) < 0.5
-  return detection_scores(flagged, corrupted);
-}
-
 struct BaselineResult {
   double test_accuracy = 0, seconds = 0;
 };
@@ -165,15 +156,20 @@ int run(const HypercleanArgs& a) {
   Progress progress;
   std::vector<double> last_acc, last_val_loss;
   std::vector<DetectionScores> last_scores;
-  const auto inspect = [&](const IterationMetrics& m, ConstMatrixView<T> x, ConstMatrixView<T> y) {
-    last_acc = problem.accuracy(DataSplit::test, y);
+  // test accuracy and the detection counts are computed on the device at each evaluation and
+  // copied back with the other metrics (no read-back of x)
+  problem.set_detection_truth(corrupted);
+  const index_t n_corrupted =
+      static_cast<index_t>(std::count(corrupted.begin(), corrupted.end(), std::uint8_t{1}));
+  const auto observe = [&](const IterationMetrics& m) {
+    // problem metrics: test_accuracy, flagged, true_positives (HypercleanProblem's order)
+    last_acc = m.problem_metrics.at(0);
     last_val_loss = m.upper_value;
-    std::vector<T> xh(static_cast<std::size_t>(x.size()));
-    exec->copy_to_host(xh.data(), x.data, xh.size() * sizeof(T));
     last_scores.clear();
     std::vector<double> f1, prec, rec;
     for (index_t b = 0; b < nb; ++b) {
-      last_scores.push_back(scores_of(xh, n, b, corrupted));
+      last_scores.push_back(detection_scores(std::llround(m.problem_metrics.at(1)[b]),
+                                             std::llround(m.problem_metrics.at(2)[b]), n_corrupted));
       f1.push_back(last_scores.back().f1);
       prec.push_back(last_scores.back().precision);
       rec.push_back(last_scores.back().recall);
@@ -201,7 +197,7 @@ int run(const HypercleanArgs& a) {
   auto solver = make_solver(problem, o);
   SolveResult<T> r;
   try {
-    r = solver->run(x0, y0, {}, inspect, checkpointer);
+    r = solver->run(x0, y0, observe, {}, checkpointer);
   } catch (const DivergenceError&) {
     progress.finish();
     throw;

@@ -26,15 +26,21 @@ void Dataset::validate() const {
 DetectionScores detection_scores(const std::vector<std::uint8_t>& flagged,
                                  const std::vector<std::uint8_t>& corrupted) {
   BILEVEL_EXPECTS(flagged.size() == corrupted.size(), "detection_scores: sizes differ");
-  DetectionScores s;
-  index_t truth = 0;
+  index_t n_flagged = 0, truth = 0, true_positives = 0;
   for (std::size_t i = 0; i < flagged.size(); ++i) {
-    s.flagged += flagged[i];
+    n_flagged += flagged[i];
     truth += corrupted[i];
-    s.true_positives += flagged[i] && corrupted[i];
+    true_positives += flagged[i] && corrupted[i];
   }
-  s.precision = s.flagged ? double(s.true_positives) / s.flagged : 0.0;
-  s.recall = truth ? double(s.true_positives) / truth : 0.0;
+  return detection_scores(n_flagged, true_positives, truth);
+}
+
+DetectionScores detection_scores(index_t flagged, index_t true_positives, index_t corrupted) {
+  DetectionScores s;
+  s.flagged = flagged;
+  s.true_positives = true_positives;
+  s.precision = flagged ? double(true_positives) / flagged : 0.0;
+  s.recall = corrupted ? double(true_positives) / corrupted : 0.0;
   s.f1 = s.precision + s.recall > 0 ? 2 * s.precision * s.recall / (s.precision + s.recall) : 0.0;
   return s;
 }

@@ -405,6 +405,15 @@ void HypercleanProblem<T>::values(const Batch& lower, const Batch& upper, ConstM
 template <typename T>
 std::vector<double> HypercleanProblem<T>::reduce_part(DataSplit split, ConstMatrixView<T> y,
                                                       bool accuracy) {
+  reduce_part_into(split, y, accuracy, scalars_.data());
+  std::vector<T> host(static_cast<std::size_t>(y.cols));
+  exec_->copy_to_host(host.data(), scalars_.data(), host.size() * sizeof(T));
+  return std::vector<double>(host.begin(), host.end());
+}
+
+template <typename T>
+void HypercleanProblem<T>::reduce_part_into(DataSplit split, ConstMatrixView<T> y, bool accuracy,
+                                            T* out) {
   BILEVEL_EXPECTS(y.rows == dim_y() && y.ld == y.rows && y.cols <= reserved_instances_,
                   "hyperclean: y must be a contiguous " << dim_y() << " x B (B <= "
                                                         << reserved_instances_ << ")");
@@ -424,17 +433,39 @@ std::vector<double> HypercleanProblem<T>::reduce_part(DataSplit split, ConstMatr
       softmax_->correct(b, z.data, z.ld, l.data, l.ld);
     else
       softmax_->loss(b, z.data, z.ld, l.data, l.ld);
-    // scalars (+)= L' 1
-    ops.gemm(Op::transpose, Op::none, T(1), l, ConstMatrixView<T>(ones_.data(), c.count, 1),
-             first ? T(0) : T(1), MatrixView<T>(scalars_.data(), nb, 1));
+    // out (+)= L' 1 (accuracy: / n)
+    const T scale = accuracy ? T(1) / static_cast<T>(p.samples) : T(1);
+    ops.gemm(Op::transpose, Op::none, scale, l, ConstMatrixView<T>(ones_.data(), c.count, 1),
+             first ? T(0) : T(1), MatrixView<T>(out, nb, 1));
     first = false;
   });
-  std::vector<T> host(static_cast<std::size_t>(nb));
-  exec_->copy_to_host(host.data(), scalars_.data(), host.size() * sizeof(T));
-  std::vector<double> out(host.begin(), host.end());
-  if (accuracy)
-    for (double& v : out) v /= static_cast<double>(p.samples);
-  return out;
+}
+
+template <typename T>
+void HypercleanProblem<T>::set_detection_truth(const std::vector<std::uint8_t>& corrupted) {
+  BILEVEL_EXPECTS(static_cast<index_t>(corrupted.size()) == train_.samples,
+                  "hyperclean: the detection truth needs " << train_.samples << " values, got "
+                                                           << corrupted.size());
+  corrupted_ = Array<T>(exec_, train_.samples, 1, std::vector<T>(corrupted.begin(), corrupted.end()));
+}
+
+template <typename T>
+std::vector<std::string> HypercleanProblem<T>::evaluation_metric_names() const {
+  if (corrupted_.size() == 0) return {"test_accuracy"};
+  return {"test_accuracy", "flagged", "true_positives"};
+}
+
+template <typename T>
+void HypercleanProblem<T>::evaluation_metrics(ConstMatrixView<T> x, ConstMatrixView<T> y,
+                                              T* out) {
+  const index_t nb = y.cols;
+  // accuracy of W on the test split
+  reduce_part_into(DataSplit::test, y, true, out);
+  if (corrupted_.size() == 0) return;
+  Ops<T>& ops = exec_->ops<T>();
+  // flagged = #{i : x_i < 0} (sigmoid(x_i) < 0.5); true positives = those corrupted
+  ops.batch_count_below(x, T(0), nullptr, out + nb);
+  ops.batch_count_below(x, T(0), corrupted_.data(), out + 2 * nb);
 }
 
 template <typename T>

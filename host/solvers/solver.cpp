@@ -112,9 +112,12 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
     int slot = 0;
     std::unique_ptr<StreamMark> done;
   };
-  // metrics: B values each of f, g, ||h||, ||x - x*|| (one column of a B x 4 array each)
-  Array<T> metrics_slots[2] = {Array<T>(exec, nb, 4), Array<T>(exec, nb, 4)};
-  HostBuffer<T> staging[2] = {HostBuffer<T>(exec, nb * 4), HostBuffer<T>(exec, nb * 4)};
+  // metrics: B values each of f, g, ||h||, ||x - x*|| and the problem's own (one column of a
+  // B x (4 + E) array each)
+  const index_t extra = static_cast<index_t>(problem_.evaluation_metric_names().size());
+  Array<T> metrics_slots[2] = {Array<T>(exec, nb, 4 + extra), Array<T>(exec, nb, 4 + extra)};
+  HostBuffer<T> staging[2] = {HostBuffer<T>(exec, nb * (4 + extra)),
+                              HostBuffer<T>(exec, nb * (4 + extra))};
   std::unique_ptr<Pending> pending;
   int next_slot = 0;
   const int metric_rows = reference.size() > 0 ? 4 : 3;
@@ -132,6 +135,7 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
     im.lower_value = column(1);
     im.hypergradient_norm = column(2);
     if (reference.size() > 0) im.distance_to_solution = column(3);
+    for (index_t r = 0; r < extra; ++r) im.problem_metrics.push_back(column(4 + static_cast<int>(r)));
     result.history.push_back(im);
     if (observer) observer(im);
     if (inspector) inspector(im, x.view(), y.view());
@@ -173,6 +177,8 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
       ops.axpby(T(-1), reference.view(), T(1), diff.view());
       ops.batch_nrm2(diff.view(), m + 3 * nb);
     }
+    // the problem's own metrics
+    if (extra > 0) problem_.evaluation_metrics(x.view(), y.view(), m + 4 * nb);
     // the one read-back of an evaluation, without waiting for it
     staging[slot].copy_async_from(m);
     pending = std::make_unique<Pending>(Pending{iteration, elapsed(), slot, exec->mark()});

@@ -71,5 +71,7 @@ struct DetectionScores {
 };
 DetectionScores detection_scores(const std::vector<std::uint8_t>& flagged,
                                  const std::vector<std::uint8_t>& corrupted);
+/// The same from counts: flagged samples, flagged samples truly corrupted, corrupted samples.
+DetectionScores detection_scores(index_t flagged, index_t true_positives, index_t corrupted);
 
 }  // namespace bilevel

@@ -115,6 +115,14 @@ class Ops {
     BILEVEL_EXPECTS(out != nullptr || x.cols == 0, "batch_nrm2: output is null");
     if (x.cols > 0) do_batch_nrm2(x, out);
   }
+  /// out_j = sum_i [x_ij < threshold] w_i (w: rows weights on the executor, or nullptr for 1):
+  /// counts below a threshold, e.g. the samples a hyper-cleaning run flags (x_i < 0) and how
+  /// many of them are truly corrupted (w = the corruption mask), without reading x back.
+  void batch_count_below(ConstMatrixView<T> x, T threshold, const T* weights, T* out) {
+    check_ld("batch_count_below", x);
+    BILEVEL_EXPECTS(out != nullptr || x.cols == 0, "batch_count_below: output is null");
+    if (x.cols > 0) do_batch_count_below(x, threshold, weights, out);
+  }
   /// One Neumann term, fused with the running sum: r_j -= eta_j * hr_j; v_j += r_j.
   void neumann_step(const T* eta, ConstMatrixView<T> hr, MatrixView<T> r, MatrixView<T> v) {
     same_shape("neumann_step", hr, r);
@@ -223,6 +231,8 @@ class Ops {
   virtual void do_batch_scale(T a, const T* alpha, MatrixView<T> x) = 0;
   virtual void do_batch_dot(ConstMatrixView<T> x, ConstMatrixView<T> y, T* out) = 0;
   virtual void do_batch_nrm2(ConstMatrixView<T> x, T* out) = 0;
+  virtual void do_batch_count_below(ConstMatrixView<T> x, T threshold, const T* weights,
+                                    T* out) = 0;
   virtual void do_neumann_step(const T* eta, ConstMatrixView<T> hr, MatrixView<T> r,
                                MatrixView<T> v) = 0;
   virtual void do_batch_axpy_ratio(T sign, const T* num, const T* den, ConstMatrixView<T> x,

@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace bilevel {
 
@@ -48,6 +49,15 @@ class Problem {
   virtual void reserve(index_t instances, index_t max_batch) {
     (void)instances;
     (void)max_batch;
+  }
+
+  /// Names of problem-specific metrics the solver records at every evaluation, next to f, g
+  /// and ||h|| (hyper-cleaning: test accuracy, flagged samples, true positives).
+  virtual std::vector<std::string> evaluation_metric_names() const { return {}; }
+  /// Writes one row of B values per name (row r at out + r B) on the executor, without
+  /// reading anything back: the solver copies them with its own metrics.
+  virtual void evaluation_metrics(ConstMatrixView<T> x, ConstMatrixView<T> y, T* out) {
+    (void)x, (void)y, (void)out;
   }
 
   /// True when the oracles accept independent batches (Batch::stride > 0: one index set per

@@ -118,6 +118,16 @@ void CpuOps<T>::do_batch_nrm2(ConstMatrixView<T> x, T* out) {
 }
 
 template <typename T>
+void CpuOps<T>::do_batch_count_below(ConstMatrixView<T> x, T threshold, const T* weights, T* out) {
+  for (index_t j = 0; j < x.cols; ++j) {
+    out[j] = static_cast<T>(column_sum(x.rows, j, [&](index_t i, index_t c) {
+      return x.data[i + c * x.ld] < threshold ? (weights ? static_cast<double>(weights[i]) : 1.0)
+                                              : 0.0;
+    }));
+  }
+}
+
+template <typename T>
 void CpuOps<T>::do_neumann_step(const T* eta, ConstMatrixView<T> hr, MatrixView<T> r,
                                 MatrixView<T> v) {
   for_each_element(r.rows, r.cols, [&](index_t i, index_t j) {

@@ -242,6 +242,19 @@ void launch_batch_nrm2(cudaStream_t s, ConstMatrixView<T> x, T* out, double* scr
 }
 
 template <typename T>
+void launch_batch_count_below(cudaStream_t s, ConstMatrixView<T> x, T threshold,
+                              const T* weights, T* out, double* scratch) {
+  launch_column_reduce(
+      s, x.rows, x.cols,
+      [=] __device__(index_t i, index_t j) {
+        return x.data[i + j * x.ld] < threshold
+                   ? (weights != nullptr ? static_cast<double>(weights[i]) : 1.0)
+                   : 0.0;
+      },
+      Identity{}, out, scratch, "batch_count_below");
+}
+
+template <typename T>
 void launch_neumann_step(cudaStream_t s, const T* eta, ConstMatrixView<T> hr, MatrixView<T> r,
                          MatrixView<T> v) {
   launch_elementwise(
@@ -382,6 +395,8 @@ void launch_normalized_momentum_step(cudaStream_t s, T mu, ConstMatrixView<T> h,
   template void launch_batch_dot<T>(cudaStream_t, ConstMatrixView<T>, ConstMatrixView<T>, T*,   \
                                     double*);                                                   \
   template void launch_batch_nrm2<T>(cudaStream_t, ConstMatrixView<T>, T*, double*);            \
+  template void launch_batch_count_below<T>(cudaStream_t, ConstMatrixView<T>, T, const T*, T*,  \
+                                            double*);                                           \
   template void launch_neumann_step<T>(cudaStream_t, const T*, ConstMatrixView<T>,              \
                                        MatrixView<T>, MatrixView<T>);                           \
   template void launch_batch_axpy_ratio<T>(cudaStream_t, T, const T*, const T*,                 \

@@ -31,6 +31,9 @@ void launch_batch_dot(cudaStream_t s, ConstMatrixView<T> x, ConstMatrixView<T> y
 template <typename T>
 void launch_batch_nrm2(cudaStream_t s, ConstMatrixView<T> x, T* out, double* scratch);
 template <typename T>
+void launch_batch_count_below(cudaStream_t s, ConstMatrixView<T> x, T threshold,
+                              const T* weights, T* out, double* scratch);
+template <typename T>
 void launch_neumann_step(cudaStream_t s, const T* eta, ConstMatrixView<T> hr, MatrixView<T> r,
                          MatrixView<T> v);
 template <typename T>

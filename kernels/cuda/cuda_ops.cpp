@@ -80,6 +80,11 @@ void CudaOps<T>::do_batch_nrm2(ConstMatrixView<T> x, T* out) {
   launch_batch_nrm2(stream_, x, out, scratch_);
 }
 template <typename T>
+void CudaOps<T>::do_batch_count_below(ConstMatrixView<T> x, T threshold, const T* weights,
+                                      T* out) {
+  launch_batch_count_below(stream_, x, threshold, weights, out, scratch_);
+}
+template <typename T>
 void CudaOps<T>::do_neumann_step(const T* eta, ConstMatrixView<T> hr, MatrixView<T> r,
                                  MatrixView<T> v) {
   launch_neumann_step(stream_, eta, hr, r, v);

@@ -31,6 +31,8 @@ class CudaOps final : public Ops<T> {
   void do_batch_scale(T a, const T* alpha, MatrixView<T> x) override;
   void do_batch_dot(ConstMatrixView<T> x, ConstMatrixView<T> y, T* out) override;
   void do_batch_nrm2(ConstMatrixView<T> x, T* out) override;
+  void do_batch_count_below(ConstMatrixView<T> x, T threshold, const T* weights,
+                            T* out) override;
   void do_neumann_step(const T* eta, ConstMatrixView<T> hr, MatrixView<T> r,
                        MatrixView<T> v) override;
   void do_batch_axpy_ratio(T sign, const T* num, const T* den, ConstMatrixView<T> x,

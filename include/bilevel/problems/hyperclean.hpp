@@ -68,6 +68,13 @@ class HypercleanProblem final : public Problem<T> {
   index_t upper_samples() const override { return validation_.samples; }
   index_t feature_rows() const { return rows_; }  ///< d + 1
   bool supports_independent_batches() const override { return true; }
+
+  /// The truly corrupted training samples (1) of a run, for the evaluation metrics "flagged"
+  /// and "true_positives" (samples with sigmoid(x_i) < 0.5, and those of them corrupted).
+  void set_detection_truth(const std::vector<std::uint8_t>& corrupted);
+  /// "test_accuracy", and with a detection truth "flagged" and "true_positives".
+  std::vector<std::string> evaluation_metric_names() const override;
+  void evaluation_metrics(ConstMatrixView<T> x, ConstMatrixView<T> y, T* out) override;
   /// H v + J v with the logits of W and of V from one GEMM, A' [W V], instead of two: one pass
   /// over each block of data instead of two, for two small copies of W and V side by side.
   /// Off by default until it is measured on a GPU (on the 2-core CPU it was neutral: -4% at
@@ -132,6 +139,9 @@ class HypercleanProblem final : public Problem<T> {
   MatrixView<T> weights_view(ConstMatrixView<T> y) const;  // (d+1) x (C B)
   /// Per-instance sum over a whole part of a per-sample quantity (loss or correct).
   std::vector<double> reduce_part(DataSplit split, ConstMatrixView<T> y, bool accuracy);
+  /// The same into out (B values on the executor), without reading back.
+  void reduce_part_into(DataSplit split, ConstMatrixView<T> y, bool accuracy, T* out);
+  Array<T> corrupted_;  // n_train 0/1 mask (set_detection_truth)
 
   std::shared_ptr<Executor> exec_;
   std::unique_ptr<kernels::SoftmaxKernels<T>> softmax_;

@@ -72,6 +72,8 @@ struct IterationMetrics {
   std::vector<double> lower_value;          ///< g(x, y)
   std::vector<double> hypergradient_norm;   ///< ||h|| of the last estimate
   std::vector<double> distance_to_solution; ///< ||x - x*|| (empty without reference_x)
+  /// The problem's own metrics (Problem::evaluation_metric_names(), in that order), B each.
+  std::vector<std::vector<double>> problem_metrics;
 };
 
 template <typename T>
