@@ -47,10 +47,9 @@ class SlBammEstimator final : public HypergradientEstimator<T> {
     // mu_k = mu_0 (k + 1)^(-1/p), on the executor
     const T* mu = options_.mu0 > 0 ? mu_.at(ctx) : nullptr;
     const Batch lower = ctx.lower.draw(SampleStream::lower_step, 0, ctx.iteration);
-    // all at (x_k, y_k, v_k): fx, fy; gy; H v, J v
+    // all at (x_k, y_k, v_k): fx, fy on the upper batch; gy, H v, J v on one lower batch
     p.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, y, fx_.view(), fy_.view());
-    p.grad_y_g(lower, x, y, gy_.view());
-    p.hvp_jvp(lower, x, y, v_.view(), hv_.view(), h);
+    p.lower_oracles(lower, x, y, v_.view(), gy_.view(), hv_.view(), h);
     // h = fx - J v
     ops.axpby(T(1), fx_.view(), T(-1), h);
     // v <- v - eta (H v - fy)

@@ -1,6 +1,8 @@
-// The hyper-cleaning problem's oracles: gather, GEMM, fused softmax pass, GEMM.
+// The hyper-cleaning problem's oracles: the fused linear-model kernels (rows read by index,
+// two kernels per call), or composed from gather, GEMM, softmax pass, GEMM.
 #include <bilevel/problems/hyperclean.hpp>
 
+#include "../../kernels/linear_model_kernels.hpp"
 #include "../../kernels/softmax_kernels.hpp"
 
 #include <algorithm>
@@ -40,6 +42,7 @@ HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec, const Hy
   BILEVEL_EXPECTS(data.validation.classes <= classes_ && data.test.classes <= classes_,
                   "hyperclean: validation or test has more classes than train");
   softmax_ = kernels::make_softmax_kernels<T>(*exec_);
+  fused_ = kernels::make_linear_model_kernels<T>(*exec_);
   const auto upload = [&](const Dataset& d, Part& p) {
     p.samples = d.samples;
     p.x = Array<T>(exec_, rows_, d.samples, with_bias<T>(d));
@@ -66,6 +69,7 @@ HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec,
   rows_ = spec.features + 1;
   classes_ = spec.classes;
   softmax_ = kernels::make_softmax_kernels<T>(*exec_);
+  fused_ = kernels::make_linear_model_kernels<T>(*exec_);
   std::mt19937_64 rng(spec.seed);
   // class means with a bias row of 1: rows_ x C (small: made on the host)
   std::normal_distribution<double> normal(0.0, spec.separation / std::sqrt(double(spec.features)));
@@ -194,6 +198,60 @@ void HypercleanProblem<T>::check(const char* oracle, ConstMatrixView<T> x,
 }
 
 template <typename T>
+bool HypercleanProblem<T>::fused_oracle(const Part& p, const Batch& batch, index_t instances,
+                                        const T* x, index_t ldx,
+                                        kernels::LinearModelOutputs<T> o) {
+  if (path_ == OraclePath::composed) return false;
+  const bool minibatch = !batch.full() && batch.size < p.samples;
+  const index_t columns = (minibatch && batch.independent() ? 1 : instances) * classes_;
+  const bool fits = columns <= fused_->max_columns() && classes_ <= 64;
+  BILEVEL_EXPECTS(fits || path_ == OraclePath::automatic,
+                  "hyperclean: the fused oracle path takes at most "
+                      << fused_->max_columns() << " columns of C x B and 64 classes on "
+                      << to_string(exec_->backend()) << ", got " << columns << " and " << classes_
+                      << " (use the composed or automatic path)");
+  if (!fits) return false;
+  const index_t s = minibatch ? batch.size : p.samples;
+  kernels::LinearModelBatch<T> b;
+  b.data = p.x.data();
+  b.rows = rows_;
+  b.labels = p.labels.data();
+  b.classes = classes_;
+  b.instances = instances;
+  b.x = x;
+  b.ldx = ldx;
+  b.scale = T(1) / static_cast<T>(s);
+  // coefficients Rg, Rh (count x C B) and the J v terms (count x B) in the logits workspaces
+  const kernels::LinearModelWorkspace<T> ws{z_.data(), u_.data(), per_sample_.data(), chunk_};
+  if (minibatch) {
+    BILEVEL_EXPECTS(batch.population <= p.samples,
+                    "hyperclean: a batch drawn from " << batch.population
+                                                      << " samples used on a split of "
+                                                      << p.samples);
+    const index_t sets = batch.independent() ? instances : 1;
+    BILEVEL_EXPECTS(!batch.independent() || batch.stride == batch.size,
+                    "hyperclean: independent index sets must be contiguous (stride = size)");
+    BILEVEL_EXPECTS(batch.size > 0 && batch.size * sets <= reserved_batch_,
+                    "hyperclean: batch of " << batch.size << " x " << sets
+                                            << " samples but workspace for " << reserved_batch_
+                                            << " (call reserve first)");
+    b.indices = batch.indices;
+    b.count = batch.size;
+    b.index_stride = batch.independent() ? batch.stride : 0;
+    fused_->softmax_cross_entropy(b, o, ws);
+    return true;
+  }
+  // full pass: chunk after chunk, the first one initializing the outputs
+  for (index_t off = 0; off < p.samples; off += chunk_) {
+    b.offset = off;
+    b.count = std::min(chunk_, p.samples - off);
+    o.accumulate = off > 0;
+    fused_->softmax_cross_entropy(b, o, ws);
+  }
+  return true;
+}
+
+template <typename T>
 MatrixView<T> HypercleanProblem<T>::weights_view(ConstMatrixView<T> y) const {
   return MatrixView<T>(const_cast<T*>(y.data), rows_, classes_ * y.cols, rows_);
 }
@@ -234,8 +292,16 @@ template <typename T>
 void HypercleanProblem<T>::grad_y_g(const Batch& batch, ConstMatrixView<T> x,
                                     ConstMatrixView<T> y, MatrixView<T> out) {
   check("grad_y_g", x, y);
-  Ops<T>& ops = exec_->ops<T>();
   const index_t nb = x.cols, cb = classes_ * nb;
+  {
+    // gy = 2 reg W + A_b Rg, one read of each sampled row
+    kernels::LinearModelOutputs<T> o;
+    o.w = y.data;
+    o.grad = out.data;
+    o.reg2 = static_cast<T>(2 * reg_);
+    if (out.ld == out.rows && fused_oracle(train_, batch, nb, x.data, x.ld, o)) return;
+  }
+  Ops<T>& ops = exec_->ops<T>();
   const index_t s = batch.full() ? train_.samples : std::min(batch.size, train_.samples);
   // gy = 2 reg W
   ops.axpby(static_cast<T>(2 * reg_), y, T(0), out);
@@ -285,6 +351,15 @@ void HypercleanProblem<T>::hvp_jvp_f(const Batch& batch, ConstMatrixView<T> x,
   // J_f v = 0: f does not depend on x
   if (!jv.empty()) ops.fill(jv, T(0));
   if (hv.empty()) return;
+  {
+    // hv = A_b Rh (unweighted), one read of each sampled row
+    kernels::LinearModelOutputs<T> o;
+    o.w = y.data;
+    o.v = v.data;
+    o.hv = hv.data;
+    if (hv.ld == hv.rows && v.ld == v.rows && fused_oracle(validation_, batch, nb, nullptr, 0, o))
+      return;
+  }
   ops.fill(hv, T(0));
   for_each_chunk(validation_, batch, nb, [&](const Chunk& c) {
     MatrixView<T> z(z_.data(), c.count, cb, z_.rows());
@@ -310,6 +385,13 @@ void HypercleanProblem<T>::grad_f(const Batch& batch, ConstMatrixView<T> x, Cons
   const index_t s = batch.full() ? validation_.samples : std::min(batch.size, validation_.samples);
   // fx = 0: f does not depend on the sample weights
   ops.fill(fx, T(0));
+  {
+    // fy = A_b Rg (unweighted), one read of each sampled row
+    kernels::LinearModelOutputs<T> o;
+    o.w = y.data;
+    o.grad = fy.data;
+    if (fy.ld == fy.rows && fused_oracle(validation_, batch, nb, nullptr, 0, o)) return;
+  }
   ops.fill(fy, T(0));
   for_each_chunk(validation_, batch, nb, [&](const Chunk& c) {
     MatrixView<T> z(z_.data(), c.count, cb, z_.rows());
@@ -330,6 +412,7 @@ void HypercleanProblem<T>::hvp_jvp(const Batch& batch, ConstMatrixView<T> x, Con
   check("hvp_jvp", x, y);
   BILEVEL_EXPECTS(v.rows == dim_y() && v.cols == x.cols && v.ld == v.rows,
                   "hyperclean hvp_jvp: v must be a contiguous " << dim_y() << " x " << x.cols);
+  if (lower_fused(batch, x, y, v, MatrixView<T>(), hv, jv)) return;
   Ops<T>& ops = exec_->ops<T>();
   const index_t nb = x.cols, cb = classes_ * nb;
   const index_t s = batch.full() ? train_.samples : std::min(batch.size, train_.samples);
@@ -365,6 +448,38 @@ void HypercleanProblem<T>::hvp_jvp(const Batch& batch, ConstMatrixView<T> x, Con
     // hv += A_c U
     if (!hv.empty()) accumulate(c, u, hv, nb);
   });
+}
+
+template <typename T>
+bool HypercleanProblem<T>::lower_fused(const Batch& batch, ConstMatrixView<T> x,
+                                       ConstMatrixView<T> y, ConstMatrixView<T> v,
+                                       MatrixView<T> gy, MatrixView<T> hv, MatrixView<T> jv) {
+  const bool contiguous = (gy.empty() || gy.ld == gy.rows) && (hv.empty() || hv.ld == hv.rows) &&
+                          (jv.empty() || jv.rows == dim_x());
+  if (!contiguous) return false;
+  // gy = 2 reg W + A_b Rg; hv = 2 reg V + A_b Rh; jv = sigmoid'(x) (J v terms), zero elsewhere
+  kernels::LinearModelOutputs<T> o;
+  o.w = y.data;
+  o.v = v.data;
+  o.grad = gy.empty() ? nullptr : gy.data;
+  o.hv = hv.empty() ? nullptr : hv.data;
+  o.jv = jv.empty() ? nullptr : jv.data;
+  o.ldjv = jv.ld;
+  o.jv_rows = dim_x();
+  o.reg2 = static_cast<T>(2 * reg_);
+  return fused_oracle(train_, batch, x.cols, x.data, x.ld, o);
+}
+
+template <typename T>
+void HypercleanProblem<T>::lower_oracles(const Batch& batch, ConstMatrixView<T> x,
+                                         ConstMatrixView<T> y, ConstMatrixView<T> v,
+                                         MatrixView<T> gy, MatrixView<T> hv, MatrixView<T> jv) {
+  check("lower_oracles", x, y);
+  BILEVEL_EXPECTS(v.rows == dim_y() && v.cols == x.cols && v.ld == v.rows,
+                  "hyperclean lower_oracles: v must be a contiguous " << dim_y() << " x "
+                                                                      << x.cols);
+  if (lower_fused(batch, x, y, v, gy, hv, jv)) return;
+  Problem<T>::lower_oracles(batch, x, y, v, gy, hv, jv);
 }
 
 template <typename T>

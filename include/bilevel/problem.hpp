@@ -80,6 +80,16 @@ class Problem {
   /// and jv = grad2_xy g(x, y) v (dx x B). Either output may be an empty view: not wanted.
   virtual void hvp_jvp(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
                        ConstMatrixView<T> v, MatrixView<T> hv, MatrixView<T> jv) = 0;
+  /// The lower-level oracles of single-loop methods, all at one point and on one batch:
+  /// gy = grad_y g(x, y), hv = H v, jv = J v (any output may be an empty view). Problems that
+  /// can read the batch once for all three override it; the default calls grad_y_g, then
+  /// hvp_jvp.
+  virtual void lower_oracles(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+                             ConstMatrixView<T> v, MatrixView<T> gy, MatrixView<T> hv,
+                             MatrixView<T> jv) {
+    if (!gy.empty()) grad_y_g(batch, x, y, gy);
+    if (!hv.empty() || !jv.empty()) hvp_jvp(batch, x, y, v, hv, jv);
+  }
   /// The second-order oracle of f (optional; BDA differentiates through steps that aggregate
   /// grad_y f): hv = grad2_yy f(x, y) v and jv = grad2_xy f(x, y) v, on the upper-level batch.
   virtual void hvp_jvp_f(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,

@@ -25,7 +25,18 @@ namespace bilevel {
 namespace kernels {
 template <typename T>
 class SoftmaxKernels;
+template <typename T>
+class LinearModelKernels;
+template <typename T>
+struct LinearModelOutputs;
 }
+
+/// How the minibatch and full-pass oracles of hyper-cleaning are computed. `fused`: the
+/// linear-model kernel family (kernels/linear_model_kernels.hpp: rows read by index, two
+/// kernels per call, deterministic); `composed`: gather, GEMM, softmax pass, GEMM (cuBLAS /
+/// OpenBLAS); `automatic`: fused where the backend's fused path takes the shape (CUDA: C x B
+/// up to 256 and C <= 64; the CPU: every shape), composed otherwise.
+enum class OraclePath { automatic, fused, composed };
 
 enum class DataSplit { train, validation, test };
 
@@ -83,6 +94,10 @@ class HypercleanProblem final : public Problem<T> {
     fused_logits_ = on;
     reserved_instances_ = reserved_batch_ = 0;
   }
+  /// The oracle path (default automatic). `fused` on a shape the backend's fused kernels do
+  /// not take throws InvalidArgument at the oracle call.
+  void set_oracle_path(OraclePath path) { path_ = path; }
+  OraclePath oracle_path() const { return path_; }
   int classes() const { return classes_; }
   double regularization() const { return reg_; }
 
@@ -101,6 +116,11 @@ class HypercleanProblem final : public Problem<T> {
                  ConstMatrixView<T> v, MatrixView<T> hv, MatrixView<T> jv) override;
   void hvp_jvp(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
                ConstMatrixView<T> v, MatrixView<T> hv, MatrixView<T> jv) override;
+  /// gy, H v and J v from one read of each sampled row (fused path; composed: three GEMM
+  /// passes as grad_y_g + hvp_jvp).
+  void lower_oracles(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+                     ConstMatrixView<T> v, MatrixView<T> gy, MatrixView<T> hv,
+                     MatrixView<T> jv) override;
   void values(const Batch& lower, const Batch& upper, ConstMatrixView<T> x, ConstMatrixView<T> y,
               T* f_out, T* g_out) override;
 
@@ -135,6 +155,13 @@ class HypercleanProblem final : public Problem<T> {
   template <typename F>
   void for_each_chunk(const Part& part, const Batch& batch, index_t instances, F&& f);
   const Part& part(DataSplit split) const;
+  /// The fused oracles (outputs `o`, weights x or nullptr) over the batch's samples of a part,
+  /// chunk by chunk for full passes. Returns false when the composed path is to be used.
+  bool fused_oracle(const Part& part, const Batch& batch, index_t instances, const T* x,
+                    index_t ldx, kernels::LinearModelOutputs<T> o);
+  /// gy, hv, jv of g (any may be empty) on the fused path; false: use the composed one.
+  bool lower_fused(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+                   ConstMatrixView<T> v, MatrixView<T> gy, MatrixView<T> hv, MatrixView<T> jv);
   void check(const char* oracle, ConstMatrixView<T> x, ConstMatrixView<T> y) const;
   MatrixView<T> weights_view(ConstMatrixView<T> y) const;  // (d+1) x (C B)
   /// Per-instance sum over a whole part of a per-sample quantity (loss or correct).
@@ -145,6 +172,8 @@ class HypercleanProblem final : public Problem<T> {
 
   std::shared_ptr<Executor> exec_;
   std::unique_ptr<kernels::SoftmaxKernels<T>> softmax_;
+  std::unique_ptr<kernels::LinearModelKernels<T>> fused_;
+  OraclePath path_ = OraclePath::automatic;
   index_t rows_ = 0;
   int classes_ = 0;
   double reg_ = 0;

@@ -1,0 +1,67 @@
+// CPU twin of the fused linear-model oracles: picks the passes compiled for the best
+// instruction set this processor has (AVX-512, AVX2 + FMA, or the baseline), once.
+#include "../linear_model_kernels.hpp"
+
+#include <bilevel/error.hpp>
+
+#include <limits>
+
+namespace bilevel::kernels::cpu {
+
+#define BILEVEL_DECLARE_PASSES(isa)                                                      \
+  namespace isa {                                                                        \
+  template <typename T>                                                                  \
+  void softmax_cross_entropy(const LinearModelBatch<T>&, const LinearModelOutputs<T>&,   \
+                             const LinearModelWorkspace<T>&);                            \
+  }
+BILEVEL_DECLARE_PASSES(generic)
+BILEVEL_DECLARE_PASSES(avx2)
+BILEVEL_DECLARE_PASSES(avx512)
+#undef BILEVEL_DECLARE_PASSES
+
+namespace {
+
+enum class Isa { generic, avx2, avx512 };
+
+Isa detect_isa() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) return Isa::avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::avx2;
+#endif
+  return Isa::generic;
+}
+
+template <typename T>
+class CpuLinearModelKernels final : public LinearModelKernels<T> {
+ public:
+  void softmax_cross_entropy(const LinearModelBatch<T>& b, const LinearModelOutputs<T>& o,
+                             const LinearModelWorkspace<T>& ws) override {
+    BILEVEL_EXPECTS(o.w != nullptr, "linear model oracle: no weights");
+    BILEVEL_EXPECTS((o.hv == nullptr && o.jv == nullptr) || o.v != nullptr,
+                    "linear model oracle: H v and J v need v");
+    BILEVEL_EXPECTS(o.jv == nullptr || b.x != nullptr,
+                    "linear model oracle: J v needs the weight logits x");
+    switch (isa_) {
+      case Isa::avx512: return avx512::softmax_cross_entropy(b, o, ws);
+      case Isa::avx2: return avx2::softmax_cross_entropy(b, o, ws);
+      case Isa::generic: return generic::softmax_cross_entropy(b, o, ws);
+    }
+  }
+  index_t max_columns() const override { return std::numeric_limits<index_t>::max(); }
+
+ private:
+  Isa isa_ = detect_isa();
+};
+
+}  // namespace
+
+template <typename T>
+std::unique_ptr<LinearModelKernels<T>> make_linear_model_kernels() {
+  return std::make_unique<CpuLinearModelKernels<T>>();
+}
+
+template std::unique_ptr<LinearModelKernels<float>> make_linear_model_kernels<float>();
+template std::unique_ptr<LinearModelKernels<double>> make_linear_model_kernels<double>();
+
+}  // namespace bilevel::kernels::cpu

@@ -1,0 +1,96 @@
+// Fused minibatch oracles of linear models with a pointwise loss (hyper-cleaning's weighted
+// softmax regression; the loss is a functor of kernels/common/linear_model.hpp), declared once
+// and implemented per backend: kernels/cpu/linear_model_kernels*.cpp and
+// kernels/cuda/linear_model_kernels.cu. One call is two passes ("kernels") over the batch:
+//
+//   1. coefficients: every sampled row a is read by index straight from the data set (no
+//      gathered copy); all logits z = W' a and u = V' a of all instances in one pass over it;
+//      the loss's per-sample coefficients rg, rh and the J v term in registers;
+//   2. back-product: grad = reg2 W + A_b Rg and hv = reg2 V + A_b Rh as a reduction over the
+//      batch in a fixed order (no atomics: the same bits on every run, repeated indices
+//      included), and jv scattered with the copies of a repeated sample summed in batch order.
+//
+// Layouts. Data: rows x n, one column per sample (bias row included), ld = rows. W, V, grad,
+// hv: rows x (C B) contiguous, instance b's C columns side by side (y of hyper-cleaning). jv:
+// n x B (ld ldjv). Sample i of the call is data sample indices[i] (indices == nullptr: offset
+// + i); with independent batches (index_stride > 0) instance b's samples are
+// indices[i + b index_stride]. The weight of (i, b) is scale sigmoid(x[k + b ldx]) for data
+// sample k, or scale when x == nullptr.
+#pragma once
+
+#include <bilevel/executor.hpp>
+#include <bilevel/ops.hpp>
+
+#include <cstdint>
+#include <memory>
+
+namespace bilevel::kernels {
+
+template <typename T>
+struct LinearModelBatch {
+  const T* data = nullptr;                  ///< rows x n features, one column per sample
+  index_t rows = 0;                         ///< features + 1 (bias)
+  const std::int32_t* labels = nullptr;     ///< per data sample
+  const sample_index_t* indices = nullptr;  ///< count entries (per instance), or nullptr
+  index_t offset = 0;                       ///< first data sample when indices == nullptr
+  index_t count = 0;                        ///< samples in this call
+  index_t index_stride = 0;                 ///< > 0: independent batches
+  int classes = 0;                          ///< C
+  index_t instances = 0;                    ///< B
+  const T* x = nullptr;                     ///< weight logits (n x B, ld ldx), or nullptr
+  index_t ldx = 0;
+  T scale = T(1);                           ///< 1 / |batch|
+};
+
+/// What one call computes. Null outputs are not computed; v is needed for hv and jv.
+/// accumulate = false: grad = reg2 w + A_b Rg, hv = reg2 v + A_b Rh, jv = 0 outside the batch;
+/// accumulate = true (later chunks of a full pass): grad += A_b Rg, hv += A_b Rh, jv += ... .
+template <typename T>
+struct LinearModelOutputs {
+  const T* w = nullptr;  ///< the point: rows x (C B)
+  const T* v = nullptr;  ///< the direction of H v and J v: rows x (C B), or nullptr
+  T* grad = nullptr;     ///< rows x (C B)
+  T* hv = nullptr;       ///< rows x (C B)
+  T* jv = nullptr;       ///< n x B
+  index_t ldjv = 0;
+  index_t jv_rows = 0;   ///< n: the rows of jv set to 0 when !accumulate
+  T reg2 = T(0);         ///< 2 x the L2 weight (the regularizer's gradient and Hessian)
+  bool accumulate = false;
+};
+
+/// Workspace of one call: the coefficients Rg, Rh (count x C B each) and the J v terms
+/// (count x B), on the executor.
+template <typename T>
+struct LinearModelWorkspace {
+  T* rg = nullptr;
+  T* rh = nullptr;
+  T* cross = nullptr;
+  index_t ld = 0;  ///< leading dimension of rg, rh, cross (>= count)
+};
+
+template <typename T>
+class LinearModelKernels {
+ public:
+  virtual ~LinearModelKernels() = default;
+  /// The weighted softmax cross-entropy oracles (see the file comment).
+  virtual void softmax_cross_entropy(const LinearModelBatch<T>& b, const LinearModelOutputs<T>& o,
+                                     const LinearModelWorkspace<T>& ws) = 0;
+  /// Largest C x B the fused path handles on this backend (larger shapes: the composed
+  /// GEMM path). The CPU twin handles every shape.
+  virtual index_t max_columns() const = 0;
+};
+
+/// The implementation for `exec`'s backend, bound to its stream.
+template <typename T>
+std::unique_ptr<LinearModelKernels<T>> make_linear_model_kernels(Executor& exec);
+
+namespace cpu {
+template <typename T>
+std::unique_ptr<LinearModelKernels<T>> make_linear_model_kernels();
+}
+namespace cuda {
+template <typename T>
+std::unique_ptr<LinearModelKernels<T>> make_linear_model_kernels(void* stream);
+}
+
+}  // namespace bilevel::kernels
