@@ -106,6 +106,7 @@ TEST_P(HypercleanSecondOrder, FusedLogitsGemmMatchesTwoGemms) {
   MinibatchSampler<double> sampler(f.exec, 3, f.dx, GetParam() ? 16 : 0);
   const Batch b = sampler.draw(SampleStream::second_order, 0, 0);
   const auto run = [&](bool fused) {
+    f.p.set_oracle_path(OraclePath::composed);  // the logits GEMMs are the composed path's
     f.p.set_fused_logits_gemm(fused);
     f.p.reserve(f.nb, 16);
     Array<double> xa(f.exec, f.dx, f.nb, f.x), wa(f.exec, f.dy, f.nb, f.w),
@@ -125,6 +126,7 @@ TEST(HypercleanParity, FusedLogitsGemmOnCudaMatchesCpu) {
   const HypercleanData data = small_data();
   const auto run = [&](std::shared_ptr<Executor> exec, bool fused) {
     HypercleanProblem<double> p(exec, data, 1e-3);
+    p.set_oracle_path(OraclePath::composed);
     p.set_fused_logits_gemm(fused);
     p.reserve(2, 16);
     const index_t dx = p.dim_x(), dy = p.dim_y();

@@ -1,0 +1,293 @@
+// The fused linear-model oracles (kernels/linear_model_kernels.hpp) through the hyper-cleaning
+// problem: against the composed GEMM path (itself checked against finite differences in
+// test_hyperclean.cpp) at sizes above a warp and odd, with repeated indices, B in {1, 3, 64},
+// independent batches and multi-chunk full passes, float and double; the same bits for any
+// thread count and on every call; a full pass equals the sum of minibatches covering the set;
+// CUDA against the CPU twin (skips without a device).
+#include "test_support.hpp"
+
+#include <omp.h>
+
+#include <cstring>
+#include <numeric>
+
+namespace bilevel::test {
+namespace {
+
+HypercleanData linear_model_data(index_t train, index_t features, int classes,
+                                 std::uint64_t seed = 3) {
+  const Dataset pool = make_synthetic(train + 70 + 20, features, classes, seed, 2.0);
+  return prepare_hyperclean(pool, std::nullopt, SplitSizes{train, 70, 20}, 0.4, seed + 1);
+}
+
+/// Every oracle of a problem at one point: gy, fy, hv, jv (hvp_jvp), hv_f (hvp_jvp_f), and
+/// gy, hv, jv again from lower_oracles.
+template <typename T>
+struct OracleOutputs {
+  std::vector<std::vector<T>> values;
+  static constexpr const char* names[] = {"gy", "fy", "hv", "jv", "hv_f", "lower gy", "lower hv",
+                                          "lower jv"};
+};
+
+/// The batch of a case: indices on the executor (nullptr: full pass).
+struct BatchCase {
+  std::vector<sample_index_t> indices;  // empty: full batch
+  index_t stride = 0;                   // > 0: independent batches of this size
+};
+
+template <typename T>
+OracleOutputs<T> all_oracles(std::shared_ptr<Executor> exec, const HypercleanData& data,
+                             OraclePath path, index_t nb, const BatchCase& bc) {
+  HypercleanProblem<T> p(exec, data, 2e-3);
+  p.set_oracle_path(path);
+  const index_t dx = p.dim_x(), dy = p.dim_y();
+  const index_t per_set = bc.stride > 0 ? bc.stride : static_cast<index_t>(bc.indices.size());
+  p.reserve(nb, std::max<index_t>(static_cast<index_t>(bc.indices.size()), 1));
+  Array<T> x(exec, dx, nb, random_vector<T>(dx * nb, 11, -2, 2)),
+      w(exec, dy, nb, random_vector<T>(dy * nb, 12, -0.3, 0.3)),
+      v(exec, dy, nb, random_vector<T>(dy * nb, 13)), gy(exec, dy, nb), hv(exec, dy, nb),
+      jv(exec, dx, nb), fx(exec, dx, nb), fy(exec, dy, nb);
+  Array<sample_index_t> idx;
+  Batch lower{nullptr, dx, dx}, upper{nullptr, p.upper_samples(), p.upper_samples()};
+  if (!bc.indices.empty()) {
+    idx = Array<sample_index_t>(exec, static_cast<index_t>(bc.indices.size()), 1, bc.indices);
+    lower = Batch{idx.data(), per_set, dx, bc.stride};
+  }
+  OracleOutputs<T> out;
+  // gy, fy (fy on the full validation set or on the same indices when they fit)
+  p.grad_y_g(lower, x.view(), w.view(), gy.view());
+  out.values.push_back(gy.to_host());
+  const bool upper_fits =
+      !bc.indices.empty() && bc.stride == 0 &&
+      *std::max_element(bc.indices.begin(), bc.indices.end()) < p.upper_samples();
+  if (upper_fits) upper = Batch{idx.data(), per_set, p.upper_samples()};
+  p.grad_f(upper, x.view(), w.view(), fx.view(), fy.view());
+  out.values.push_back(fy.to_host());
+  p.hvp_jvp(lower, x.view(), w.view(), v.view(), hv.view(), jv.view());
+  out.values.push_back(hv.to_host());
+  out.values.push_back(jv.to_host());
+  if (bc.stride == 0) {
+    p.hvp_jvp_f(upper, x.view(), w.view(), v.view(), hv.view(), MatrixView<T>());
+    out.values.push_back(hv.to_host());
+  } else {
+    out.values.push_back({});
+  }
+  exec->ops<T>().fill(gy.view(), T(7));  // lower_oracles must overwrite, not add
+  exec->ops<T>().fill(jv.view(), T(7));
+  p.lower_oracles(lower, x.view(), w.view(), v.view(), gy.view(), hv.view(), jv.view());
+  out.values.push_back(gy.to_host());
+  out.values.push_back(hv.to_host());
+  out.values.push_back(jv.to_host());
+  return out;
+}
+
+/// A minibatch of `s` indices below `n` with repeats: sample 5 three times, sample 2 twice.
+std::vector<sample_index_t> repeated_batch(index_t s, index_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<index_t> pick(0, n - 1);
+  std::vector<sample_index_t> idx(static_cast<std::size_t>(s));
+  for (auto& i : idx) i = static_cast<sample_index_t>(pick(rng));
+  idx[0] = idx[7] = idx[s - 1] = 5;
+  idx[3] = idx[4] = 2;
+  return idx;
+}
+
+template <typename T>
+void expect_close(const OracleOutputs<T>& got, const OracleOutputs<T>& want, double tol) {
+  for (std::size_t k = 0; k < want.values.size(); ++k) {
+    SCOPED_TRACE(OracleOutputs<T>::names[k]);
+    ASSERT_EQ(got.values[k].size(), want.values[k].size());
+    if (want.values[k].empty()) continue;
+    EXPECT_LT(relative_error(got.values[k], want.values[k]), tol);
+    EXPECT_GT(norm(std::vector<double>(want.values[k].begin(), want.values[k].end())), 0.0);
+  }
+}
+
+template <typename T>
+class FusedOracles : public ::testing::Test {};
+using Precisions = ::testing::Types<float, double>;
+TYPED_TEST_SUITE(FusedOracles, Precisions);
+
+/// Fused against composed: features 37 and 70 (rows above a warp, odd), C in {3, 10},
+/// B in {1, 3, 64}, a minibatch of 45 with repeated indices and the full training set.
+TYPED_TEST(FusedOracles, MatchTheComposedPath) {
+  using T = TypeParam;
+  auto exec = cpu();
+  for (const index_t features : {index_t(37), index_t(70)})
+    for (const int classes : {3, 10})
+      for (const index_t nb : {index_t(1), index_t(3), index_t(64)}) {
+        if (nb == 64 && features == 70) continue;  // enough: the shape is the same code
+        SCOPED_TRACE("features " + std::to_string(features) + ", C " + std::to_string(classes) +
+                     ", B " + std::to_string(nb));
+        const HypercleanData data = linear_model_data(120, features, classes);
+        for (const bool minibatch : {true, false}) {
+          SCOPED_TRACE(minibatch ? "minibatch with repeats" : "full batch");
+          BatchCase bc;
+          if (minibatch) bc.indices = repeated_batch(45, 120, 5);
+          const auto fused = all_oracles<T>(exec, data, OraclePath::fused, nb, bc);
+          const auto composed = all_oracles<T>(exec, data, OraclePath::composed, nb, bc);
+          expect_close(fused, composed, 3 * parity_tolerance<T>());
+        }
+      }
+}
+
+/// Independent batches: instance b's own 40 indices (with repeats).
+TYPED_TEST(FusedOracles, IndependentBatchesMatchTheComposedPath) {
+  using T = TypeParam;
+  auto exec = cpu();
+  const HypercleanData data = linear_model_data(150, 41, 5);
+  const index_t nb = 3, s = 40;
+  BatchCase bc;
+  bc.stride = s;
+  for (index_t b = 0; b < nb; ++b) {
+    const auto part = repeated_batch(s, 150, 20 + b);
+    bc.indices.insert(bc.indices.end(), part.begin(), part.end());
+  }
+  expect_close(all_oracles<T>(exec, data, OraclePath::fused, nb, bc),
+               all_oracles<T>(exec, data, OraclePath::composed, nb, bc), 3 * parity_tolerance<T>());
+}
+
+/// A full pass over more samples than one chunk (8192) accumulates the chunks.
+TYPED_TEST(FusedOracles, MultiChunkFullPassMatchesTheComposedPath) {
+  using T = TypeParam;
+  auto exec = cpu();
+  const HypercleanData data = linear_model_data(9001, 6, 4);
+  expect_close(all_oracles<T>(exec, data, OraclePath::fused, 2, BatchCase{}),
+               all_oracles<T>(exec, data, OraclePath::composed, 2, BatchCase{}),
+               10 * parity_tolerance<T>());
+}
+
+/// The back-product sums in one fixed order: 1 or 2 threads, and every call, give the same bits.
+TEST(FusedOracles, SameBitsForAnyThreadCountAndEveryCall) {
+  auto exec = cpu();
+  const HypercleanData data = linear_model_data(300, 53, 10);
+  BatchCase bc;
+  bc.indices = repeated_batch(131, 300, 9);
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const auto one = all_oracles<float>(exec, data, OraclePath::fused, 3, bc);
+  omp_set_num_threads(2);
+  const auto two = all_oracles<float>(exec, data, OraclePath::fused, 3, bc);
+  const auto again = all_oracles<float>(exec, data, OraclePath::fused, 3, bc);
+  omp_set_num_threads(threads);
+  for (std::size_t k = 0; k < one.values.size(); ++k) {
+    SCOPED_TRACE(OracleOutputs<float>::names[k]);
+    ASSERT_EQ(one.values[k].size(), two.values[k].size());
+    EXPECT_EQ(0, std::memcmp(one.values[k].data(), two.values[k].data(),
+                             one.values[k].size() * sizeof(float)));
+    EXPECT_EQ(0, std::memcmp(two.values[k].data(), again.values[k].data(),
+                             two.values[k].size() * sizeof(float)));
+  }
+}
+
+/// gy, hv, jv of the full training set = the minibatches that partition it, each weighted by
+/// its share (gy and hv carry the regularizer once).
+TEST(FusedOracles, FullPassIsTheSumOfMinibatchesCoveringTheSet) {
+  auto exec = cpu();
+  const index_t n = 90, parts = 3, s = n / parts, nb = 2;
+  const HypercleanData data = linear_model_data(n, 19, 6);
+  const auto full = all_oracles<double>(exec, data, OraclePath::fused, nb, BatchCase{});
+  std::vector<double> gy(full.values[0].size(), 0.0), hv(full.values[2].size(), 0.0),
+      jv(full.values[3].size(), 0.0);
+  // the regularizer's part of gy (2 reg W) and hv (2 reg V): from the full pass minus the data
+  for (index_t part = 0; part < parts; ++part) {
+    BatchCase bc;
+    bc.indices.resize(static_cast<std::size_t>(s));
+    std::iota(bc.indices.begin(), bc.indices.end(), static_cast<sample_index_t>(part * s));
+    const auto mb = all_oracles<double>(exec, data, OraclePath::fused, nb, bc);
+    for (std::size_t i = 0; i < gy.size(); ++i) gy[i] += mb.values[0][i] / parts;
+    for (std::size_t i = 0; i < hv.size(); ++i) hv[i] += mb.values[2][i] / parts;
+    for (std::size_t i = 0; i < jv.size(); ++i) jv[i] += mb.values[3][i] / parts;
+  }
+  // each minibatch's gy = 2 reg W + (1/s) A_b R: the mean over parts keeps 2 reg W once
+  EXPECT_LT(relative_error(gy, full.values[0]), 1e-12);
+  EXPECT_LT(relative_error(hv, full.values[2]), 1e-12);
+  EXPECT_LT(relative_error(jv, full.values[3]), 1e-12);
+}
+
+/// A SOBA run on the fused path follows the composed one (double, 40 iterations, B = 2).
+TEST(FusedOracles, SobaRunFollowsTheComposedPath) {
+  auto exec = cpu();
+  const HypercleanData data = linear_model_data(400, 30, 5);
+  const auto run = [&](OraclePath path) {
+    HypercleanProblem<double> p(exec, data, 1e-3);
+    p.set_oracle_path(path);
+    AlgorithmOptions o = default_options("soba");
+    o.loop.iterations = 40;
+    o.loop.inner_step = {0.1};
+    o.loop.outer_step = {100.0, 300.0};
+    o.loop.lower_batch = o.loop.upper_batch = 64;
+    o.loop.final_evaluation = false;
+    const index_t nb = 2;
+    return make_solver(p, o)->run(std::vector<double>(p.dim_x() * nb, 0.0),
+                                  std::vector<double>(p.dim_y() * nb, 0.0));
+  };
+  const auto fused = run(OraclePath::fused), composed = run(OraclePath::composed);
+  EXPECT_LT(relative_error(fused.x, composed.x), 1e-10);
+  EXPECT_LT(relative_error(fused.y, composed.y), 1e-10);
+  EXPECT_GT(norm(composed.x), 0.0);
+}
+
+/// The CUDA kernels against the CPU twin: minibatch with repeats, independent batches, a
+/// multi-chunk full pass; B = 64 with C = 3 (192 columns: still the fused path); and two CUDA
+/// calls give the same bits (no atomics).
+template <typename T>
+class FusedOraclesParity : public ::testing::Test {};
+TYPED_TEST_SUITE(FusedOraclesParity, Precisions);
+
+TYPED_TEST(FusedOraclesParity, CudaMatchesCpu) {
+  using T = TypeParam;
+  BILEVEL_REQUIRE_CUDA(gpu);
+  for (const index_t nb : {index_t(1), index_t(3), index_t(64)}) {
+    SCOPED_TRACE("B " + std::to_string(nb));
+    const int classes = nb == 64 ? 3 : 10;
+    const HypercleanData data = linear_model_data(500, 70, classes);
+    BatchCase bc;
+    bc.indices = repeated_batch(77, 500, 4);
+    const auto want = all_oracles<T>(cpu(), data, OraclePath::fused, nb, bc);
+    const auto got = all_oracles<T>(gpu, data, OraclePath::fused, nb, bc);
+    expect_close(got, want, 3 * parity_tolerance<T>());
+    const auto again = all_oracles<T>(gpu, data, OraclePath::fused, nb, bc);
+    for (std::size_t k = 0; k < got.values.size(); ++k)
+      EXPECT_EQ(0, std::memcmp(got.values[k].data(), again.values[k].data(),
+                               got.values[k].size() * sizeof(T)))
+          << OracleOutputs<T>::names[k];
+  }
+  {
+    SCOPED_TRACE("independent batches");
+    const HypercleanData data = linear_model_data(150, 41, 5);
+    BatchCase bc;
+    bc.stride = 40;
+    for (index_t b = 0; b < 3; ++b) {
+      const auto part = repeated_batch(40, 150, 20 + b);
+      bc.indices.insert(bc.indices.end(), part.begin(), part.end());
+    }
+    expect_close(all_oracles<T>(gpu, data, OraclePath::fused, 3, bc),
+                 all_oracles<T>(cpu(), data, OraclePath::fused, 3, bc), 3 * parity_tolerance<T>());
+  }
+  {
+    SCOPED_TRACE("multi-chunk full pass");
+    const HypercleanData data = linear_model_data(9001, 6, 4);
+    expect_close(all_oracles<T>(gpu, data, OraclePath::fused, 2, BatchCase{}),
+                 all_oracles<T>(cpu(), data, OraclePath::fused, 2, BatchCase{}),
+                 10 * parity_tolerance<T>());
+  }
+}
+
+/// Forcing the fused path on a shape beyond the CUDA kernels' limit is an error that says so.
+TEST(FusedOraclesParity, CudaRefusesAForcedFusedPathBeyondItsShapes) {
+  BILEVEL_REQUIRE_CUDA(gpu);
+  const HypercleanData data = linear_model_data(100, 10, 10);
+  BatchCase bc;
+  bc.indices = repeated_batch(20, 100, 1);
+  try {
+    all_oracles<float>(gpu, data, OraclePath::fused, 64, bc);  // 640 columns
+    FAIL() << "expected InvalidArgument";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("fused oracle path takes at most"), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace bilevel::test
