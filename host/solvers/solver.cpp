@@ -309,7 +309,11 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
       evaluate(k + 1);
     if (saved_x.size() > 0 && (k + 1) % options_.checkpoint_every == 0) take_checkpoint(k + 1);
   }
-  for (const auto& [shape, g] : graphs) result.captured_shapes += g ? 1 : 0;
+  for (const auto& [shape, g] : graphs)
+    if (g) {
+      ++result.captured_shapes;
+      result.graph_nodes.push_back(g->nodes());
+    }
   if (options_.final_evaluation) evaluate(options_.iterations);
   read_pending();
   deliver_checkpoint();

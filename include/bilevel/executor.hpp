@@ -21,6 +21,9 @@ class CapturedWork {
   virtual ~CapturedWork() = default;
   /// Enqueues the recorded work on the executor's stream; does not synchronise.
   virtual void replay() = 0;
+  /// Nodes of the recorded graph (kernels, memsets, copies): what one replay launches; -1 where
+  /// the backend does not know.
+  virtual long nodes() const { return -1; }
 };
 
 /// A point in an executor's stream: wait() returns once everything enqueued before it is done.

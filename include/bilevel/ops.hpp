@@ -18,6 +18,17 @@ namespace bilevel {
 /// Index of a sample in a data set (minibatch indices).
 using sample_index_t = std::int32_t;
 
+/// Kernels enqueued so far by this process, on every executor: each kernel-set call counts
+/// once (a cuBLAS GEMM that splits K, or a split reduction, still counts once), and so does
+/// each kernel of a problem's own kernel families. Benchmarks report launches per iteration
+/// from differences of it; on CUDA, captured graphs also report their exact node counts
+/// (CapturedWork::nodes).
+std::uint64_t launch_count();
+namespace detail {
+/// Adds n to launch_count() (kernel families outside Ops call it for their launches).
+void note_launches(std::uint64_t n = 1);
+}  // namespace detail
+
 /// (offset + slope k)^(-power) of the iteration k: power > 0 decays (alpha (k + 1)^-0.4 is
 /// {1, 1, 0.4}), power < 0 grows (lambda_0 + g k is {lambda_0, g, -1}).
 struct Schedule {
@@ -46,7 +57,7 @@ class Ops {
     check_ld("gemm", b);
     check_ld("gemm", c);
     if (m == 0 || n == 0) return;
-    do_gemm(op_a, op_b, m, n, k, alpha, a.data, a.ld, b.data, b.ld, beta, c.data, c.ld);
+    counted().do_gemm(op_a, op_b, m, n, k, alpha, a.data, a.ld, b.data, b.ld, beta, c.data, c.ld);
   }
 
   /// C_i = alpha * op(A_i) * op(B_i) + beta * C_i for i < count, where the views describe the
@@ -72,48 +83,48 @@ class Ops {
     check_ld("gemm_strided_batched", b);
     check_ld("gemm_strided_batched", c);
     if (m == 0 || n == 0 || count == 0) return;
-    do_gemm_strided_batched(op_a, op_b, m, n, k, alpha, a.data, a.ld, stride_a, b.data, b.ld,
+    counted().do_gemm_strided_batched(op_a, op_b, m, n, k, alpha, a.data, a.ld, stride_a, b.data, b.ld,
                             stride_b, beta, c.data, c.ld, stride_c, count);
   }
 
   /// x = value.
   void fill(MatrixView<T> x, T value) {
     check_ld("fill", x);
-    if (x.size() > 0) do_fill(x, value);
+    if (x.size() > 0) counted().do_fill(x, value);
   }
   /// y = x.
   void copy(ConstMatrixView<T> x, MatrixView<T> y) {
     same_shape("copy", x, y);
-    if (x.size() > 0) do_copy(x, y);
+    if (x.size() > 0) counted().do_copy(x, y);
   }
   /// y = a * x + b * y.
   void axpby(T a, ConstMatrixView<T> x, T b, MatrixView<T> y) {
     same_shape("axpby", x, y);
-    if (x.size() > 0) do_axpby(a, x, b, y);
+    if (x.size() > 0) counted().do_axpby(a, x, b, y);
   }
   /// y_j += a * alpha_j * x_j for each column j (alpha: per-instance, length cols).
   void batch_axpy(T a, const T* alpha, ConstMatrixView<T> x, MatrixView<T> y) {
     same_shape("batch_axpy", x, y);
     BILEVEL_EXPECTS(alpha != nullptr, "batch_axpy: per-instance scalars are null");
-    if (x.size() > 0) do_batch_axpy(a, alpha, x, y);
+    if (x.size() > 0) counted().do_batch_axpy(a, alpha, x, y);
   }
   /// x_j *= a * alpha_j.
   void batch_scale(T a, const T* alpha, MatrixView<T> x) {
     check_ld("batch_scale", x);
     BILEVEL_EXPECTS(alpha != nullptr, "batch_scale: per-instance scalars are null");
-    if (x.size() > 0) do_batch_scale(a, alpha, x);
+    if (x.size() > 0) counted().do_batch_scale(a, alpha, x);
   }
   /// out_j = <x_j, y_j>.
   void batch_dot(ConstMatrixView<T> x, ConstMatrixView<T> y, T* out) {
     same_shape("batch_dot", x, y);
     BILEVEL_EXPECTS(out != nullptr || x.cols == 0, "batch_dot: output is null");
-    if (x.cols > 0) do_batch_dot(x, y, out);
+    if (x.cols > 0) counted().do_batch_dot(x, y, out);
   }
   /// out_j = ||x_j||_2.
   void batch_nrm2(ConstMatrixView<T> x, T* out) {
     check_ld("batch_nrm2", x);
     BILEVEL_EXPECTS(out != nullptr || x.cols == 0, "batch_nrm2: output is null");
-    if (x.cols > 0) do_batch_nrm2(x, out);
+    if (x.cols > 0) counted().do_batch_nrm2(x, out);
   }
   /// out_j = sum_i [x_ij < threshold] w_i (w: rows weights on the executor, or nullptr for 1):
   /// counts below a threshold, e.g. the samples a hyper-cleaning run flags (x_i < 0) and how
@@ -121,27 +132,27 @@ class Ops {
   void batch_count_below(ConstMatrixView<T> x, T threshold, const T* weights, T* out) {
     check_ld("batch_count_below", x);
     BILEVEL_EXPECTS(out != nullptr || x.cols == 0, "batch_count_below: output is null");
-    if (x.cols > 0) do_batch_count_below(x, threshold, weights, out);
+    if (x.cols > 0) counted().do_batch_count_below(x, threshold, weights, out);
   }
   /// One Neumann term, fused with the running sum: r_j -= eta_j * hr_j; v_j += r_j.
   void neumann_step(const T* eta, ConstMatrixView<T> hr, MatrixView<T> r, MatrixView<T> v) {
     same_shape("neumann_step", hr, r);
     same_shape("neumann_step", r, v);
     BILEVEL_EXPECTS(eta != nullptr, "neumann_step: per-instance step sizes are null");
-    if (r.size() > 0) do_neumann_step(eta, hr, r, v);
+    if (r.size() > 0) counted().do_neumann_step(eta, hr, r, v);
   }
   /// y_j += sign * (num_j / den_j) * x_j; a zero denominator contributes nothing.
   void batch_axpy_ratio(T sign, const T* num, const T* den, ConstMatrixView<T> x,
                         MatrixView<T> y) {
     same_shape("batch_axpy_ratio", x, y);
     BILEVEL_EXPECTS(num != nullptr && den != nullptr, "batch_axpy_ratio: scalars are null");
-    if (x.size() > 0) do_batch_axpy_ratio(sign, num, den, x, y);
+    if (x.size() > 0) counted().do_batch_axpy_ratio(sign, num, den, x, y);
   }
   /// y_j = x_j + (num_j / den_j) * y_j; a zero denominator gives y_j = x_j.
   void batch_xpay_ratio(const T* num, const T* den, ConstMatrixView<T> x, MatrixView<T> y) {
     same_shape("batch_xpay_ratio", x, y);
     BILEVEL_EXPECTS(num != nullptr && den != nullptr, "batch_xpay_ratio: scalars are null");
-    if (x.size() > 0) do_batch_xpay_ratio(num, den, x, y);
+    if (x.size() > 0) counted().do_batch_xpay_ratio(num, den, x, y);
   }
   /// out[i] = uniform index in [0, population), i < count, from Philox4x32-10 keyed by `seed`
   /// with counter (i / 4, instance, stream, step): the same values on every backend. With
@@ -159,13 +170,13 @@ class Ops {
                     "sample_indices: count must be >= 0 and sets >= 1, got " << count << " and "
                                                                              << sets);
     if (count > 0)
-      do_sample_indices(seed, stream, step, step_on_device, instance, population, count, sets,
+      counted().do_sample_indices(seed, stream, step, step_on_device, instance, population, count, sets,
                         out);
   }
   /// *counter += 1 on the executor (the device-resident iteration counter).
   void advance_counter(std::uint32_t* counter) {
     BILEVEL_EXPECTS(counter != nullptr, "advance_counter: counter is null");
-    do_advance_counter(counter);
+    counted().do_advance_counter(counter);
   }
   /// out_j = base_j * (offset + slope k)^(-power) with k = *counter, j < count: step sizes and
   /// weights that change with the iteration (decaying steps, growing penalties), computed on
@@ -176,7 +187,7 @@ class Ops {
     BILEVEL_EXPECTS(s.offset > 0 && s.slope >= 0,
                     "schedule: offset must be > 0 and slope >= 0, got " << s.offset << " and "
                                                                         << s.slope);
-    if (count > 0) do_schedule(base, count, s, counter, out);
+    if (count > 0) counted().do_schedule(base, count, s, counter, out);
   }
   /// Normalized momentum, fused with its per-instance norm (BO-REP's upper update):
   /// m_j = mu m_j + (1 - mu) h_j;  x_j += a * beta_j * m_j / ||m_j||  (no move where m_j = 0).
@@ -185,20 +196,20 @@ class Ops {
     same_shape("normalized_momentum_step", h, m);
     same_shape("normalized_momentum_step", m, x);
     BILEVEL_EXPECTS(beta != nullptr, "normalized_momentum_step: per-instance steps are null");
-    if (x.size() > 0) do_normalized_momentum_step(mu, h, m, a, beta, x);
+    if (x.size() > 0) counted().do_normalized_momentum_step(mu, h, m, a, beta, x);
   }
   /// x = min(max(x, lo), hi) (projection onto a box; -inf / inf for a one-sided bound).
   void clamp(MatrixView<T> x, T lo, T hi) {
     check_ld("clamp", x);
     BILEVEL_EXPECTS(!(lo > hi), "clamp: lower bound " << lo << " above upper bound " << hi);
-    if (x.size() > 0) do_clamp(x, lo, hi);
+    if (x.size() > 0) counted().do_clamp(x, lo, hi);
   }
   /// x(i, j) += scale * N(0, 1), the normals drawn by Philox from (seed, stream) and the
   /// element's position i + j * rows: the same numbers on every backend (to the last bits of
   /// log and cos), whatever the view's leading dimension.
   void add_normal(std::uint64_t seed, std::uint32_t stream, T scale, MatrixView<T> x) {
     check_ld("add_normal", x);
-    if (x.size() > 0) do_add_normal(seed, stream, scale, x);
+    if (x.size() > 0) counted().do_add_normal(seed, stream, scale, x);
   }
   /// dst(r, c) = src(idx[r], c) for r < dst.rows.
   void gather_rows(ConstMatrixView<T> src, const sample_index_t* idx, MatrixView<T> dst) {
@@ -206,7 +217,7 @@ class Ops {
     check_ld("gather_rows", dst);
     BILEVEL_EXPECTS(src.cols == dst.cols, "gather_rows: src has " << src.cols
                                               << " columns, dst " << dst.cols);
-    if (dst.size() > 0) do_gather_rows(src, idx, dst);
+    if (dst.size() > 0) counted().do_gather_rows(src, idx, dst);
   }
   /// dst(:, c) = src(:, idx[c]) for c < dst.cols (gathers samples stored as columns).
   void gather_columns(ConstMatrixView<T> src, const sample_index_t* idx, MatrixView<T> dst) {
@@ -214,7 +225,7 @@ class Ops {
     check_ld("gather_columns", dst);
     BILEVEL_EXPECTS(src.rows == dst.rows, "gather_columns: src has " << src.rows
                                               << " rows, dst " << dst.rows);
-    if (dst.size() > 0) do_gather_columns(src, idx, dst);
+    if (dst.size() > 0) counted().do_gather_columns(src, idx, dst);
   }
 
  protected:
@@ -257,6 +268,11 @@ class Ops {
                                  MatrixView<T> dst) = 0;
 
  private:
+  /// This kernel set, after counting one launch.
+  Ops& counted() {
+    detail::note_launches();
+    return *this;
+  }
   template <typename V>
   static void check_ld(const char* kernel, const V& x) {
     BILEVEL_EXPECTS(x.rows >= 0 && x.cols >= 0 && x.ld >= x.rows && x.ld >= 1,

@@ -20,6 +20,7 @@ template <typename T>
 class CpuSoftmaxKernels final : public SoftmaxKernels<T> {
  public:
   void gradient(const SoftmaxBatch<T>& b, T* z, index_t ldz) override {
+    detail::note_launches();
 #pragma omp parallel for collapse(2) schedule(static)
     for (index_t inst = 0; inst < b.instances; ++inst)
       for (index_t i = 0; i < b.samples; ++i) {
@@ -30,6 +31,7 @@ class CpuSoftmaxKernels final : public SoftmaxKernels<T> {
   }
   void hvp_jvp(const SoftmaxBatch<T>& b, const T* z, index_t ldz, T* u, index_t ldu, T* jv,
                index_t ldjv) override {
+    detail::note_launches();
     // Parallel over instances only: samples of one instance may share a jv entry (a batch is
     // drawn with replacement), so they are accumulated in order.
 #pragma omp parallel for schedule(static)
@@ -48,6 +50,7 @@ class CpuSoftmaxKernels final : public SoftmaxKernels<T> {
   }
   void loss_cross(const SoftmaxBatch<T>& b, const T* z, index_t ldz, T* gx,
                   index_t ldgx) override {
+    detail::note_launches();
     // parallel over instances only: a batch drawn with replacement may repeat a sample
 #pragma omp parallel for schedule(static)
     for (index_t inst = 0; inst < b.instances; ++inst)
@@ -60,6 +63,7 @@ class CpuSoftmaxKernels final : public SoftmaxKernels<T> {
       }
   }
   void loss(const SoftmaxBatch<T>& b, const T* z, index_t ldz, T* out, index_t ldo) override {
+    detail::note_launches();
 #pragma omp parallel for collapse(2) schedule(static)
     for (index_t inst = 0; inst < b.instances; ++inst)
       for (index_t i = 0; i < b.samples; ++i) {
@@ -70,6 +74,7 @@ class CpuSoftmaxKernels final : public SoftmaxKernels<T> {
       }
   }
   void correct(const SoftmaxBatch<T>& b, const T* z, index_t ldz, T* out, index_t ldo) override {
+    detail::note_launches();
 #pragma omp parallel for collapse(2) schedule(static)
     for (index_t inst = 0; inst < b.instances; ++inst)
       for (index_t i = 0; i < b.samples; ++i) {

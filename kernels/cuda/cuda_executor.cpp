@@ -48,7 +48,9 @@ class CudaMark final : public StreamMark {
 /// An instantiated CUDA graph, launched on the executor's stream.
 class CudaGraph final : public CapturedWork {
  public:
-  CudaGraph(cudaGraphExec_t exec, cudaStream_t stream) : exec_(exec), stream_(stream) {}
+  CudaGraph(cudaGraphExec_t exec, cudaStream_t stream, long nodes)
+      : exec_(exec), stream_(stream), nodes_(nodes) {}
+  long nodes() const override { return nodes_; }
   ~CudaGraph() override { BILEVEL_CUDA_TRY_NO_THROW(cudaGraphExecDestroy(exec_)); }
   CudaGraph(const CudaGraph&) = delete;
   CudaGraph& operator=(const CudaGraph&) = delete;
@@ -57,6 +59,7 @@ class CudaGraph final : public CapturedWork {
  private:
   cudaGraphExec_t exec_;
   cudaStream_t stream_;
+  long nodes_;
 };
 
 // cuBLAS's workspace, given explicitly so that captured GEMMs never allocate (NVIDIA's
@@ -163,11 +166,13 @@ class CudaExecutor final : public Executor {
       throw;
     }
     BILEVEL_CUDA_TRY(cudaStreamEndCapture(stream_, &graph));
+    std::size_t nodes = 0;
+    BILEVEL_CUDA_TRY_NO_THROW(cudaGraphGetNodes(graph, nullptr, &nodes));
     cudaGraphExec_t exec = nullptr;
     const cudaError_t status = cudaGraphInstantiate(&exec, graph, 0);
     BILEVEL_CUDA_TRY_NO_THROW(cudaGraphDestroy(graph));
     BILEVEL_CUDA_TRY(status);
-    return std::make_unique<CudaGraph>(exec, stream_);
+    return std::make_unique<CudaGraph>(exec, stream_, static_cast<long>(nodes));
   }
 
  protected:

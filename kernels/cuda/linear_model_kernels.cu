@@ -225,6 +225,7 @@ class CudaLinearModelKernels final : public LinearModelKernels<T> {
     coefficient_kernel<common::SoftmaxCrossEntropy, T>
         <<<static_cast<unsigned>(blocks1), kWarps * 32, smem, stream_>>>(b, o, ws);
     BILEVEL_CHECK_LAUNCH(stream_, "linear_model_coefficients");
+    detail::note_launches();
     // pass 2: grad, hv back-products; jv scatter (one extra column of blocks)
     const int outputs = (o.grad ? 1 : 0) + (o.hv ? 1 : 0);
     const index_t row_tiles = (b.rows + kRowThreads - 1) / kRowThreads;
@@ -234,6 +235,7 @@ class CudaLinearModelKernels final : public LinearModelKernels<T> {
                     static_cast<unsigned>(sh.groups));
     back_product_kernel<T><<<grid, kRowThreads, 0, stream_>>>(b, o, ws, row_tiles);
     BILEVEL_CHECK_LAUNCH(stream_, "linear_model_back_product");
+    detail::note_launches();
   }
   index_t max_columns() const override { return kMaxColumns; }
 

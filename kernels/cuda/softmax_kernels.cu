@@ -34,6 +34,7 @@ class CudaSoftmaxKernels final : public SoftmaxKernels<T> {
   explicit CudaSoftmaxKernels(cudaStream_t stream) : stream_(stream) {}
 
   void gradient(const SoftmaxBatch<T>& b, T* z, index_t ldz) override {
+    detail::note_launches();
     launch(
         stream_, b.samples, b.instances,
         [=] __device__(index_t i, index_t inst) {
@@ -45,6 +46,7 @@ class CudaSoftmaxKernels final : public SoftmaxKernels<T> {
   }
   void hvp_jvp(const SoftmaxBatch<T>& b, const T* z, index_t ldz, T* u, index_t ldu, T* jv,
                index_t ldjv) override {
+    detail::note_launches();
     launch(
         stream_, b.samples, b.instances,
         [=] __device__(index_t i, index_t inst) {
@@ -63,6 +65,7 @@ class CudaSoftmaxKernels final : public SoftmaxKernels<T> {
   }
   void loss_cross(const SoftmaxBatch<T>& b, const T* z, index_t ldz, T* gx,
                   index_t ldgx) override {
+    detail::note_launches();
     launch(
         stream_, b.samples, b.instances,
         [=] __device__(index_t i, index_t inst) {
@@ -77,6 +80,7 @@ class CudaSoftmaxKernels final : public SoftmaxKernels<T> {
         "softmax_loss_cross");
   }
   void loss(const SoftmaxBatch<T>& b, const T* z, index_t ldz, T* out, index_t ldo) override {
+    detail::note_launches();
     launch(
         stream_, b.samples, b.instances,
         [=] __device__(index_t i, index_t inst) {
@@ -88,6 +92,7 @@ class CudaSoftmaxKernels final : public SoftmaxKernels<T> {
         "softmax_loss");
   }
   void correct(const SoftmaxBatch<T>& b, const T* z, index_t ldz, T* out, index_t ldo) override {
+    detail::note_launches();
     launch(
         stream_, b.samples, b.instances,
         [=] __device__(index_t i, index_t inst) {

@@ -87,6 +87,9 @@ struct SolveResult {
   /// Iteration shapes captured as graphs and replayed (0: every iteration ran from the host,
   /// because capture was off, the backend has no graphs or the estimator is not capturable).
   index_t captured_shapes = 0;
+  /// Nodes (kernels, memsets, copies) of each captured graph, by shape: what one replayed
+  /// iteration of that shape launches. Empty without graphs.
+  std::vector<long> graph_nodes;
 };
 
 template <typename T>
