@@ -68,13 +68,30 @@ struct LinearModelWorkspace {
   index_t ld = 0;  ///< leading dimension of rg, rh, cross (>= count)
 };
 
+/// One oracle call: a batch, what to compute, where its coefficients go.
+template <typename T>
+struct LinearModelCall {
+  LinearModelBatch<T> batch;
+  LinearModelOutputs<T> outputs;
+  LinearModelWorkspace<T> workspace;
+};
+
+/// Calls one launch pair may carry (a single-loop step: the lower batch's gy, H v, J v and
+/// the upper batch's fy).
+constexpr int kMaxLinearModelCalls = 2;
+
 template <typename T>
 class LinearModelKernels {
  public:
   virtual ~LinearModelKernels() = default;
-  /// The weighted softmax cross-entropy oracles (see the file comment).
-  virtual void softmax_cross_entropy(const LinearModelBatch<T>& b, const LinearModelOutputs<T>& o,
-                                     const LinearModelWorkspace<T>& ws) = 0;
+  /// The weighted softmax cross-entropy oracles (see the file comment) of `count` (1 or 2)
+  /// independent calls, in the same two kernels. Their outputs must not overlap.
+  virtual void softmax_cross_entropy(const LinearModelCall<T>* calls, int count) = 0;
+  void softmax_cross_entropy(const LinearModelBatch<T>& b, const LinearModelOutputs<T>& o,
+                             const LinearModelWorkspace<T>& ws) {
+    const LinearModelCall<T> call{b, o, ws};
+    softmax_cross_entropy(&call, 1);
+  }
   /// Largest C x B the fused path handles on this backend (larger shapes: the composed
   /// GEMM path). The CPU twin handles every shape.
   virtual index_t max_columns() const = 0;

@@ -291,3 +291,31 @@ TEST(FusedOraclesParity, CudaRefusesAForcedFusedPathBeyondItsShapes) {
 
 }  // namespace
 }  // namespace bilevel::test
+
+namespace bilevel::test {
+namespace {
+
+/// Kernel launches of one SOBA iteration on hyper-cleaning (fused path): two index draws, the
+/// fused coefficients and back-products of both batches, the single-point update, the x step
+/// and the counter. The bound is 6 with indices drawn inside the kernels (not yet).
+TEST(LaunchCount, SobaIterationOnHypercleaningLaunchesSevenKernels) {
+  auto exec = cpu();
+  const HypercleanData data = linear_model_data(300, 20, 5);
+  HypercleanProblem<float> p(exec, data, 1e-3);
+  const auto launches = [&](index_t iterations) {
+    AlgorithmOptions o = default_options("soba");
+    o.loop.iterations = iterations;
+    o.loop.lower_batch = o.loop.upper_batch = 32;
+    o.loop.final_evaluation = false;
+    auto solver = make_solver(p, o);
+    const std::uint64_t before = launch_count();
+    solver->run(std::vector<float>(p.dim_x(), 0.f), std::vector<float>(p.dim_y(), 0.f));
+    return launch_count() - before;
+  };
+  launches(1);  // one-time set-up of the problem's workspaces
+  const std::uint64_t a = launches(3), b = launches(8);
+  EXPECT_EQ(b - a, 5u * 7u);
+}
+
+}  // namespace
+}  // namespace bilevel::test

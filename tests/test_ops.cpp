@@ -150,6 +150,19 @@ Outputs run_kernels(const std::shared_ptr<Executor>& exec, const Inputs<T>& in) 
   ops.normalized_momentum_step(T(0.9), h.view(), m.view(), T(-0.5), alpha.data(), work.view());
   take("momentum_m", m);
   take("momentum_x", work);
+  // single-point step: gy = x, fy = z, hv = y, fx = x; y, v, h start at y, z, y
+  Array<T> sy(exec, r, c, in.y), sv(exec, r, c, in.z), sh(exec, r, c, in.y);
+  ops.single_point_step(alpha.data(), num.data(), den.data(), x, z.view(), y.view(), x, sy.view(),
+                        sv.view(), sh.view());
+  take("single_point_y", sy);
+  take("single_point_v", sv);
+  take("single_point_h", sh);
+  // without aggregation and without fx: h = -h
+  Array<T> sy2(exec, r, c, in.y), sv2(exec, r, c, in.z), sh2(exec, r, c, in.y);
+  ops.single_point_step(alpha.data(), num.data(), nullptr, x, z.view(), y.view(),
+                        ConstMatrixView<T>(), sy2.view(), sv2.view(), sh2.view());
+  take("single_point_y_plain", sy2);
+  take("single_point_h_plain", sh2);
   return out;
 }
 
@@ -237,6 +250,18 @@ Outputs reference(const Inputs<T>& in) {
     for (index_t i = 0; i < r; ++i) mnorm[j] += mom(i, j) * mom(i, j);
     mnorm[j] = std::sqrt(mnorm[j]);
   }
+  // y - alpha (gy + den (fy - gy)); v - num (hv - fy); fx - h
+  out["single_point_y"] = each([&](index_t i, index_t j) {
+    return Y(i, j) - double(in.alpha[j]) * (X(i, j) + double(in.den[j]) * (Z(i, j) - X(i, j)));
+  });
+  out["single_point_v"] = each([&](index_t i, index_t j) {
+    return Z(i, j) - double(in.num[j]) * (Y(i, j) - Z(i, j));
+  });
+  out["single_point_h"] = each([&](index_t i, index_t j) { return X(i, j) - Y(i, j); });
+  out["single_point_y_plain"] = each([&](index_t i, index_t j) {
+    return Y(i, j) - double(in.alpha[j]) * X(i, j);
+  });
+  out["single_point_h_plain"] = each([&](index_t i, index_t j) { return -Y(i, j); });
   out["momentum_m"] = each(mom);
   out["momentum_x"] = each([&](index_t i, index_t j) {
     return j == 0 ? Y(i, j) : Y(i, j) - 0.5 * double(in.alpha[j]) * mom(i, j) / mnorm[j];

@@ -47,21 +47,16 @@ class SlBammEstimator final : public HypergradientEstimator<T> {
     // mu_k = mu_0 (k + 1)^(-1/p), on the executor
     const T* mu = options_.mu0 > 0 ? mu_.at(ctx) : nullptr;
     const Batch lower = ctx.lower.draw(SampleStream::lower_step, 0, ctx.iteration);
-    // all at (x_k, y_k, v_k): fx, fy on the upper batch; gy, H v, J v on one lower batch
-    p.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, y, fx_.view(), fy_.view());
-    p.lower_oracles(lower, x, y, v_.view(), gy_.view(), hv_.view(), h);
-    // h = fx - J v
-    ops.axpby(T(1), fx_.view(), T(-1), h);
-    // v <- v - eta (H v - fy)
-    ops.axpby(T(-1), fy_.view(), T(1), hv_.view());
-    ops.batch_axpy(T(-1), eta_.data(), hv_.view(), v_.view());
-    if (options_.mu0 > 0) {
-      // y <- Proj_Y(y - s [mu fy + (1 - mu) gy]), as gy <- gy + mu (fy - gy)
-      ops.axpby(T(-1), gy_.view(), T(1), fy_.view());
-      ops.batch_axpy(T(1), mu, fy_.view(), gy_.view());
-    }
-    // y <- Proj_Y(y - s gy)
-    ops.batch_axpy(T(-1), s_.data(), gy_.view(), y);
+    const Batch upper = ctx.upper.draw(SampleStream::upper, 0, ctx.iteration);
+    // fx only where f depends on x (hyper-cleaning: it does not)
+    const MatrixView<T> fx = p.upper_depends_on_x() ? fx_.view() : MatrixView<T>();
+    // all at (x_k, y_k, v_k): fx, fy on the upper batch; gy, H v, J v (into h) on the lower one
+    p.single_point_oracles(lower, upper, x, y, v_.view(), gy_.view(), hv_.view(), h, fx,
+                           fy_.view());
+    // y <- y - s [gy + mu (fy - gy)];  v <- v - eta (H v - fy);  h = fx - J v
+    ops.single_point_step(s_.data(), eta_.data(), mu, gy_.view(), fy_.view(), hv_.view(), fx, y,
+                          v_.view(), h);
+    // y <- Proj_Y(y)
     p.project_y(y);
   }
 

@@ -130,6 +130,7 @@ void HypercleanProblem<T>::reserve(index_t instances, index_t max_batch) {
   u_ = Array<T>(exec_, chunk_, cb);
   wv_ = fused_logits_ ? Array<T>(exec_, rows_, 2 * cb) : Array<T>();
   per_sample_ = Array<T>(exec_, chunk_, reserved_instances_);
+  upper_rg_ = Array<T>(exec_, reserved_batch_, cb);
   ones_ = Array<T>(exec_, chunk_, 1);
   scalars_ = Array<T>(exec_, reserved_instances_, 1);
   exec_->ops<T>().fill(ones_.view(), T(1));
@@ -198,9 +199,11 @@ void HypercleanProblem<T>::check(const char* oracle, ConstMatrixView<T> x,
 }
 
 template <typename T>
-bool HypercleanProblem<T>::fused_oracle(const Part& p, const Batch& batch, index_t instances,
-                                        const T* x, index_t ldx,
-                                        kernels::LinearModelOutputs<T> o) {
+bool HypercleanProblem<T>::fused_minibatch_call(const Part& p, const Batch& batch,
+                                                index_t instances, const T* x, index_t ldx,
+                                                const kernels::LinearModelOutputs<T>& o,
+                                                const kernels::LinearModelWorkspace<T>& ws,
+                                                kernels::LinearModelCall<T>& call) {
   if (path_ == OraclePath::composed) return false;
   const bool minibatch = !batch.full() && batch.size < p.samples;
   const index_t columns = (minibatch && batch.independent() ? 1 : instances) * classes_;
@@ -211,8 +214,8 @@ bool HypercleanProblem<T>::fused_oracle(const Part& p, const Batch& batch, index
                       << to_string(exec_->backend()) << ", got " << columns << " and " << classes_
                       << " (use the composed or automatic path)");
   if (!fits) return false;
-  const index_t s = minibatch ? batch.size : p.samples;
-  kernels::LinearModelBatch<T> b;
+  kernels::LinearModelBatch<T>& b = call.batch;
+  b = kernels::LinearModelBatch<T>{};
   b.data = p.x.data();
   b.rows = rows_;
   b.labels = p.labels.data();
@@ -220,33 +223,45 @@ bool HypercleanProblem<T>::fused_oracle(const Part& p, const Batch& batch, index
   b.instances = instances;
   b.x = x;
   b.ldx = ldx;
-  b.scale = T(1) / static_cast<T>(s);
+  b.scale = T(1) / static_cast<T>(minibatch ? batch.size : p.samples);
+  call.outputs = o;
+  call.workspace = ws;
+  if (!minibatch) return true;  // a full pass: the caller goes chunk by chunk
+  BILEVEL_EXPECTS(batch.population <= p.samples,
+                  "hyperclean: a batch drawn from " << batch.population
+                                                    << " samples used on a split of "
+                                                    << p.samples);
+  const index_t sets = batch.independent() ? instances : 1;
+  BILEVEL_EXPECTS(!batch.independent() || batch.stride == batch.size,
+                  "hyperclean: independent index sets must be contiguous (stride = size)");
+  BILEVEL_EXPECTS(batch.size > 0 && batch.size * sets <= reserved_batch_,
+                  "hyperclean: batch of " << batch.size << " x " << sets
+                                          << " samples but workspace for " << reserved_batch_
+                                          << " (call reserve first)");
+  b.indices = batch.indices;
+  b.count = batch.size;
+  b.index_stride = batch.independent() ? batch.stride : 0;
+  return true;
+}
+
+template <typename T>
+bool HypercleanProblem<T>::fused_oracle(const Part& p, const Batch& batch, index_t instances,
+                                        const T* x, index_t ldx,
+                                        kernels::LinearModelOutputs<T> o) {
   // coefficients Rg, Rh (count x C B) and the J v terms (count x B) in the logits workspaces
   const kernels::LinearModelWorkspace<T> ws{z_.data(), u_.data(), per_sample_.data(), chunk_};
-  if (minibatch) {
-    BILEVEL_EXPECTS(batch.population <= p.samples,
-                    "hyperclean: a batch drawn from " << batch.population
-                                                      << " samples used on a split of "
-                                                      << p.samples);
-    const index_t sets = batch.independent() ? instances : 1;
-    BILEVEL_EXPECTS(!batch.independent() || batch.stride == batch.size,
-                    "hyperclean: independent index sets must be contiguous (stride = size)");
-    BILEVEL_EXPECTS(batch.size > 0 && batch.size * sets <= reserved_batch_,
-                    "hyperclean: batch of " << batch.size << " x " << sets
-                                            << " samples but workspace for " << reserved_batch_
-                                            << " (call reserve first)");
-    b.indices = batch.indices;
-    b.count = batch.size;
-    b.index_stride = batch.independent() ? batch.stride : 0;
-    fused_->softmax_cross_entropy(b, o, ws);
+  kernels::LinearModelCall<T> call;
+  if (!fused_minibatch_call(p, batch, instances, x, ldx, o, ws, call)) return false;
+  if (call.batch.indices != nullptr) {
+    fused_->softmax_cross_entropy(&call, 1);
     return true;
   }
   // full pass: chunk after chunk, the first one initializing the outputs
   for (index_t off = 0; off < p.samples; off += chunk_) {
-    b.offset = off;
-    b.count = std::min(chunk_, p.samples - off);
-    o.accumulate = off > 0;
-    fused_->softmax_cross_entropy(b, o, ws);
+    call.batch.offset = off;
+    call.batch.count = std::min(chunk_, p.samples - off);
+    call.outputs.accumulate = off > 0;
+    fused_->softmax_cross_entropy(&call, 1);
   }
   return true;
 }
@@ -384,7 +399,7 @@ void HypercleanProblem<T>::grad_f(const Batch& batch, ConstMatrixView<T> x, Cons
   const index_t nb = x.cols, cb = classes_ * nb;
   const index_t s = batch.full() ? validation_.samples : std::min(batch.size, validation_.samples);
   // fx = 0: f does not depend on the sample weights
-  ops.fill(fx, T(0));
+  if (!fx.empty()) ops.fill(fx, T(0));
   {
     // fy = A_b Rg (unweighted), one read of each sampled row
     kernels::LinearModelOutputs<T> o;
@@ -480,6 +495,52 @@ void HypercleanProblem<T>::lower_oracles(const Batch& batch, ConstMatrixView<T> 
                                                                       << x.cols);
   if (lower_fused(batch, x, y, v, gy, hv, jv)) return;
   Problem<T>::lower_oracles(batch, x, y, v, gy, hv, jv);
+}
+
+template <typename T>
+void HypercleanProblem<T>::single_point_oracles(const Batch& lower, const Batch& upper,
+                                                ConstMatrixView<T> x, ConstMatrixView<T> y,
+                                                ConstMatrixView<T> v, MatrixView<T> gy,
+                                                MatrixView<T> hv, MatrixView<T> jv,
+                                                MatrixView<T> fx, MatrixView<T> fy) {
+  check("single_point_oracles", x, y);
+  BILEVEL_EXPECTS(v.rows == dim_y() && v.cols == x.cols && v.ld == v.rows,
+                  "hyperclean single_point_oracles: v must be a contiguous " << dim_y() << " x "
+                                                                             << x.cols);
+  const index_t nb = x.cols;
+  const bool contiguous = (gy.empty() || gy.ld == gy.rows) && (hv.empty() || hv.ld == hv.rows) &&
+                          (jv.empty() || jv.rows == dim_x()) && fy.ld == fy.rows;
+  kernels::LinearModelCall<T> calls[2];
+  if (contiguous) {
+    // lower: gy = 2 reg W + A_b Rg; hv = 2 reg V + A_b Rh; jv = J v terms, zero elsewhere
+    kernels::LinearModelOutputs<T> lo;
+    lo.w = y.data;
+    lo.v = v.data;
+    lo.grad = gy.empty() ? nullptr : gy.data;
+    lo.hv = hv.empty() ? nullptr : hv.data;
+    lo.jv = jv.empty() ? nullptr : jv.data;
+    lo.ldjv = jv.ld;
+    lo.jv_rows = dim_x();
+    lo.reg2 = static_cast<T>(2 * reg_);
+    // upper: fy = A_b' Rg' (unweighted validation loss)
+    kernels::LinearModelOutputs<T> up;
+    up.w = y.data;
+    up.grad = fy.data;
+    const kernels::LinearModelWorkspace<T> lower_ws{z_.data(), u_.data(), per_sample_.data(),
+                                                    chunk_};
+    const kernels::LinearModelWorkspace<T> upper_ws{upper_rg_.data(), nullptr, nullptr,
+                                                    upper_rg_.rows()};
+    if (fused_minibatch_call(train_, lower, nb, x.data, x.ld, lo, lower_ws, calls[0]) &&
+        fused_minibatch_call(validation_, upper, nb, nullptr, 0, up, upper_ws, calls[1]) &&
+        calls[0].batch.indices != nullptr && calls[1].batch.indices != nullptr &&
+        calls[1].batch.count <= upper_rg_.rows()) {
+      // fx = 0: f does not depend on the sample weights
+      if (!fx.empty()) exec_->ops<T>().fill(fx, T(0));
+      fused_->softmax_cross_entropy(calls, 2);
+      return;
+    }
+  }
+  Problem<T>::single_point_oracles(lower, upper, x, y, v, gy, hv, jv, fx, fy);
 }
 
 template <typename T>

@@ -199,6 +199,25 @@ class Ops {
     if (x.size() > 0) counted().do_normalized_momentum_step(mu, h, m, a, beta, x);
   }
   /// x = min(max(x, lo), hi) (projection onto a box; -inf / inf for a one-sided bound).
+  /// The single-point update of SOBA and sl-BAMM, one launch for what were four, per instance
+  /// b with step sizes s[b], eta[b] and aggregation weight mu[b] (mu == nullptr: none):
+  ///   g = gy + mu (fy - gy);  y -= s g;  v -= eta (hv - fy)      (dy x B)
+  ///   h = fx - h   (h holds J v on entry; fx empty: f does not depend on x, h = -J v)  (dx x B)
+  void single_point_step(const T* s, const T* eta, const T* mu, ConstMatrixView<T> gy,
+                         ConstMatrixView<T> fy, ConstMatrixView<T> hv, ConstMatrixView<T> fx,
+                         MatrixView<T> y, MatrixView<T> v, MatrixView<T> h) {
+    same_shape("single_point_step", gy, y);
+    same_shape("single_point_step", fy, y);
+    same_shape("single_point_step", hv, y);
+    same_shape("single_point_step", v, y);
+    check_ld("single_point_step", h);
+    if (!fx.empty()) same_shape("single_point_step", fx, h);
+    BILEVEL_EXPECTS(h.cols == y.cols, "single_point_step: h has " << h.cols << " instances, y "
+                                                                  << y.cols);
+    BILEVEL_EXPECTS(s != nullptr && eta != nullptr,
+                    "single_point_step: per-instance step sizes are null");
+    if (y.cols > 0) counted().do_single_point_step(s, eta, mu, gy, fy, hv, fx, y, v, h);
+  }
   void clamp(MatrixView<T> x, T lo, T hi) {
     check_ld("clamp", x);
     BILEVEL_EXPECTS(!(lo > hi), "clamp: lower bound " << lo << " above upper bound " << hi);
@@ -259,6 +278,10 @@ class Ops {
                            const std::uint32_t* counter, T* out) = 0;
   virtual void do_normalized_momentum_step(T mu, ConstMatrixView<T> h, MatrixView<T> m, T a,
                                            const T* beta, MatrixView<T> x) = 0;
+  virtual void do_single_point_step(const T* s, const T* eta, const T* mu,
+                                    ConstMatrixView<T> gy, ConstMatrixView<T> fy,
+                                    ConstMatrixView<T> hv, ConstMatrixView<T> fx, MatrixView<T> y,
+                                    MatrixView<T> v, MatrixView<T> h) = 0;
   virtual void do_clamp(MatrixView<T> x, T lo, T hi) = 0;
   virtual void do_add_normal(std::uint64_t seed, std::uint32_t stream, T scale,
                              MatrixView<T> x) = 0;

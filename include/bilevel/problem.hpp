@@ -73,7 +73,8 @@ class Problem {
     (void)batch, (void)x, (void)y, (void)out;
     throw NotSupported(name() + " does not provide grad_x g (needed by F2SA and LV-HBA)");
   }
-  /// fx = grad_x f(x, y), fy = grad_y f(x, y) on the upper-level batch.
+  /// fx = grad_x f(x, y), fy = grad_y f(x, y) on the upper-level batch. fx may be an empty
+  /// view (not wanted) when upper_depends_on_x() is false.
   virtual void grad_f(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
                       MatrixView<T> fx, MatrixView<T> fy) = 0;
   /// The fused second-order oracle on the lower-level batch: hv = grad2_yy g(x, y) v (dy x B)
@@ -89,6 +90,20 @@ class Problem {
                              MatrixView<T> jv) {
     if (!gy.empty()) grad_y_g(batch, x, y, gy);
     if (!hv.empty() || !jv.empty()) hvp_jvp(batch, x, y, v, hv, jv);
+  }
+  /// False when f does not depend on x (grad_x f = 0, as hyper-cleaning's clean validation
+  /// loss): estimators may then pass an empty fx to grad_f and single_point_oracles.
+  virtual bool upper_depends_on_x() const { return true; }
+  /// The oracles of a single-loop step at one point (SOBA, sl-BAMM): fx, fy on the upper
+  /// batch; gy, H v, J v on the lower batch (gy, hv, jv as lower_oracles; fx may be empty when
+  /// !upper_depends_on_x()). Problems that can serve both batches in the same kernels
+  /// override it; the default calls grad_f, then lower_oracles.
+  virtual void single_point_oracles(const Batch& lower, const Batch& upper, ConstMatrixView<T> x,
+                                    ConstMatrixView<T> y, ConstMatrixView<T> v, MatrixView<T> gy,
+                                    MatrixView<T> hv, MatrixView<T> jv, MatrixView<T> fx,
+                                    MatrixView<T> fy) {
+    grad_f(upper, x, y, fx, fy);
+    lower_oracles(lower, x, y, v, gy, hv, jv);
   }
   /// The second-order oracle of f (optional; BDA differentiates through steps that aggregate
   /// grad_y f): hv = grad2_yy f(x, y) v and jv = grad2_xy f(x, y) v, on the upper-level batch.

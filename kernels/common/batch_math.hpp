@@ -34,6 +34,15 @@ BILEVEL_HOST_DEVICE T normalized_step(T a, T beta, double norm) {
   return norm == 0.0 ? T(0) : static_cast<T>(static_cast<double>(a * beta) / norm);
 }
 
+/// The lower-level part of the single-point step (Ops::single_point_step) at one entry:
+/// g = gy + mu (fy - gy); y -= s g; v -= eta (hv - fy).
+template <typename T>
+BILEVEL_HOST_DEVICE void single_point_lower(T s, T eta, T mu, T gy, T fy, T hv, T& y, T& v) {
+  const T g = gy + mu * (fy - gy);
+  y -= s * g;
+  v -= eta * (hv - fy);
+}
+
 /// min(max(v, lo), hi)
 template <typename T>
 BILEVEL_HOST_DEVICE T clamp(T v, T lo, T hi) {

@@ -5,6 +5,7 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <type_traits>
@@ -177,6 +178,23 @@ void CpuOps<T>::do_schedule(const T* base, index_t count, Schedule s,
                             const std::uint32_t* counter, T* out) {
   const double factor = common::schedule_factor(*counter, s.offset, s.slope, s.power);
   for (index_t j = 0; j < count; ++j) out[j] = static_cast<T>(base[j] * factor);
+}
+
+template <typename T>
+void CpuOps<T>::do_single_point_step(const T* s, const T* eta, const T* mu,
+                                     ConstMatrixView<T> gy, ConstMatrixView<T> fy,
+                                     ConstMatrixView<T> hv, ConstMatrixView<T> fx, MatrixView<T> y,
+                                     MatrixView<T> v, MatrixView<T> h) {
+  for_each_element(std::max(y.rows, h.rows), y.cols, [&](index_t i, index_t j) {
+    if (i < y.rows)
+      common::single_point_lower(s[j], eta[j], mu ? mu[j] : T(0), gy.data[i + j * gy.ld],
+                                 fy.data[i + j * fy.ld], hv.data[i + j * hv.ld],
+                                 y.data[i + j * y.ld], v.data[i + j * v.ld]);
+    if (i < h.rows) {
+      T& hi = h.data[i + j * h.ld];
+      hi = (fx.empty() ? T(0) : fx.data[i + j * fx.ld]) - hi;
+    }
+  });
 }
 
 template <typename T>

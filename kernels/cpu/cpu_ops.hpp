@@ -36,6 +36,9 @@ class CpuOps final : public Ops<T> {
   void do_advance_counter(std::uint32_t* counter) override;
   void do_schedule(const T* base, index_t count, Schedule s, const std::uint32_t* counter,
                    T* out) override;
+  void do_single_point_step(const T* s, const T* eta, const T* mu, ConstMatrixView<T> gy,
+                            ConstMatrixView<T> fy, ConstMatrixView<T> hv, ConstMatrixView<T> fx,
+                            MatrixView<T> y, MatrixView<T> v, MatrixView<T> h) override;
   void do_normalized_momentum_step(T mu, ConstMatrixView<T> h, MatrixView<T> m, T a,
                                    const T* beta, MatrixView<T> x) override;
   void do_clamp(MatrixView<T> x, T lo, T hi) override;

@@ -35,18 +35,27 @@ Isa detect_isa() {
 template <typename T>
 class CpuLinearModelKernels final : public LinearModelKernels<T> {
  public:
-  void softmax_cross_entropy(const LinearModelBatch<T>& b, const LinearModelOutputs<T>& o,
-                             const LinearModelWorkspace<T>& ws) override {
-    BILEVEL_EXPECTS(o.w != nullptr, "linear model oracle: no weights");
-    BILEVEL_EXPECTS((o.hv == nullptr && o.jv == nullptr) || o.v != nullptr,
-                    "linear model oracle: H v and J v need v");
-    BILEVEL_EXPECTS(o.jv == nullptr || b.x != nullptr,
-                    "linear model oracle: J v needs the weight logits x");
-    switch (isa_) {
-      case Isa::avx512: return avx512::softmax_cross_entropy(b, o, ws);
-      case Isa::avx2: return avx2::softmax_cross_entropy(b, o, ws);
-      case Isa::generic: return generic::softmax_cross_entropy(b, o, ws);
+  using LinearModelKernels<T>::softmax_cross_entropy;
+  void softmax_cross_entropy(const LinearModelCall<T>* calls, int count) override {
+    BILEVEL_EXPECTS(count >= 1 && count <= kMaxLinearModelCalls,
+                    "linear model oracle: 1 to " << kMaxLinearModelCalls << " calls, got " << count);
+    for (int c = 0; c < count; ++c) {
+      const LinearModelBatch<T>& b = calls[c].batch;
+      const LinearModelOutputs<T>& o = calls[c].outputs;
+      const LinearModelWorkspace<T>& ws = calls[c].workspace;
+      BILEVEL_EXPECTS(o.w != nullptr, "linear model oracle: no weights");
+      BILEVEL_EXPECTS((o.hv == nullptr && o.jv == nullptr) || o.v != nullptr,
+                      "linear model oracle: H v and J v need v");
+      BILEVEL_EXPECTS(o.jv == nullptr || b.x != nullptr,
+                      "linear model oracle: J v needs the weight logits x");
+      switch (isa_) {
+        case Isa::avx512: avx512::softmax_cross_entropy(b, o, ws); break;
+        case Isa::avx2: avx2::softmax_cross_entropy(b, o, ws); break;
+        case Isa::generic: generic::softmax_cross_entropy(b, o, ws); break;
+      }
     }
+    // counted as the CUDA kernels are: one coefficient and one back-product launch for all calls
+    detail::note_launches(2);
   }
   index_t max_columns() const override { return std::numeric_limits<index_t>::max(); }
 

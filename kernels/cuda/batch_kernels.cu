@@ -360,6 +360,26 @@ void launch_schedule(cudaStream_t s, const T* base, index_t count, Schedule sche
 }
 
 template <typename T>
+void launch_single_point_step(cudaStream_t s, const T* step, const T* eta, const T* mu,
+                              ConstMatrixView<T> gy, ConstMatrixView<T> fy, ConstMatrixView<T> hv,
+                              ConstMatrixView<T> fx, MatrixView<T> y, MatrixView<T> v,
+                              MatrixView<T> h) {
+  launch_elementwise(
+      s, y.rows > h.rows ? y.rows : h.rows, y.cols,
+      [=] __device__(index_t i, index_t j) {
+        if (i < y.rows)
+          common::single_point_lower(step[j], eta[j], mu ? mu[j] : T(0), gy.data[i + j * gy.ld],
+                                     fy.data[i + j * fy.ld], hv.data[i + j * hv.ld],
+                                     y.data[i + j * y.ld], v.data[i + j * v.ld]);
+        if (i < h.rows) {
+          T& hi = h.data[i + j * h.ld];
+          hi = (fx.data == nullptr ? T(0) : fx.data[i + j * fx.ld]) - hi;
+        }
+      },
+      "single_point_step");
+}
+
+template <typename T>
 void launch_normalized_momentum_step(cudaStream_t s, T mu, ConstMatrixView<T> h, MatrixView<T> m,
                                      T a, const T* beta, MatrixView<T> x, double* scratch) {
   const index_t parts = reduce_parts(x.rows, x.cols);
@@ -386,6 +406,10 @@ void launch_normalized_momentum_step(cudaStream_t s, T mu, ConstMatrixView<T> h,
 }
 
 #define BILEVEL_INSTANTIATE_BATCH_KERNELS(T)                                                    \
+  template void launch_single_point_step<T>(cudaStream_t, const T*, const T*, const T*,          \
+                                            ConstMatrixView<T>, ConstMatrixView<T>,             \
+                                            ConstMatrixView<T>, ConstMatrixView<T>, MatrixView<T>, \
+                                            MatrixView<T>, MatrixView<T>);                      \
   template void launch_fill<T>(cudaStream_t, MatrixView<T>, T);                                 \
   template void launch_copy<T>(cudaStream_t, ConstMatrixView<T>, MatrixView<T>);                \
   template void launch_axpby<T>(cudaStream_t, T, ConstMatrixView<T>, T, MatrixView<T>);         \

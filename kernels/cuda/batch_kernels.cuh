@@ -57,6 +57,11 @@ template <typename T>
 void launch_schedule(cudaStream_t s, const T* base, index_t count, Schedule schedule,
                      const std::uint32_t* counter, T* out);
 template <typename T>
+void launch_single_point_step(cudaStream_t s, const T* step, const T* eta, const T* mu,
+                              ConstMatrixView<T> gy, ConstMatrixView<T> fy, ConstMatrixView<T> hv,
+                              ConstMatrixView<T> fx, MatrixView<T> y, MatrixView<T> v,
+                              MatrixView<T> h);
+template <typename T>
 void launch_normalized_momentum_step(cudaStream_t s, T mu, ConstMatrixView<T> h, MatrixView<T> m,
                                      T a, const T* beta, MatrixView<T> x, double* scratch);
 void launch_sample_indices(cudaStream_t s, std::uint64_t seed, std::uint32_t stream,

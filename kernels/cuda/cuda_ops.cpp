@@ -117,6 +117,14 @@ void CudaOps<T>::do_schedule(const T* base, index_t count, Schedule s,
   launch_schedule(stream_, base, count, s, counter, out);
 }
 template <typename T>
+void CudaOps<T>::do_single_point_step(const T* s, const T* eta, const T* mu,
+                                      ConstMatrixView<T> gy, ConstMatrixView<T> fy,
+                                      ConstMatrixView<T> hv, ConstMatrixView<T> fx,
+                                      MatrixView<T> y, MatrixView<T> v, MatrixView<T> h) {
+  launch_single_point_step(stream_, s, eta, mu, gy, fy, hv, fx, y, v, h);
+}
+
+template <typename T>
 void CudaOps<T>::do_normalized_momentum_step(T mu, ConstMatrixView<T> h, MatrixView<T> m, T a,
                                              const T* beta, MatrixView<T> x) {
   launch_normalized_momentum_step(stream_, mu, h, m, a, beta, x, scratch_);

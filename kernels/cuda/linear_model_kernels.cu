@@ -10,6 +10,9 @@
 // the batch in batch order (R staged in shared memory, rows read coalesced across threads):
 // no atomics, the same bits on every run. Extra blocks (blockIdx.x == row tiles) scatter jv:
 // the first copy of a sample in the batch sums the terms of all its copies in batch order.
+//
+// Up to kMaxLinearModelCalls independent calls (a single-loop step's lower and upper batches)
+// share the two launches: warps and blocks are dealt to the calls in order.
 #include "../linear_model_kernels.hpp"
 
 #include "../common/linear_model.hpp"
@@ -48,6 +51,13 @@ __device__ __forceinline__ index_t data_sample(const LinearModelBatch<T>& b, ind
   return b.indices ? static_cast<index_t>(b.indices[i + g * b.index_stride]) : b.offset + i;
 }
 
+/// The calls of one launch pair, passed by value as kernel parameters.
+template <typename T>
+struct CallSet {
+  LinearModelCall<T> call[kMaxLinearModelCalls];
+  int count = 0;
+};
+
 template <typename T>
 __device__ __forceinline__ T warp_sum(T v) {
   for (int d = 16; d > 0; d >>= 1) v += __shfl_xor_sync(0xffffffffu, v, d);
@@ -55,23 +65,34 @@ __device__ __forceinline__ T warp_sum(T v) {
 }
 
 template <typename Loss, typename T>
-__global__ void coefficient_kernel(LinearModelBatch<T> b, LinearModelOutputs<T> o,
-                                   LinearModelWorkspace<T> ws) {
+__global__ void coefficient_kernel(CallSet<T> set) {
   extern __shared__ unsigned char smem_raw[];
   T* smem = reinterpret_cast<T*>(smem_raw);
-  const Shape<T> sh = shape_of(b);
-  const bool second = o.v != nullptr && (o.hv != nullptr || o.jv != nullptr);
-  const index_t total_cols = second ? 2 * sh.columns : sh.columns;
   // jv = 0 outside the batch (the back-product kernel, which runs after, writes the batch's)
-  if (o.jv != nullptr && !o.accumulate) {
-    const index_t n = o.jv_rows * b.instances;
+  for (int c = 0; c < set.count; ++c) {
+    const LinearModelOutputs<T>& o = set.call[c].outputs;
+    if (o.jv == nullptr || o.accumulate) continue;
+    const index_t n = o.jv_rows * set.call[c].batch.instances;
     for (index_t e = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; e < n;
          e += static_cast<index_t>(gridDim.x) * blockDim.x)
       o.jv[e % o.jv_rows + (e / o.jv_rows) * o.ldjv] = T(0);
   }
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const index_t pair = blockIdx.x * static_cast<index_t>(kWarps) + warp;
-  if (pair >= sh.groups * b.count) return;
+  // this warp's (call, group, sample)
+  index_t pair = blockIdx.x * static_cast<index_t>(kWarps) + warp;
+  int c = 0;
+  for (; c < set.count; ++c) {
+    const index_t pairs = shape_of(set.call[c].batch).groups * set.call[c].batch.count;
+    if (pair < pairs) break;
+    pair -= pairs;
+  }
+  if (c == set.count) return;
+  const LinearModelBatch<T>& b = set.call[c].batch;
+  const LinearModelOutputs<T>& o = set.call[c].outputs;
+  const LinearModelWorkspace<T>& ws = set.call[c].workspace;
+  const Shape<T> sh = shape_of(b);
+  const bool second = o.v != nullptr && (o.hv != nullptr || o.jv != nullptr);
+  const index_t total_cols = second ? 2 * sh.columns : sh.columns;
   const index_t g = pair / b.count, i = pair % b.count;
   const index_t k = data_sample(b, g, i);
   const T* a = b.data + k * b.rows;
@@ -141,16 +162,29 @@ __device__ void jv_scatter(const LinearModelBatch<T>& b, const LinearModelOutput
 }
 
 template <typename T>
-__global__ void back_product_kernel(LinearModelBatch<T> b, LinearModelOutputs<T> o,
-                                    LinearModelWorkspace<T> ws, index_t row_tiles) {
-  const Shape<T> sh = shape_of(b);
-  if (blockIdx.x == row_tiles) {  // the jv blocks: one (blockIdx.y == 0) does the work
-    if (blockIdx.y == 0 && blockIdx.z == 0 && o.jv != nullptr) jv_scatter(b, o, ws);
+__global__ void back_product_kernel(CallSet<T> set, index_t row_tiles) {
+  if (blockIdx.x == row_tiles) {  // the jv blocks: one (blockIdx.y == 0, z == 0) does the work
+    if (blockIdx.y == 0 && blockIdx.z == 0)
+      for (int c = 0; c < set.count; ++c)
+        if (set.call[c].outputs.jv != nullptr)
+          jv_scatter(set.call[c].batch, set.call[c].outputs, set.call[c].workspace);
     return;
   }
+  // this block's (call, group)
+  index_t g = blockIdx.z;
+  int c = 0;
+  for (; c < set.count; ++c) {
+    const index_t groups = shape_of(set.call[c].batch).groups;
+    if (g < groups) break;
+    g -= groups;
+  }
+  if (c == set.count) return;
+  const LinearModelBatch<T>& b = set.call[c].batch;
+  const LinearModelOutputs<T>& o = set.call[c].outputs;
+  const LinearModelWorkspace<T>& ws = set.call[c].workspace;
+  const Shape<T> sh = shape_of(b);
   __shared__ T r_tile[kSampleTile][kOutTile];
   __shared__ index_t rows_of[kSampleTile];
-  const index_t g = blockIdx.z;
   // output columns: [grad columns (Rg) | hv columns (Rh)] of this group
   const int outputs = (o.grad ? 1 : 0) + (o.hv ? 1 : 0);
   const index_t out_cols = outputs * sh.columns;
@@ -204,36 +238,49 @@ class CudaLinearModelKernels final : public LinearModelKernels<T> {
  public:
   explicit CudaLinearModelKernels(cudaStream_t stream) : stream_(stream) {}
 
-  void softmax_cross_entropy(const LinearModelBatch<T>& b, const LinearModelOutputs<T>& o,
-                             const LinearModelWorkspace<T>& ws) override {
-    if (b.count == 0 || b.instances == 0) return;
-    const Shape<T> sh = shape_of(b);
-    BILEVEL_EXPECTS(sh.columns <= kMaxColumns && b.classes <= kMaxClasses,
-                    "linear model oracle (CUDA): " << sh.columns << " columns of C x B and "
-                                                   << b.classes << " classes; the fused path "
-                                                   << "takes at most " << kMaxColumns << " and "
-                                                   << kMaxClasses);
-    BILEVEL_EXPECTS(o.w != nullptr, "linear model oracle: no weights");
-    BILEVEL_EXPECTS((o.hv == nullptr && o.jv == nullptr) || o.v != nullptr,
-                    "linear model oracle: H v and J v need v");
-    BILEVEL_EXPECTS(o.jv == nullptr || b.x != nullptr,
-                    "linear model oracle: J v needs the weight logits x");
+  using LinearModelKernels<T>::softmax_cross_entropy;
+  void softmax_cross_entropy(const LinearModelCall<T>* calls, int count) override {
+    BILEVEL_EXPECTS(count >= 1 && count <= kMaxLinearModelCalls,
+                    "linear model oracle: 1 to " << kMaxLinearModelCalls << " calls, got " << count);
+    CallSet<T> set;
+    index_t pairs = 0, row_tiles = 0, col_tiles = 1, groups = 0;
+    bool back_product = false;
+    for (int c = 0; c < count; ++c) {
+      const LinearModelBatch<T>& b = calls[c].batch;
+      const LinearModelOutputs<T>& o = calls[c].outputs;
+      if (b.count == 0 || b.instances == 0) continue;
+      const Shape<T> sh = shape_of(b);
+      BILEVEL_EXPECTS(sh.columns <= kMaxColumns && b.classes <= kMaxClasses,
+                      "linear model oracle (CUDA): " << sh.columns << " columns of C x B and "
+                                                     << b.classes << " classes; the fused path "
+                                                     << "takes at most " << kMaxColumns << " and "
+                                                     << kMaxClasses);
+      BILEVEL_EXPECTS(o.w != nullptr, "linear model oracle: no weights");
+      BILEVEL_EXPECTS((o.hv == nullptr && o.jv == nullptr) || o.v != nullptr,
+                      "linear model oracle: H v and J v need v");
+      BILEVEL_EXPECTS(o.jv == nullptr || b.x != nullptr,
+                      "linear model oracle: J v needs the weight logits x");
+      set.call[set.count++] = calls[c];
+      pairs += sh.groups * b.count;
+      groups += sh.groups;
+      const int outputs = (o.grad ? 1 : 0) + (o.hv ? 1 : 0);
+      row_tiles = std::max(row_tiles, (b.rows + kRowThreads - 1) / kRowThreads);
+      col_tiles = std::max(col_tiles, (outputs * sh.columns + kOutTile - 1) / kOutTile);
+      back_product = back_product || outputs > 0 || o.jv != nullptr;
+    }
+    if (set.count == 0) return;
     // pass 1: coefficients (and jv = 0)
-    const index_t pairs = sh.groups * b.count;
     const index_t blocks1 = (pairs + kWarps - 1) / kWarps;
     const std::size_t smem = sizeof(T) * kWarps * 2 * kMaxColumns;
     coefficient_kernel<common::SoftmaxCrossEntropy, T>
-        <<<static_cast<unsigned>(blocks1), kWarps * 32, smem, stream_>>>(b, o, ws);
+        <<<static_cast<unsigned>(blocks1), kWarps * 32, smem, stream_>>>(set);
     BILEVEL_CHECK_LAUNCH(stream_, "linear_model_coefficients");
     detail::note_launches();
+    if (!back_product) return;
     // pass 2: grad, hv back-products; jv scatter (one extra column of blocks)
-    const int outputs = (o.grad ? 1 : 0) + (o.hv ? 1 : 0);
-    const index_t row_tiles = (b.rows + kRowThreads - 1) / kRowThreads;
-    const index_t col_tiles = std::max<index_t>(1, (outputs * sh.columns + kOutTile - 1) / kOutTile);
-    if (outputs == 0 && o.jv == nullptr) return;
     const dim3 grid(static_cast<unsigned>(row_tiles + 1), static_cast<unsigned>(col_tiles),
-                    static_cast<unsigned>(sh.groups));
-    back_product_kernel<T><<<grid, kRowThreads, 0, stream_>>>(b, o, ws, row_tiles);
+                    static_cast<unsigned>(groups));
+    back_product_kernel<T><<<grid, kRowThreads, 0, stream_>>>(set, row_tiles);
     BILEVEL_CHECK_LAUNCH(stream_, "linear_model_back_product");
     detail::note_launches();
   }

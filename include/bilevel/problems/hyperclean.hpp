@@ -29,6 +29,10 @@ template <typename T>
 class LinearModelKernels;
 template <typename T>
 struct LinearModelOutputs;
+template <typename T>
+struct LinearModelWorkspace;
+template <typename T>
+struct LinearModelCall;
 }
 
 /// How the minibatch and full-pass oracles of hyper-cleaning are computed. `fused`: the
@@ -121,6 +125,14 @@ class HypercleanProblem final : public Problem<T> {
   void lower_oracles(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
                      ConstMatrixView<T> v, MatrixView<T> gy, MatrixView<T> hv,
                      MatrixView<T> jv) override;
+  /// f is the clean validation loss: it does not depend on the sample weights x.
+  bool upper_depends_on_x() const override { return false; }
+  /// fy on the upper batch and gy, H v, J v on the lower batch in the same two kernels
+  /// (fused path; composed: grad_f + lower_oracles).
+  void single_point_oracles(const Batch& lower, const Batch& upper, ConstMatrixView<T> x,
+                            ConstMatrixView<T> y, ConstMatrixView<T> v, MatrixView<T> gy,
+                            MatrixView<T> hv, MatrixView<T> jv, MatrixView<T> fx,
+                            MatrixView<T> fy) override;
   void values(const Batch& lower, const Batch& upper, ConstMatrixView<T> x, ConstMatrixView<T> y,
               T* f_out, T* g_out) override;
 
@@ -159,6 +171,12 @@ class HypercleanProblem final : public Problem<T> {
   /// chunk by chunk for full passes. Returns false when the composed path is to be used.
   bool fused_oracle(const Part& part, const Batch& batch, index_t instances, const T* x,
                     index_t ldx, kernels::LinearModelOutputs<T> o);
+  /// The call of one minibatch on the fused path (its workspace: `ws`), or false when the
+  /// composed path is to be used or the batch is a full pass.
+  bool fused_minibatch_call(const Part& part, const Batch& batch, index_t instances, const T* x,
+                            index_t ldx, const kernels::LinearModelOutputs<T>& o,
+                            const kernels::LinearModelWorkspace<T>& ws,
+                            kernels::LinearModelCall<T>& call);
   /// gy, hv, jv of g (any may be empty) on the fused path; false: use the composed one.
   bool lower_fused(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
                    ConstMatrixView<T> v, MatrixView<T> gy, MatrixView<T> hv, MatrixView<T> jv);
@@ -186,6 +204,7 @@ class HypercleanProblem final : public Problem<T> {
   bool fused_logits_ = false;
   Array<T> per_sample_; // chunk x B
   Array<T> ones_;       // chunk
+  Array<T> upper_rg_;   // max_batch x (C B): fy's coefficients in single_point_oracles
   Array<T> scalars_;    // B
 };
 
