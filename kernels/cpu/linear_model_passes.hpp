@@ -148,107 +148,146 @@ void coefficient_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>&
   }
 }
 
-/// out[:, col] (+)= sum_i R[i, col] a_i over the batch, for the columns of group g, rows
-/// [j0, j0 + jb): an accumulator tile of jb x columns, the batch read in blocks of 4 rows.
+/// 64-byte vectors (GCC vector extensions: one zmm register with AVX-512, two ymm with AVX2,
+/// four xmm in the baseline build).
 template <typename T>
-void back_product_tile(const LinearModelBatch<T>& b, const Shape<T>& sh, index_t g, index_t j0,
-                       index_t jb, const T* R, index_t ldr, const T* init, T reg2, bool accumulate,
-                       T* out, T* acc) {
-  const index_t col0 = g * sh.columns;
-  for (index_t col = 0; col < sh.columns; ++col) {
-    T* t = acc + col * jb;
-    const T* o = out + (col0 + col) * b.rows + j0;
-    if (accumulate) {
-      for (index_t jj = 0; jj < jb; ++jj) t[jj] = o[jj];
-    } else if (reg2 != T(0)) {
-      const T* in = init + (col0 + col) * b.rows + j0;
-      for (index_t jj = 0; jj < jb; ++jj) t[jj] = reg2 * in[jj];
-    } else {
-      for (index_t jj = 0; jj < jb; ++jj) t[jj] = T(0);
+struct Simd;
+template <>
+struct Simd<float> {
+  typedef float type __attribute__((vector_size(64)));
+  static constexpr int lanes = 16;
+};
+template <>
+struct Simd<double> {
+  typedef double type __attribute__((vector_size(64)));
+  static constexpr int lanes = 8;
+};
+
+template <typename T>
+inline typename Simd<T>::type load_vec(const T* p) {
+  typename Simd<T>::type v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <typename T>
+inline void store_vec(T* p, typename Simd<T>::type v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+/// Output columns of one register block of the back-product.
+constexpr int kBlockColumns = 8;
+
+/// The value an output entry starts from: its old value (accumulating), reg2 init, or 0.
+template <typename T>
+inline T start_value(const T* out, const T* init, index_t e, T reg2, bool accumulate) {
+  return accumulate ? out[e] : (reg2 != T(0) ? reg2 * init[e] : T(0));
+}
+
+/// out[j, c] (+)= sum_i R[i, c] a_i[j] for rows [j0, j0 + 2 lanes) and NC columns from c0:
+/// 2 x NC vector accumulators held in registers over the whole batch, one broadcast of R and
+/// two row loads per sample. Every entry sums over i in batch order.
+template <int NC, typename T>
+void back_product_block(const LinearModelBatch<T>& b, index_t g, index_t j0, index_t c0,
+                        const T* R, index_t ldr, const T* init, T reg2, bool accumulate, T* out) {
+  using V = typename Simd<T>::type;
+  constexpr int L = Simd<T>::lanes;
+  V acc[NC][2];
+  for (int c = 0; c < NC; ++c)
+    for (int h = 0; h < 2; ++h) {
+      T start[L];
+      for (int l = 0; l < L; ++l)
+        start[l] = start_value(out, init, (c0 + c) * b.rows + j0 + h * L + l, reg2, accumulate);
+      acc[c][h] = load_vec(start);
+    }
+  for (index_t i = 0; i < b.count; ++i) {
+    const T* a = b.data + data_sample(b, g, i) * b.rows + j0;
+    const V x0 = load_vec(a), x1 = load_vec(a + L);
+    const T* r = R + i + c0 * ldr;
+    for (int c = 0; c < NC; ++c) {
+      const T rc = r[c * ldr];
+      acc[c][0] += rc * x0;
+      acc[c][1] += rc * x1;
     }
   }
-  for (index_t i0 = 0; i0 < b.count; i0 += kSampleBlock) {
-    const index_t m = std::min(kSampleBlock, b.count - i0);
-    const T* a[kSampleBlock];
-    for (index_t r = 0; r < kSampleBlock; ++r)
-      a[r] = b.data + data_sample(b, g, i0 + std::min(r, m - 1)) * b.rows + j0;
-    const T* rcol = R + i0 + col0 * ldr;
-    if (m == kSampleBlock) {
-      const T *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
-      index_t col = 0;
-      // four columns at a time: each row segment loaded once for 16 products
-      for (; col + 4 <= sh.columns; col += 4) {
-        const T* rc = rcol + col * ldr;
-        const T r00 = rc[0], r10 = rc[1], r20 = rc[2], r30 = rc[3];
-        const T r01 = rc[ldr], r11 = rc[ldr + 1], r21 = rc[ldr + 2], r31 = rc[ldr + 3];
-        const T r02 = rc[2 * ldr], r12 = rc[2 * ldr + 1], r22 = rc[2 * ldr + 2],
-                r32 = rc[2 * ldr + 3];
-        const T r03 = rc[3 * ldr], r13 = rc[3 * ldr + 1], r23 = rc[3 * ldr + 2],
-                r33 = rc[3 * ldr + 3];
-        T* t0 = acc + col * jb;
-        T* t1 = t0 + jb;
-        T* t2 = t1 + jb;
-        T* t3 = t2 + jb;
-#pragma omp simd
-        for (index_t jj = 0; jj < jb; ++jj) {
-          const T x0 = a0[jj], x1 = a1[jj], x2 = a2[jj], x3 = a3[jj];
-          t0[jj] += ((r00 * x0 + r10 * x1) + (r20 * x2 + r30 * x3));
-          t1[jj] += ((r01 * x0 + r11 * x1) + (r21 * x2 + r31 * x3));
-          t2[jj] += ((r02 * x0 + r12 * x1) + (r22 * x2 + r32 * x3));
-          t3[jj] += ((r03 * x0 + r13 * x1) + (r23 * x2 + r33 * x3));
-        }
-      }
-      for (; col < sh.columns; ++col) {
-        const T* rc = rcol + col * ldr;
-        const T r0 = rc[0], r1 = rc[1], r2 = rc[2], r3 = rc[3];
-        T* t = acc + col * jb;
-#pragma omp simd
-        for (index_t jj = 0; jj < jb; ++jj)
-          t[jj] += ((r0 * a0[jj] + r1 * a1[jj]) + (r2 * a2[jj] + r3 * a3[jj]));
-      }
-    } else {
-      for (index_t col = 0; col < sh.columns; ++col) {
-        const T* rc = rcol + col * ldr;
-        T* t = acc + col * jb;
-        for (index_t r = 0; r < m; ++r) {
-          const T rr = rc[r];
-          const T* ar = a[r];
-#pragma omp simd
-          for (index_t jj = 0; jj < jb; ++jj) t[jj] += rr * ar[jj];
-        }
-      }
+  for (int c = 0; c < NC; ++c)
+    for (int h = 0; h < 2; ++h) store_vec(out + (c0 + c) * b.rows + j0 + h * L, acc[c][h]);
+}
+
+/// The same for a tile of fewer than 2 lanes rows (the last rows of the data): a local tile,
+/// the batch in the same order.
+template <typename T>
+void back_product_tail(const LinearModelBatch<T>& b, index_t g, index_t j0, index_t n,
+                       index_t c0, index_t nc, const T* R, index_t ldr, const T* init, T reg2,
+                       bool accumulate, T* out) {
+  constexpr int L = Simd<T>::lanes;
+  T t[kBlockColumns][2 * L];
+  for (index_t c = 0; c < nc; ++c)
+    for (index_t jj = 0; jj < n; ++jj)
+      t[c][jj] = start_value(out, init, (c0 + c) * b.rows + j0 + jj, reg2, accumulate);
+  for (index_t i = 0; i < b.count; ++i) {
+    const T* a = b.data + data_sample(b, g, i) * b.rows + j0;
+    const T* r = R + i + c0 * ldr;
+    for (index_t c = 0; c < nc; ++c) {
+      const T rc = r[c * ldr];
+      for (index_t jj = 0; jj < n; ++jj) t[c][jj] += rc * a[jj];
     }
   }
-  for (index_t col = 0; col < sh.columns; ++col) {
-    const T* t = acc + col * jb;
-    T* o = out + (col0 + col) * b.rows + j0;
-    for (index_t jj = 0; jj < jb; ++jj) o[jj] = t[jj];
+  for (index_t c = 0; c < nc; ++c)
+    for (index_t jj = 0; jj < n; ++jj) out[(c0 + c) * b.rows + j0 + jj] = t[c][jj];
+}
+
+template <typename T>
+void back_product_any(int nc, const LinearModelBatch<T>& b, index_t g, index_t j0, index_t c0,
+                      const T* R, index_t ldr, const T* init, T reg2, bool accumulate, T* out) {
+  switch (nc) {
+    case 8: return back_product_block<8>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
+    case 7: return back_product_block<7>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
+    case 6: return back_product_block<6>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
+    case 5: return back_product_block<5>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
+    case 4: return back_product_block<4>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
+    case 3: return back_product_block<3>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
+    case 2: return back_product_block<2>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
+    default: return back_product_block<1>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
   }
 }
 
-/// Pass 2: grad and hv as back-products over the batch, parallel over (group, row tile).
+/// Pass 2: grad and hv as back-products over the batch, parallel over (group, output, row
+/// tile of 2 vectors, block of 8 columns); the result does not depend on the split.
 template <typename T>
 void back_product_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>& o,
                        const LinearModelWorkspace<T>& ws) {
   const Shape<T> sh = shape_of(b);
-  // rows per tile: the accumulator tile (jb x columns) stays within ~32 KB
-  const index_t jb = std::clamp<index_t>((8192 / std::max<index_t>(sh.columns, 1)) / 16 * 16,
-                                         16, 256);
-  const index_t tiles = (b.rows + jb - 1) / jb;
-#pragma omp parallel
-  {
-    std::vector<T> acc(static_cast<std::size_t>(jb * sh.columns));
-#pragma omp for collapse(2) schedule(static)
-    for (index_t g = 0; g < sh.groups; ++g)
-      for (index_t t = 0; t < tiles; ++t) {
-        const index_t j0 = t * jb, n = std::min(jb, b.rows - j0);
-        if (o.grad)
-          back_product_tile(b, sh, g, j0, n, ws.rg, ws.ld, o.w, o.reg2, o.accumulate, o.grad,
-                            acc.data());
-        if (o.hv)
-          back_product_tile(b, sh, g, j0, n, ws.rh, ws.ld, o.v, o.reg2, o.accumulate, o.hv,
-                            acc.data());
-      }
+  constexpr index_t rows_per_tile = 2 * Simd<T>::lanes;
+  const index_t tiles = (b.rows + rows_per_tile - 1) / rows_per_tile;
+  const index_t col_blocks = (sh.columns + kBlockColumns - 1) / kBlockColumns;
+  struct Output {
+    T* out;
+    const T* R;
+    const T* init;
+  };
+  Output outputs[2];
+  int n_out = 0;
+  if (o.grad) outputs[n_out++] = {o.grad, ws.rg, o.w};
+  if (o.hv) outputs[n_out++] = {o.hv, ws.rh, o.v};
+  const index_t items = sh.groups * n_out * tiles * col_blocks;
+#pragma omp parallel for schedule(static)
+  for (index_t item = 0; item < items; ++item) {
+    index_t rest = item;
+    const index_t cb = rest % col_blocks;
+    rest /= col_blocks;
+    const index_t t = rest % tiles;
+    rest /= tiles;
+    const Output& out = outputs[rest % n_out];
+    const index_t g = rest / n_out;
+    const index_t j0 = t * rows_per_tile, n = std::min(rows_per_tile, b.rows - j0);
+    const index_t c0 = g * sh.columns + cb * kBlockColumns;
+    const index_t nc = std::min<index_t>(kBlockColumns, (g + 1) * sh.columns - c0);
+    if (n == rows_per_tile)
+      back_product_any(static_cast<int>(nc), b, g, j0, c0, out.R, ws.ld, out.init, o.reg2,
+                       o.accumulate, out.out);
+    else
+      back_product_tail(b, g, j0, n, c0, nc, out.R, ws.ld, out.init, o.reg2, o.accumulate,
+                        out.out);
   }
 }
 

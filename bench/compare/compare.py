@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Same-run comparison of bilevel's hyper-cleaning iterations with JAX and PyTorch.
+
+Runs, one after the other on the same machine: bench_hyperclean (the cases below only), the JAX
+script (jit + fori_loop; vmap for B > 1) and the PyTorch script (eager; CUDA graphs on a GPU),
+then prints one table of per-iteration times and the ratios, and writes everything (raw JSON
+lines, the table) to --out.
+
+  cpu:  python3 bench/compare/compare.py --bench build/release/bench/bench_hyperclean --device cpu --threads 1
+  cuda: python3 bench/compare/compare.py --bench build/gpu-bundle/bin/bench_hyperclean --device cuda
+
+On the CPU every program runs pinned to the first --threads cores (taskset), with
+OMP_NUM_THREADS / torch.set_num_threads set to the same count. A framework that is not
+installed for the given interpreter is reported as missing, not guessed.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CASES = ["soba", "stocbio", "bo-rep", "hvp_full"]
+
+
+def run(cmd, env=None, log=None):
+    print("+", " ".join(cmd), file=sys.stderr, flush=True)
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if log is not None:
+        log.write(p.stdout)
+        log.write(p.stderr)
+    if p.returncode != 0:
+        print(p.stderr[-2000:], file=sys.stderr)
+    return p
+
+
+def pinned(cmd, threads, device):
+    if device != "cpu" or threads <= 0:
+        return cmd
+    return ["taskset", "-c", f"0-{threads - 1}"] + cmd
+
+
+def ours(args, env, log):
+    backend = args.device
+    full = "full1M_1024" if args.device == "cuda" else "full20000"
+    suffix = "_graph" if args.device == "cuda" else ""
+    regex = (f"(hyperclean_iteration_(soba|stocbio|bo-rep){suffix}|hyperclean_hvp_jvp_{full})"
+             f"/{backend}/float/B:(1|64)/")
+    out = Path(args.out) / "bilevel.json"
+    p = run(pinned([args.bench, f"--benchmark_filter={regex}", f"--benchmark_out={out}",
+                    "--benchmark_out_format=json"], args.threads, args.device), env, log)
+    if p.returncode != 0 or not out.exists():
+        return {}
+    rows = {}
+    for b in json.loads(out.read_text())["benchmarks"]:
+        name = b["name"]
+        nb = int(name.split("/B:")[1].split("/")[0])
+        case = ("hvp_full" if "hvp_jvp_full" in name else
+                name.split("hyperclean_iteration_")[1].split("/")[0].replace("_graph", ""))
+        rows[(case, nb)] = {"us": b["real_time"], "launches": b.get("launches"),
+                            "graph_nodes": b.get("graph_nodes_max")}
+    return rows
+
+
+def framework(args, script, extra, env, log, python):
+    p = run(pinned([python, str(HERE / script)] + extra, args.threads, args.device), env, log)
+    rows = {}
+    for line in p.stdout.splitlines():
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        rows[(r["case"], r["instances"])] = {"us": r["us_per_iteration"], "framework": r["framework"]}
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bench", required=True, help="path of bench_hyperclean")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--threads", type=int, default=0, help="CPU: cores and threads for every program")
+    ap.add_argument("--iters", type=int, default=200)
+    ap.add_argument("--out", default="bench/results/compare")
+    ap.add_argument("--python-torch", default=sys.executable, help="interpreter with torch")
+    ap.add_argument("--python-jax", default=sys.executable, help="interpreter with jax")
+    args = ap.parse_args()
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if args.device == "cpu" and args.threads > 0:
+        env["OMP_NUM_THREADS"] = str(args.threads)
+    if args.device == "cpu":
+        env["JAX_PLATFORMS"] = "cpu"
+    full = ["--full-train", "1000000", "--full-features", "1024"] if args.device == "cuda" else []
+    with open(Path(args.out) / "log.txt", "w") as log:
+        results = {"bilevel": ours(args, env, log)}
+        results["jax"] = framework(args, "hyperclean_jax.py",
+                                   ["--iters", str(args.iters), "--instances", "1,64"] + full,
+                                   env, log, args.python_jax)
+        torch_common = ["--device", args.device, "--iters", str(args.iters)] + full
+        if args.device == "cpu" and args.threads > 0:
+            torch_common += ["--threads", str(args.threads)]
+        results["torch eager"] = framework(args, "hyperclean_torch.py", torch_common, env, log,
+                                           args.python_torch)
+        if args.device == "cuda":
+            results["torch graph"] = framework(args, "hyperclean_torch.py",
+                                               torch_common + ["--mode", "graph", "--cases",
+                                                               "soba,stocbio,bo-rep"],
+                                               env, log, args.python_torch)
+    columns = [k for k in results if results[k]]
+    missing = [k for k in results if not results[k]]
+    lines = [f"device: {args.device}" + (f", {args.threads} thread(s) pinned" if args.threads else ""),
+             "", "| case | B | " + " | ".join(f"{c} (us)" for c in columns) +
+             " | " + " | ".join(f"{c} / bilevel" for c in columns if c != "bilevel") + " |",
+             "|---|---|" + "---|" * (2 * len(columns) - 1)]
+    for case in CASES:
+        for nb in (1, 64):
+            if not any((case, nb) in results[c] for c in columns):
+                continue
+            ref = results["bilevel"].get((case, nb), {}).get("us")
+            cells = [f"{results[c][(case, nb)]['us']:.1f}" if (case, nb) in results[c] else "-"
+                     for c in columns]
+            ratios = []
+            for c in columns:
+                if c == "bilevel":
+                    continue
+                t = results[c].get((case, nb), {}).get("us")
+                ratios.append(f"{t / ref:.2f}x" if t and ref else "-")
+            lines.append(f"| {case} | {nb} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+    if missing:
+        lines.append("")
+        lines.append("no results from: " + ", ".join(missing) + " (see log.txt)")
+    versions = {c: next(iter(results[c].values())).get("framework", "") for c in columns if c != "bilevel"}
+    lines.append("")
+    lines.append("versions: " + ", ".join(f"{k}: {v}" for k, v in versions.items()))
+    table = "\n".join(lines)
+    print(table)
+    (Path(args.out) / "table.md").write_text(table + "\n")
+    (Path(args.out) / "results.json").write_text(json.dumps(
+        {c: {f"{k[0]}/B:{k[1]}": v for k, v in results[c].items()} for c in results}, indent=1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
