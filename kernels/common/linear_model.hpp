@@ -9,8 +9,9 @@
 //     rh = w (d^2 loss / d z^2) u              (Hessian-vector product: H v += a rh')
 //     cross = (d loss / d z) . u               (J v before the weight's derivative)
 //
-// rg or rh may be null (not wanted); u may be null when rh is. Logits are read at z[c] (a small
-// local array: the kernels keep them in registers or shared memory).
+// z is scratch: the functor may overwrite it (softmax stores p there). rg or rh may be null
+// (not wanted); u may be null when rh is. rg may alias z and rh may alias u (each entry is read
+// before it is written). Logits are a small local array (registers or shared memory).
 #pragma once
 
 #include "host_device.hpp"
@@ -24,22 +25,29 @@ namespace bilevel::kernels::common {
 /// p = softmax(z); rg = w (p - e_l); rh = w (p * u - p (p . u)); cross = p . u - u_l.
 struct SoftmaxCrossEntropy {
   template <typename T>
-  BILEVEL_HOST_DEVICE static T coefficients(const T* z, const T* u, int classes, int label, T w,
-                                            T* rg, T* rh) {
+  BILEVEL_HOST_DEVICE static T coefficients(T* z, const T* u, int classes, int label, T w, T* rg,
+                                            T* rh) {
     T zmax = z[0];
     for (int c = 1; c < classes; ++c) zmax = z[c] > zmax ? z[c] : zmax;
+    // p = softmax(z), in place (one exp per class)
     T sum = T(0);
-    for (int c = 0; c < classes; ++c) sum += exp(z[c] - zmax);
+    for (int c = 0; c < classes; ++c) {
+      z[c] = exp(z[c] - zmax);
+      sum += z[c];
+    }
     const T inv = T(1) / sum;
     T pu = T(0);
-    if (u != nullptr)
-      for (int c = 0; c < classes; ++c) pu += exp(z[c] - zmax) * inv * u[c];
     for (int c = 0; c < classes; ++c) {
-      const T p = exp(z[c] - zmax) * inv;
-      if (rg != nullptr) rg[c] = w * (p - (c == label ? T(1) : T(0)));
-      if (rh != nullptr) rh[c] = w * (p * u[c] - p * pu);
+      z[c] *= inv;
+      if (u != nullptr) pu += z[c] * u[c];
     }
-    return u != nullptr ? pu - u[label] : T(0);
+    const T cross = u != nullptr ? pu - u[label] : T(0);
+    for (int c = 0; c < classes; ++c) {
+      const T p = z[c];
+      if (rh != nullptr) rh[c] = w * p * (u[c] - pu);
+      if (rg != nullptr) rg[c] = w * (p - (c == label ? T(1) : T(0)));
+    }
+    return cross;
   }
 };
 

@@ -81,8 +81,9 @@ inline void dot_block4(const T* const* a, const T* const* w, index_t n, T* s) {
   for (int k = 0; k < 16; ++k) s[k] = out[k];
 }
 
-/// Pass 1: logits of W (and V) of every sample from one read of its row, then the loss's
-/// coefficients rg, rh (count x C B, ld ws.ld) and cross (count x B).
+/// Pass 1: logits of W (and V) of every sample from its row, then the loss's coefficients rg,
+/// rh (count x C B, ld ws.ld) and cross (count x B). Instances are taken in chunks whose W (and
+/// V) columns fit in ~512 KB, so that they stay in cache while the batch's rows stream past.
 template <typename Loss, typename T>
 void coefficient_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>& o,
                       const LinearModelWorkspace<T>& ws) {
@@ -90,61 +91,70 @@ void coefficient_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>&
   const int C = b.classes;
   const bool second = o.v != nullptr && (o.hv != nullptr || o.jv != nullptr);
   const index_t blocks = (b.count + kSampleBlock - 1) / kSampleBlock;
+  const index_t bytes_per_instance =
+      static_cast<index_t>(sizeof(T)) * C * b.rows * (second ? 2 : 1);
+  const index_t chunk = std::clamp<index_t>((index_t(1) << 19) / bytes_per_instance, 1, sh.width);
+  const index_t chunks = (sh.width + chunk - 1) / chunk;
 #pragma omp parallel
   {
-    // logits of one block of samples: [z of W | u of V] x kSampleBlock
-    std::vector<T> logits(static_cast<std::size_t>(2 * sh.columns * kSampleBlock));
+    // logits of one block of samples and one chunk of instances: [z of W | u of V] x kSampleBlock
+    std::vector<T> logits(static_cast<std::size_t>(2 * chunk * C * kSampleBlock));
     // one (sample, instance): its logits [z u] and coefficients rg, rh
     std::vector<T> zc(static_cast<std::size_t>(2 * C)), gc(static_cast<std::size_t>(C)),
         hc(static_cast<std::size_t>(C));
-#pragma omp for collapse(2) schedule(static)
+#pragma omp for collapse(3) schedule(static)
     for (index_t g = 0; g < sh.groups; ++g)
-      for (index_t blk = 0; blk < blocks; ++blk) {
-        const index_t i0 = blk * kSampleBlock, m = std::min(kSampleBlock, b.count - i0);
-        const T* a[kSampleBlock];
-        index_t k[kSampleBlock];
-        for (index_t r = 0; r < kSampleBlock; ++r) {
-          k[r] = data_sample(b, g, i0 + std::min(r, m - 1));  // a short block repeats its last row
-          a[r] = b.data + k[r] * b.rows;
-        }
-        const T* w = o.w + g * sh.columns * b.rows;
-        const T* v = second ? o.v + g * sh.columns * b.rows : nullptr;
-        // z_r = W' a_r, u_r = V' a_r for the block's rows: columns of [W V] four at a time
-        const index_t total = second ? 2 * sh.columns : sh.columns;
-        const auto column = [&](index_t col) {
-          return col < sh.columns ? w + col * b.rows : v + (col - sh.columns) * b.rows;
-        };
-        index_t col = 0;
-        for (; col + 4 <= total; col += 4) {
-          const T* wc[4] = {column(col), column(col + 1), column(col + 2), column(col + 3)};
-          T sums[16];
-          dot_block4(a, wc, b.rows, sums);
-          for (int r = 0; r < 4; ++r)
-            for (int c = 0; c < 4; ++c) logits[(col + c) * kSampleBlock + r] = sums[r * 4 + c];
-        }
-        for (; col < total; ++col) dot_block(a, column(col), b.rows, &logits[col * kSampleBlock]);
-        // coefficients of each (sample, instance)
-        for (index_t r = 0; r < m; ++r)
-          for (index_t bi = 0; bi < sh.width; ++bi) {
-            const index_t inst = g * sh.width + bi;  // the instance
-            for (int c = 0; c < C; ++c) {
-              zc[c] = logits[(bi * C + c) * kSampleBlock + r];
-              if (second) zc[C + c] = logits[(sh.columns + bi * C + c) * kSampleBlock + r];
-            }
-            const T weight = b.x ? b.scale * common::sigmoid(b.x[k[r] + inst * b.ldx]) : b.scale;
-            const index_t i = i0 + r;
-            T* rg = o.grad ? ws.rg + i + inst * C * ws.ld : nullptr;
-            T* rh = o.hv ? ws.rh + i + inst * C * ws.ld : nullptr;
-            const T cross = Loss::coefficients(zc.data(), second ? zc.data() + C : nullptr, C,
-                                               b.labels[k[r]], weight, rg ? gc.data() : nullptr,
-                                               rh ? hc.data() : nullptr);
-            for (int c = 0; c < C; ++c) {
-              if (rg) rg[c * ws.ld] = gc[c];
-              if (rh) rh[c * ws.ld] = hc[c];
-            }
-            if (o.jv) ws.cross[i + inst * ws.ld] = cross;
+      for (index_t ch = 0; ch < chunks; ++ch)
+        for (index_t blk = 0; blk < blocks; ++blk) {
+          const index_t i0 = blk * kSampleBlock, m = std::min(kSampleBlock, b.count - i0);
+          const index_t b0 = ch * chunk, nbi = std::min(chunk, sh.width - b0);
+          const T* a[kSampleBlock];
+          index_t k[kSampleBlock];
+          for (index_t r = 0; r < kSampleBlock; ++r) {
+            k[r] = data_sample(b, g, i0 + std::min(r, m - 1));  // a short block repeats its last row
+            a[r] = b.data + k[r] * b.rows;
           }
-      }
+          // the chunk's columns: W's of instances b0 .. b0 + nbi, then V's
+          const index_t wcols = nbi * C, total = second ? 2 * wcols : wcols;
+          const T* w = o.w + (g * sh.columns + b0 * C) * b.rows;
+          const T* v = second ? o.v + (g * sh.columns + b0 * C) * b.rows : nullptr;
+          const auto column = [&](index_t col) {
+            return col < wcols ? w + col * b.rows : v + (col - wcols) * b.rows;
+          };
+          // z_r = W' a_r, u_r = V' a_r for the block's rows: four columns at a time
+          index_t col = 0;
+          for (; col + 4 <= total; col += 4) {
+            const T* wc[4] = {column(col), column(col + 1), column(col + 2), column(col + 3)};
+            T sums[16];
+            dot_block4(a, wc, b.rows, sums);
+            for (int r = 0; r < 4; ++r)
+              for (int c = 0; c < 4; ++c) logits[(col + c) * kSampleBlock + r] = sums[r * 4 + c];
+          }
+          for (; col < total; ++col) dot_block(a, column(col), b.rows, &logits[col * kSampleBlock]);
+          // coefficients of each (sample, instance)
+          for (index_t r = 0; r < m; ++r)
+            for (index_t bi = 0; bi < nbi; ++bi) {
+              const index_t inst = g * sh.width + b0 + bi;  // the instance
+              for (int c = 0; c < C; ++c) {
+                zc[c] = logits[(bi * C + c) * kSampleBlock + r];
+                if (second) zc[C + c] = logits[(wcols + bi * C + c) * kSampleBlock + r];
+              }
+              const T weight =
+                  b.x ? b.scale * common::sigmoid(b.x[k[r] + inst * b.ldx]) : b.scale;
+              const index_t i = i0 + r;
+              T* rg = o.grad ? ws.rg + i + inst * C * ws.ld : nullptr;
+              T* rh = o.hv ? ws.rh + i + inst * C * ws.ld : nullptr;
+              const T cross = Loss::coefficients(zc.data(), second ? zc.data() + C : nullptr, C,
+                                                 b.labels[k[r]], weight,
+                                                 rg ? gc.data() : nullptr,
+                                                 rh ? hc.data() : nullptr);
+              for (int c = 0; c < C; ++c) {
+                if (rg) rg[c * ws.ld] = gc[c];
+                if (rh) rh[c * ws.ld] = hc[c];
+              }
+              if (o.jv) ws.cross[i + inst * ws.ld] = cross;
+            }
+        }
   }
 }
 
