@@ -2,8 +2,9 @@
 # Runs on a lent GPU machine, from the repository root, with build/gpu-bundle carried
 # (scripts/gpu_bundle.sh): the whole test suite (CUDA parity included), compute-sanitizer
 # memcheck on the CUDA tests, and both benchmark programs. Everything goes to $OUT; a short
-# summary is printed last. `gpu_run.sh tests` or `gpu_run.sh bench` does half of it, for a
-# device call's 10-minute limit.
+# summary is printed last. `gpu_run.sh tests` (tests, memcheck over the whole suite),
+# `gpu_run.sh sanitize` (racecheck, synccheck) or `gpu_run.sh bench` (both benchmark programs'
+# CUDA cases, the JAX/PyTorch comparison, a SOBA run) each fit a device call's 10 minutes.
 set -uo pipefail
 what=${1:-all}
 bundle=build/gpu-bundle
@@ -27,15 +28,29 @@ ldd "$bundle/bin/bilevel_tests" | grep "not found" && echo "missing libraries" &
 if [[ $what == all || $what == tests ]]; then
   "$bundle/bin/bilevel_tests" --gtest_output="json:$out/tests.json" > "$out/tests.txt" 2>&1
   tests_rc=$?
+  # the whole suite under memcheck (the CPU tests run too: they share the library's code)
   compute-sanitizer --tool memcheck --error-exitcode 9 "$bundle/bin/bilevel_tests" \
-    --gtest_filter='*Cuda*:*Parity*:*CudaGraphs*:*Device*' > "$out/memcheck.txt" 2>&1
+    > "$out/memcheck.txt" 2>&1
   memcheck_rc=$?
 fi
+if [[ $what == all || $what == sanitize ]]; then
+  compute-sanitizer --tool racecheck --error-exitcode 9 "$bundle/bin/bilevel_tests" \
+    --gtest_filter='*Cuda*:*Parity*:*CudaGraphs*:*Device*:*Fused*' > "$out/racecheck.txt" 2>&1
+  racecheck_rc=$?
+  compute-sanitizer --tool synccheck --error-exitcode 9 "$bundle/bin/bilevel_tests" \
+    --gtest_filter='*Fused*:*Hyperclean*' > "$out/synccheck.txt" 2>&1
+  synccheck_rc=$?
+fi
 if [[ $what == all || $what == bench ]]; then
-  "$bundle/bin/bench_hyperclean" --benchmark_out="$out/bench_hyperclean.json" \
+  # CUDA cases only (the CPU ones are measured on the development machine); each case is one
+  # timed run of fixed length, the whole program a few minutes
+  "$bundle/bin/bench_hyperclean" --benchmark_filter=/cuda/ --benchmark_out="$out/bench_hyperclean.json" \
     --benchmark_out_format=json > "$out/bench_hyperclean.txt" 2>&1
-  "$bundle/bin/bench_core" --benchmark_out="$out/bench_core.json" --benchmark_out_format=json \
-    > "$out/bench_core.txt" 2>&1
+  "$bundle/bin/bench_core" --benchmark_filter=/cuda/ --benchmark_out="$out/bench_core.json" \
+    --benchmark_out_format=json > "$out/bench_core.txt" 2>&1
+  # the same iterations in JAX (jit + fori_loop, vmap) and PyTorch (eager, CUDA graphs), same run
+  PYTHONUNBUFFERED=1 timeout 300 python3 bench/compare/compare.py --bench "$bundle/bin/bench_hyperclean" \
+    --device cuda --out "$out/compare" > "$out/compare.txt" 2>&1
   "$bundle/bin/bilevel" hyperclean --data synthetic --samples 26000 --features 784 --train 20000 \
     --validation 5000 --test 1000 --algo soba --backend cuda --metrics "$out/soba.jsonl" \
     > "$out/hyperclean_soba.txt" 2>&1
@@ -47,7 +62,12 @@ if [[ $what == all || $what == tests ]]; then
   echo "tests: rc $tests_rc; $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$out/tests.txt" | tr '\n' ' ')"
   echo "memcheck: rc $memcheck_rc; $(grep -E 'ERROR SUMMARY' "$out/memcheck.txt")"
 fi
+if [[ $what == all || $what == sanitize ]]; then
+  echo "racecheck: rc $racecheck_rc; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/racecheck.txt" | tr '\n' ' ')"
+  echo "synccheck: rc $synccheck_rc; $(grep -E 'ERROR SUMMARY' "$out/synccheck.txt")"
+fi
 if [[ $what == all || $what == bench ]]; then
-  grep -E "_graph|/cuda/" "$out/bench_hyperclean.txt" | grep -E "B:1/|B:64/" | cut -c1-130
+  grep -E "_graph|/cuda/" "$out/bench_hyperclean.txt" | grep -E "B:1/|B:64/" | cut -c1-150
+  cat "$out/compare/table.md" 2>/dev/null || tail -n 20 "$out/compare.txt"
   tail -n 4 "$out/hyperclean_soba.txt"
 fi
