@@ -10,7 +10,8 @@
 //      batch in a fixed order (no atomics: the same bits on every run, repeated indices
 //      included), and jv scattered with the copies of a repeated sample summed in batch order.
 //
-// Layouts. Data: rows x n, one column per sample (bias row included), ld = rows. W, V, grad,
+// Layouts. Data: rows x n, one column per sample (bias row included), ld = rows; stored as T or
+// as bf16 (data_bf16: half the bytes of every pass, arithmetic in T). W, V, grad,
 // hv: rows x (C B) contiguous, instance b's C columns side by side (y of hyper-cleaning). jv:
 // n x B (ld ldjv). Sample i of the call is data sample indices[i] (indices == nullptr: offset
 // + i); with independent batches (index_stride > 0) instance b's samples are
@@ -29,6 +30,7 @@ namespace bilevel::kernels {
 template <typename T>
 struct LinearModelBatch {
   const T* data = nullptr;                  ///< rows x n features, one column per sample
+  const std::uint16_t* data_bf16 = nullptr; ///< the same stored as bf16 (then data == nullptr)
   index_t rows = 0;                         ///< features + 1 (bias)
   const std::int32_t* labels = nullptr;     ///< per data sample
   const sample_index_t* indices = nullptr;  ///< count entries (per instance), or nullptr
@@ -92,6 +94,13 @@ class LinearModelKernels {
     const LinearModelCall<T> call{b, o, ws};
     softmax_cross_entropy(&call, 1);
   }
+  /// dst (rows x count) = the columns of bf16 data src (rows x n) of samples idx[i] (idx ==
+  /// nullptr: offset + i), widened to T: what the composed GEMM path reads of bf16 data.
+  virtual void expand_bf16_columns(const std::uint16_t* src, index_t rows,
+                                   const sample_index_t* idx, index_t offset, index_t count,
+                                   T* dst) = 0;
+  /// dst[e] = the nearest bf16 of src[e] (ties to even), e < n.
+  virtual void round_to_bf16(const T* src, index_t n, std::uint16_t* dst) = 0;
   /// Largest C x B the fused path handles on this backend (larger shapes: the composed
   /// GEMM path). The CPU twin handles every shape.
   virtual index_t max_columns() const = 0;

@@ -2,7 +2,8 @@
 # Hyper-cleaning on Fashion-MNIST at the README protocol (20000 / 5000 / 10000, p = 0.5, the
 # defaults of `bilevel hyperclean`): BO-REP, SOBA, MA-SOBA, stocBiO and AmIGO each beat the
 # `plain` baseline, and at least one of them reaches both hyper-cleaning targets (test accuracy
-# >= 82% and F1 >= 0.90). About two minutes on two cores.
+# >= 82% and F1 >= 0.90). SOBA with the features stored as bf16 stays within 0.3 points of test
+# accuracy and 0.01 of F1 of its float run. About two minutes on two cores.
 # Usage: hyperclean_presets_test.sh BILEVEL_EXE WORK_DIR
 # Exits 77 (skipped) when Debian's dataset-fashion-mnist is not installed.
 set -euo pipefail
@@ -54,6 +55,26 @@ for algo in stocbio amigo soba ma-soba bo-rep; do
     on_target+=" $algo"
   fi
 done
+
+# SOBA with bf16 features against its float run above
+"$exe" hyperclean --data fashion-mnist --train 20000 --validation 5000 --test 10000 \
+  --corruption 0.5 --algo soba --backend cpu --data-precision bf16 --no-baselines \
+  --metrics "$work/soba-bf16.jsonl" > "$work/soba-bf16.txt" 2>&1 || {
+  echo "FAIL: soba --data-precision bf16 exited with $? (log: $work/soba-bf16.txt)"
+  status=1
+}
+if [[ -f $work/soba-bf16.jsonl ]]; then
+  acc16=$(number test_accuracy "$work/soba-bf16.jsonl")
+  f116=$(number f1 "$work/soba-bf16.jsonl")
+  acc32=$(number test_accuracy "$work/soba.jsonl")
+  f132=$(number f1 "$work/soba.jsonl")
+  printf 'soba bf16: test accuracy %s (float %s)  F1 %s (float %s)\n' "$acc16" "$acc32" "$f116" "$f132"
+  if ! awk -v a="$acc16" -v b="$acc32" -v f="$f116" -v g="$f132" \
+       'BEGIN { d = a - b; e = f - g; exit !(d <= 0.003 && d >= -0.003 && e <= 0.01 && e >= -0.01) }'; then
+    echo "FAIL: bf16 features move SOBA by more than 0.3 points or 0.01 of F1"
+    status=1
+  fi
+fi
 
 if [[ -z $on_target ]]; then
   echo "FAIL: no preset reaches both targets (test accuracy >= 0.82 and F1 >= 0.90)"

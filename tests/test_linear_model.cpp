@@ -319,3 +319,113 @@ TEST(LaunchCount, SobaIterationOnHypercleaningLaunchesSevenKernels) {
 
 }  // namespace
 }  // namespace bilevel::test
+
+#include "kernels/common/bf16.hpp"
+
+namespace bilevel::test {
+namespace {
+
+TEST(Bf16, RoundsToNearestEvenAndKeepsSpecialValues) {
+  using kernels::common::bf16_to_float;
+  using kernels::common::float_to_bf16;
+  EXPECT_EQ(float_to_bf16(1.0f), 0x3f80);
+  EXPECT_EQ(bf16_to_float(0x3f80), 1.0f);
+  EXPECT_EQ(float_to_bf16(-2.0f), 0xc000);
+  // 1 + 2^-8 lies halfway between 1 and 1 + 2^-7: ties go to the even mantissa (1)
+  EXPECT_EQ(float_to_bf16(1.0f + 1.0f / 256), 0x3f80);
+  // 1 + 3 2^-8 lies halfway between 1 + 2^-7 and 1 + 2^-6: to the even one (1 + 2^-6)
+  EXPECT_EQ(float_to_bf16(1.0f + 3.0f / 256), 0x3f82);
+  EXPECT_EQ(float_to_bf16(1.0f + 1.0f / 256 + 1.0f / 4096), 0x3f81);  // above halfway: up
+  EXPECT_TRUE(std::isnan(bf16_to_float(float_to_bf16(std::nanf("")))));
+  EXPECT_EQ(bf16_to_float(float_to_bf16(INFINITY)), INFINITY);
+  EXPECT_EQ(bf16_to_float(float_to_bf16(3.4e38f)), INFINITY);  // beyond the largest bf16
+  // relative error at most 2^-8 (half a unit in the last of 8 significant bits)
+  for (const float v : random_vector<float>(1000, 3, -50, 50))
+    EXPECT_LE(std::abs(bf16_to_float(float_to_bf16(v)) - v), std::abs(v) / 256) << v;
+}
+
+/// The features of every split rounded to bf16 on the host.
+HypercleanData rounded_to_bf16(HypercleanData d) {
+  for (Dataset* s : {&d.train, &d.validation, &d.test})
+    for (float& v : s->x) v = kernels::common::bf16_to_float(kernels::common::float_to_bf16(v));
+  return d;
+}
+
+/// Oracles, values and accuracy of a problem with bf16 features equal those of a problem whose
+/// float features were rounded to bf16 beforehand (the same numbers, only the storage
+/// differs), on the fused and the composed path; against the unrounded data they differ by
+/// bf16's rounding (relative 2^-8 per feature, a few 1e-3 in the sums).
+template <typename T>
+class Bf16Data : public ::testing::Test {};
+TYPED_TEST_SUITE(Bf16Data, Precisions);
+
+template <typename T>
+std::vector<std::vector<T>> bf16_case(std::shared_ptr<Executor> exec, const HypercleanData& data,
+                                      DataPrecision precision, OraclePath path) {
+  BatchCase bc;
+  bc.indices = repeated_batch(45, 120, 5);
+  HypercleanProblem<T> p(exec, data, 2e-3, precision);
+  p.set_oracle_path(path);
+  p.reserve(3, 45);
+  const index_t dx = p.dim_x(), dy = p.dim_y(), nb = 3;
+  Array<T> x(exec, dx, nb, random_vector<T>(dx * nb, 11, -2, 2)),
+      w(exec, dy, nb, random_vector<T>(dy * nb, 12, -0.3, 0.3)),
+      v(exec, dy, nb, random_vector<T>(dy * nb, 13)), gy(exec, dy, nb), hv(exec, dy, nb),
+      jv(exec, dx, nb), gx(exec, dx, nb), vals(exec, nb, 2);
+  Array<sample_index_t> idx(exec, 45, 1, bc.indices);
+  const Batch mb{idx.data(), 45, dx}, full{nullptr, dx, dx};
+  std::vector<std::vector<T>> out;
+  p.lower_oracles(mb, x.view(), w.view(), v.view(), gy.view(), hv.view(), jv.view());
+  out.push_back(gy.to_host());
+  out.push_back(hv.to_host());
+  out.push_back(jv.to_host());
+  p.hvp_jvp(full, x.view(), w.view(), v.view(), hv.view(), jv.view());
+  out.push_back(hv.to_host());
+  p.grad_x_g(mb, x.view(), w.view(), gx.view());
+  out.push_back(gx.to_host());
+  p.values(full, full, x.view(), w.view(), vals.data(), vals.data() + nb);
+  out.push_back(vals.to_host());
+  const auto acc = p.accuracy(DataSplit::test, w.view());
+  out.push_back(std::vector<T>(acc.begin(), acc.end()));
+  return out;
+}
+
+TYPED_TEST(Bf16Data, StoredFeaturesGiveTheOraclesOfRoundedFeatures) {
+  using T = TypeParam;
+  auto exec = cpu();
+  const HypercleanData data = linear_model_data(120, 37, 10);
+  const HypercleanData rounded = rounded_to_bf16(data);
+  const char* names[] = {"gy", "hv", "jv", "hv full", "gx", "values", "accuracy"};
+  for (const OraclePath path : {OraclePath::automatic, OraclePath::composed}) {
+    SCOPED_TRACE(path == OraclePath::composed ? "composed" : "fused");
+    const auto got = bf16_case<T>(exec, data, DataPrecision::bf16, path);
+    const auto want = bf16_case<T>(exec, rounded, DataPrecision::same, path);
+    const auto unrounded = bf16_case<T>(exec, data, DataPrecision::same, path);
+    for (std::size_t k = 0; k < want.size(); ++k) {
+      SCOPED_TRACE(names[k]);
+      EXPECT_LT(relative_error(got[k], want[k]), 3 * parity_tolerance<T>());
+      EXPECT_LT(relative_error(got[k], unrounded[k]), 2e-2);
+    }
+    // the rounding is there: some oracle moves by more than T's own rounding
+    EXPECT_GT(relative_error(got[0], unrounded[0]), 10 * parity_tolerance<T>());
+  }
+  HypercleanProblem<T> p(exec, data, 2e-3, DataPrecision::bf16);
+  HypercleanProblem<T> q(exec, data, 2e-3);
+  EXPECT_EQ(p.feature_bytes() * sizeof(T), q.feature_bytes() * sizeof(std::uint16_t));
+}
+
+/// The CUDA kernels read bf16 features as the CPU twin does (skips without a device).
+TYPED_TEST(Bf16Data, CudaMatchesCpu) {
+  using T = TypeParam;
+  BILEVEL_REQUIRE_CUDA(gpu);
+  const HypercleanData data = linear_model_data(120, 70, 10);
+  for (const OraclePath path : {OraclePath::automatic, OraclePath::composed}) {
+    const auto want = bf16_case<T>(cpu(), data, DataPrecision::bf16, path);
+    const auto got = bf16_case<T>(gpu, data, DataPrecision::bf16, path);
+    for (std::size_t k = 0; k < want.size(); ++k)
+      EXPECT_LT(relative_error(got[k], want[k]), 3 * parity_tolerance<T>()) << k;
+  }
+}
+
+}  // namespace
+}  // namespace bilevel::test

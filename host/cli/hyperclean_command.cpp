@@ -40,6 +40,7 @@ struct HypercleanArgs {
   index_t neumann_terms = 10, cg_iterations = 10;
   index_t baseline_steps = 1500;
   bool baselines = true;
+  std::string data_precision = "same";
 };
 
 struct BaselineResult {
@@ -82,7 +83,7 @@ int run(const HypercleanArgs& a) {
         exec,
         SyntheticHypercleanSpec{a.train, a.validation, a.test, a.features, a.classes,
                                 a.corruption, a.run.seed + 7},
-        a.reg, &truth);
+        a.reg, &truth, parse_data_precision(a.data_precision));
     corrupted = std::move(truth.corrupted);
     description = "synthetic (" + std::to_string(a.features) + " features, generated on " +
                   exec->device_name() + ")";
@@ -91,7 +92,8 @@ int run(const HypercleanArgs& a) {
     const HypercleanData data = prepare_hyperclean(
         loaded.pool, loaded.test, SplitSizes{a.train, a.validation, a.test}, a.corruption,
         a.run.seed);
-    problem_ptr = std::make_unique<HypercleanProblem<T>>(exec, data, a.reg);
+    problem_ptr = std::make_unique<HypercleanProblem<T>>(exec, data, a.reg,
+                                                         parse_data_precision(a.data_precision));
     corrupted = data.corrupted;
     description = loaded.description;
   }
@@ -104,10 +106,11 @@ int run(const HypercleanArgs& a) {
                description.c_str(), static_cast<long long>(a.train), 100 * a.corruption,
                static_cast<long long>(a.validation), static_cast<long long>(a.test),
                static_cast<long long>(problem.feature_rows() - 1), problem.classes(), load_seconds);
-  std::fprintf(stderr, "  %s on %s (%s), %s, %lld instance%s\n", a.run.algo.c_str(),
+  const bool bf16_data = problem.data_precision() == DataPrecision::bf16;
+  std::fprintf(stderr, "  %s on %s (%s), %s%s, %lld instance%s\n", a.run.algo.c_str(),
                to_string(exec->backend()).c_str(), exec->device_name().c_str(),
-               a.run.precision.c_str(), static_cast<long long>(a.run.instances),
-               a.run.instances == 1 ? "" : "s");
+               a.run.precision.c_str(), bf16_data ? " (features stored as bf16)" : "",
+               static_cast<long long>(a.run.instances), a.run.instances == 1 ? "" : "s");
 
   const index_t n = problem.dim_x(), dy = problem.dim_y(), nb = a.run.instances;
   problem.reserve(nb, a.batch);
@@ -235,6 +238,7 @@ int run(const HypercleanArgs& a) {
                          {"backend", to_string(exec->backend())},
                          {"device", exec->device_name()},
                          {"dtype", a.run.precision},
+                         {"data_precision", bf16_data ? "bf16" : a.run.precision},
                          {"instances", nb},
                          {"best_instance", best},
                          {"iterations", r.iterations},
@@ -288,6 +292,11 @@ std::function<int()> add_hyperclean_command(CLI::App& app) {
   cmd->add_option("--baseline-steps", a->baseline_steps, "SGD steps of each baseline")
       ->capture_default_str()->check(non_negative_integer());
   cmd->add_flag("!--no-baselines", a->baselines, "Skip the plain and oracle baselines");
+  cmd->add_option("--data-precision", a->data_precision,
+                  "Storage of the features: same (as --precision) or bf16 (half the bytes; "
+                  "arithmetic stays in --precision)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"same", "bf16"}));
   add_run_options(cmd, a->run, "Seed of the split, the corruption and the minibatches");
   return [a, cmd]() -> int {
     if (!cmd->parsed()) return -1;

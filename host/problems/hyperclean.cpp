@@ -26,9 +26,16 @@ std::vector<T> with_bias(const Dataset& d) {
 
 }  // namespace
 
+DataPrecision parse_data_precision(const std::string& text) {
+  if (text == "same") return DataPrecision::same;
+  if (text == "bf16") return DataPrecision::bf16;
+  BILEVEL_EXPECTS(false, "data precision must be same or bf16, got '" << text << "'");
+  return DataPrecision::same;
+}
+
 template <typename T>
 HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec, const HypercleanData& data,
-                                        double reg)
+                                        double reg, DataPrecision precision)
     : exec_(std::move(exec)), reg_(reg) {
   BILEVEL_EXPECTS(exec_ != nullptr, "HypercleanProblem needs an executor");
   BILEVEL_EXPECTS(reg >= 0.0, "hyperclean: regularization must be >= 0, got " << reg);
@@ -51,12 +58,13 @@ HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec, const Hy
   upload(data.train, train_);
   upload(data.validation, validation_);
   upload(data.test, test_);
+  if (precision == DataPrecision::bf16) store_as_bf16();
 }
 
 template <typename T>
 HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec,
                                         const SyntheticHypercleanSpec& spec, double reg,
-                                        HypercleanTruth* truth)
+                                        HypercleanTruth* truth, DataPrecision precision)
     : exec_(std::move(exec)), reg_(reg) {
   BILEVEL_EXPECTS(exec_ != nullptr, "HypercleanProblem needs an executor");
   BILEVEL_EXPECTS(reg >= 0.0, "hyperclean: regularization must be >= 0, got " << reg);
@@ -111,6 +119,43 @@ HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec,
     truth->clean_train_labels = std::move(clean);
     truth->corrupted = std::move(corrupted);
   }
+  if (precision == DataPrecision::bf16) store_as_bf16();
+}
+
+template <typename T>
+void HypercleanProblem<T>::store_as_bf16() {
+  for (Part* p : {&train_, &validation_, &test_}) {
+    // x_bf16 = round(x) (nearest, ties to even), then the T copy goes
+    p->x_bf16 = Array<std::uint16_t>(exec_, rows_, p->samples);
+    fused_->round_to_bf16(p->x.data(), rows_ * p->samples, p->x_bf16.data());
+    exec_->synchronize();
+    p->x = Array<T>();
+  }
+  bf16_ = true;
+}
+
+template <typename T>
+std::size_t HypercleanProblem<T>::feature_bytes() const {
+  std::size_t bytes = 0;
+  for (const Part* p : {&train_, &validation_, &test_})
+    bytes += static_cast<std::size_t>(rows_ * p->samples) *
+             (bf16_ ? sizeof(std::uint16_t) : sizeof(T));
+  return bytes;
+}
+
+template <typename T>
+void HypercleanProblem<T>::columns_as_t(const Part& p, const sample_index_t* idx, index_t offset,
+                                        index_t count, T* dst) {
+  if (bf16_) {
+    // dst = the bf16 columns widened to T
+    fused_->expand_bf16_columns(p.x_bf16.data(), rows_, idx, offset, count, dst);
+  } else if (idx != nullptr) {
+    // dst = the columns of the batch's samples
+    exec_->ops<T>().gather_columns(p.x.view(), idx, MatrixView<T>(dst, rows_, count));
+  } else {
+    exec_->ops<T>().copy(ConstMatrixView<T>(p.x.data() + offset * rows_, rows_, count),
+                         MatrixView<T>(dst, rows_, count));
+  }
 }
 
 template <typename T>
@@ -131,6 +176,7 @@ void HypercleanProblem<T>::reserve(index_t instances, index_t max_batch) {
   wv_ = fused_logits_ ? Array<T>(exec_, rows_, 2 * cb) : Array<T>();
   per_sample_ = Array<T>(exec_, chunk_, reserved_instances_);
   upper_rg_ = Array<T>(exec_, reserved_batch_, cb);
+  expanded_ = bf16_ ? Array<T>(exec_, rows_, chunk_) : Array<T>();
   ones_ = Array<T>(exec_, chunk_, 1);
   scalars_ = Array<T>(exec_, reserved_instances_, 1);
   exec_->ops<T>().fill(ones_.view(), T(1));
@@ -161,7 +207,7 @@ void HypercleanProblem<T>::for_each_chunk(const Part& p, const Batch& batch, ind
     // every instance's samples, instance after instance: one gather (the index sets are
     // contiguous)
     MatrixView<T> g(gathered_.data(), rows_, batch.size * instances);
-    exec_->ops<T>().gather_columns(p.x.view(), batch.indices, g);
+    columns_as_t(p, batch.indices, 0, batch.size * instances, g.data);
     f(Chunk{ConstMatrixView<T>(g.data, rows_, batch.size), batch.indices, 0, batch.size, true});
     return;
   }
@@ -175,13 +221,19 @@ void HypercleanProblem<T>::for_each_chunk(const Part& p, const Batch& batch, ind
                                             << reserved_batch_ << " (call reserve first)");
     MatrixView<T> g(gathered_.data(), rows_, batch.size);
     // A_b = columns of the batch's samples
-    exec_->ops<T>().gather_columns(p.x.view(), batch.indices, g);
+    columns_as_t(p, batch.indices, 0, batch.size, g.data);
     f(Chunk{g, batch.indices, 0, batch.size});
     return;
   }
   for (index_t off = 0; off < p.samples; off += chunk_) {
     const index_t m = std::min(chunk_, p.samples - off);
-    f(Chunk{ConstMatrixView<T>(p.x.data() + off * rows_, rows_, m), nullptr, off, m});
+    if (bf16_) {
+      // A_c = the chunk's columns widened to T
+      columns_as_t(p, nullptr, off, m, expanded_.data());
+      f(Chunk{ConstMatrixView<T>(expanded_.data(), rows_, m), nullptr, off, m});
+    } else {
+      f(Chunk{ConstMatrixView<T>(p.x.data() + off * rows_, rows_, m), nullptr, off, m});
+    }
   }
 }
 
@@ -216,7 +268,8 @@ bool HypercleanProblem<T>::fused_minibatch_call(const Part& p, const Batch& batc
   if (!fits) return false;
   kernels::LinearModelBatch<T>& b = call.batch;
   b = kernels::LinearModelBatch<T>{};
-  b.data = p.x.data();
+  b.data = bf16_ ? nullptr : p.x.data();
+  b.data_bf16 = bf16_ ? p.x_bf16.data() : nullptr;
   b.rows = rows_;
   b.labels = p.labels.data();
   b.classes = classes_;

@@ -2,6 +2,8 @@
 // instruction set this processor has (AVX-512, AVX2 + FMA, or the baseline), once.
 #include "../linear_model_kernels.hpp"
 
+#include "../common/bf16.hpp"
+
 #include <bilevel/error.hpp>
 
 #include <limits>
@@ -56,6 +58,20 @@ class CpuLinearModelKernels final : public LinearModelKernels<T> {
     }
     // counted as the CUDA kernels are: one coefficient and one back-product launch for all calls
     detail::note_launches(2);
+  }
+  void expand_bf16_columns(const std::uint16_t* src, index_t rows, const sample_index_t* idx,
+                           index_t offset, index_t count, T* dst) override {
+    detail::note_launches();
+#pragma omp parallel for schedule(static) if (rows * count > (1 << 15))
+    for (index_t i = 0; i < count; ++i) {
+      const std::uint16_t* col = src + (idx ? static_cast<index_t>(idx[i]) : offset + i) * rows;
+      for (index_t j = 0; j < rows; ++j) dst[i * rows + j] = common::data_value<T>(col[j]);
+    }
+  }
+  void round_to_bf16(const T* src, index_t n, std::uint16_t* dst) override {
+    detail::note_launches();
+#pragma omp parallel for schedule(static) if (n > (1 << 15))
+    for (index_t e = 0; e < n; ++e) dst[e] = common::float_to_bf16(static_cast<float>(src[e]));
   }
   index_t max_columns() const override { return std::numeric_limits<index_t>::max(); }
 

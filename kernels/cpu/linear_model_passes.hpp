@@ -10,11 +10,13 @@
 #error "define BILEVEL_CPU_ISA (the namespace of this instruction set) before including"
 #endif
 
+#include "../common/bf16.hpp"
 #include "../common/linear_model.hpp"
 #include "../linear_model_kernels.hpp"
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 namespace bilevel::kernels::cpu::BILEVEL_CPU_ISA {
@@ -42,34 +44,46 @@ index_t data_sample(const LinearModelBatch<T>& b, index_t group, index_t i) {
   return b.indices ? static_cast<index_t>(b.indices[i + group * b.index_stride]) : b.offset + i;
 }
 
+/// The data of a batch as stored: T, or bf16 (std::uint16_t).
+template <typename D, typename T>
+const D* data_of(const LinearModelBatch<T>& b) {
+  if constexpr (std::is_same_v<D, std::uint16_t>)
+    return b.data_bf16;
+  else
+    return b.data;
+}
+
 /// s[r] = a_r . w over `n` features for the kSampleBlock rows a_r.
-template <typename T>
-inline void dot_block(const T* const* a, const T* w, index_t n, T* s) {
+template <typename T, typename D>
+inline void dot_block(const D* const* a, const T* w, index_t n, T* s) {
+  using common::data_value;
   T s0 = T(0), s1 = T(0), s2 = T(0), s3 = T(0);
-  const T *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
+  const D *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
 #pragma omp simd reduction(+ : s0, s1, s2, s3)
   for (index_t j = 0; j < n; ++j) {
     const T wj = w[j];
-    s0 += a0[j] * wj;
-    s1 += a1[j] * wj;
-    s2 += a2[j] * wj;
-    s3 += a3[j] * wj;
+    s0 += data_value<T>(a0[j]) * wj;
+    s1 += data_value<T>(a1[j]) * wj;
+    s2 += data_value<T>(a2[j]) * wj;
+    s3 += data_value<T>(a3[j]) * wj;
   }
   s[0] = s0, s[1] = s1, s[2] = s2, s[3] = s3;
 }
 
 /// s[r * 4 + c] = a_r . w_c over `n` features for 4 rows a_r and 4 columns w_c: 16 sums from 8
 /// loads per feature (register blocking; the dot_block form needs 5 loads for 4 sums).
-template <typename T>
-inline void dot_block4(const T* const* a, const T* const* w, index_t n, T* s) {
+template <typename T, typename D>
+inline void dot_block4(const D* const* a, const T* const* w, index_t n, T* s) {
+  using common::data_value;
   T s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
   T s20 = 0, s21 = 0, s22 = 0, s23 = 0, s30 = 0, s31 = 0, s32 = 0, s33 = 0;
-  const T *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
+  const D *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
   const T *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];
 #pragma omp simd reduction(+ : s00, s01, s02, s03, s10, s11, s12, s13, s20, s21, s22, s23, s30, \
                                s31, s32, s33)
   for (index_t j = 0; j < n; ++j) {
-    const T x0 = a0[j], x1 = a1[j], x2 = a2[j], x3 = a3[j];
+    const T x0 = data_value<T>(a0[j]), x1 = data_value<T>(a1[j]), x2 = data_value<T>(a2[j]),
+            x3 = data_value<T>(a3[j]);
     const T y0 = w0[j], y1 = w1[j], y2 = w2[j], y3 = w3[j];
     s00 += x0 * y0, s01 += x0 * y1, s02 += x0 * y2, s03 += x0 * y3;
     s10 += x1 * y0, s11 += x1 * y1, s12 += x1 * y2, s13 += x1 * y3;
@@ -84,9 +98,10 @@ inline void dot_block4(const T* const* a, const T* const* w, index_t n, T* s) {
 /// Pass 1: logits of W (and V) of every sample from its row, then the loss's coefficients rg,
 /// rh (count x C B, ld ws.ld) and cross (count x B). Instances are taken in chunks whose W (and
 /// V) columns fit in ~512 KB, so that they stay in cache while the batch's rows stream past.
-template <typename Loss, typename T>
+template <typename Loss, typename D, typename T>
 void coefficient_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>& o,
                       const LinearModelWorkspace<T>& ws) {
+  const D* data = data_of<D>(b);
   const Shape<T> sh = shape_of(b);
   const int C = b.classes;
   const bool second = o.v != nullptr && (o.hv != nullptr || o.jv != nullptr);
@@ -108,11 +123,11 @@ void coefficient_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>&
         for (index_t blk = 0; blk < blocks; ++blk) {
           const index_t i0 = blk * kSampleBlock, m = std::min(kSampleBlock, b.count - i0);
           const index_t b0 = ch * chunk, nbi = std::min(chunk, sh.width - b0);
-          const T* a[kSampleBlock];
+          const D* a[kSampleBlock];
           index_t k[kSampleBlock];
           for (index_t r = 0; r < kSampleBlock; ++r) {
             k[r] = data_sample(b, g, i0 + std::min(r, m - 1));  // a short block repeats its last row
-            a[r] = b.data + k[r] * b.rows;
+            a[r] = data + k[r] * b.rows;
           }
           // the chunk's columns: W's of instances b0 .. b0 + nbi, then V's
           const index_t wcols = nbi * C, total = second ? 2 * wcols : wcols;
@@ -184,6 +199,37 @@ inline void store_vec(T* p, typename Simd<T>::type v) {
   std::memcpy(p, &v, sizeof v);
 }
 
+/// A vector of T from data stored as T or as bf16.
+template <typename T>
+inline typename Simd<T>::type load_rows(const T* p) {
+  return load_vec(p);
+}
+/// bf16 bits, their widening to float bits, and floats, for one vector of T.
+template <typename T>
+struct Bf16Vec;
+template <>
+struct Bf16Vec<float> {
+  typedef std::uint16_t half_bits __attribute__((vector_size(32)));
+  typedef std::uint32_t float_bits __attribute__((vector_size(64)));
+  typedef float floats __attribute__((vector_size(64)));
+};
+template <>
+struct Bf16Vec<double> {
+  typedef std::uint16_t half_bits __attribute__((vector_size(16)));
+  typedef std::uint32_t float_bits __attribute__((vector_size(32)));
+  typedef float floats __attribute__((vector_size(32)));
+};
+template <typename T>
+inline typename Simd<T>::type load_rows(const std::uint16_t* p) {
+  using B = Bf16Vec<T>;
+  typename B::half_bits h;
+  std::memcpy(&h, p, sizeof h);
+  const typename B::float_bits u = __builtin_convertvector(h, typename B::float_bits) << 16;
+  typename B::floats f;
+  std::memcpy(&f, &u, sizeof f);
+  return __builtin_convertvector(f, typename Simd<T>::type);
+}
+
 /// Output columns of one register block of the back-product.
 constexpr int kBlockColumns = 8;
 
@@ -196,9 +242,10 @@ inline T start_value(const T* out, const T* init, index_t e, T reg2, bool accumu
 /// out[j, c] (+)= sum_i R[i, c] a_i[j] for rows [j0, j0 + 2 lanes) and NC columns from c0:
 /// 2 x NC vector accumulators held in registers over the whole batch, one broadcast of R and
 /// two row loads per sample. Every entry sums over i in batch order.
-template <int NC, typename T>
+template <int NC, typename D, typename T>
 void back_product_block(const LinearModelBatch<T>& b, index_t g, index_t j0, index_t c0,
                         const T* R, index_t ldr, const T* init, T reg2, bool accumulate, T* out) {
+  const D* data = data_of<D>(b);
   using V = typename Simd<T>::type;
   constexpr int L = Simd<T>::lanes;
   V acc[NC][2];
@@ -210,8 +257,8 @@ void back_product_block(const LinearModelBatch<T>& b, index_t g, index_t j0, ind
       acc[c][h] = load_vec(start);
     }
   for (index_t i = 0; i < b.count; ++i) {
-    const T* a = b.data + data_sample(b, g, i) * b.rows + j0;
-    const V x0 = load_vec(a), x1 = load_vec(a + L);
+    const D* a = data + data_sample(b, g, i) * b.rows + j0;
+    const V x0 = load_rows<T>(a), x1 = load_rows<T>(a + L);
     const T* r = R + i + c0 * ldr;
     for (int c = 0; c < NC; ++c) {
       const T rc = r[c * ldr];
@@ -225,45 +272,46 @@ void back_product_block(const LinearModelBatch<T>& b, index_t g, index_t j0, ind
 
 /// The same for a tile of fewer than 2 lanes rows (the last rows of the data): a local tile,
 /// the batch in the same order.
-template <typename T>
+template <typename D, typename T>
 void back_product_tail(const LinearModelBatch<T>& b, index_t g, index_t j0, index_t n,
                        index_t c0, index_t nc, const T* R, index_t ldr, const T* init, T reg2,
                        bool accumulate, T* out) {
+  const D* data = data_of<D>(b);
   constexpr int L = Simd<T>::lanes;
   T t[kBlockColumns][2 * L];
   for (index_t c = 0; c < nc; ++c)
     for (index_t jj = 0; jj < n; ++jj)
       t[c][jj] = start_value(out, init, (c0 + c) * b.rows + j0 + jj, reg2, accumulate);
   for (index_t i = 0; i < b.count; ++i) {
-    const T* a = b.data + data_sample(b, g, i) * b.rows + j0;
+    const D* a = data + data_sample(b, g, i) * b.rows + j0;
     const T* r = R + i + c0 * ldr;
     for (index_t c = 0; c < nc; ++c) {
       const T rc = r[c * ldr];
-      for (index_t jj = 0; jj < n; ++jj) t[c][jj] += rc * a[jj];
+      for (index_t jj = 0; jj < n; ++jj) t[c][jj] += rc * common::data_value<T>(a[jj]);
     }
   }
   for (index_t c = 0; c < nc; ++c)
     for (index_t jj = 0; jj < n; ++jj) out[(c0 + c) * b.rows + j0 + jj] = t[c][jj];
 }
 
-template <typename T>
+template <typename D, typename T>
 void back_product_any(int nc, const LinearModelBatch<T>& b, index_t g, index_t j0, index_t c0,
                       const T* R, index_t ldr, const T* init, T reg2, bool accumulate, T* out) {
   switch (nc) {
-    case 8: return back_product_block<8>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
-    case 7: return back_product_block<7>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
-    case 6: return back_product_block<6>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
-    case 5: return back_product_block<5>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
-    case 4: return back_product_block<4>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
-    case 3: return back_product_block<3>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
-    case 2: return back_product_block<2>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
-    default: return back_product_block<1>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
+    case 8: return back_product_block<8, D>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
+    case 7: return back_product_block<7, D>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
+    case 6: return back_product_block<6, D>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
+    case 5: return back_product_block<5, D>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
+    case 4: return back_product_block<4, D>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
+    case 3: return back_product_block<3, D>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
+    case 2: return back_product_block<2, D>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
+    default: return back_product_block<1, D>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
   }
 }
 
 /// Pass 2: grad and hv as back-products over the batch, parallel over (group, output, row
 /// tile of 2 vectors, block of 8 columns); the result does not depend on the split.
-template <typename T>
+template <typename D, typename T>
 void back_product_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>& o,
                        const LinearModelWorkspace<T>& ws) {
   const Shape<T> sh = shape_of(b);
@@ -293,10 +341,10 @@ void back_product_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>
     const index_t c0 = g * sh.columns + cb * kBlockColumns;
     const index_t nc = std::min<index_t>(kBlockColumns, (g + 1) * sh.columns - c0);
     if (n == rows_per_tile)
-      back_product_any(static_cast<int>(nc), b, g, j0, c0, out.R, ws.ld, out.init, o.reg2,
+      back_product_any<D>(static_cast<int>(nc), b, g, j0, c0, out.R, ws.ld, out.init, o.reg2,
                        o.accumulate, out.out);
     else
-      back_product_tail(b, g, j0, n, c0, nc, out.R, ws.ld, out.init, o.reg2, o.accumulate,
+      back_product_tail<D>(b, g, j0, n, c0, nc, out.R, ws.ld, out.init, o.reg2, o.accumulate,
                         out.out);
   }
 }
@@ -325,8 +373,13 @@ template <typename T>
 void softmax_cross_entropy(const LinearModelBatch<T>& b, const LinearModelOutputs<T>& o,
                            const LinearModelWorkspace<T>& ws) {
   if (b.count == 0 || b.instances == 0) return;
-  coefficient_pass<common::SoftmaxCrossEntropy>(b, o, ws);
-  if (o.grad || o.hv) back_product_pass(b, o, ws);
+  if (b.data_bf16 != nullptr) {
+    coefficient_pass<common::SoftmaxCrossEntropy, std::uint16_t>(b, o, ws);
+    if (o.grad || o.hv) back_product_pass<std::uint16_t>(b, o, ws);
+  } else {
+    coefficient_pass<common::SoftmaxCrossEntropy, T>(b, o, ws);
+    if (o.grad || o.hv) back_product_pass<T>(b, o, ws);
+  }
   if (o.jv) jv_scatter(b, o, ws);
 }
 

@@ -15,8 +15,10 @@
 // share the two launches: warps and blocks are dealt to the calls in order.
 #include "../linear_model_kernels.hpp"
 
+#include "../common/bf16.hpp"
 #include "../common/linear_model.hpp"
 #include "cuda_error.hpp"
+#include "elementwise.cuh"
 
 #include <cuda_runtime_api.h>
 
@@ -64,6 +66,34 @@ __device__ __forceinline__ T warp_sum(T v) {
   return v;
 }
 
+/// logits[c] = m_c . a for the columns c < total of [W V] (W's `columns` first), a warp over
+/// the row a (stored as D: T or bf16), kColumnTile columns per pass (the row stays in L1).
+template <typename T, typename D>
+__device__ void row_logits(const D* a, index_t rows, const T* w, const T* v, index_t columns,
+                           index_t total, int lane, T* logits) {
+  for (index_t c0 = 0; c0 < total; c0 += kColumnTile) {
+    T acc[kColumnTile];
+#pragma unroll
+    for (int t = 0; t < kColumnTile; ++t) acc[t] = T(0);
+    for (index_t j = lane; j < rows; j += 32) {
+      const T aj = common::data_value<T>(a[j]);
+#pragma unroll
+      for (int t = 0; t < kColumnTile; ++t) {
+        const index_t col = c0 + t;
+        if (col < total) {
+          const T* m = col < columns ? w + col * rows : v + (col - columns) * rows;
+          acc[t] += aj * m[j];
+        }
+      }
+    }
+#pragma unroll
+    for (int t = 0; t < kColumnTile; ++t) {
+      const T s = warp_sum(acc[t]);
+      if (lane == 0 && c0 + t < total) logits[c0 + t] = s;
+    }
+  }
+}
+
 template <typename Loss, typename T>
 __global__ void coefficient_kernel(CallSet<T> set) {
   extern __shared__ unsigned char smem_raw[];
@@ -95,32 +125,14 @@ __global__ void coefficient_kernel(CallSet<T> set) {
   const index_t total_cols = second ? 2 * sh.columns : sh.columns;
   const index_t g = pair / b.count, i = pair % b.count;
   const index_t k = data_sample(b, g, i);
-  const T* a = b.data + k * b.rows;
   const T* w = o.w + g * sh.columns * b.rows;
   const T* v = second ? o.v + g * sh.columns * b.rows : nullptr;
   T* logits = smem + warp * 2 * kMaxColumns;  // [z | u] of this warp's sample
-  // z = W' a, u = V' a: kColumnTile columns per pass over the row
-  for (index_t c0 = 0; c0 < total_cols; c0 += kColumnTile) {
-    T acc[kColumnTile];
-#pragma unroll
-    for (int t = 0; t < kColumnTile; ++t) acc[t] = T(0);
-    for (index_t j = lane; j < b.rows; j += 32) {
-      const T aj = a[j];
-#pragma unroll
-      for (int t = 0; t < kColumnTile; ++t) {
-        const index_t col = c0 + t;
-        if (col < total_cols) {
-          const T* m = col < sh.columns ? w + col * b.rows : v + (col - sh.columns) * b.rows;
-          acc[t] += aj * m[j];
-        }
-      }
-    }
-#pragma unroll
-    for (int t = 0; t < kColumnTile; ++t) {
-      const T s = warp_sum(acc[t]);
-      if (lane == 0 && c0 + t < total_cols) logits[c0 + t] = s;
-    }
-  }
+  // z = W' a, u = V' a from one read of the row
+  if (b.data_bf16 != nullptr)
+    row_logits(b.data_bf16 + k * b.rows, b.rows, w, v, sh.columns, total_cols, lane, logits);
+  else
+    row_logits(b.data + k * b.rows, b.rows, w, v, sh.columns, total_cols, lane, logits);
   __syncwarp();
   // coefficients of each instance of the group (in place: rg over z, rh over u)
   for (index_t bi = lane; bi < sh.width; bi += 32) {
@@ -158,6 +170,18 @@ __device__ void jv_scatter(const LinearModelBatch<T>& b, const LinearModelOutput
       const T term = b.scale * common::sigmoid_derivative(b.x[k + inst * b.ldx]) * sum;
       *out = o.accumulate ? *out + term : term;
     }
+  }
+}
+
+/// acc[t] += a_i[j] R[i, t] over the m staged samples, in batch order (a stored as D).
+template <typename T, typename D>
+__device__ __forceinline__ void accumulate_rows(const D* data, index_t rows, index_t j,
+                                                const index_t* rows_of, index_t m,
+                                                const T (*r_tile)[kOutTile], T* acc) {
+  for (int ii = 0; ii < m; ++ii) {
+    const T a = common::data_value<T>(data[rows_of[ii] * rows + j]);
+#pragma unroll
+    for (int t = 0; t < kOutTile; ++t) acc[t] += a * r_tile[ii][t];
   }
 }
 
@@ -211,12 +235,12 @@ __global__ void back_product_kernel(CallSet<T> set, index_t row_tiles) {
     for (int ii = threadIdx.x; ii < kSampleTile; ii += kRowThreads)
       rows_of[ii] = ii < m ? data_sample(b, g, i0 + ii) : 0;
     __syncthreads();
-    if (j < b.rows)
-      for (int ii = 0; ii < m; ++ii) {
-        const T a = b.data[rows_of[ii] * b.rows + j];
-#pragma unroll
-        for (int t = 0; t < kOutTile; ++t) acc[t] += a * r_tile[ii][t];
-      }
+    if (j < b.rows) {
+      if (b.data_bf16 != nullptr)
+        accumulate_rows(b.data_bf16, b.rows, j, rows_of, m, r_tile, acc);
+      else
+        accumulate_rows(b.data, b.rows, j, rows_of, m, r_tile, acc);
+    }
     __syncthreads();
   }
   if (j >= b.rows) return;
@@ -282,6 +306,26 @@ class CudaLinearModelKernels final : public LinearModelKernels<T> {
                     static_cast<unsigned>(groups));
     back_product_kernel<T><<<grid, kRowThreads, 0, stream_>>>(set, row_tiles);
     BILEVEL_CHECK_LAUNCH(stream_, "linear_model_back_product");
+    detail::note_launches();
+  }
+  void expand_bf16_columns(const std::uint16_t* src, index_t rows, const sample_index_t* idx,
+                           index_t offset, index_t count, T* dst) override {
+    launch_elementwise(
+        stream_, rows, count,
+        [=] __device__(index_t j, index_t i) {
+          const index_t k = idx ? static_cast<index_t>(idx[i]) : offset + i;
+          dst[j + i * rows] = common::data_value<T>(src[j + k * rows]);
+        },
+        "expand_bf16_columns");
+    detail::note_launches();
+  }
+  void round_to_bf16(const T* src, index_t n, std::uint16_t* dst) override {
+    launch_elementwise(
+        stream_, n, 1,
+        [=] __device__(index_t e, index_t) {
+          dst[e] = common::float_to_bf16(static_cast<float>(src[e]));
+        },
+        "round_to_bf16");
     detail::note_launches();
   }
   index_t max_columns() const override { return kMaxColumns; }

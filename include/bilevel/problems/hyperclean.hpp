@@ -35,6 +35,15 @@ template <typename T>
 struct LinearModelCall;
 }
 
+/// How the features are stored on the executor: in the problem's precision T, or as bf16 (half
+/// the bytes of every pass over the data; all arithmetic and all state stay in T). bf16 keeps
+/// 8 significant bits: a feature is stored with a relative error of at most 2^-8.
+enum class DataPrecision { same, bf16 };
+
+/// Parses "same" (the problem's own precision) and "bf16"; throws InvalidArgument naming the
+/// text otherwise.
+DataPrecision parse_data_precision(const std::string& text);
+
 /// How the minibatch and full-pass oracles of hyper-cleaning are computed. `fused`: the
 /// linear-model kernel family (kernels/linear_model_kernels.hpp: rows read by index, two
 /// kernels per call, deterministic); `composed`: gather, GEMM, softmax pass, GEMM (cuBLAS /
@@ -67,12 +76,15 @@ struct HypercleanTruth {
 template <typename T>
 class HypercleanProblem final : public Problem<T> {
  public:
-  /// Uploads the three splits (train with its corrupted labels). `reg` is the L2 weight.
-  HypercleanProblem(std::shared_ptr<Executor> exec, const HypercleanData& data, double reg);
+  /// Uploads the three splits (train with its corrupted labels). `reg` is the L2 weight;
+  /// `precision` how the features are stored.
+  HypercleanProblem(std::shared_ptr<Executor> exec, const HypercleanData& data, double reg,
+                    DataPrecision precision = DataPrecision::same);
   /// Generates the data on the executor (see SyntheticHypercleanSpec); `truth` receives the
   /// clean train labels and the corruption mask.
   HypercleanProblem(std::shared_ptr<Executor> exec, const SyntheticHypercleanSpec& spec,
-                    double reg, HypercleanTruth* truth);
+                    double reg, HypercleanTruth* truth,
+                    DataPrecision precision = DataPrecision::same);
   ~HypercleanProblem() override;
 
   std::string name() const override { return "hyperclean"; }
@@ -103,6 +115,9 @@ class HypercleanProblem final : public Problem<T> {
   void set_oracle_path(OraclePath path) { path_ = path; }
   OraclePath oracle_path() const { return path_; }
   int classes() const { return classes_; }
+  DataPrecision data_precision() const { return bf16_ ? DataPrecision::bf16 : DataPrecision::same; }
+  /// Bytes of the stored features of all three splits.
+  std::size_t feature_bytes() const;
   double regularization() const { return reg_; }
 
   void reserve(index_t instances, index_t max_batch) override;
@@ -145,6 +160,7 @@ class HypercleanProblem final : public Problem<T> {
   struct Part {
     index_t samples = 0;
     Array<T> x;                       // rows_ x samples: one column per sample (bias row = 1)
+    Array<std::uint16_t> x_bf16;      // the same as bf16 (DataPrecision::bf16; x is then empty)
     Array<std::int32_t> labels;
   };
   /// A block of samples of a part, ready for GEMM: columns (rows_ x count), their data indices
@@ -167,6 +183,11 @@ class HypercleanProblem final : public Problem<T> {
   template <typename F>
   void for_each_chunk(const Part& part, const Batch& batch, index_t instances, F&& f);
   const Part& part(DataSplit split) const;
+  /// Stores every split's features as bf16 (rounded to nearest), releasing the T copies.
+  void store_as_bf16();
+  /// dst (rows_ x count) = the features of samples idx[i] (idx == nullptr: offset + i) as T.
+  void columns_as_t(const Part& p, const sample_index_t* idx, index_t offset, index_t count,
+                    T* dst);
   /// The fused oracles (outputs `o`, weights x or nullptr) over the batch's samples of a part,
   /// chunk by chunk for full passes. Returns false when the composed path is to be used.
   bool fused_oracle(const Part& part, const Batch& batch, index_t instances, const T* x,
@@ -202,6 +223,8 @@ class HypercleanProblem final : public Problem<T> {
   Array<T> z_, u_;      // chunk x (C B); z_ is chunk x (2 C B) with fused logits: [Z U]
   Array<T> wv_;         // rows_ x (2 C B): [W V] side by side (fused logits only)
   bool fused_logits_ = false;
+  bool bf16_ = false;
+  Array<T> expanded_;   // rows_ x chunk: a chunk of bf16 features as T (composed full passes)
   Array<T> per_sample_; // chunk x B
   Array<T> ones_;       // chunk
   Array<T> upper_rg_;   // max_batch x (C B): fy's coefficients in single_point_oracles
