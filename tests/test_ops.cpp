@@ -86,6 +86,14 @@ Outputs run_kernels(const std::shared_ptr<Executor>& exec, const Inputs<T>& in) 
   ops.batch_axpy(T(-1), alpha.data(), x, work.view());
   take("batch_axpy", work);
   ops.copy(y.view(), work.view());
+  {
+    // the same axpy, then the counter from 7 to 8
+    Array<std::uint32_t> k(exec, 1, 1, std::vector<std::uint32_t>{7u});
+    ops.batch_axpy_and_advance(T(-1), alpha.data(), x, work.view(), k.data());
+    take("batch_axpy_and_advance", work);
+    out["advanced_counter"] = {static_cast<double>(k.to_host()[0])};
+  }
+  ops.copy(y.view(), work.view());
   ops.batch_scale(T(2), alpha.data(), work.view());
   take("batch_scale", work);
   ops.batch_dot(x, y.view(), scal.data());
@@ -251,6 +259,8 @@ Outputs reference(const Inputs<T>& in) {
     mnorm[j] = std::sqrt(mnorm[j]);
   }
   // y - alpha (gy + den (fy - gy)); v - num (hv - fy); fx - h
+  out["batch_axpy_and_advance"] = out["batch_axpy"];
+  out["advanced_counter"] = {8.0};
   out["single_point_y"] = each([&](index_t i, index_t j) {
     return Y(i, j) - double(in.alpha[j]) * (X(i, j) + double(in.den[j]) * (Z(i, j) - X(i, j)));
   });
@@ -329,7 +339,7 @@ TYPED_TEST(OpsTest, CudaKernelsMatchCpuTwins) {
     const Outputs got = run_kernels<T>(gpu, in);
     for (const auto& [name, values] : want) {
       SCOPED_TRACE(name + " at " + std::to_string(s.rows) + " x " + std::to_string(s.cols));
-      if (name.rfind("sample_ind", 0) == 0 || name == "counter")
+      if (name.rfind("sample_ind", 0) == 0 || name == "counter" || name == "advanced_counter")
         EXPECT_EQ(got.at(name), values) << "minibatch indices must be bit-identical";
       else
         EXPECT_LT(relative_error(got.at(name), values), parity_tolerance<T>());

@@ -259,28 +259,30 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
     if (options_.outer_decay > 0)
       ops.schedule(beta.data(), nb, Schedule{1.0, 1.0, options_.outer_decay}, counter.data(),
                    beta_k.data());
+    // (nothing after the x step reads the counter: the step advances it, k <- k + 1)
     switch (options_.upper) {
       case UpperUpdate::sgd:
-        // x <- x - beta_k h
-        ops.batch_axpy(T(-1), outer_steps_now, h.view(), x.view());
+        // x <- x - beta_k h;  k <- k + 1
+        ops.batch_axpy_and_advance(T(-1), outer_steps_now, h.view(), x.view(), counter.data());
         break;
       case UpperUpdate::moving_average:
-        // m <- (1 - theta) m + theta h;  x <- x - beta_k m
+        // m <- (1 - theta) m + theta h;  x <- x - beta_k m;  k <- k + 1
         ops.axpby(static_cast<T>(options_.average), h.view(),
                   static_cast<T>(1 - options_.average), direction.view());
-        ops.batch_axpy(T(-1), outer_steps_now, direction.view(), x.view());
+        ops.batch_axpy_and_advance(T(-1), outer_steps_now, direction.view(), x.view(),
+                                   counter.data());
         break;
       case UpperUpdate::normalized_momentum:
         // m <- mu m + (1 - mu) h;  x <- x - beta_k m / ||m||   (one fused kernel)
         ops.normalized_momentum_step(static_cast<T>(options_.momentum), h.view(),
                                      direction.view(), T(-1), outer_steps_now, x.view());
+        // k <- k + 1 (on the executor)
+        ops.advance_counter(counter.data());
         break;
     }
     // x <- Proj_X(x); (x, y) <- Proj_C(x, y)
     problem_.project_x(x.view());
     problem_.project_joint(x.view(), y.view());
-    // k <- k + 1 (on the executor)
-    ops.advance_counter(counter.data());
   };
 
   // Iteration 0 runs directly (estimators set up their state on their first call); later

@@ -109,6 +109,18 @@ class Ops {
     if (x.size() > 0) counted().do_batch_axpy(a, alpha, x, y);
   }
   /// x_j *= a * alpha_j.
+  /// y += a * alpha[j] * x (as batch_axpy), then counter += 1: the last kernel of an
+  /// iteration advances the device-resident iteration counter without a launch of its own.
+  void batch_axpy_and_advance(T a, const T* alpha, ConstMatrixView<T> x, MatrixView<T> y,
+                              std::uint32_t* counter) {
+    same_shape("batch_axpy_and_advance", x, y);
+    BILEVEL_EXPECTS(alpha != nullptr && counter != nullptr,
+                    "batch_axpy_and_advance: per-instance scalars or counter are null");
+    if (x.size() > 0)
+      counted().do_batch_axpy_and_advance(a, alpha, x, y, counter);
+    else
+      counted().do_advance_counter(counter);
+  }
   void batch_scale(T a, const T* alpha, MatrixView<T> x) {
     check_ld("batch_scale", x);
     BILEVEL_EXPECTS(alpha != nullptr, "batch_scale: per-instance scalars are null");
@@ -258,6 +270,8 @@ class Ops {
   virtual void do_copy(ConstMatrixView<T> x, MatrixView<T> y) = 0;
   virtual void do_axpby(T a, ConstMatrixView<T> x, T b, MatrixView<T> y) = 0;
   virtual void do_batch_axpy(T a, const T* alpha, ConstMatrixView<T> x, MatrixView<T> y) = 0;
+  virtual void do_batch_axpy_and_advance(T a, const T* alpha, ConstMatrixView<T> x,
+                                         MatrixView<T> y, std::uint32_t* counter) = 0;
   virtual void do_batch_scale(T a, const T* alpha, MatrixView<T> x) = 0;
   virtual void do_batch_dot(ConstMatrixView<T> x, ConstMatrixView<T> y, T* out) = 0;
   virtual void do_batch_nrm2(ConstMatrixView<T> x, T* out) = 0;

@@ -94,6 +94,13 @@ void CpuOps<T>::do_batch_axpy(T a, const T* alpha, ConstMatrixView<T> x, MatrixV
 }
 
 template <typename T>
+void CpuOps<T>::do_batch_axpy_and_advance(T a, const T* alpha, ConstMatrixView<T> x,
+                                          MatrixView<T> y, std::uint32_t* counter) {
+  do_batch_axpy(a, alpha, x, y);
+  ++*counter;
+}
+
+template <typename T>
 void CpuOps<T>::do_batch_scale(T a, const T* alpha, MatrixView<T> x) {
   for_each_element(x.rows, x.cols,
                    [&](index_t i, index_t j) { x.data[i + j * x.ld] *= a * alpha[j]; });

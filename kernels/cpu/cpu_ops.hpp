@@ -18,6 +18,8 @@ class CpuOps final : public Ops<T> {
   void do_copy(ConstMatrixView<T> x, MatrixView<T> y) override;
   void do_axpby(T a, ConstMatrixView<T> x, T b, MatrixView<T> y) override;
   void do_batch_axpy(T a, const T* alpha, ConstMatrixView<T> x, MatrixView<T> y) override;
+  void do_batch_axpy_and_advance(T a, const T* alpha, ConstMatrixView<T> x, MatrixView<T> y,
+                                 std::uint32_t* counter) override;
   void do_batch_scale(T a, const T* alpha, MatrixView<T> x) override;
   void do_batch_dot(ConstMatrixView<T> x, ConstMatrixView<T> y, T* out) override;
   void do_batch_nrm2(ConstMatrixView<T> x, T* out) override;

@@ -211,6 +211,18 @@ void launch_batch_axpy(cudaStream_t s, T a, const T* alpha, ConstMatrixView<T> x
 }
 
 template <typename T>
+void launch_batch_axpy_and_advance(cudaStream_t s, T a, const T* alpha, ConstMatrixView<T> x,
+                                   MatrixView<T> y, std::uint32_t* counter) {
+  launch_elementwise(
+      s, x.rows, x.cols,
+      [=] __device__(index_t i, index_t j) {
+        y.data[i + j * y.ld] += a * alpha[j] * x.data[i + j * x.ld];
+        if (i == 0 && j == 0) *counter += 1u;  // exactly one thread visits (0, 0)
+      },
+      "batch_axpy_and_advance");
+}
+
+template <typename T>
 void launch_batch_scale(cudaStream_t s, T a, const T* alpha, MatrixView<T> x) {
   launch_elementwise(
       s, x.rows, x.cols,
@@ -406,6 +418,8 @@ void launch_normalized_momentum_step(cudaStream_t s, T mu, ConstMatrixView<T> h,
 }
 
 #define BILEVEL_INSTANTIATE_BATCH_KERNELS(T)                                                    \
+  template void launch_batch_axpy_and_advance<T>(cudaStream_t, T, const T*, ConstMatrixView<T>,  \
+                                                 MatrixView<T>, std::uint32_t*);                \
   template void launch_single_point_step<T>(cudaStream_t, const T*, const T*, const T*,          \
                                             ConstMatrixView<T>, ConstMatrixView<T>,             \
                                             ConstMatrixView<T>, ConstMatrixView<T>, MatrixView<T>, \

@@ -20,6 +20,9 @@ template <typename T>
 void launch_batch_axpy(cudaStream_t s, T a, const T* alpha, ConstMatrixView<T> x,
                        MatrixView<T> y);
 template <typename T>
+void launch_batch_axpy_and_advance(cudaStream_t s, T a, const T* alpha, ConstMatrixView<T> x,
+                                   MatrixView<T> y, std::uint32_t* counter);
+template <typename T>
 void launch_batch_scale(cudaStream_t s, T a, const T* alpha, MatrixView<T> x);
 /// Doubles of the scratch that column reductions of long columns split their partial sums into
 /// (allocated once per executor, so that no reduction allocates).

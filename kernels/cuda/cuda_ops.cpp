@@ -68,6 +68,12 @@ void CudaOps<T>::do_batch_axpy(T a, const T* alpha, ConstMatrixView<T> x, Matrix
   launch_batch_axpy(stream_, a, alpha, x, y);
 }
 template <typename T>
+void CudaOps<T>::do_batch_axpy_and_advance(T a, const T* alpha, ConstMatrixView<T> x,
+                                           MatrixView<T> y, std::uint32_t* counter) {
+  launch_batch_axpy_and_advance(stream_, a, alpha, x, y, counter);
+}
+
+template <typename T>
 void CudaOps<T>::do_batch_scale(T a, const T* alpha, MatrixView<T> x) {
   launch_batch_scale(stream_, a, alpha, x);
 }
