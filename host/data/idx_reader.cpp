@@ -4,8 +4,11 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <memory>
+#include <vector>
 
 namespace bilevel {
 namespace {
@@ -68,15 +71,49 @@ std::vector<std::uint32_t> read_header(gzFile_s* f, const std::string& path,
   return shape;
 }
 
+/// After the announced data: the stream must end there, and end intact (zlib checks the CRC
+/// and the length in the gzip trailer only when the end is read).
 void expect_end(gzFile_s* f, const std::string& path) {
   unsigned char extra;
-  if (gzread(f, &extra, 1) > 0)
+  const int got = gzread(f, &extra, 1);
+  if (got > 0)
     throw InvalidArgument("'" + path + "': more data than the header's dimensions announce");
+  int code = Z_OK;
+  const char* msg = gzerror(f, &code);
+  if (got < 0 || (code != Z_OK && code != Z_STREAM_END))
+    throw InvalidArgument("'" + path + "': corrupt gzip stream at its end (" +
+                          (msg ? std::string(msg) : std::string("zlib error")) + ")");
+}
+
+/// `bytes` bytes announced by a header, read into a vector that grows with what arrives (a
+/// header cannot make the reader allocate more than the file holds). Plain files are checked
+/// against their size first.
+std::vector<unsigned char> read_announced(gzFile_s* f, const std::string& path, index_t bytes,
+                                          const char* what) {
+  if (gzdirect(f)) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    if (!ec && static_cast<std::uintmax_t>(bytes) > size)
+      throw InvalidArgument("'" + path + "': the header claims " + std::to_string(bytes) +
+                            " bytes of " + what + " but the file holds " +
+                            std::to_string(size) + " bytes in all");
+  }
+  std::vector<unsigned char> out;
+  constexpr index_t kStep = index_t(1) << 24;
+  for (index_t done = 0; done < bytes;) {
+    const index_t n = std::min(kStep, bytes - done);
+    out.resize(static_cast<std::size_t>(done + n));
+    read_exact(f, path, out.data() + done, static_cast<std::size_t>(n), what);
+    done += n;
+  }
+  return out;
 }
 
 }  // namespace
 
-Dataset read_idx(const std::string& images_path, const std::string& labels_path) {
+Dataset read_idx(const std::string& images_path, const std::string& labels_path, int classes) {
+  BILEVEL_EXPECTS(classes >= 2 && classes <= 256,
+                  "IDX labels: the declared classes must be in [2, 256], got " << classes);
   GzFile fi = open_gz(images_path);
   const std::vector<std::uint32_t> ishape = read_header(fi.get(), images_path, 0x00000803);
   GzFile fl = open_gz(labels_path);
@@ -90,18 +127,26 @@ Dataset read_idx(const std::string& images_path, const std::string& labels_path)
   d.features = static_cast<index_t>(ishape[1]) * ishape[2];
   BILEVEL_EXPECTS(d.features > 0 && d.features < (1 << 24),
                   "'" << images_path << "': implausible image size " << ishape[1] << " x " << ishape[2]);
-  std::vector<unsigned char> pixels(static_cast<std::size_t>(d.samples * d.features));
-  read_exact(fi.get(), images_path, pixels.data(), pixels.size(), "the pixels");
+  const index_t pixel_bytes =
+      checked_mul(d.samples, d.features, "'" + images_path + "': images x pixels");
+  const std::vector<unsigned char> pixels =
+      read_announced(fi.get(), images_path, pixel_bytes, "pixels");
   expect_end(fi.get(), images_path);
-  std::vector<unsigned char> labels(static_cast<std::size_t>(d.samples));
-  read_exact(fl.get(), labels_path, labels.data(), labels.size(), "the labels");
+  const std::vector<unsigned char> labels =
+      read_announced(fl.get(), labels_path, d.samples, "labels");
   expect_end(fl.get(), labels_path);
+  // the declared label range (0..9 for (Fashion-)MNIST), and at least two distinct labels
+  bool two = false;
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    BILEVEL_EXPECTS(labels[i] < classes, "'" << labels_path << "': label " << int(labels[i])
+                                             << " of sample " << i << " is outside 0.."
+                                             << classes - 1 << " (the declared classes)");
+    two = two || labels[i] != labels[0];
+  }
+  BILEVEL_EXPECTS(two || d.samples < 2, "'" << labels_path << "': all samples have the same label");
   d.x.assign(pixels.begin(), pixels.end());
   d.labels.assign(labels.begin(), labels.end());
-  int max_label = 0;
-  for (auto l : labels) max_label = std::max<int>(max_label, l);
-  d.classes = max_label + 1;
-  d.source = images_path;
+  d.classes = classes;
   d.validate();
   return d;
 }

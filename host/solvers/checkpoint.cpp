@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -69,6 +70,19 @@ Checkpoint<T> read_checkpoint(const std::string& path) {
                                  << " (--precision)");
   BILEVEL_EXPECTS(h.iteration >= 0 && h.dx > 0 && h.dy > 0 && h.instances > 0,
                   "checkpoint '" << path << "' has an invalid header");
+  // the payload the header claims must be what the file holds, before anything is allocated
+  const index_t values = checked_add(checked_mul(h.dx, h.instances, "checkpoint '" + path + "': dx x B"),
+                                     checked_mul(h.dy, h.instances, "checkpoint '" + path + "': dy x B"),
+                                     "checkpoint '" + path + "': values");
+  const index_t payload = checked_mul(values, static_cast<index_t>(sizeof(T)),
+                                      "checkpoint '" + path + "': bytes");
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  BILEVEL_EXPECTS(!ec && static_cast<std::uintmax_t>(payload) + sizeof h == size,
+                  "checkpoint '" << path << "' is truncated or padded: the header claims " << payload
+                                 << " bytes of values (dx " << h.dx << ", dy " << h.dy << ", "
+                                 << h.instances << " instances) but the file holds "
+                                 << (ec ? 0 : size) << " bytes in all");
   Checkpoint<T> c;
   c.iteration = h.iteration, c.dx = h.dx, c.dy = h.dy, c.instances = h.instances;
   c.tag.assign(h.tag, strnlen(h.tag, sizeof h.tag));

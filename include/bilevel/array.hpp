@@ -6,6 +6,7 @@
 #include <bilevel/types.hpp>
 
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -21,6 +22,10 @@ class Array {
     BILEVEL_EXPECTS(exec_ != nullptr, "Array needs an executor");
     BILEVEL_EXPECTS(rows >= 0 && cols >= 0,
                     "Array shape must be non-negative, got " << rows << " x " << cols);
+    // rows * cols * sizeof(T) must not wrap
+    checked_mul(checked_mul(rows, cols, "Array of " + std::to_string(rows) + " x " +
+                                            std::to_string(cols) + " values"),
+                static_cast<index_t>(sizeof(T)), "Array bytes");
     if (size() > 0) data_ = static_cast<T*>(exec_->allocate(bytes()));
   }
   /// Uploads host values (size rows * cols, column-major).

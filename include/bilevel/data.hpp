@@ -28,11 +28,16 @@ struct Dataset {
 };
 
 /// An IDX image file (magic 0x00000803) and label file (0x00000801), gzipped or not. Pixels
-/// become floats in [0, 255]; classes = largest label + 1.
-Dataset read_idx(const std::string& images_path, const std::string& labels_path);
+/// become floats in [0, 255]. The labels must lie in the declared range 0..classes-1 (10 for
+/// MNIST and Fashion-MNIST) and take at least two values; a header cannot claim more than the
+/// file holds, and a damaged gzip stream (bad CRC, cut trailer) is an error naming the file.
+Dataset read_idx(const std::string& images_path, const std::string& labels_path,
+                 int classes = 10);
 
 /// A LIBSVM text file ("label index:value ..."; 1-based indices). Labels are integers; the
-/// distinct labels, sorted, become classes 0..C-1. `features` = 0 infers the dimension.
+/// distinct labels, sorted, become classes 0..C-1 (at least two). `features` = 0 infers the
+/// dimension. Features are stored dense: widths beyond 2^22 are refused (sparse input is not
+/// supported yet).
 Dataset read_libsvm(const std::string& path, index_t features = 0);
 
 /// Gaussian class clusters: class means ~ N(0, separation^2 I / features), samples = mean +

@@ -1,6 +1,8 @@
 // Typed exceptions. Every failure names what failed and where.
 #pragma once
 
+#include <bilevel/types.hpp>
+
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -60,6 +62,13 @@ class NotSupported : public Error {
 namespace detail {
 [[noreturn]] void throw_invalid_argument(const char* file, int line, const std::string& message);
 }  // namespace detail
+
+/// a * b for sizes that come from files or the command line: throws InvalidArgument naming
+/// `what` when an operand is negative or the product does not fit in 63 bits (instead of a
+/// wrapped product and a small buffer written past its end).
+index_t checked_mul(index_t a, index_t b, const std::string& what);
+/// a + b, likewise.
+index_t checked_add(index_t a, index_t b, const std::string& what);
 
 }  // namespace bilevel
 

@@ -1,0 +1,146 @@
+// Hostile inputs (the hardening issue): sizes that would wrap, claims larger than the file,
+// damaged gzip streams, labels outside the declared range, LIBSVM corner cases. Every case
+// must end in an InvalidArgument that names the file (and line) - never a crash, a wrapped
+// allocation, a silent acceptance or a bare std::bad_alloc.
+#include "test_files.hpp"
+#include "test_support.hpp"
+
+#include <limits>
+
+namespace bilevel::test {
+namespace {
+
+// ---- 1. size arithmetic that wraps -------------------------------------------------------
+
+TEST(Hardening, CheckedArithmeticRefusesWrappingProducts) {
+  EXPECT_EQ(checked_mul(index_t(3), index_t(4), "x"), 12);
+  expect_message([] { checked_mul(index_t(1) << 40, index_t(1) << 30, "rows x columns"); },
+                 {"rows x columns", "overflows"});
+  expect_message([] { checked_add(std::numeric_limits<index_t>::max(), index_t(1), "--train + --test"); },
+                 {"--train + --test", "overflows"});
+  expect_message([] { checked_mul(index_t(-1), index_t(2), "a size"); }, {"a size", "negative"});
+}
+
+TEST(Hardening, ArraysOfWrappingSizesAreRefused) {
+  expect_message([] { Array<float>(cpu(), std::numeric_limits<index_t>::max() / 2, 4); },
+                 {"Array", "overflows"});
+}
+
+TEST(Hardening, LibsvmIndexOf19DigitsIsRefusedNamingTheLine) {
+  TempDir dir;
+  std::ofstream(dir.file("big.svm")) << "1 1:2\n0 9999999999999999999:1\n";
+  expect_message([&] { read_libsvm(dir.file("big.svm")); },
+                 {dir.file("big.svm"), "line 2", "feature index", "out of range"});
+}
+
+// ---- 2. allocation from claimed sizes ----------------------------------------------------
+
+TEST(Hardening, AbsurdDenseWidthIsRefusedWithWhatItWouldNeed) {
+  TempDir dir;
+  std::ofstream(dir.file("wide.svm")) << "1 1:2\n0 10000000:1\n";
+  expect_message([&] { read_libsvm(dir.file("wide.svm")); },
+                 {dir.file("wide.svm"), "line 2", "10000000 features", "sparse input"});
+}
+
+TEST(Hardening, IdxHeaderClaimingMoreThanTheFileHoldsIsRefused) {
+  TempDir dir;
+  // 2^30 images of 28 x 28 claimed by a file of a few bytes (plain and gzipped)
+  write_raw(dir.file("i"), idx_bytes(0x803, {1u << 30, 28, 28}, std::vector<unsigned char>(100)));
+  write_raw(dir.file("l"), idx_bytes(0x801, {1u << 30}, std::vector<unsigned char>(100)));
+  expect_message([&] { read_idx(dir.file("i"), dir.file("l")); },
+                 {dir.file("i"), "claims", "holds"});
+  write_gz(dir.file("i.gz"), idx_bytes(0x803, {1u << 22, 28, 28}, std::vector<unsigned char>(100)));
+  write_gz(dir.file("l.gz"), idx_bytes(0x801, {1u << 22}, std::vector<unsigned char>(100)));
+  expect_message([&] { read_idx(dir.file("i.gz"), dir.file("l.gz")); },
+                 {dir.file("i.gz"), "truncated"});
+}
+
+TEST(Hardening, CheckpointHeaderClaimingMoreThanTheFileHoldsIsRefused) {
+  TempDir dir;
+  Checkpoint<float> c;
+  c.iteration = 3, c.dx = 2, c.dy = 3, c.instances = 1, c.tag = "t";
+  c.x = {1, 2};
+  c.y = {3, 4, 5};
+  write_checkpoint(dir.file("c.ckpt"), c);
+  // rewrite dx as 2^40 in the header
+  std::fstream f(dir.file("c.ckpt"), std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(8 + 4 + 4 + 8);
+  const std::int64_t huge = std::int64_t(1) << 40;
+  f.write(reinterpret_cast<const char*>(&huge), sizeof huge);
+  f.close();
+  expect_message([&] { read_checkpoint<float>(dir.file("c.ckpt")); },
+                 {dir.file("c.ckpt"), "claims"});
+}
+
+// ---- 3. gzip errors ----------------------------------------------------------------------
+
+TEST(Hardening, GzipWithABadCrcIsAnErrorNamingTheFile) {
+  TempDir dir;
+  std::vector<unsigned char> pixels(3 * 2 * 2, 7);
+  write_gz(dir.file("i.gz"), idx_bytes(0x803, {3, 2, 2}, pixels));
+  write_raw(dir.file("l"), idx_bytes(0x801, {3}, {0, 1, 2}));
+  std::ifstream in(dir.file("i.gz"), std::ios::binary);
+  std::vector<char> gz((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  gz[gz.size() - 8] ^= 0x5a;  // the CRC-32 of the trailer
+  std::ofstream(dir.file("bad.gz"), std::ios::binary).write(gz.data(), static_cast<std::streamsize>(gz.size()));
+  expect_message([&] { read_idx(dir.file("bad.gz"), dir.file("l")); }, {dir.file("bad.gz")});
+}
+
+// ---- 4. labels ---------------------------------------------------------------------------
+
+TEST(Hardening, IdxLabelsOutsideTheDeclaredRangeAreRefused) {
+  TempDir dir;
+  write_raw(dir.file("i"), idx_bytes(0x803, {3, 2, 2}, std::vector<unsigned char>(12, 1)));
+  write_raw(dir.file("l"), idx_bytes(0x801, {3}, {0, 200, 2}));
+  expect_message([&] { read_idx(dir.file("i"), dir.file("l")); },
+                 {dir.file("l"), "label 200", "sample 1", "0..9"});
+  // with a declared range that holds it, it is read
+  EXPECT_EQ(read_idx(dir.file("i"), dir.file("l"), 256).classes, 256);
+}
+
+TEST(Hardening, OneClassIsRefusedByBothReaders) {
+  TempDir dir;
+  write_raw(dir.file("i"), idx_bytes(0x803, {3, 2, 2}, std::vector<unsigned char>(12, 1)));
+  write_raw(dir.file("l"), idx_bytes(0x801, {3}, {4, 4, 4}));
+  expect_message([&] { read_idx(dir.file("i"), dir.file("l")); },
+                 {dir.file("l"), "all samples have the same label"});
+  std::ofstream(dir.file("one.svm")) << "3 1:1\n3 2:1\n";
+  expect_message([&] { read_libsvm(dir.file("one.svm")); },
+                 {dir.file("one.svm"), "all samples have the same label"});
+}
+
+// ---- 5. LIBSVM details -------------------------------------------------------------------
+
+TEST(Hardening, LibsvmCornerCases) {
+  TempDir dir;
+  const auto write = [&](const std::string& body) {
+    std::ofstream(dir.file("c.svm"), std::ios::binary).write(body.data(), static_cast<std::streamsize>(body.size()));
+    return dir.file("c.svm");
+  };
+  // a NUL byte does not silently drop the rest of a line
+  expect_message([&] { read_libsvm(write(std::string("1 1:1\n0 1:2\0 2:3\n", 17))); },
+                 {"line 2", "NUL"});
+  // a label beyond the integers a class id can come from
+  expect_message([&] { read_libsvm(write("1 1:1\n1e19 1:2\n")); }, {"line 2", "label", "range"});
+  // 1e-400 is 0 in IEEE: accepted as 0
+  const Dataset d = read_libsvm(write("1 1:1e-400 2:1\n0 1:1\n"));
+  EXPECT_EQ(d.x[0], 0.0f);
+  EXPECT_EQ(d.x[1], 1.0f);
+  // no row has a feature
+  expect_message([&] { read_libsvm(write("1\n0\n")); }, {"no sample has a feature"});
+  // a binary file: the message quotes a short, escaped excerpt
+  std::string binary = "1 ";
+  for (int i = 0; i < 5000; ++i) binary += static_cast<char>(1 + (i * 37) % 250);
+  try {
+    read_libsvm(write(binary));
+    ADD_FAILURE() << "binary file accepted";
+  } catch (const InvalidArgument& e) {
+    const std::string m = e.what();
+    EXPECT_LT(m.size(), 400u) << m;
+    EXPECT_NE(m.find(dir.file("c.svm")), std::string::npos) << m;
+    for (char ch : m) EXPECT_TRUE(ch >= 32 && ch < 127) << "raw byte in the message: " << m;
+  }
+}
+
+}  // namespace
+}  // namespace bilevel::test
