@@ -58,14 +58,38 @@ check "resume says so" $(grep -q "resuming from '$work/ck.bin' at iteration 40" 
 check "resumed run ends as the whole run" $(diff <(grep "instance 0:" "$work/resumed") <(grep "instance 0:" "$work/whole") >/dev/null; echo $?) "$(grep "instance 0:" "$work/resumed" "$work/whole")"
 "$bin" quadratic --dx 7 --dy 9 --iters 80 --backend cpu --resume "$work/ck.bin" >"$work/out" 2>&1
 rc=$?
-check "checkpoint of another problem rejected" $([ $rc -eq 1 ] && grep -q "checkpoint '$work/ck.bin' is for dx = 6" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+check "checkpoint of another problem rejected" $([ $rc -eq 1 ] && grep -q "checkpoint '$work/ck.bin' belongs to another run ('quadratic stocbio seed 0 double; dx 6 dy 9 .*this run is .* dx 7 dy 9" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
 "$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 32 --iters 80 --backend cpu --seed 3 \
   --resume "$work/ck.bin" >"$work/out" 2>&1
 rc=$?
-check "checkpoint of another seed rejected" $([ $rc -eq 1 ] && grep -q "belongs to another run ('quadratic stocbio seed 0'); this run is 'quadratic stocbio seed 3'" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+check "checkpoint of another seed rejected" $([ $rc -eq 1 ] && grep -q "belongs to another run ('quadratic stocbio seed 0 double; .*'); this run is 'quadratic stocbio seed 3 double; " "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+"$bin" quadratic --dx 6 --dy 9 --samples 300 --batch 32 --iters 80 --backend cpu \
+  --resume "$work/ck.bin" >"$work/out" 2>&1
+rc=$?
+check "checkpoint of other data rejected" $([ $rc -eq 1 ] && grep -q "belongs to another run ('quadratic stocbio seed 0 double; dx 6 dy 9 n 200 " "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
 "$bin" quadratic --iters 5 --backend cpu --checkpoint "$work/no/dir/ck" >"$work/out" 2>&1
 rc=$?
 check "unwritable checkpoint named" $([ $rc -eq 1 ] && grep -q "cannot write checkpoint file '$work/no/dir/ck'" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+
+# 3b'. checkpoint paths: never a directory or a device, an existing PATH.tmp left alone;
+# resuming with the same metrics file keeps the lines up to the checkpoint
+mkdir -p "$work/adir"
+"$bin" quadratic --iters 5 --backend cpu --checkpoint "$work/adir" >"$work/out" 2>&1
+rc=$?
+check "directory as checkpoint refused" $([ $rc -eq 1 ] && grep -q "'$work/adir' exists and is not a regular file" "$work/out" && [ -d "$work/adir" ]; echo $?) "rc=$rc: $(cat "$work/out")"
+"$bin" quadratic --iters 5 --backend cpu --checkpoint /dev/null >"$work/out" 2>&1
+rc=$?
+check "device as checkpoint refused" $([ $rc -eq 1 ] && grep -q "'/dev/null' exists and is not a regular file" "$work/out" && [ -c /dev/null ]; echo $?) "rc=$rc: $(cat "$work/out")"
+echo keep >"$work/ck3.bin.tmp"
+"$bin" quadratic --iters 5 --backend cpu --checkpoint "$work/ck3.bin" --checkpoint-every 100 >"$work/out" 2>&1
+check "start-up leaves an existing PATH.tmp alone" $([ "$(cat "$work/ck3.bin.tmp")" = keep ]; echo $?) "$(ls -l "$work")"
+"$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 32 --iters 40 --backend cpu --eval-every 10 \
+  --checkpoint "$work/ck2.bin" --checkpoint-every 20 --metrics "$work/resume.jsonl" >"$work/out" 2>&1
+"$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 32 --iters 80 --backend cpu --eval-every 10 \
+  --resume "$work/ck2.bin" --metrics "$work/resume.jsonl" >"$work/out" 2>&1
+rc=$?
+iters=$(grep -o '"iteration":[0-9]*' "$work/resume.jsonl" | cut -d: -f2 | tr '\n' ' ')
+check "resumed metrics keep the lines up to the checkpoint" $([ $rc -eq 0 ] && [ "$iters" = "10 20 30 40 50 60 70 80 " ] && [ "$(grep -c '"summary":true' "$work/resume.jsonl")" -eq 1 ]; echo $?) "rc=$rc iterations: $iters"
 
 # 3c. independent batches: instance 0 is the shared-batch run, instance 1 another run
 "$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 64 --iters 60 --backend cpu --instances 2 \

@@ -5,6 +5,8 @@
 #include "test_files.hpp"
 #include "test_support.hpp"
 
+#include <cmath>
+#include <cstring>
 #include <limits>
 
 namespace bilevel::test {
@@ -139,6 +141,83 @@ TEST(Hardening, LibsvmCornerCases) {
     EXPECT_LT(m.size(), 400u) << m;
     EXPECT_NE(m.find(dir.file("c.svm")), std::string::npos) << m;
     for (char ch : m) EXPECT_TRUE(ch >= 32 && ch < 127) << "raw byte in the message: " << m;
+  }
+}
+
+}  // namespace
+}  // namespace bilevel::test
+
+namespace bilevel::test {
+namespace {
+
+// ---- 6. checkpoints and divergence -------------------------------------------------------
+
+Checkpoint<double> small_checkpoint() {
+  Checkpoint<double> c;
+  c.iteration = 3, c.dx = 2, c.dy = 3, c.instances = 1, c.tag = "t";
+  c.x = {1, 2};
+  c.y = {3, 4, 5};
+  return c;
+}
+
+TEST(Hardening, ADivergedStateNeverReplacesACheckpoint) {
+  TempDir dir;
+  const std::string path = dir.file("c.ckpt");
+  write_checkpoint(path, small_checkpoint());
+  Checkpoint<double> bad = small_checkpoint();
+  bad.iteration = 9;
+  bad.y[1] = std::nan("");
+  try {
+    write_checkpoint(path, bad);
+    ADD_FAILURE() << "a NaN state was written";
+  } catch (const DivergenceError& e) {
+    EXPECT_NE(std::string(e.what()).find("y[1] of instance 0"), std::string::npos) << e.what();
+    EXPECT_EQ(e.iteration(), 9);
+  }
+  EXPECT_EQ(read_checkpoint<double>(path).iteration, 3) << "the previous checkpoint stays";
+}
+
+TEST(Hardening, CheckpointBitFlipsAndNonFiniteValuesAreRefused) {
+  TempDir dir;
+  const std::string path = dir.file("c.ckpt");
+  write_checkpoint(path, small_checkpoint());
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  const std::size_t payload = bytes.size() - 5 * sizeof(double);
+  // one bit of y flipped
+  std::string flipped = bytes;
+  flipped[payload + 3 * sizeof(double) + 2] ^= 0x10;
+  std::ofstream(path, std::ios::binary | std::ios::trunc).write(flipped.data(), static_cast<std::streamsize>(flipped.size()));
+  expect_message([&] { read_checkpoint<double>(path); }, {path, "CRC-32"});
+  // an Inf with a matching CRC (a state that diverged before the file was written elsewhere)
+  std::string inf = bytes;
+  const double value = INFINITY;
+  std::memcpy(&inf[payload], &value, sizeof value);
+  uLong crc = crc32(0L, Z_NULL, 0);
+  crc = crc32(crc, reinterpret_cast<const Bytef*>(&inf[payload]), 5 * sizeof(double));
+  const std::uint32_t crc32_value = static_cast<std::uint32_t>(crc);
+  std::memcpy(&inf[8 + 4 + 4 + 4 * 8], &crc32_value, sizeof crc32_value);
+  std::ofstream(path, std::ios::binary | std::ios::trunc).write(inf.data(), static_cast<std::streamsize>(inf.size()));
+  expect_message([&] { read_checkpoint<double>(path); }, {path, "diverged state", "x[0] of instance 0"});
+}
+
+/// With eval_every = 0 (no evaluation until the end), a run that diverges is still stopped
+/// within 2 x divergence_check_every iterations, not after all of them.
+TEST(Hardening, DivergenceIsCaughtWithoutEvaluations) {
+  QuadraticProblem<double> p(cpu(), QuadraticData::identity(4));
+  AlgorithmOptions o = default_options("stocbio");
+  o.loop.iterations = 100000;
+  o.loop.eval_every = 0;
+  o.loop.outer_step = {50.0};  // far beyond 2 / L_F: x grows by ~50x per iteration
+  o.loop.divergence_check_every = 50;
+  try {
+    make_solver(p, o)->run(std::vector<double>(4, 1.0), std::vector<double>(4, 0.0));
+    ADD_FAILURE() << "no divergence reported";
+  } catch (const DivergenceError& e) {
+    EXPECT_LE(e.iteration(), 100) << e.what();
   }
 }
 

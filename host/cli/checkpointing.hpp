@@ -7,29 +7,38 @@
 #include <bilevel/error.hpp>
 #include <bilevel/solvers/solver.hpp>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <vector>
 
 namespace bilevel::cli {
 
-/// What a checkpoint of this run is tagged with: the command, the algorithm and the seed (the
-/// seed fixes the data split and the minibatches a resumed run must continue).
-inline std::string checkpoint_tag(const std::string& command, const RunOptions& run) {
-  return command + " " + run.algo + " seed " + std::to_string(run.seed);
+/// What a checkpoint of this run is tagged with: the command, the algorithm, the seed (it fixes
+/// the data split and the minibatches a resumed run must continue) and `problem`, the command's
+/// description of everything else that shapes the problem (data source, split sizes,
+/// corruption, precisions); cut to the tag's 256 bytes.
+inline std::string checkpoint_tag(const std::string& command, const RunOptions& run,
+                                  const std::string& problem) {
+  std::string tag = command + " " + run.algo + " seed " + std::to_string(run.seed) + " " +
+                    run.precision + "; " + problem;
+  if (tag.size() > kCheckpointTagBytes) tag.resize(kCheckpointTagBytes);
+  return tag;
 }
 
 /// With --resume: x0, y0 and loop.start_iteration from the checkpoint file, checked against
 /// this run's tag, dimensions and iteration count.
 template <typename T>
-void resume_if_asked(const std::string& command, const RunOptions& run, index_t dx, index_t dy,
-                     index_t instances, std::vector<T>& x0, std::vector<T>& y0,
-                     ScheduleOptions& loop) {
+void resume_if_asked(const std::string& command, const RunOptions& run, const std::string& problem,
+                     index_t dx, index_t dy, index_t instances, std::vector<T>& x0,
+                     std::vector<T>& y0, ScheduleOptions& loop) {
   if (run.resume.empty()) return;
   const Checkpoint<T> c = read_checkpoint<T>(run.resume);
-  BILEVEL_EXPECTS(c.tag == checkpoint_tag(command, run),
-                  "checkpoint '" << run.resume << "' belongs to another run ('" << c.tag
-                                 << "'); this run is '" << checkpoint_tag(command, run) << "'");
+  const std::string tag = checkpoint_tag(command, run, problem);
+  BILEVEL_EXPECTS(c.tag == tag, "checkpoint '" << run.resume << "' belongs to another run ('"
+                                               << c.tag << "'); this run is '" << tag << "'");
   BILEVEL_EXPECTS(c.dx == dx && c.dy == dy && c.instances == instances,
                   "checkpoint '" << run.resume << "' is for dx = " << c.dx << ", dy = " << c.dy
                                  << ", " << c.instances << " instance(s); this run has dx = "
@@ -44,27 +53,43 @@ void resume_if_asked(const std::string& command, const RunOptions& run, index_t 
                static_cast<long long>(c.iteration));
 }
 
-/// Fails early, before any work, when --checkpoint cannot be written or --resume not read.
-inline void check_checkpoint_paths(const RunOptions& run) {
+/// Fails early, before any work, when --checkpoint cannot be written or --resume not read:
+/// the path (and its PATH.tmp) must be a regular file or absent - never a directory or a device,
+/// which the rename would replace - in a writable directory. Nothing is created or removed.
+/// Returns the iteration of the --resume checkpoint (-1 without one), for the metrics file.
+template <typename T>
+long check_checkpoint_paths(const RunOptions& run) {
+  namespace fs = std::filesystem;
   if (!run.checkpoint.empty()) {
-    const std::string probe = run.checkpoint + ".tmp";
-    std::ofstream out(probe, std::ios::binary | std::ios::trunc);
-    BILEVEL_EXPECTS(out.good(), "cannot write checkpoint file '" << run.checkpoint << "'");
-    out.close();
-    std::remove(probe.c_str());
+    for (const std::string& p : {run.checkpoint, run.checkpoint + ".tmp"}) {
+      std::error_code ec;
+      const fs::file_status st = fs::symlink_status(p, ec);
+      BILEVEL_EXPECTS(!fs::exists(st) || fs::is_regular_file(st),
+                      "--checkpoint '" << run.checkpoint << "': '" << p
+                                       << "' exists and is not a regular file (a directory, "
+                                          "device or link); give the path of a file");
+    }
+    const std::string dir = fs::path(run.checkpoint).parent_path().string();
+    BILEVEL_EXPECTS(::access(dir.empty() ? "." : dir.c_str(), W_OK) == 0,
+                    "cannot write checkpoint file '" << run.checkpoint << "': the directory '"
+                                                     << (dir.empty() ? "." : dir)
+                                                     << "' is missing or not writable");
   }
-  if (!run.resume.empty())
-    BILEVEL_EXPECTS(std::ifstream(run.resume, std::ios::binary).good(),
-                    "cannot open checkpoint file '" << run.resume << "'");
+  if (run.resume.empty()) return -1;
+  BILEVEL_EXPECTS(std::ifstream(run.resume, std::ios::binary).good(),
+                  "cannot open checkpoint file '" << run.resume << "'");
+  return static_cast<long>(read_checkpoint<T>(run.resume).iteration);
 }
 
 /// With --checkpoint: a checkpointer that writes the file, and loop.checkpoint_every set.
 template <typename T>
 typename Solver<T>::Checkpointer checkpoint_writer(const std::string& command,
-                                                   const RunOptions& run, ScheduleOptions& loop) {
+                                                   const RunOptions& run,
+                                                   const std::string& problem,
+                                                   ScheduleOptions& loop) {
   if (run.checkpoint.empty()) return {};
   loop.checkpoint_every = run.checkpoint_every;
-  const std::string path = run.checkpoint, tag = checkpoint_tag(command, run);
+  const std::string path = run.checkpoint, tag = checkpoint_tag(command, run, problem);
   return [path, tag](const Checkpoint<T>& c) {
     Checkpoint<T> tagged = c;
     tagged.tag = tag;

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <sstream>
 
 namespace bilevel::cli {
 namespace {
@@ -65,8 +66,16 @@ BaselineResult train_baseline(HypercleanProblem<T>& problem, const std::vector<T
 template <typename T>
 int run(const HypercleanArgs& a) {
   auto exec = make_cli_executor(a.run.backend);
-  MetricsWriter metrics(a.run.metrics);  // opened first: a bad path fails before any work
-  check_checkpoint_paths(a.run);
+  // paths first: a bad one fails before any work
+  const long resumed_at = check_checkpoint_paths<T>(a.run);
+  MetricsWriter metrics(a.run.metrics, resumed_at);
+  // what shapes this problem beyond command, algorithm, seed and precision (checkpoint tags)
+  std::ostringstream problem_tag;
+  problem_tag << a.data << " " << a.train << "/" << a.validation << "/" << a.test << " p "
+              << a.corruption << " reg " << a.reg << " data " << a.data_precision;
+  if (a.data == "synthetic")
+    problem_tag << " samples " << a.samples << " features " << a.features << " classes "
+                << a.classes;
 
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<HypercleanProblem<T>> problem_ptr;
@@ -195,8 +204,8 @@ int run(const HypercleanArgs& a) {
 
   std::vector<T> x0(static_cast<std::size_t>(n * nb), T(0));
   std::vector<T> y0(static_cast<std::size_t>(dy * nb), T(0));
-  resume_if_asked("hyperclean", a.run, n, dy, nb, x0, y0, o.loop);
-  const auto checkpointer = checkpoint_writer<T>("hyperclean", a.run, o.loop);
+  resume_if_asked("hyperclean", a.run, problem_tag.str(), n, dy, nb, x0, y0, o.loop);
+  const auto checkpointer = checkpoint_writer<T>("hyperclean", a.run, problem_tag.str(), o.loop);
   auto solver = make_solver(problem, o);
   SolveResult<T> r;
   try {

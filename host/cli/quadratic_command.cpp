@@ -96,8 +96,12 @@ int run(const QuadraticArgs& a) {
                static_cast<long long>(a.dy), static_cast<long long>(a.samples),
                a.batch > 0 ? std::to_string(a.batch).c_str() : "full", mu_g, l_g, l_f);
 
-  MetricsWriter metrics(a.run.metrics);
-  check_checkpoint_paths(a.run);
+  const long resumed_at = check_checkpoint_paths<T>(a.run);
+  MetricsWriter metrics(a.run.metrics, resumed_at);
+  // what shapes this problem beyond command, algorithm, seed and precision
+  const std::string problem_tag = "dx " + std::to_string(a.dx) + " dy " + std::to_string(a.dy) +
+                                  " n " + std::to_string(a.samples) + " mu " +
+                                  std::to_string(a.mu) + " batch " + std::to_string(a.batch);
   Progress progress;
   const auto observe = [&](const IterationMetrics& m) {
     std::vector<double> rel(m.distance_to_solution);
@@ -118,8 +122,8 @@ int run(const QuadraticArgs& a) {
 
   std::vector<T> x0(static_cast<std::size_t>(a.dx * a.run.instances), T(0));
   std::vector<T> y0(static_cast<std::size_t>(a.dy * a.run.instances), T(0));
-  resume_if_asked("quadratic", a.run, a.dx, a.dy, a.run.instances, x0, y0, o.loop);
-  const auto checkpointer = checkpoint_writer<T>("quadratic", a.run, o.loop);
+  resume_if_asked("quadratic", a.run, problem_tag, a.dx, a.dy, a.run.instances, x0, y0, o.loop);
+  const auto checkpointer = checkpoint_writer<T>("quadratic", a.run, problem_tag, o.loop);
   auto solver = make_solver(problem, o);
   const SolveResult<T> r = solver->run(x0, y0, observe, {}, checkpointer);
   progress.finish();

@@ -3,6 +3,12 @@
 
 #include <bilevel/error.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -14,43 +20,100 @@ namespace bilevel {
 namespace {
 
 constexpr char kMagic[8] = {'B', 'L', 'V', 'L', 'C', 'K', 'P', 'T'};
-constexpr std::uint32_t kVersion = 1;
+constexpr std::uint32_t kVersion = 2;
 
 struct Header {
   char magic[8];
   std::uint32_t version;
   std::uint32_t value_bytes;
   std::int64_t iteration, dx, dy, instances;
-  char tag[64];
+  std::uint32_t crc;  ///< CRC-32 (zlib) of x then y
+  std::uint32_t reserved;
+  char tag[kCheckpointTagBytes];
 };
+
+template <typename T>
+std::uint32_t payload_crc(const std::vector<T>& x, const std::vector<T>& y) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  crc = crc32_z(crc, reinterpret_cast<const Bytef*>(x.data()), x.size() * sizeof(T));
+  crc = crc32_z(crc, reinterpret_cast<const Bytef*>(y.data()), y.size() * sizeof(T));
+  return static_cast<std::uint32_t>(crc);
+}
+
+/// The first non-finite value of x or y as "x[i] of instance b", or "" when all are finite.
+template <typename T>
+std::string first_non_finite(const std::vector<T>& v, index_t rows, const char* name,
+                             index_t* instance) {
+  for (std::size_t k = 0; k < v.size(); ++k)
+    if (!std::isfinite(v[k])) {
+      *instance = static_cast<index_t>(k) / rows;
+      return std::string(name) + "[" + std::to_string(static_cast<index_t>(k) % rows) +
+             "] of instance " + std::to_string(*instance) + " is " + std::to_string(v[k]);
+    }
+  return "";
+}
+
+void write_all(int fd, const void* data, std::size_t bytes, const std::string& path) {
+  const auto* p = static_cast<const char*>(data);
+  while (bytes > 0) {
+    const ssize_t n = ::write(fd, p, bytes);
+    if (n < 0 && errno == EINTR) continue;
+    BILEVEL_EXPECTS(n > 0, "writing checkpoint file '" << path << "' failed: "
+                                                       << std::strerror(errno));
+    p += n;
+    bytes -= static_cast<std::size_t>(n);
+  }
+}
 
 }  // namespace
 
 template <typename T>
 void write_checkpoint(const std::string& path, const Checkpoint<T>& c) {
-  BILEVEL_EXPECTS(c.tag.size() <= sizeof(Header::tag),
-                  "checkpoint for '" << path << "': the tag is longer than 64 bytes");
+  BILEVEL_EXPECTS(c.tag.size() <= kCheckpointTagBytes,
+                  "checkpoint for '" << path << "': the tag is longer than "
+                                     << kCheckpointTagBytes << " bytes");
   BILEVEL_EXPECTS(static_cast<index_t>(c.x.size()) == c.dx * c.instances &&
                       static_cast<index_t>(c.y.size()) == c.dy * c.instances,
                   "checkpoint for '" << path << "': x and y must hold dx * B and dy * B values");
+  // a diverged state never replaces the previous checkpoint
+  index_t instance = 0;
+  std::string bad = first_non_finite(c.x, c.dx, "x", &instance);
+  if (bad.empty()) bad = first_non_finite(c.y, c.dy, "y", &instance);
+  if (!bad.empty())
+    throw DivergenceError("diverged at iteration " + std::to_string(c.iteration) + ": " + bad +
+                              "; the checkpoint '" + path + "' was not replaced",
+                          static_cast<long>(c.iteration), static_cast<long>(instance));
+  Header h{};
+  std::memcpy(h.magic, kMagic, sizeof kMagic);
+  h.version = kVersion;
+  h.value_bytes = sizeof(T);
+  h.iteration = c.iteration, h.dx = c.dx, h.dy = c.dy, h.instances = c.instances;
+  h.crc = payload_crc(c.x, c.y);
+  std::memcpy(h.tag, c.tag.data(), c.tag.size());
+  // the temporary file, written and synced, then renamed over the old one and the directory
+  // synced: a crash at any point leaves one complete checkpoint
   const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    BILEVEL_EXPECTS(out.good(), "cannot write checkpoint file '" << tmp << "'");
-    Header h{};
-    std::memcpy(h.magic, kMagic, sizeof kMagic);
-    h.version = kVersion;
-    h.value_bytes = sizeof(T);
-    h.iteration = c.iteration, h.dx = c.dx, h.dy = c.dy, h.instances = c.instances;
-    std::memcpy(h.tag, c.tag.data(), c.tag.size());
-    out.write(reinterpret_cast<const char*>(&h), sizeof h);
-    out.write(reinterpret_cast<const char*>(c.x.data()), static_cast<std::streamsize>(c.x.size() * sizeof(T)));
-    out.write(reinterpret_cast<const char*>(c.y.data()), static_cast<std::streamsize>(c.y.size() * sizeof(T)));
-    out.flush();
-    BILEVEL_EXPECTS(out.good(), "writing checkpoint file '" << tmp << "' failed (disk full?)");
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  BILEVEL_EXPECTS(fd >= 0, "cannot write checkpoint file '" << tmp << "': " << std::strerror(errno));
+  try {
+    write_all(fd, &h, sizeof h, tmp);
+    write_all(fd, c.x.data(), c.x.size() * sizeof(T), tmp);
+    write_all(fd, c.y.data(), c.y.size() * sizeof(T), tmp);
+    BILEVEL_EXPECTS(::fsync(fd) == 0, "syncing checkpoint file '" << tmp << "' failed: "
+                                                                  << std::strerror(errno));
+  } catch (...) {
+    ::close(fd);
+    throw;
   }
+  ::close(fd);
   BILEVEL_EXPECTS(std::rename(tmp.c_str(), path.c_str()) == 0,
-                  "cannot rename '" << tmp << "' to '" << path << "'");
+                  "cannot rename '" << tmp << "' to '" << path << "': " << std::strerror(errno));
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)::fsync(dfd);
+    ::close(dfd);
+  }
 }
 
 template <typename T>
@@ -59,11 +122,12 @@ Checkpoint<T> read_checkpoint(const std::string& path) {
   BILEVEL_EXPECTS(in.good(), "cannot open checkpoint file '" << path << "'");
   Header h{};
   in.read(reinterpret_cast<char*>(&h), sizeof h);
-  BILEVEL_EXPECTS(in.gcount() == static_cast<std::streamsize>(sizeof h) &&
-                      std::memcmp(h.magic, kMagic, sizeof kMagic) == 0,
+  BILEVEL_EXPECTS(in.gcount() >= 12 && std::memcmp(h.magic, kMagic, sizeof kMagic) == 0,
                   "'" << path << "' is not a bilevel checkpoint");
   BILEVEL_EXPECTS(h.version == kVersion, "checkpoint '" << path << "' has version " << h.version
                                                         << ", this build reads " << kVersion);
+  BILEVEL_EXPECTS(in.gcount() == static_cast<std::streamsize>(sizeof h),
+                  "checkpoint '" << path << "' is truncated (no complete header)");
   BILEVEL_EXPECTS(h.value_bytes == sizeof(T),
                   "checkpoint '" << path << "' holds " << (h.value_bytes == 4 ? "float" : "double")
                                  << " values; this run is " << (sizeof(T) == 4 ? "float" : "double")
@@ -92,8 +156,13 @@ Checkpoint<T> read_checkpoint(const std::string& path) {
   in.read(reinterpret_cast<char*>(c.y.data()), static_cast<std::streamsize>(c.y.size() * sizeof(T)));
   BILEVEL_EXPECTS(in.gcount() == static_cast<std::streamsize>(c.y.size() * sizeof(T)),
                   "checkpoint '" << path << "' is truncated");
-  in.peek();
-  BILEVEL_EXPECTS(in.eof(), "checkpoint '" << path << "' has trailing bytes");
+  BILEVEL_EXPECTS(payload_crc(c.x, c.y) == h.crc,
+                  "checkpoint '" << path << "' is damaged: its values do not match their "
+                                 << "CRC-32 (a bit flipped on disk or in transfer?)");
+  index_t instance = 0;
+  std::string bad = first_non_finite(c.x, c.dx, "x", &instance);
+  if (bad.empty()) bad = first_non_finite(c.y, c.dy, "y", &instance);
+  BILEVEL_EXPECTS(bad.empty(), "checkpoint '" << path << "' holds a diverged state: " << bad);
   return c;
 }
 

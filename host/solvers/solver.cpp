@@ -185,6 +185,40 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
     if (inspector) read_pending();
   };
 
+  // Divergence checks between evaluations: ||x||, ||y|| of every instance, copied back
+  // asynchronously and read at the next check (or the end).
+  Array<T> norms_slots[2] = {Array<T>(exec, nb, 2), Array<T>(exec, nb, 2)};
+  HostBuffer<T> norms_host[2] = {HostBuffer<T>(exec, 2 * nb), HostBuffer<T>(exec, 2 * nb)};
+  std::unique_ptr<Pending> pending_check;
+  int next_check_slot = 0;
+  const auto read_check = [&] {
+    if (!pending_check) return;
+    std::unique_ptr<Pending> p = std::move(pending_check);
+    p->done->wait();
+    const T* host = norms_host[p->slot].data();
+    for (index_t b = 0; b < nb; ++b)
+      for (int r = 0; r < 2; ++r) {
+        const double value = static_cast<double>(host[r * nb + b]);
+        if (!std::isfinite(value) || std::abs(value) > options_.divergence_limit) {
+          std::ostringstream os;
+          os << "diverged by iteration " << p->iteration << ", instance " << b << ": "
+             << (r == 0 ? "||x||" : "||y||") << " is " << value << " (try smaller step sizes)";
+          throw DivergenceError(os.str(), static_cast<long>(p->iteration), static_cast<long>(b));
+        }
+      }
+  };
+  const auto divergence_check = [&](index_t iteration) {
+    read_check();
+    const int slot = next_check_slot;
+    next_check_slot = 1 - next_check_slot;
+    T* m = norms_slots[slot].data();
+    // ||x||, ||y|| per instance
+    ops.batch_nrm2(x.view(), m);
+    ops.batch_nrm2(y.view(), m + nb);
+    norms_host[slot].copy_async_from(m);
+    pending_check = std::make_unique<Pending>(Pending{iteration, elapsed(), slot, exec->mark()});
+  };
+
   // The iteration counter k lives on the executor: the samplers read it, decaying steps are
   // computed from it, and the iteration advances it, so an iteration's launches are the same
   // for every k and can be captured once and replayed.
@@ -306,9 +340,13 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
       }
       if (graph) graph->replay();
     }
-    if (options_.eval_every > 0 && (k + 1) % options_.eval_every == 0 &&
-        k + 1 != options_.iterations)
+    const bool evaluation = options_.eval_every > 0 && (k + 1) % options_.eval_every == 0 &&
+                            k + 1 != options_.iterations;
+    if (evaluation)
       evaluate(k + 1);
+    else if (options_.divergence_check_every > 0 &&
+             (k + 1) % options_.divergence_check_every == 0 && k + 1 != options_.iterations)
+      divergence_check(k + 1);
     if (saved_x.size() > 0 && (k + 1) % options_.checkpoint_every == 0) take_checkpoint(k + 1);
   }
   for (const auto& [shape, g] : graphs)
@@ -316,6 +354,7 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
       ++result.captured_shapes;
       result.graph_nodes.push_back(g->nodes());
     }
+  read_check();
   if (options_.final_evaluation) evaluate(options_.iterations);
   read_pending();
   deliver_checkpoint();

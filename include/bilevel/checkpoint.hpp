@@ -3,36 +3,44 @@
 // counter, hence the same minibatches and step schedules as an uninterrupted run). What is
 // resumed is x and y; estimators' auxiliary state (warm-started v, momentum) starts afresh.
 //
-// File format (little-endian): 8 bytes "BLVLCKPT", uint32 version (1), uint32 bytes per value
-// (4: float, 8: double), int64 iteration, dx, dy, instances, 64 bytes of tag (NUL-padded), then
-// x (dx x B) and y (dy x B), column-major.
+// File format (little-endian): 8 bytes "BLVLCKPT", uint32 version (2), uint32 bytes per value
+// (4: float, 8: double), int64 iteration, dx, dy, instances, uint32 CRC-32 of the values,
+// uint32 0, 256 bytes of tag (NUL-padded), then x (dx x B) and y (dy x B), column-major.
 #pragma once
 
 #include <bilevel/types.hpp>
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
 namespace bilevel {
 
+/// The longest tag a checkpoint holds.
+constexpr std::size_t kCheckpointTagBytes = 256;
+
 template <typename T>
 struct Checkpoint {
   index_t iteration = 0;  ///< iterations done: a resumed run starts at this k
   index_t dx = 0, dy = 0, instances = 0;
-  /// What run this belongs to (the CLI writes command, algorithm and seed), at most 64 bytes:
+  /// What run this belongs to (the CLI writes the command, algorithm, seed and everything that
+  /// shapes the problem: data source, split sizes, corruption, precisions), at most 256 bytes:
   /// resuming checks it, so that a checkpoint does not silently continue another run.
   std::string tag;
   std::vector<T> x;  ///< dx x B
   std::vector<T> y;  ///< dy x B
 };
 
-/// Writes `c` to `path` atomically (a temporary file renamed over it: a crash leaves the
-/// previous checkpoint). Throws InvalidArgument naming the file when it cannot be written.
+/// Writes `c` to `path` atomically (a temporary file, synced, renamed over it, the directory
+/// synced: a crash leaves the previous checkpoint). A state with a non-finite value is never
+/// written: DivergenceError names the iteration, the instance and the value, and the previous
+/// file stays. Throws InvalidArgument naming the file when it cannot be written.
 template <typename T>
 void write_checkpoint(const std::string& path, const Checkpoint<T>& c);
 
 /// Reads a checkpoint written with the same precision. Throws InvalidArgument naming the file
-/// and what is wrong (missing, not a checkpoint, other version or precision, truncated).
+/// and what is wrong (missing, not a checkpoint, other version or precision, a header that
+/// claims more than the file holds, truncated, a CRC mismatch, a non-finite value).
 template <typename T>
 Checkpoint<T> read_checkpoint(const std::string& path);
 

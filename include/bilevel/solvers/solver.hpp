@@ -52,6 +52,10 @@ struct ScheduleOptions {
   /// A metric (f, g, ||h||, ||x - x*||) that is not finite or whose magnitude exceeds this is
   /// divergence (double precision can take thousands of exploding steps before an Inf).
   double divergence_limit = 1e20;
+  /// Between evaluations, ||x|| and ||y|| of every instance are checked every this many
+  /// iterations (two norms and an asynchronous copy, read at the next check): divergence is
+  /// reported within 2 x this many iterations even with eval_every = 0. 0: off.
+  index_t divergence_check_every = 100;
   bool final_evaluation = true;       ///< metrics after the last iteration (benchmarks: off)
   /// Capture each distinct iteration shape once as a CUDA graph and replay it (CUDA backend,
   /// estimators that are capturable()); off: every kernel is launched from the host each time.
