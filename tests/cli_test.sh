@@ -39,6 +39,24 @@ check "step count mismatch rejected" $([ $rc -eq 1 ] && grep -q "outer_step (bet
 rc=$?
 check "unwritable metrics file named" $([ $rc -eq 1 ] && grep -q "cannot open metrics file '$work/no/such/dir/m.jsonl'" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
 
+# 2b. options that used to saturate or mean something else (hardening)
+bad_option() {  # bad_option NAME EXPECTED-TEXT ARGS...
+  local name=$1 want=$2
+  shift 2
+  "$bin" "$@" >"$work/out" 2>&1
+  local rc=$?
+  check "$name" $([ $rc -ne 0 ] && grep -qF -- "$want" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+}
+bad_option "seed -1 refused" "--seed: must be an integer in [0, 2^64), got '-1'" quadratic --seed -1
+bad_option "seed 2^64 refused" "must be an integer in [0, 2^64), got '18446744073709551616'" quadratic --seed 18446744073709551616
+bad_option "seed 1e23 refused" "got '1e23'" quadratic --seed 1e23
+bad_option "empty step refused" "--outer-step: must be a finite number, got ''" quadratic --outer-step ""
+bad_option "negative step refused" "--inner-step: must be > 0, got -0.1" quadratic --inner-step -0.1
+bad_option "corruption 1 refused" "--corruption: must be in [0, 1), got 1 (with 1 no training label is clean" hyperclean --corruption 1
+bad_option "wrapping split sizes refused" "--train + --validation: 9223372036854775807 + 5000 overflows" hyperclean --data synthetic --train 9223372036854775807
+bad_option "batch beyond the data refused" "--batch 100000 is larger than the training set (300 samples)" hyperclean --data synthetic --samples 600 --features 5 --train 300 --validation 200 --test 100 --batch 100000 --backend cpu
+bad_option "huge quadratic refused" "--samples 4000000000000 x --dy 100" quadratic --samples 4000000000000 --backend cpu
+
 # 3. divergence: exit 3, iteration and instance named, metrics so far readable
 "$bin" quadratic --dx 5 --dy 5 --samples 50 --batch 0 --instances 2 --outer-step 0.1,50 \
   --iters 200 --eval-every 10 --backend cpu --metrics "$work/d.jsonl" >"$work/out" 2>&1

@@ -41,5 +41,11 @@ std::shared_ptr<Executor> make_cli_executor(const std::string& backend);
 /// Integer-option validators with plain messages ("must be >= 0, got -1").
 CLI::Validator non_negative_integer();
 CLI::Validator positive_integer();
+/// A finite number > 0, the whole text parsed (steps: "" or "-1" or "1e999" are refused).
+CLI::Validator positive_number();
+/// A number in [0, 1) (the corruption fraction).
+CLI::Validator fraction_below_one();
+/// An integer in [0, 2^64) written in digits (seeds: "-1", "2^64" or "1e23" are refused).
+CLI::Validator seed_value();
 
 }  // namespace bilevel::cli

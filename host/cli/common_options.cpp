@@ -2,8 +2,10 @@
 
 #include <bilevel/solvers/solver.hpp>
 
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
-
+#include <cstdlib>
 #include <string>
 
 namespace bilevel::cli {
@@ -28,6 +30,50 @@ CLI::Validator integer_at_least(long long minimum, const char* name) {
 
 }  // namespace
 
+CLI::Validator positive_number() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        char* end = nullptr;
+        errno = 0;
+        const double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || end != text.c_str() + text.size() || errno == ERANGE ||
+            !std::isfinite(v))
+          return "must be a finite number, got '" + text + "'";
+        if (v <= 0) return "must be > 0, got " + text;
+        return {};
+      },
+      "NUMBER>0");
+}
+
+CLI::Validator fraction_below_one() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v))
+          return "must be a number in [0, 1), got '" + text + "'";
+        if (v < 0 || v >= 1)
+          return "must be in [0, 1), got " + text +
+                 " (with 1 no training label is clean: nothing to learn from, and the oracle "
+                 "baseline would train on no sample)";
+        return {};
+      },
+      "[0,1)");
+}
+
+CLI::Validator seed_value() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        const bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+        errno = 0;
+        if (digits) (void)std::strtoull(text.c_str(), nullptr, 10);
+        if (!digits || errno == ERANGE)
+          return "must be an integer in [0, 2^64), got '" + text + "'";
+        return {};
+      },
+      "SEED");
+}
+
 void add_run_options(CLI::App* cmd, RunOptions& o, const std::string& seed_help) {
   std::vector<std::string> names;
   for (const auto& [name, what] : algorithm_names()) names.push_back(name);
@@ -35,7 +81,7 @@ void add_run_options(CLI::App* cmd, RunOptions& o, const std::string& seed_help)
       ->capture_default_str()->check(CLI::IsMember(names));
   cmd->add_option("--instances", o.instances, "Instances B solved at once")
       ->capture_default_str()->check(positive_integer());
-  cmd->add_option("--seed", o.seed, seed_help)->capture_default_str();
+  cmd->add_option("--seed", o.seed, seed_help)->capture_default_str()->check(seed_value());
   cmd->add_option("--backend", o.backend, "auto, cpu or cuda")
       ->capture_default_str()->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   cmd->add_option("--precision", o.precision, "float or double")

@@ -83,7 +83,8 @@ int run(const HypercleanArgs& a) {
   std::string description;
   if (a.data == "synthetic") {
     // generated on the executor: the features never pass through the host
-    const index_t needed = a.train + a.validation + a.test;
+    const index_t needed = checked_add(checked_add(a.train, a.validation, "--train + --validation"),
+                                       a.test, "--train + --validation + --test");
     BILEVEL_EXPECTS(needed <= a.samples, "split sizes do not fit: --samples " << a.samples
                                              << " but the split needs " << needed
                                              << " (train + validation + test)");
@@ -122,6 +123,8 @@ int run(const HypercleanArgs& a) {
                static_cast<long long>(a.run.instances), a.run.instances == 1 ? "" : "s");
 
   const index_t n = problem.dim_x(), dy = problem.dim_y(), nb = a.run.instances;
+  BILEVEL_EXPECTS(a.batch <= n, "--batch " << a.batch << " is larger than the training set ("
+                                           << n << " samples): give a batch of at most " << n);
   problem.reserve(nb, a.batch);
   // L_g at the start (all weights 1/2, W = 0) guards the lower-level and Neumann steps.
   double l_g = 0;
@@ -282,7 +285,7 @@ std::function<int()> add_hyperclean_command(CLI::App& app) {
   cmd->add_option("--validation", a->validation, "Validation samples")->capture_default_str()->check(positive_integer());
   cmd->add_option("--test", a->test, "Test samples")->capture_default_str()->check(positive_integer());
   cmd->add_option("--corruption", a->corruption, "Fraction p of corrupted training labels")
-      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+      ->capture_default_str()->check(fraction_below_one());
   cmd->add_option("--reg", a->reg, "L2 weight of the lower level")->capture_default_str()->check(CLI::Range(0.0, 1e6));
   cmd->add_option("--iters", a->iterations, "Outer iterations")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--inner-steps", a->inner_steps, "Lower-level steps per outer iteration")
@@ -291,11 +294,11 @@ std::function<int()> add_hyperclean_command(CLI::App& app) {
   cmd->add_option("--eval-every", a->eval_every, "Metrics every k iterations (0: at the end)")
       ->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--inner-step", a->inner_step, "Lower-level step, 1 value or one per instance (default 0.9/L_g)")
-      ->delimiter(',');
+      ->delimiter(',')->check(positive_number());
   cmd->add_option("--outer-step", a->outer_step, "Step on the weight logits x, 1 value or one per instance")
-      ->capture_default_str()->delimiter(',');
+      ->capture_default_str()->delimiter(',')->check(positive_number());
   cmd->add_option("--neumann-eta", a->neumann_eta, "Neumann step, 1 value or one per instance (default 0.9/L_g)")
-      ->delimiter(',');
+      ->delimiter(',')->check(positive_number());
   cmd->add_option("--neumann-terms", a->neumann_terms, "Neumann terms Q")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--cg-iterations", a->cg_iterations, "CG iterations per estimate")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--baseline-steps", a->baseline_steps, "SGD steps of each baseline")

@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <new>
 
 int main(int argc, char** argv) {
   CLI::App app{"bilevel: stochastic bilevel optimization on CUDA and CPU"};
@@ -48,6 +49,12 @@ int main(int argc, char** argv) {
   } catch (const bilevel::DivergenceError& e) {
     std::fprintf(stderr, "bilevel: %s\n", e.what());
     return 3;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr,
+                 "bilevel: error: out of host memory: a size given on the command line (--train, "
+                 "--samples, --features, --batch, --instances) or read from a file is too large "
+                 "for this machine\n");
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bilevel: error: %s\n", e.what());
     return 1;

@@ -55,6 +55,12 @@ template <typename T>
 int run(const QuadraticArgs& a) {
   auto exec = make_cli_executor(a.run.backend);
 
+  // the per-sample matrices live on the host first: n x dy values (and dx x dy)
+  const index_t values = checked_mul(std::max<index_t>(a.samples, 1), a.dy, "--samples x --dy");
+  BILEVEL_EXPECTS(values <= (index_t(1) << 31),
+                  "--samples " << a.samples << " x --dy " << a.dy << " = " << values
+                               << " values (" << values * 8 / (1 << 20)
+                               << " MiB) is more than the quadratic command generates (2^31)");
   const QuadraticData q = QuadraticData::random(a.dx, a.dy, a.samples, a.run.seed + 1, a.mu);
   const auto [mu_g, l_g] = q.lower_hessian_spectrum();
   const double l_f = upper_smoothness(q);
@@ -174,11 +180,11 @@ std::function<int()> add_quadratic_command(CLI::App& app) {
   cmd->add_option("--eval-every", a->eval_every, "Metrics every k iterations (0: at the end)")
       ->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--inner-step", a->inner_step, "Lower-level step alpha, 1 value or one per instance (default 1/L_g)")
-      ->delimiter(',');
+      ->delimiter(',')->check(positive_number());
   cmd->add_option("--outer-step", a->outer_step, "Upper-level step beta, 1 value or one per instance (default 1/L_F)")
-      ->delimiter(',');
+      ->delimiter(',')->check(positive_number());
   cmd->add_option("--neumann-eta", a->neumann_eta, "Neumann step eta, 1 value or one per instance (default 1/L_g)")
-      ->delimiter(',');
+      ->delimiter(',')->check(positive_number());
   cmd->add_option("--neumann-terms", a->neumann_terms, "Neumann terms Q")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--cg-iterations", a->cg_iterations, "CG iterations per estimate")->capture_default_str()->check(non_negative_integer());
   add_run_options(cmd, a->run, "Seed of the data and of the minibatches");

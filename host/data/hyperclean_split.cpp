@@ -46,7 +46,9 @@ HypercleanData prepare_hyperclean(const Dataset& pool, const std::optional<Datas
                   "split sizes must be positive, got train " << sizes.train << ", validation "
                                                              << sizes.validation << ", test "
                                                              << sizes.test);
-  const index_t from_pool = sizes.train + sizes.validation + (test_pool ? 0 : sizes.test);
+  const index_t from_pool =
+      checked_add(checked_add(sizes.train, sizes.validation, "--train + --validation"),
+                  test_pool ? 0 : sizes.test, "--train + --validation + --test");
   BILEVEL_EXPECTS(from_pool <= pool.samples,
                   "split sizes do not fit: " << pool.source << " has " << pool.samples
                                              << " samples, the split needs " << from_pool
