@@ -35,6 +35,15 @@ TEST(Hardening, LibsvmIndexOf19DigitsIsRefusedNamingTheLine) {
                  {dir.file("big.svm"), "line 2", "feature index", "out of range"});
 }
 
+/// Found by fuzz_idx: image dimensions whose product wraps a 64-bit integer.
+TEST(Hardening, IdxImageDimensionsThatWrapAreRefused) {
+  TempDir dir;
+  write_raw(dir.file("i"), idx_bytes(0x803, {1, 0xffffffffu, 0xffffffffu}, {}));
+  write_raw(dir.file("l"), idx_bytes(0x801, {1}, {0}));
+  expect_message([&] { read_idx(dir.file("i"), dir.file("l")); },
+                 {dir.file("i"), "image rows x columns", "overflows"});
+}
+
 // ---- 2. allocation from claimed sizes ----------------------------------------------------
 
 TEST(Hardening, AbsurdDenseWidthIsRefusedWithWhatItWouldNeed) {

@@ -124,7 +124,7 @@ Dataset read_idx(const std::string& images_path, const std::string& labels_path,
   Dataset d;
   d.source = images_path;
   d.samples = ishape[0];
-  d.features = static_cast<index_t>(ishape[1]) * ishape[2];
+  d.features = checked_mul(ishape[1], ishape[2], "'" + images_path + "': image rows x columns");
   BILEVEL_EXPECTS(d.features > 0 && d.features < (1 << 24),
                   "'" << images_path << "': implausible image size " << ishape[1] << " x " << ishape[2]);
   const index_t pixel_bytes =

@@ -9,14 +9,6 @@
 
 namespace bilevel {
 
-namespace detail {
-void throw_invalid_argument(const char* file, int line, const std::string& message) {
-  (void)file;
-  (void)line;
-  throw InvalidArgument(message);
-}
-}  // namespace detail
-
 std::string to_string(Backend backend) {
   switch (backend) {
     case Backend::cpu: return "cpu";
