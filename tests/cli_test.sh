@@ -57,12 +57,20 @@ bad_option "wrapping split sizes refused" "--train + --validation: 9223372036854
 bad_option "batch beyond the data refused" "--batch 100000 is larger than the training set (300 samples)" hyperclean --data synthetic --samples 600 --features 5 --train 300 --validation 200 --test 100 --batch 100000 --backend cpu
 bad_option "huge quadratic refused" "--samples 4000000000000 x --dy 100" quadratic --samples 4000000000000 --backend cpu
 
-# 3. divergence: exit 3, iteration and instance named, metrics so far readable
+# 3. divergence: one instance of two diverges - it is named, the other goes on (exit 0); when
+# every instance diverges: exit 3, iteration and instance named, metrics so far readable
 "$bin" quadratic --dx 5 --dy 5 --samples 50 --batch 0 --instances 2 --outer-step 0.1,50 \
   --iters 200 --eval-every 10 --backend cpu --metrics "$work/d.jsonl" >"$work/out" 2>&1
 rc=$?
-check "divergence exits 3" $([ $rc -eq 3 ]; echo $?) "rc=$rc: $(cat "$work/out")"
-check "divergence names instance 1" $(grep -q "diverged at iteration [0-9]*, instance 1" "$work/out"; echo $?) "$(cat "$work/out")"
+check "one diverging instance of two: exit 0" $([ $rc -eq 0 ]; echo $?) "rc=$rc: $(cat "$work/out")"
+check "the diverged instance is named in the summary" $(grep -q "instance 1: diverged at iteration [0-9]*" "$work/out"; echo $?) "$(cat "$work/out")"
+check "the healthy instance reached x*" $(grep -q "instance 0: ||x - x\*|| = .*(relative [0-9.]*e-0[6-9])" "$work/out"; echo $?) "$(grep 'instance 0' "$work/out")"
+check "metrics stay JSON (null for the diverged instance)" $(! grep -qv '^{.*}$' "$work/d.jsonl" && grep -q '"upper_value":\[[-0-9.e]*,null\]' "$work/d.jsonl" && tail -n1 "$work/d.jsonl" | grep -q '"diverged_at":\[-1,[0-9]*\]'; echo $?) "$(tail -n 2 "$work/d.jsonl")"
+"$bin" quadratic --dx 5 --dy 5 --samples 50 --batch 0 --outer-step 50 \
+  --iters 200 --eval-every 10 --backend cpu --metrics "$work/d.jsonl" >"$work/out" 2>&1
+rc=$?
+check "divergence of every instance exits 3" $([ $rc -eq 3 ]; echo $?) "rc=$rc: $(cat "$work/out")"
+check "divergence names iteration and instance" $(grep -q "diverged at iteration [0-9]*, instance 0" "$work/out"; echo $?) "$(cat "$work/out")"
 check "metrics before divergence readable" $([ -s "$work/d.jsonl" ] && ! grep -qv '^{.*}$' "$work/d.jsonl"; echo $?) "$(cat "$work/d.jsonl")"
 
 # 3b. checkpoints: a run resumed from its checkpoint ends where the uninterrupted run ends

@@ -182,9 +182,11 @@ int run(const HypercleanArgs& a) {
     last_val_loss = m.upper_value;
     last_scores.clear();
     std::vector<double> f1, prec, rec;
+    // a diverged instance's metrics are NaN: no counts for it
+    const auto count = [](double v) { return std::isfinite(v) ? std::llround(v) : 0LL; };
     for (index_t b = 0; b < nb; ++b) {
-      last_scores.push_back(detection_scores(std::llround(m.problem_metrics.at(1)[b]),
-                                             std::llround(m.problem_metrics.at(2)[b]), n_corrupted));
+      last_scores.push_back(detection_scores(count(m.problem_metrics.at(1)[b]),
+                                             count(m.problem_metrics.at(2)[b]), n_corrupted));
       f1.push_back(last_scores.back().f1);
       prec.push_back(last_scores.back().precision);
       rec.push_back(last_scores.back().recall);
@@ -219,10 +221,15 @@ int run(const HypercleanArgs& a) {
   }
   progress.finish();
 
-  // the instance with the lowest validation loss (selection by validation, not by test)
-  index_t best = 0;
-  for (index_t b = 1; b < nb; ++b)
-    if (last_val_loss[b] < last_val_loss[best]) best = b;
+  // the healthy instance with the lowest validation loss (selection by validation, not test)
+  index_t best = -1;
+  for (index_t b = 0; b < nb; ++b)
+    if (r.diverged_at[b] < 0 && (best < 0 || last_val_loss[b] < last_val_loss[best])) best = b;
+  for (index_t b = 0; b < nb; ++b)
+    if (r.diverged_at[b] >= 0)
+      std::fprintf(stderr, "  instance %lld diverged at iteration %lld (%s); the others went on\n",
+                   static_cast<long long>(b), static_cast<long long>(r.diverged_at[b]),
+                   r.divergence[b].c_str());
   const DetectionScores& s = last_scores[best];
   const double per_second = r.seconds > 0 ? r.iterations / r.seconds : 0.0;
   std::printf("summary: %s on %s, %lld iterations in %.1f s (%.1f it/s), %s (%s)%s\n",
@@ -262,7 +269,8 @@ int run(const HypercleanArgs& a) {
                          {"recall", s.recall},
                          {"f1", s.f1},
                          {"validation_loss", last_val_loss[best]},
-                         {"test_accuracy_per_instance", last_acc}};
+                         {"test_accuracy_per_instance", last_acc},
+                         {"diverged_at", r.diverged_at}};
   if (a.baselines)
     summary["baselines"] = {{"plain", {{"test_accuracy", plain.test_accuracy}, {"seconds", plain.seconds}}},
                             {"oracle", {{"test_accuracy", oracle.test_accuracy}, {"seconds", oracle.seconds}}}};

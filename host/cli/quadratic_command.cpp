@@ -49,7 +49,9 @@ std::string format_values(const std::vector<double>& v) {
   return s;
 }
 
-double max_of(const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); }
+double max_of(const std::vector<double>& v) {
+  return v.empty() ? std::nan("") : *std::max_element(v.begin(), v.end());
+}
 
 template <typename T>
 int run(const QuadraticArgs& a) {
@@ -142,10 +144,18 @@ int run(const QuadraticArgs& a) {
               static_cast<long long>(r.iterations), r.seconds, per_second,
               to_string(exec->backend()).c_str(), exec->device_name().c_str());
   std::printf("  ||x*|| = %.4e\n", x_star_norm);
-  for (index_t b = 0; b < r.instances; ++b)
+  std::vector<double> healthy_rel;
+  for (index_t b = 0; b < r.instances; ++b) {
+    if (r.diverged_at[b] >= 0) {
+      std::printf("  instance %lld: diverged at iteration %lld (%s)\n", static_cast<long long>(b),
+                  static_cast<long long>(r.diverged_at[b]), r.divergence[b].c_str());
+      continue;
+    }
+    healthy_rel.push_back(rel[b]);
     std::printf("  instance %lld: ||x - x*|| = %.4e (relative %.3e), f = %.6e\n",
                 static_cast<long long>(b), last.distance_to_solution[b], rel[b],
                 last.upper_value[b]);
+  }
   metrics.write({{"summary", true},
                  {"algorithm", a.run.algo},
                  {"backend", to_string(exec->backend())},
@@ -158,7 +168,8 @@ int run(const QuadraticArgs& a) {
                  {"captured_graphs", r.captured_shapes},
                  {"distance_to_solution", last.distance_to_solution},
                  {"relative_distance", rel},
-                 {"max_relative_distance", max_of(rel)}});
+                 {"max_relative_distance", max_of(healthy_rel)},
+                 {"diverged_at", r.diverged_at}});
   return 0;
 }
 

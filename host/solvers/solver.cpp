@@ -6,9 +6,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <map>
-#include <utility>
 #include <sstream>
+#include <utility>
 
 namespace bilevel {
 template <typename T>
@@ -97,6 +98,24 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
 
   SolveResult<T> result;
   result.instances = nb;
+  result.diverged_at.assign(static_cast<std::size_t>(nb), -1);
+  result.divergence.assign(static_cast<std::size_t>(nb), std::string());
+  // Marks instance b diverged (once); throws when no healthy instance is left.
+  index_t healthy = nb;
+  const auto mark_diverged = [&](index_t b, index_t iteration, const std::string& message) {
+    if (result.diverged_at[b] >= 0) return;
+    result.diverged_at[b] = iteration;
+    result.divergence[b] = message;
+    --healthy;
+  };
+  const auto throw_if_all_diverged = [&] {
+    if (healthy > 0) return;
+    index_t last = 0;
+    for (index_t b = 0; b < nb; ++b)
+      if (result.diverged_at[b] > result.diverged_at[last]) last = b;
+    throw DivergenceError(result.divergence[last], static_cast<long>(result.diverged_at[last]),
+                          static_cast<long>(last));
+  };
   const auto start = std::chrono::steady_clock::now();
   const auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -124,7 +143,29 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
 
   const auto read = [&](Pending& p) {
     p.done->wait();
-    const T* host = staging[p.slot].data();
+    T* host = staging[p.slot].data();
+    // divergence: a metric that is not finite or beyond the limit marks its instance
+    for (index_t b = 0; b < nb; ++b) {
+      if (result.diverged_at[b] >= 0) continue;
+      for (int r = 0; r < metric_rows; ++r) {
+        const double value = static_cast<double>(host[r * nb + b]);
+        if (!std::isfinite(value) || std::abs(value) > options_.divergence_limit) {
+          static const char* what[] = {"f", "g", "||h||", "||x - x*||"};
+          std::ostringstream os;
+          os << "diverged at iteration " << p.iteration << ", instance " << b << ": " << what[r]
+             << " is " << value;
+          if (std::isfinite(value)) os << ", beyond the divergence limit " << options_.divergence_limit;
+          os << " (try smaller step sizes)";
+          mark_diverged(b, p.iteration, os.str());
+          break;
+        }
+      }
+    }
+    // a diverged instance's metrics are NaN from its divergence on
+    const index_t rows = 4 + extra;
+    for (index_t b = 0; b < nb; ++b)
+      if (result.diverged_at[b] >= 0)
+        for (index_t r = 0; r < rows; ++r) host[r * nb + b] = std::numeric_limits<T>::quiet_NaN();
     IterationMetrics im;
     im.iteration = p.iteration;
     im.seconds = p.seconds;
@@ -139,20 +180,7 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
     result.history.push_back(im);
     if (observer) observer(im);
     if (inspector) inspector(im, x.view(), y.view());
-    for (index_t b = 0; b < nb; ++b) {
-      for (int r = 0; r < metric_rows; ++r) {
-        const double value = static_cast<double>(host[r * nb + b]);
-        if (!std::isfinite(value) || std::abs(value) > options_.divergence_limit) {
-          static const char* what[] = {"f", "g", "||h||", "||x - x*||"};
-          std::ostringstream os;
-          os << "diverged at iteration " << p.iteration << ", instance " << b << ": " << what[r]
-             << " is " << value;
-          if (std::isfinite(value)) os << ", beyond the divergence limit " << options_.divergence_limit;
-          os << " (try smaller step sizes)";
-          throw DivergenceError(os.str(), static_cast<long>(p.iteration), static_cast<long>(b));
-        }
-      }
-    }
+    throw_if_all_diverged();
   };
   const auto read_pending = [&] {
     if (!pending) return;
@@ -197,15 +225,16 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
     p->done->wait();
     const T* host = norms_host[p->slot].data();
     for (index_t b = 0; b < nb; ++b)
-      for (int r = 0; r < 2; ++r) {
+      for (int r = 0; r < 2 && result.diverged_at[b] < 0; ++r) {
         const double value = static_cast<double>(host[r * nb + b]);
         if (!std::isfinite(value) || std::abs(value) > options_.divergence_limit) {
           std::ostringstream os;
           os << "diverged by iteration " << p->iteration << ", instance " << b << ": "
              << (r == 0 ? "||x||" : "||y||") << " is " << value << " (try smaller step sizes)";
-          throw DivergenceError(os.str(), static_cast<long>(p->iteration), static_cast<long>(b));
+          mark_diverged(b, p->iteration, os.str());
         }
       }
+    throw_if_all_diverged();
   };
   const auto divergence_check = [&](index_t iteration) {
     read_check();
@@ -266,6 +295,24 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
     c.dx = dx, c.dy = dy, c.instances = nb;
     c.x.assign(saved_x.data(), saved_x.data() + dx * nb);
     c.y.assign(saved_y.data(), saved_y.data() + dy * nb);
+    // a diverged instance is checkpointed at its start values (its state is not finite); an
+    // instance whose state is not finite here has diverged, seen or not
+    for (index_t b = 0; b < nb; ++b) {
+      const auto finite = [](auto first, auto last) {
+        return std::all_of(first, last, [](T v) { return std::isfinite(v); });
+      };
+      if (!finite(c.x.begin() + b * dx, c.x.begin() + (b + 1) * dx) ||
+          !finite(c.y.begin() + b * dy, c.y.begin() + (b + 1) * dy))
+        mark_diverged(b, c.iteration,
+                      "diverged by iteration " + std::to_string(c.iteration) + ", instance " +
+                          std::to_string(b) + ": its state is not finite at a checkpoint");
+    }
+    throw_if_all_diverged();
+    for (index_t b = 0; b < nb; ++b)
+      if (result.diverged_at[b] >= 0) {
+        std::copy(x0.begin() + b * dx, x0.begin() + (b + 1) * dx, c.x.begin() + b * dx);
+        std::copy(y0.begin() + b * dy, y0.begin() + (b + 1) * dy, c.y.begin() + b * dy);
+      }
     saved_iteration = -1;
     checkpointer(c);
   };

@@ -94,6 +94,13 @@ struct SolveResult {
   /// Nodes (kernels, memsets, copies) of each captured graph, by shape: what one replayed
   /// iteration of that shape launches. Empty without graphs.
   std::vector<long> graph_nodes;
+  /// Per instance: the iteration its divergence was seen at, or -1 (healthy). A diverged
+  /// instance's metrics are NaN from then on and its columns in checkpoints are its start
+  /// values; the others go on. The run throws DivergenceError only when every instance has
+  /// diverged.
+  std::vector<index_t> diverged_at;
+  /// Per instance: what diverged ("f is inf", ...), empty for healthy ones.
+  std::vector<std::string> divergence;
 };
 
 template <typename T>
