@@ -57,6 +57,12 @@ bad_option "wrapping split sizes refused" "--train + --validation: 9223372036854
 bad_option "batch beyond the data refused" "--batch 100000 is larger than the training set (300 samples)" hyperclean --data synthetic --samples 600 --features 5 --train 300 --validation 200 --test 100 --batch 100000 --backend cpu
 bad_option "huge quadratic refused" "--samples 4000000000000 x --dy 100" quadratic --samples 4000000000000 --backend cpu
 
+# 2c. a run that does not fit says so in words before allocating (a simulated 20 MB device)
+BILEVEL_MEMORY_LIMIT=20000000 "$bin" hyperclean --data synthetic --samples 60000 --features 64 \
+  --train 50000 --validation 5000 --test 5000 --instances 4 --backend cpu >"$work/out" 2>&1
+rc=$?
+check "a run that does not fit is refused in words" $([ $rc -eq 1 ] && grep -q "the run needs 24.0 MB on CPU .* but 20.0 MB are available; it would fit with --data-precision bf16" "$work/out" && ! grep -q '\.cpp' "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+
 # 3. divergence: one instance of two diverges - it is named, the other goes on (exit 0); when
 # every instance diverges: exit 3, iteration and instance named, metrics so far readable
 "$bin" quadratic --dx 5 --dy 5 --samples 50 --batch 0 --instances 2 --outer-step 0.1,50 \

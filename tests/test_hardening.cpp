@@ -232,3 +232,45 @@ TEST(Hardening, DivergenceIsCaughtWithoutEvaluations) {
 
 }  // namespace
 }  // namespace bilevel::test
+
+namespace bilevel::test {
+namespace {
+
+// ---- memory you can plan with (large-scale issue) ----------------------------------------
+
+/// The plan made before allocating matches what a SOBA and a stocBiO run hold at their peak
+/// (within 5%, data-dominated sizes), and bounds it from above; bf16 halves the features.
+TEST(MemoryPlan, MatchesWhatARunHolds) {
+  auto exec = cpu();
+  for (const char* name : {"soba", "stocbio"})
+    for (const index_t nb : {index_t(1), index_t(4)}) {
+      SCOPED_TRACE(std::string(name) + ", B " + std::to_string(nb));
+      const std::size_t before = exec->memory_in_use();
+      const SyntheticHypercleanSpec spec{50000, 5000, 5000, 64, 10, 0.5, 1};
+      HypercleanProblem<float> p(exec, spec, 3e-3, nullptr);
+      const std::vector<std::uint8_t> mask(50000, 0);
+      p.set_detection_truth(mask);
+      AlgorithmOptions o = default_options(name);
+      o.loop.iterations = 2;
+      o.loop.eval_every = 1;
+      o.loop.lower_batch = o.loop.upper_batch = 512;
+      o.loop.init_steps = 0;
+      std::size_t peak = 0;
+      make_solver(p, o)->run(std::vector<float>(p.dim_x() * nb, 0.f),
+                             std::vector<float>(p.dim_y() * nb, 0.f),
+                             [&](const IterationMetrics&) {
+                               peak = std::max(peak, exec->memory_in_use() - before);
+                             });
+      const HypercleanMemory plan = HypercleanProblem<float>::memory_plan(
+          50000, 5000, 5000, 64, 10, nb, 512, DataPrecision::same, false, solver_x_arrays(name));
+      EXPECT_GE(plan.total(), peak);
+      EXPECT_LT(double(plan.total() - peak) / double(peak), 0.05)
+          << "plan " << plan.total() << " bytes, held " << peak;
+      const HypercleanMemory half = HypercleanProblem<float>::memory_plan(
+          50000, 5000, 5000, 64, 10, nb, 512, DataPrecision::bf16, false, solver_x_arrays(name));
+      EXPECT_LT(half.features, plan.features * 6 / 10);
+    }
+}
+
+}  // namespace
+}  // namespace bilevel::test

@@ -63,6 +63,74 @@ BaselineResult train_baseline(HypercleanProblem<T>& problem, const std::vector<T
   return r;
 }
 
+/// "1.23 GB" / "45.6 MB" / "789 kB".
+std::string human_bytes(double bytes) {
+  char buf[32];
+  if (bytes >= 1e9)
+    std::snprintf(buf, sizeof buf, "%.2f GB", bytes / 1e9);
+  else if (bytes >= 1e6)
+    std::snprintf(buf, sizeof buf, "%.1f MB", bytes / 1e6);
+  else
+    std::snprintf(buf, sizeof buf, "%.0f kB", bytes / 1e3);
+  return buf;
+}
+
+/// Before anything is allocated: what the run will hold against what the executor has; when it
+/// does not fit, an error that says both in words and which options would fit.
+template <typename T>
+void plan_memory(Executor& exec, const HypercleanArgs& a, index_t features, int classes) {
+  const DataPrecision precision = parse_data_precision(a.data_precision);
+  const auto plan = [&](DataPrecision p, index_t instances, index_t train) {
+    return HypercleanProblem<T>::memory_plan(train, a.validation, a.test, features, classes,
+                                             instances, a.batch, p, a.run.independent_batches,
+                                             solver_x_arrays(a.run.algo));
+  };
+  const HypercleanMemory m = plan(precision, a.run.instances, a.train);
+  const std::size_t available = exec.memory_available();
+  const auto parts = [&](const HypercleanMemory& p) {
+    return "features " + human_bytes(double(p.features)) + ", workspaces " +
+           human_bytes(double(p.workspaces)) + ", solver state " + human_bytes(double(p.solver));
+  };
+  const std::string where = exec.device_name();
+  if (m.total() <= available) {
+    std::fprintf(stderr, "  memory: %s of %s available on %s (%s)\n",
+                 human_bytes(double(m.total())).c_str(), human_bytes(double(available)).c_str(),
+                 where.c_str(), parts(m).c_str());
+    return;
+  }
+  std::ostringstream os;
+  os << "the run needs " << human_bytes(double(m.total())) << " on " << where << " ("
+     << parts(m) << ") but " << human_bytes(double(available)) << " are available";
+  std::vector<std::string> fits;
+  if (precision != DataPrecision::bf16) {
+    const HypercleanMemory b = plan(DataPrecision::bf16, a.run.instances, a.train);
+    if (b.total() <= available)
+      fits.push_back("--data-precision bf16 (" + human_bytes(double(b.total())) + ")");
+  }
+  for (index_t nb = a.run.instances - 1; nb >= 1; --nb) {
+    const HypercleanMemory b = plan(precision, nb, a.train);
+    if (b.total() <= available) {
+      fits.push_back("--instances " + std::to_string(nb) + " (" + human_bytes(double(b.total())) + ")");
+      break;
+    }
+  }
+  for (index_t train = a.train / 2; train >= 1000; train /= 2) {
+    const HypercleanMemory b = plan(precision, a.run.instances, train);
+    if (b.total() <= available) {
+      fits.push_back("--train " + std::to_string(train) + " (" + human_bytes(double(b.total())) + ")");
+      break;
+    }
+  }
+  if (fits.empty()) {
+    os << "; no smaller setting of --data-precision, --instances or --train fits either";
+  } else {
+    os << "; it would fit with ";
+    for (std::size_t i = 0; i < fits.size(); ++i) os << (i ? ", or " : "") << fits[i];
+  }
+  os << " (keeping the features in host memory is not supported yet)";
+  throw InvalidArgument(os.str());
+}
+
 template <typename T>
 int run(const HypercleanArgs& a) {
   auto exec = make_cli_executor(a.run.backend);
@@ -88,6 +156,7 @@ int run(const HypercleanArgs& a) {
     BILEVEL_EXPECTS(needed <= a.samples, "split sizes do not fit: --samples " << a.samples
                                              << " but the split needs " << needed
                                              << " (train + validation + test)");
+    plan_memory<T>(*exec, a, a.features, a.classes);
     HypercleanTruth truth;
     problem_ptr = std::make_unique<HypercleanProblem<T>>(
         exec,
@@ -102,6 +171,7 @@ int run(const HypercleanArgs& a) {
     const HypercleanData data = prepare_hyperclean(
         loaded.pool, loaded.test, SplitSizes{a.train, a.validation, a.test}, a.corruption,
         a.run.seed);
+    plan_memory<T>(*exec, a, data.train.features, data.train.classes);
     problem_ptr = std::make_unique<HypercleanProblem<T>>(exec, data, a.reg,
                                                          parse_data_precision(a.data_precision));
     corrupted = data.corrupted;

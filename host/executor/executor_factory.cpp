@@ -5,9 +5,24 @@
 #include "../../kernels/cpu/cpu_executor.hpp"
 #include "../../kernels/cuda/cuda_executor.hpp"
 
+#include <algorithm>
+#include <cstdlib>
 #include <sstream>
 
 namespace bilevel {
+
+std::size_t Executor::memory_available() const {
+  std::size_t available = backend_free_memory();
+  if (const char* limit = std::getenv("BILEVEL_MEMORY_LIMIT")) {
+    char* end = nullptr;
+    const unsigned long long cap = std::strtoull(limit, &end, 10);
+    BILEVEL_EXPECTS(end != limit && *end == '\0',
+                    "BILEVEL_MEMORY_LIMIT must be a number of bytes, got '" << limit << "'");
+    const std::size_t left = cap > in_use_ ? static_cast<std::size_t>(cap) - in_use_ : 0;
+    available = std::min(available, left);
+  }
+  return available;
+}
 
 std::string to_string(Backend backend) {
   switch (backend) {

@@ -162,6 +162,41 @@ template <typename T>
 HypercleanProblem<T>::~HypercleanProblem() = default;
 
 template <typename T>
+HypercleanMemory HypercleanProblem<T>::memory_plan(index_t train, index_t validation,
+                                                   index_t test, index_t features, int classes,
+                                                   index_t instances, index_t batch,
+                                                   DataPrecision precision,
+                                                   bool independent_batches, int x_arrays) {
+  const std::string what = "memory plan";
+  const index_t rows = checked_add(features, 1, what);
+  const index_t n = checked_add(checked_add(train, validation, what), test, what);
+  const index_t cb = checked_mul(classes, instances, what);
+  const index_t stored = precision == DataPrecision::bf16 ? 2 : static_cast<index_t>(sizeof(T));
+  const index_t t = static_cast<index_t>(sizeof(T));
+  HypercleanMemory m;
+  // features (one column per sample, bias row included), labels, the corruption mask
+  m.features = static_cast<std::size_t>(checked_add(
+      checked_add(checked_mul(checked_mul(rows, n, what), stored, what), checked_mul(n, 4, what),
+                  what),
+      checked_mul(train, t, what), what));
+  // reserve(): gathered, z, u, per-sample, ones, scalars, upper coefficients, bf16 chunk
+  const index_t rb = std::max<index_t>(independent_batches ? checked_mul(batch, instances, what) : batch, 1);
+  const index_t chunk = std::max<index_t>(rb, 8192);
+  index_t w = checked_mul(rows, rb, what);
+  w = checked_add(w, checked_mul(checked_mul(chunk, cb, what), 2, what), what);
+  w = checked_add(w, checked_mul(chunk, instances + 1, what), what);
+  w = checked_add(w, instances, what);
+  w = checked_add(w, checked_mul(rb, cb, what), what);
+  if (precision == DataPrecision::bf16) w = checked_add(w, checked_mul(rows, chunk, what), what);
+  m.workspaces = static_cast<std::size_t>(checked_mul(w, t, what));
+  // the solver: x-sized (x, h, diff, fx, ...) and y-sized (y, gy, v, hv, fy, ...) arrays
+  const index_t per_instance = checked_add(checked_mul(x_arrays, train, what),
+                                           checked_mul(12, checked_mul(rows, classes, what), what), what);
+  m.solver = static_cast<std::size_t>(checked_mul(checked_mul(per_instance, instances, what), t, what));
+  return m;
+}
+
+template <typename T>
 void HypercleanProblem<T>::reserve(index_t instances, index_t max_batch) {
   BILEVEL_EXPECTS(instances > 0, "hyperclean: reserve needs instances > 0, got " << instances);
   max_batch = std::max<index_t>(max_batch, 1);

@@ -596,4 +596,15 @@ template std::unique_ptr<Solver<float>> make_solver(Problem<float>&,
 template std::unique_ptr<Solver<double>> make_solver(Problem<double>&,
                                                                const AlgorithmOptions&);
 
+int solver_x_arrays(const std::string& preset) {
+  // measured: SolveResult peak of each preset on hyper-cleaning (x, h, diff, fx + ...)
+  if (preset == "soba" || preset == "sl-bamm" || preset == "stocbio" || preset == "aid-cg" ||
+      preset == "aid-fp" || preset == "amigo" || preset == "ttsa")
+    return 4;
+  if (preset == "bo-rep" || preset == "ma-soba" || preset == "f2sa" || preset == "itd-bio" ||
+      preset == "fom" || preset == "ufom")
+    return 5;
+  return 6;  // bda, lv-hba, user combinations
+}
+
 }  // namespace bilevel

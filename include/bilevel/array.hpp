@@ -26,7 +26,10 @@ class Array {
     checked_mul(checked_mul(rows, cols, "Array of " + std::to_string(rows) + " x " +
                                             std::to_string(cols) + " values"),
                 static_cast<index_t>(sizeof(T)), "Array bytes");
-    if (size() > 0) data_ = static_cast<T*>(exec_->allocate(bytes()));
+    if (size() > 0) {
+      data_ = static_cast<T*>(exec_->allocate(bytes()));
+      exec_->note_allocation(static_cast<long long>(bytes()));
+    }
   }
   /// Uploads host values (size rows * cols, column-major).
   Array(std::shared_ptr<Executor> exec, index_t rows, index_t cols, const std::vector<T>& host)
@@ -72,7 +75,10 @@ class Array {
 
  private:
   void reset() noexcept {
-    if (data_ != nullptr) exec_->deallocate(data_);
+    if (data_ != nullptr) {
+      exec_->deallocate(data_);
+      exec_->note_allocation(-static_cast<long long>(bytes()));
+    }
     data_ = nullptr;
     rows_ = cols_ = 0;
   }

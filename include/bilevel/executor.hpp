@@ -48,6 +48,15 @@ class Executor {
 
   virtual void* allocate(std::size_t bytes) = 0;
   virtual void deallocate(void* ptr) noexcept = 0;
+
+  /// Bytes this executor can still allocate: the device's free memory (CUDA) or the host's
+  /// available memory (CPU), capped by BILEVEL_MEMORY_LIMIT (bytes, in the environment; for
+  /// planning and for simulating a smaller device) minus what Arrays hold now.
+  std::size_t memory_available() const;
+  /// Bytes held by the Arrays of this executor now.
+  std::size_t memory_in_use() const { return in_use_; }
+  /// Called by Array: +bytes when it allocates, -bytes when it frees.
+  void note_allocation(long long delta) { in_use_ = static_cast<std::size_t>(static_cast<long long>(in_use_) + delta); }
   /// Copies between this executor's memory and the host. Both wait for the stream first and
   /// return when the copy is complete: they are the only host synchronisation points.
   virtual void copy_to_host(void* host_dst, const void* src, std::size_t bytes) = 0;
@@ -96,6 +105,12 @@ class Executor {
   Executor() = default;
   virtual Ops<float>& ops_float() = 0;
   virtual Ops<double>& ops_double() = 0;
+  /// The backend's free memory in bytes, before BILEVEL_MEMORY_LIMIT (default: unknown, as
+  /// much as can be counted).
+  virtual std::size_t backend_free_memory() const { return static_cast<std::size_t>(-1); }
+
+ private:
+  std::size_t in_use_ = 0;
 };
 
 template <>

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <new>
 
 namespace bilevel::kernels::cpu {
@@ -29,6 +30,16 @@ class CpuExecutor final : public Executor {
     return p;
   }
   void deallocate(void* ptr) noexcept override { std::free(ptr); }
+  std::size_t backend_free_memory() const override {
+    // MemAvailable of /proc/meminfo (kB), or "plenty" where there is none
+    std::ifstream in("/proc/meminfo");
+    std::string key;
+    unsigned long long kb = 0;
+    std::string unit;
+    while (in >> key >> kb >> unit)
+      if (key == "MemAvailable:") return static_cast<std::size_t>(kb) * 1024;
+    return static_cast<std::size_t>(-1);
+  }
   void copy_to_host(void* dst, const void* src, std::size_t bytes) override {
     if (bytes) std::memcpy(dst, src, bytes);
   }

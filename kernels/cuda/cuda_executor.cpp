@@ -102,8 +102,26 @@ class CudaExecutor final : public Executor {
     if (bytes == 0) return nullptr;
     DeviceGuard guard(device_);
     void* p = nullptr;
-    BILEVEL_CUDA_TRY(cudaMallocAsync(&p, bytes, stream_));
+    const cudaError_t status = cudaMallocAsync(&p, bytes, stream_);
+    if (status == cudaErrorMemoryAllocation) {
+      (void)cudaGetLastError();
+      std::size_t free = 0, total = 0;
+      (void)cudaMemGetInfo(&free, &total);
+      char buf[256];
+      std::snprintf(buf, sizeof buf,
+                    "out of device memory on %s: %.2f GB asked for, %.2f GB free of %.2f GB "
+                    "(store the features as bf16, use fewer instances or less data)",
+                    name_.c_str(), bytes / 1e9, free / 1e9, total / 1e9);
+      throw Error(buf);
+    }
+    BILEVEL_CUDA_TRY(status);
     return p;
+  }
+  std::size_t backend_free_memory() const override {
+    DeviceGuard guard(device_);
+    std::size_t free = 0, total = 0;
+    BILEVEL_CUDA_TRY(cudaMemGetInfo(&free, &total));
+    return free;
   }
   void deallocate(void* ptr) noexcept override {
     if (ptr != nullptr) BILEVEL_CUDA_TRY_NO_THROW(cudaFreeAsync(ptr, stream_));

@@ -16,6 +16,7 @@
 #include <bilevel/data.hpp>
 #include <bilevel/problem.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -73,9 +74,26 @@ struct HypercleanTruth {
   std::vector<std::uint8_t> corrupted;
 };
 
+/// What a hyper-cleaning run holds on its executor, in bytes (HypercleanProblem::memory_plan).
+struct HypercleanMemory {
+  std::size_t features = 0;    ///< the three splits' features (and labels)
+  std::size_t workspaces = 0;  ///< the oracles' workspaces for B instances and the batch
+  std::size_t solver = 0;      ///< the solver's and estimator's state (an upper bound)
+  std::size_t total() const { return features + workspaces + solver; }
+};
+
 template <typename T>
 class HypercleanProblem final : public Problem<T> {
  public:
+  /// The memory a run will hold, computed before anything is allocated: the features of
+  /// train + validation + test samples of `features` features as stored, the workspaces for
+  /// `instances` instances and batches of `batch` (per instance with independent batches), and
+  /// the solver's state: `x_arrays` x-sized arrays per instance (the presets hold 4 to 6: see
+  /// solver_x_arrays) and 12 y-sized ones.
+  static HypercleanMemory memory_plan(index_t train, index_t validation, index_t test,
+                                      index_t features, int classes, index_t instances,
+                                      index_t batch, DataPrecision precision,
+                                      bool independent_batches = false, int x_arrays = 6);
   /// Uploads the three splits (train with its corrupted labels). `reg` is the L2 weight;
   /// `precision` how the features are stored.
   HypercleanProblem(std::shared_ptr<Executor> exec, const HypercleanData& data, double reg,

@@ -103,6 +103,11 @@ struct SolveResult {
   std::vector<std::string> divergence;
 };
 
+/// x-sized arrays per instance that a preset's solver and estimator hold (x, h, the evaluation's
+/// difference, fx, and the moving average, momentum or second sequences of some): 4 to 6, for
+/// planning memory when x is large (hyper-cleaning: one entry per training sample).
+int solver_x_arrays(const std::string& preset);
+
 template <typename T>
 class Solver {
  public:
