@@ -63,6 +63,23 @@ BILEVEL_MEMORY_LIMIT=20000000 "$bin" hyperclean --data synthetic --samples 60000
 rc=$?
 check "a run that does not fit is refused in words" $([ $rc -eq 1 ] && grep -q "the run needs 22.4 MB on CPU .* but 20.0 MB are available; it would fit with --data-precision bf16" "$work/out" && ! grep -q '\.cpp' "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
 
+# 2d. run length in epochs, and the default that scales with the data
+"$bin" hyperclean --data synthetic --samples 7000 --features 10 --train 5000 --validation 1000 \
+  --test 1000 --batch 500 --epochs 2 --no-baselines --backend cpu >"$work/out" 2>&1
+rc=$?
+check "--epochs 2 of 5000 samples in batches of 500 is 20 iterations" $([ $rc -eq 0 ] && grep -q "run: 20 iterations = 2.0 epochs of batches of 500 over 5000 training samples (--epochs)" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+bad_option "--iters and --epochs refused together" "give --iters or --epochs, not both" hyperclean --data synthetic --samples 7000 --features 10 --train 5000 --validation 1000 --test 1000 --iters 5 --epochs 2 --backend cpu
+# the scaled-down large-scale protocol (50,000 x 64, p = 0.5) with the default settings: test
+# accuracy within 2 points of the oracle and F1 >= 0.90
+"$bin" hyperclean --data synthetic --samples 60000 --features 64 --train 50000 --validation 5000 \
+  --test 5000 --algo soba --backend cpu --metrics "$work/large.jsonl" >"$work/out" 2>&1
+rc=$?
+summary=$(tail -n 1 "$work/large.jsonl" | sed 's/"baselines":{"[a-z]*":{[^}]*},"[a-z]*":{[^}]*}},//')
+acc=$(echo "$summary" | grep -o '"test_accuracy":[0-9.]*' | head -n1 | cut -d: -f2)
+f1=$(echo "$summary" | grep -o '"f1":[0-9.]*' | cut -d: -f2)
+oracle=$(tail -n 1 "$work/large.jsonl" | grep -o '"oracle":{[^}]*}' | grep -o '"test_accuracy":[0-9.]*' | cut -d: -f2)
+check "50,000 x 64 with the defaults: within 2 points of the oracle, F1 >= 0.90" $([ $rc -eq 0 ] && awk -v a="$acc" -v o="$oracle" -v f="$f1" 'BEGIN { exit !(a >= o - 0.02 && f >= 0.90) }'; echo $?) "rc=$rc acc=$acc oracle=$oracle f1=$f1: $(tail -n 3 "$work/out")"
+
 # 3. divergence: one instance of two diverges - it is named, the other goes on (exit 0); when
 # every instance diverges: exit 3, iteration and instance named, metrics so far readable
 "$bin" quadratic --dx 5 --dy 5 --samples 50 --batch 0 --instances 2 --outer-step 0.1,50 \

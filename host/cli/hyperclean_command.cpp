@@ -34,10 +34,12 @@ struct HypercleanArgs {
   int classes = 10;
   index_t train = 20000, validation = 5000, test = 10000;
   double corruption = 0.5, reg = 3e-3;
-  index_t iterations = 3000, inner_steps = 5, batch = 512;
+  index_t iterations = -1;  ///< -1: from --epochs or the default run length
+  double epochs = 0;        ///< > 0: the run length in epochs
+  index_t inner_steps = 5, batch = 512;
   RunOptions run = float_run_options();
-  index_t eval_every = 500;
-  std::vector<double> inner_step, outer_step{1000.0}, neumann_eta;
+  index_t eval_every = -1;  ///< -1: a sixth of the run
+  std::vector<double> inner_step, outer_step, neumann_eta;  ///< empty: the defaults
   index_t neumann_terms = 10, cg_iterations = 10;
   index_t baseline_steps = 1500;
   bool baselines = true;
@@ -76,9 +78,10 @@ std::string human_bytes(double bytes) {
 }
 
 /// Before anything is allocated: what the run will hold against what the executor has; when it
-/// does not fit, an error that says both in words and which options would fit.
+/// does not fit, an error that says both in words and which options would fit. Returns the
+/// header's memory line.
 template <typename T>
-void plan_memory(Executor& exec, const HypercleanArgs& a, index_t features, int classes) {
+std::string plan_memory(Executor& exec, const HypercleanArgs& a, index_t features, int classes) {
   const DataPrecision precision = parse_data_precision(a.data_precision);
   const auto plan = [&](DataPrecision p, index_t instances, index_t train) {
     return HypercleanProblem<T>::memory_plan(train, a.validation, a.test, features, classes,
@@ -92,12 +95,9 @@ void plan_memory(Executor& exec, const HypercleanArgs& a, index_t features, int 
            human_bytes(double(p.workspaces)) + ", solver state " + human_bytes(double(p.solver));
   };
   const std::string where = exec.device_name();
-  if (m.total() <= available) {
-    std::fprintf(stderr, "  memory: %s of %s available on %s (%s)\n",
-                 human_bytes(double(m.total())).c_str(), human_bytes(double(available)).c_str(),
-                 where.c_str(), parts(m).c_str());
-    return;
-  }
+  if (m.total() <= available)
+    return "  memory: " + human_bytes(double(m.total())) + " of " + human_bytes(double(available)) +
+           " available on " + where + " (" + parts(m) + ")\n";
   std::ostringstream os;
   os << "the run needs " << human_bytes(double(m.total())) << " on " << where << " ("
      << parts(m) << ") but " << human_bytes(double(available)) << " are available";
@@ -148,7 +148,7 @@ int run(const HypercleanArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<HypercleanProblem<T>> problem_ptr;
   std::vector<std::uint8_t> corrupted;
-  std::string description;
+  std::string description, memory_line;
   if (a.data == "synthetic") {
     // generated on the executor: the features never pass through the host
     const index_t needed = checked_add(checked_add(a.train, a.validation, "--train + --validation"),
@@ -156,7 +156,7 @@ int run(const HypercleanArgs& a) {
     BILEVEL_EXPECTS(needed <= a.samples, "split sizes do not fit: --samples " << a.samples
                                              << " but the split needs " << needed
                                              << " (train + validation + test)");
-    plan_memory<T>(*exec, a, a.features, a.classes);
+    memory_line = plan_memory<T>(*exec, a, a.features, a.classes);
     HypercleanTruth truth;
     problem_ptr = std::make_unique<HypercleanProblem<T>>(
         exec,
@@ -171,7 +171,7 @@ int run(const HypercleanArgs& a) {
     const HypercleanData data = prepare_hyperclean(
         loaded.pool, loaded.test, SplitSizes{a.train, a.validation, a.test}, a.corruption,
         a.run.seed);
-    plan_memory<T>(*exec, a, data.train.features, data.train.classes);
+    memory_line = plan_memory<T>(*exec, a, data.train.features, data.train.classes);
     problem_ptr = std::make_unique<HypercleanProblem<T>>(exec, data, a.reg,
                                                          parse_data_precision(a.data_precision));
     corrupted = data.corrupted;
@@ -186,6 +186,7 @@ int run(const HypercleanArgs& a) {
                description.c_str(), static_cast<long long>(a.train), 100 * a.corruption,
                static_cast<long long>(a.validation), static_cast<long long>(a.test),
                static_cast<long long>(problem.feature_rows() - 1), problem.classes(), load_seconds);
+  std::fputs(memory_line.c_str(), stderr);
   const bool bf16_data = problem.data_precision() == DataPrecision::bf16;
   std::fprintf(stderr, "  %s on %s (%s), %s%s, %lld instance%s\n", a.run.algo.c_str(),
                to_string(exec->backend()).c_str(), exec->device_name().c_str(),
@@ -221,15 +222,41 @@ int run(const HypercleanArgs& a) {
                  plain.seconds, 100 * oracle.test_accuracy, oracle.seconds);
   }
 
+  // The run's length and x step scale with the data: an epoch is n / batch iterations (each
+  // x_i is touched about once), and x_i moves by outer_step / batch per touch.
+  BILEVEL_EXPECTS(a.iterations < 0 || a.epochs == 0, "give --iters or --epochs, not both");
+  const double per_epoch = static_cast<double>(n) / static_cast<double>(a.batch);
+  index_t iterations = a.iterations;
+  std::string length_why = "--iters";
+  if (a.epochs > 0) {
+    iterations = static_cast<index_t>(std::ceil(a.epochs * per_epoch));
+    length_why = "--epochs";
+  } else if (iterations < 0) {
+    iterations = std::max<index_t>(3000, static_cast<index_t>(std::ceil(30 * per_epoch)));
+    length_why = "default: at least 30 epochs and 3000 iterations";
+  }
+  const index_t eval_every = a.eval_every >= 0 ? a.eval_every : std::max<index_t>(1, iterations / 6);
+  const std::vector<double> outer_step =
+      a.outer_step.empty() ? std::vector<double>{1000.0 * static_cast<double>(a.batch) / 512.0}
+                           : a.outer_step;
+  char step_why[64];
+  std::snprintf(step_why, sizeof step_why, "%s%g",
+                a.outer_step.empty() ? "1000 x batch / 512 = " : "--outer-step ", outer_step[0]);
+  std::fprintf(stderr, "  run: %lld iterations = %.1f epochs of batches of %lld over %lld "
+                       "training samples (%s); x step %s%s\n",
+               static_cast<long long>(iterations), static_cast<double>(iterations) / per_epoch,
+               static_cast<long long>(a.batch), static_cast<long long>(n), length_why.c_str(),
+               step_why, outer_step.size() > 1 ? ", ..." : "");
+
   AlgorithmOptions o;
   o.name = a.run.algo;
-  o.loop.iterations = a.iterations;
+  o.loop.iterations = iterations;
   o.loop.inner_steps = a.inner_steps;
   o.loop.inner_step = a.inner_step.empty() ? std::vector<double>{default_step} : a.inner_step;
-  o.loop.outer_step = a.outer_step;
+  o.loop.outer_step = outer_step;
   o.loop.lower_batch = o.loop.upper_batch = a.batch;
   o.loop.seed = a.run.seed;
-  o.loop.eval_every = a.eval_every;
+  o.loop.eval_every = eval_every;
   o.loop.capture = a.run.graphs;
   o.loop.independent_batches = a.run.independent_batches;
   o.neumann = NeumannOptions{a.neumann_terms,
@@ -263,7 +290,7 @@ int run(const HypercleanArgs& a) {
     }
     char line[256];
     std::snprintf(line, sizeof line, "iter %6lld/%lld  %6.1fs  val loss %.4f  test acc %.2f%%  F1 %.3f%s",
-                  static_cast<long long>(m.iteration), static_cast<long long>(a.iterations),
+                  static_cast<long long>(m.iteration), static_cast<long long>(iterations),
                   m.seconds, m.upper_value[0], 100 * last_acc[0], f1[0], nb > 1 ? " (instance 0)" : "");
     progress.update(line);
     metrics.write({{"iteration", m.iteration},
@@ -365,16 +392,24 @@ std::function<int()> add_hyperclean_command(CLI::App& app) {
   cmd->add_option("--corruption", a->corruption, "Fraction p of corrupted training labels")
       ->capture_default_str()->check(fraction_below_one());
   cmd->add_option("--reg", a->reg, "L2 weight of the lower level")->capture_default_str()->check(CLI::Range(0.0, 1e6));
-  cmd->add_option("--iters", a->iterations, "Outer iterations")->capture_default_str()->check(non_negative_integer());
+  cmd->add_option("--iters", a->iterations,
+                  "Outer iterations (default: at least 30 epochs and 3000 iterations)")
+      ->check(non_negative_integer());
+  cmd->add_option("--epochs", a->epochs,
+                  "Run length in epochs: iterations = epochs x training samples / batch")
+      ->check(positive_number());
   cmd->add_option("--inner-steps", a->inner_steps, "Lower-level steps per outer iteration")
       ->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--batch", a->batch, "Minibatch size")->capture_default_str()->check(positive_integer());
-  cmd->add_option("--eval-every", a->eval_every, "Metrics every k iterations (0: at the end)")
-      ->capture_default_str()->check(non_negative_integer());
+  cmd->add_option("--eval-every", a->eval_every,
+                  "Metrics every k iterations (0: at the end; default: a sixth of the run)")
+      ->check(non_negative_integer());
   cmd->add_option("--inner-step", a->inner_step, "Lower-level step, 1 value or one per instance (default 0.9/L_g)")
       ->delimiter(',')->check(positive_number());
-  cmd->add_option("--outer-step", a->outer_step, "Step on the weight logits x, 1 value or one per instance")
-      ->capture_default_str()->delimiter(',')->check(positive_number());
+  cmd->add_option("--outer-step", a->outer_step,
+                  "Step on the weight logits x, 1 value or one per instance (default 1000 x batch "
+                  "/ 512: x_i moves the same per touch at any batch)")
+      ->delimiter(',')->check(positive_number());
   cmd->add_option("--neumann-eta", a->neumann_eta, "Neumann step, 1 value or one per instance (default 0.9/L_g)")
       ->delimiter(',')->check(positive_number());
   cmd->add_option("--neumann-terms", a->neumann_terms, "Neumann terms Q")->capture_default_str()->check(non_negative_integer());
