@@ -80,6 +80,15 @@ f1=$(echo "$summary" | grep -o '"f1":[0-9.]*' | cut -d: -f2)
 oracle=$(tail -n 1 "$work/large.jsonl" | grep -o '"oracle":{[^}]*}' | grep -o '"test_accuracy":[0-9.]*' | cut -d: -f2)
 check "50,000 x 64 with the defaults: within 2 points of the oracle, F1 >= 0.90" $([ $rc -eq 0 ] && awk -v a="$acc" -v o="$oracle" -v f="$f1" 'BEGIN { exit !(a >= o - 0.02 && f >= 0.90) }'; echo $?) "rc=$rc acc=$acc oracle=$oracle f1=$f1: $(tail -n 3 "$work/out")"
 
+# 2e. a search over settings: every combination an instance, the best named with its reason
+"$bin" hyperclean --data synthetic --samples 7000 --features 10 --train 5000 --validation 1000 \
+  --test 1000 --iters 200 --grid outer-step=100,1000 --grid inner-step=0.5,1,2 --no-baselines \
+  --backend cpu --metrics "$work/grid.jsonl" >"$work/out" 2>&1
+rc=$?
+check "--grid of 2 x 3 runs 6 instances and names the best" $([ $rc -eq 0 ] && grep -q "soba\|stocbio on cpu .*, 6 instances" "$work/out" && grep -q "search: best of 6 settings is instance [0-5] (outer-step [0-9]*, inner-step [0-9.]*): validation loss [0-9.]* against [0-9.]* for the next best" "$work/out" && tail -n1 "$work/grid.jsonl" | grep -q '"instance_settings":\["outer-step 100, inner-step 0.5","outer-step 100, inner-step 1","outer-step 100, inner-step 2","outer-step 1000, inner-step 0.5"'; echo $?) "rc=$rc: $(cat "$work/out")"
+bad_option "--grid with a bad name refused" "--grid 'speed=1,2': unknown setting 'speed'" hyperclean --grid speed=1,2
+bad_option "--grid and the same option refused" "--grid outer-step and --outer-step both given" hyperclean --grid outer-step=1,2 --outer-step 5
+
 # 3. divergence: one instance of two diverges - it is named, the other goes on (exit 0); when
 # every instance diverges: exit 3, iteration and instance named, metrics so far readable
 "$bin" quadratic --dx 5 --dy 5 --samples 50 --batch 0 --instances 2 --outer-step 0.1,50 \

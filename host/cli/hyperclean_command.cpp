@@ -44,7 +44,77 @@ struct HypercleanArgs {
   index_t baseline_steps = 1500;
   bool baselines = true;
   std::string data_precision = "same";
+  /// --grid NAME=v1,v2,...: the instances are the Cartesian product of these settings.
+  std::vector<std::string> grid;
+  /// One description per instance ("outer-step 1000, inner-step 0.1"), set by expand_grid.
+  std::vector<std::string> instance_settings;
 };
+
+/// Turns --grid specifications into B instances (the Cartesian product, the first grid varying
+/// slowest) with per-instance step lists; names each instance's settings.
+void expand_grid(HypercleanArgs& a) {
+  if (a.grid.empty()) return;
+  struct Axis {
+    std::string name;
+    std::vector<double> values;
+    std::vector<double>* target;
+  };
+  std::vector<Axis> axes;
+  for (const std::string& spec : a.grid) {
+    const std::size_t eq = spec.find('=');
+    BILEVEL_EXPECTS(eq != std::string::npos && eq > 0,
+                    "--grid '" << spec << "': expected NAME=v1,v2,... with NAME outer-step, "
+                                          "inner-step or neumann-eta");
+    Axis axis{spec.substr(0, eq), {}, nullptr};
+    if (axis.name == "outer-step") axis.target = &a.outer_step;
+    else if (axis.name == "inner-step") axis.target = &a.inner_step;
+    else if (axis.name == "neumann-eta") axis.target = &a.neumann_eta;
+    BILEVEL_EXPECTS(axis.target != nullptr, "--grid '" << spec << "': unknown setting '" << axis.name
+                                                       << "' (outer-step, inner-step, neumann-eta)");
+    BILEVEL_EXPECTS(axis.target->empty(), "--grid " << axis.name << " and --" << axis.name
+                                                    << " both given: give one of them");
+    std::string rest = spec.substr(eq + 1);
+    std::size_t start = 0;
+    while (start <= rest.size()) {
+      const std::size_t comma = std::min(rest.find(',', start), rest.size());
+      const std::string text = rest.substr(start, comma - start);
+      char* end = nullptr;
+      const double v = std::strtod(text.c_str(), &end);
+      BILEVEL_EXPECTS(!text.empty() && end == text.c_str() + text.size() && std::isfinite(v) && v > 0,
+                      "--grid " << axis.name << ": values must be finite numbers > 0, got '"
+                                << text << "'");
+      axis.values.push_back(v);
+      start = comma + 1;
+    }
+    for (const Axis& other : axes)
+      BILEVEL_EXPECTS(other.name != axis.name, "--grid " << axis.name << " given twice");
+    axes.push_back(std::move(axis));
+  }
+  index_t count = 1;
+  for (const Axis& axis : axes) count = checked_mul(count, static_cast<index_t>(axis.values.size()), "--grid size");
+  BILEVEL_EXPECTS(a.run.instances == 1 || a.run.instances == count,
+                  "--instances " << a.run.instances << " and a --grid of " << count
+                                 << " settings: leave --instances out");
+  BILEVEL_EXPECTS(count <= 4096, "--grid of " << count << " settings: at most 4096 instances");
+  a.run.instances = count;
+  a.instance_settings.assign(static_cast<std::size_t>(count), std::string());
+  for (index_t b = 0; b < count; ++b) {
+    index_t rest = b;
+    std::string text;
+    for (std::size_t k = axes.size(); k-- > 0;) {  // the last axis varies fastest
+      const auto n = static_cast<index_t>(axes[k].values.size());
+      const double v = axes[k].values[static_cast<std::size_t>(rest % n)];
+      rest /= n;
+      axes[k].target->push_back(v);
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%s %g", axes[k].name.c_str(), v);
+      text = text.empty() ? std::string(buf) : std::string(buf) + ", " + text;
+    }
+    a.instance_settings[static_cast<std::size_t>(b)] = text;
+  }
+  // the pushes above went instance by instance, axis by axis from the last: per axis, the
+  // values are in instance order
+}
 
 struct BaselineResult {
   double test_accuracy = 0, seconds = 0;
@@ -334,6 +404,21 @@ int run(const HypercleanArgs& a) {
               r.seconds, per_second, to_string(exec->backend()).c_str(),
               exec->device_name().c_str(),
               r.captured_shapes > 0 ? ", iterations replayed as CUDA graphs" : "");
+  if (!a.instance_settings.empty()) {
+    // the search: which instance, and why (its validation loss against the next best)
+    index_t second = -1;
+    for (index_t b = 0; b < nb; ++b)
+      if (b != best && r.diverged_at[b] < 0 &&
+          (second < 0 || last_val_loss[b] < last_val_loss[second]))
+        second = b;
+    std::printf("  search: best of %lld settings is instance %lld (%s): validation loss %.4f",
+                static_cast<long long>(nb), static_cast<long long>(best),
+                a.instance_settings[best].c_str(), last_val_loss[best]);
+    if (second >= 0)
+      std::printf(" against %.4f for the next best (instance %lld: %s)", last_val_loss[second],
+                  static_cast<long long>(second), a.instance_settings[second].c_str());
+    std::printf("\n");
+  }
   std::printf("  %-28s %8s %9s %9s %9s\n", "", "test acc", "precision", "recall", "F1");
   if (a.baselines) {
     std::printf("  %-28s %7.2f%% %9s %9s %9s\n", "plain (all samples)", 100 * plain.test_accuracy, "-", "-", "-");
@@ -368,6 +453,10 @@ int run(const HypercleanArgs& a) {
                          {"validation_loss", last_val_loss[best]},
                          {"test_accuracy_per_instance", last_acc},
                          {"diverged_at", r.diverged_at}};
+  if (!a.instance_settings.empty()) {
+    summary["instance_settings"] = a.instance_settings;
+    summary["best_settings"] = a.instance_settings[best];
+  }
   if (a.baselines)
     summary["baselines"] = {{"plain", {{"test_accuracy", plain.test_accuracy}, {"seconds", plain.seconds}}},
                             {"oracle", {{"test_accuracy", oracle.test_accuracy}, {"seconds", oracle.seconds}}}};
@@ -423,9 +512,15 @@ std::function<int()> add_hyperclean_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::IsMember({"same", "bf16"}));
   add_run_options(cmd, a->run, "Seed of the split, the corruption and the minibatches");
+  cmd->add_option("--grid", a->grid,
+                  "A search over settings: NAME=v1,v2,... (NAME outer-step, inner-step or "
+                  "neumann-eta; repeat for a product); every combination is an instance, and "
+                  "the summary names the best on validation loss");
   return [a, cmd]() -> int {
     if (!cmd->parsed()) return -1;
-    return a->run.precision == "float" ? run<float>(*a) : run<double>(*a);
+    HypercleanArgs expanded = *a;
+    expand_grid(expanded);
+    return expanded.run.precision == "float" ? run<float>(expanded) : run<double>(expanded);
   };
 }
 
