@@ -554,14 +554,14 @@ void HypercleanProblem<T>::hvp_jvp(const Batch& batch, ConstMatrixView<T> x, Con
 }
 
 template <typename T>
-bool HypercleanProblem<T>::lower_fused(const Batch& batch, ConstMatrixView<T> x,
-                                       ConstMatrixView<T> y, ConstMatrixView<T> v,
-                                       MatrixView<T> gy, MatrixView<T> hv, MatrixView<T> jv) {
+bool HypercleanProblem<T>::lower_outputs(ConstMatrixView<T> y, ConstMatrixView<T> v,
+                                         MatrixView<T> gy, MatrixView<T> hv, MatrixView<T> jv,
+                                         kernels::LinearModelOutputs<T>& o) const {
   const bool contiguous = (gy.empty() || gy.ld == gy.rows) && (hv.empty() || hv.ld == hv.rows) &&
                           (jv.empty() || jv.rows == dim_x());
   if (!contiguous) return false;
   // gy = 2 reg W + A_b Rg; hv = 2 reg V + A_b Rh; jv = sigmoid'(x) (J v terms), zero elsewhere
-  kernels::LinearModelOutputs<T> o;
+  o = kernels::LinearModelOutputs<T>{};
   o.w = y.data;
   o.v = v.data;
   o.grad = gy.empty() ? nullptr : gy.data;
@@ -570,7 +570,16 @@ bool HypercleanProblem<T>::lower_fused(const Batch& batch, ConstMatrixView<T> x,
   o.ldjv = jv.ld;
   o.jv_rows = dim_x();
   o.reg2 = static_cast<T>(2 * reg_);
-  return fused_oracle(train_, batch, x.cols, x.data, x.ld, o);
+  return true;
+}
+
+template <typename T>
+bool HypercleanProblem<T>::lower_fused(const Batch& batch, ConstMatrixView<T> x,
+                                       ConstMatrixView<T> y, ConstMatrixView<T> v,
+                                       MatrixView<T> gy, MatrixView<T> hv, MatrixView<T> jv) {
+  kernels::LinearModelOutputs<T> o;
+  return lower_outputs(y, v, gy, hv, jv, o) &&
+         fused_oracle(train_, batch, x.cols, x.data, x.ld, o);
 }
 
 template <typename T>
@@ -596,20 +605,10 @@ void HypercleanProblem<T>::single_point_oracles(const Batch& lower, const Batch&
                   "hyperclean single_point_oracles: v must be a contiguous " << dim_y() << " x "
                                                                              << x.cols);
   const index_t nb = x.cols;
-  const bool contiguous = (gy.empty() || gy.ld == gy.rows) && (hv.empty() || hv.ld == hv.rows) &&
-                          (jv.empty() || jv.rows == dim_x()) && fy.ld == fy.rows;
   kernels::LinearModelCall<T> calls[2];
-  if (contiguous) {
-    // lower: gy = 2 reg W + A_b Rg; hv = 2 reg V + A_b Rh; jv = J v terms, zero elsewhere
-    kernels::LinearModelOutputs<T> lo;
-    lo.w = y.data;
-    lo.v = v.data;
-    lo.grad = gy.empty() ? nullptr : gy.data;
-    lo.hv = hv.empty() ? nullptr : hv.data;
-    lo.jv = jv.empty() ? nullptr : jv.data;
-    lo.ldjv = jv.ld;
-    lo.jv_rows = dim_x();
-    lo.reg2 = static_cast<T>(2 * reg_);
+  kernels::LinearModelOutputs<T> lo;
+  // lower: gy, hv, jv as lower_oracles
+  if (fy.ld == fy.rows && lower_outputs(y, v, gy, hv, jv, lo)) {
     // upper: fy = A_b' Rg' (unweighted validation loss)
     kernels::LinearModelOutputs<T> up;
     up.w = y.data;

@@ -216,6 +216,10 @@ class HypercleanProblem final : public Problem<T> {
                             index_t ldx, const kernels::LinearModelOutputs<T>& o,
                             const kernels::LinearModelWorkspace<T>& ws,
                             kernels::LinearModelCall<T>& call);
+  /// The fused kernels' outputs for gy, hv, jv of g (any may be empty); false when a view is
+  /// not contiguous (the composed path then).
+  bool lower_outputs(ConstMatrixView<T> y, ConstMatrixView<T> v, MatrixView<T> gy,
+                     MatrixView<T> hv, MatrixView<T> jv, kernels::LinearModelOutputs<T>& o) const;
   /// gy, hv, jv of g (any may be empty) on the fused path; false: use the composed one.
   bool lower_fused(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
                    ConstMatrixView<T> v, MatrixView<T> gy, MatrixView<T> hv, MatrixView<T> jv);
