@@ -8,8 +8,9 @@
 //
 // back_product_kernel: a thread per (feature row, 8 output columns) sums R[i, col] a_i[j] over
 // the batch in batch order (R staged in shared memory, rows read coalesced across threads):
-// no atomics, the same bits on every run. Extra blocks (blockIdx.x == row tiles) scatter jv:
-// the first copy of a sample in the batch sums the terms of all its copies in batch order.
+// no atomics, the same bits on every run. Extra blocks (blockIdx.x >= row tiles) scatter jv, a
+// thread per sampled position: the first copy of a sample in the batch sums the terms of all
+// its copies in batch order.
 //
 // Up to kMaxLinearModelCalls independent calls (a single-loop step's lower and upper batches)
 // share the two launches: warps and blocks are dealt to the calls in order.
@@ -151,25 +152,37 @@ __global__ void coefficient_kernel(CallSet<T> set) {
   }
 }
 
+/// jv for one position `position` of the flattened (call, instance, sample) positions of the
+/// calls that want jv: the first copy of a data sample in its batch writes the terms of all
+/// its copies, summed in batch order (no atomics); the other copies write nothing. The scans
+/// have no early exit, so the loads of the index set pipeline.
 template <typename T>
-__device__ void jv_scatter(const LinearModelBatch<T>& b, const LinearModelOutputs<T>& o,
-                           const LinearModelWorkspace<T>& ws) {
-  for (index_t inst = 0; inst < b.instances; ++inst) {
-    const index_t g = b.index_stride > 0 ? inst : 0;
-    for (index_t i = threadIdx.x; i < b.count; i += blockDim.x) {
-      const index_t k = data_sample(b, g, i);
-      bool first = true;
-      if (b.indices)
-        for (index_t p = 0; p < i && first; ++p) first = data_sample(b, g, p) != k;
-      if (!first) continue;
-      // the terms of all copies of sample k, in batch order
-      T sum = T(0);
-      for (index_t p = i; p < b.count; ++p)
-        if (p == i || (b.indices && data_sample(b, g, p) == k)) sum += ws.cross[p + inst * ws.ld];
-      T* out = o.jv + k + inst * o.ldjv;
-      const T term = b.scale * common::sigmoid_derivative(b.x[k + inst * b.ldx]) * sum;
-      *out = o.accumulate ? *out + term : term;
+__device__ void jv_scatter(const CallSet<T>& set, index_t position) {
+  for (int c = 0; c < set.count; ++c) {
+    const LinearModelBatch<T>& b = set.call[c].batch;
+    const LinearModelOutputs<T>& o = set.call[c].outputs;
+    if (o.jv == nullptr) continue;
+    const index_t positions = b.instances * b.count;
+    if (position >= positions) {
+      position -= positions;
+      continue;
     }
+    const index_t inst = position / b.count, i = position % b.count;
+    const index_t g = b.index_stride > 0 ? inst : 0;
+    const index_t k = data_sample(b, g, i);
+    const T* cross = set.call[c].workspace.cross + inst * set.call[c].workspace.ld;
+    T sum = cross[i];
+    if (b.indices != nullptr) {
+      int earlier = 0;
+      for (index_t p = 0; p < i; ++p) earlier += data_sample(b, g, p) == k;
+      if (earlier > 0) return;  // a later copy: the first one writes
+      for (index_t p = i + 1; p < b.count; ++p)
+        if (data_sample(b, g, p) == k) sum += cross[p];
+    }
+    T* out = o.jv + k + inst * o.ldjv;
+    const T term = b.scale * common::sigmoid_derivative(b.x[k + inst * b.ldx]) * sum;
+    *out = o.accumulate ? *out + term : term;
+    return;
   }
 }
 
@@ -187,11 +200,9 @@ __device__ __forceinline__ void accumulate_rows(const D* data, index_t rows, ind
 
 template <typename T>
 __global__ void back_product_kernel(CallSet<T> set, index_t row_tiles) {
-  if (blockIdx.x == row_tiles) {  // the jv blocks: one (blockIdx.y == 0, z == 0) does the work
+  if (blockIdx.x >= row_tiles) {  // the jv blocks (those of blockIdx.y == 0, z == 0)
     if (blockIdx.y == 0 && blockIdx.z == 0)
-      for (int c = 0; c < set.count; ++c)
-        if (set.call[c].outputs.jv != nullptr)
-          jv_scatter(set.call[c].batch, set.call[c].outputs, set.call[c].workspace);
+      jv_scatter(set, (blockIdx.x - row_tiles) * static_cast<index_t>(kRowThreads) + threadIdx.x);
     return;
   }
   // this block's (call, group)
@@ -267,7 +278,7 @@ class CudaLinearModelKernels final : public LinearModelKernels<T> {
     BILEVEL_EXPECTS(count >= 1 && count <= kMaxLinearModelCalls,
                     "linear model oracle: 1 to " << kMaxLinearModelCalls << " calls, got " << count);
     CallSet<T> set;
-    index_t pairs = 0, row_tiles = 0, col_tiles = 1, groups = 0;
+    index_t pairs = 0, row_tiles = 0, col_tiles = 1, groups = 0, jv_positions = 0, jv_fill = 0;
     bool back_product = false;
     for (int c = 0; c < count; ++c) {
       const LinearModelBatch<T>& b = calls[c].batch;
@@ -291,18 +302,23 @@ class CudaLinearModelKernels final : public LinearModelKernels<T> {
       row_tiles = std::max(row_tiles, (b.rows + kRowThreads - 1) / kRowThreads);
       col_tiles = std::max(col_tiles, (outputs * sh.columns + kOutTile - 1) / kOutTile);
       back_product = back_product || outputs > 0 || o.jv != nullptr;
+      if (o.jv != nullptr) jv_positions += b.instances * b.count;
+      if (o.jv != nullptr && !o.accumulate) jv_fill += o.jv_rows * b.instances;
     }
     if (set.count == 0) return;
-    // pass 1: coefficients (and jv = 0)
-    const index_t blocks1 = (pairs + kWarps - 1) / kWarps;
+    // pass 1: coefficients (and jv = 0: enough blocks that the fill of a long jv, one entry
+    // per training sample and instance, is spread over the device; the extra blocks only fill)
+    const index_t fill_blocks = std::min<index_t>((jv_fill + kWarps * 32 * 8 - 1) / (kWarps * 32 * 8), 4096);
+    const index_t blocks1 = std::max((pairs + kWarps - 1) / kWarps, fill_blocks);
     const std::size_t smem = sizeof(T) * kWarps * 2 * kMaxColumns;
     coefficient_kernel<common::SoftmaxCrossEntropy, T>
         <<<static_cast<unsigned>(blocks1), kWarps * 32, smem, stream_>>>(set);
     BILEVEL_CHECK_LAUNCH(stream_, "linear_model_coefficients");
     detail::note_launches();
     if (!back_product) return;
-    // pass 2: grad, hv back-products; jv scatter (one extra column of blocks)
-    const dim3 grid(static_cast<unsigned>(row_tiles + 1), static_cast<unsigned>(col_tiles),
+    // pass 2: grad, hv back-products; jv scatter (extra blocks along x, a thread a position)
+    const index_t jv_blocks = (jv_positions + kRowThreads - 1) / kRowThreads;
+    const dim3 grid(static_cast<unsigned>(row_tiles + jv_blocks), static_cast<unsigned>(col_tiles),
                     static_cast<unsigned>(groups));
     back_product_kernel<T><<<grid, kRowThreads, 0, stream_>>>(set, row_tiles);
     BILEVEL_CHECK_LAUNCH(stream_, "linear_model_back_product");
