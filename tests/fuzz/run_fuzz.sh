@@ -43,4 +43,5 @@ for target in idx libsvm checkpoint; do
     echo "ok   fuzz_$target: ${runs:-?} inputs in ${seconds} s, no finding"
   fi
 done
+rm -f /tmp/bilevel_fuzz_*  # the targets' input files
 exit $status
