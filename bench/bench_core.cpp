@@ -29,6 +29,21 @@ void set_counters(benchmark::State& state, double bytes_per_iteration) {
   // kIsRate divides by the manual time, which is what the executor measured.
 }
 
+/// One timed run of fixed length after a warm-up call (no Google Benchmark repetitions): the
+/// time per call of `calls` calls of f (CUDA: 200, CPU: 20, times `scale`).
+template <typename F>
+void time_calls(benchmark::State& state, const std::shared_ptr<Executor>& exec, F f,
+                double scale = 1.0) {
+  const auto calls = static_cast<index_t>((exec->backend() == Backend::cuda ? 200 : 20) * scale);
+  f();  // warm-up
+  for (auto _ : state) {
+    const double ms = exec->time_ms([&] {
+      for (index_t c = 0; c < calls; ++c) f();
+    });
+    state.SetIterationTime(ms / 1e3 / static_cast<double>(calls));
+  }
+}
+
 /// hv = A v = (1/n) M' (M v) + mu v on the full data: two GEMMs reading M (n x dy) each.
 template <typename T>
 void bm_hvp(benchmark::State& state, std::shared_ptr<Executor> exec, Size s, index_t batch) {
@@ -41,12 +56,8 @@ void bm_hvp(benchmark::State& state, std::shared_ptr<Executor> exec, Size s, ind
   MinibatchSampler<T> sampler(exec, 1, s.n, batch);
   const Batch b = sampler.draw(SampleStream::second_order, 0, 0);
   const index_t rows = batch > 0 ? batch : s.n;
-  for (auto _ : state) {
-    const double ms = exec->time_ms([&] {
-      p.hvp_jvp(b, x.view(), y.view(), v.view(), hv.view(), MatrixView<T>());
-    });
-    state.SetIterationTime(ms / 1e3);
-  }
+  time_calls(state, exec,
+             [&] { p.hvp_jvp(b, x.view(), y.view(), v.view(), hv.view(), MatrixView<T>()); });
   // minibatch: gather (read + write rows x dy) then the two GEMMs on the gathered rows
   const double gather = batch > 0 ? 2.0 * rows * s.dy : 0.0;
   set_counters<T>(state, sizeof(T) * (gather + 2.0 * rows * s.dy + 2.0 * rows * s.instances +
@@ -66,12 +77,10 @@ void bm_neumann(benchmark::State& state, std::shared_ptr<Executor> exec, Size s,
   exec->ops<T>().fill(x.view(), T(0.5));
   exec->ops<T>().fill(y.view(), T(0.5));
   index_t k = 0;
-  for (auto _ : state) {
-    const double ms = exec->time_ms([&] {
-      est->estimate(EstimateContext<T>{p, lower, upper, k++}, x.view(), y.view(), h.view());
-    });
-    state.SetIterationTime(ms / 1e3);
-  }
+  time_calls(
+      state, exec,
+      [&] { est->estimate(EstimateContext<T>{p, lower, upper, k++}, x.view(), y.view(), h.view()); },
+      0.25);
   // 11 minibatch HVPs plus fy: each gathers and reads the batch rows twice
   set_counters<T>(state, sizeof(T) * 12.0 * 4.0 * batch * s.dy);
 }
@@ -93,6 +102,7 @@ void bm_stocbio_iteration(benchmark::State& state, std::shared_ptr<Executor> exe
   o.loop.iterations = 20;
   o.loop.final_evaluation = false;
   auto solver = make_solver(p, o);
+  solver->run(x0, y0);  // warm-up
   for (auto _ : state) {
     const double ms = exec->time_ms([&] { solver->run(x0, y0); });
     state.SetIterationTime(ms / 1e3 / 20.0);
@@ -114,12 +124,8 @@ void bm_per_task_hvp(benchmark::State& state, std::shared_ptr<Executor> exec, Si
   exec->ops<T>().fill(v.view(), T(1));
   MinibatchSampler<T> sampler(exec, 1, s.n, batch);
   const Batch b = sampler.draw(SampleStream::second_order, 0, 0);
-  for (auto _ : state) {
-    const double ms = exec->time_ms([&] {
-      p.hvp_jvp(b, x.view(), y.view(), v.view(), hv.view(), MatrixView<T>());
-    });
-    state.SetIterationTime(ms / 1e3);
-  }
+  time_calls(state, exec,
+             [&] { p.hvp_jvp(b, x.view(), y.view(), v.view(), hv.view(), MatrixView<T>()); });
   // gather (read + write) and two GEMM reads of the 512 x dy rows of every task
   set_counters<T>(state, sizeof(T) * 4.0 * batch * s.dy * s.instances);
   state.SetItemsProcessed(state.iterations() * s.instances);
@@ -138,15 +144,15 @@ void register_all(const std::shared_ptr<Executor>& exec, const char* precision) 
     const std::string suffix = "/" + backend + "/" + precision + "/dy:" + std::to_string(s.dy) +
                                "/n:" + std::to_string(s.n) + "/B:" + std::to_string(s.instances);
     benchmark::RegisterBenchmark(("hvp_full" + suffix).c_str(), bm_hvp<T>, exec, s, index_t(0))
-        ->UseManualTime()->Unit(benchmark::kMicrosecond);
+        ->UseManualTime()->Unit(benchmark::kMicrosecond)->Iterations(1);
     benchmark::RegisterBenchmark(("hvp_batch512" + suffix).c_str(), bm_hvp<T>, exec, s, index_t(512))
-        ->UseManualTime()->Unit(benchmark::kMicrosecond);
+        ->UseManualTime()->Unit(benchmark::kMicrosecond)->Iterations(1);
     benchmark::RegisterBenchmark(("neumann_q10_batch512" + suffix).c_str(), bm_neumann<T>, exec, s,
                                  index_t(512))
-        ->UseManualTime()->Unit(benchmark::kMicrosecond);
+        ->UseManualTime()->Unit(benchmark::kMicrosecond)->Iterations(1);
     benchmark::RegisterBenchmark(("stocbio_iteration" + suffix).c_str(), bm_stocbio_iteration<T>,
                                  exec, s)
-        ->UseManualTime()->Unit(benchmark::kMicrosecond);
+        ->UseManualTime()->Unit(benchmark::kMicrosecond)->Iterations(1);
   }
   // per-task data: n rows per task (the CPU's host memory and generation time bound n)
   if (std::string(precision) == "float")
@@ -155,7 +161,7 @@ void register_all(const std::shared_ptr<Executor>& exec, const char* precision) 
       benchmark::RegisterBenchmark(("per_task_hvp_batch512/" + backend + "/" + precision + "/dy:256/n:" +
                                     std::to_string(s.n) + "/B:" + std::to_string(tasks)).c_str(),
                                    bm_per_task_hvp<T>, exec, s)
-          ->UseManualTime()->Unit(benchmark::kMicrosecond);
+          ->UseManualTime()->Unit(benchmark::kMicrosecond)->Iterations(1);
     }
 }
 
