@@ -390,3 +390,67 @@ TEST(HypercleanParity, DeviceGeneratedDataMatchesCpu) {
 
 }  // namespace
 }  // namespace bilevel::test
+
+namespace bilevel::test {
+namespace {
+
+/// Within-class statistics of a split's features (features x samples, bias row dropped; each
+/// sample minus the mean of its class): the spread of the features' standard deviations and
+/// the mean absolute correlation between distinct features.
+struct FeatureStats {
+  double spread = 0;          // largest / smallest standard deviation
+  double mean_abs_corr = 0;   // over pairs of distinct features
+};
+FeatureStats feature_stats(const std::vector<double>& x, const std::vector<std::int32_t>& label,
+                           index_t rows, index_t n, int classes) {
+  const index_t d = rows - 1;
+  std::vector<double> mean(static_cast<std::size_t>(d * classes), 0.0), count(classes, 0.0);
+  for (index_t i = 0; i < n; ++i) {
+    count[label[i]] += 1;
+    for (index_t j = 0; j < d; ++j) mean[label[i] * d + j] += x[i * rows + j];
+  }
+  for (int c = 0; c < classes; ++c)
+    for (index_t j = 0; j < d; ++j) mean[c * d + j] /= std::max(count[c], 1.0);
+  const auto r = [&](index_t i, index_t j) { return x[i * rows + j] - mean[label[i] * d + j]; };
+  std::vector<double> sd(d, 0.0);
+  for (index_t i = 0; i < n; ++i)
+    for (index_t j = 0; j < d; ++j) sd[j] += r(i, j) * r(i, j) / n;
+  for (auto& v : sd) v = std::sqrt(v);
+  FeatureStats s;
+  s.spread = *std::max_element(sd.begin(), sd.end()) / *std::min_element(sd.begin(), sd.end());
+  double sum = 0;
+  for (index_t a = 0; a < d; ++a)
+    for (index_t b = a + 1; b < d; ++b) {
+      double c = 0;
+      for (index_t i = 0; i < n; ++i) c += r(i, a) * r(i, b);
+      sum += std::abs(c / n / (sd[a] * sd[b]));
+    }
+  s.mean_abs_corr = sum / (d * (d - 1) / 2.0);
+  return s;
+}
+
+/// The harder generator: features of spread scales, correlated through latent factors; the
+/// default generator has neither; both are reproducible from the seed.
+TEST(SyntheticGenerator, ScalesAndCorrelationsAreThereWhenAskedFor) {
+  auto exec = cpu();
+  const auto stats = [&](double spread, double correlation) {
+    SyntheticHypercleanSpec spec{4000, 200, 200, 12, 4, 0.3, 5};
+    spec.feature_scale_spread = spread;
+    spec.correlation = correlation;
+    HypercleanTruth truth;
+    HypercleanProblem<double> p(exec, spec, 1e-3, &truth);
+    const std::vector<double> x = p.features_of(DataSplit::train);
+    HypercleanProblem<double> again(exec, spec, 1e-3, nullptr);
+    EXPECT_EQ(x, again.features_of(DataSplit::train)) << "reproducible from the seed";
+    return feature_stats(x, truth.clean_train_labels, 13, 4000, 4);
+  };
+  const FeatureStats plain = stats(1.0, 0.0), scaled = stats(10.0, 0.0), correlated = stats(1.0, 4.0);
+  EXPECT_LT(plain.spread, 1.5);
+  EXPECT_GT(scaled.spread, 5.0);
+  EXPECT_LT(plain.mean_abs_corr, 0.05);
+  EXPECT_GT(correlated.mean_abs_corr, 3 * plain.mean_abs_corr);
+  EXPECT_GT(correlated.mean_abs_corr, 0.1);
+}
+
+}  // namespace
+}  // namespace bilevel::test

@@ -32,6 +32,7 @@ struct HypercleanArgs {
   std::string data = "fashion-mnist";
   index_t samples = 20000, features = 100;
   int classes = 10;
+  double feature_scales = 1.0, correlation = 0.0;  ///< synthetic: the harder generator
   index_t train = 20000, validation = 5000, test = 10000;
   double corruption = 0.5, reg = 3e-3;
   index_t iterations = -1;  ///< -1: from --epochs or the default run length
@@ -213,7 +214,8 @@ int run(const HypercleanArgs& a) {
               << a.corruption << " reg " << a.reg << " data " << a.data_precision;
   if (a.data == "synthetic")
     problem_tag << " samples " << a.samples << " features " << a.features << " classes "
-                << a.classes;
+                << a.classes << " scales " << a.feature_scales << " correlation "
+                << a.correlation;
 
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<HypercleanProblem<T>> problem_ptr;
@@ -231,7 +233,8 @@ int run(const HypercleanArgs& a) {
     problem_ptr = std::make_unique<HypercleanProblem<T>>(
         exec,
         SyntheticHypercleanSpec{a.train, a.validation, a.test, a.features, a.classes,
-                                a.corruption, a.run.seed + 7},
+                                a.corruption, a.run.seed + 7, 3.0, a.feature_scales,
+                                a.correlation},
         a.reg, &truth, parse_data_precision(a.data_precision));
     corrupted = std::move(truth.corrupted);
     description = "synthetic (" + std::to_string(a.features) + " features, generated on " +
@@ -474,6 +477,13 @@ std::function<int()> add_hyperclean_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--samples", a->samples, "synthetic: samples")->capture_default_str()->check(positive_integer());
   cmd->add_option("--features", a->features, "synthetic: features")->capture_default_str()->check(positive_integer());
+  cmd->add_option("--feature-scales", a->feature_scales,
+                  "synthetic: features scaled log-uniformly in [1/S, S] (1: all alike)")
+      ->capture_default_str()->check(CLI::Range(1.0, 1e6));
+  cmd->add_option("--correlation", a->correlation,
+                  "synthetic: variance of 8 latent factors shared by the features' noise (0: "
+                  "independent features)")
+      ->capture_default_str()->check(CLI::Range(0.0, 1e6));
   cmd->add_option("--classes", a->classes, "synthetic: classes")->capture_default_str()->check(CLI::Range(2, 1 << 16));
   cmd->add_option("--train", a->train, "Training samples")->capture_default_str()->check(positive_integer());
   cmd->add_option("--validation", a->validation, "Validation samples")->capture_default_str()->check(positive_integer());

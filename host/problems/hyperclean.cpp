@@ -86,6 +86,36 @@ HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec,
     for (index_t j = 0; j < spec.features; ++j) means[c * rows_ + j] = static_cast<T>(normal(rng));
     means[c * rows_ + spec.features] = T(1);
   }
+  BILEVEL_EXPECTS(spec.feature_scale_spread >= 1.0 && std::isfinite(spec.feature_scale_spread),
+                  "synthetic data: the feature scale spread must be >= 1, got "
+                      << spec.feature_scale_spread);
+  BILEVEL_EXPECTS(spec.correlation >= 0.0 && std::isfinite(spec.correlation),
+                  "synthetic data: the correlation must be >= 0, got " << spec.correlation);
+  BILEVEL_EXPECTS(spec.correlation == 0.0 || spec.latent_factors >= 1,
+                  "synthetic data: correlated noise needs latent factors >= 1, got "
+                      << spec.latent_factors);
+  const bool mixed = spec.feature_scale_spread > 1.0 || spec.correlation > 0.0;
+  // the harder generator's S and U, from their own random stream (the default data unchanged)
+  const index_t d = spec.features, k = spec.correlation > 0.0 ? spec.latent_factors : 0;
+  Array<T> mixing;  // M = S [I | sqrt(c) U]: d x (d + k)
+  if (mixed) {
+    std::mt19937_64 mix_rng(spec.seed ^ 0x9e3779b97f4a7c15ULL);
+    std::uniform_real_distribution<double> unit(-1.0, 1.0);
+    std::normal_distribution<double> factor(0.0, 1.0 / std::sqrt(double(std::max<index_t>(k, 1))));
+    std::vector<double> scale(static_cast<std::size_t>(d));
+    for (auto& sj : scale) sj = std::pow(spec.feature_scale_spread, unit(mix_rng));
+    std::vector<T> m(static_cast<std::size_t>(checked_mul(d, d + k, "synthetic data: mixing")), T(0));
+    for (index_t j = 0; j < d; ++j) m[j + j * d] = static_cast<T>(scale[j]);
+    for (index_t f = 0; f < k; ++f)
+      for (index_t j = 0; j < d; ++j)
+        m[j + (d + f) * d] = static_cast<T>(scale[j] * std::sqrt(spec.correlation) * factor(mix_rng));
+    mixing = Array<T>(exec_, d, d + k, m);
+    // mean' = S mean
+    for (index_t c = 0; c < classes_; ++c)
+      for (index_t j = 0; j < d; ++j) means[c * rows_ + j] = static_cast<T>(means[c * rows_ + j] * scale[j]);
+  }
+  constexpr index_t kMixChunk = 8192;
+  Array<T> latent = mixed ? Array<T>(exec_, d + k, kMixChunk) : Array<T>();
   Array<T> d_means(exec_, rows_, classes_, means);
   std::uniform_int_distribution<int> pick(0, classes_ - 1), shift(1, classes_ - 1);
   const auto generate = [&](Part& p, index_t n, std::uint32_t stream, std::vector<std::int32_t>* clean) {
@@ -97,9 +127,22 @@ HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec,
     Array<std::int32_t> true_labels(exec_, n, 1, labels);
     // A = means[:, true label] (bias row included)
     exec_->ops<T>().gather_columns(d_means.view(), true_labels.data(), p.x.view());
-    // A[0:d, :] += N(0, 1)
-    exec_->ops<T>().add_normal(spec.seed, stream, T(1),
-                               MatrixView<T>(p.x.data(), spec.features, n, rows_));
+    Ops<T>& ops = exec_->ops<T>();
+    if (!mixed) {
+      // A[0:d, :] += N(0, 1)
+      ops.add_normal(spec.seed, stream, T(1), MatrixView<T>(p.x.data(), d, n, rows_));
+    } else {
+      for (index_t off = 0, part = 0; off < n; off += kMixChunk, ++part) {
+        const index_t m = std::min(kMixChunk, n - off);
+        MatrixView<T> zw(latent.data(), d + k, m, d + k);
+        // [z; w] ~ N(0, I) (a Philox stream per split and chunk)
+        ops.fill(zw, T(0));
+        ops.add_normal(spec.seed, (stream << 20) + static_cast<std::uint32_t>(part), T(1), zw);
+        // A[0:d, chunk] += S [I | sqrt(c) U] [z; w]
+        ops.gemm(Op::none, Op::none, T(1), mixing.view(), zw, T(1),
+                 MatrixView<T>(p.x.data() + off * rows_, d, m, rows_));
+      }
+    }
     p.labels = std::move(true_labels);
   };
   std::vector<std::int32_t> clean;
@@ -729,6 +772,14 @@ void HypercleanProblem<T>::evaluation_metrics(ConstMatrixView<T> x, ConstMatrixV
   // flagged = #{i : x_i < 0} (sigmoid(x_i) < 0.5); true positives = those corrupted
   ops.batch_count_below(x, T(0), nullptr, out + nb);
   ops.batch_count_below(x, T(0), corrupted_.data(), out + 2 * nb);
+}
+
+template <typename T>
+std::vector<T> HypercleanProblem<T>::features_of(DataSplit split) {
+  const Part& p = part(split);
+  Array<T> out(exec_, rows_, p.samples);
+  columns_as_t(p, nullptr, 0, p.samples, out.data());
+  return out.to_host();
 }
 
 template <typename T>

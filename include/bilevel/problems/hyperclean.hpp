@@ -66,6 +66,14 @@ struct SyntheticHypercleanSpec {
   double corruption = 0.5;
   std::uint64_t seed = 0;
   double separation = 3.0;
+  /// Harder, more realistic data (both off by default): feature j is scaled by s_j, log-uniform
+  /// in [1/feature_scale_spread, feature_scale_spread] (features of different units, as
+  /// unstandardized real data), and the noise gets a shared low-rank part: noise = z + U w with
+  /// z ~ N(0, I), w ~ N(0, correlation I) of `latent_factors` entries and U with N(0, 1/k)
+  /// entries (features correlated through k latent factors). Sample = S (mean + noise).
+  double feature_scale_spread = 1.0;
+  double correlation = 0.0;
+  index_t latent_factors = 8;
 };
 
 /// The host-side truth of device-generated data, for the detection scores.
@@ -169,6 +177,9 @@ class HypercleanProblem final : public Problem<T> {
   void values(const Batch& lower, const Batch& upper, ConstMatrixView<T> x, ConstMatrixView<T> y,
               T* f_out, T* g_out) override;
 
+  /// The features of a split as stored, widened to T, one column per sample (bias row last),
+  /// copied to the host (for inspection and tests). Synchronises.
+  std::vector<T> features_of(DataSplit split);
   /// Per-instance accuracy of W (y: dy x B) on a split. Synchronises (reads back B values).
   std::vector<double> accuracy(DataSplit split, ConstMatrixView<T> y);
   /// Per-instance mean cross-entropy of W on a split (unweighted). Synchronises.
