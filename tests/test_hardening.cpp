@@ -153,11 +153,6 @@ TEST(Hardening, LibsvmCornerCases) {
   }
 }
 
-}  // namespace
-}  // namespace bilevel::test
-
-namespace bilevel::test {
-namespace {
 
 // ---- 6. checkpoints and divergence -------------------------------------------------------
 
@@ -230,11 +225,6 @@ TEST(Hardening, DivergenceIsCaughtWithoutEvaluations) {
   }
 }
 
-}  // namespace
-}  // namespace bilevel::test
-
-namespace bilevel::test {
-namespace {
 
 // ---- memory you can plan with (large-scale issue) ----------------------------------------
 

@@ -6,6 +6,8 @@
 // CUDA against the CPU twin (skips without a device).
 #include "test_support.hpp"
 
+#include "kernels/common/bf16.hpp"
+
 #include <omp.h>
 
 #include <cstring>
@@ -289,11 +291,6 @@ TEST(FusedOraclesParity, CudaRefusesAForcedFusedPathBeyondItsShapes) {
   }
 }
 
-}  // namespace
-}  // namespace bilevel::test
-
-namespace bilevel::test {
-namespace {
 
 /// Kernel launches of one SOBA iteration on hyper-cleaning (fused path): two index draws, the
 /// fused coefficients and back-products of both batches, the single-point update and the x
@@ -316,14 +313,6 @@ TEST(LaunchCount, SobaIterationOnHypercleaningLaunchesSixKernels) {
   const std::uint64_t a = launches(3), b = launches(8);
   EXPECT_EQ(b - a, 5u * 6u);
 }
-
-}  // namespace
-}  // namespace bilevel::test
-
-#include "kernels/common/bf16.hpp"
-
-namespace bilevel::test {
-namespace {
 
 TEST(Bf16, RoundsToNearestEvenAndKeepsSpecialValues) {
   using kernels::common::bf16_to_float;

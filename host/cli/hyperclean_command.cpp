@@ -113,8 +113,6 @@ void expand_grid(HypercleanArgs& a) {
     }
     a.instance_settings[static_cast<std::size_t>(b)] = text;
   }
-  // the pushes above went instance by instance, axis by axis from the last: per axis, the
-  // values are in instance order
 }
 
 struct BaselineResult {

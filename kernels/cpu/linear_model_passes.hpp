@@ -112,11 +112,18 @@ void coefficient_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>&
   const index_t chunks = (sh.width + chunk - 1) / chunk;
 #pragma omp parallel
   {
-    // logits of one block of samples and one chunk of instances: [z of W | u of V] x kSampleBlock
-    std::vector<T> logits(static_cast<std::size_t>(2 * chunk * C * kSampleBlock));
-    // one (sample, instance): its logits [z u] and coefficients rg, rh
-    std::vector<T> zc(static_cast<std::size_t>(2 * C)), gc(static_cast<std::size_t>(C)),
-        hc(static_cast<std::size_t>(C));
+    // per-thread scratch, kept from call to call (OpenMP's threads persist: no allocation in
+    // an iteration once the shapes are seen): the logits of one block of samples and one chunk
+    // of instances, [z of W | u of V] x kSampleBlock; one (sample, instance)'s logits [z u] and
+    // coefficients rg, rh
+    thread_local std::vector<T> logits, zc, gc, hc;
+    const auto at_least = [](std::vector<T>& v, index_t n) {
+      if (static_cast<index_t>(v.size()) < n) v.resize(static_cast<std::size_t>(n));
+    };
+    at_least(logits, 2 * chunk * C * kSampleBlock);
+    at_least(zc, 2 * C);
+    at_least(gc, C);
+    at_least(hc, C);
 #pragma omp for collapse(3) schedule(static)
     for (index_t g = 0; g < sh.groups; ++g)
       for (index_t ch = 0; ch < chunks; ++ch)

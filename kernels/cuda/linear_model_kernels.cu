@@ -61,6 +61,19 @@ struct CallSet {
   int count = 0;
 };
 
+/// The call an index of a flattened space belongs to, and the index within that call's part:
+/// parts are count(call) long, calls in order. Returns set.count past the end.
+template <typename T, typename Count>
+__device__ __forceinline__ int locate_call(const CallSet<T>& set, index_t& index, Count count) {
+  int c = 0;
+  for (; c < set.count; ++c) {
+    const index_t n = count(set.call[c].batch);
+    if (index < n) break;
+    index -= n;
+  }
+  return c;
+}
+
 template <typename T>
 __device__ __forceinline__ T warp_sum(T v) {
   for (int d = 16; d > 0; d >>= 1) v += __shfl_xor_sync(0xffffffffu, v, d);
@@ -111,12 +124,9 @@ __global__ void coefficient_kernel(CallSet<T> set) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   // this warp's (call, group, sample)
   index_t pair = blockIdx.x * static_cast<index_t>(kWarps) + warp;
-  int c = 0;
-  for (; c < set.count; ++c) {
-    const index_t pairs = shape_of(set.call[c].batch).groups * set.call[c].batch.count;
-    if (pair < pairs) break;
-    pair -= pairs;
-  }
+  const int c = locate_call(set, pair, [](const LinearModelBatch<T>& bt) {
+    return shape_of(bt).groups * bt.count;
+  });
   if (c == set.count) return;
   const LinearModelBatch<T>& b = set.call[c].batch;
   const LinearModelOutputs<T>& o = set.call[c].outputs;
@@ -207,12 +217,7 @@ __global__ void back_product_kernel(CallSet<T> set, index_t row_tiles) {
   }
   // this block's (call, group)
   index_t g = blockIdx.z;
-  int c = 0;
-  for (; c < set.count; ++c) {
-    const index_t groups = shape_of(set.call[c].batch).groups;
-    if (g < groups) break;
-    g -= groups;
-  }
+  const int c = locate_call(set, g, [](const LinearModelBatch<T>& bt) { return shape_of(bt).groups; });
   if (c == set.count) return;
   const LinearModelBatch<T>& b = set.call[c].batch;
   const LinearModelOutputs<T>& o = set.call[c].outputs;
