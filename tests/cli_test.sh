@@ -202,4 +202,22 @@ check "corruption out of range" $([ $rc -ne 0 ] && grep -q -- "--corruption" "$w
 rc=$?
 check "hyperclean divergence exits 3" $([ $rc -eq 3 ] && grep -q "diverged at iteration [0-9]*, instance 0" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
 
+# 6. meta-learning: a short MAML run on sinusoids writes metrics and a meta-test summary
+"$bin" meta --algo maml --iters 200 --eval-every 100 --meta-batch 10 --test-tasks 50 --backend cpu \
+  --metrics "$work/meta.jsonl" >"$work/out" 2>"$work/err"
+rc=$?
+check "meta exits 0" $rc "rc=$rc: $(cat "$work/err")"
+lines=$(wc -l <"$work/meta.jsonl")
+check "meta metrics: 2 evaluations + summary" $([ "$lines" -eq 3 ]; echo $?) "got $lines lines"
+for key in '"summary":true' '"algorithm":"maml"' '"test_loss_after_adaptation"' '"test_loss_interval95"'; do
+  check "meta summary has $key" $(tail -n1 "$work/meta.jsonl" | grep -qF "$key"; echo $?) "$(tail -n1 "$work/meta.jsonl")"
+done
+check "meta summary printed" $(grep -q "meta-test (50 new tasks, 10-shot): query MSE" "$work/out"; echo $?) "$(cat "$work/out")"
+bad_option "meta unknown algorithm refused" "--algo: reptile not in" meta --algo reptile
+bad_option "meta empty meta-batch refused" "--meta-batch: must be > 0, got 0" meta --meta-batch 0
+bad_option "meta bad hidden width refused" "--hidden: must be > 0, got 0" meta --hidden 40,0
+"$bin" meta --algo maml --iters 100 --eval-every 10 --inner-step 50 --meta-batch 4 --test-tasks 4 --backend cpu >"$work/out" 2>&1
+rc=$?
+check "meta divergence exits 3" $([ $rc -eq 3 ] && grep -q "diverged" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+
 exit $fail

@@ -16,6 +16,7 @@ namespace bilevel::cli {
 /// (its exit code), and returns -1 otherwise.
 std::function<int()> add_quadratic_command(CLI::App& app);
 std::function<int()> add_hyperclean_command(CLI::App& app);
+std::function<int()> add_meta_command(CLI::App& app);
 
 /// The options every solving command shares.
 struct RunOptions {

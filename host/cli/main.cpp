@@ -1,6 +1,7 @@
 // `bilevel`: the command-line tool.
 //   bilevel hyperclean [options]   data hyper-cleaning (Fashion-MNIST, IDX, LIBSVM, synthetic)
 //   bilevel quadratic  [options]   stocBiO / AID-CG / ITD-BiO on a quadratic with a known answer
+//   bilevel meta       [options]   meta-learning (MAML, FOMAML, ANIL, iMAML) on sinusoid tasks
 //   bilevel algorithms             the algorithms this build knows
 //   bilevel devices                the backends available here
 #include "commands.hpp"
@@ -18,6 +19,7 @@ int main(int argc, char** argv) {
 
   std::function<int()> run_quadratic = bilevel::cli::add_quadratic_command(app);
   std::function<int()> run_hyperclean = bilevel::cli::add_hyperclean_command(app);
+  std::function<int()> run_meta = bilevel::cli::add_meta_command(app);
 
   CLI::App* algorithms = app.add_subcommand("algorithms", "List the algorithms");
   CLI::App* devices = app.add_subcommand("devices", "List the backends available here");
@@ -32,6 +34,10 @@ int main(int argc, char** argv) {
       for (const bilevel::AlgorithmInfo& a : bilevel::algorithm_presets())
         std::printf("%-9s %s\n          source: %s; needs: %s\n", a.name.c_str(),
                     a.description.c_str(), a.source.c_str(), a.needs.c_str());
+      std::printf("\nmeta-learning (bilevel meta):\n");
+      for (const bilevel::AlgorithmInfo& a : bilevel::meta_algorithm_presets())
+        std::printf("%-9s %s\n          source: %s; needs: %s\n", a.name.c_str(),
+                    a.description.c_str(), a.source.c_str(), a.needs.c_str());
       return 0;
     }
     if (devices->parsed()) {
@@ -44,8 +50,11 @@ int main(int argc, char** argv) {
                     bilevel::make_executor(bilevel::Backend::cuda, d)->device_name().c_str());
       return 0;
     }
-    const int rc = run_quadratic();
-    return rc >= 0 ? rc : run_hyperclean();
+    for (const auto& command : {run_quadratic, run_hyperclean, run_meta}) {
+      const int rc = command();
+      if (rc >= 0) return rc;
+    }
+    return 1;
   } catch (const bilevel::DivergenceError& e) {
     std::fprintf(stderr, "bilevel: %s\n", e.what());
     return 3;

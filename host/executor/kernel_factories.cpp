@@ -1,5 +1,6 @@
 // Per-backend kernel families: picks the implementation of the executor's backend.
 #include "../../kernels/linear_model_kernels.hpp"
+#include "../../kernels/meta_kernels.hpp"
 #include "../../kernels/softmax_kernels.hpp"
 
 #include <bilevel/error.hpp>
@@ -19,9 +20,17 @@ std::unique_ptr<LinearModelKernels<T>> make_linear_model_kernels(Executor& exec)
   return cpu::make_linear_model_kernels<T>();
 }
 
+template <typename T>
+std::unique_ptr<MetaKernels<T>> make_meta_kernels(Executor& exec) {
+  if (exec.backend() == Backend::cuda) return cuda::make_meta_kernels<T>(exec.native_stream());
+  return cpu::make_meta_kernels<T>();
+}
+
 template std::unique_ptr<SoftmaxKernels<float>> make_softmax_kernels<float>(Executor&);
 template std::unique_ptr<SoftmaxKernels<double>> make_softmax_kernels<double>(Executor&);
 template std::unique_ptr<LinearModelKernels<float>> make_linear_model_kernels<float>(Executor&);
 template std::unique_ptr<LinearModelKernels<double>> make_linear_model_kernels<double>(Executor&);
+template std::unique_ptr<MetaKernels<float>> make_meta_kernels<float>(Executor&);
+template std::unique_ptr<MetaKernels<double>> make_meta_kernels<double>(Executor&);
 
 }  // namespace bilevel::kernels

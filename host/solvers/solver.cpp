@@ -61,6 +61,13 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
                   "solver: y0 must hold dy * B = " << dy * nb << " values, has " << y0.size());
   auto exec = problem_.executor();
   Ops<T>& ops = exec->template ops<T>();
+  const bool shared = problem_.shared_upper() && nb > 1;
+  if (shared)
+    for (index_t b = 1; b < nb; ++b)
+      BILEVEL_EXPECTS(std::equal(x0.begin(), x0.begin() + dx, x0.begin() + b * dx),
+                      "solver: " << problem_.name()
+                                 << " shares x between its instances, but column " << b
+                                 << " of x0 differs from column 0");
 
   // --- everything is allocated before the loop ---
   Array<T> x(exec, dx, nb, x0), y(exec, dy, nb, y0);
@@ -72,6 +79,13 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
   }
   Array<T> alpha = per_instance_array<T>(exec, options_.inner_step, nb, "inner_step (alpha)");
   Array<T> beta = per_instance_array<T>(exec, options_.outer_step, nb, "outer_step (beta)");
+  // shared x: the weights 1/B that average the instances' hypergradients, and ones that copy
+  // the mean to every column (bit for bit: the columns of x stay equal)
+  Array<T> averaging, ones_row;
+  if (shared) {
+    averaging = Array<T>(exec, nb, 1, std::vector<T>(static_cast<std::size_t>(nb), T(1) / static_cast<T>(nb)));
+    ones_row = Array<T>(exec, 1, nb, std::vector<T>(static_cast<std::size_t>(nb), T(1)));
+  }
   Array<T> reference;
   if (!options_.reference_x.empty()) {
     std::vector<T> rep;
@@ -326,6 +340,8 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
 
   // One outer iteration k (the host's k must equal the counter's value).
   const auto iterate = [&](index_t k) {
+    // the problem's per-iteration set-up (new tasks, y <- its start)
+    problem_.begin_iteration(counter.data(), x.view(), y.view());
     if (!inner_by_estimator && k % options_.inner_period == 0) {
       // alpha_k = alpha (k + 1)^-inner_decay
       if (options_.inner_decay > 0)
@@ -336,6 +352,12 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
     // h ~ grad F(x, y)
     estimator_->estimate(EstimateContext<T>{problem_, lower, upper, k, counter.data()}, x.view(),
                          y.view(), h.view());
+    if (shared) {
+      // m = (1/B) sum_j h_j;  h_b <- m for every b
+      const MatrixView<T> mean = diff.view().col(0);
+      ops.gemm(Op::none, Op::none, T(1), h.view(), averaging.view(), T(0), mean);
+      ops.gemm(Op::none, Op::none, T(1), mean, ones_row.view(), T(0), h.view());
+    }
     // beta_k = beta (k + 1)^-outer_decay
     if (options_.outer_decay > 0)
       ops.schedule(beta.data(), nb, Schedule{1.0, 1.0, options_.outer_decay}, counter.data(),

@@ -11,10 +11,13 @@
 #include <bilevel/problem.hpp>
 #include <bilevel/problems/bda_counterexample.hpp>
 #include <bilevel/problems/hyperclean.hpp>
+#include <bilevel/problems/meta_mlp.hpp>
+#include <bilevel/problems/mlp.hpp>
 #include <bilevel/problems/quadratic.hpp>
 #include <bilevel/problems/per_task_quadratic.hpp>
 #include <bilevel/sampling.hpp>
 #include <bilevel/solvers/solver.hpp>
 #include <bilevel/solvers/lower_level.hpp>
+#include <bilevel/solvers/meta_learning.hpp>
 #include <bilevel/types.hpp>
 #include <bilevel/version.hpp>

@@ -62,7 +62,8 @@ struct NeumannOptions {
 };
 
 /// Conjugate gradient on H v = fy (AID-CG), warm-started from the previous v, on one batch
-/// per estimate. Exact in dy iterations on a quadratic (in exact arithmetic).
+/// per estimate. Exact in dy iterations on a quadratic (in exact arithmetic). Where H is
+/// indefinite (neural networks: iMAML), a direction p with p'Hp <= 0 makes no step.
 struct CgOptions {
   index_t iterations = 10;
   bool warm_start = true;

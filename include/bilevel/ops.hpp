@@ -153,14 +153,15 @@ class Ops {
     BILEVEL_EXPECTS(eta != nullptr, "neumann_step: per-instance step sizes are null");
     if (r.size() > 0) counted().do_neumann_step(eta, hr, r, v);
   }
-  /// y_j += sign * (num_j / den_j) * x_j; a zero denominator contributes nothing.
+  /// y_j += sign * (num_j / den_j) * x_j; a zero or negative denominator contributes nothing
+  /// (CG: a direction of non-positive curvature makes no step).
   void batch_axpy_ratio(T sign, const T* num, const T* den, ConstMatrixView<T> x,
                         MatrixView<T> y) {
     same_shape("batch_axpy_ratio", x, y);
     BILEVEL_EXPECTS(num != nullptr && den != nullptr, "batch_axpy_ratio: scalars are null");
     if (x.size() > 0) counted().do_batch_axpy_ratio(sign, num, den, x, y);
   }
-  /// y_j = x_j + (num_j / den_j) * y_j; a zero denominator gives y_j = x_j.
+  /// y_j = x_j + (num_j / den_j) * y_j; a zero or negative denominator gives y_j = x_j.
   void batch_xpay_ratio(const T* num, const T* den, ConstMatrixView<T> x, MatrixView<T> y) {
     same_shape("batch_xpay_ratio", x, y);
     BILEVEL_EXPECTS(num != nullptr && den != nullptr, "batch_xpay_ratio: scalars are null");

@@ -94,6 +94,18 @@ class Problem {
   /// False when f does not depend on x (grad_x f = 0, as hyper-cleaning's clean validation
   /// loss): estimators may then pass an empty fx to grad_f and single_point_oracles.
   virtual bool upper_depends_on_x() const { return true; }
+  /// True when x is one variable shared by all instances (meta-learning: the meta-parameters
+  /// of the B tasks of a meta-batch): the solver steps every column of x with the mean of the
+  /// instances' hypergradients, so the columns, equal at the start, stay equal.
+  virtual bool shared_upper() const { return false; }
+  /// Called by the solver at the start of every iteration, before anything reads (x, y):
+  /// problems whose data or lower-level start change from one iteration to the next (new
+  /// tasks, adaptation from y = 0) set them up here on the executor, reading the iteration k
+  /// from `counter` (executor memory) so that a captured iteration replays correctly.
+  virtual void begin_iteration(const std::uint32_t* counter, ConstMatrixView<T> x,
+                               MatrixView<T> y) {
+    (void)counter, (void)x, (void)y;
+  }
   /// The oracles of a single-loop step at one point (SOBA, sl-BAMM): fx, fy on the upper
   /// batch; gy, H v, J v on the lower batch (gy, hv, jv as lower_oracles; fx may be empty when
   /// !upper_depends_on_x()). Problems that can serve both batches in the same kernels

@@ -9,10 +9,12 @@
 
 namespace bilevel::kernels::common {
 
-/// num / den, or 0 when den == 0 (a converged CG residual must not produce NaN).
+/// num / den, or 0 when den <= 0: a converged CG residual must not produce NaN, and a CG
+/// direction of non-positive curvature p'Hp <= 0 (indefinite Hessians of neural networks)
+/// must not make a step. Every denominator passed here is >= 0 where H is positive definite.
 template <typename T>
 BILEVEL_HOST_DEVICE T safe_ratio(T num, T den) {
-  return den == T(0) ? T(0) : num / den;
+  return den > T(0) ? num / den : T(0);
 }
 
 /// One Neumann term fused with its running sum: r -= eta * hr; v += r.

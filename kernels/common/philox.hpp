@@ -51,6 +51,17 @@ BILEVEL_HOST_DEVICE std::int32_t sample_index(std::uint64_t seed, std::uint32_t 
       (static_cast<std::uint64_t>(word) * static_cast<std::uint64_t>(population)) >> 32);
 }
 
+/// Uniform number k in (0, 1) of (seed, stream, step, instance): word k % 4 of the Philox
+/// block (k / 4, instance, stream, step), centred in its 2^-32 bin (task draws of meta-learning).
+BILEVEL_HOST_DEVICE double uniform_open01(std::uint64_t seed, std::uint32_t stream,
+                                          std::uint32_t step, std::uint32_t instance,
+                                          std::int64_t k) {
+  const Philox4x32 ctr{{static_cast<std::uint32_t>(k >> 2), instance, stream, step}};
+  const Philox4x32 r = philox4x32_10(ctr, static_cast<std::uint32_t>(seed),
+                                     static_cast<std::uint32_t>(seed >> 32));
+  return (static_cast<double>(r.v[k & 3]) + 0.5) * (1.0 / 4294967296.0);
+}
+
 /// Standard normal number k of stream (seed, stream) by Box-Muller on one Philox block: the
 /// same formula on both backends (the last bits may differ with the platform's log and cos).
 BILEVEL_HOST_DEVICE double standard_normal(std::uint64_t seed, std::uint32_t stream,

@@ -1,0 +1,44 @@
+// Meta-learning algorithms as presets of the existing parts (ALGORITHMS.md "MAML / ANIL"), on
+// problems/meta_mlp.hpp, whose instances are the tasks of a meta-batch:
+//   maml      ITD through D inner steps from y = 0 (Finn et al. 2017; Ji's thesis)
+//   fomaml    FOM: the query gradient at the adapted parameters (first-order MAML)
+//   anil      ITD with the head only adapted (Raghu et al. 2020)
+//   imaml     D inner steps on the proximal task loss, AID-CG without warm start
+//             (Rajeswaran et al. 2019)
+//   pretrain  the baseline: FOM with D = 0, i.e. SGD on the mean query loss at x (joint
+//             training of one network on all tasks), adapted at test time like the others
+#pragma once
+
+#include <bilevel/problems/meta_mlp.hpp>
+#include <bilevel/solvers/solver.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace bilevel {
+
+struct MetaAlgorithmOptions {
+  std::string name = "maml";
+  index_t inner_steps = 1;   ///< D (adaptation steps per task)
+  double inner_step = 0.01;  ///< alpha (the MAML paper's sinusoid value)
+  double proximal = 1.0;     ///< lambda of iMAML
+  index_t cg_iterations = 5; ///< iMAML's CG iterations per meta-gradient
+  /// Meta-iterations, meta step size and update, evaluations, seed (inner_steps and
+  /// inner_step here are set from the fields above).
+  ScheduleOptions loop;
+};
+
+std::vector<AlgorithmInfo> meta_algorithm_presets();
+
+/// The problem side of a preset: anil adapts the head only, imaml adds (lambda / 2) ||y||^2,
+/// the others neither. Throws InvalidArgument for an unknown name.
+void apply_meta_preset(const MetaAlgorithmOptions& options, MetaMlpSpec& spec);
+
+/// The solver of preset options.name on `problem`, whose spec must be the one
+/// apply_meta_preset gives (checked).
+template <typename T>
+std::unique_ptr<Solver<T>> make_meta_solver(MetaMlpProblem<T>& problem,
+                                            const MetaAlgorithmOptions& options);
+
+}  // namespace bilevel

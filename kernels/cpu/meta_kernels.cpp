@@ -1,0 +1,50 @@
+// CPU twin of the meta-learning kernels: OpenMP loops over the same formulas as CUDA.
+#include "../meta_kernels.hpp"
+
+#include "../common/activation.hpp"
+#include "../common/sinusoid.hpp"
+
+namespace bilevel::kernels::cpu {
+namespace {
+
+template <typename T>
+class CpuMetaKernels final : public MetaKernels<T> {
+ public:
+  void sample_sinusoid(const SinusoidDraw<T>& d) override {
+    detail::note_launches();
+    const std::uint32_t step = d.step + (d.step_on_device ? *d.step_on_device : 0u);
+    const index_t points = d.support + d.query;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (index_t b = 0; b < d.tasks; ++b)
+      for (index_t j = 0; j < points; ++j) common::sinusoid_point(d, step, j, b);
+  }
+  void activation_forward(int activation, index_t n, const T* z, T* a) override {
+    detail::note_launches();
+#pragma omp parallel for schedule(static)
+    for (index_t i = 0; i < n; ++i) a[i] = common::activate(activation, z[i]);
+  }
+  void activation_backward(int activation, index_t n, const T* z, const T* d, T* out) override {
+    detail::note_launches();
+#pragma omp parallel for schedule(static)
+    for (index_t i = 0; i < n; ++i) out[i] = d[i] * common::activation_slope(activation, z[i]);
+  }
+  void activation_rop_backward(int activation, index_t n, const T* z, const T* d, const T* rz,
+                               const T* rd, T* out) override {
+    detail::note_launches();
+#pragma omp parallel for schedule(static)
+    for (index_t i = 0; i < n; ++i)
+      out[i] = rd[i] * common::activation_slope(activation, z[i]) +
+               d[i] * common::activation_curvature(activation, z[i]) * rz[i];
+  }
+};
+
+}  // namespace
+
+template <typename T>
+std::unique_ptr<MetaKernels<T>> make_meta_kernels() {
+  return std::make_unique<CpuMetaKernels<T>>();
+}
+template std::unique_ptr<MetaKernels<float>> make_meta_kernels<float>();
+template std::unique_ptr<MetaKernels<double>> make_meta_kernels<double>();
+
+}  // namespace bilevel::kernels::cpu

@@ -1,0 +1,72 @@
+// CUDA meta-learning kernels: one thread per element (activations) or per (point, task) (task
+// draws), through the shared element-wise launch shape.
+#include "../meta_kernels.hpp"
+
+#include "../common/activation.hpp"
+#include "../common/sinusoid.hpp"
+#include "cuda_error.hpp"
+#include "elementwise.cuh"
+
+#include <cuda_runtime_api.h>
+
+namespace bilevel::kernels::cuda {
+namespace {
+
+template <typename T>
+class CudaMetaKernels final : public MetaKernels<T> {
+ public:
+  explicit CudaMetaKernels(cudaStream_t stream) : stream_(stream) {}
+
+  void sample_sinusoid(const SinusoidDraw<T>& d) override {
+    detail::note_launches();
+    launch_elementwise(
+        stream_, d.support + d.query, d.tasks,
+        [=] __device__(index_t j, index_t b) {
+          const std::uint32_t step = d.step + (d.step_on_device ? *d.step_on_device : 0u);
+          common::sinusoid_point(d, step, j, b);
+        },
+        "sample_sinusoid");
+  }
+  void activation_forward(int activation, index_t n, const T* z, T* a) override {
+    detail::note_launches();
+    launch_elementwise(
+        stream_, n, 1,
+        [=] __device__(index_t i, index_t) { a[i] = common::activate(activation, z[i]); },
+        "activation_forward");
+  }
+  void activation_backward(int activation, index_t n, const T* z, const T* d, T* out) override {
+    detail::note_launches();
+    launch_elementwise(
+        stream_, n, 1,
+        [=] __device__(index_t i, index_t) {
+          out[i] = d[i] * common::activation_slope(activation, z[i]);
+        },
+        "activation_backward");
+  }
+  void activation_rop_backward(int activation, index_t n, const T* z, const T* d, const T* rz,
+                               const T* rd, T* out) override {
+    detail::note_launches();
+    launch_elementwise(
+        stream_, n, 1,
+        [=] __device__(index_t i, index_t) {
+          out[i] = rd[i] * common::activation_slope(activation, z[i]) +
+                   d[i] * common::activation_curvature(activation, z[i]) * rz[i];
+        },
+        "activation_rop_backward");
+  }
+
+ private:
+  cudaStream_t stream_;
+};
+
+}  // namespace
+
+template <typename T>
+std::unique_ptr<MetaKernels<T>> make_meta_kernels(void* stream) {
+  return std::make_unique<CudaMetaKernels<T>>(static_cast<cudaStream_t>(stream));
+}
+
+template std::unique_ptr<MetaKernels<float>> make_meta_kernels<float>(void*);
+template std::unique_ptr<MetaKernels<double>> make_meta_kernels<double>(void*);
+
+}  // namespace bilevel::kernels::cuda

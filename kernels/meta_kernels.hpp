@@ -1,0 +1,63 @@
+// The element-wise kernels of the meta-learning MLPs and the device-side task sampler, declared
+// once and implemented per backend: kernels/cpu/meta_kernels.cpp and kernels/cuda/
+// meta_kernels.cu (formulas in kernels/common/activation.hpp and philox.hpp). The GEMMs of the
+// networks are Ops::gemm_strided_batched.
+#pragma once
+
+#include <bilevel/executor.hpp>
+#include <bilevel/ops.hpp>
+
+#include <cstdint>
+#include <memory>
+
+namespace bilevel::kernels {
+
+/// Sinusoid regression tasks: task b of (seed, stream, step) has amplitude A and phase p drawn
+/// uniformly, K support and Q query inputs t uniform in [input_min, input_max] and targets
+/// A sin(t - p). Uniform number k of task b is common::uniform_open01(seed, stream, step, b, k):
+/// k = 0 amplitude, 1 phase, 4 + j input j (support first, then query). With step_on_device
+/// the step is step + *step_on_device (the solver's counter).
+template <typename T>
+struct SinusoidDraw {
+  std::uint64_t seed = 0;
+  std::uint32_t stream = 0;
+  std::uint32_t step = 0;
+  const std::uint32_t* step_on_device = nullptr;
+  index_t tasks = 0, support = 0, query = 0;
+  double amplitude_min = 0, amplitude_max = 0, phase_min = 0, phase_max = 0, input_min = 0,
+         input_max = 0;
+  T* support_x = nullptr;  ///< K x tasks
+  T* support_y = nullptr;
+  T* query_x = nullptr;    ///< Q x tasks
+  T* query_y = nullptr;
+};
+
+template <typename T>
+class MetaKernels {
+ public:
+  virtual ~MetaKernels() = default;
+  virtual void sample_sinusoid(const SinusoidDraw<T>& d) = 0;
+  /// a[i] = sigma(z[i]), i < n.
+  virtual void activation_forward(int activation, index_t n, const T* z, T* a) = 0;
+  /// out[i] = d[i] sigma'(z[i])  (back-propagation, and the R-operator's forward pass).
+  virtual void activation_backward(int activation, index_t n, const T* z, const T* d,
+                                   T* out) = 0;
+  /// out[i] = rd[i] sigma'(z[i]) + d[i] sigma''(z[i]) rz[i]  (the R-operator's backward pass).
+  virtual void activation_rop_backward(int activation, index_t n, const T* z, const T* d,
+                                       const T* rz, const T* rd, T* out) = 0;
+};
+
+/// The implementation for `exec`'s backend, bound to its stream.
+template <typename T>
+std::unique_ptr<MetaKernels<T>> make_meta_kernels(Executor& exec);
+
+namespace cpu {
+template <typename T>
+std::unique_ptr<MetaKernels<T>> make_meta_kernels();
+}
+namespace cuda {
+template <typename T>
+std::unique_ptr<MetaKernels<T>> make_meta_kernels(void* stream);
+}
+
+}  // namespace bilevel::kernels
