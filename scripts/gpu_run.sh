@@ -4,7 +4,8 @@
 # memcheck on the CUDA tests, and both benchmark programs. Everything goes to $OUT; a short
 # summary is printed last. `gpu_run.sh tests` (tests, memcheck over the whole suite),
 # `gpu_run.sh sanitize` (racecheck, synccheck) or `gpu_run.sh bench` (both benchmark programs'
-# CUDA cases, the JAX/PyTorch comparison, a SOBA run) each fit a device call's 10 minutes.
+# CUDA cases, the JAX/PyTorch comparison, a SOBA run) each fit a device call's 10 minutes;
+# `gpu_run.sh meta` runs the meta-learning benchmark and its JAX/PyTorch MAML (same call).
 set -uo pipefail
 what=${1:-all}
 bundle=build/gpu-bundle
@@ -56,6 +57,14 @@ if [[ $what == all || $what == bench ]]; then
     > "$out/hyperclean_soba.txt" 2>&1
 fi
 
+if [[ $what == meta ]]; then
+  "$bundle/bin/bench_meta" --benchmark_filter=/cuda/ --benchmark_out="$out/bench_meta.json" \
+    --benchmark_out_format=json > "$out/bench_meta.txt" 2>&1
+  PYTHONUNBUFFERED=1 timeout 200 python3 bench/compare/maml_jax.py --iters 500 > "$out/maml_jax.jsonl" 2>&1
+  PYTHONUNBUFFERED=1 timeout 200 python3 bench/compare/maml_torch.py --iters 50 --device cuda \
+    > "$out/maml_torch.jsonl" 2>&1
+fi
+
 echo "== summary"
 cat "$out/device.txt"
 if [[ $what == all || $what == tests ]]; then
@@ -70,4 +79,8 @@ if [[ $what == all || $what == bench ]]; then
   grep -E "_graph|/cuda/" "$out/bench_hyperclean.txt" | grep -E "B:1/|B:64/" | cut -c1-150
   cat "$out/compare/table.md" 2>/dev/null || tail -n 20 "$out/compare.txt"
   tail -n 4 "$out/hyperclean_soba.txt"
+fi
+if [[ $what == meta ]]; then
+  grep -E "/cuda/" "$out/bench_meta.txt" | cut -c1-160
+  grep -h us_per_iteration "$out/maml_jax.jsonl" "$out/maml_torch.jsonl"
 fi

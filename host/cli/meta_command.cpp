@@ -37,6 +37,12 @@ double mean_of(const std::vector<double>& v) {
   return v.empty() ? std::nan("") : std::accumulate(v.begin(), v.end(), 0.0) / double(v.size());
 }
 
+std::string number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
 UpperUpdate parse_update(const std::string& s) {
   if (s == "sgd") return UpperUpdate::sgd;
   if (s == "average") return UpperUpdate::moving_average;
@@ -81,16 +87,19 @@ int run(const MetaArgs& a) {
                "bilevel meta: %s on %s (%s), %s\n"
                "  task %s: %lld-shot support, %lld query points; meta-batch %lld; network %s %s "
                "(%lld parameters)\n"
-               "  inner: %lld step%s of %g%s; meta step %g (%s), %lld meta-iterations\n",
+               "  inner: %s%s; meta step %g (%s), %lld meta-iterations\n",
                a.algo.c_str(), to_string(exec->backend()).c_str(), exec->device_name().c_str(),
                a.precision.c_str(), a.task.c_str(), static_cast<long long>(a.shots),
                static_cast<long long>(a.query), static_cast<long long>(a.meta_batch),
                widths.c_str(), a.activation.c_str(),
                static_cast<long long>(spec.mlp.parameters()),
-               static_cast<long long>(a.algo == "pretrain" ? 0 : a.inner_steps),
-               a.inner_steps == 1 ? "" : "s", a.inner_step,
+               a.algo == "pretrain"
+                   ? "none (the baseline trains on the query loss at x)"
+                   : (std::to_string(a.inner_steps) + (a.inner_steps == 1 ? " step" : " steps") +
+                      " of " + number(a.inner_step))
+                         .c_str(),
                a.algo == "anil"    ? " on the head"
-               : a.algo == "imaml" ? (" on the proximal loss (lambda " + std::to_string(a.lambda) +
+               : a.algo == "imaml" ? (" on the proximal loss (lambda " + number(a.lambda) +
                                       "), CG " + std::to_string(a.cg_iterations))
                                          .c_str()
                                    : "",
