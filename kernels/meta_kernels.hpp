@@ -32,11 +32,51 @@ struct SinusoidDraw {
   T* query_y = nullptr;
 };
 
+/// N-way episodes from a labelled data set: task b of (seed, stream, step) takes `ways` of the
+/// split's classes in a random order (way j gets label j) and, from each, shots + queries
+/// distinct samples of that class; their indices go to support_index (ways x shots per task,
+/// way-major) and query_index (ways x queries), their one-hot labels to support_y and query_y
+/// (ways rows per sample). Uniform number k of task b is
+/// common::uniform_open01(seed, stream, step, b, k): k < ways for the class order, then
+/// 64 + (j * (shots + queries) + i) * 16 + attempt for sample i of way j.
+template <typename T>
+struct EpisodeDraw {
+  std::uint64_t seed = 0;
+  std::uint32_t stream = 0;
+  std::uint32_t step = 0;
+  const std::uint32_t* step_on_device = nullptr;
+  index_t tasks = 0, ways = 0, shots = 0, queries = 0;
+  int split_classes = 0;                    ///< classes of the split (>= ways)
+  const std::int32_t* class_start = nullptr;  ///< split class c's samples: members[start[c] ..
+  const std::int32_t* class_count = nullptr;  ///<   start[c] + count[c])
+  const std::int32_t* members = nullptr;
+  std::int32_t* support_index = nullptr;
+  std::int32_t* query_index = nullptr;
+  T* support_y = nullptr;
+  T* query_y = nullptr;
+};
+
 template <typename T>
 class MetaKernels {
  public:
   virtual ~MetaKernels() = default;
   virtual void sample_sinusoid(const SinusoidDraw<T>& d) = 0;
+  virtual void sample_episodes(const EpisodeDraw<T>& d) = 0;
+  /// out[:, i] = scale * data[:, index[i]] for the `count` columns i (rows values each), the
+  /// episode's inputs gathered from the data set (data: rows x samples, column-major).
+  virtual void gather_columns(index_t rows, index_t count, const float* data,
+                              const std::int32_t* index, T scale, T* out) = 0;
+  /// Softmax cross-entropy on `samples` columns of `classes` logits z (column-major, one
+  /// sample per column) against one-hot targets y:
+  ///   out = scale (softmax(z) - y)                          (ce_gradient)
+  ///   out = scale (diag(p) - p p') rz,  p = softmax(z)      (ce_rop: the R-operator)
+  ///   loss[i] = logsumexp(z_i) - z_i[label_i]; correct[i] = [argmax z_i == label_i]
+  virtual void ce_gradient(index_t samples, int classes, const T* z, const T* y, T scale,
+                           T* out) = 0;
+  virtual void ce_rop(index_t samples, int classes, const T* z, const T* rz, T scale,
+                      T* out) = 0;
+  virtual void ce_loss(index_t samples, int classes, const T* z, const T* y, T* loss,
+                       T* correct) = 0;
   /// a[i] = sigma(z[i]), i < n.
   virtual void activation_forward(int activation, index_t n, const T* z, T* a) = 0;
   /// out[i] = d[i] sigma'(z[i])  (back-propagation, and the R-operator's forward pass).

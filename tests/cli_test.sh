@@ -216,6 +216,7 @@ check "meta summary printed" $(grep -q "meta-test (50 new tasks, 10-shot): query
 bad_option "meta unknown algorithm refused" "--algo: reptile not in" meta --algo reptile
 bad_option "meta empty meta-batch refused" "--meta-batch: must be > 0, got 0" meta --meta-batch 0
 bad_option "meta bad hidden width refused" "--hidden: must be > 0, got 0" meta --hidden 40,0
+bad_option "meta episodes need IDX data" "--data '$work/none': no such file or folder" meta --task fashion-mnist --data "$work/none" --backend cpu
 "$bin" meta --algo maml --iters 100 --eval-every 10 --inner-step 50 --meta-batch 4 --test-tasks 4 --backend cpu >"$work/out" 2>&1
 rc=$?
 check "meta divergence exits 3" $([ $rc -eq 3 ] && grep -q "diverged" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"

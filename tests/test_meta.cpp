@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <set>
+#include <tuple>
 
 namespace bilevel {
 namespace {
@@ -77,13 +79,30 @@ TEST(MlpSpec, LayoutOfTheParameters) {
   EXPECT_THROW(parse_activation("sigmoid"), InvalidArgument);
 }
 
-class MlpProducts : public ::testing::TestWithParam<Activation> {};
+/// Targets made one-hot (the largest entry of each sample becomes 1, the others 0).
+std::vector<MetaTask> one_hot(std::vector<MetaTask> tasks, index_t classes) {
+  for (MetaTask& t : tasks)
+    for (std::vector<double>* y : {&t.support_y, &t.query_y})
+      for (std::size_t i = 0; i < y->size(); i += static_cast<std::size_t>(classes)) {
+        const auto first = y->begin() + static_cast<std::ptrdiff_t>(i);
+        const auto best = std::max_element(first, first + classes);
+        for (auto it = first; it != first + classes; ++it) *it = it == best ? 1.0 : 0.0;
+      }
+  return tasks;
+}
+
+class MlpProducts
+    : public ::testing::TestWithParam<std::tuple<Activation, OutputLoss>> {};
 
 // grad L and H d of every task against central differences of L and grad L (double).
 TEST_P(MlpProducts, GradientAndHessianProductMatchFiniteDifferences) {
   const index_t nb = 3;
-  MetaMlpProblem<double> problem(cpu(), small_spec(GetParam()), nb);
-  problem.set_tasks(random_tasks(nb, 2, 3, 6, 5, 11));
+  MetaMlpSpec spec = small_spec(std::get<0>(GetParam()));
+  spec.mlp.loss = std::get<1>(GetParam());
+  MetaMlpProblem<double> problem(cpu(), spec, nb);
+  problem.set_tasks(spec.mlp.loss == OutputLoss::cross_entropy
+                        ? one_hot(random_tasks(nb, 2, 3, 6, 5, 11), 3)
+                        : random_tasks(nb, 2, 3, 6, 5, 11));
   const index_t p = problem.dim_x();
   const std::vector<double> phi0 = task_parameters(problem.spec().mlp, nb, 5);
   auto exec = problem.executor();
@@ -136,9 +155,87 @@ TEST_P(MlpProducts, GradientAndHessianProductMatchFiniteDifferences) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Activations, MlpProducts,
-                         ::testing::Values(Activation::relu, Activation::tanh),
-                         [](const auto& info) { return to_string(info.param); });
+INSTANTIATE_TEST_SUITE_P(
+    ActivationsAndLosses, MlpProducts,
+    ::testing::Combine(::testing::Values(Activation::relu, Activation::tanh),
+                       ::testing::Values(OutputLoss::squared, OutputLoss::cross_entropy)),
+    [](const auto& info) {
+      return to_string(std::get<0>(info.param)) +
+             (std::get<1>(info.param) == OutputLoss::squared ? "_squared" : "_cross_entropy");
+    });
+
+/// A small labelled data set: `classes` classes of `per_class` samples, `features` features
+/// (sample i's features encode i, so a gathered column names its sample).
+Dataset labelled_data(int classes, index_t per_class, index_t features) {
+  Dataset d;
+  d.source = "test data";
+  d.classes = classes;
+  d.features = features;
+  d.samples = classes * per_class;
+  for (index_t i = 0; i < d.samples; ++i) {
+    d.labels.push_back(static_cast<std::int32_t>((i * 7) % classes));
+    for (index_t f = 0; f < features; ++f) d.x.push_back(static_cast<float>(i * 10 + f));
+  }
+  return d;
+}
+
+// Episodes: way j of a task is one class of the split (distinct classes, label j), its
+// samples are distinct members of that class, inputs are the scaled features of those samples.
+TEST(Episodes, WaysAreDistinctClassesOfTheSplitWithDistinctSamples) {
+  const Dataset data = labelled_data(8, 12, 3);
+  EpisodeSpec e;
+  e.classes = {1, 3, 4, 6, 7};
+  e.ways = 4, e.shots = 2, e.queries = 3;
+  e.scale = 0.5;
+  MetaMlpSpec spec;
+  spec.mlp.widths = {3, 8, 4};
+  spec.mlp.loss = OutputLoss::cross_entropy;
+  spec.seed = 9;
+  MetaMlpProblem<double> problem(cpu(), spec, 20, data, e);
+  EXPECT_EQ(problem.spec().support, 8);
+  EXPECT_EQ(problem.spec().query, 12);
+  problem.sample_tasks(5);
+  const std::vector<MetaTask> tasks = problem.current_tasks();
+  std::set<std::vector<int>> orders;
+  for (const MetaTask& t : tasks) {
+    std::vector<int> way_class(4, -1);
+    std::set<index_t> samples;
+    const auto visit = [&](const std::vector<double>& x, const std::vector<double>& y, index_t n) {
+      for (index_t i = 0; i < n; ++i) {
+        const index_t sample = static_cast<index_t>(std::lround(x[i * 3] / 0.5 / 10));
+        EXPECT_DOUBLE_EQ(x[i * 3 + 2], 0.5 * (sample * 10 + 2));
+        const int label = data.labels[static_cast<std::size_t>(sample)];
+        EXPECT_NE(std::find(e.classes.begin(), e.classes.end(), label), e.classes.end());
+        const auto way = std::max_element(y.begin() + i * 4, y.begin() + (i + 1) * 4) - (y.begin() + i * 4);
+        EXPECT_DOUBLE_EQ(std::accumulate(y.begin() + i * 4, y.begin() + (i + 1) * 4, 0.0), 1.0);
+        if (way_class[way] < 0) way_class[way] = label;
+        EXPECT_EQ(way_class[way], label) << "way " << way << " mixes classes";
+        EXPECT_TRUE(samples.insert(sample).second) << "sample " << sample << " twice in a task";
+      }
+    };
+    visit(t.support_x, t.support_y, 8);
+    visit(t.query_x, t.query_y, 12);
+    EXPECT_EQ(std::set<int>(way_class.begin(), way_class.end()).size(), 4u);
+    orders.insert(way_class);
+  }
+  EXPECT_GT(orders.size(), 5u);  // class orders vary between tasks
+  // the nearest-centroid baseline classifies well-separated clusters perfectly
+  std::vector<MetaTask> clusters = tasks;
+  for (MetaTask& t : clusters) {
+    for (std::size_t i = 0; i < t.support_x.size(); ++i)
+      t.support_x[i] = static_cast<double>(std::max_element(t.support_y.begin() + (i / 3) * 4, t.support_y.begin() + (i / 3 + 1) * 4) - (t.support_y.begin() + (i / 3) * 4));
+    for (std::size_t i = 0; i < t.query_x.size(); ++i)
+      t.query_x[i] = static_cast<double>(std::max_element(t.query_y.begin() + (i / 3) * 4, t.query_y.begin() + (i / 3 + 1) * 4) - (t.query_y.begin() + (i / 3) * 4));
+  }
+  for (double a : nearest_centroid_accuracy(clusters, 3, 4)) EXPECT_DOUBLE_EQ(a, 1.0);
+  // a split without enough classes, or a network of the wrong shape, is refused
+  EpisodeSpec small = e;
+  small.classes = {1, 3};
+  EXPECT_THROW(MetaMlpProblem<double>(cpu(), spec, 2, data, small), InvalidArgument);
+  MetaMlpSpec wrong = spec;
+  wrong.mlp.widths = {3, 8, 5};
+  EXPECT_THROW(MetaMlpProblem<double>(cpu(), wrong, 2, data, e), InvalidArgument);
+}
 
 /// One hypergradient estimate of `estimator` on `problem` at x (one column repeated) from the
 /// start of adaptation (begin_iteration without new tasks): h (dx x B), per task.

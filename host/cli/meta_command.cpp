@@ -2,6 +2,7 @@
 // baseline) on sinusoid regression tasks, with a progress line, JSON-lines metrics and a
 // summary of the meta-test loss after adaptation with its 95% interval.
 #include "commands.hpp"
+#include "data_source.hpp"
 #include "metrics_writer.hpp"
 #include "progress.hpp"
 
@@ -18,14 +19,15 @@ namespace {
 
 struct MetaArgs {
   std::string task = "sinusoid";
+  std::string data = "fashion-mnist";
   std::string algo = "maml";
-  index_t shots = 10, query = 10, meta_batch = 25, inner_steps = 1;
+  index_t ways = 5, shots = 10, query = 10, meta_batch = 25, inner_steps = 1;
   double inner_step = 0.01, outer_step = 0.0;
   std::string update = "average";
   index_t iterations = 10000, eval_every = 500;
   std::vector<index_t> hidden{40, 40};
   std::string activation = "relu";
-  double lambda = 1.0;
+  double lambda = 1.0, damping = 0.0;
   index_t cg_iterations = 5;
   index_t test_tasks = 600, test_steps = -1;
   std::string backend = "auto", precision = "float", metrics;
@@ -57,6 +59,7 @@ int run(const MetaArgs& a) {
   o.inner_steps = a.inner_steps;
   o.inner_step = a.inner_step;
   o.proximal = a.lambda;
+  o.damping = a.damping;
   o.cg_iterations = a.cg_iterations;
   o.loop.iterations = a.iterations;
   o.loop.eval_every = a.eval_every;
@@ -69,28 +72,52 @@ int run(const MetaArgs& a) {
   o.loop.outer_step = {a.outer_step > 0 ? a.outer_step : default_step};
   o.loop.average = 0.1;
 
+  // classification episodes: Fashion-MNIST's even classes for meta-training (training
+  // images), the odd ones for meta-testing (test images): disjoint classes and images
+  const bool episodes = a.task == "fashion-mnist";
+  LoadedData data;
+  EpisodeSpec train_episodes, test_episodes;
+  if (episodes) {
+    data = load_data(a.data);
+    BILEVEL_EXPECTS(data.test.has_value(),
+                    "--data " << a.data << ": episodes need an IDX folder (training and test images)");
+    for (int c = 0; c < data.pool.classes; ++c) (c % 2 == 0 ? train_episodes : test_episodes).classes.push_back(c);
+    for (EpisodeSpec* e : {&train_episodes, &test_episodes}) {
+      e->ways = a.ways, e->shots = a.shots, e->queries = a.query;
+    }
+  }
   MetaMlpSpec spec;
-  spec.mlp.widths = {1};
+  spec.mlp.widths = {episodes ? data.pool.features : 1};
   spec.mlp.widths.insert(spec.mlp.widths.end(), a.hidden.begin(), a.hidden.end());
-  spec.mlp.widths.push_back(1);
+  spec.mlp.widths.push_back(episodes ? a.ways : 1);
   spec.mlp.activation = parse_activation(a.activation);
+  spec.mlp.loss = episodes ? OutputLoss::cross_entropy : OutputLoss::squared;
   spec.support = a.shots;
   spec.query = a.query;
   spec.seed = a.seed;
   apply_meta_preset(o, spec);
-  MetaMlpProblem<T> problem(exec, spec, a.meta_batch);
+  auto problem_ptr = episodes ? std::make_unique<MetaMlpProblem<T>>(exec, spec, a.meta_batch,
+                                                                     data.pool, train_episodes)
+                              : std::make_unique<MetaMlpProblem<T>>(exec, spec, a.meta_batch);
+  MetaMlpProblem<T>& problem = *problem_ptr;
   const index_t test_steps = a.test_steps >= 0 ? a.test_steps : std::max<index_t>(a.inner_steps, 1);
 
   std::string widths;
   for (index_t w : spec.mlp.widths) widths += (widths.empty() ? "" : "-") + std::to_string(w);
+  const std::string task_line =
+      episodes ? data.description + ", " + std::to_string(a.ways) + "-way " +
+                     std::to_string(a.shots) + "-shot, " + std::to_string(a.query) +
+                     " queries per class; meta-train classes 0 2 4 6 8 (training images), "
+                     "meta-test classes 1 3 5 7 9 (test images)\n  "
+               : "sinusoid: " + std::to_string(a.shots) + "-shot support, " +
+                     std::to_string(a.query) + " query points; ";
   std::fprintf(stderr,
                "bilevel meta: %s on %s (%s), %s\n"
-               "  task %s: %lld-shot support, %lld query points; meta-batch %lld; network %s %s "
+               "  task %smeta-batch %lld; network %s %s "
                "(%lld parameters)\n"
                "  inner: %s%s; meta step %g (%s), %lld meta-iterations\n",
                a.algo.c_str(), to_string(exec->backend()).c_str(), exec->device_name().c_str(),
-               a.precision.c_str(), a.task.c_str(), static_cast<long long>(a.shots),
-               static_cast<long long>(a.query), static_cast<long long>(a.meta_batch),
+               a.precision.c_str(), task_line.c_str(), static_cast<long long>(a.meta_batch),
                widths.c_str(), a.activation.c_str(),
                static_cast<long long>(spec.mlp.parameters()),
                a.algo == "pretrain"
@@ -113,13 +140,20 @@ int run(const MetaArgs& a) {
                   "iter %6lld/%lld  %6.2fs  query loss: before adaptation %.4f, after %.4f",
                   static_cast<long long>(m.iteration), static_cast<long long>(a.iterations),
                   m.seconds, mean_of(m.problem_metrics.at(0)), mean_of(m.upper_value));
-    progress.update(line);
-    metrics.write({{"iteration", m.iteration},
-                   {"seconds", m.seconds},
-                   {"query_loss_after_adaptation", mean_of(m.upper_value)},
-                   {"query_loss_before_adaptation", mean_of(m.problem_metrics.at(0))},
-                   {"support_loss", mean_of(m.lower_value)},
-                   {"meta_gradient_norm", mean_of(m.hypergradient_norm)}});
+    std::string text = line;
+    if (episodes) {
+      std::snprintf(line, sizeof line, "  accuracy %.3f", mean_of(m.problem_metrics.at(1)));
+      text += line;
+    }
+    progress.update(text);
+    nlohmann::json record{{"iteration", m.iteration},
+                          {"seconds", m.seconds},
+                          {"query_loss_after_adaptation", mean_of(m.upper_value)},
+                          {"query_loss_before_adaptation", mean_of(m.problem_metrics.at(0))},
+                          {"support_loss", mean_of(m.lower_value)},
+                          {"meta_gradient_norm", mean_of(m.hypergradient_norm)}};
+    if (episodes) record["query_accuracy_after_adaptation"] = mean_of(m.problem_metrics.at(1));
+    metrics.write(record);
   };
 
   const std::vector<double> start = mlp_initial_parameters(spec.mlp, a.seed + 1);
@@ -133,7 +167,10 @@ int run(const MetaArgs& a) {
   // meta-test: new tasks of the test split, adapted from the learned x
   MetaMlpSpec test_spec = spec;
   test_spec.split = TaskSplit::meta_test;
-  MetaMlpProblem<T> test_problem(exec, test_spec, a.test_tasks);
+  auto test_ptr = episodes ? std::make_unique<MetaMlpProblem<T>>(exec, test_spec, a.test_tasks,
+                                                                  *data.test, test_episodes)
+                           : std::make_unique<MetaMlpProblem<T>>(exec, test_spec, a.test_tasks);
+  MetaMlpProblem<T>& test_problem = *test_ptr;
   test_problem.sample_tasks(0);
   const std::vector<T> x(r.x.begin(), r.x.begin() + problem.dim_x());
   const MetaTestResult t = meta_test(test_problem, x, test_steps, a.inner_step);
@@ -141,12 +178,21 @@ int run(const MetaArgs& a) {
   std::printf("summary: %s, %lld meta-iterations in %.3f s (%.1f it/s) on %s (%s)\n",
               a.algo.c_str(), static_cast<long long>(r.iterations), r.seconds, per_second,
               to_string(exec->backend()).c_str(), exec->device_name().c_str());
-  std::printf("  meta-test (%lld new tasks, %lld-shot): query MSE %.4f before adaptation, "
+  std::printf("  meta-test (%lld new tasks, %lld-shot): query %s %.4f before adaptation, "
               "%.4f +- %.4f after %lld step%s (95%% interval)\n",
               static_cast<long long>(a.test_tasks), static_cast<long long>(a.shots),
-              t.mean_before, t.mean_after, t.interval_after, static_cast<long long>(test_steps),
-              test_steps == 1 ? "" : "s");
-  metrics.write({{"summary", true},
+              episodes ? "cross-entropy" : "MSE", t.mean_before, t.mean_after, t.interval_after,
+              static_cast<long long>(test_steps), test_steps == 1 ? "" : "s");
+  std::pair<double, double> centroid{std::nan(""), std::nan("")};
+  if (episodes) {
+    centroid = mean_and_interval(nearest_centroid_accuracy(
+        test_problem.current_tasks(), data.pool.features, a.ways));
+    std::printf("  accuracy %.2f%% +- %.2f after adaptation; nearest-centroid baseline on the "
+                "same tasks %.2f%% +- %.2f\n",
+                100 * t.mean_accuracy, 100 * t.interval_accuracy, 100 * centroid.first,
+                100 * centroid.second);
+  }
+  nlohmann::json summary{{"summary", true},
                  {"algorithm", a.algo},
                  {"task", a.task},
                  {"backend", to_string(exec->backend())},
@@ -162,7 +208,15 @@ int run(const MetaArgs& a) {
                  {"test_steps", test_steps},
                  {"test_loss_before_adaptation", t.mean_before},
                  {"test_loss_after_adaptation", t.mean_after},
-                 {"test_loss_interval95", t.interval_after}});
+                 {"test_loss_interval95", t.interval_after}};
+  if (episodes) {
+    summary["ways"] = a.ways;
+    summary["test_accuracy"] = t.mean_accuracy;
+    summary["test_accuracy_interval95"] = t.interval_accuracy;
+    summary["nearest_centroid_accuracy"] = centroid.first;
+    summary["nearest_centroid_interval95"] = centroid.second;
+  }
+  metrics.write(summary);
   return 0;
 }
 
@@ -174,14 +228,18 @@ std::function<int()> add_meta_command(CLI::App& app) {
       "meta", "Meta-learning (MAML, FOMAML, ANIL, iMAML) on batched sinusoid regression tasks");
   std::vector<std::string> names;
   for (const AlgorithmInfo& i : meta_algorithm_presets()) names.push_back(i.name);
-  cmd->add_option("--task", a->task, "Task family")->capture_default_str()->check(CLI::IsMember({"sinusoid"}));
+  cmd->add_option("--task", a->task, "sinusoid (regression) or fashion-mnist (N-way K-shot episodes)")
+      ->capture_default_str()->check(CLI::IsMember({"sinusoid", "fashion-mnist"}));
+  cmd->add_option("--data", a->data, "Episodes: fashion-mnist or a folder of MNIST-named IDX files")
+      ->capture_default_str();
+  cmd->add_option("--ways", a->ways, "Episodes: classes per task (N)")->capture_default_str()->check(CLI::Range(2, 64));
   cmd->add_option("--algo", a->algo, "maml, fomaml, anil, imaml or pretrain (the baseline)")
       ->capture_default_str()->check(CLI::IsMember(names));
-  cmd->add_option("--shots", a->shots, "K: support points per task")->capture_default_str()->check(positive_integer());
-  cmd->add_option("--query", a->query, "Query points per task")->capture_default_str()->check(positive_integer());
+  cmd->add_option("--shots", a->shots, "K: support points per task (episodes: per class; default 1)")->capture_default_str()->check(positive_integer());
+  cmd->add_option("--query", a->query, "Query points per task (episodes: per class; default 15)")->capture_default_str()->check(positive_integer());
   cmd->add_option("--meta-batch", a->meta_batch, "Tasks per meta-iteration")->capture_default_str()->check(positive_integer());
-  cmd->add_option("--inner-steps", a->inner_steps, "Adaptation steps D")->capture_default_str()->check(non_negative_integer());
-  cmd->add_option("--inner-step", a->inner_step, "Adaptation step alpha")->capture_default_str()->check(positive_number());
+  cmd->add_option("--inner-steps", a->inner_steps, "Adaptation steps D (imaml: 10)")->capture_default_str()->check(non_negative_integer());
+  cmd->add_option("--inner-step", a->inner_step, "Adaptation step alpha (imaml: 0.005)")->capture_default_str()->check(positive_number());
   cmd->add_option("--outer-step", a->outer_step, "Meta step beta (default 0.05, 0.01 with --meta-update normalized)")
       ->check(positive_number());
   cmd->add_option("--meta-update", a->update, "sgd, average (moving average of the meta-gradient, theta 0.1) or normalized (momentum 0.9)")
@@ -189,9 +247,11 @@ std::function<int()> add_meta_command(CLI::App& app) {
   cmd->add_option("--iters", a->iterations, "Meta-iterations")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--eval-every", a->eval_every, "Metrics every k meta-iterations (0: at the end)")
       ->capture_default_str()->check(non_negative_integer());
-  cmd->add_option("--hidden", a->hidden, "Hidden widths")->delimiter(',')->capture_default_str()->check(positive_integer());
+  cmd->add_option("--hidden", a->hidden, "Hidden widths (episodes: default 64,64)")->delimiter(',')->capture_default_str()->check(positive_integer());
   cmd->add_option("--activation", a->activation, "relu or tanh")->capture_default_str()->check(CLI::IsMember({"relu", "tanh"}));
   cmd->add_option("--lambda", a->lambda, "iMAML's proximal weight")->capture_default_str()->check(positive_number());
+  cmd->add_option("--damping", a->damping, "iMAML: added to the diagonal of the linear system only (imaml: 10)")
+      ->capture_default_str()->check(CLI::Range(0.0, 1e12));
   cmd->add_option("--cg-iterations", a->cg_iterations, "iMAML's CG iterations")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--test-tasks", a->test_tasks, "Meta-test tasks")->capture_default_str()->check(positive_integer());
   cmd->add_option("--test-steps", a->test_steps, "Adaptation steps at meta-test (default: --inner-steps, at least 1)")
@@ -203,6 +263,20 @@ std::function<int()> add_meta_command(CLI::App& app) {
   cmd->add_flag("!--no-graph", a->graphs, "Launch every kernel from the host instead of replaying captured CUDA graphs");
   return [a, cmd]() -> int {
     if (!cmd->parsed()) return -1;
+    // iMAML's defaults: more, smaller inner steps on the proximal loss and a damped system
+    // (runs with 1 step of 0.01 or without damping diverged on sinusoids)
+    if (a->task == "fashion-mnist") {
+      if (cmd->count("--shots") == 0) a->shots = 1;
+      if (cmd->count("--query") == 0) a->query = 15;
+      if (cmd->count("--hidden") == 0) a->hidden = {64, 64};
+      if (cmd->count("--inner-step") == 0) a->inner_step = 0.4;
+      if (cmd->count("--test-tasks") == 0) a->test_tasks = 1000;
+    }
+    if (a->algo == "imaml") {
+      if (cmd->count("--inner-steps") == 0) a->inner_steps = 10;
+      if (cmd->count("--inner-step") == 0) a->inner_step = 0.005;
+      if (cmd->count("--damping") == 0) a->damping = 10.0;
+    }
     return a->precision == "double" ? run<double>(*a) : run<float>(*a);
   };
 }

@@ -1,9 +1,9 @@
 // Batched MLP passes (problems/batched_mlp.hpp). Formulas, for layer l = 1..L with A_0 = X:
 //   forward   Z_l = W_l A_{l-1} + b_l 1',  A_l = sigma(Z_l)  (l < L; the output is Z_L)
-//   backward  dZ_L = (2 / (w_L n)) (Z_L - Y);  dW_l = dZ_l A_{l-1}';  db_l = dZ_l 1;
+//   backward  dZ_L = (2 / (w_L n)) (Z_L - Y)  (cross-entropy: (1 / n) (softmax(Z_L) - Y));  dW_l = dZ_l A_{l-1}';  db_l = dZ_l 1;
 //             dA_{l-1} = W_l' dZ_l;  dZ_{l-1} = dA_{l-1} o sigma'(Z_{l-1})
 //   R-op      (direction V): RZ_l = V_W,l A_{l-1} + V_b,l 1' + W_l RA_{l-1};  RA_l = sigma'(Z_l) o RZ_l;
-//             RdZ_L = (2 / (w_L n)) RZ_L;  H V = (RdZ_l A_{l-1}' + dZ_l RA_{l-1}', RdZ_l 1);
+//             RdZ_L = (2 / (w_L n)) RZ_L  (cross-entropy: (1 / n) (diag(p) - p p') RZ_L);  H V = (RdZ_l A_{l-1}' + dZ_l RA_{l-1}', RdZ_l 1);
 //             RdA_{l-1} = W_l' RdZ_l + V_W,l' dZ_l;
 //             RdZ_{l-1} = RdA_{l-1} o sigma'(Z_{l-1}) + dA_{l-1} o sigma''(Z_{l-1}) o RZ_{l-1}
 #include "batched_mlp.hpp"
@@ -116,6 +116,13 @@ void BatchedMlp<T>::forward(ConstMatrixView<T> phi, const T* x, index_t n) {
 template <typename T>
 void BatchedMlp<T>::output_residual(const T* y, T* out) {
   const index_t layers = spec_.layers();
+  if (spec_.loss == OutputLoss::cross_entropy) {
+    // dZ_L = (1 / n) (softmax(Z_L) - Y)
+    kernels_->ce_gradient(n_ * b_, static_cast<int>(width(layers)),
+                          z_[static_cast<std::size_t>(layers)].data(), y,
+                          T(1) / static_cast<T>(n_), out);
+    return;
+  }
   const index_t count = width(layers) * n_ * b_;
   const T scale = T(2) / static_cast<T>(width(layers) * n_);
   Ops<T>& ops = exec_->template ops<T>();
@@ -126,8 +133,35 @@ void BatchedMlp<T>::output_residual(const T* y, T* out) {
 }
 
 template <typename T>
+void BatchedMlp<T>::mean_over_samples(const T* per_sample, T* out) {
+  // out = (1 / n) S' 1 with S the n x B per-sample values
+  exec_->template ops<T>().gemm(Op::transpose, Op::none, T(1) / static_cast<T>(n_),
+                                ConstMatrixView<T>(per_sample, n_, b_),
+                                ConstMatrixView<T>(ones_.data(), n_, 1), T(0),
+                                MatrixView<T>(out, b_, 1));
+}
+
+template <typename T>
+void BatchedMlp<T>::accuracy(const T* y, T* out) {
+  const index_t layers = spec_.layers();
+  BILEVEL_EXPECTS(spec_.loss == OutputLoss::cross_entropy,
+                  "mlp accuracy: only classification (cross-entropy) networks have one");
+  // per sample: loss and [argmax = label]
+  kernels_->ce_loss(n_ * b_, static_cast<int>(width(layers)),
+                    z_[static_cast<std::size_t>(layers)].data(), y, dz_[0].data(), dz_[1].data());
+  mean_over_samples(dz_[1].data(), out);
+}
+
+template <typename T>
 void BatchedMlp<T>::loss(const T* y, T* out) {
   const index_t layers = spec_.layers();
+  if (spec_.loss == OutputLoss::cross_entropy) {
+    // per-sample cross-entropy, then the mean of each task
+    kernels_->ce_loss(n_ * b_, static_cast<int>(width(layers)),
+                      z_[static_cast<std::size_t>(layers)].data(), y, dz_[0].data(), nullptr);
+    mean_over_samples(dz_[0].data(), out);
+    return;
+  }
   const index_t per_task = width(layers) * n_;
   Ops<T>& ops = exec_->template ops<T>();
   // r = (Z_L - Y) / sqrt(w_L n), so that <r_b, r_b> = L_b
@@ -205,9 +239,14 @@ void BatchedMlp<T>::hvp(ConstMatrixView<T> phi, const T* y, ConstMatrixView<T> d
   }
   // --- backward pass and its R ---
   int cur = 0;
-  // dZ_L = c (Z_L - Y); RdZ_L = c RZ_L
+  // dZ_L = c (Z_L - Y); RdZ_L = c RZ_L   (cross-entropy: RdZ_L = (1/n) (diag(p) - p p') RZ_L)
   output_residual(y, dz_[cur].data());
-  {
+  if (spec_.loss == OutputLoss::cross_entropy) {
+    kernels_->ce_rop(n_ * b_, static_cast<int>(width(layers)),
+                     z_[static_cast<std::size_t>(layers)].data(),
+                     rz_[static_cast<std::size_t>(layers)].data(), T(1) / static_cast<T>(n_),
+                     rdz_[cur].data());
+  } else {
     const index_t count = width(layers) * n_ * b_;
     ops.axpby(T(2) / static_cast<T>(width(layers) * n_),
               ConstMatrixView<T>(rz_[static_cast<std::size_t>(layers)].data(), count, 1), T(0),

@@ -5,8 +5,9 @@
 // product, on both backends (kernels/meta_kernels.hpp). Internal to the meta-learning problem.
 //
 // Shapes: parameters phi are P x B (column b = task b, layout of MlpSpec); inputs of task b are
-// w_0 x n at x + b w_0 n, targets w_L x n at y + b w_L n. Loss of task b:
-// L_b = (1 / (w_L n)) sum ||out - target||^2.
+// w_0 x n at x + b w_0 n, targets w_L x n at y + b w_L n. Loss of task b: squared,
+// L_b = (1 / (w_L n)) sum ||out - target||^2, or cross-entropy against one-hot targets,
+// L_b = (1 / n) sum_i (logsumexp(out_i) - out_i[label_i]).
 #pragma once
 
 #include <bilevel/array.hpp>
@@ -31,6 +32,9 @@ class BatchedMlp {
   void forward(ConstMatrixView<T> phi, const T* x, index_t n);
   /// After forward: out[b] = L_b against targets y (length B on the executor).
   void loss(const T* y, T* out);
+  /// After forward (cross-entropy networks): out[b] = fraction of task b's samples whose
+  /// largest logit is their label.
+  void accuracy(const T* y, T* out);
   /// After forward: grad (P x B) = d L / d phi. Layers below `first_layer` are not
   /// back-propagated into and their rows of grad are left untouched (ANIL's inner loop).
   void gradient(ConstMatrixView<T> phi, const T* y, MatrixView<T> grad, index_t first_layer = 1);
@@ -54,8 +58,11 @@ class BatchedMlp {
   MatrixView<T> act(Array<T>& buffer, index_t l) const;
   ConstMatrixView<T> input(index_t l) const;  ///< A_{l-1} (the inputs for l = 1)
   index_t width(index_t l) const { return spec_.widths[static_cast<std::size_t>(l)]; }
-  /// out = (2 / (w_L n)) (Z_L - y) as a flat w_L n B vector.
+  /// out = dL/dZ_L as a flat w_L n B vector: (2 / (w_L n)) (Z_L - y), or
+  /// (1 / n) (softmax(Z_L) - y).
   void output_residual(const T* y, T* out);
+  /// out_b = (1 / n) sum_i per_sample[i + b n] (per_sample: n x B).
+  void mean_over_samples(const T* per_sample, T* out);
 
   std::shared_ptr<Executor> exec_;
   MlpSpec spec_;

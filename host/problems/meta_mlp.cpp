@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <tuple>
 
 namespace bilevel {
 
@@ -24,6 +25,11 @@ struct MetaMlpProblem<T>::State {
   Array<T> direction;  // P x B: E v (ANIL: the body rows stay 0)
   Array<T> scalar;     // B
   bool each_iteration = true;
+  // classification episodes: the data set and its split's classes on the executor
+  bool episodes = false;
+  EpisodeSpec episode;
+  Array<float> features;  // d x N
+  Array<std::int32_t> class_start, class_count, members, support_index, query_index;
 };
 
 template <typename T>
@@ -40,9 +46,91 @@ MetaMlpProblem<T>::MetaMlpProblem(std::shared_ptr<Executor> exec, MetaMlpSpec sp
   BILEVEL_EXPECTS(spec_.amplitude_min <= spec_.amplitude_max && spec_.phase_min <= spec_.phase_max &&
                       spec_.input_min <= spec_.input_max,
                   "meta-learning: sinusoid ranges must have min <= max");
+  BILEVEL_EXPECTS(std::isfinite(spec_.damping) && spec_.damping >= 0 &&
+                      (spec_.damping == 0 || spec_.proximal > 0),
+                  "meta-learning: damping must be >= 0 and needs the proximal (iMAML) form, got "
+                      << spec_.damping);
   BILEVEL_EXPECTS(!(spec_.adapt_head_only && spec_.proximal > 0),
                   "meta-learning: the proximal (iMAML) form adapts all parameters, not the head only");
   state_ = std::make_unique<State>(exec_, spec_.mlp);
+  allocate();
+  const index_t in = spec_.mlp.widths.front(), out = spec_.mlp.widths.back();
+  State& s = *state_;
+  if (in == 1 && out == 1 && spec_.mlp.loss == OutputLoss::squared) {
+    sample_tasks(0);  // defined data from the start
+    s.each_iteration = true;
+  } else {
+    exec_->template ops<T>().fill(s.support_x.view(), T(0));
+    exec_->template ops<T>().fill(s.support_y.view(), T(0));
+    exec_->template ops<T>().fill(s.query_x.view(), T(0));
+    exec_->template ops<T>().fill(s.query_y.view(), T(0));
+    s.each_iteration = false;  // only set_tasks can give this network data
+  }
+}
+
+template <typename T>
+MetaMlpProblem<T>::MetaMlpProblem(std::shared_ptr<Executor> exec, MetaMlpSpec spec,
+                                  index_t tasks, const Dataset& data, EpisodeSpec episodes)
+    : exec_(std::move(exec)), spec_(std::move(spec)), tasks_(tasks) {
+  BILEVEL_EXPECTS(exec_ != nullptr, "MetaMlpProblem needs an executor");
+  spec_.mlp.validate();
+  data.validate();
+  const EpisodeSpec& e = episodes;
+  BILEVEL_EXPECTS(tasks_ >= 1, "meta-learning: the meta-batch must hold >= 1 task, got " << tasks_);
+  BILEVEL_EXPECTS(e.ways >= 2 && e.ways <= 64 && e.shots >= 1 && e.queries >= 1 &&
+                      e.shots + e.queries <= 128,
+                  "episodes: need 2 <= ways <= 64, shots >= 1, queries >= 1 and shots + queries "
+                  "<= 128, got "
+                      << e.ways << ", " << e.shots << ", " << e.queries);
+  BILEVEL_EXPECTS(static_cast<index_t>(e.classes.size()) >= e.ways && e.classes.size() <= 64,
+                  "episodes: " << e.ways << "-way tasks need at least " << e.ways
+                               << " classes in the split (at most 64), it has "
+                               << e.classes.size());
+  BILEVEL_EXPECTS(spec_.mlp.widths.front() == data.features && spec_.mlp.widths.back() == e.ways &&
+                      spec_.mlp.loss == OutputLoss::cross_entropy,
+                  "episodes: the network needs " << data.features << " inputs, " << e.ways
+                                                 << " outputs and the cross-entropy loss");
+  BILEVEL_EXPECTS(!(spec_.adapt_head_only && spec_.proximal > 0),
+                  "meta-learning: the proximal (iMAML) form adapts all parameters, not the head only");
+  BILEVEL_EXPECTS(std::isfinite(spec_.proximal) && spec_.proximal >= 0 &&
+                      std::isfinite(spec_.damping) && spec_.damping >= 0,
+                  "meta-learning: lambda and damping must be >= 0");
+  spec_.support = e.ways * e.shots;
+  spec_.query = e.ways * e.queries;
+  state_ = std::make_unique<State>(exec_, spec_.mlp);
+  allocate();
+  State& s = *state_;
+  s.episodes = true;
+  s.episode = e;
+  // the split's samples grouped by class
+  std::vector<std::int32_t> start, count, members;
+  for (std::size_t c = 0; c < e.classes.size(); ++c) {
+    const int label = e.classes[c];
+    BILEVEL_EXPECTS(label >= 0 && label < data.classes,
+                    "episodes: class " << label << " is not a label of " << data.source);
+    for (std::size_t k = 0; k < c; ++k)
+      BILEVEL_EXPECTS(e.classes[k] != label, "episodes: class " << label << " is listed twice");
+    start.push_back(static_cast<std::int32_t>(members.size()));
+    for (index_t i = 0; i < data.samples; ++i)
+      if (data.labels[static_cast<std::size_t>(i)] == label)
+        members.push_back(static_cast<std::int32_t>(i));
+    count.push_back(static_cast<std::int32_t>(members.size()) - start.back());
+    BILEVEL_EXPECTS(count.back() >= 1,
+                    "episodes: class " << label << " has no sample in " << data.source);
+  }
+  const index_t k = static_cast<index_t>(e.classes.size());
+  s.class_start = Array<std::int32_t>(exec_, k, 1, start);
+  s.class_count = Array<std::int32_t>(exec_, k, 1, count);
+  s.members = Array<std::int32_t>(exec_, static_cast<index_t>(members.size()), 1, members);
+  s.features = Array<float>(exec_, data.features, data.samples, data.x);
+  s.support_index = Array<std::int32_t>(exec_, spec_.support, tasks_);
+  s.query_index = Array<std::int32_t>(exec_, spec_.query, tasks_);
+  draw(0, nullptr);
+  s.each_iteration = true;
+}
+
+template <typename T>
+void MetaMlpProblem<T>::allocate() {
   const index_t in = spec_.mlp.widths.front(), out = spec_.mlp.widths.back();
   State& s = *state_;
   s.support_x = Array<T>(exec_, in * spec_.support, tasks_);
@@ -55,16 +143,6 @@ MetaMlpProblem<T>::MetaMlpProblem(std::shared_ptr<Executor> exec, MetaMlpSpec sp
   s.scalar = Array<T>(exec_, tasks_, 1);
   exec_->template ops<T>().fill(s.direction.view(), T(0));
   s.mlp.reserve(tasks_, std::max(spec_.support, spec_.query));
-  if (in == 1 && out == 1) {
-    sample_tasks(0);  // defined data from the start
-    s.each_iteration = true;
-  } else {
-    exec_->template ops<T>().fill(s.support_x.view(), T(0));
-    exec_->template ops<T>().fill(s.support_y.view(), T(0));
-    exec_->template ops<T>().fill(s.query_x.view(), T(0));
-    exec_->template ops<T>().fill(s.query_y.view(), T(0));
-    s.each_iteration = false;  // only set_tasks can give this network data
-  }
 }
 
 template <typename T>
@@ -108,24 +186,53 @@ kernels::SinusoidDraw<T> sinusoid_draw(const MetaMlpSpec& s, index_t tasks) {
 }  // namespace
 
 template <typename T>
-void MetaMlpProblem<T>::sample_tasks(std::uint32_t step) {
-  BILEVEL_EXPECTS(spec_.mlp.widths.front() == 1 && spec_.mlp.widths.back() == 1,
-                  "meta-learning: sinusoid tasks need a network with 1 input and 1 output, this "
-                  "one has "
-                      << spec_.mlp.widths.front() << " and " << spec_.mlp.widths.back());
+void MetaMlpProblem<T>::draw(std::uint32_t step, const std::uint32_t* counter) {
   State& s = *state_;
+  if (s.episodes) {
+    // episode indices and one-hot targets, then the inputs gathered from the data set
+    kernels::EpisodeDraw<T> d;
+    d.seed = spec_.seed;
+    d.stream = static_cast<std::uint32_t>(spec_.split);
+    d.step = step;
+    d.step_on_device = counter;
+    d.tasks = tasks_;
+    d.ways = s.episode.ways, d.shots = s.episode.shots, d.queries = s.episode.queries;
+    d.split_classes = static_cast<int>(s.episode.classes.size());
+    d.class_start = s.class_start.data(), d.class_count = s.class_count.data();
+    d.members = s.members.data();
+    d.support_index = s.support_index.data(), d.query_index = s.query_index.data();
+    d.support_y = s.support_y.data(), d.query_y = s.query_y.data();
+    s.kernels->sample_episodes(d);
+    const index_t in = spec_.mlp.widths.front();
+    const T scale = static_cast<T>(s.episode.scale);
+    s.kernels->gather_columns(in, spec_.support * tasks_, s.features.data(),
+                              s.support_index.data(), scale, s.support_x.data());
+    s.kernels->gather_columns(in, spec_.query * tasks_, s.features.data(), s.query_index.data(),
+                              scale, s.query_x.data());
+    return;
+  }
+  BILEVEL_EXPECTS(spec_.mlp.widths.front() == 1 && spec_.mlp.widths.back() == 1 &&
+                      spec_.mlp.loss == OutputLoss::squared,
+                  "meta-learning: sinusoid tasks need a network with 1 input, 1 output and the "
+                  "squared loss, this one has "
+                      << spec_.mlp.widths.front() << " and " << spec_.mlp.widths.back());
   kernels::SinusoidDraw<T> d = sinusoid_draw<T>(spec_, tasks_);
   d.step = step;
+  d.step_on_device = counter;
   d.support_x = s.support_x.data(), d.support_y = s.support_y.data();
   d.query_x = s.query_x.data(), d.query_y = s.query_y.data();
   s.kernels->sample_sinusoid(d);
-  s.each_iteration = false;
+}
+
+template <typename T>
+void MetaMlpProblem<T>::sample_tasks(std::uint32_t step) {
+  draw(step, nullptr);
+  state_->each_iteration = false;
 }
 
 template <typename T>
 void MetaMlpProblem<T>::sample_each_iteration() {
-  BILEVEL_EXPECTS(spec_.mlp.widths.front() == 1 && spec_.mlp.widths.back() == 1,
-                  "meta-learning: sinusoid tasks need a network with 1 input and 1 output");
+  draw(0, nullptr);  // checks that this network can be given drawn tasks
   state_->each_iteration = true;
 }
 
@@ -185,11 +292,7 @@ void MetaMlpProblem<T>::begin_iteration(const std::uint32_t* counter, ConstMatri
     BILEVEL_EXPECTS(counter != nullptr,
                     "meta-learning: tasks drawn at every iteration need the iteration counter");
     // new tasks: those of iteration k = *counter
-    kernels::SinusoidDraw<T> d = sinusoid_draw<T>(spec_, tasks_);
-    d.step_on_device = counter;
-    d.support_x = s.support_x.data(), d.support_y = s.support_y.data();
-    d.query_x = s.query_x.data(), d.query_y = s.query_y.data();
-    s.kernels->sample_sinusoid(d);
+    draw(0, counter);
   }
   // adaptation starts at the meta-parameters: y = 0 (offset), y = x (proximal form)
   if (proximal())
@@ -207,6 +310,7 @@ void MetaMlpProblem<T>::reserve(index_t instances, index_t max_batch) {
 
 template <typename T>
 std::vector<std::string> MetaMlpProblem<T>::evaluation_metric_names() const {
+  if (classification()) return {"query_loss_before_adaptation", "query_accuracy_after_adaptation"};
   return {"query_loss_before_adaptation"};
 }
 
@@ -214,6 +318,16 @@ template <typename T>
 void MetaMlpProblem<T>::evaluation_metrics(ConstMatrixView<T> x, ConstMatrixView<T> y, T* out) {
   check("evaluation_metrics", x, y);
   loss_values(true, x, out);
+  if (classification()) query_accuracy(x, y, out + tasks_);
+}
+
+template <typename T>
+void MetaMlpProblem<T>::query_accuracy(ConstMatrixView<T> x, ConstMatrixView<T> y, T* out) {
+  check("query_accuracy", x, y);
+  State& s = *state_;
+  const ConstMatrixView<T> phi = adapted(x, y);
+  s.mlp.forward(phi, s.query_x.data(), spec_.query);
+  s.mlp.accuracy(s.query_y.data(), out);
 }
 
 template <typename T>
@@ -300,10 +414,10 @@ void MetaMlpProblem<T>::hvp_jvp(const Batch& batch, ConstMatrixView<T> x, ConstM
   const ConstMatrixView<T> phi = adapted(x, y);
   s.mlp.forward(phi, s.support_x.data(), spec_.support);
   if (proximal()) {
-    // hv = H_L v + lambda v; jv = -lambda v
+    // hv = H_L v + (lambda + delta) v; jv = -lambda v
     if (!hv.empty()) {
       s.mlp.hvp(phi, s.support_y.data(), v, hv);
-      ops.axpby(static_cast<T>(spec_.proximal), v, T(1), hv);
+      ops.axpby(static_cast<T>(spec_.proximal + spec_.damping), v, T(1), hv);
     }
     if (!jv.empty()) ops.axpby(static_cast<T>(-spec_.proximal), v, T(0), jv);
     return;
@@ -405,20 +519,73 @@ MetaTestResult meta_test(MetaMlpProblem<T>& problem, const std::vector<T>& x, in
     ops.axpby(static_cast<T>(-alpha), gy.view(), T(1), y.view());
   }
   problem.values(full, full, xs.view(), y.view(), after.data(), nullptr);
+  Array<T> accuracy;
+  if (problem.classification()) {
+    accuracy = Array<T>(exec, nb, 1);
+    problem.query_accuracy(xs.view(), y.view(), accuracy.data());
+  }
   const std::vector<T> b0 = before.to_host(), b1 = after.to_host();
   MetaTestResult r;
   r.loss_before.assign(b0.begin(), b0.end());
   r.loss_after.assign(b1.begin(), b1.end());
-  const auto mean = [](const std::vector<double>& v) {
-    return std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
-  };
-  r.mean_before = mean(r.loss_before);
-  r.mean_after = mean(r.loss_after);
-  double ss = 0;
-  for (double v : r.loss_after) ss += (v - r.mean_after) * (v - r.mean_after);
-  const double n = static_cast<double>(r.loss_after.size());
-  r.interval_after = n > 1 ? 1.96 * std::sqrt(ss / (n - 1)) / std::sqrt(n) : 0.0;
+  r.mean_before = mean_and_interval(r.loss_before).first;
+  std::tie(r.mean_after, r.interval_after) = mean_and_interval(r.loss_after);
+  if (accuracy.size() > 0) {
+    const std::vector<T> a = accuracy.to_host();
+    r.accuracy_after.assign(a.begin(), a.end());
+    std::tie(r.mean_accuracy, r.interval_accuracy) = mean_and_interval(r.accuracy_after);
+  }
   return r;
+}
+
+std::pair<double, double> mean_and_interval(const std::vector<double>& v) {
+  if (v.empty()) return {std::nan(""), std::nan("")};
+  const double n = static_cast<double>(v.size());
+  const double mean = std::accumulate(v.begin(), v.end(), 0.0) / n;
+  double ss = 0;
+  for (double x : v) ss += (x - mean) * (x - mean);
+  return {mean, n > 1 ? 1.96 * std::sqrt(ss / (n - 1)) / std::sqrt(n) : 0.0};
+}
+
+std::vector<double> nearest_centroid_accuracy(const std::vector<MetaTask>& tasks, index_t inputs,
+                                              index_t ways) {
+  std::vector<double> out;
+  for (const MetaTask& t : tasks) {
+    const auto label_of = [&](const std::vector<double>& y, std::size_t i) {
+      return static_cast<index_t>(std::max_element(y.begin() + i * ways, y.begin() + (i + 1) * ways) -
+                                  (y.begin() + i * ways));
+    };
+    // class means of the support set
+    std::vector<double> centroid(static_cast<std::size_t>(inputs * ways), 0.0);
+    std::vector<double> count(static_cast<std::size_t>(ways), 0.0);
+    const std::size_t support = t.support_y.size() / static_cast<std::size_t>(ways);
+    for (std::size_t i = 0; i < support; ++i) {
+      const index_t c = label_of(t.support_y, i);
+      for (index_t f = 0; f < inputs; ++f)
+        centroid[f + c * inputs] += t.support_x[i * inputs + f];
+      count[c] += 1;
+    }
+    for (index_t c = 0; c < ways; ++c)
+      for (index_t f = 0; f < inputs; ++f) centroid[f + c * inputs] /= std::max(count[c], 1.0);
+    // each query sample: the label of the nearest mean
+    const std::size_t query = t.query_y.size() / static_cast<std::size_t>(ways);
+    double correct = 0;
+    for (std::size_t i = 0; i < query; ++i) {
+      index_t best = 0;
+      double best_d = 1e300;
+      for (index_t c = 0; c < ways; ++c) {
+        double d = 0;
+        for (index_t f = 0; f < inputs; ++f) {
+          const double diff = t.query_x[i * inputs + f] - centroid[f + c * inputs];
+          d += diff * diff;
+        }
+        if (d < best_d) best_d = d, best = c;
+      }
+      correct += best == label_of(t.query_y, i) ? 1 : 0;
+    }
+    out.push_back(correct / static_cast<double>(query));
+  }
+  return out;
 }
 
 template class MetaMlpProblem<float>;

@@ -38,6 +38,7 @@ void apply_meta_preset(const MetaAlgorithmOptions& options, MetaMlpSpec& spec) {
   check_name(options.name);
   spec.adapt_head_only = options.name == "anil";
   spec.proximal = options.name == "imaml" ? options.proximal : 0.0;
+  spec.damping = options.name == "imaml" ? options.damping : 0.0;
 }
 
 template <typename T>
@@ -46,7 +47,8 @@ std::unique_ptr<Solver<T>> make_meta_solver(MetaMlpProblem<T>& problem,
   MetaMlpSpec expected = problem.spec();
   apply_meta_preset(options, expected);
   BILEVEL_EXPECTS(expected.adapt_head_only == problem.spec().adapt_head_only &&
-                      expected.proximal == problem.spec().proximal,
+                      expected.proximal == problem.spec().proximal &&
+                      expected.damping == problem.spec().damping,
                   "meta-learning: the problem was not configured for "
                       << options.name << " (apply_meta_preset sets which parameters adapt and "
                                          "the proximal weight)");

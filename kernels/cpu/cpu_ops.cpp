@@ -61,7 +61,13 @@ void CpuOps<T>::do_gemm_strided_batched(Op op_a, Op op_b, index_t m, index_t n, 
                                         T alpha, const T* a, index_t lda, index_t stride_a,
                                         const T* b, index_t ldb, index_t stride_b, T beta, T* c,
                                         index_t ldc, index_t stride_c, index_t count) {
-  // one BLAS call per matrix (OpenBLAS has no strided-batched GEMM; each call is threaded)
+  // one BLAS call per matrix (OpenBLAS has no strided-batched GEMM). Large matrices: one
+  // after the other, each call threaded by BLAS; small ones (per-task networks, m n k up to
+  // 64^3): the calls spread over the threads, each single-threaded inside the parallel region
+  // (the OpenMP build of OpenBLAS), the same result per matrix as one after the other.
+  const bool small = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) <=
+                     262144.0;
+#pragma omp parallel for schedule(static) if (small && count > 1)
   for (index_t i = 0; i < count; ++i)
     do_gemm(op_a, op_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
             c + i * stride_c, ldc);

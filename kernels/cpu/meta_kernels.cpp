@@ -2,6 +2,7 @@
 #include "../meta_kernels.hpp"
 
 #include "../common/activation.hpp"
+#include "../common/episodes.hpp"
 #include "../common/sinusoid.hpp"
 
 namespace bilevel::kernels::cpu {
@@ -17,6 +18,51 @@ class CpuMetaKernels final : public MetaKernels<T> {
 #pragma omp parallel for collapse(2) schedule(static)
     for (index_t b = 0; b < d.tasks; ++b)
       for (index_t j = 0; j < points; ++j) common::sinusoid_point(d, step, j, b);
+  }
+  void sample_episodes(const EpisodeDraw<T>& d) override {
+    detail::note_launches();
+    const std::uint32_t step = d.step + (d.step_on_device ? *d.step_on_device : 0u);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (index_t b = 0; b < d.tasks; ++b)
+      for (index_t j = 0; j < d.ways; ++j) common::episode_way(d, step, b, j);
+  }
+  void gather_columns(index_t rows, index_t count, const float* data, const std::int32_t* index,
+                      T scale, T* out) override {
+    detail::note_launches();
+#pragma omp parallel for schedule(static)
+    for (index_t i = 0; i < count; ++i) {
+      const float* from = data + static_cast<index_t>(index[i]) * rows;
+      for (index_t r = 0; r < rows; ++r) out[r + i * rows] = scale * static_cast<T>(from[r]);
+    }
+  }
+  void ce_gradient(index_t samples, int classes, const T* z, const T* y, T scale,
+                   T* out) override {
+    detail::note_launches();
+#pragma omp parallel for schedule(static)
+    for (index_t i = 0; i < samples; ++i) {
+      T* o = out + i * classes;
+      for (int c = 0; c < classes; ++c) o[c] = z[i * classes + c];
+      common::ce_gradient(o, 1, classes, common::one_hot_label(y + i * classes, classes), scale);
+    }
+  }
+  void ce_rop(index_t samples, int classes, const T* z, const T* rz, T scale, T* out) override {
+    detail::note_launches();
+#pragma omp parallel for schedule(static)
+    for (index_t i = 0; i < samples; ++i) {
+      T* o = out + i * classes;
+      for (int c = 0; c < classes; ++c) o[c] = rz[i * classes + c];
+      (void)common::ce_hvp(z + i * classes, 1, o, 1, classes, 0, scale);
+    }
+  }
+  void ce_loss(index_t samples, int classes, const T* z, const T* y, T* loss,
+               T* correct) override {
+    detail::note_launches();
+#pragma omp parallel for schedule(static)
+    for (index_t i = 0; i < samples; ++i) {
+      const int label = common::one_hot_label(y + i * classes, classes);
+      loss[i] = common::ce_loss(z + i * classes, 1, classes, label);
+      if (correct) correct[i] = common::argmax(z + i * classes, 1, classes) == label ? T(1) : T(0);
+    }
   }
   void activation_forward(int activation, index_t n, const T* z, T* a) override {
     detail::note_launches();

@@ -3,6 +3,7 @@
 #include "../meta_kernels.hpp"
 
 #include "../common/activation.hpp"
+#include "../common/episodes.hpp"
 #include "../common/sinusoid.hpp"
 #include "cuda_error.hpp"
 #include "elementwise.cuh"
@@ -26,6 +27,63 @@ class CudaMetaKernels final : public MetaKernels<T> {
           common::sinusoid_point(d, step, j, b);
         },
         "sample_sinusoid");
+  }
+  void sample_episodes(const EpisodeDraw<T>& d) override {
+    detail::note_launches();
+    launch_elementwise(
+        stream_, d.ways, d.tasks,
+        [=] __device__(index_t j, index_t b) {
+          const std::uint32_t step = d.step + (d.step_on_device ? *d.step_on_device : 0u);
+          common::episode_way(d, step, b, j);
+        },
+        "sample_episodes");
+  }
+  void gather_columns(index_t rows, index_t count, const float* data, const std::int32_t* index,
+                      T scale, T* out) override {
+    detail::note_launches();
+    launch_elementwise(
+        stream_, rows, count,
+        [=] __device__(index_t r, index_t i) {
+          out[r + i * rows] = scale * static_cast<T>(data[static_cast<index_t>(index[i]) * rows + r]);
+        },
+        "gather_columns");
+  }
+  void ce_gradient(index_t samples, int classes, const T* z, const T* y, T scale,
+                   T* out) override {
+    detail::note_launches();
+    launch_elementwise(
+        stream_, samples, 1,
+        [=] __device__(index_t i, index_t) {
+          T* o = out + i * classes;
+          for (int c = 0; c < classes; ++c) o[c] = z[i * classes + c];
+          common::ce_gradient(o, 1, classes, common::one_hot_label(y + i * classes, classes),
+                              scale);
+        },
+        "ce_gradient");
+  }
+  void ce_rop(index_t samples, int classes, const T* z, const T* rz, T scale, T* out) override {
+    detail::note_launches();
+    launch_elementwise(
+        stream_, samples, 1,
+        [=] __device__(index_t i, index_t) {
+          T* o = out + i * classes;
+          for (int c = 0; c < classes; ++c) o[c] = rz[i * classes + c];
+          (void)common::ce_hvp(z + i * classes, 1, o, 1, classes, 0, scale);
+        },
+        "ce_rop");
+  }
+  void ce_loss(index_t samples, int classes, const T* z, const T* y, T* loss,
+               T* correct) override {
+    detail::note_launches();
+    launch_elementwise(
+        stream_, samples, 1,
+        [=] __device__(index_t i, index_t) {
+          const int label = common::one_hot_label(y + i * classes, classes);
+          loss[i] = common::ce_loss(z + i * classes, 1, classes, label);
+          if (correct)
+            correct[i] = common::argmax(z + i * classes, 1, classes) == label ? T(1) : T(0);
+        },
+        "ce_loss");
   }
   void activation_forward(int activation, index_t n, const T* z, T* a) override {
     detail::note_launches();

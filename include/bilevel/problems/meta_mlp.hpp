@@ -23,17 +23,21 @@
 // from new tasks and y at its start (begin_iteration()).
 //
 // Tasks: sinusoid regression (the MAML paper's toy: y = A sin(t - p), A in [0.1, 5],
-// p in [0, pi], t in [-5, 5]; K support and Q query points), drawn on the executor from
-// Philox keyed by (seed, split, iteration, task), or tasks given by the caller (set_tasks).
+// p in [0, pi], t in [-5, 5]; K support and Q query points), N-way K-shot classification
+// episodes from a labelled data set (Fashion-MNIST; one-hot targets, cross-entropy), both
+// drawn on the executor from Philox keyed by (seed, split, iteration, task), or tasks given by
+// the caller (set_tasks).
 #pragma once
 
 #include <bilevel/array.hpp>
+#include <bilevel/data.hpp>
 #include <bilevel/problem.hpp>
 #include <bilevel/problems/mlp.hpp>
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace bilevel {
@@ -45,6 +49,10 @@ struct MetaMlpSpec {
   MlpSpec mlp;
   bool adapt_head_only = false;  ///< ANIL: y is the last layer's offset only
   double proximal = 0.0;         ///< lambda of iMAML's (lambda / 2) ||y - x||^2 (0: none)
+  /// iMAML: delta added to the diagonal of the linear system only, H v = (H_L + lambda +
+  /// delta) v (J stays -lambda I): damping against the negative curvature of networks, as the
+  /// iMAML authors' code does (lam_damping, regu_coef). 0: the exact implicit gradient.
+  double damping = 0.0;
   index_t support = 10;          ///< K: support (inner) points per task
   index_t query = 10;            ///< query (outer) points per task
   std::uint64_t seed = 0;        ///< task draws
@@ -52,6 +60,16 @@ struct MetaMlpSpec {
   /// Sinusoid ranges (the MAML paper's).
   double amplitude_min = 0.1, amplitude_max = 5.0, phase_min = 0.0, phase_max = 3.14159265358979,
          input_min = -5.0, input_max = 5.0;
+};
+
+/// N-way K-shot classification episodes: each task takes `ways` of the split's classes in a
+/// random order (way j is label j) and `shots` support and `queries` query samples of each
+/// (distinct within the task). The network must have data.features inputs, `ways` outputs and
+/// the cross-entropy loss; support = ways shots and query = ways queries points per task.
+struct EpisodeSpec {
+  std::vector<int> classes;  ///< labels of the data set that form this split (>= ways)
+  index_t ways = 5, shots = 1, queries = 15;
+  double scale = 1.0 / 255.0;  ///< inputs = scale * features (pixels to [0, 1])
 };
 
 /// One task's data for set_tasks: support inputs (w_0 x K, column-major) and targets
@@ -65,6 +83,9 @@ class MetaMlpProblem final : public Problem<T> {
  public:
   /// `tasks`: the meta-batch size (B); the problem holds the data of that many tasks.
   MetaMlpProblem(std::shared_ptr<Executor> exec, MetaMlpSpec spec, index_t tasks);
+  /// Classification episodes drawn from `data` (copied to the executor once).
+  MetaMlpProblem(std::shared_ptr<Executor> exec, MetaMlpSpec spec, index_t tasks,
+                 const Dataset& data, EpisodeSpec episodes);
   ~MetaMlpProblem() override;
 
   std::string name() const override;
@@ -110,6 +131,9 @@ class MetaMlpProblem final : public Problem<T> {
   void loss_hvp(bool query, ConstMatrixView<T> phi, ConstMatrixView<T> d, MatrixView<T> out);
   /// out[b] = the loss of task b at phi (length B on the executor).
   void loss_values(bool query, ConstMatrixView<T> phi, T* out);
+  /// out[b] = query accuracy of task b at (x, y) (classification episodes).
+  void query_accuracy(ConstMatrixView<T> x, ConstMatrixView<T> y, T* out);
+  bool classification() const { return spec_.mlp.loss == OutputLoss::cross_entropy; }
 
  private:
   struct State;
@@ -117,6 +141,9 @@ class MetaMlpProblem final : public Problem<T> {
   void check(const char* oracle, ConstMatrixView<T> x, ConstMatrixView<T> y) const;
   /// phi = x + E y into the workspace.
   ConstMatrixView<T> adapted(ConstMatrixView<T> x, ConstMatrixView<T> y);
+  void allocate();
+  /// Draws the tasks of step (+ *counter when given) on the executor.
+  void draw(std::uint32_t step, const std::uint32_t* counter);
 
   std::shared_ptr<Executor> exec_;
   MetaMlpSpec spec_;
@@ -135,7 +162,19 @@ struct MetaTestResult {
   std::vector<double> loss_after;   ///< after the D steps
   double mean_before = 0, mean_after = 0;
   double interval_after = 0;  ///< half-width of the 95% interval of mean_after (1.96 sd / sqrt n)
+  /// Classification episodes: query accuracy of each task after adaptation, mean, interval.
+  std::vector<double> accuracy_after;
+  double mean_accuracy = 0, interval_accuracy = 0;
 };
+
+/// Mean and half-width of the 95% interval (1.96 sd / sqrt n) of per-task values.
+std::pair<double, double> mean_and_interval(const std::vector<double>& values);
+
+/// The nearest-centroid baseline on the same inputs: each query sample gets the label of the
+/// closest support-class mean (Euclidean); the accuracy of each task (one-hot targets, `ways`
+/// classes, `inputs` features per sample).
+std::vector<double> nearest_centroid_accuracy(const std::vector<MetaTask>& tasks, index_t inputs,
+                                              index_t ways);
 template <typename T>
 MetaTestResult meta_test(MetaMlpProblem<T>& problem, const std::vector<T>& x, index_t steps,
                          double alpha);

@@ -14,12 +14,18 @@ enum class Activation { relu, tanh };
 Activation parse_activation(const std::string& name);  ///< "relu" | "tanh"
 std::string to_string(Activation a);
 
+/// The loss on the network's outputs: squared error (mean over samples and outputs;
+/// regression) or softmax cross-entropy against one-hot targets (mean over samples;
+/// classification, the outputs are the logits).
+enum class OutputLoss { squared, cross_entropy };
+
 /// A multi-layer perceptron: widths {inputs, hidden..., outputs}, the activation between layers
-/// (none after the last), squared loss (mean over samples and outputs). Parameters of one task,
-/// in order: W_1 (w_1 x w_0, column-major), b_1, W_2, b_2, ..., W_L, b_L.
+/// (none after the last) and the output loss. Parameters of one task, in order: W_1 (w_1 x w_0,
+/// column-major), b_1, W_2, b_2, ..., W_L, b_L.
 struct MlpSpec {
   std::vector<index_t> widths{1, 40, 40, 1};
   Activation activation = Activation::relu;
+  OutputLoss loss = OutputLoss::squared;
   index_t parameters() const;       ///< P
   index_t layers() const { return static_cast<index_t>(widths.size()) - 1; }
   index_t weight_offset(index_t layer) const;  ///< W_l, l in 1..L

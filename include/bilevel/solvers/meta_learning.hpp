@@ -23,6 +23,7 @@ struct MetaAlgorithmOptions {
   index_t inner_steps = 1;   ///< D (adaptation steps per task)
   double inner_step = 0.01;  ///< alpha (the MAML paper's sinusoid value)
   double proximal = 1.0;     ///< lambda of iMAML
+  double damping = 0.0;      ///< delta of iMAML's linear system (MetaMlpSpec::damping)
   index_t cg_iterations = 5; ///< iMAML's CG iterations per meta-gradient
   /// Meta-iterations, meta step size and update, evaluations, seed (inner_steps and
   /// inner_step here are set from the fields above).
