@@ -35,6 +35,19 @@ else()
 endif()
 message(STATUS "bilevel CPU BLAS: ${BILEVEL_OPENBLAS_LIBRARY}; cblas.h in ${BILEVEL_OPENBLAS_INCLUDE_DIR}")
 
+# Distributed runs: MPI when an MPI library is installed (Debian: libopenmpi-dev), optional.
+# BILEVEL_WITH_MPI=OFF builds without it even when one is there.
+option(BILEVEL_WITH_MPI "Build the MPI transport when an MPI library is found" ON)
+set(BILEVEL_HAVE_MPI OFF)
+if(BILEVEL_WITH_MPI)
+  set(MPI_CXX_SKIP_MPICXX TRUE)  # the C API only, not the deprecated C++ bindings
+  find_package(MPI COMPONENTS CXX)
+  if(MPI_CXX_FOUND)
+    set(BILEVEL_HAVE_MPI ON)
+  endif()
+endif()
+message(STATUS "bilevel MPI: ${BILEVEL_HAVE_MPI}")
+
 if(BILEVEL_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

@@ -534,6 +534,41 @@ TEST(MetaParity, CudaMatchesCpu) {
     for (std::size_t i = 0; i < 3; ++i)
       EXPECT_LT(test::relative_error(results[1][i], results[0][i]), 1e-10) << to_string(act) << " " << i;
   }
+  // classification: episodes drawn identically, cross-entropy oracles and accuracy agree
+  const Dataset data = labelled_data(8, 12, 3);
+  EpisodeSpec e;
+  e.classes = {0, 2, 3, 5, 7};
+  e.ways = 4, e.shots = 2, e.queries = 3;
+  MetaMlpSpec spec;
+  spec.mlp.widths = {3, 8, 4};
+  spec.mlp.loss = OutputLoss::cross_entropy;
+  const index_t nb = 6;
+  MetaMlpProblem<double> on_cpu(cpu(), spec, nb, data, e), on_gpu(gpu, spec, nb, data, e);
+  on_cpu.sample_tasks(4);
+  on_gpu.sample_tasks(4);
+  const std::vector<MetaTask> tc = on_cpu.current_tasks(), tg = on_gpu.current_tasks();
+  for (index_t b = 0; b < nb; ++b) {
+    EXPECT_EQ(tg[b].support_x, tc[b].support_x);
+    EXPECT_EQ(tg[b].query_y, tc[b].query_y);
+  }
+  const std::vector<double> phi0 = task_parameters(spec.mlp, nb, 8);
+  const std::vector<double> d = test::random_vector<double>(phi0.size(), 9);
+  std::vector<std::vector<double>> results[2];
+  int side = 0;
+  for (MetaMlpProblem<double>* pr : {&on_cpu, &on_gpu}) {
+    auto exec = pr->executor();
+    const index_t p = pr->dim_x();
+    Array<double> phi(exec, p, nb, phi0), dir(exec, p, nb, d), g(exec, p, nb), hv(exec, p, nb),
+        v(exec, nb, 1), acc(exec, nb, 1), y(exec, p, nb);
+    exec->ops<double>().fill(y.view(), 0.0);
+    pr->loss_gradient(true, phi.view(), g.view());
+    pr->loss_hvp(false, phi.view(), dir.view(), hv.view());
+    pr->loss_values(true, phi.view(), v.data());
+    pr->query_accuracy(phi.view(), y.view(), acc.data());
+    results[side++] = {g.to_host(), hv.to_host(), v.to_host(), acc.to_host()};
+  }
+  for (std::size_t i = 0; i < 4; ++i)
+    EXPECT_LT(test::relative_error(results[1][i], results[0][i]), 1e-10) << "cross-entropy " << i;
 }
 
 }  // namespace

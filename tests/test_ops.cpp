@@ -129,6 +129,12 @@ Outputs run_kernels(const std::shared_ptr<Executor>& exec, const Inputs<T>& in) 
   Array<T> gathered(exec, idx.size(), c);
   ops.gather_rows(y.view(), idx.data(), gathered.view());
   take("gather_rows", gathered);
+  // a shard: rows [1, r - 1) of y standing for samples 2 .. r of a larger set; the others 0
+  if (r > 2) {
+    ops.gather_rows(ConstMatrixView<T>(y.data() + 1, r - 2, c, y.rows()), idx.data(),
+                    gathered.view(), 2);
+    take("gather_rows_shard", gathered);
+  }
   // the same batch with its step read from a device-resident counter: 2 + (4 + 1 + 1 - 2)
   Array<std::uint32_t> counter(exec, 1, 1, std::vector<std::uint32_t>{2u});
   ops.advance_counter(counter.data());
@@ -326,6 +332,17 @@ TYPED_TEST(OpsTest, CpuKernelsMatchNaiveLoops) {
       ASSERT_LT(idx[i], s.rows);
       for (index_t j = 0; j < s.cols; ++j)
         EXPECT_EQ(g[i + j * idx.size()], static_cast<double>(in.y[static_cast<index_t>(idx[i]) + j * s.rows]));
+    }
+    if (s.rows > 2) {
+      // the shard gather: sample k in [2, rows) is row k - 1 of the shard, others give 0
+      const auto& sg = got.at("gather_rows_shard");
+      for (std::size_t i = 0; i < idx.size(); ++i) {
+        const index_t k = static_cast<index_t>(idx[i]);
+        for (index_t j = 0; j < s.cols; ++j)
+          EXPECT_EQ(sg[i + j * idx.size()],
+                    k >= 2 && k < s.rows ? static_cast<double>(in.y[k - 1 + j * s.rows]) : 0.0)
+              << "sample " << k;
+      }
     }
   }
 }

@@ -526,6 +526,9 @@ std::function<int()> add_hyperclean_command(CLI::App& app) {
                   "the summary names the best on validation loss");
   return [a, cmd]() -> int {
     if (!cmd->parsed()) return -1;
+    BILEVEL_EXPECTS(launched_world_size() == 1,
+                    "bilevel hyperclean does not run over several MPI ranks yet (started with "
+                        << launched_world_size() << "): run it as one process");
     HypercleanArgs expanded = *a;
     expand_grid(expanded);
     return expanded.run.precision == "float" ? run<float>(expanded) : run<double>(expanded);

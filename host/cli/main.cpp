@@ -11,6 +11,20 @@
 #include <cstdio>
 #include <iostream>
 #include <new>
+#include <string>
+
+namespace {
+/// "rank r of P: " in a distributed run, else "".
+std::string rank_prefix() {
+  const auto comm = bilevel::active_mpi_communicator();
+  if (!comm || comm->size() == 1) return {};
+  return "rank " + std::to_string(comm->rank()) + " of " + std::to_string(comm->size()) + ": ";
+}
+/// A rank that fails ends the whole run (the others may be waiting in a collective).
+void end_other_ranks(int code) {
+  if (const auto comm = bilevel::active_mpi_communicator()) comm->abort(code);
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"bilevel: stochastic bilevel optimization on CUDA and CPU"};
@@ -56,7 +70,8 @@ int main(int argc, char** argv) {
     }
     return 1;
   } catch (const bilevel::DivergenceError& e) {
-    std::fprintf(stderr, "bilevel: %s\n", e.what());
+    std::fprintf(stderr, "bilevel: %s%s\n", rank_prefix().c_str(), e.what());
+    end_other_ranks(3);
     return 3;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr,
@@ -65,7 +80,8 @@ int main(int argc, char** argv) {
                  "for this machine\n");
     return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "bilevel: error: %s\n", e.what());
+    std::fprintf(stderr, "bilevel: %serror: %s\n", rank_prefix().c_str(), e.what());
+    end_other_ranks(1);
     return 1;
   }
 }

@@ -263,6 +263,9 @@ std::function<int()> add_meta_command(CLI::App& app) {
   cmd->add_flag("!--no-graph", a->graphs, "Launch every kernel from the host instead of replaying captured CUDA graphs");
   return [a, cmd]() -> int {
     if (!cmd->parsed()) return -1;
+    BILEVEL_EXPECTS(launched_world_size() == 1,
+                    "bilevel meta does not run over several MPI ranks yet (started with "
+                        << launched_world_size() << "): run it as one process");
     // iMAML's defaults: more, smaller inner steps on the proximal loss and a damped system
     // (runs with 1 step of 0.01 or without damping diverged on sinusoids)
     if (a->task == "fashion-mnist") {

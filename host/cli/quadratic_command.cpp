@@ -26,6 +26,7 @@ struct QuadraticArgs {
   index_t eval_every = 50;
   std::vector<double> inner_step, outer_step, neumann_eta;
   index_t neumann_terms = 10, cg_iterations = 10;
+  std::string distributed = "auto";
 };
 
 /// Largest eigenvalue of the upper level's Hessian B A^{-1} B' + d I (the smoothness of F).
@@ -69,7 +70,12 @@ int run(const QuadraticArgs& a) {
   const std::vector<double> x_star = q.solution_x();
   const double x_star_norm = std::sqrt(std::inner_product(x_star.begin(), x_star.end(),
                                                           x_star.begin(), 0.0));
-  QuadraticProblem<T> problem(exec, q);
+  // data-parallel over MPI ranks: each keeps its shard of the n samples; rank 0 reports
+  const std::shared_ptr<Communicator> comm = make_communicator(a.distributed);
+  const bool root = comm->rank() == 0;
+  BILEVEL_EXPECTS(comm->size() == 1 || (a.run.checkpoint.empty() && a.run.resume.empty()),
+                  "--checkpoint and --resume are not supported with several ranks yet");
+  QuadraticProblem<T> problem(exec, q, comm);
 
   AlgorithmOptions o;
   o.name = a.run.algo;
@@ -94,6 +100,7 @@ int run(const QuadraticArgs& a) {
       BILEVEL_EXPECTS(false, "--inner-step " << s << " is too large for L_g = " << l_g
                                              << " (must be < 2/L_g = " << 2.0 / l_g << ")");
 
+  if (root)
   std::fprintf(stderr,
                "bilevel quadratic: %s on %s (%s), %s, %lld instance%s\n"
                "  dx = %lld, dy = %lld, n = %lld samples, batch %s; mu_g = %.3g, L_g = %.3g, "
@@ -103,9 +110,15 @@ int run(const QuadraticArgs& a) {
                a.run.instances == 1 ? "" : "s", static_cast<long long>(a.dx),
                static_cast<long long>(a.dy), static_cast<long long>(a.samples),
                a.batch > 0 ? std::to_string(a.batch).c_str() : "full", mu_g, l_g, l_f);
+  if (root && comm->size() > 1) {
+    const Shard s = comm->shard(a.samples);
+    std::fprintf(stderr, "  distributed: %s; rank 0 holds samples [%lld, %lld)\n",
+                 comm->transport().c_str(), static_cast<long long>(s.begin),
+                 static_cast<long long>(s.end));
+  }
 
   const long resumed_at = check_checkpoint_paths<T>(a.run);
-  MetricsWriter metrics(a.run.metrics, resumed_at);
+  MetricsWriter metrics(root ? a.run.metrics : std::string(), resumed_at);
   // what shapes this problem beyond command, algorithm, seed and precision
   const std::string problem_tag = "dx " + std::to_string(a.dx) + " dy " + std::to_string(a.dy) +
                                   " n " + std::to_string(a.samples) + " mu " +
@@ -118,7 +131,7 @@ int run(const QuadraticArgs& a) {
     std::snprintf(line, sizeof line, "iter %6lld/%lld  %6.2fs  |x-x*|/|x*| %s  f %s",
                   static_cast<long long>(m.iteration), static_cast<long long>(a.iterations),
                   m.seconds, format_values(rel).c_str(), format_values(m.upper_value).c_str());
-    progress.update(line);
+    if (root) progress.update(line);
     metrics.write({{"iteration", m.iteration},
                    {"seconds", m.seconds},
                    {"upper_value", m.upper_value},
@@ -136,6 +149,7 @@ int run(const QuadraticArgs& a) {
   const SolveResult<T> r = solver->run(x0, y0, observe, {}, checkpointer);
   progress.finish();
 
+  if (!root) return 0;
   const IterationMetrics& last = r.history.back();
   std::vector<double> rel(last.distance_to_solution);
   for (double& v : rel) v /= x_star_norm;
@@ -162,6 +176,7 @@ int run(const QuadraticArgs& a) {
                  {"device", exec->device_name()},
                  {"dtype", a.run.precision},
                  {"instances", r.instances},
+                 {"ranks", comm->size()},
                  {"iterations", r.iterations},
                  {"seconds", r.seconds},
                  {"iterations_per_second", per_second},
@@ -199,6 +214,9 @@ std::function<int()> add_quadratic_command(CLI::App& app) {
   cmd->add_option("--neumann-terms", a->neumann_terms, "Neumann terms Q")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--cg-iterations", a->cg_iterations, "CG iterations per estimate")->capture_default_str()->check(non_negative_integer());
   add_run_options(cmd, a->run, "Seed of the data and of the minibatches");
+  cmd->add_option("--distributed", a->distributed,
+                  "auto (MPI when started by mpirun), mpi or off: data-parallel over the ranks")
+      ->capture_default_str()->check(CLI::IsMember({"auto", "mpi", "off"}));
   return [a, cmd]() -> int {
     if (!cmd->parsed()) return -1;
     return a->run.precision == "float" ? run<float>(*a) : run<double>(*a);

@@ -16,10 +16,28 @@ std::vector<T> to_precision(const std::vector<double>& v) {
 
 template <typename T>
 QuadraticProblem<T>::QuadraticProblem(std::shared_ptr<Executor> exec, QuadraticData data)
-    : exec_(std::move(exec)), data_(std::move(data)) {
+    : QuadraticProblem(std::move(exec), std::move(data), local_communicator()) {}
+
+template <typename T>
+QuadraticProblem<T>::QuadraticProblem(std::shared_ptr<Executor> exec, QuadraticData data,
+                                      std::shared_ptr<Communicator> comm)
+    : exec_(std::move(exec)), data_(std::move(data)), comm_(std::move(comm)) {
   BILEVEL_EXPECTS(exec_ != nullptr, "QuadraticProblem needs an executor");
+  BILEVEL_EXPECTS(comm_ != nullptr, "QuadraticProblem needs a communicator");
   data_.validate();
-  if (data_.n > 0) m_ = Array<T>(exec_, data_.n, data_.dy, to_precision<T>(data_.m));
+  BILEVEL_EXPECTS(comm_->size() == 1 || data_.n >= comm_->size(),
+                  "quadratic: " << data_.n << " samples cannot be shared by " << comm_->size()
+                                << " ranks (each needs one at least)");
+  shard_ = comm_->shard(data_.n);
+  if (data_.n > 0) {
+    // this rank's rows [begin, end) of M (column-major n x dy)
+    std::vector<T> rows(static_cast<std::size_t>(shard_.size() * data_.dy));
+    for (index_t j = 0; j < data_.dy; ++j)
+      for (index_t i = 0; i < shard_.size(); ++i)
+        rows[static_cast<std::size_t>(i + j * shard_.size())] =
+            static_cast<T>(data_.m[static_cast<std::size_t>(shard_.begin + i + j * data_.n)]);
+    m_ = Array<T>(exec_, shard_.size(), data_.dy, rows);
+  }
   b_ = Array<T>(exec_, data_.dx, data_.dy, to_precision<T>(data_.b));
   xh_ = Array<T>(exec_, data_.dx, 1, to_precision<T>(data_.xh));
 }
@@ -39,8 +57,8 @@ void QuadraticProblem<T>::reserve(index_t instances, index_t max_batch) {
   exec_->ops<T>().fill(ones_.view(), T(1));
   if (data_.n > 0) {
     rows_ = Array<T>(exec_, std::max<index_t>(reserved_batch_, 1), data_.dy);
-    // M_b v of a full batch has n rows, whatever the minibatch size.
-    proj_ = Array<T>(exec_, data_.n, reserved_instances_);
+    // M_b v: the shard's rows for a full batch, the batch's rows for a minibatch
+    proj_ = Array<T>(exec_, std::max(shard_.size(), reserved_batch_), reserved_instances_);
   }
 }
 
@@ -65,6 +83,10 @@ template <typename T>
 void QuadraticProblem<T>::apply_hessian(const Batch& batch, ConstMatrixView<T> v,
                                         MatrixView<T> out) {
   Ops<T>& ops = exec_->ops<T>();
+  if (data_.n > 0 && comm_->size() > 1) {
+    apply_hessian_sharded(batch, v, out);
+    return;
+  }
   // out = mu v
   ops.axpby(static_cast<T>(data_.mu), v, T(0), out);
   if (data_.n == 0) return;
@@ -92,6 +114,54 @@ void QuadraticProblem<T>::apply_hessian(const Batch& batch, ConstMatrixView<T> v
   ops.gemm(Op::none, Op::none, T(1), rows, v, T(0), proj);
   // out += (1/s) M_b' proj
   ops.gemm(Op::transpose, Op::none, T(1) / static_cast<T>(s), rows, proj, T(1), out);
+}
+
+template <typename T>
+void QuadraticProblem<T>::apply_hessian_sharded(const Batch& batch, ConstMatrixView<T> v,
+                                                MatrixView<T> out) {
+  Ops<T>& ops = exec_->ops<T>();
+  BILEVEL_EXPECTS(out.ld == out.rows, "quadratic: a sharded product needs a contiguous output");
+  const index_t local = shard_.size(), dy = data_.dy, nb = v.cols;
+  if (batch.independent()) {
+    const index_t s = batch.size;
+    BILEVEL_EXPECTS(s > 0 && s * nb <= reserved_batch_,
+                    "quadratic: independent batches of " << s << " samples for " << nb
+                                                         << " instances but workspace for "
+                                                         << reserved_batch_ << " rows");
+    // M_b = this rank's rows of M[batch_b, :] (others' samples: zero rows)
+    for (index_t b = 0; b < nb; ++b)
+      ops.gather_rows(m_.view(), batch.indices + b * batch.stride,
+                      MatrixView<T>(rows_.data() + b * s * dy, s, dy, s), shard_.begin);
+    const ConstMatrixView<T> rows(rows_.data(), s, dy, s);
+    MatrixView<T> proj(proj_.data(), s, 1, proj_.rows());
+    // proj_b = M_b v_b;  out_b = (1/s) M_b' proj_b
+    ops.gemm_strided_batched(Op::none, Op::none, T(1), rows, s * dy,
+                             ConstMatrixView<T>(v.data, dy, 1, v.ld), v.ld, T(0), proj,
+                             proj_.rows(), nb);
+    ops.gemm_strided_batched(Op::transpose, Op::none, T(1) / static_cast<T>(s), rows, s * dy,
+                             proj, proj_.rows(), T(0), MatrixView<T>(out.data, dy, 1, out.ld),
+                             out.ld, nb);
+  } else {
+    ConstMatrixView<T> rows = m_.view();
+    index_t s = data_.n, count = local;
+    if (!batch.full() && batch.size < data_.n) {
+      s = count = batch.size;
+      BILEVEL_EXPECTS(batch.population <= data_.n && s <= reserved_batch_,
+                      "quadratic: batch of " << s << " from " << batch.population
+                                             << " samples (workspace " << reserved_batch_ << ")");
+      MatrixView<T> gathered(rows_.data(), s, dy, rows_.rows());
+      // M_b = this rank's rows of M[batch, :] (others' samples: zero rows)
+      ops.gather_rows(m_.view(), batch.indices, gathered, shard_.begin);
+      rows = gathered;
+    }
+    MatrixView<T> proj(proj_.data(), count, nb, proj_.rows());
+    // proj = M_b v;  out = (1/s) M_b' proj   (this rank's part of the sum)
+    ops.gemm(Op::none, Op::none, T(1), rows, v, T(0), proj);
+    ops.gemm(Op::transpose, Op::none, T(1) / static_cast<T>(s), rows, proj, T(0), out);
+  }
+  // out = sum over the ranks; out += mu v
+  comm_->allreduce_sum(*exec_, out.data, out.rows * out.cols);
+  ops.axpby(static_cast<T>(data_.mu), v, T(1), out);
 }
 
 template <typename T>

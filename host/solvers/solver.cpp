@@ -391,7 +391,7 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
   // Iteration 0 runs directly (estimators set up their state on their first call); later
   // iterations replay one captured graph per shape: with or without the lower-level round,
   // times the estimator's own shapes.
-  const bool capture = options_.capture && estimator_->capturable();
+  const bool capture = options_.capture && estimator_->capturable() && problem_.capturable();
   std::map<std::pair<bool, std::uint64_t>, std::unique_ptr<CapturedWork>> graphs;
   bool capture_unsupported = false;
   for (index_t k = first; k < options_.iterations; ++k) {

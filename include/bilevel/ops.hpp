@@ -243,13 +243,17 @@ class Ops {
     check_ld("add_normal", x);
     if (x.size() > 0) counted().do_add_normal(seed, stream, scale, x);
   }
-  /// dst(r, c) = src(idx[r], c) for r < dst.rows.
-  void gather_rows(ConstMatrixView<T> src, const sample_index_t* idx, MatrixView<T> dst) {
+  /// dst(r, c) = src(idx[r] - first, c) for r < dst.rows, where src holds the samples
+  /// [first, first + src.rows) of a larger set (a rank's shard); a sample outside them gives a
+  /// row of zeros (it belongs to another rank and adds nothing to this rank's partial sums).
+  void gather_rows(ConstMatrixView<T> src, const sample_index_t* idx, MatrixView<T> dst,
+                   index_t first = 0) {
     check_ld("gather_rows", src);
     check_ld("gather_rows", dst);
     BILEVEL_EXPECTS(src.cols == dst.cols, "gather_rows: src has " << src.cols
                                               << " columns, dst " << dst.cols);
-    if (dst.size() > 0) counted().do_gather_rows(src, idx, dst);
+    BILEVEL_EXPECTS(first >= 0, "gather_rows: first must be >= 0, got " << first);
+    if (dst.size() > 0) counted().do_gather_rows(src, idx, dst, first);
   }
   /// dst(:, c) = src(:, idx[c]) for c < dst.cols (gathers samples stored as columns).
   void gather_columns(ConstMatrixView<T> src, const sample_index_t* idx, MatrixView<T> dst) {
@@ -301,7 +305,7 @@ class Ops {
   virtual void do_add_normal(std::uint64_t seed, std::uint32_t stream, T scale,
                              MatrixView<T> x) = 0;
   virtual void do_gather_rows(ConstMatrixView<T> src, const sample_index_t* idx,
-                              MatrixView<T> dst) = 0;
+                              MatrixView<T> dst, index_t first) = 0;
   virtual void do_gather_columns(ConstMatrixView<T> src, const sample_index_t* idx,
                                  MatrixView<T> dst) = 0;
 

@@ -98,6 +98,9 @@ class Problem {
   /// of the B tasks of a meta-batch): the solver steps every column of x with the mean of the
   /// instances' hypergradients, so the columns, equal at the start, stay equal.
   virtual bool shared_upper() const { return false; }
+  /// False when an oracle cannot be recorded in a CUDA graph (host-staged communication of
+  /// sharded problems): the solver then launches every iteration from the host.
+  virtual bool capturable() const { return true; }
   /// Called by the solver at the start of every iteration, before anything reads (x, y):
   /// problems whose data or lower-level start change from one iteration to the next (new
   /// tasks, adaptation from y = 0) set them up here on the executor, reading the iteration k

@@ -246,9 +246,10 @@ void CpuOps<T>::do_add_normal(std::uint64_t seed, std::uint32_t stream, T scale,
 
 template <typename T>
 void CpuOps<T>::do_gather_rows(ConstMatrixView<T> src, const sample_index_t* idx,
-                               MatrixView<T> dst) {
+                               MatrixView<T> dst, index_t first) {
   for_each_element(dst.rows, dst.cols, [&](index_t i, index_t j) {
-    dst.data[i + j * dst.ld] = src.data[static_cast<index_t>(idx[i]) + j * src.ld];
+    const index_t r = static_cast<index_t>(idx[i]) - first;
+    dst.data[i + j * dst.ld] = r >= 0 && r < src.rows ? src.data[r + j * src.ld] : T(0);
   });
 }
 

@@ -326,11 +326,12 @@ void launch_add_normal(cudaStream_t s, std::uint64_t seed, std::uint32_t stream,
 
 template <typename T>
 void launch_gather_rows(cudaStream_t s, ConstMatrixView<T> src, const sample_index_t* idx,
-                        MatrixView<T> dst) {
+                        MatrixView<T> dst, index_t first) {
   launch_elementwise(
       s, dst.rows, dst.cols,
       [=] __device__(index_t i, index_t j) {
-        dst.data[i + j * dst.ld] = src.data[static_cast<index_t>(idx[i]) + j * src.ld];
+        const index_t r = static_cast<index_t>(idx[i]) - first;
+        dst.data[i + j * dst.ld] = r >= 0 && r < src.rows ? src.data[r + j * src.ld] : T(0);
       },
       "gather_rows");
 }
@@ -445,7 +446,7 @@ void launch_normalized_momentum_step(cudaStream_t s, T mu, ConstMatrixView<T> h,
   template void launch_add_normal<T>(cudaStream_t, std::uint64_t, std::uint32_t, T,             \
                                      MatrixView<T>);                                            \
   template void launch_gather_rows<T>(cudaStream_t, ConstMatrixView<T>, const sample_index_t*,  \
-                                      MatrixView<T>);                                           \
+                                      MatrixView<T>, index_t);                                  \
   template void launch_gather_columns<T>(cudaStream_t, ConstMatrixView<T>,                      \
                                          const sample_index_t*, MatrixView<T>);                 \
   template void launch_schedule<T>(cudaStream_t, const T*, index_t, Schedule,                   \

@@ -52,7 +52,7 @@ void launch_add_normal(cudaStream_t s, std::uint64_t seed, std::uint32_t stream,
                        MatrixView<T> x);
 template <typename T>
 void launch_gather_rows(cudaStream_t s, ConstMatrixView<T> src, const sample_index_t* idx,
-                        MatrixView<T> dst);
+                        MatrixView<T> dst, index_t first);
 template <typename T>
 void launch_gather_columns(cudaStream_t s, ConstMatrixView<T> src, const sample_index_t* idx,
                            MatrixView<T> dst);

@@ -146,8 +146,8 @@ void CudaOps<T>::do_add_normal(std::uint64_t seed, std::uint32_t stream, T scale
 }
 template <typename T>
 void CudaOps<T>::do_gather_rows(ConstMatrixView<T> src, const sample_index_t* idx,
-                                MatrixView<T> dst) {
-  launch_gather_rows(stream_, src, idx, dst);
+                                MatrixView<T> dst, index_t first) {
+  launch_gather_rows(stream_, src, idx, dst, first);
 }
 
 template <typename T>

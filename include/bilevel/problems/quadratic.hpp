@@ -12,6 +12,7 @@
 #pragma once
 
 #include <bilevel/array.hpp>
+#include <bilevel/distributed.hpp>
 #include <bilevel/problem.hpp>
 
 #include <cstdint>
@@ -58,6 +59,11 @@ template <typename T>
 class QuadraticProblem final : public Problem<T> {
  public:
   QuadraticProblem(std::shared_ptr<Executor> exec, QuadraticData data);
+  /// Data-parallel: this rank keeps only its shard of the n rows of M (comm->shard(n)); every
+  /// sum over samples is a partial sum all-reduced over the ranks, so that every rank sees the
+  /// oracles of the whole problem. Needs n >= the number of ranks.
+  QuadraticProblem(std::shared_ptr<Executor> exec, QuadraticData data,
+                   std::shared_ptr<Communicator> comm);
 
   std::string name() const override { return "quadratic"; }
   std::shared_ptr<Executor> executor() const override { return exec_; }
@@ -67,6 +73,8 @@ class QuadraticProblem final : public Problem<T> {
   index_t upper_samples() const override { return data_.n; }
   const QuadraticData& data() const { return data_; }
   bool supports_independent_batches() const override { return true; }
+  bool capturable() const override { return comm_->capturable(); }
+  const Communicator& communicator() const { return *comm_; }
 
   void reserve(index_t instances, index_t max_batch) override;
   void grad_y_g(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
@@ -92,9 +100,14 @@ class QuadraticProblem final : public Problem<T> {
   ConstMatrixView<T> ones(index_t instances) const;
   void check_state(const char* oracle, ConstMatrixView<T> x, ConstMatrixView<T> y) const;
 
+  /// out = (1/s) M_b' (M_b v) summed over the ranks, then + mu v (sharded runs).
+  void apply_hessian_sharded(const Batch& batch, ConstMatrixView<T> v, MatrixView<T> out);
+
   std::shared_ptr<Executor> exec_;
   QuadraticData data_;
-  Array<T> m_;       // n x dy
+  std::shared_ptr<Communicator> comm_;
+  Shard shard_;      // this rank's rows of M: [shard_.begin, shard_.end)
+  Array<T> m_;       // shard rows x dy (all n rows on one rank)
   Array<T> b_;       // dx x dy
   Array<T> xh_;      // dx x 1
   Array<T> rows_;    // workspace: gathered batch rows, max_batch x dy (independent batches:

@@ -1,0 +1,58 @@
+// The single-process communicator, shard arithmetic and the choice of a transport.
+#include <bilevel/distributed.hpp>
+#include <bilevel/error.hpp>
+
+#include <cstdlib>
+
+namespace bilevel {
+
+Shard Communicator::shard_of(index_t n, int rank, int size) {
+  BILEVEL_EXPECTS(n >= 0 && size >= 1 && rank >= 0 && rank < size,
+                  "shard: " << n << " samples over " << size << " ranks, rank " << rank);
+  const index_t base = n / size, extra = n % size;
+  const index_t r = rank;
+  const index_t begin = r * base + std::min(r, extra);
+  return Shard{begin, begin + base + (r < extra ? 1 : 0)};
+}
+
+namespace {
+class LocalCommunicator final : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  std::string transport() const override { return "local"; }
+  void allreduce_sum(Executor&, float*, index_t) override {}
+  void allreduce_sum(Executor&, double*, index_t) override {}
+  void allreduce_sum_host(double*, index_t) override {}
+  void barrier() override {}
+};
+}  // namespace
+
+std::shared_ptr<Communicator> local_communicator() {
+  static const auto local = std::make_shared<LocalCommunicator>();
+  return local;
+}
+
+bool launched_by_mpi() {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"})
+    if (std::getenv(name) != nullptr) return true;
+  return false;
+}
+
+int launched_world_size() {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MPI_LOCALNRANKS"})
+    if (const char* v = std::getenv(name)) {
+      const int n = std::atoi(v);
+      if (n >= 1) return n;
+    }
+  return 1;
+}
+
+std::shared_ptr<Communicator> make_communicator(const std::string& choice) {
+  if (choice == "off") return local_communicator();
+  if (choice == "mpi") return mpi_communicator();
+  if (choice == "auto") return launched_by_mpi() && mpi_built() ? mpi_communicator() : local_communicator();
+  throw InvalidArgument("unknown distributed transport '" + choice + "' (known: auto mpi off)");
+}
+
+}  // namespace bilevel
