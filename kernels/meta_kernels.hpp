@@ -77,9 +77,14 @@ class MetaKernels {
                       T* out) = 0;
   virtual void ce_loss(index_t samples, int classes, const T* z, const T* y, T* loss,
                        T* correct) = 0;
-  /// a[i] = sigma(z[i]), i < n.
-  virtual void activation_forward(int activation, index_t n, const T* z, T* a) = 0;
-  /// out[i] = d[i] sigma'(z[i])  (back-propagation, and the R-operator's forward pass).
+  /// The bias and the activation of a layer in one pass, for w x n blocks of `tasks` tasks:
+  /// z[r + w i + w n b] += bias[r + b bias_stride], then out = sigma(z) (mode kForward),
+  /// out = sigma'(zref) z (mode kSlope: the R-operator's forward pass), or nothing (kBiasOnly,
+  /// the output layer; out may be null).
+  enum BiasMode : int { kBiasOnly = 0, kForward = 1, kSlope = 2 };
+  virtual void add_bias(int activation, int mode, index_t w, index_t n, index_t tasks, T* z,
+                        const T* bias, index_t bias_stride, const T* zref, T* out) = 0;
+  /// out[i] = d[i] sigma'(z[i])  (back-propagation).
   virtual void activation_backward(int activation, index_t n, const T* z, const T* d,
                                    T* out) = 0;
   /// out[i] = rd[i] sigma'(z[i]) + d[i] sigma''(z[i]) rz[i]  (the R-operator's backward pass).

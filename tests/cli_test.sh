@@ -221,4 +221,15 @@ bad_option "meta episodes need IDX data" "--data '$work/none': no such file or f
 rc=$?
 check "meta divergence exits 3" $([ $rc -eq 3 ] && grep -q "diverged" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
 
+# 7. policy alignment: A-PARL on the bandit approaches nu*, the baseline does not
+"$bin" align --backend cpu --iters 300 --feedback 0 --metrics "$work/align.jsonl" >"$work/out" 2>"$work/err"
+rc=$?
+check "align exits 0" $rc "rc=$rc: $(cat "$work/err")"
+err=$(tail -n1 "$work/align.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["relative_reward_error"][0])')
+check "a-parl reaches nu* (exact feedback)" $(awk -v e="$err" 'BEGIN{exit !(e < 1e-3)}'; echo $?) "relative error $err"
+"$bin" align --backend cpu --iters 300 --feedback 0 --algo reward-learning --metrics "$work/align0.jsonl" >"$work/out" 2>"$work/err"
+err=$(tail -n1 "$work/align0.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["relative_reward_error"][0])')
+check "reward learning without the score term does not" $(awk -v e="$err" 'BEGIN{exit !(e > 0.9)}'; echo $?) "relative error $err"
+bad_option "align too many actions refused" "--actions: Value 100 not in range 2 to 64" align --actions 100
+
 exit $fail

@@ -17,6 +17,7 @@ namespace bilevel::cli {
 std::function<int()> add_quadratic_command(CLI::App& app);
 std::function<int()> add_hyperclean_command(CLI::App& app);
 std::function<int()> add_meta_command(CLI::App& app);
+std::function<int()> add_align_command(CLI::App& app);
 
 /// The options every solving command shares.
 struct RunOptions {

@@ -2,6 +2,7 @@
 //   bilevel hyperclean [options]   data hyper-cleaning (Fashion-MNIST, IDX, LIBSVM, synthetic)
 //   bilevel quadratic  [options]   stocBiO / AID-CG / ITD-BiO on a quadratic with a known answer
 //   bilevel meta       [options]   meta-learning (MAML, FOMAML, ANIL, iMAML) on sinusoid tasks
+//   bilevel align      [options]   policy alignment (A-PARL) on a bandit with a known answer
 //   bilevel algorithms             the algorithms this build knows
 //   bilevel devices                the backends available here
 #include "commands.hpp"
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
   std::function<int()> run_quadratic = bilevel::cli::add_quadratic_command(app);
   std::function<int()> run_hyperclean = bilevel::cli::add_hyperclean_command(app);
   std::function<int()> run_meta = bilevel::cli::add_meta_command(app);
+  std::function<int()> run_align = bilevel::cli::add_align_command(app);
 
   CLI::App* algorithms = app.add_subcommand("algorithms", "List the algorithms");
   CLI::App* devices = app.add_subcommand("devices", "List the backends available here");
@@ -46,6 +48,10 @@ int main(int argc, char** argv) {
   try {
     if (algorithms->parsed()) {
       for (const bilevel::AlgorithmInfo& a : bilevel::algorithm_presets())
+        std::printf("%-9s %s\n          source: %s; needs: %s\n", a.name.c_str(),
+                    a.description.c_str(), a.source.c_str(), a.needs.c_str());
+      std::printf("\npolicy alignment (bilevel align):\n");
+      for (const bilevel::AlgorithmInfo& a : bilevel::alignment_algorithm_presets())
         std::printf("%-9s %s\n          source: %s; needs: %s\n", a.name.c_str(),
                     a.description.c_str(), a.source.c_str(), a.needs.c_str());
       std::printf("\nmeta-learning (bilevel meta):\n");
@@ -64,7 +70,7 @@ int main(int argc, char** argv) {
                     bilevel::make_executor(bilevel::Backend::cuda, d)->device_name().c_str());
       return 0;
     }
-    for (const auto& command : {run_quadratic, run_hyperclean, run_meta}) {
+    for (const auto& command : {run_quadratic, run_hyperclean, run_meta, run_align}) {
       const int rc = command();
       if (rc >= 0) return rc;
     }

@@ -1,5 +1,6 @@
 // Batched MLP passes (problems/batched_mlp.hpp). Formulas, for layer l = 1..L with A_0 = X:
-//   forward   Z_l = W_l A_{l-1} + b_l 1',  A_l = sigma(Z_l)  (l < L; the output is Z_L)
+//   forward   Z_l = W_l A_{l-1} + b_l 1',  A_l = sigma(Z_l)  (l < L; the output is Z_L; bias and
+//             activation in one kernel)
 //   backward  dZ_L = (2 / (w_L n)) (Z_L - Y)  (cross-entropy: (1 / n) (softmax(Z_L) - Y));  dW_l = dZ_l A_{l-1}';  db_l = dZ_l 1;
 //             dA_{l-1} = W_l' dZ_l;  dZ_{l-1} = dA_{l-1} o sigma'(Z_{l-1})
 //   R-op      (direction V): RZ_l = V_W,l A_{l-1} + V_b,l 1' + W_l RA_{l-1};  RA_l = sigma'(Z_l) o RZ_l;
@@ -99,17 +100,17 @@ void BatchedMlp<T>::forward(ConstMatrixView<T> phi, const T* x, index_t n) {
                                              << " parameters reserved for " << tasks_
                                              << " tasks of " << samples_ << " samples");
   b_ = phi.cols, n_ = n, x_ = x;
-  ConstMatrixView<T> ones_row(ones_.data(), 1, n_, 1);
   for (index_t l = 1; l <= layers; ++l) {
     const std::size_t i = static_cast<std::size_t>(l);
     MatrixView<T> z = act(z_[i], l);
     // Z_l = W_l A_{l-1}
     gemm(Op::none, Op::none, T(1), weights(phi, l), phi.ld, input(l), width(l - 1) * n_, T(0), z,
          width(l) * n_);
-    // Z_l += b_l 1'
-    gemm(Op::none, Op::none, T(1), bias(phi, l), phi.ld, ones_row, 0, T(1), z, width(l) * n_);
-    // A_l = sigma(Z_l)
-    if (l < layers) kernels_->activation_forward(activation_, width(l) * n_ * b_, z.data, a_[i].data());
+    // Z_l += b_l 1';  A_l = sigma(Z_l)   (one kernel; the output layer: the bias only)
+    kernels_->add_bias(activation_, l < layers ? kernels::MetaKernels<T>::kForward
+                                               : kernels::MetaKernels<T>::kBiasOnly,
+                       width(l), n_, b_, z.data, phi.data + spec_.bias_offset(l), phi.ld,
+                       nullptr, l < layers ? a_[i].data() : nullptr);
   }
 }
 
@@ -217,7 +218,6 @@ void BatchedMlp<T>::hvp(ConstMatrixView<T> phi, const T* y, ConstMatrixView<T> d
                                         << " x " << out.cols << " for " << phi.rows << " x "
                                         << b_ << " parameters");
   Ops<T>& ops = exec_->template ops<T>();
-  ConstMatrixView<T> ones_row(ones_.data(), 1, n_, 1);
   ConstMatrixView<T> ones_col(ones_.data(), n_, 1, n_);
   // --- R forward pass (RZ_l, RA_l are zero below the first direction layer) ---
   for (index_t l = fd; l <= layers; ++l) {
@@ -226,16 +226,15 @@ void BatchedMlp<T>::hvp(ConstMatrixView<T> phi, const T* y, ConstMatrixView<T> d
     // RZ_l = V_W,l A_{l-1}
     gemm(Op::none, Op::none, T(1), weights(d, l), d.ld, input(l), width(l - 1) * n_, T(0), rz,
          width(l) * n_);
-    // RZ_l += V_b,l 1'
-    gemm(Op::none, Op::none, T(1), bias(d, l), d.ld, ones_row, 0, T(1), rz, width(l) * n_);
     // RZ_l += W_l RA_{l-1}
     if (l > fd)
       gemm(Op::none, Op::none, T(1), weights(phi, l), phi.ld, act(ra_[i - 1], l - 1),
            width(l - 1) * n_, T(1), rz, width(l) * n_);
-    // RA_l = sigma'(Z_l) o RZ_l
-    if (l < layers)
-      kernels_->activation_backward(activation_, width(l) * n_ * b_, z_[i].data(), rz.data,
-                                    ra_[i].data());
+    // RZ_l += V_b,l 1';  RA_l = sigma'(Z_l) o RZ_l   (one kernel)
+    kernels_->add_bias(activation_, l < layers ? kernels::MetaKernels<T>::kSlope
+                                               : kernels::MetaKernels<T>::kBiasOnly,
+                       width(l), n_, b_, rz.data, d.data + spec_.bias_offset(l), d.ld,
+                       z_[i].data(), l < layers ? ra_[i].data() : nullptr);
   }
   // --- backward pass and its R ---
   int cur = 0;

@@ -16,9 +16,11 @@
 #include <bilevel/problems/mlp.hpp>
 #include <bilevel/problems/quadratic.hpp>
 #include <bilevel/problems/per_task_quadratic.hpp>
+#include <bilevel/problems/policy_alignment.hpp>
 #include <bilevel/sampling.hpp>
 #include <bilevel/solvers/solver.hpp>
 #include <bilevel/solvers/lower_level.hpp>
+#include <bilevel/solvers/alignment.hpp>
 #include <bilevel/solvers/meta_learning.hpp>
 #include <bilevel/types.hpp>
 #include <bilevel/version.hpp>

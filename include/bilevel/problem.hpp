@@ -98,6 +98,16 @@ class Problem {
   /// of the B tasks of a meta-batch): the solver steps every column of x with the mean of the
   /// instances' hypergradients, so the columns, equal at the start, stay equal.
   virtual bool shared_upper() const { return false; }
+  /// True when the upper level's data are drawn from a distribution that depends on y (policy
+  /// alignment: feedback is collected on the lower-level policy's own actions). grad_f's fy
+  /// then holds the score-function term E[f_i grad_y log p_y(i)] besides the pathwise
+  /// gradient, and score_function_term() returns that term alone.
+  virtual bool upper_data_depend_on_y() const { return false; }
+  virtual void score_function_term(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+                                   MatrixView<T> out) {
+    (void)batch, (void)x, (void)y, (void)out;
+    throw NotSupported(name() + ": its upper-level data do not depend on y (no score term)");
+  }
   /// False when an oracle cannot be recorded in a CUDA graph (host-staged communication of
   /// sharded problems): the solver then launches every iteration from the host.
   virtual bool capturable() const { return true; }

@@ -31,4 +31,14 @@ BILEVEL_HOST_DEVICE T activation_curvature(int code, T z) {
   return T(-2) * t * (T(1) - t * t);
 }
 
+/// One element of MetaKernels::add_bias (z += bias, then the mode's output).
+template <typename T>
+BILEVEL_HOST_DEVICE void bias_activation(int code, int mode, T* z, T bias, const T* zref,
+                                         T* out) {
+  const T v = *z + bias;
+  *z = v;
+  if (mode == 1) *out = activate(code, v);
+  if (mode == 2) *out = activation_slope(code, *zref) * v;
+}
+
 }  // namespace bilevel::kernels::common

@@ -64,10 +64,18 @@ class CpuMetaKernels final : public MetaKernels<T> {
       if (correct) correct[i] = common::argmax(z + i * classes, 1, classes) == label ? T(1) : T(0);
     }
   }
-  void activation_forward(int activation, index_t n, const T* z, T* a) override {
+  void add_bias(int activation, int mode, index_t w, index_t n, index_t tasks, T* z,
+                const T* bias, index_t bias_stride, const T* zref, T* out) override {
     detail::note_launches();
-#pragma omp parallel for schedule(static)
-    for (index_t i = 0; i < n; ++i) a[i] = common::activate(activation, z[i]);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (index_t b = 0; b < tasks; ++b)
+      for (index_t i = 0; i < n; ++i) {
+        const T* bb = bias + b * bias_stride;
+        const index_t k0 = (i + b * n) * w;
+        for (index_t r = 0; r < w; ++r)
+          common::bias_activation(activation, mode, z + k0 + r, bb[r],
+                                  zref ? zref + k0 + r : nullptr, out ? out + k0 + r : nullptr);
+      }
   }
   void activation_backward(int activation, index_t n, const T* z, const T* d, T* out) override {
     detail::note_launches();

@@ -85,12 +85,18 @@ class CudaMetaKernels final : public MetaKernels<T> {
         },
         "ce_loss");
   }
-  void activation_forward(int activation, index_t n, const T* z, T* a) override {
+  void add_bias(int activation, int mode, index_t w, index_t n, index_t tasks, T* z,
+                const T* bias, index_t bias_stride, const T* zref, T* out) override {
     detail::note_launches();
+    const index_t per_task = w * n;
     launch_elementwise(
-        stream_, n, 1,
-        [=] __device__(index_t i, index_t) { a[i] = common::activate(activation, z[i]); },
-        "activation_forward");
+        stream_, per_task, tasks,
+        [=] __device__(index_t k, index_t b) {
+          const index_t e = k + b * per_task;
+          common::bias_activation(activation, mode, z + e, bias[k % w + b * bias_stride],
+                                  zref ? zref + e : nullptr, out ? out + e : nullptr);
+        },
+        "add_bias");
   }
   void activation_backward(int activation, index_t n, const T* z, const T* d, T* out) override {
     detail::note_launches();

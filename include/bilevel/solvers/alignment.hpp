@@ -1,0 +1,44 @@
+// Policy-alignment algorithms as presets of the existing parts, on
+// problems/policy_alignment.hpp:
+//   a-parl           D policy-gradient steps on the lower level, the implicit hypergradient by
+//                    CG, the upper gradient with the score-function term of the data's
+//                    dependence on the policy (Chakraborty et al. 2023, as ALGORITHMS.md
+//                    summarises A-PARL; not checked line by line against the paper)
+//   reward-learning  the same without the score-function term: reward learning that treats
+//                    the feedback as if its distribution did not depend on the policy
+#pragma once
+
+#include <bilevel/problems/policy_alignment.hpp>
+#include <bilevel/solvers/solver.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace bilevel {
+
+struct AlignmentOptions {
+  std::string name = "a-parl";
+  index_t inner_steps = 10;      ///< policy-gradient steps per iteration (D)
+  double inner_step = 0.0;       ///< alpha; 0: 1 / tau
+  index_t cg_iterations = 0;     ///< 0: A - 1 (exact for the bandit's lower level)
+  /// Iterations, outer step (0 there: tau), upper update, feedback batch (0: exact
+  /// expectations), seed, evaluations.
+  ScheduleOptions loop = [] {
+    ScheduleOptions l;
+    l.outer_step = {0.0};
+    return l;
+  }();
+};
+
+std::vector<AlgorithmInfo> alignment_algorithm_presets();
+
+/// The problem side of a preset: whether the score-function term is used. Throws
+/// InvalidArgument for an unknown name.
+void apply_alignment_preset(const AlignmentOptions& options, BanditAlignmentSpec& spec);
+
+template <typename T>
+std::unique_ptr<Solver<T>> make_alignment_solver(BanditAlignmentProblem<T>& problem,
+                                                 const AlignmentOptions& options);
+
+}  // namespace bilevel
