@@ -4,7 +4,7 @@
 // CUDA graph capture, for B in {1, 8, 64}, on Fashion-MNIST-sized data (20000 train / 5000
 // validation samples, 784 features, 10 classes; synthetic, generated on the executor). On CUDA
 // also the full-batch H v + J v on 1,000,000 samples x 1,024 features, with the device-to-device
-// copy bandwidth measured beside it.
+// copy bandwidth measured beside it, and SOBA there with the training features in host memory.
 //
 // Every case is one timed run of fixed length after a warm-up outside the timing (no Google
 // Benchmark repetitions), so the whole CUDA suite fits a few minutes. Counters: bytes the
@@ -31,10 +31,11 @@ constexpr index_t kFeatures = 784, kClasses = 10, kBatch = 512;
 template <typename T>
 std::unique_ptr<HypercleanProblem<T>> make_problem(std::shared_ptr<Executor> exec,
                                                    index_t train = 20000,
-                                                   index_t features = kFeatures) {
+                                                   index_t features = kFeatures,
+                                                   DataResidence residence = DataResidence::device) {
   return std::make_unique<HypercleanProblem<T>>(
       exec, SyntheticHypercleanSpec{train, 5000, 1000, features, static_cast<int>(kClasses), 0.5, 1},
-      3e-3, nullptr);
+      3e-3, nullptr, DataPrecision::same, residence);
 }
 
 /// Device-to-device copy bandwidth over `bytes` (read + write counted), GB/s: the practical
@@ -195,8 +196,8 @@ double launches_per_iteration(HypercleanProblem<T>& p, AlgorithmOptions o, index
 template <typename T>
 void bm_iteration(benchmark::State& state, std::shared_ptr<Executor> exec, index_t nb,
                   std::string name, bool graphs, index_t train, index_t features,
-                  bool independent) {
-  auto p = make_problem<T>(exec, train, features);
+                  bool independent, DataResidence residence) {
+  auto p = make_problem<T>(exec, train, features, residence);
   AlgorithmOptions o = default_options(name);
   o.loop.independent_batches = independent;
   const index_t iterations = exec->backend() == Backend::cuda ? (train > 100000 ? 200 : 500) : 20;
@@ -256,12 +257,13 @@ void register_all(const std::shared_ptr<Executor>& exec, const char* precision) 
         if (graphs && exec->backend() != Backend::cuda) continue;
         add("hyperclean_iteration_" + std::string(name) + (graphs ? "_graph" : "") + suffix,
             bm_iteration<T>, exec, nb, std::string(name), graphs, index_t(20000), kFeatures,
-            false);
+            false, DataResidence::device);
       }
     // B independent runs (one minibatch per instance) against B runs on shared batches
     if (nb > 1)
       add("hyperclean_iteration_soba_independent" + suffix, bm_iteration<T>, exec, nb,
-          std::string("soba"), exec->backend() == Backend::cuda, index_t(20000), kFeatures, true);
+          std::string("soba"), exec->backend() == Backend::cuda, index_t(20000), kFeatures, true,
+          DataResidence::device);
   }
   // 1,000,000 samples x 1,024 features (4.1 GB in float): on the GPU only
   if (exec->backend() == Backend::cuda)
@@ -274,7 +276,11 @@ void register_all(const std::shared_ptr<Executor>& exec, const char* precision) 
       for (const char* name : {"stocbio", "soba", "bo-rep"})
         add("hyperclean1M_1024_iteration_" + std::string(name) + "_graph" + suffix,
             bm_iteration<T>, exec, nb, std::string(name), true, index_t(1000000), index_t(1024),
-            false);
+            false, DataResidence::device);
+      // the training features in mapped host memory: minibatch rows cross the bus
+      add("hyperclean1M_1024_iteration_soba_graph_host_resident" + suffix, bm_iteration<T>, exec,
+          nb, std::string("soba"), true, index_t(1000000), index_t(1024), false,
+          DataResidence::host);
     }
 }
 

@@ -59,9 +59,20 @@ bad_option "huge quadratic refused" "--samples 4000000000000 x --dy 100" quadrat
 
 # 2c. a run that does not fit says so in words before allocating (a simulated 20 MB device)
 BILEVEL_MEMORY_LIMIT=20000000 "$bin" hyperclean --data synthetic --samples 60000 --features 64 \
+  --train 50000 --validation 5000 --test 5000 --instances 4 --backend cpu --data-residence device >"$work/out" 2>&1
+rc=$?
+check "a run that does not fit is refused in words" $([ $rc -eq 1 ] && grep -q "the run needs 22.4 MB on CPU .* but 20.0 MB are available; it would fit with --data-precision bf16" "$work/out" && grep -q "or --data-residence host (9.4 MB on the device, the training features in host memory)" "$work/out" && ! grep -q '\.cpp' "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+# ... and with --data-residence auto (the default) the training features stay in host memory
+BILEVEL_MEMORY_LIMIT=20000000 "$bin" hyperclean --data synthetic --samples 60000 --features 64 \
+  --train 50000 --validation 5000 --test 5000 --instances 4 --backend cpu --iters 30 \
+  --no-baselines --metrics "$work/host.jsonl" >"$work/out" 2>&1
+rc=$?
+check "auto: training features in host memory when they do not fit" $([ $rc -eq 0 ] && grep -q "the training features (13.0 MB) stay in host memory, read in place by the kernels (they do not fit" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+check "summary says host residence" $(tail -n1 "$work/host.jsonl" | grep -qF '"data_residence":"host"'; echo $?) "$(tail -n1 "$work/host.jsonl")"
+BILEVEL_MEMORY_LIMIT=5000000 "$bin" hyperclean --data synthetic --samples 60000 --features 64 \
   --train 50000 --validation 5000 --test 5000 --instances 4 --backend cpu >"$work/out" 2>&1
 rc=$?
-check "a run that does not fit is refused in words" $([ $rc -eq 1 ] && grep -q "the run needs 22.4 MB on CPU .* but 20.0 MB are available; it would fit with --data-precision bf16" "$work/out" && ! grep -q '\.cpp' "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+check "nothing fits: refused, host residence named" $([ $rc -eq 1 ] && grep -q "but 5.0 MB are available" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
 
 # 2d. run length in epochs, and the default that scales with the data
 "$bin" hyperclean --data synthetic --samples 7000 --features 10 --train 5000 --validation 1000 \

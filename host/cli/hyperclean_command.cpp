@@ -45,6 +45,7 @@ struct HypercleanArgs {
   index_t baseline_steps = 1500;
   bool baselines = true;
   std::string data_precision = "same";
+  std::string data_residence = "auto";
   /// --grid NAME=v1,v2,...: the instances are the Cartesian product of these settings.
   std::vector<std::string> grid;
   /// One description per instance ("outer-step 1000, inner-step 0.1"), set by expand_grid.
@@ -146,27 +147,56 @@ std::string human_bytes(double bytes) {
   return buf;
 }
 
-/// Before anything is allocated: what the run will hold against what the executor has; when it
-/// does not fit, an error that says both in words and which options would fit. Returns the
-/// header's memory line.
+struct MemoryDecision {
+  std::string line;  ///< the header's memory line
+  DataResidence residence = DataResidence::device;
+};
+
+/// Before anything is allocated: what the run will hold against what the executor has, and
+/// where the training features go (--data-residence auto: on the executor when everything
+/// fits, else in host memory when the rest fits); when nothing fits, an error that says both
+/// in words and which options would fit.
 template <typename T>
-std::string plan_memory(Executor& exec, const HypercleanArgs& a, index_t features, int classes) {
+MemoryDecision plan_memory(Executor& exec, const HypercleanArgs& a, index_t features, int classes) {
   const DataPrecision precision = parse_data_precision(a.data_precision);
-  const auto plan = [&](DataPrecision p, index_t instances, index_t train) {
+  const auto plan = [&](DataPrecision p, index_t instances, index_t train,
+                        DataResidence r = DataResidence::device) {
     return HypercleanProblem<T>::memory_plan(train, a.validation, a.test, features, classes,
                                              instances, a.batch, p, a.run.independent_batches,
-                                             solver_x_arrays(a.run.algo));
+                                             solver_x_arrays(a.run.algo), r);
   };
-  const HypercleanMemory m = plan(precision, a.run.instances, a.train);
   const std::size_t available = exec.memory_available();
   const auto parts = [&](const HypercleanMemory& p) {
     return "features " + human_bytes(double(p.features)) + ", workspaces " +
            human_bytes(double(p.workspaces)) + ", solver state " + human_bytes(double(p.solver));
   };
   const std::string where = exec.device_name();
+  const HypercleanMemory on_host = plan(precision, a.run.instances, a.train, DataResidence::host);
+  const auto host_line = [&](const char* why) {
+    return MemoryDecision{"  memory: " + human_bytes(double(on_host.total())) + " of " +
+                              human_bytes(double(available)) + " available on " + where + " (" +
+                              parts(on_host) + "); the training features (" +
+                              human_bytes(double(on_host.host)) +
+                              ") stay in host memory, read in place by the kernels (" + why +
+                              ")\n",
+                          DataResidence::host};
+  };
+  if (a.data_residence == "host") {
+    BILEVEL_EXPECTS(on_host.total() <= available,
+                    "with the training features in host memory the run still needs "
+                        << human_bytes(double(on_host.total())) << " on " << where << " ("
+                        << parts(on_host) << ") but " << human_bytes(double(available))
+                        << " are available");
+    return host_line("--data-residence host");
+  }
+  const HypercleanMemory m = plan(precision, a.run.instances, a.train);
   if (m.total() <= available)
-    return "  memory: " + human_bytes(double(m.total())) + " of " + human_bytes(double(available)) +
-           " available on " + where + " (" + parts(m) + ")\n";
+    return {"  memory: " + human_bytes(double(m.total())) + " of " + human_bytes(double(available)) +
+                " available on " + where + " (" + parts(m) + ")\n",
+            DataResidence::device};
+  if (a.data_residence == "auto" && on_host.total() <= available)
+    return host_line(("they do not fit: the run would need " + human_bytes(double(m.total())) +
+                      "; minibatch rows cross the bus at each use").c_str());
   std::ostringstream os;
   os << "the run needs " << human_bytes(double(m.total())) << " on " << where << " ("
      << parts(m) << ") but " << human_bytes(double(available)) << " are available";
@@ -190,13 +220,16 @@ std::string plan_memory(Executor& exec, const HypercleanArgs& a, index_t feature
       break;
     }
   }
+  if (on_host.total() <= available)
+    fits.push_back("--data-residence host (" + human_bytes(double(on_host.total())) +
+                   " on the device, the training features in host memory)");
   if (fits.empty()) {
-    os << "; no smaller setting of --data-precision, --instances or --train fits either";
+    os << "; no smaller setting of --data-precision, --instances or --train fits either, nor "
+          "keeping the training features in host memory";
   } else {
     os << "; it would fit with ";
     for (std::size_t i = 0; i < fits.size(); ++i) os << (i ? ", or " : "") << fits[i];
   }
-  os << " (keeping the features in host memory is not supported yet)";
   throw InvalidArgument(os.str());
 }
 
@@ -218,7 +251,8 @@ int run(const HypercleanArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<HypercleanProblem<T>> problem_ptr;
   std::vector<std::uint8_t> corrupted;
-  std::string description, memory_line;
+  std::string description;
+  MemoryDecision memory;
   if (a.data == "synthetic") {
     // generated on the executor: the features never pass through the host
     const index_t needed = checked_add(checked_add(a.train, a.validation, "--train + --validation"),
@@ -226,14 +260,14 @@ int run(const HypercleanArgs& a) {
     BILEVEL_EXPECTS(needed <= a.samples, "split sizes do not fit: --samples " << a.samples
                                              << " but the split needs " << needed
                                              << " (train + validation + test)");
-    memory_line = plan_memory<T>(*exec, a, a.features, a.classes);
+    memory = plan_memory<T>(*exec, a, a.features, a.classes);
     HypercleanTruth truth;
     problem_ptr = std::make_unique<HypercleanProblem<T>>(
         exec,
         SyntheticHypercleanSpec{a.train, a.validation, a.test, a.features, a.classes,
                                 a.corruption, a.run.seed + 7, 3.0, a.feature_scales,
                                 a.correlation},
-        a.reg, &truth, parse_data_precision(a.data_precision));
+        a.reg, &truth, parse_data_precision(a.data_precision), memory.residence);
     corrupted = std::move(truth.corrupted);
     description = "synthetic (" + std::to_string(a.features) + " features, generated on " +
                   exec->device_name() + ")";
@@ -242,9 +276,10 @@ int run(const HypercleanArgs& a) {
     const HypercleanData data = prepare_hyperclean(
         loaded.pool, loaded.test, SplitSizes{a.train, a.validation, a.test}, a.corruption,
         a.run.seed);
-    memory_line = plan_memory<T>(*exec, a, data.train.features, data.train.classes);
+    memory = plan_memory<T>(*exec, a, data.train.features, data.train.classes);
     problem_ptr = std::make_unique<HypercleanProblem<T>>(exec, data, a.reg,
-                                                         parse_data_precision(a.data_precision));
+                                                         parse_data_precision(a.data_precision),
+                                                         memory.residence);
     corrupted = data.corrupted;
     description = loaded.description;
   }
@@ -257,7 +292,7 @@ int run(const HypercleanArgs& a) {
                description.c_str(), static_cast<long long>(a.train), 100 * a.corruption,
                static_cast<long long>(a.validation), static_cast<long long>(a.test),
                static_cast<long long>(problem.feature_rows() - 1), problem.classes(), load_seconds);
-  std::fputs(memory_line.c_str(), stderr);
+  std::fputs(memory.line.c_str(), stderr);
   const bool bf16_data = problem.data_precision() == DataPrecision::bf16;
   std::fprintf(stderr, "  %s on %s (%s), %s%s, %lld instance%s\n", a.run.algo.c_str(),
                to_string(exec->backend()).c_str(), exec->device_name().c_str(),
@@ -441,6 +476,7 @@ int run(const HypercleanArgs& a) {
                          {"device", exec->device_name()},
                          {"dtype", a.run.precision},
                          {"data_precision", bf16_data ? "bf16" : a.run.precision},
+                         {"data_residence", problem.data_residence() == DataResidence::host ? "host" : "device"},
                          {"instances", nb},
                          {"best_instance", best},
                          {"iterations", r.iterations},
@@ -519,6 +555,11 @@ std::function<int()> add_hyperclean_command(CLI::App& app) {
                   "arithmetic stays in --precision)")
       ->capture_default_str()
       ->check(CLI::IsMember({"same", "bf16"}));
+  cmd->add_option("--data-residence", a->data_residence,
+                  "Where the training features live: auto (on the device when the run fits, "
+                  "else in host memory read in place by the kernels), device or host")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "device", "host"}));
   add_run_options(cmd, a->run, "Seed of the split, the corruption and the minibatches");
   cmd->add_option("--grid", a->grid,
                   "A search over settings: NAME=v1,v2,... (NAME outer-step, inner-step or "

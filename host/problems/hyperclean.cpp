@@ -33,9 +33,23 @@ DataPrecision parse_data_precision(const std::string& text) {
   return DataPrecision::same;
 }
 
+DataResidence parse_data_residence(const std::string& text) {
+  if (text == "device") return DataResidence::device;
+  if (text == "host") return DataResidence::host;
+  BILEVEL_EXPECTS(false, "data residence must be device or host, got '" << text << "'");
+  return DataResidence::device;
+}
+
+template <typename T>
+typename Array<T>::Residence HypercleanProblem<T>::placement(const Part* part) const {
+  return part == &train_ && residence_ == DataResidence::host ? Array<T>::Residence::host_mapped
+                                                              : Array<T>::Residence::executor;
+}
+
 template <typename T>
 HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec, const HypercleanData& data,
-                                        double reg, DataPrecision precision)
+                                        double reg, DataPrecision precision,
+                                        DataResidence residence)
     : exec_(std::move(exec)), reg_(reg) {
   BILEVEL_EXPECTS(exec_ != nullptr, "HypercleanProblem needs an executor");
   BILEVEL_EXPECTS(reg >= 0.0, "hyperclean: regularization must be >= 0, got " << reg);
@@ -50,9 +64,11 @@ HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec, const Hy
                   "hyperclean: validation or test has more classes than train");
   softmax_ = kernels::make_softmax_kernels<T>(*exec_);
   fused_ = kernels::make_linear_model_kernels<T>(*exec_);
+  residence_ = residence;
   const auto upload = [&](const Dataset& d, Part& p) {
     p.samples = d.samples;
-    p.x = Array<T>(exec_, rows_, d.samples, with_bias<T>(d));
+    p.x = Array<T>(exec_, rows_, d.samples, placement(&p));
+    p.x.upload(with_bias<T>(d));
     p.labels = Array<std::int32_t>(exec_, d.samples, 1, d.labels);
   };
   upload(data.train, train_);
@@ -64,8 +80,10 @@ HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec, const Hy
 template <typename T>
 HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec,
                                         const SyntheticHypercleanSpec& spec, double reg,
-                                        HypercleanTruth* truth, DataPrecision precision)
+                                        HypercleanTruth* truth, DataPrecision precision,
+                                        DataResidence residence)
     : exec_(std::move(exec)), reg_(reg) {
+  residence_ = residence;
   BILEVEL_EXPECTS(exec_ != nullptr, "HypercleanProblem needs an executor");
   BILEVEL_EXPECTS(reg >= 0.0, "hyperclean: regularization must be >= 0, got " << reg);
   BILEVEL_EXPECTS(spec.train > 0 && spec.validation > 0 && spec.test > 0,
@@ -123,7 +141,7 @@ HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec,
     for (auto& l : labels) l = pick(rng);
     if (clean) *clean = labels;
     p.samples = n;
-    p.x = Array<T>(exec_, rows_, n);
+    p.x = Array<T>(exec_, rows_, n, placement(&p));
     Array<std::int32_t> true_labels(exec_, n, 1, labels);
     // A = means[:, true label] (bias row included)
     exec_->ops<T>().gather_columns(d_means.view(), true_labels.data(), p.x.view());
@@ -169,7 +187,10 @@ template <typename T>
 void HypercleanProblem<T>::store_as_bf16() {
   for (Part* p : {&train_, &validation_, &test_}) {
     // x_bf16 = round(x) (nearest, ties to even), then the T copy goes
-    p->x_bf16 = Array<std::uint16_t>(exec_, rows_, p->samples);
+    p->x_bf16 = Array<std::uint16_t>(exec_, rows_, p->samples,
+                                     p == &train_ && residence_ == DataResidence::host
+                                         ? Array<std::uint16_t>::Residence::host_mapped
+                                         : Array<std::uint16_t>::Residence::executor);
     fused_->round_to_bf16(p->x.data(), rows_ * p->samples, p->x_bf16.data());
     exec_->synchronize();
     p->x = Array<T>();
@@ -209,7 +230,8 @@ HypercleanMemory HypercleanProblem<T>::memory_plan(index_t train, index_t valida
                                                    index_t test, index_t features, int classes,
                                                    index_t instances, index_t batch,
                                                    DataPrecision precision,
-                                                   bool independent_batches, int x_arrays) {
+                                                   bool independent_batches, int x_arrays,
+                                                   DataResidence residence) {
   const std::string what = "memory plan";
   const index_t rows = checked_add(features, 1, what);
   const index_t n = checked_add(checked_add(train, validation, what), test, what);
@@ -222,6 +244,11 @@ HypercleanMemory HypercleanProblem<T>::memory_plan(index_t train, index_t valida
       checked_add(checked_mul(checked_mul(rows, n, what), stored, what), checked_mul(n, 4, what),
                   what),
       checked_mul(train, t, what), what));
+  if (residence == DataResidence::host) {
+    // the training features move to host memory (generation writes them there as T first)
+    m.host = static_cast<std::size_t>(checked_mul(checked_mul(rows, train, what), stored, what));
+    m.features -= m.host;
+  }
   // reserve(): gathered, z, u, per-sample, ones, scalars, upper coefficients, bf16 chunk
   const index_t rb = std::max<index_t>(independent_batches ? checked_mul(batch, instances, what) : batch, 1);
   const index_t chunk = std::max<index_t>(rb, 8192);

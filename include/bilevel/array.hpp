@@ -17,8 +17,13 @@ template <typename T>
 class Array {
  public:
   Array() = default;
-  Array(std::shared_ptr<Executor> exec, index_t rows, index_t cols = 1)
-      : exec_(std::move(exec)), rows_(rows), cols_(cols) {
+  /// Where the values live: the executor's memory, or host memory its kernels read in place
+  /// (Executor::allocate_mapped; data larger than the device).
+  enum class Residence { executor, host_mapped };
+
+  Array(std::shared_ptr<Executor> exec, index_t rows, index_t cols = 1,
+        Residence residence = Residence::executor)
+      : exec_(std::move(exec)), rows_(rows), cols_(cols), mapped_(residence == Residence::host_mapped) {
     BILEVEL_EXPECTS(exec_ != nullptr, "Array needs an executor");
     BILEVEL_EXPECTS(rows >= 0 && cols >= 0,
                     "Array shape must be non-negative, got " << rows << " x " << cols);
@@ -26,7 +31,9 @@ class Array {
     checked_mul(checked_mul(rows, cols, "Array of " + std::to_string(rows) + " x " +
                                             std::to_string(cols) + " values"),
                 static_cast<index_t>(sizeof(T)), "Array bytes");
-    if (size() > 0) {
+    if (size() > 0 && mapped_) {
+      data_ = static_cast<T*>(exec_->allocate_mapped(bytes()));
+    } else if (size() > 0) {
       data_ = static_cast<T*>(exec_->allocate(bytes()));
       exec_->note_allocation(static_cast<long long>(bytes()));
     }
@@ -57,6 +64,7 @@ class Array {
   index_t size() const { return rows_ * cols_; }
   std::size_t bytes() const { return static_cast<std::size_t>(size()) * sizeof(T); }
   Executor& executor() const { return *exec_; }
+  bool host_mapped() const { return mapped_; }
 
   MatrixView<T> view() { return MatrixView<T>(data_, rows_, cols_); }
   ConstMatrixView<T> view() const { return ConstMatrixView<T>(data_, rows_, cols_); }
@@ -75,7 +83,9 @@ class Array {
 
  private:
   void reset() noexcept {
-    if (data_ != nullptr) {
+    if (data_ != nullptr && mapped_) {
+      exec_->deallocate_mapped(data_);
+    } else if (data_ != nullptr) {
       exec_->deallocate(data_);
       exec_->note_allocation(-static_cast<long long>(bytes()));
     }
@@ -87,12 +97,14 @@ class Array {
     std::swap(data_, o.data_);
     std::swap(rows_, o.rows_);
     std::swap(cols_, o.cols_);
+    std::swap(mapped_, o.mapped_);
   }
 
   std::shared_ptr<Executor> exec_;
   T* data_ = nullptr;
   index_t rows_ = 0;
   index_t cols_ = 0;
+  bool mapped_ = false;
 };
 
 /// `count` values in host memory that an executor can copy into asynchronously (page-locked

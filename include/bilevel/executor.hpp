@@ -72,6 +72,12 @@ class Executor {
   /// cudaStream_t of this executor (nullptr on the CPU): user kernels must be launched on it.
   virtual void* native_stream() const = 0;
 
+  /// Host memory that the executor's kernels read and write in place (CUDA: page-locked and
+  /// mapped into the device's address space, so a kernel gathering rows reads them over the bus;
+  /// the CPU: ordinary memory): data larger than the device. Not counted in memory_in_use.
+  virtual void* allocate_mapped(std::size_t bytes) { return allocate(bytes); }
+  virtual void deallocate_mapped(void* ptr) noexcept { deallocate(ptr); }
+
   /// Host memory that asynchronous copies can target (page-locked on CUDA, so that the copy
   /// overlaps with the work after it).
   virtual void* allocate_host(std::size_t bytes) { return ::operator new(bytes); }

@@ -133,15 +133,47 @@ class CudaExecutor final : public Executor {
   }
   void copy_from_host(void* dst, const void* src, std::size_t bytes) override {
     if (bytes == 0) return;
-    BILEVEL_CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
+    BILEVEL_CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream_));
     // The host buffer may be freed right after return: wait for the copy.
     BILEVEL_CUDA_TRY(cudaStreamSynchronize(stream_));
   }
   void copy(void* dst, const void* src, std::size_t bytes) override {
     if (bytes == 0) return;
-    BILEVEL_CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
+    // (Default: either side may be mapped host memory)
+    BILEVEL_CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream_));
   }
   void synchronize() override { BILEVEL_CUDA_TRY(cudaStreamSynchronize(stream_)); }
+  void* allocate_mapped(std::size_t bytes) override {
+    if (bytes == 0) return nullptr;
+    DeviceGuard guard(device_);
+    void* p = nullptr;
+    const cudaError_t status =
+        cudaHostAlloc(&p, bytes, cudaHostAllocMapped | cudaHostAllocPortable);
+    if (status == cudaErrorMemoryAllocation) {
+      (void)cudaGetLastError();
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "out of page-locked host memory: %.2f GB asked for",
+                    bytes / 1e9);
+      throw Error(buf);
+    }
+    BILEVEL_CUDA_TRY(status);
+    // with unified addressing (every 64-bit platform CUDA 13 supports) the host pointer is
+    // the device pointer
+    void* device = nullptr;
+    BILEVEL_CUDA_TRY(cudaHostGetDevicePointer(&device, p, 0));
+    if (device != p) {
+      cudaFreeHost(p);
+      throw Error("mapped host memory has a device address different from its host address "
+                  "(no unified addressing): host-resident data is not supported here");
+    }
+    return p;
+  }
+  void deallocate_mapped(void* ptr) noexcept override {
+    if (ptr == nullptr) return;
+    // kernels enqueued before may still read it
+    BILEVEL_CUDA_TRY_NO_THROW(cudaStreamSynchronize(stream_));
+    BILEVEL_CUDA_TRY_NO_THROW(cudaFreeHost(ptr));
+  }
   void* allocate_host(std::size_t bytes) override {
     if (bytes == 0) return nullptr;
     void* p = nullptr;

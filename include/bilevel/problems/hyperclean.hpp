@@ -45,6 +45,13 @@ enum class DataPrecision { same, bf16 };
 /// text otherwise.
 DataPrecision parse_data_precision(const std::string& text);
 
+/// Where the training features live: the executor's memory, or host memory its kernels read in
+/// place (Array::Residence::host_mapped: on CUDA, page-locked and mapped, so the minibatch rows
+/// cross the bus at each use) - training sets larger than the device. Validation and test
+/// features, labels and all state stay on the executor.
+enum class DataResidence { device, host };
+DataResidence parse_data_residence(const std::string& text);  ///< "device" | "host"
+
 /// How the minibatch and full-pass oracles of hyper-cleaning are computed. `fused`: the
 /// linear-model kernel family (kernels/linear_model_kernels.hpp: rows read by index, two
 /// kernels per call, deterministic); `composed`: gather, GEMM, softmax pass, GEMM (cuBLAS /
@@ -84,7 +91,8 @@ struct HypercleanTruth {
 
 /// What a hyper-cleaning run holds on its executor, in bytes (HypercleanProblem::memory_plan).
 struct HypercleanMemory {
-  std::size_t features = 0;    ///< the three splits' features (and labels)
+  std::size_t features = 0;    ///< the splits' features on the executor (and labels)
+  std::size_t host = 0;        ///< training features kept in host memory (DataResidence::host)
   std::size_t workspaces = 0;  ///< the oracles' workspaces for B instances and the batch
   std::size_t solver = 0;      ///< the solver's and estimator's state (an upper bound)
   std::size_t total() const { return features + workspaces + solver; }
@@ -101,16 +109,19 @@ class HypercleanProblem final : public Problem<T> {
   static HypercleanMemory memory_plan(index_t train, index_t validation, index_t test,
                                       index_t features, int classes, index_t instances,
                                       index_t batch, DataPrecision precision,
-                                      bool independent_batches = false, int x_arrays = 6);
+                                      bool independent_batches = false, int x_arrays = 6,
+                                      DataResidence residence = DataResidence::device);
   /// Uploads the three splits (train with its corrupted labels). `reg` is the L2 weight;
   /// `precision` how the features are stored.
   HypercleanProblem(std::shared_ptr<Executor> exec, const HypercleanData& data, double reg,
-                    DataPrecision precision = DataPrecision::same);
+                    DataPrecision precision = DataPrecision::same,
+                    DataResidence residence = DataResidence::device);
   /// Generates the data on the executor (see SyntheticHypercleanSpec); `truth` receives the
   /// clean train labels and the corruption mask.
   HypercleanProblem(std::shared_ptr<Executor> exec, const SyntheticHypercleanSpec& spec,
                     double reg, HypercleanTruth* truth,
-                    DataPrecision precision = DataPrecision::same);
+                    DataPrecision precision = DataPrecision::same,
+                    DataResidence residence = DataResidence::device);
   ~HypercleanProblem() override;
 
   std::string name() const override { return "hyperclean"; }
@@ -142,6 +153,7 @@ class HypercleanProblem final : public Problem<T> {
   OraclePath oracle_path() const { return path_; }
   int classes() const { return classes_; }
   DataPrecision data_precision() const { return bf16_ ? DataPrecision::bf16 : DataPrecision::same; }
+  DataResidence data_residence() const { return residence_; }
   /// Bytes of the stored features of all three splits.
   std::size_t feature_bytes() const;
   double regularization() const { return reg_; }
@@ -214,6 +226,8 @@ class HypercleanProblem final : public Problem<T> {
   const Part& part(DataSplit split) const;
   /// Stores every split's features as bf16 (rounded to nearest), releasing the T copies.
   void store_as_bf16();
+  /// Where a split's T features go (the training split's: host memory with DataResidence::host).
+  typename Array<T>::Residence placement(const Part* part) const;
   /// dst (rows_ x count) = the features of samples idx[i] (idx == nullptr: offset + i) as T.
   void columns_as_t(const Part& p, const sample_index_t* idx, index_t offset, index_t count,
                     T* dst);
@@ -241,6 +255,7 @@ class HypercleanProblem final : public Problem<T> {
   /// The same into out (B values on the executor), without reading back.
   void reduce_part_into(DataSplit split, ConstMatrixView<T> y, bool accuracy, T* out);
   Array<T> corrupted_;  // n_train 0/1 mask (set_detection_truth)
+  DataResidence residence_ = DataResidence::device;
 
   std::shared_ptr<Executor> exec_;
   std::unique_ptr<kernels::SoftmaxKernels<T>> softmax_;
