@@ -5,7 +5,8 @@
 # summary is printed last. `gpu_run.sh tests` (tests, memcheck over the whole suite),
 # `gpu_run.sh sanitize` (racecheck, synccheck) or `gpu_run.sh bench` (both benchmark programs'
 # CUDA cases, the JAX/PyTorch comparison, a SOBA run) each fit a device call's 10 minutes;
-# `gpu_run.sh meta` runs the meta-learning benchmark and its JAX/PyTorch MAML (same call).
+# `gpu_run.sh meta` runs the meta-learning benchmark and its JAX/PyTorch MAML (same call);
+# `gpu_run.sh large` the large-scale protocol (1M and 10M x 1024, host-resident data).
 set -uo pipefail
 what=${1:-all}
 bundle=build/gpu-bundle
@@ -57,6 +58,21 @@ if [[ $what == all || $what == bench ]]; then
     > "$out/hyperclean_soba.txt" 2>&1
 fi
 
+if [[ $what == large ]]; then
+  # the large-scale protocol (p = 0.5, 1024 features): time-to-quality curves (metrics every
+  # 100 iterations: seconds, F1, test accuracy) for SOBA, BO-REP and stocBiO at 1M; SOBA at
+  # 10M (bf16 on the device) and at 10M with the training features in host memory
+  big=(hyperclean --data synthetic --features 1024 --validation 20000 --test 20000 --backend cuda)
+  for algo in soba bo-rep stocbio; do
+    timeout 150 "$bundle/bin/bilevel" "${big[@]}" --samples 1040000 --train 1000000 --algo $algo \
+      --eval-every 100 --metrics "$out/large_1M_$algo.jsonl" > "$out/large_1M_$algo.txt" 2>&1
+  done
+  timeout 150 "$bundle/bin/bilevel" "${big[@]}" --samples 10040000 --train 10000000 --algo soba \
+    --data-precision bf16 --eval-every 500 --metrics "$out/large_10M_soba.jsonl" > "$out/large_10M_soba.txt" 2>&1
+  timeout 150 "$bundle/bin/bilevel" "${big[@]}" --samples 10040000 --train 10000000 --algo soba \
+    --data-residence host --iters 3000 --eval-every 500 --no-baselines \
+    --metrics "$out/large_10M_host.jsonl" > "$out/large_10M_host.txt" 2>&1
+fi
 if [[ $what == meta ]]; then
   "$bundle/bin/bench_meta" --benchmark_filter=/cuda/ --benchmark_out="$out/bench_meta.json" \
     --benchmark_out_format=json > "$out/bench_meta.txt" 2>&1
@@ -79,6 +95,9 @@ if [[ $what == all || $what == bench ]]; then
   grep -E "_graph|/cuda/" "$out/bench_hyperclean.txt" | grep -E "B:1/|B:64/" | cut -c1-150
   cat "$out/compare/table.md" 2>/dev/null || tail -n 20 "$out/compare.txt"
   tail -n 4 "$out/hyperclean_soba.txt"
+fi
+if [[ $what == large ]]; then
+  for f in "$out"/large_*.txt; do echo "== $f"; tail -n 8 "$f"; done
 fi
 if [[ $what == meta ]]; then
   grep -E "/cuda/" "$out/bench_meta.txt" | cut -c1-160

@@ -90,6 +90,8 @@ acc=$(echo "$summary" | grep -o '"test_accuracy":[0-9.]*' | head -n1 | cut -d: -
 f1=$(echo "$summary" | grep -o '"f1":[0-9.]*' | cut -d: -f2)
 oracle=$(tail -n 1 "$work/large.jsonl" | grep -o '"oracle":{[^}]*}' | grep -o '"test_accuracy":[0-9.]*' | cut -d: -f2)
 check "50,000 x 64 with the defaults: within 2 points of the oracle, F1 >= 0.90" $([ $rc -eq 0 ] && awk -v a="$acc" -v o="$oracle" -v f="$f1" 'BEGIN { exit !(a >= o - 0.02 && f >= 0.90) }'; echo $?) "rc=$rc acc=$acc oracle=$oracle f1=$f1: $(tail -n 3 "$work/out")"
+ttq=$(tail -n 1 "$work/large.jsonl" | grep -o '"time_to_quality_seconds":[-0-9.e]*' | cut -d: -f2)
+check "the summary reports the time to quality" $(awk -v t="$ttq" 'BEGIN { exit !(t > 0) }' && grep -q "time to quality (F1 >= 0.90 and test accuracy within 2 points of oracle): [0-9.]* s of iterations, at iteration" "$work/out"; echo $?) "ttq=$ttq: $(tail -n 4 "$work/out")"
 
 # 2e. a search over settings: every combination an instance, the best named with its reason
 "$bin" hyperclean --data synthetic --samples 7000 --features 10 --train 5000 --validation 1000 \
