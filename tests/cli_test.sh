@@ -245,4 +245,29 @@ err=$(tail -n1 "$work/align0.jsonl" | python3 -c 'import json,sys; print(json.lo
 check "reward learning without the score term does not" $(awk -v e="$err" 'BEGIN{exit !(e > 0.9)}'; echo $?) "relative error $err"
 bad_option "align too many actions refused" "--actions: Value 100 not in range 2 to 64" align --actions 100
 
+# 8. bilevel plot: a valid PNG and SVG from recorded metrics, a malformed file refused by line
+if command -v gnuplot >/dev/null 2>&1; then
+  "$bin" plot "$work/large.jsonl" "$work/m.jsonl" -o "$work/c.png" >"$work/out" 2>&1
+  rc=$?
+  check "plot writes a PNG" $([ $rc -eq 0 ] && python3 -c "
+import struct, sys
+b = open(sys.argv[1], 'rb').read(24)
+assert b[:8] == b'\\x89PNG\\r\\n\\x1a\\n'
+w, h = struct.unpack('>II', b[16:24])
+assert (w, h) == (1100, 900), (w, h)
+" "$work/c.png"; echo $?) "rc=$rc: $(cat "$work/out")"
+  "$bin" plot "$work/large.jsonl" -o "$work/c.svg" --width 800 >"$work/out" 2>&1
+  rc=$?
+  check "plot writes an SVG that parses" $([ $rc -eq 0 ] && python3 -c "
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+assert root.tag.endswith('svg') and root.get('width').startswith('800'), root.attrib
+" "$work/c.svg"; echo $?) "rc=$rc: $(cat "$work/out")"
+  printf '{"iteration": 1, "seconds": 0.1, "f1": [0.5]}\n{"iteration": 2, "seconds"\n' >"$work/bad.jsonl"
+  bad_option "plot refuses a malformed metrics file by line" "bad.jsonl' line 2 is not JSON" plot "$work/bad.jsonl" -o "$work/x.png"
+  bad_option "plot wants .png or .svg" "-o must name a .png or .svg file" plot "$work/large.jsonl" -o "$work/x.gif"
+else
+  echo "skip plot tests: no gnuplot (scripts/setup.sh installs gnuplot-nox)"
+fi
+
 exit $fail

@@ -3,6 +3,7 @@
 //   bilevel quadratic  [options]   stocBiO / AID-CG / ITD-BiO on a quadratic with a known answer
 //   bilevel meta       [options]   meta-learning (MAML, FOMAML, ANIL, iMAML) on sinusoid tasks
 //   bilevel align      [options]   policy alignment (A-PARL) on a bandit with a known answer
+//   bilevel plot FILES -o PIC      curves of recorded runs (gnuplot)
 //   bilevel algorithms             the algorithms this build knows
 //   bilevel devices                the backends available here
 #include "commands.hpp"
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   std::function<int()> run_hyperclean = bilevel::cli::add_hyperclean_command(app);
   std::function<int()> run_meta = bilevel::cli::add_meta_command(app);
   std::function<int()> run_align = bilevel::cli::add_align_command(app);
+  std::function<int()> run_plot = bilevel::cli::add_plot_command(app);
 
   CLI::App* algorithms = app.add_subcommand("algorithms", "List the algorithms");
   CLI::App* devices = app.add_subcommand("devices", "List the backends available here");
@@ -70,7 +72,7 @@ int main(int argc, char** argv) {
                     bilevel::make_executor(bilevel::Backend::cuda, d)->device_name().c_str());
       return 0;
     }
-    for (const auto& command : {run_quadratic, run_hyperclean, run_meta, run_align}) {
+    for (const auto& command : {run_quadratic, run_hyperclean, run_meta, run_align, run_plot}) {
       const int rc = command();
       if (rc >= 0) return rc;
     }
