@@ -72,6 +72,10 @@ if [[ $what == large ]]; then
   timeout 150 "$bundle/bin/bilevel" "${big[@]}" --samples 10040000 --train 10000000 --algo soba \
     --data-residence host --iters 3000 --eval-every 500 --no-baselines \
     --metrics "$out/large_10M_host.jsonl" > "$out/large_10M_host.txt" 2>&1
+  # 25M x 1024 (51 GB in bf16): larger than the device; bf16 in host memory, generated in chunks
+  timeout 200 "$bundle/bin/bilevel" "${big[@]}" --samples 25040000 --train 25000000 --algo soba \
+    --data-precision bf16 --iters 2000 --eval-every 500 --no-baselines \
+    --metrics "$out/large_25M_host.jsonl" > "$out/large_25M_host.txt" 2>&1
 fi
 if [[ $what == meta ]]; then
   "$bundle/bin/bench_meta" --benchmark_filter=/cuda/ --benchmark_out="$out/bench_meta.json" \

@@ -296,6 +296,24 @@ TEST(HostResidentData, SameIteratesAndThePlanLeavesTheFeaturesOut) {
   EXPECT_EQ(x[0], x[1]);
 }
 
+/// bf16 training data in host memory is generated chunk by chunk (no full-precision copy):
+/// the same bits as generated at once on the executor, for the plain and the harder generator.
+TEST(HostResidentData, ChunkedBf16GenerationGivesTheSameData) {
+  auto exec = cpu();
+  for (const double spread : {1.0, 10.0}) {
+    SyntheticHypercleanSpec spec{150000, 1000, 1000, 8, 4, 0.5, 5};
+    spec.feature_scale_spread = spread;
+    spec.correlation = spread > 1 ? 1.0 : 0.0;
+    HypercleanProblem<float> device(exec, spec, 3e-3, nullptr, DataPrecision::bf16,
+                                    DataResidence::device);
+    HypercleanProblem<float> host(exec, spec, 3e-3, nullptr, DataPrecision::bf16,
+                                  DataResidence::host);
+    EXPECT_EQ(device.features_of(DataSplit::train), host.features_of(DataSplit::train))
+        << "spread " << spread;
+    EXPECT_EQ(device.features_of(DataSplit::validation), host.features_of(DataSplit::validation));
+  }
+}
+
 TEST(HostResidentData, CudaHostResidentDataGivesTheSameRun) {
   BILEVEL_REQUIRE_CUDA(gpu);
   const SyntheticHypercleanSpec spec{20000, 2000, 2000, 32, 10, 0.5, 3};

@@ -417,5 +417,19 @@ TEST(Array, UploadChecksSizeAndRoundTrips) {
   EXPECT_EQ(a.size(), 0);
 }
 
+// add_normal on a block of columns with `first` gives that block of the whole matrix's numbers
+// (data generated chunk by chunk equals data generated at once).
+TEST(Ops, AddNormalOfAColumnBlockMatchesTheWholeMatrix) {
+  auto exec = cpu();
+  Array<double> whole(exec, 5, 9), part(exec, 5, 4);
+  exec->ops<double>().fill(whole.view(), 0.0);
+  exec->ops<double>().fill(part.view(), 0.0);
+  exec->ops<double>().add_normal(11, 2, 1.0, whole.view());
+  exec->ops<double>().add_normal(11, 2, 1.0, part.view(), 3 * 5);  // columns 3 .. 6
+  const std::vector<double> w = whole.to_host(), p = part.to_host();
+  EXPECT_EQ(std::vector<double>(w.begin() + 15, w.begin() + 35), p);
+  EXPECT_THROW(exec->ops<double>().add_normal(11, 2, 1.0, part.view(), -1), InvalidArgument);
+}
+
 }  // namespace
 }  // namespace bilevel::test

@@ -136,30 +136,54 @@ HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec,
   Array<T> latent = mixed ? Array<T>(exec_, d + k, kMixChunk) : Array<T>();
   Array<T> d_means(exec_, rows_, classes_, means);
   std::uniform_int_distribution<int> pick(0, classes_ - 1), shift(1, classes_ - 1);
+  // Samples [first, first + m) of a split into dst (rows_ x m): the same numbers whether a
+  // split is generated at once or in chunks (first a multiple of kMixChunk).
+  const auto generate_columns = [&](MatrixView<T> dst, const std::int32_t* true_labels,
+                                    index_t first, std::uint32_t stream) {
+    Ops<T>& ops = exec_->ops<T>();
+    const index_t m = dst.cols;
+    // A = means[:, true label] (bias row included)
+    ops.gather_columns(d_means.view(), true_labels + first, dst);
+    if (!mixed) {
+      // A[0:d, :] += N(0, 1)   (positions of the whole split)
+      ops.add_normal(spec.seed, stream, T(1), MatrixView<T>(dst.data, d, m, rows_), first * d);
+      return;
+    }
+    for (index_t off = 0; off < m; off += kMixChunk) {
+      const index_t part = (first + off) / kMixChunk, c = std::min(kMixChunk, m - off);
+      MatrixView<T> zw(latent.data(), d + k, c, d + k);
+      // [z; w] ~ N(0, I) (a Philox stream per split and chunk)
+      ops.fill(zw, T(0));
+      ops.add_normal(spec.seed, (stream << 20) + static_cast<std::uint32_t>(part), T(1), zw);
+      // A[0:d, chunk] += S [I | sqrt(c) U] [z; w]
+      ops.gemm(Op::none, Op::none, T(1), mixing.view(), zw, T(1),
+               MatrixView<T>(dst.data + off * rows_, d, c, rows_));
+    }
+  };
+  // The training split in bf16 and in host memory: generated chunk by chunk on the executor
+  // and rounded into host memory, so that no full-precision copy of it is ever held.
+  const bool chunked_train = precision == DataPrecision::bf16 && residence == DataResidence::host;
   const auto generate = [&](Part& p, index_t n, std::uint32_t stream, std::vector<std::int32_t>* clean) {
     std::vector<std::int32_t> labels(static_cast<std::size_t>(n));
     for (auto& l : labels) l = pick(rng);
     if (clean) *clean = labels;
     p.samples = n;
-    p.x = Array<T>(exec_, rows_, n, placement(&p));
     Array<std::int32_t> true_labels(exec_, n, 1, labels);
-    // A = means[:, true label] (bias row included)
-    exec_->ops<T>().gather_columns(d_means.view(), true_labels.data(), p.x.view());
-    Ops<T>& ops = exec_->ops<T>();
-    if (!mixed) {
-      // A[0:d, :] += N(0, 1)
-      ops.add_normal(spec.seed, stream, T(1), MatrixView<T>(p.x.data(), d, n, rows_));
-    } else {
-      for (index_t off = 0, part = 0; off < n; off += kMixChunk, ++part) {
-        const index_t m = std::min(kMixChunk, n - off);
-        MatrixView<T> zw(latent.data(), d + k, m, d + k);
-        // [z; w] ~ N(0, I) (a Philox stream per split and chunk)
-        ops.fill(zw, T(0));
-        ops.add_normal(spec.seed, (stream << 20) + static_cast<std::uint32_t>(part), T(1), zw);
-        // A[0:d, chunk] += S [I | sqrt(c) U] [z; w]
-        ops.gemm(Op::none, Op::none, T(1), mixing.view(), zw, T(1),
-                 MatrixView<T>(p.x.data() + off * rows_, d, m, rows_));
+    if (chunked_train && &p == &train_) {
+      p.x_bf16 = Array<std::uint16_t>(exec_, rows_, n, Array<std::uint16_t>::Residence::host_mapped);
+      const index_t chunk = std::min(n, kGenerationChunk);
+      Array<T> buffer(exec_, rows_, chunk);
+      for (index_t off = 0; off < n; off += chunk) {
+        const index_t m = std::min(chunk, n - off);
+        generate_columns(MatrixView<T>(buffer.data(), rows_, m, rows_), true_labels.data(), off,
+                         stream);
+        // x_bf16[:, chunk] = round(buffer)
+        fused_->round_to_bf16(buffer.data(), rows_ * m, p.x_bf16.data() + off * rows_);
       }
+      exec_->synchronize();
+    } else {
+      p.x = Array<T>(exec_, rows_, n, placement(&p));
+      generate_columns(p.x.view(), true_labels.data(), 0, stream);
     }
     p.labels = std::move(true_labels);
   };
@@ -186,6 +210,7 @@ HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec,
 template <typename T>
 void HypercleanProblem<T>::store_as_bf16() {
   for (Part* p : {&train_, &validation_, &test_}) {
+    if (p->x.size() == 0 && p->x_bf16.size() > 0) continue;  // generated as bf16 already
     // x_bf16 = round(x) (nearest, ties to even), then the T copy goes
     p->x_bf16 = Array<std::uint16_t>(exec_, rows_, p->samples,
                                      p == &train_ && residence_ == DataResidence::host
@@ -245,9 +270,13 @@ HypercleanMemory HypercleanProblem<T>::memory_plan(index_t train, index_t valida
                   what),
       checked_mul(train, t, what), what));
   if (residence == DataResidence::host) {
-    // the training features move to host memory (generation writes them there as T first)
+    // the training features move to host memory; bf16 ones are generated through one chunk
+    // of T on the executor
     m.host = static_cast<std::size_t>(checked_mul(checked_mul(rows, train, what), stored, what));
     m.features -= m.host;
+    if (precision == DataPrecision::bf16)
+      m.features += static_cast<std::size_t>(checked_mul(
+          checked_mul(rows, std::min(train, kGenerationChunk), what), t, what));
   }
   // reserve(): gathered, z, u, per-sample, ones, scalars, upper coefficients, bf16 chunk
   const index_t rb = std::max<index_t>(independent_batches ? checked_mul(batch, instances, what) : batch, 1);

@@ -239,9 +239,14 @@ class Ops {
   /// x(i, j) += scale * N(0, 1), the normals drawn by Philox from (seed, stream) and the
   /// element's position i + j * rows: the same numbers on every backend (to the last bits of
   /// log and cos), whatever the view's leading dimension.
-  void add_normal(std::uint64_t seed, std::uint32_t stream, T scale, MatrixView<T> x) {
+  /// With `first` > 0 the positions start there: a view of columns [c, c + cols) of a larger
+  /// matrix of the same rows, passed with first = c * rows, gets that matrix's numbers (data
+  /// generated chunk by chunk equals data generated at once).
+  void add_normal(std::uint64_t seed, std::uint32_t stream, T scale, MatrixView<T> x,
+                  std::int64_t first = 0) {
     check_ld("add_normal", x);
-    if (x.size() > 0) counted().do_add_normal(seed, stream, scale, x);
+    BILEVEL_EXPECTS(first >= 0, "add_normal: first must be >= 0, got " << first);
+    if (x.size() > 0) counted().do_add_normal(seed, stream, scale, x, first);
   }
   /// dst(r, c) = src(idx[r] - first, c) for r < dst.rows, where src holds the samples
   /// [first, first + src.rows) of a larger set (a rank's shard); a sample outside them gives a
@@ -303,7 +308,7 @@ class Ops {
                                     MatrixView<T> v, MatrixView<T> h) = 0;
   virtual void do_clamp(MatrixView<T> x, T lo, T hi) = 0;
   virtual void do_add_normal(std::uint64_t seed, std::uint32_t stream, T scale,
-                             MatrixView<T> x) = 0;
+                             MatrixView<T> x, std::int64_t first) = 0;
   virtual void do_gather_rows(ConstMatrixView<T> src, const sample_index_t* idx,
                               MatrixView<T> dst, index_t first) = 0;
   virtual void do_gather_columns(ConstMatrixView<T> src, const sample_index_t* idx,

@@ -238,9 +238,10 @@ void CpuOps<T>::do_clamp(MatrixView<T> x, T lo, T hi) {
 
 template <typename T>
 void CpuOps<T>::do_add_normal(std::uint64_t seed, std::uint32_t stream, T scale,
-                              MatrixView<T> x) {
+                              MatrixView<T> x, std::int64_t first) {
   for_each_element(x.rows, x.cols, [&](index_t i, index_t j) {
-    x.data[i + j * x.ld] += scale * static_cast<T>(common::standard_normal(seed, stream, i + j * x.rows));
+    x.data[i + j * x.ld] +=
+        scale * static_cast<T>(common::standard_normal(seed, stream, first + i + j * x.rows));
   });
 }
 

@@ -45,7 +45,7 @@ class CpuOps final : public Ops<T> {
                                    const T* beta, MatrixView<T> x) override;
   void do_clamp(MatrixView<T> x, T lo, T hi) override;
   void do_add_normal(std::uint64_t seed, std::uint32_t stream, T scale,
-                     MatrixView<T> x) override;
+                     MatrixView<T> x, std::int64_t first) override;
   void do_gather_rows(ConstMatrixView<T> src, const sample_index_t* idx,
                       MatrixView<T> dst, index_t first) override;
   void do_gather_columns(ConstMatrixView<T> src, const sample_index_t* idx,

@@ -314,12 +314,12 @@ void launch_clamp(cudaStream_t s, MatrixView<T> x, T lo, T hi) {
 
 template <typename T>
 void launch_add_normal(cudaStream_t s, std::uint64_t seed, std::uint32_t stream, T scale,
-                       MatrixView<T> x) {
+                       MatrixView<T> x, std::int64_t first) {
   launch_elementwise(
       s, x.rows, x.cols,
       [=] __device__(index_t i, index_t j) {
         x.data[i + j * x.ld] +=
-            scale * static_cast<T>(common::standard_normal(seed, stream, i + j * x.rows));
+            scale * static_cast<T>(common::standard_normal(seed, stream, first + i + j * x.rows));
       },
       "add_normal");
 }
@@ -444,7 +444,7 @@ void launch_normalized_momentum_step(cudaStream_t s, T mu, ConstMatrixView<T> h,
                                            ConstMatrixView<T>, MatrixView<T>);                  \
   template void launch_clamp<T>(cudaStream_t, MatrixView<T>, T, T);                              \
   template void launch_add_normal<T>(cudaStream_t, std::uint64_t, std::uint32_t, T,             \
-                                     MatrixView<T>);                                            \
+                                     MatrixView<T>, std::int64_t);                              \
   template void launch_gather_rows<T>(cudaStream_t, ConstMatrixView<T>, const sample_index_t*,  \
                                       MatrixView<T>, index_t);                                  \
   template void launch_gather_columns<T>(cudaStream_t, ConstMatrixView<T>,                      \

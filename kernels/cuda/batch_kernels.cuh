@@ -49,7 +49,7 @@ template <typename T>
 void launch_clamp(cudaStream_t s, MatrixView<T> x, T lo, T hi);
 template <typename T>
 void launch_add_normal(cudaStream_t s, std::uint64_t seed, std::uint32_t stream, T scale,
-                       MatrixView<T> x);
+                       MatrixView<T> x, std::int64_t first);
 template <typename T>
 void launch_gather_rows(cudaStream_t s, ConstMatrixView<T> src, const sample_index_t* idx,
                         MatrixView<T> dst, index_t first);

@@ -141,8 +141,8 @@ void CudaOps<T>::do_clamp(MatrixView<T> x, T lo, T hi) {
 }
 template <typename T>
 void CudaOps<T>::do_add_normal(std::uint64_t seed, std::uint32_t stream, T scale,
-                               MatrixView<T> x) {
-  launch_add_normal(stream_, seed, stream, scale, x);
+                               MatrixView<T> x, std::int64_t first) {
+  launch_add_normal(stream_, seed, stream, scale, x, first);
 }
 template <typename T>
 void CudaOps<T>::do_gather_rows(ConstMatrixView<T> src, const sample_index_t* idx,

@@ -226,6 +226,9 @@ class HypercleanProblem final : public Problem<T> {
   const Part& part(DataSplit split) const;
   /// Stores every split's features as bf16 (rounded to nearest), releasing the T copies.
   void store_as_bf16();
+  /// Samples generated at a time into bf16 host-resident training data (a multiple of the
+  /// mixing chunk of 8192): the executor holds one such chunk in T during generation.
+  static constexpr index_t kGenerationChunk = 65536;
   /// Where a split's T features go (the training split's: host memory with DataResidence::host).
   typename Array<T>::Residence placement(const Part* part) const;
   /// dst (rows_ x count) = the features of samples idx[i] (idx == nullptr: offset + i) as T.
