@@ -50,15 +50,21 @@ int main(int argc, char** argv) {
   try {
     if (algorithms->parsed()) {
       for (const bilevel::AlgorithmInfo& a : bilevel::algorithm_presets())
-        std::printf("%-9s %s\n          source: %s; needs: %s\n", a.name.c_str(),
+        std::printf(a.name.size() > 9 ? "%s\n          %s\n          source: %s; needs: %s\n"
+                                         : "%-9s %s\n          source: %s; needs: %s\n",
+                    a.name.c_str(),
                     a.description.c_str(), a.source.c_str(), a.needs.c_str());
       std::printf("\npolicy alignment (bilevel align):\n");
       for (const bilevel::AlgorithmInfo& a : bilevel::alignment_algorithm_presets())
-        std::printf("%-9s %s\n          source: %s; needs: %s\n", a.name.c_str(),
+        std::printf(a.name.size() > 9 ? "%s\n          %s\n          source: %s; needs: %s\n"
+                                         : "%-9s %s\n          source: %s; needs: %s\n",
+                    a.name.c_str(),
                     a.description.c_str(), a.source.c_str(), a.needs.c_str());
       std::printf("\nmeta-learning (bilevel meta):\n");
       for (const bilevel::AlgorithmInfo& a : bilevel::meta_algorithm_presets())
-        std::printf("%-9s %s\n          source: %s; needs: %s\n", a.name.c_str(),
+        std::printf(a.name.size() > 9 ? "%s\n          %s\n          source: %s; needs: %s\n"
+                                         : "%-9s %s\n          source: %s; needs: %s\n",
+                    a.name.c_str(),
                     a.description.c_str(), a.source.c_str(), a.needs.c_str());
       return 0;
     }

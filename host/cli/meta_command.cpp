@@ -225,7 +225,7 @@ int run(const MetaArgs& a) {
 std::function<int()> add_meta_command(CLI::App& app) {
   auto a = std::make_shared<MetaArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "meta", "Meta-learning (MAML, FOMAML, ANIL, iMAML) on batched sinusoid regression tasks");
+      "meta", "Meta-learning (MAML, FOMAML, ANIL, iMAML) on sinusoid tasks or Fashion-MNIST episodes");
   std::vector<std::string> names;
   for (const AlgorithmInfo& i : meta_algorithm_presets()) names.push_back(i.name);
   cmd->add_option("--task", a->task, "sinusoid (regression) or fashion-mnist (N-way K-shot episodes)")
