@@ -87,12 +87,18 @@ int main(int argc, char** argv) {
       ->UseManualTime()->Unit(benchmark::kMicrosecond)->Iterations(3);
   benchmark::AddCustomContext("ranks", std::to_string(comm->size()));
   benchmark::AddCustomContext("transport", comm->transport());
-  benchmark::Initialize(&argc, argv);
+  // ranks other than 0 drop --benchmark_out*: only rank 0 writes the file
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i)
+    if (comm->rank() == 0 || std::string(argv[i]).rfind("--benchmark_out", 0) != 0)
+      args.push_back(argv[i]);
+  int count = static_cast<int>(args.size());
+  benchmark::Initialize(&count, args.data());
   if (comm->rank() == 0) {
     benchmark::RunSpecifiedBenchmarks();
   } else {
     Silent silent;
-    benchmark::RunSpecifiedBenchmarks(&silent, &silent);
+    benchmark::RunSpecifiedBenchmarks(&silent);
   }
   benchmark::Shutdown();
   return 0;
