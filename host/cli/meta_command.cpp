@@ -126,7 +126,7 @@ int run(const MetaArgs& a) {
                       " of " + number(a.inner_step))
                          .c_str(),
                a.algo == "anil"    ? " on the head"
-               : a.algo == "imaml" ? (" on the proximal loss (lambda " + number(a.lambda) +
+               : a.algo == "imaml" ? (" on the proximal loss (lambda " + number(a.lambda) + ", damping " + number(a.damping) +
                                       "), CG " + std::to_string(a.cg_iterations))
                                          .c_str()
                                    : "",
@@ -250,7 +250,7 @@ std::function<int()> add_meta_command(CLI::App& app) {
   cmd->add_option("--hidden", a->hidden, "Hidden widths (episodes: default 64,64)")->delimiter(',')->capture_default_str()->check(positive_integer());
   cmd->add_option("--activation", a->activation, "relu or tanh")->capture_default_str()->check(CLI::IsMember({"relu", "tanh"}));
   cmd->add_option("--lambda", a->lambda, "iMAML's proximal weight")->capture_default_str()->check(positive_number());
-  cmd->add_option("--damping", a->damping, "iMAML: added to the diagonal of the linear system only (imaml: 10)")
+  cmd->add_option("--damping", a->damping, "iMAML: added to the diagonal of the linear system only (imaml: 30)")
       ->capture_default_str()->check(CLI::Range(0.0, 1e12));
   cmd->add_option("--cg-iterations", a->cg_iterations, "iMAML's CG iterations")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--test-tasks", a->test_tasks, "Meta-test tasks")->capture_default_str()->check(positive_integer());
@@ -278,7 +278,7 @@ std::function<int()> add_meta_command(CLI::App& app) {
     if (a->algo == "imaml") {
       if (cmd->count("--inner-steps") == 0) a->inner_steps = 10;
       if (cmd->count("--inner-step") == 0) a->inner_step = 0.005;
-      if (cmd->count("--damping") == 0) a->damping = 10.0;
+      if (cmd->count("--damping") == 0) a->damping = 30.0;
     }
     return a->precision == "double" ? run<double>(*a) : run<float>(*a);
   };
