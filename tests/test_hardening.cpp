@@ -291,7 +291,9 @@ TEST(HostResidentData, SameIteratesAndThePlanLeavesTheFeaturesOut) {
         host ? DataResidence::host : DataResidence::device);
     EXPECT_GE(plan.total(), peak);
     EXPECT_LT(double(plan.total() - peak) / double(peak), 0.05);
-    if (host) EXPECT_EQ(plan.host, std::size_t(33) * 20000 * sizeof(float));
+    if (host) {
+      EXPECT_EQ(plan.host, std::size_t(33) * 20000 * sizeof(float));
+    }
   }
   EXPECT_EQ(x[0], x[1]);
 }

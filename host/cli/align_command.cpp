@@ -26,10 +26,6 @@ struct AlignArgs {
   bool graphs = true;
 };
 
-double mean_of(const std::vector<double>& v) {
-  return v.empty() ? std::nan("") : std::accumulate(v.begin(), v.end(), 0.0) / double(v.size());
-}
-
 template <typename T>
 int run(const AlignArgs& a) {
   auto exec = make_cli_executor(a.backend);
@@ -68,7 +64,7 @@ int run(const AlignArgs& a) {
     char line[200];
     std::snprintf(line, sizeof line, "iter %6lld/%lld  %6.2fs  KL(policy || target) %.3e",
                   static_cast<long long>(m.iteration), static_cast<long long>(a.iterations),
-                  m.seconds, mean_of(m.upper_value));
+                  m.seconds, mean_and_interval(m.upper_value).first);
     progress.update(line);
     metrics.write({{"iteration", m.iteration},
                    {"seconds", m.seconds},
@@ -139,10 +135,7 @@ std::function<int()> add_align_command(CLI::App& app) {
       ->capture_default_str()->check(positive_integer());
   cmd->add_option("--eval-every", a->eval_every, "Metrics every k iterations (0: at the end)")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--seed", a->seed, "Seed of the target and of the feedback")->capture_default_str()->check(seed_value());
-  cmd->add_option("--backend", a->backend, "auto, cpu or cuda")->capture_default_str()->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  cmd->add_option("--precision", a->precision, "float or double")->capture_default_str()->check(CLI::IsMember({"float", "double"}));
-  cmd->add_option("--metrics", a->metrics, "Write metrics as JSON lines to this file");
-  cmd->add_flag("!--no-graph", a->graphs, "Launch every kernel from the host instead of replaying captured CUDA graphs");
+  add_execution_options(cmd, a->backend, a->precision, a->metrics, a->graphs);
   return [a, cmd]() -> int {
     if (!cmd->parsed()) return -1;
     BILEVEL_EXPECTS(launched_world_size() == 1,

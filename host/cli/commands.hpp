@@ -34,6 +34,9 @@ struct RunOptions {
   std::string resume;            ///< --resume FILE
   bool independent_batches = false;  ///< --independent-batches
 };
+/// Registers --backend, --precision, --metrics and --no-graph on `cmd` (every solving command).
+void add_execution_options(CLI::App* cmd, std::string& backend, std::string& precision,
+                           std::string& metrics, bool& graphs);
 /// Registers --backend, --precision, --metrics, --seed, --algo, --instances, --no-graph,
 /// --checkpoint, --checkpoint-every and --resume on `cmd`.
 void add_run_options(CLI::App* cmd, RunOptions& o, const std::string& seed_help);

@@ -74,6 +74,18 @@ CLI::Validator seed_value() {
       "SEED");
 }
 
+void add_execution_options(CLI::App* cmd, std::string& backend, std::string& precision,
+                           std::string& metrics, bool& graphs) {
+  cmd->add_option("--backend", backend, "auto, cpu or cuda")
+      ->capture_default_str()->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  cmd->add_option("--precision", precision, "float or double")
+      ->capture_default_str()->check(CLI::IsMember({"float", "double"}));
+  cmd->add_option("--metrics", metrics, "Write metrics as JSON lines to this file");
+  cmd->add_flag("!--no-graph", graphs,
+                "Launch every kernel from the host instead of replaying captured CUDA graphs "
+                "(debugging, comparison)");
+}
+
 void add_run_options(CLI::App* cmd, RunOptions& o, const std::string& seed_help) {
   std::vector<std::string> names;
   for (const auto& [name, what] : algorithm_names()) names.push_back(name);
@@ -82,14 +94,7 @@ void add_run_options(CLI::App* cmd, RunOptions& o, const std::string& seed_help)
   cmd->add_option("--instances", o.instances, "Instances B solved at once")
       ->capture_default_str()->check(positive_integer());
   cmd->add_option("--seed", o.seed, seed_help)->capture_default_str()->check(seed_value());
-  cmd->add_option("--backend", o.backend, "auto, cpu or cuda")
-      ->capture_default_str()->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  cmd->add_option("--precision", o.precision, "float or double")
-      ->capture_default_str()->check(CLI::IsMember({"float", "double"}));
-  cmd->add_option("--metrics", o.metrics, "Write metrics as JSON lines to this file");
-  cmd->add_flag("!--no-graph", o.graphs,
-                "Launch every kernel from the host instead of replaying captured CUDA graphs "
-                "(debugging, comparison)");
+  add_execution_options(cmd, o.backend, o.precision, o.metrics, o.graphs);
   cmd->add_flag("--independent-batches", o.independent_batches,
                 "One minibatch per instance (B independent runs) instead of one shared by all");
   cmd->add_option("--checkpoint", o.checkpoint,

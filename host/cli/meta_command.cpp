@@ -35,10 +35,6 @@ struct MetaArgs {
   bool graphs = true;
 };
 
-double mean_of(const std::vector<double>& v) {
-  return v.empty() ? std::nan("") : std::accumulate(v.begin(), v.end(), 0.0) / double(v.size());
-}
-
 std::string number(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", v);
@@ -139,20 +135,20 @@ int run(const MetaArgs& a) {
     std::snprintf(line, sizeof line,
                   "iter %6lld/%lld  %6.2fs  query loss: before adaptation %.4f, after %.4f",
                   static_cast<long long>(m.iteration), static_cast<long long>(a.iterations),
-                  m.seconds, mean_of(m.problem_metrics.at(0)), mean_of(m.upper_value));
+                  m.seconds, mean_and_interval(m.problem_metrics.at(0)).first, mean_and_interval(m.upper_value).first);
     std::string text = line;
     if (episodes) {
-      std::snprintf(line, sizeof line, "  accuracy %.3f", mean_of(m.problem_metrics.at(1)));
+      std::snprintf(line, sizeof line, "  accuracy %.3f", mean_and_interval(m.problem_metrics.at(1)).first);
       text += line;
     }
     progress.update(text);
     nlohmann::json record{{"iteration", m.iteration},
                           {"seconds", m.seconds},
-                          {"query_loss_after_adaptation", mean_of(m.upper_value)},
-                          {"query_loss_before_adaptation", mean_of(m.problem_metrics.at(0))},
-                          {"support_loss", mean_of(m.lower_value)},
-                          {"meta_gradient_norm", mean_of(m.hypergradient_norm)}};
-    if (episodes) record["query_accuracy_after_adaptation"] = mean_of(m.problem_metrics.at(1));
+                          {"query_loss_after_adaptation", mean_and_interval(m.upper_value).first},
+                          {"query_loss_before_adaptation", mean_and_interval(m.problem_metrics.at(0)).first},
+                          {"support_loss", mean_and_interval(m.lower_value).first},
+                          {"meta_gradient_norm", mean_and_interval(m.hypergradient_norm).first}};
+    if (episodes) record["query_accuracy_after_adaptation"] = mean_and_interval(m.problem_metrics.at(1)).first;
     metrics.write(record);
   };
 
@@ -257,10 +253,7 @@ std::function<int()> add_meta_command(CLI::App& app) {
   cmd->add_option("--test-steps", a->test_steps, "Adaptation steps at meta-test (default: --inner-steps, at least 1)")
       ->check(non_negative_integer());
   cmd->add_option("--seed", a->seed, "Seed of the tasks and of the initialisation")->capture_default_str()->check(seed_value());
-  cmd->add_option("--backend", a->backend, "auto, cpu or cuda")->capture_default_str()->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  cmd->add_option("--precision", a->precision, "float or double")->capture_default_str()->check(CLI::IsMember({"float", "double"}));
-  cmd->add_option("--metrics", a->metrics, "Write metrics as JSON lines to this file");
-  cmd->add_flag("!--no-graph", a->graphs, "Launch every kernel from the host instead of replaying captured CUDA graphs");
+  add_execution_options(cmd, a->backend, a->precision, a->metrics, a->graphs);
   return [a, cmd]() -> int {
     if (!cmd->parsed()) return -1;
     BILEVEL_EXPECTS(launched_world_size() == 1,

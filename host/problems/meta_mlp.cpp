@@ -35,23 +35,13 @@ struct MetaMlpProblem<T>::State {
 template <typename T>
 MetaMlpProblem<T>::MetaMlpProblem(std::shared_ptr<Executor> exec, MetaMlpSpec spec, index_t tasks)
     : exec_(std::move(exec)), spec_(std::move(spec)), tasks_(tasks) {
-  BILEVEL_EXPECTS(exec_ != nullptr, "MetaMlpProblem needs an executor");
-  spec_.mlp.validate();
-  BILEVEL_EXPECTS(tasks_ >= 1, "meta-learning: the meta-batch must hold >= 1 task, got " << tasks_);
+  check_spec();
   BILEVEL_EXPECTS(spec_.support >= 1 && spec_.query >= 1,
                   "meta-learning: support and query sets need >= 1 point each, got "
                       << spec_.support << " and " << spec_.query);
-  BILEVEL_EXPECTS(std::isfinite(spec_.proximal) && spec_.proximal >= 0,
-                  "meta-learning: the proximal weight lambda must be >= 0, got " << spec_.proximal);
   BILEVEL_EXPECTS(spec_.amplitude_min <= spec_.amplitude_max && spec_.phase_min <= spec_.phase_max &&
                       spec_.input_min <= spec_.input_max,
                   "meta-learning: sinusoid ranges must have min <= max");
-  BILEVEL_EXPECTS(std::isfinite(spec_.damping) && spec_.damping >= 0 &&
-                      (spec_.damping == 0 || spec_.proximal > 0),
-                  "meta-learning: damping must be >= 0 and needs the proximal (iMAML) form, got "
-                      << spec_.damping);
-  BILEVEL_EXPECTS(!(spec_.adapt_head_only && spec_.proximal > 0),
-                  "meta-learning: the proximal (iMAML) form adapts all parameters, not the head only");
   state_ = std::make_unique<State>(exec_, spec_.mlp);
   allocate();
   const index_t in = spec_.mlp.widths.front(), out = spec_.mlp.widths.back();
@@ -72,11 +62,9 @@ template <typename T>
 MetaMlpProblem<T>::MetaMlpProblem(std::shared_ptr<Executor> exec, MetaMlpSpec spec,
                                   index_t tasks, const Dataset& data, EpisodeSpec episodes)
     : exec_(std::move(exec)), spec_(std::move(spec)), tasks_(tasks) {
-  BILEVEL_EXPECTS(exec_ != nullptr, "MetaMlpProblem needs an executor");
-  spec_.mlp.validate();
+  check_spec();
   data.validate();
   const EpisodeSpec& e = episodes;
-  BILEVEL_EXPECTS(tasks_ >= 1, "meta-learning: the meta-batch must hold >= 1 task, got " << tasks_);
   BILEVEL_EXPECTS(e.ways >= 2 && e.ways <= 64 && e.shots >= 1 && e.queries >= 1 &&
                       e.shots + e.queries <= 128,
                   "episodes: need 2 <= ways <= 64, shots >= 1, queries >= 1 and shots + queries "
@@ -90,11 +78,6 @@ MetaMlpProblem<T>::MetaMlpProblem(std::shared_ptr<Executor> exec, MetaMlpSpec sp
                       spec_.mlp.loss == OutputLoss::cross_entropy,
                   "episodes: the network needs " << data.features << " inputs, " << e.ways
                                                  << " outputs and the cross-entropy loss");
-  BILEVEL_EXPECTS(!(spec_.adapt_head_only && spec_.proximal > 0),
-                  "meta-learning: the proximal (iMAML) form adapts all parameters, not the head only");
-  BILEVEL_EXPECTS(std::isfinite(spec_.proximal) && spec_.proximal >= 0 &&
-                      std::isfinite(spec_.damping) && spec_.damping >= 0,
-                  "meta-learning: lambda and damping must be >= 0");
   spec_.support = e.ways * e.shots;
   spec_.query = e.ways * e.queries;
   state_ = std::make_unique<State>(exec_, spec_.mlp);
@@ -127,6 +110,29 @@ MetaMlpProblem<T>::MetaMlpProblem(std::shared_ptr<Executor> exec, MetaMlpSpec sp
   s.query_index = Array<std::int32_t>(exec_, spec_.query, tasks_);
   draw(0, nullptr);
   s.each_iteration = true;
+}
+
+template <typename T>
+void MetaMlpProblem<T>::check_spec() const {
+  BILEVEL_EXPECTS(exec_ != nullptr, "MetaMlpProblem needs an executor");
+  spec_.mlp.validate();
+  BILEVEL_EXPECTS(tasks_ >= 1, "meta-learning: the meta-batch must hold >= 1 task, got " << tasks_);
+  BILEVEL_EXPECTS(std::isfinite(spec_.proximal) && spec_.proximal >= 0,
+                  "meta-learning: the proximal weight lambda must be >= 0, got " << spec_.proximal);
+  BILEVEL_EXPECTS(std::isfinite(spec_.damping) && spec_.damping >= 0 &&
+                      (spec_.damping == 0 || spec_.proximal > 0),
+                  "meta-learning: damping must be >= 0 and needs the proximal (iMAML) form, got "
+                      << spec_.damping);
+  BILEVEL_EXPECTS(!(spec_.adapt_head_only && spec_.proximal > 0),
+                  "meta-learning: the proximal (iMAML) form adapts all parameters, not the head only");
+}
+
+template <typename T>
+const T* MetaMlpProblem<T>::forward_on(bool query, ConstMatrixView<T> phi) {
+  State& s = *state_;
+  s.mlp.forward(phi, query ? s.query_x.data() : s.support_x.data(),
+                query ? spec_.query : spec_.support);
+  return query ? s.query_y.data() : s.support_y.data();
 }
 
 template <typename T>
@@ -468,27 +474,21 @@ void MetaMlpProblem<T>::values(const Batch& lower, const Batch& upper, ConstMatr
 
 template <typename T>
 void MetaMlpProblem<T>::loss_gradient(bool query, ConstMatrixView<T> phi, MatrixView<T> out) {
-  State& s = *state_;
-  s.mlp.forward(phi, query ? s.query_x.data() : s.support_x.data(),
-                query ? spec_.query : spec_.support);
-  s.mlp.gradient(phi, query ? s.query_y.data() : s.support_y.data(), out);
+  const T* targets = forward_on(query, phi);
+  state_->mlp.gradient(phi, targets, out);
 }
 
 template <typename T>
 void MetaMlpProblem<T>::loss_hvp(bool query, ConstMatrixView<T> phi, ConstMatrixView<T> d,
                                  MatrixView<T> out) {
-  State& s = *state_;
-  s.mlp.forward(phi, query ? s.query_x.data() : s.support_x.data(),
-                query ? spec_.query : spec_.support);
-  s.mlp.hvp(phi, query ? s.query_y.data() : s.support_y.data(), d, out);
+  const T* targets = forward_on(query, phi);
+  state_->mlp.hvp(phi, targets, d, out);
 }
 
 template <typename T>
 void MetaMlpProblem<T>::loss_values(bool query, ConstMatrixView<T> phi, T* out) {
-  State& s = *state_;
-  s.mlp.forward(phi, query ? s.query_x.data() : s.support_x.data(),
-                query ? spec_.query : spec_.support);
-  s.mlp.loss(query ? s.query_y.data() : s.support_y.data(), out);
+  const T* targets = forward_on(query, phi);
+  state_->mlp.loss(targets, out);
 }
 
 template <typename T>

@@ -141,7 +141,10 @@ class MetaMlpProblem final : public Problem<T> {
   void check(const char* oracle, ConstMatrixView<T> x, ConstMatrixView<T> y) const;
   /// phi = x + E y into the workspace.
   ConstMatrixView<T> adapted(ConstMatrixView<T> x, ConstMatrixView<T> y);
+  void check_spec() const;  ///< the rules every spec obeys (both constructors)
   void allocate();
+  /// Forward pass at phi on the query (or support) inputs; returns their targets.
+  const T* forward_on(bool query, ConstMatrixView<T> phi);
   /// Draws the tasks of step (+ *counter when given) on the executor.
   void draw(std::uint32_t step, const std::uint32_t* counter);
 
