@@ -27,6 +27,7 @@ struct MetaArgs {
   index_t iterations = 10000, eval_every = 500;
   std::vector<index_t> hidden{40, 40};
   std::string activation = "relu";
+  std::vector<int> train_classes, test_classes;
   double lambda = 1.0, damping = 0.0;
   index_t cg_iterations = 5;
   index_t test_tasks = 600, test_steps = -1;
@@ -39,6 +40,20 @@ std::string number(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", v);
   return buf;
+}
+
+std::string join(const std::vector<int>& v) {
+  std::string s;
+  for (int c : v) s += (s.empty() ? "" : " ") + std::to_string(c);
+  return s;
+}
+
+/// "" for disjoint class sets, else a note that the meta-test is not on unseen classes.
+std::string split_overlap(const std::vector<int>& train, const std::vector<int>& test) {
+  index_t shared = 0;
+  for (int c : test) shared += std::count(train.begin(), train.end(), c);
+  if (shared == 0) return "";
+  return "; " + std::to_string(shared) + " of them also meta-train classes: adaptation to new images, not to new classes";
 }
 
 UpperUpdate parse_update(const std::string& s) {
@@ -68,8 +83,8 @@ int run(const MetaArgs& a) {
   o.loop.outer_step = {a.outer_step > 0 ? a.outer_step : default_step};
   o.loop.average = 0.1;
 
-  // classification episodes: Fashion-MNIST's even classes for meta-training (training
-  // images), the odd ones for meta-testing (test images): disjoint classes and images
+  // classification episodes: by default Fashion-MNIST's even classes for meta-training
+  // (training images), the odd ones for meta-testing (test images): disjoint classes and images
   const bool episodes = a.task == "fashion-mnist";
   LoadedData data;
   EpisodeSpec train_episodes, test_episodes;
@@ -77,8 +92,25 @@ int run(const MetaArgs& a) {
     data = load_data(a.data);
     BILEVEL_EXPECTS(data.test.has_value(),
                     "--data " << a.data << ": episodes need an IDX folder (training and test images)");
-    for (int c = 0; c < data.pool.classes; ++c) (c % 2 == 0 ? train_episodes : test_episodes).classes.push_back(c);
+    train_episodes.classes = a.train_classes;
+    test_episodes.classes = a.test_classes;
+    if (train_episodes.classes.empty())
+      for (int c = 0; c < data.pool.classes; c += 2) train_episodes.classes.push_back(c);
+    if (test_episodes.classes.empty())
+      for (int c = 1; c < data.pool.classes; c += 2) test_episodes.classes.push_back(c);
     for (EpisodeSpec* e : {&train_episodes, &test_episodes}) {
+      const char* option = e == &train_episodes ? "--train-classes" : "--test-classes";
+      BILEVEL_EXPECTS(static_cast<index_t>(e->classes.size()) >= a.ways,
+                      option << ": " << a.ways << "-way episodes need at least " << a.ways
+                             << " classes, " << e->classes.size() << " given");
+      for (std::size_t i = 0; i < e->classes.size(); ++i) {
+        BILEVEL_EXPECTS(e->classes[i] < data.pool.classes,
+                        option << ": class " << e->classes[i] << " is not a label of "
+                               << data.description << " (0.." << data.pool.classes - 1 << ")");
+        for (std::size_t k = 0; k < i; ++k)
+          BILEVEL_EXPECTS(e->classes[k] != e->classes[i],
+                          option << ": class " << e->classes[i] << " is listed twice");
+      }
       e->ways = a.ways, e->shots = a.shots, e->queries = a.query;
     }
   }
@@ -103,8 +135,10 @@ int run(const MetaArgs& a) {
   const std::string task_line =
       episodes ? data.description + ", " + std::to_string(a.ways) + "-way " +
                      std::to_string(a.shots) + "-shot, " + std::to_string(a.query) +
-                     " queries per class; meta-train classes 0 2 4 6 8 (training images), "
-                     "meta-test classes 1 3 5 7 9 (test images)\n  "
+                     " queries per class; meta-train classes " + join(train_episodes.classes) +
+                     " (training images), meta-test classes " + join(test_episodes.classes) +
+                     " (test images" + split_overlap(train_episodes.classes, test_episodes.classes) +
+                     ")\n  "
                : "sinusoid: " + std::to_string(a.shots) + "-shot support, " +
                      std::to_string(a.query) + " query points; ";
   std::fprintf(stderr,
@@ -245,6 +279,13 @@ std::function<int()> add_meta_command(CLI::App& app) {
       ->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--hidden", a->hidden, "Hidden widths (episodes: default 64,64)")->delimiter(',')->capture_default_str()->check(positive_integer());
   cmd->add_option("--activation", a->activation, "relu or tanh")->capture_default_str()->check(CLI::IsMember({"relu", "tanh"}));
+  cmd->add_option("--train-classes", a->train_classes,
+                  "Episodes: meta-train classes, drawn from the training images (default the even labels)")
+      ->delimiter(',')->check(CLI::Range(0, 255));
+  cmd->add_option("--test-classes", a->test_classes,
+                  "Episodes: meta-test classes, drawn from the test images (default the odd labels; "
+                  "the meta-train ones measure adaptation to new images of seen classes)")
+      ->delimiter(',')->check(CLI::Range(0, 255));
   cmd->add_option("--lambda", a->lambda, "iMAML's proximal weight")->capture_default_str()->check(positive_number());
   cmd->add_option("--damping", a->damping, "iMAML: added to the diagonal of the linear system only (imaml: 30)")
       ->capture_default_str()->check(CLI::Range(0.0, 1e12));
