@@ -42,6 +42,12 @@ struct LinearModelBatch {
   const T* x = nullptr;                     ///< weight logits (n x B, ld ldx), or nullptr
   index_t ldx = 0;
   T scale = T(1);                           ///< 1 / |batch|
+  /// A rank's shard of a data set split over processes (shard_samples < 0: none): the data,
+  /// labels and x hold samples [shard_first, shard_first + shard_samples) of the whole set,
+  /// the indices are the whole set's, and a sample outside the shard (another rank's)
+  /// contributes nothing: no coefficients, no J v term (its row is not needed).
+  index_t shard_first = 0;
+  index_t shard_samples = -1;
 };
 
 /// What one call computes. Null outputs are not computed; v is needed for hv and jv.

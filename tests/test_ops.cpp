@@ -164,6 +164,11 @@ Outputs run_kernels(const std::shared_ptr<Executor>& exec, const Inputs<T>& in) 
   ops.normalized_momentum_step(T(0.9), h.view(), m.view(), T(-0.5), alpha.data(), work.view());
   take("momentum_m", m);
   take("momentum_x", work);
+  // the same step from squared norms computed apart (sharded x): y - 0.5 alpha m / sqrt(m'm)
+  ops.batch_dot(m.view(), m.view(), scal.data());
+  ops.copy(y.view(), work.view());
+  ops.normalized_axpy(T(-0.5), alpha.data(), scal.data(), m.view(), work.view());
+  take("normalized_axpy", work);
   // single-point step: gy = x, fy = z, hv = y, fx = x; y, v, h start at y, z, y
   Array<T> sy(exec, r, c, in.y), sv(exec, r, c, in.z), sh(exec, r, c, in.y);
   ops.single_point_step(alpha.data(), num.data(), den.data(), x, z.view(), y.view(), x, sy.view(),
@@ -279,6 +284,9 @@ Outputs reference(const Inputs<T>& in) {
   });
   out["single_point_h_plain"] = each([&](index_t i, index_t j) { return -Y(i, j); });
   out["momentum_m"] = each(mom);
+  out["normalized_axpy"] = each([&](index_t i, index_t j) {
+    return j == 0 ? Y(i, j) : Y(i, j) - 0.5 * double(in.alpha[j]) * mom(i, j) / mnorm[j];
+  });
   out["momentum_x"] = each([&](index_t i, index_t j) {
     return j == 0 ? Y(i, j) : Y(i, j) - 0.5 * double(in.alpha[j]) * mom(i, j) / mnorm[j];
   });

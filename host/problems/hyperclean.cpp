@@ -50,8 +50,15 @@ template <typename T>
 HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec, const HypercleanData& data,
                                         double reg, DataPrecision precision,
                                         DataResidence residence)
-    : exec_(std::move(exec)), reg_(reg) {
+    : HypercleanProblem(std::move(exec), data, reg, local_communicator(), precision, residence) {}
+
+template <typename T>
+HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec, const HypercleanData& data,
+                                        double reg, std::shared_ptr<Communicator> comm,
+                                        DataPrecision precision, DataResidence residence)
+    : comm_(std::move(comm)), exec_(std::move(exec)), reg_(reg) {
   BILEVEL_EXPECTS(exec_ != nullptr, "HypercleanProblem needs an executor");
+  BILEVEL_EXPECTS(comm_ != nullptr, "HypercleanProblem needs a communicator");
   BILEVEL_EXPECTS(reg >= 0.0, "hyperclean: regularization must be >= 0, got " << reg);
   data.train.validate();
   data.validation.validate();
@@ -65,15 +72,34 @@ HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec, const Hy
   softmax_ = kernels::make_softmax_kernels<T>(*exec_);
   fused_ = kernels::make_linear_model_kernels<T>(*exec_);
   residence_ = residence;
-  const auto upload = [&](const Dataset& d, Part& p) {
-    p.samples = d.samples;
-    p.x = Array<T>(exec_, rows_, d.samples, placement(&p));
-    p.x.upload(with_bias<T>(d));
-    p.labels = Array<std::int32_t>(exec_, d.samples, 1, d.labels);
+  // this rank's samples of each split (all of them for one process)
+  const auto upload = [&](const Dataset& whole, Part& p, const char* split) {
+    BILEVEL_EXPECTS(whole.samples >= comm_->size(),
+                    "hyperclean: the " << split << " split's " << whole.samples
+                                       << " samples cannot be shared by " << comm_->size()
+                                       << " ranks (each needs one)");
+    const Shard s = comm_->shard(whole.samples);
+    Dataset d;
+    const Dataset* mine = &whole;
+    if (s.size() != whole.samples) {
+      d.source = whole.source;
+      d.samples = s.size();
+      d.features = whole.features;
+      d.classes = whole.classes;
+      d.x.assign(whole.x.begin() + s.begin * whole.features, whole.x.begin() + s.end * whole.features);
+      d.labels.assign(whole.labels.begin() + s.begin, whole.labels.begin() + s.end);
+      mine = &d;
+    }
+    p.samples = mine->samples;
+    p.first = s.begin;
+    p.total = whole.samples;
+    p.x = Array<T>(exec_, rows_, mine->samples, placement(&p));
+    p.x.upload(with_bias<T>(*mine));
+    p.labels = Array<std::int32_t>(exec_, mine->samples, 1, mine->labels);
   };
-  upload(data.train, train_);
-  upload(data.validation, validation_);
-  upload(data.test, test_);
+  upload(data.train, train_, "train");
+  upload(data.validation, validation_, "validation");
+  upload(data.test, test_, "test");
   if (precision == DataPrecision::bf16) store_as_bf16();
 }
 
@@ -82,7 +108,7 @@ HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec,
                                         const SyntheticHypercleanSpec& spec, double reg,
                                         HypercleanTruth* truth, DataPrecision precision,
                                         DataResidence residence)
-    : exec_(std::move(exec)), reg_(reg) {
+    : comm_(local_communicator()), exec_(std::move(exec)), reg_(reg) {
   residence_ = residence;
   BILEVEL_EXPECTS(exec_ != nullptr, "HypercleanProblem needs an executor");
   BILEVEL_EXPECTS(reg >= 0.0, "hyperclean: regularization must be >= 0, got " << reg);
@@ -168,6 +194,7 @@ HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec,
     for (auto& l : labels) l = pick(rng);
     if (clean) *clean = labels;
     p.samples = n;
+    p.total = n;
     Array<std::int32_t> true_labels(exec_, n, 1, labels);
     if (chunked_train && &p == &train_) {
       p.x_bf16 = Array<std::uint16_t>(exec_, rows_, n, Array<std::uint16_t>::Residence::host_mapped);
@@ -390,11 +417,14 @@ bool HypercleanProblem<T>::fused_minibatch_call(const Part& p, const Batch& batc
                                                 const kernels::LinearModelOutputs<T>& o,
                                                 const kernels::LinearModelWorkspace<T>& ws,
                                                 kernels::LinearModelCall<T>& call) {
+  BILEVEL_EXPECTS(path_ != OraclePath::composed || !sharded(),
+                  "hyperclean: a run split over ranks takes the fused oracle path only (not "
+                  "the composed one)");
   if (path_ == OraclePath::composed) return false;
-  const bool minibatch = !batch.full() && batch.size < p.samples;
+  const bool minibatch = !batch.full() && batch.size < p.total;
   const index_t columns = (minibatch && batch.independent() ? 1 : instances) * classes_;
   const bool fits = columns <= fused_->max_columns() && classes_ <= 64;
-  BILEVEL_EXPECTS(fits || path_ == OraclePath::automatic,
+  BILEVEL_EXPECTS(fits || (path_ == OraclePath::automatic && !sharded()),
                   "hyperclean: the fused oracle path takes at most "
                       << fused_->max_columns() << " columns of C x B and 64 classes on "
                       << to_string(exec_->backend()) << ", got " << columns << " and " << classes_
@@ -410,14 +440,14 @@ bool HypercleanProblem<T>::fused_minibatch_call(const Part& p, const Batch& batc
   b.instances = instances;
   b.x = x;
   b.ldx = ldx;
-  b.scale = T(1) / static_cast<T>(minibatch ? batch.size : p.samples);
+  b.scale = T(1) / static_cast<T>(minibatch ? batch.size : p.total);
   call.outputs = o;
   call.workspace = ws;
   if (!minibatch) return true;  // a full pass: the caller goes chunk by chunk
-  BILEVEL_EXPECTS(batch.population <= p.samples,
+  BILEVEL_EXPECTS(batch.population <= p.total,
                   "hyperclean: a batch drawn from " << batch.population
                                                     << " samples used on a split of "
-                                                    << p.samples);
+                                                    << p.total);
   const index_t sets = batch.independent() ? instances : 1;
   BILEVEL_EXPECTS(!batch.independent() || batch.stride == batch.size,
                   "hyperclean: independent index sets must be contiguous (stride = size)");
@@ -428,6 +458,11 @@ bool HypercleanProblem<T>::fused_minibatch_call(const Part& p, const Batch& batc
   b.indices = batch.indices;
   b.count = batch.size;
   b.index_stride = batch.independent() ? batch.stride : 0;
+  if (sharded()) {
+    // global indices; the kernels take this rank's samples and skip the others'
+    b.shard_first = p.first;
+    b.shard_samples = p.samples;
+  }
   return true;
 }
 
@@ -451,6 +486,36 @@ bool HypercleanProblem<T>::fused_oracle(const Part& p, const Batch& batch, index
     fused_->softmax_cross_entropy(&call, 1);
   }
   return true;
+}
+
+template <typename T>
+bool HypercleanProblem<T>::sharded() const {
+  return comm_->size() > 1;
+}
+
+template <typename T>
+bool HypercleanProblem<T>::capturable() const {
+  return comm_->capturable();
+}
+
+template <typename T>
+T HypercleanProblem<T>::reg2() const {
+  return comm_->rank() == 0 ? static_cast<T>(2 * reg_) : T(0);
+}
+
+template <typename T>
+void HypercleanProblem<T>::reduce(T* data, index_t count) {
+  if (sharded()) comm_->allreduce_sum(*exec_, data, count);
+}
+
+template <typename T>
+void HypercleanProblem<T>::require_fused(bool fused, const char* oracle) const {
+  BILEVEL_EXPECTS(fused || !sharded(),
+                  "hyperclean " << oracle << ": a run split over " << comm_->size()
+                                << " ranks takes the fused oracle path only (contiguous views, "
+                                   "C x B up to "
+                                << fused_->max_columns() << " on " << to_string(exec_->backend())
+                                << "); this call would take the composed one");
 }
 
 template <typename T>
@@ -500,11 +565,17 @@ void HypercleanProblem<T>::grad_y_g(const Batch& batch, ConstMatrixView<T> x,
     kernels::LinearModelOutputs<T> o;
     o.w = y.data;
     o.grad = out.data;
-    o.reg2 = static_cast<T>(2 * reg_);
-    if (out.ld == out.rows && fused_oracle(train_, batch, nb, x.data, x.ld, o)) return;
+    o.reg2 = reg2();
+    const bool fused = out.ld == out.rows && fused_oracle(train_, batch, nb, x.data, x.ld, o);
+    require_fused(fused, "grad_y_g");
+    if (fused) {
+      // sharded: gy summed over the ranks
+      reduce(out.data, out.rows * out.cols);
+      return;
+    }
   }
   Ops<T>& ops = exec_->ops<T>();
-  const index_t s = batch.full() ? train_.samples : std::min(batch.size, train_.samples);
+  const index_t s = batch.full() ? train_.total : std::min(batch.size, train_.total);
   // gy = 2 reg W
   ops.axpby(static_cast<T>(2 * reg_), y, T(0), out);
   for_each_chunk(train_, batch, nb, [&](const Chunk& c) {
@@ -528,7 +599,10 @@ void HypercleanProblem<T>::grad_x_g(const Batch& batch, ConstMatrixView<T> x,
                   "hyperclean grad_x_g: out must be " << dim_x() << " x " << x.cols);
   Ops<T>& ops = exec_->ops<T>();
   const index_t nb = x.cols, cb = classes_ * nb;
-  const index_t s = batch.full() ? train_.samples : std::min(batch.size, train_.samples);
+  const index_t s = batch.full() ? train_.total : std::min(batch.size, train_.total);
+  BILEVEL_EXPECTS(batch.full() || !sharded(),
+                  "hyperclean grad_x_g: minibatches of a run split over ranks are not supported "
+                  "yet (F2SA and LV-HBA need it; full batches are)");
   // gx = 0 (only the batch's samples get a value)
   ops.fill(out, T(0));
   for_each_chunk(train_, batch, nb, [&](const Chunk& c) {
@@ -549,7 +623,7 @@ void HypercleanProblem<T>::hvp_jvp_f(const Batch& batch, ConstMatrixView<T> x,
   check("hvp_jvp_f", x, y);
   Ops<T>& ops = exec_->ops<T>();
   const index_t nb = x.cols, cb = classes_ * nb;
-  const index_t s = batch.full() ? validation_.samples : std::min(batch.size, validation_.samples);
+  const index_t s = batch.full() ? validation_.total : std::min(batch.size, validation_.total);
   // J_f v = 0: f does not depend on x
   if (!jv.empty()) ops.fill(jv, T(0));
   if (hv.empty()) return;
@@ -559,8 +633,13 @@ void HypercleanProblem<T>::hvp_jvp_f(const Batch& batch, ConstMatrixView<T> x,
     o.w = y.data;
     o.v = v.data;
     o.hv = hv.data;
-    if (hv.ld == hv.rows && v.ld == v.rows && fused_oracle(validation_, batch, nb, nullptr, 0, o))
+    const bool fused =
+        hv.ld == hv.rows && v.ld == v.rows && fused_oracle(validation_, batch, nb, nullptr, 0, o);
+    require_fused(fused, "hvp_jvp_f");
+    if (fused) {
+      reduce(hv.data, hv.rows * hv.cols);
       return;
+    }
   }
   ops.fill(hv, T(0));
   for_each_chunk(validation_, batch, nb, [&](const Chunk& c) {
@@ -584,7 +663,7 @@ void HypercleanProblem<T>::grad_f(const Batch& batch, ConstMatrixView<T> x, Cons
   check("grad_f", x, y);
   Ops<T>& ops = exec_->ops<T>();
   const index_t nb = x.cols, cb = classes_ * nb;
-  const index_t s = batch.full() ? validation_.samples : std::min(batch.size, validation_.samples);
+  const index_t s = batch.full() ? validation_.total : std::min(batch.size, validation_.total);
   // fx = 0: f does not depend on the sample weights
   if (!fx.empty()) ops.fill(fx, T(0));
   {
@@ -592,7 +671,12 @@ void HypercleanProblem<T>::grad_f(const Batch& batch, ConstMatrixView<T> x, Cons
     kernels::LinearModelOutputs<T> o;
     o.w = y.data;
     o.grad = fy.data;
-    if (fy.ld == fy.rows && fused_oracle(validation_, batch, nb, nullptr, 0, o)) return;
+    const bool fused = fy.ld == fy.rows && fused_oracle(validation_, batch, nb, nullptr, 0, o);
+    require_fused(fused, "grad_f");
+    if (fused) {
+      reduce(fy.data, fy.rows * fy.cols);
+      return;
+    }
   }
   ops.fill(fy, T(0));
   for_each_chunk(validation_, batch, nb, [&](const Chunk& c) {
@@ -614,10 +698,15 @@ void HypercleanProblem<T>::hvp_jvp(const Batch& batch, ConstMatrixView<T> x, Con
   check("hvp_jvp", x, y);
   BILEVEL_EXPECTS(v.rows == dim_y() && v.cols == x.cols && v.ld == v.rows,
                   "hyperclean hvp_jvp: v must be a contiguous " << dim_y() << " x " << x.cols);
-  if (lower_fused(batch, x, y, v, MatrixView<T>(), hv, jv)) return;
+  const bool fused = lower_fused(batch, x, y, v, MatrixView<T>(), hv, jv);
+  require_fused(fused, "hvp_jvp");
+  if (fused) {
+    if (!hv.empty()) reduce(hv.data, hv.rows * hv.cols);
+    return;
+  }
   Ops<T>& ops = exec_->ops<T>();
   const index_t nb = x.cols, cb = classes_ * nb;
-  const index_t s = batch.full() ? train_.samples : std::min(batch.size, train_.samples);
+  const index_t s = batch.full() ? train_.total : std::min(batch.size, train_.total);
   // jv = 0 (only the batch's samples get a value)
   if (!jv.empty()) ops.fill(jv, T(0));
   // hv = 2 reg v
@@ -668,7 +757,7 @@ bool HypercleanProblem<T>::lower_outputs(ConstMatrixView<T> y, ConstMatrixView<T
   o.jv = jv.empty() ? nullptr : jv.data;
   o.ldjv = jv.ld;
   o.jv_rows = dim_x();
-  o.reg2 = static_cast<T>(2 * reg_);
+  o.reg2 = reg2();
   return true;
 }
 
@@ -689,7 +778,13 @@ void HypercleanProblem<T>::lower_oracles(const Batch& batch, ConstMatrixView<T> 
   BILEVEL_EXPECTS(v.rows == dim_y() && v.cols == x.cols && v.ld == v.rows,
                   "hyperclean lower_oracles: v must be a contiguous " << dim_y() << " x "
                                                                       << x.cols);
-  if (lower_fused(batch, x, y, v, gy, hv, jv)) return;
+  const bool fused = lower_fused(batch, x, y, v, gy, hv, jv);
+  require_fused(fused, "lower_oracles");
+  if (fused) {
+    if (!gy.empty()) reduce(gy.data, gy.rows * gy.cols);
+    if (!hv.empty()) reduce(hv.data, hv.rows * hv.cols);
+    return;
+  }
   Problem<T>::lower_oracles(batch, x, y, v, gy, hv, jv);
 }
 
@@ -723,9 +818,13 @@ void HypercleanProblem<T>::single_point_oracles(const Batch& lower, const Batch&
       // fx = 0: f does not depend on the sample weights
       if (!fx.empty()) exec_->ops<T>().fill(fx, T(0));
       fused_->softmax_cross_entropy(calls, 2);
+      if (!gy.empty()) reduce(gy.data, gy.rows * gy.cols);
+      if (!hv.empty()) reduce(hv.data, hv.rows * hv.cols);
+      reduce(fy.data, fy.rows * fy.cols);
       return;
     }
   }
+  // (sharded: grad_f and lower_oracles reduce their own sums)
   Problem<T>::single_point_oracles(lower, upper, x, y, v, gy, hv, jv, fx, fy);
 }
 
@@ -733,10 +832,13 @@ template <typename T>
 void HypercleanProblem<T>::values(const Batch& lower, const Batch& upper, ConstMatrixView<T> x,
                                   ConstMatrixView<T> y, T* f_out, T* g_out) {
   check("values", x, y);
+  BILEVEL_EXPECTS(!sharded() || (lower.full() && upper.full()),
+                  "hyperclean values: a run split over ranks evaluates f and g on full passes "
+                  "only");
   Ops<T>& ops = exec_->ops<T>();
   const index_t nb = x.cols, cb = classes_ * nb;
   const auto sum_losses = [&](const Part& p, const Batch& batch, const T* weights, T* out) {
-    const index_t s = batch.full() ? p.samples : std::min(batch.size, p.samples);
+    const index_t s = batch.full() ? p.total : std::min(batch.size, p.total);
     bool first = true;
     for_each_chunk(p, batch, nb, [&](const Chunk& c) {
       MatrixView<T> z(z_.data(), c.count, cb, z_.rows());
@@ -754,10 +856,14 @@ void HypercleanProblem<T>::values(const Batch& lower, const Batch& upper, ConstM
     });
   };
   // f = mean validation CE
-  if (f_out != nullptr) sum_losses(validation_, upper, nullptr, f_out);
+  if (f_out != nullptr) {
+    sum_losses(validation_, upper, nullptr, f_out);
+    reduce(f_out, nb);
+  }
   if (g_out != nullptr) {
-    // g = mean weighted train CE + reg ||W||^2
+    // g = mean weighted train CE + reg ||W||^2 (the sum over the ranks' samples first)
     sum_losses(train_, lower, x.data, g_out);
+    reduce(g_out, nb);
     ops.batch_dot(y, y, scalars_.data());
     ops.axpby(static_cast<T>(reg_), ConstMatrixView<T>(scalars_.data(), nb, 1), T(1),
               MatrixView<T>(g_out, nb, 1));
@@ -789,26 +895,29 @@ void HypercleanProblem<T>::reduce_part_into(DataSplit split, ConstMatrixView<T> 
     // Z = A_c' W
     logits(c, y, z, nb);
     const kernels::SoftmaxBatch<T> b{c.count, classes_, nb, p.labels.data() + c.offset, nullptr,
-                                     nullptr, 0, T(1) / static_cast<T>(p.samples)};
+                                     nullptr, 0, T(1) / static_cast<T>(p.total)};
     // L = [argmax Z == label] or CE(Z, label) / n
     if (accuracy)
       softmax_->correct(b, z.data, z.ld, l.data, l.ld);
     else
       softmax_->loss(b, z.data, z.ld, l.data, l.ld);
     // out (+)= L' 1 (accuracy: / n)
-    const T scale = accuracy ? T(1) / static_cast<T>(p.samples) : T(1);
+    const T scale = accuracy ? T(1) / static_cast<T>(p.total) : T(1);
     ops.gemm(Op::transpose, Op::none, scale, l, ConstMatrixView<T>(ones_.data(), c.count, 1),
              first ? T(0) : T(1), MatrixView<T>(out, nb, 1));
     first = false;
   });
+  reduce(out, nb);
 }
 
 template <typename T>
 void HypercleanProblem<T>::set_detection_truth(const std::vector<std::uint8_t>& corrupted) {
-  BILEVEL_EXPECTS(static_cast<index_t>(corrupted.size()) == train_.samples,
-                  "hyperclean: the detection truth needs " << train_.samples << " values, got "
+  BILEVEL_EXPECTS(static_cast<index_t>(corrupted.size()) == train_.total,
+                  "hyperclean: the detection truth needs " << train_.total << " values, got "
                                                            << corrupted.size());
-  corrupted_ = Array<T>(exec_, train_.samples, 1, std::vector<T>(corrupted.begin(), corrupted.end()));
+  // this rank's samples' entries
+  const auto begin = corrupted.begin() + train_.first;
+  corrupted_ = Array<T>(exec_, train_.samples, 1, std::vector<T>(begin, begin + train_.samples));
 }
 
 template <typename T>
@@ -828,6 +937,7 @@ void HypercleanProblem<T>::evaluation_metrics(ConstMatrixView<T> x, ConstMatrixV
   // flagged = #{i : x_i < 0} (sigmoid(x_i) < 0.5); true positives = those corrupted
   ops.batch_count_below(x, T(0), nullptr, out + nb);
   ops.batch_count_below(x, T(0), corrupted_.data(), out + 2 * nb);
+  reduce(out + nb, 2 * nb);
 }
 
 template <typename T>

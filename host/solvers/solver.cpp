@@ -3,6 +3,8 @@
 // into a device buffer and copied back once.
 #include <bilevel/solvers/solver.hpp>
 
+#include <bilevel/distributed.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -62,6 +64,17 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
   auto exec = problem_.executor();
   Ops<T>& ops = exec->template ops<T>();
   const bool shared = problem_.shared_upper() && nb > 1;
+  // x split over ranks (null: whole on every rank): norms over x are all-reduced
+  Communicator* shards = problem_.upper_shards();
+  if (shards != nullptr && shards->size() == 1) shards = nullptr;
+  if (shards != nullptr) {
+    BILEVEL_EXPECTS(options_.reference_x.empty(),
+                    "solver: reference_x is not supported when " << problem_.name()
+                                                                 << "'s x is split over ranks");
+    BILEVEL_EXPECTS(!checkpointer || options_.checkpoint_every == 0,
+                    "solver: checkpoints of a run whose x is split over "
+                        << shards->size() << " ranks are not written yet (per-shard files)");
+  }
   if (shared)
     for (index_t b = 1; b < nb; ++b)
       BILEVEL_EXPECTS(std::equal(x0.begin(), x0.begin() + dx, x0.begin() + b * dx),
@@ -72,6 +85,7 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
   // --- everything is allocated before the loop ---
   Array<T> x(exec, dx, nb, x0), y(exec, dy, nb, y0);
   Array<T> gy(exec, dy, nb), h(exec, dx, nb), diff(exec, dx, nb);
+  Array<T> shard_norms = shards != nullptr ? Array<T>(exec, nb, 1) : Array<T>();  // ||m||^2
   Array<T> direction;  // m of the moving average / momentum updates
   if (options_.upper != UpperUpdate::sgd) {
     direction = Array<T>(exec, dx, nb);
@@ -158,6 +172,8 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
   const auto read = [&](Pending& p) {
     p.done->wait();
     T* host = staging[p.slot].data();
+    if (shards != nullptr)
+      for (index_t b = 0; b < nb; ++b) host[2 * nb + b] = std::sqrt(host[2 * nb + b]);
     // divergence: a metric that is not finite or beyond the limit marks its instance
     for (index_t b = 0; b < nb; ++b) {
       if (result.diverged_at[b] >= 0) continue;
@@ -211,8 +227,13 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
     const Batch full_upper{nullptr, problem_.upper_samples()};
     // f, g at (x, y) on full data
     problem_.values(full_lower, full_upper, x.view(), y.view(), m, m + nb);
-    // ||h||
-    ops.batch_nrm2(h.view(), m + 2 * nb);
+    // ||h|| (x split over ranks: ||h||^2 summed over them, the root taken when read)
+    if (shards != nullptr) {
+      ops.batch_dot(h.view(), h.view(), m + 2 * nb);
+      shards->allreduce_sum(*exec, m + 2 * nb, nb);
+    } else {
+      ops.batch_nrm2(h.view(), m + 2 * nb);
+    }
     if (reference.size() > 0) {
       // diff = x - x*
       ops.copy(x.view(), diff.view());
@@ -237,7 +258,9 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
     if (!pending_check) return;
     std::unique_ptr<Pending> p = std::move(pending_check);
     p->done->wait();
-    const T* host = norms_host[p->slot].data();
+    T* host = norms_host[p->slot].data();
+    if (shards != nullptr)
+      for (index_t b = 0; b < nb; ++b) host[b] = std::sqrt(host[b]);
     for (index_t b = 0; b < nb; ++b)
       for (int r = 0; r < 2 && result.diverged_at[b] < 0; ++r) {
         const double value = static_cast<double>(host[r * nb + b]);
@@ -255,8 +278,13 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
     const int slot = next_check_slot;
     next_check_slot = 1 - next_check_slot;
     T* m = norms_slots[slot].data();
-    // ||x||, ||y|| per instance
-    ops.batch_nrm2(x.view(), m);
+    // ||x||, ||y|| per instance (x split over ranks: ||x||^2 summed, the root taken when read)
+    if (shards != nullptr) {
+      ops.batch_dot(x.view(), x.view(), m);
+      shards->allreduce_sum(*exec, m, nb);
+    } else {
+      ops.batch_nrm2(x.view(), m);
+    }
     ops.batch_nrm2(y.view(), m + nb);
     norms_host[slot].copy_async_from(m);
     pending_check = std::make_unique<Pending>(Pending{iteration, elapsed(), slot, exec->mark()});
@@ -376,9 +404,19 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
                                    counter.data());
         break;
       case UpperUpdate::normalized_momentum:
-        // m <- mu m + (1 - mu) h;  x <- x - beta_k m / ||m||   (one fused kernel)
-        ops.normalized_momentum_step(static_cast<T>(options_.momentum), h.view(),
-                                     direction.view(), T(-1), outer_steps_now, x.view());
+        if (shards != nullptr) {
+          // m <- mu m + (1 - mu) h;  s = ||m||^2 summed over the ranks;  x <- x - beta_k m / sqrt(s)
+          ops.axpby(static_cast<T>(1 - options_.momentum), h.view(),
+                    static_cast<T>(options_.momentum), direction.view());
+          ops.batch_dot(direction.view(), direction.view(), shard_norms.data());
+          shards->allreduce_sum(*exec, shard_norms.data(), nb);
+          ops.normalized_axpy(T(-1), outer_steps_now, shard_norms.data(), direction.view(),
+                              x.view());
+        } else {
+          // m <- mu m + (1 - mu) h;  x <- x - beta_k m / ||m||   (one fused kernel)
+          ops.normalized_momentum_step(static_cast<T>(options_.momentum), h.view(),
+                                       direction.view(), T(-1), outer_steps_now, x.view());
+        }
         // k <- k + 1 (on the executor)
         ops.advance_counter(counter.data());
         break;

@@ -211,6 +211,14 @@ class Ops {
     BILEVEL_EXPECTS(beta != nullptr, "normalized_momentum_step: per-instance steps are null");
     if (x.size() > 0) counted().do_normalized_momentum_step(mu, h, m, a, beta, x);
   }
+  /// The step of normalized momentum with norms computed elsewhere (x split over ranks: the
+  /// squared norms are all-reduced first): x_j += a * beta_j * m_j / sqrt(sq_j) (no move
+  /// where sq_j = 0).
+  void normalized_axpy(T a, const T* beta, const T* sq, ConstMatrixView<T> m, MatrixView<T> x) {
+    same_shape("normalized_axpy", m, x);
+    BILEVEL_EXPECTS(beta != nullptr && sq != nullptr, "normalized_axpy: null steps or norms");
+    if (x.size() > 0) counted().do_normalized_axpy(a, beta, sq, m, x);
+  }
   /// x = min(max(x, lo), hi) (projection onto a box; -inf / inf for a one-sided bound).
   /// The single-point update of SOBA and sl-BAMM, one launch for what were four, per instance
   /// b with step sizes s[b], eta[b] and aggregation weight mu[b] (mu == nullptr: none):
@@ -306,6 +314,8 @@ class Ops {
                                     ConstMatrixView<T> gy, ConstMatrixView<T> fy,
                                     ConstMatrixView<T> hv, ConstMatrixView<T> fx, MatrixView<T> y,
                                     MatrixView<T> v, MatrixView<T> h) = 0;
+  virtual void do_normalized_axpy(T a, const T* beta, const T* sq, ConstMatrixView<T> m,
+                                  MatrixView<T> x) = 0;
   virtual void do_clamp(MatrixView<T> x, T lo, T hi) = 0;
   virtual void do_add_normal(std::uint64_t seed, std::uint32_t stream, T scale,
                              MatrixView<T> x, std::int64_t first) = 0;

@@ -15,6 +15,8 @@
 
 namespace bilevel {
 
+class Communicator;
+
 /// A minibatch: `size` indices on the executor's memory, drawn from [0, population), or the
 /// whole data set when `indices` is null. Shared by all instances (stride 0), or one set per
 /// instance (independent batches: instance b's indices start at indices + b * stride).
@@ -108,6 +110,11 @@ class Problem {
     (void)batch, (void)x, (void)y, (void)out;
     throw NotSupported(name() + ": its upper-level data do not depend on y (no score term)");
   }
+  /// The ranks over which x is split (each holds its own rows of x: hyper-cleaning's
+  /// per-sample weights live with their samples), or null when every process holds all of x.
+  /// The solver then all-reduces what it computes over x: the norms of normalized momentum,
+  /// ||h|| and ||x||.
+  virtual Communicator* upper_shards() const { return nullptr; }
   /// False when an oracle cannot be recorded in a CUDA graph (host-staged communication of
   /// sharded problems): the solver then launches every iteration from the host.
   virtual bool capturable() const { return true; }

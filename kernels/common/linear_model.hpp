@@ -51,6 +51,16 @@ struct SoftmaxCrossEntropy {
   }
 };
 
+/// Data sample k's row in a call's data: k itself, or with a shard (samples >= 0) k - first
+/// inside [first, first + samples) and -1 outside (another rank's sample, which contributes
+/// nothing).
+template <typename I>
+BILEVEL_HOST_DEVICE I shard_row(I k, I first, I samples) {
+  if (samples < 0) return k;
+  const I r = k - first;
+  return r >= 0 && r < samples ? r : I(-1);
+}
+
 /// d sigmoid(x) / dx = sigmoid(x) (1 - sigmoid(x)): the weight's derivative in J v.
 template <typename T>
 BILEVEL_HOST_DEVICE T sigmoid_derivative(T x) {

@@ -229,6 +229,18 @@ void CpuOps<T>::do_normalized_momentum_step(T mu, ConstMatrixView<T> h, MatrixVi
 }
 
 template <typename T>
+void CpuOps<T>::do_normalized_axpy(T a, const T* beta, const T* sq, ConstMatrixView<T> m,
+                                   MatrixView<T> x) {
+  for (index_t j = 0; j < x.cols; ++j) {
+    // x_j += a beta_j m_j / sqrt(sq_j)
+    const T step = common::normalized_step(a, beta[j], std::sqrt(static_cast<double>(sq[j])));
+    for_each_element(x.rows, 1, [&](index_t i, index_t) {
+      x.data[i + j * x.ld] += step * m.data[i + j * m.ld];
+    });
+  }
+}
+
+template <typename T>
 void CpuOps<T>::do_clamp(MatrixView<T> x, T lo, T hi) {
   for_each_element(x.rows, x.cols, [&](index_t i, index_t j) {
     T& v = x.data[i + j * x.ld];

@@ -43,6 +43,8 @@ class CpuOps final : public Ops<T> {
                             MatrixView<T> y, MatrixView<T> v, MatrixView<T> h) override;
   void do_normalized_momentum_step(T mu, ConstMatrixView<T> h, MatrixView<T> m, T a,
                                    const T* beta, MatrixView<T> x) override;
+  void do_normalized_axpy(T a, const T* beta, const T* sq, ConstMatrixView<T> m,
+                          MatrixView<T> x) override;
   void do_clamp(MatrixView<T> x, T lo, T hi) override;
   void do_add_normal(std::uint64_t seed, std::uint32_t stream, T scale,
                      MatrixView<T> x, std::int64_t first) override;

@@ -39,9 +39,19 @@ Shape<T> shape_of(const LinearModelBatch<T>& b) {
   return {independent ? b.instances : 1, width, width * b.classes};
 }
 
+/// Sample i of group `group` as a row of the call's data; -1: another rank's sample.
 template <typename T>
 index_t data_sample(const LinearModelBatch<T>& b, index_t group, index_t i) {
-  return b.indices ? static_cast<index_t>(b.indices[i + group * b.index_stride]) : b.offset + i;
+  const index_t k =
+      b.indices ? static_cast<index_t>(b.indices[i + group * b.index_stride]) : b.offset + i;
+  return common::shard_row(k, b.shard_first, b.shard_samples);
+}
+
+/// The row read for sample i: its own, or row 0 (times zero coefficients) for another rank's.
+template <typename T>
+index_t data_row(const LinearModelBatch<T>& b, index_t group, index_t i) {
+  const index_t k = data_sample(b, group, i);
+  return k < 0 ? 0 : k;
 }
 
 /// The data of a batch as stored: T, or bf16 (std::uint16_t).
@@ -134,7 +144,7 @@ void coefficient_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>&
           index_t k[kSampleBlock];
           for (index_t r = 0; r < kSampleBlock; ++r) {
             k[r] = data_sample(b, g, i0 + std::min(r, m - 1));  // a short block repeats its last row
-            a[r] = data + k[r] * b.rows;
+            a[r] = data + (k[r] < 0 ? 0 : k[r]) * b.rows;
           }
           // the chunk's columns: W's of instances b0 .. b0 + nbi, then V's
           const index_t wcols = nbi * C, total = second ? 2 * wcols : wcols;
@@ -161,15 +171,19 @@ void coefficient_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>&
                 zc[c] = logits[(bi * C + c) * kSampleBlock + r];
                 if (second) zc[C + c] = logits[(wcols + bi * C + c) * kSampleBlock + r];
               }
-              const T weight =
-                  b.x ? b.scale * common::sigmoid(b.x[k[r] + inst * b.ldx]) : b.scale;
+              // another rank's sample (k < 0): weight 0, so zero coefficients, and no J v term
+              const bool own = k[r] >= 0;
+              const T weight = !own  ? T(0)
+                               : b.x ? b.scale * common::sigmoid(b.x[k[r] + inst * b.ldx])
+                                     : b.scale;
               const index_t i = i0 + r;
               T* rg = o.grad ? ws.rg + i + inst * C * ws.ld : nullptr;
               T* rh = o.hv ? ws.rh + i + inst * C * ws.ld : nullptr;
               const T cross = Loss::coefficients(zc.data(), second ? zc.data() + C : nullptr, C,
-                                                 b.labels[k[r]], weight,
+                                                 b.labels[own ? k[r] : 0], weight,
                                                  rg ? gc.data() : nullptr,
-                                                 rh ? hc.data() : nullptr);
+                                                 rh ? hc.data() : nullptr) *
+                              (own ? T(1) : T(0));
               for (int c = 0; c < C; ++c) {
                 if (rg) rg[c * ws.ld] = gc[c];
                 if (rh) rh[c * ws.ld] = hc[c];
@@ -264,7 +278,7 @@ void back_product_block(const LinearModelBatch<T>& b, index_t g, index_t j0, ind
       acc[c][h] = load_vec(start);
     }
   for (index_t i = 0; i < b.count; ++i) {
-    const D* a = data + data_sample(b, g, i) * b.rows + j0;
+    const D* a = data + data_row(b, g, i) * b.rows + j0;
     const V x0 = load_rows<T>(a), x1 = load_rows<T>(a + L);
     const T* r = R + i + c0 * ldr;
     for (int c = 0; c < NC; ++c) {
@@ -290,7 +304,7 @@ void back_product_tail(const LinearModelBatch<T>& b, index_t g, index_t j0, inde
     for (index_t jj = 0; jj < n; ++jj)
       t[c][jj] = start_value(out, init, (c0 + c) * b.rows + j0 + jj, reg2, accumulate);
   for (index_t i = 0; i < b.count; ++i) {
-    const D* a = data + data_sample(b, g, i) * b.rows + j0;
+    const D* a = data + data_row(b, g, i) * b.rows + j0;
     const T* r = R + i + c0 * ldr;
     for (index_t c = 0; c < nc; ++c) {
       const T rc = r[c * ldr];
@@ -368,6 +382,7 @@ void jv_scatter(const LinearModelBatch<T>& b, const LinearModelOutputs<T>& o,
     const index_t g = b.index_stride > 0 ? inst : 0;
     for (index_t i = 0; i < b.count; ++i) {
       const index_t k = data_sample(b, g, i);
+      if (k < 0) continue;  // another rank's sample
       jv[k] += b.scale * common::sigmoid_derivative(b.x[k + inst * b.ldx]) *
                ws.cross[i + inst * ws.ld];
     }

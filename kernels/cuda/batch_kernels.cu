@@ -302,6 +302,18 @@ void launch_batch_xpay_ratio(cudaStream_t s, const T* num, const T* den, ConstMa
 }
 
 template <typename T>
+void launch_normalized_axpy(cudaStream_t s, T a, const T* beta, const T* sq,
+                            ConstMatrixView<T> m, MatrixView<T> x) {
+  launch_elementwise(
+      s, x.rows, x.cols,
+      [=] __device__(index_t i, index_t j) {
+        x.data[i + j * x.ld] += common::normalized_step(a, beta[j], sqrt(static_cast<double>(sq[j]))) *
+                                m.data[i + j * m.ld];
+      },
+      "normalized_axpy");
+}
+
+template <typename T>
 void launch_clamp(cudaStream_t s, MatrixView<T> x, T lo, T hi) {
   launch_elementwise(
       s, x.rows, x.cols,
@@ -443,6 +455,8 @@ void launch_normalized_momentum_step(cudaStream_t s, T mu, ConstMatrixView<T> h,
   template void launch_batch_xpay_ratio<T>(cudaStream_t, const T*, const T*,                    \
                                            ConstMatrixView<T>, MatrixView<T>);                  \
   template void launch_clamp<T>(cudaStream_t, MatrixView<T>, T, T);                              \
+  template void launch_normalized_axpy<T>(cudaStream_t, T, const T*, const T*,                  \
+                                          ConstMatrixView<T>, MatrixView<T>);                              \
   template void launch_add_normal<T>(cudaStream_t, std::uint64_t, std::uint32_t, T,             \
                                      MatrixView<T>, std::int64_t);                              \
   template void launch_gather_rows<T>(cudaStream_t, ConstMatrixView<T>, const sample_index_t*,  \

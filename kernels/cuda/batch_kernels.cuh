@@ -46,6 +46,9 @@ template <typename T>
 void launch_batch_xpay_ratio(cudaStream_t s, const T* num, const T* den, ConstMatrixView<T> x,
                              MatrixView<T> y);
 template <typename T>
+void launch_normalized_axpy(cudaStream_t s, T a, const T* beta, const T* sq,
+                            ConstMatrixView<T> m, MatrixView<T> x);
+template <typename T>
 void launch_clamp(cudaStream_t s, MatrixView<T> x, T lo, T hi);
 template <typename T>
 void launch_add_normal(cudaStream_t s, std::uint64_t seed, std::uint32_t stream, T scale,

@@ -136,6 +136,11 @@ void CudaOps<T>::do_normalized_momentum_step(T mu, ConstMatrixView<T> h, MatrixV
   launch_normalized_momentum_step(stream_, mu, h, m, a, beta, x, scratch_);
 }
 template <typename T>
+void CudaOps<T>::do_normalized_axpy(T a, const T* beta, const T* sq, ConstMatrixView<T> m,
+                                    MatrixView<T> x) {
+  launch_normalized_axpy(stream_, a, beta, sq, m, x);
+}
+template <typename T>
 void CudaOps<T>::do_clamp(MatrixView<T> x, T lo, T hi) {
   launch_clamp(stream_, x, lo, hi);
 }

@@ -48,10 +48,13 @@ __host__ __device__ Shape<T> shape_of(const LinearModelBatch<T>& b) {
   return {independent ? b.instances : 1, width, width * b.classes};
 }
 
+/// Sample i of group g as a row of the call's data; -1: another rank's sample.
 template <typename T>
 __device__ __forceinline__ index_t data_sample(const LinearModelBatch<T>& b, index_t g,
                                                index_t i) {
-  return b.indices ? static_cast<index_t>(b.indices[i + g * b.index_stride]) : b.offset + i;
+  const index_t k =
+      b.indices ? static_cast<index_t>(b.indices[i + g * b.index_stride]) : b.offset + i;
+  return common::shard_row(k, b.shard_first, b.shard_samples);
 }
 
 /// The calls of one launch pair, passed by value as kernel parameters.
@@ -135,7 +138,9 @@ __global__ void coefficient_kernel(CallSet<T> set) {
   const bool second = o.v != nullptr && (o.hv != nullptr || o.jv != nullptr);
   const index_t total_cols = second ? 2 * sh.columns : sh.columns;
   const index_t g = pair / b.count, i = pair % b.count;
-  const index_t k = data_sample(b, g, i);
+  const index_t own_k = data_sample(b, g, i);
+  const bool own = own_k >= 0;  // else another rank's sample: row 0, weight 0, no J v term
+  const index_t k = own ? own_k : 0;
   const T* w = o.w + g * sh.columns * b.rows;
   const T* v = second ? o.v + g * sh.columns * b.rows : nullptr;
   T* logits = smem + warp * 2 * kMaxColumns;  // [z | u] of this warp's sample
@@ -150,10 +155,12 @@ __global__ void coefficient_kernel(CallSet<T> set) {
     const index_t inst = g * sh.width + bi;
     T* z = logits + bi * b.classes;
     T* u = second ? logits + sh.columns + bi * b.classes : nullptr;
-    const T weight =
-        b.x ? b.scale * common::sigmoid(b.x[k + inst * b.ldx]) : b.scale;
+    const T weight = !own  ? T(0)
+                     : b.x ? b.scale * common::sigmoid(b.x[k + inst * b.ldx])
+                           : b.scale;
     const T cross = Loss::coefficients(z, u, b.classes, b.labels[k], weight,
-                                       o.grad ? z : nullptr, o.hv ? u : nullptr);
+                                       o.grad ? z : nullptr, o.hv ? u : nullptr) *
+                    (own ? T(1) : T(0));
     for (int c = 0; c < b.classes; ++c) {
       if (o.grad) ws.rg[i + (inst * b.classes + c) * ws.ld] = z[c];
       if (o.hv) ws.rh[i + (inst * b.classes + c) * ws.ld] = u[c];
@@ -180,6 +187,7 @@ __device__ void jv_scatter(const CallSet<T>& set, index_t position) {
     const index_t inst = position / b.count, i = position % b.count;
     const index_t g = b.index_stride > 0 ? inst : 0;
     const index_t k = data_sample(b, g, i);
+    if (k < 0) return;  // another rank's sample
     const T* cross = set.call[c].workspace.cross + inst * set.call[c].workspace.ld;
     T sum = cross[i];
     if (b.indices != nullptr) {
@@ -249,7 +257,7 @@ __global__ void back_product_kernel(CallSet<T> set, index_t row_tiles) {
       r_tile[ii][t] = r;
     }
     for (int ii = threadIdx.x; ii < kSampleTile; ii += kRowThreads)
-      rows_of[ii] = ii < m ? data_sample(b, g, i0 + ii) : 0;
+      rows_of[ii] = ii < m ? max(data_sample(b, g, i0 + ii), index_t(0)) : 0;  // -1: zero R
     __syncthreads();
     if (j < b.rows) {
       if (b.data_bf16 != nullptr)

@@ -14,6 +14,7 @@
 
 #include <bilevel/array.hpp>
 #include <bilevel/data.hpp>
+#include <bilevel/distributed.hpp>
 #include <bilevel/problem.hpp>
 
 #include <cstddef>
@@ -116,6 +117,17 @@ class HypercleanProblem final : public Problem<T> {
   HypercleanProblem(std::shared_ptr<Executor> exec, const HypercleanData& data, double reg,
                     DataPrecision precision = DataPrecision::same,
                     DataResidence residence = DataResidence::device);
+  /// Data-parallel: this rank keeps its shard (comm->shard(n)) of each split's samples, and x
+  /// is its shard of the sample weights (dim_x() = its training samples; lower_samples() and
+  /// upper_samples() stay the whole splits', from which minibatches are drawn, the same on
+  /// every rank). Each oracle sums the drawn samples this rank owns and all-reduces the sums
+  /// over y (gy, fy, H v, values, metrics); J v and grad_x g stay with their samples. So P
+  /// ranks compute the iterates of one process, up to the order of the sums. Every rank needs
+  /// at least one sample of each split. Oracles run on the fused path only.
+  HypercleanProblem(std::shared_ptr<Executor> exec, const HypercleanData& data, double reg,
+                    std::shared_ptr<Communicator> comm,
+                    DataPrecision precision = DataPrecision::same,
+                    DataResidence residence = DataResidence::device);
   /// Generates the data on the executor (see SyntheticHypercleanSpec); `truth` receives the
   /// clean train labels and the corruption mask.
   HypercleanProblem(std::shared_ptr<Executor> exec, const SyntheticHypercleanSpec& spec,
@@ -128,13 +140,18 @@ class HypercleanProblem final : public Problem<T> {
   std::shared_ptr<Executor> executor() const override { return exec_; }
   index_t dim_x() const override { return train_.samples; }
   index_t dim_y() const override { return rows_ * classes_; }
-  index_t lower_samples() const override { return train_.samples; }
-  index_t upper_samples() const override { return validation_.samples; }
+  index_t lower_samples() const override { return train_.total; }
+  index_t upper_samples() const override { return validation_.total; }
+  /// This rank's training samples [first, first + dim_x()) of lower_samples() (all: 0).
+  index_t first_train_sample() const { return train_.first; }
+  Communicator* upper_shards() const override { return sharded() ? comm_.get() : nullptr; }
+  bool capturable() const override;
   index_t feature_rows() const { return rows_; }  ///< d + 1
   bool supports_independent_batches() const override { return true; }
 
   /// The truly corrupted training samples (1) of a run, for the evaluation metrics "flagged"
-  /// and "true_positives" (samples with sigmoid(x_i) < 0.5, and those of them corrupted).
+  /// and "true_positives" (samples with sigmoid(x_i) < 0.5, and those of them corrupted): one
+  /// value per training sample of the whole split (sharded: each rank keeps its own).
   void set_detection_truth(const std::vector<std::uint8_t>& corrupted);
   /// "test_accuracy", and with a detection truth "flagged" and "true_positives".
   std::vector<std::string> evaluation_metric_names() const override;
@@ -199,7 +216,8 @@ class HypercleanProblem final : public Problem<T> {
 
  private:
   struct Part {
-    index_t samples = 0;
+    index_t samples = 0;              // this rank's samples (all of them without shards)
+    index_t first = 0, total = 0;     // the first one's index in the whole split, its size
     Array<T> x;                       // rows_ x samples: one column per sample (bias row = 1)
     Array<std::uint16_t> x_bf16;      // the same as bf16 (DataPrecision::bf16; x is then empty)
     Array<std::int32_t> labels;
@@ -258,6 +276,14 @@ class HypercleanProblem final : public Problem<T> {
   /// The same into out (B values on the executor), without reading back.
   void reduce_part_into(DataSplit split, ConstMatrixView<T> y, bool accuracy, T* out);
   Array<T> corrupted_;  // n_train 0/1 mask (set_detection_truth)
+  std::shared_ptr<Communicator> comm_;
+  bool sharded() const;
+  /// The L2 term's 2 reg on rank 0, 0 on the others (summed once by the all-reduce).
+  T reg2() const;
+  /// data[0 .. count) summed over the ranks (sharded runs; nothing otherwise).
+  void reduce(T* data, index_t count);
+  /// Refuses what a sharded run does not do (the composed path: `oracle` names the call).
+  void require_fused(bool fused, const char* oracle) const;
   DataResidence residence_ = DataResidence::device;
 
   std::shared_ptr<Executor> exec_;
