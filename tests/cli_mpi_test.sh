@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `mpirun -np P bilevel quadratic`: the data-parallel run gives the one-process answer (same
-# summary numbers), only rank 0 reports, and a rank that fails ends every rank with a message
-# naming it (no rank left waiting).
+# `mpirun -np P bilevel quadratic` and `... hyperclean`: the data-parallel run gives the
+# one-process answer (same metrics), only rank 0 reports, what is not sharded yet is refused by
+# name, and a rank that fails ends every rank with a message naming it (no rank left waiting).
 set -uo pipefail
 bin=$1
 mpiexec=$2
@@ -37,4 +37,46 @@ timeout 60 "$mpiexec" --oversubscribe -np 3 "$bin" quadratic --backend cpu --sam
 rc=$?
 check "a failing run ends (no hang), non-zero" $([ $rc -ne 0 ] && [ $rc -ne 124 ]; echo $?) "rc=$rc"
 check "the message names the rank" $(grep -q "rank [0-9] of 3: error: quadratic: 2 samples cannot be shared by 3 ranks" "$work/bad.out"; echo $?) "$(cat "$work/bad.out")"
+
+# hyper-cleaning on a LIBSVM file: 3 ranks (and 2 with SOBA) give the one-process metrics
+python3 - "$work/small.svm" <<'PY'
+import random, sys
+random.seed(5)
+means = [[random.gauss(0, 1) for _ in range(12)] for _ in range(3)]
+with open(sys.argv[1], "w") as f:
+    for i in range(900):
+        c = i % 3
+        f.write(str(c) + " " + " ".join("%d:%.4f" % (j + 1, means[c][j] + random.gauss(0, 1)) for j in range(12)) + "\n")
+PY
+hargs=(hyperclean --data "$work/small.svm" --train 500 --validation 200 --test 200 --batch 64
+       --iters 90 --eval-every 30 --baseline-steps 100 --backend cpu --precision double)
+for algo in stocbio soba; do
+  ranks=$([ $algo = stocbio ] && echo 3 || echo 2)
+  "$bin" "${hargs[@]}" --algo $algo --metrics "$work/h1.jsonl" >"$work/h1.out" 2>&1
+  check "hyperclean $algo: one process exits 0" $? "$(cat "$work/h1.out")"
+  timeout 120 "$mpiexec" --oversubscribe -np $ranks "$bin" "${hargs[@]}" --algo $algo \
+    --metrics "$work/hp.jsonl" >"$work/hp.out" 2>&1
+  rc=$?
+  check "hyperclean $algo: $ranks ranks exit 0" $rc "rc=$rc: $(cat "$work/hp.out")"
+  check "hyperclean $algo: header names the ranks" $(grep -q "distributed: mpi ($ranks ranks); rank 0 holds training samples" "$work/hp.out"; echo $?) "$(head -6 "$work/hp.out")"
+  check "hyperclean $algo: one summary" $([ "$(grep -c '^summary:' "$work/hp.out")" -eq 1 ]; echo $?) "$(cat "$work/hp.out")"
+  python3 - "$work/h1.jsonl" "$work/hp.jsonl" $ranks <<'PY' || fail=1
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1])]
+b = [json.loads(l) for l in open(sys.argv[2])]
+assert len(a) == len(b) == 4, (len(a), len(b))
+for x, y in zip(a[:-1], b[:-1]):
+    for key in ("validation_loss", "test_accuracy", "f1", "hypergradient_norm"):
+        for u, v in zip(x[key], y[key]):
+            assert abs(u - v) <= 1e-9 * max(1.0, abs(u)), (key, u, v)
+assert b[-1]["ranks"] == int(sys.argv[3]) and a[-1]["ranks"] == 1
+assert b[-1]["f1"] == a[-1]["f1"] and b[-1]["test_accuracy"] == a[-1]["test_accuracy"]
+print("ok   hyperclean: %s ranks give the one-process metrics (F1 %.3f, test accuracy %.3f)" % (
+    sys.argv[3], b[-1]["f1"], b[-1]["test_accuracy"]))
+PY
+done
+timeout 60 "$mpiexec" --oversubscribe -np 2 "$bin" hyperclean --data synthetic --backend cpu >"$work/bad.out" 2>&1
+check "hyperclean: synthetic data over ranks refused by name" $(grep -q "rank [0-9] of 2: error: --data synthetic is generated whole on one device" "$work/bad.out"; echo $?) "$(cat "$work/bad.out")"
+timeout 60 "$mpiexec" --oversubscribe -np 2 "$bin" "${hargs[@]}" --checkpoint "$work/c.ckpt" >"$work/bad.out" 2>&1
+check "hyperclean: checkpoints over ranks refused" $(grep -q "error: --checkpoint and --resume are not supported with several ranks yet" "$work/bad.out"; echo $?) "$(cat "$work/bad.out")"
 exit $fail

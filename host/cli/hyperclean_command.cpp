@@ -46,6 +46,7 @@ struct HypercleanArgs {
   bool baselines = true;
   std::string data_precision = "same";
   std::string data_residence = "auto";
+  std::string distributed = "auto";
   /// --grid NAME=v1,v2,...: the instances are the Cartesian product of these settings.
   std::vector<std::string> grid;
   /// One description per instance ("outer-step 1000, inner-step 0.1"), set by expand_grid.
@@ -236,9 +237,20 @@ MemoryDecision plan_memory(Executor& exec, const HypercleanArgs& a, index_t feat
 template <typename T>
 int run(const HypercleanArgs& a) {
   auto exec = make_cli_executor(a.run.backend);
+  // data-parallel over MPI ranks: each keeps its shard of every split and of the sample
+  // weights x; rank 0 reports
+  const std::shared_ptr<Communicator> comm = make_communicator(a.distributed);
+  const bool root = comm->rank() == 0, sharded = comm->size() > 1;
+  if (sharded) {
+    BILEVEL_EXPECTS(a.run.checkpoint.empty() && a.run.resume.empty(),
+                    "--checkpoint and --resume are not supported with several ranks yet");
+    BILEVEL_EXPECTS(a.data != "synthetic",
+                    "--data synthetic is generated whole on one device: it does not run over "
+                    "several ranks yet (give a data file or folder)");
+  }
   // paths first: a bad one fails before any work
   const long resumed_at = check_checkpoint_paths<T>(a.run);
-  MetricsWriter metrics(a.run.metrics, resumed_at);
+  MetricsWriter metrics(root ? a.run.metrics : std::string(), resumed_at);
   // what shapes this problem beyond command, algorithm, seed and precision (checkpoint tags)
   std::ostringstream problem_tag;
   problem_tag << a.data << " " << a.train << "/" << a.validation << "/" << a.test << " p "
@@ -276,8 +288,13 @@ int run(const HypercleanArgs& a) {
     const HypercleanData data = prepare_hyperclean(
         loaded.pool, loaded.test, SplitSizes{a.train, a.validation, a.test}, a.corruption,
         a.run.seed);
-    memory = plan_memory<T>(*exec, a, data.train.features, data.train.classes);
-    problem_ptr = std::make_unique<HypercleanProblem<T>>(exec, data, a.reg,
+    // the memory of this rank's shards (rank 0's is the largest)
+    HypercleanArgs mine = a;
+    mine.train = comm->shard(a.train).size();
+    mine.validation = comm->shard(a.validation).size();
+    mine.test = comm->shard(a.test).size();
+    memory = plan_memory<T>(*exec, mine, data.train.features, data.train.classes);
+    problem_ptr = std::make_unique<HypercleanProblem<T>>(exec, data, a.reg, comm,
                                                          parse_data_precision(a.data_precision),
                                                          memory.residence);
     corrupted = data.corrupted;
@@ -286,43 +303,55 @@ int run(const HypercleanArgs& a) {
   HypercleanProblem<T>& problem = *problem_ptr;
   const double load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (root)
   std::fprintf(stderr,
                "bilevel hyperclean: %s, %lld train (%.0f%% corrupted) / %lld validation / %lld "
                "test, %lld features, %d classes (loaded in %.1f s)\n",
                description.c_str(), static_cast<long long>(a.train), 100 * a.corruption,
                static_cast<long long>(a.validation), static_cast<long long>(a.test),
                static_cast<long long>(problem.feature_rows() - 1), problem.classes(), load_seconds);
-  std::fputs(memory.line.c_str(), stderr);
+  if (root) std::fputs(memory.line.c_str(), stderr);
   const bool bf16_data = problem.data_precision() == DataPrecision::bf16;
+  if (root && sharded)
+    std::fprintf(stderr,
+                 "  distributed: %s; rank 0 holds training samples [0, %lld) and their weights "
+                 "x (every rank read the whole file; the memory line is rank 0's)\n",
+                 comm->transport().c_str(), static_cast<long long>(problem.dim_x()));
+  if (root)
   std::fprintf(stderr, "  %s on %s (%s), %s%s, %lld instance%s\n", a.run.algo.c_str(),
                to_string(exec->backend()).c_str(), exec->device_name().c_str(),
                a.run.precision.c_str(), bf16_data ? " (features stored as bf16)" : "",
                static_cast<long long>(a.run.instances), a.run.instances == 1 ? "" : "s");
 
-  const index_t n = problem.dim_x(), dy = problem.dim_y(), nb = a.run.instances;
+  // n: the training samples of the whole run; local: this rank's (x's rows here)
+  const index_t n = problem.lower_samples(), local = problem.dim_x(), dy = problem.dim_y(),
+                nb = a.run.instances;
+  const index_t first = problem.first_train_sample();
   BILEVEL_EXPECTS(a.batch <= n, "--batch " << a.batch << " is larger than the training set ("
                                            << n << " samples): give a batch of at most " << n);
   problem.reserve(nb, a.batch);
   // L_g at the start (all weights 1/2, W = 0) guards the lower-level and Neumann steps.
   double l_g = 0;
   {
-    Array<T> x(exec, n, 1), y(exec, dy, 1);
+    Array<T> x(exec, local, 1), y(exec, dy, 1);
     exec->template ops<T>().fill(x.view(), T(0));
     exec->template ops<T>().fill(y.view(), T(0));
     l_g = estimate_lower_smoothness(problem, x.cview(), y.cview(), 4 * a.batch, 30, a.run.seed)[0];
   }
   // x = 0 gives weights 1/2, so the weight-1 problems of the baselines have about twice L_g.
   const double default_step = 0.9 / l_g;
+  if (root)
   std::fprintf(stderr, "  L_g ~ %.3g (power iteration): lower-level and Neumann steps %.3g\n",
                l_g, default_step);
 
   BaselineResult plain, oracle;
   if (a.baselines) {
-    std::vector<T> all(static_cast<std::size_t>(n), T(40)), clean(static_cast<std::size_t>(n));
-    for (index_t i = 0; i < n; ++i) clean[i] = corrupted[i] ? T(-40) : T(40);
+    std::vector<T> all(static_cast<std::size_t>(local), T(40)), clean(static_cast<std::size_t>(local));
+    for (index_t i = 0; i < local; ++i) clean[i] = corrupted[first + i] ? T(-40) : T(40);
     plain = train_baseline(problem, all, a.baseline_steps, 0.45 / l_g, a.batch, a.run.seed);
     oracle = train_baseline(problem, clean, a.baseline_steps, 0.45 / l_g / (1 - a.corruption + 1e-9),
                             a.batch, a.run.seed);
+    if (root)
     std::fprintf(stderr, "  baselines (%lld SGD steps): plain %.2f%% (%.1f s), oracle %.2f%% (%.1f s)\n",
                  static_cast<long long>(a.baseline_steps), 100 * plain.test_accuracy,
                  plain.seconds, 100 * oracle.test_accuracy, oracle.seconds);
@@ -348,6 +377,7 @@ int run(const HypercleanArgs& a) {
   char step_why[64];
   std::snprintf(step_why, sizeof step_why, "%s%g",
                 a.outer_step.empty() ? "1000 x batch / 512 = " : "--outer-step ", outer_step[0]);
+  if (root)
   std::fprintf(stderr, "  run: %lld iterations = %.1f epochs of batches of %lld over %lld "
                        "training samples (%s); x step %s%s\n",
                static_cast<long long>(iterations), static_cast<double>(iterations) / per_epoch,
@@ -408,7 +438,7 @@ int run(const HypercleanArgs& a) {
     std::snprintf(line, sizeof line, "iter %6lld/%lld  %6.1fs  val loss %.4f  test acc %.2f%%  F1 %.3f%s",
                   static_cast<long long>(m.iteration), static_cast<long long>(iterations),
                   m.seconds, m.upper_value[0], 100 * last_acc[0], f1[0], nb > 1 ? " (instance 0)" : "");
-    progress.update(line);
+    if (root) progress.update(line);
     metrics.write({{"iteration", m.iteration},
                    {"seconds", m.seconds},
                    {"validation_loss", m.upper_value},
@@ -420,7 +450,7 @@ int run(const HypercleanArgs& a) {
                    {"recall", rec}});
   };
 
-  std::vector<T> x0(static_cast<std::size_t>(n * nb), T(0));
+  std::vector<T> x0(static_cast<std::size_t>(local * nb), T(0));
   std::vector<T> y0(static_cast<std::size_t>(dy * nb), T(0));
   resume_if_asked("hyperclean", a.run, problem_tag.str(), n, dy, nb, x0, y0, o.loop);
   const auto checkpointer = checkpoint_writer<T>("hyperclean", a.run, problem_tag.str(), o.loop);
@@ -433,6 +463,7 @@ int run(const HypercleanArgs& a) {
     throw;
   }
   progress.finish();
+  if (!root) return 0;
 
   // the healthy instance with the lowest validation loss (selection by validation, not test)
   index_t best = -1;
@@ -499,6 +530,7 @@ int run(const HypercleanArgs& a) {
                          {"data_precision", bf16_data ? "bf16" : a.run.precision},
                          {"data_residence", problem.data_residence() == DataResidence::host ? "host" : "device"},
                          {"instances", nb},
+                         {"ranks", comm->size()},
                          {"best_instance", best},
                          {"iterations", r.iterations},
                          {"seconds", r.seconds},
@@ -587,15 +619,16 @@ std::function<int()> add_hyperclean_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "device", "host"}));
   add_run_options(cmd, a->run, "Seed of the split, the corruption and the minibatches");
+  cmd->add_option("--distributed", a->distributed,
+                  "auto (MPI when started by mpirun), mpi or off: data-parallel over the ranks, "
+                  "each holding its shard of the samples and of their weights")
+      ->capture_default_str()->check(CLI::IsMember({"auto", "mpi", "off"}));
   cmd->add_option("--grid", a->grid,
                   "A search over settings: NAME=v1,v2,... (NAME outer-step, inner-step or "
                   "neumann-eta; repeat for a product); every combination is an instance, and "
                   "the summary names the best on validation loss");
   return [a, cmd]() -> int {
     if (!cmd->parsed()) return -1;
-    BILEVEL_EXPECTS(launched_world_size() == 1,
-                    "bilevel hyperclean does not run over several MPI ranks yet (started with "
-                        << launched_world_size() << "): run it as one process");
     HypercleanArgs expanded = *a;
     expand_grid(expanded);
     return expanded.run.precision == "float" ? run<float>(expanded) : run<double>(expanded);
