@@ -1,6 +1,8 @@
 // Data-parallel costs under MPI (run with mpirun; rank 0 reports): the all-reduce of a float
-// buffer against its size, and one stocBiO iteration on the sharded quadratic (dy = 256,
-// n = 65536 samples shared by the ranks, batch 512). Every case runs a fixed number of
+// buffer against its size, one stocBiO iteration on the sharded quadratic (dy = 256,
+// n = 65536 samples shared by the ranks, batch 512), and one SOBA and one stocBiO iteration on
+// sharded hyper-cleaning (Fashion-MNIST-sized synthetic data: 20000 / 5000 / 10000 samples,
+// 784 features, 10 classes, batch 512; x_i with its sample). Every case runs a fixed number of
 // iterations on every rank (collectives must match), after a barrier; the time is rank 0's.
 //   mpirun -np 2 build/release/bench/bench_distributed
 #include <bilevel/bilevel.hpp>
@@ -66,6 +68,36 @@ void bm_stocbio_iteration(benchmark::State& state) {
   state.counters["ranks"] = world()->size();
 }
 
+void bm_hyperclean_iteration(benchmark::State& state, const char* algo) {
+  auto exec = make_executor(Backend::cpu);
+  static const HypercleanData data = [] {
+    const Dataset pool = make_synthetic(35000, 784, 10, 3, 3.0);
+    return prepare_hyperclean(pool, std::nullopt, SplitSizes{20000, 5000, 10000}, 0.5, 4);
+  }();
+  HypercleanProblem<float> problem(exec, data, 3e-3, world());
+  AlgorithmOptions o = default_options(algo);
+  o.loop.iterations = 10;
+  o.loop.inner_steps = 5;
+  o.loop.lower_batch = o.loop.upper_batch = 512;
+  o.loop.inner_step = {0.1};
+  o.loop.outer_step = {1000.0};
+  o.loop.final_evaluation = false;
+  o.loop.divergence_check_every = 0;
+  o.neumann = NeumannOptions{10, {0.1}};
+  auto solver = make_solver(problem, o);
+  const std::vector<float> x0(static_cast<std::size_t>(problem.dim_x()), 0.0f),
+      y0(static_cast<std::size_t>(problem.dim_y()), 0.0f);
+  solver->run(x0, y0);  // warm-up
+  for (auto _ : state) {
+    world()->barrier();
+    const auto start = std::chrono::steady_clock::now();
+    solver->run(x0, y0);
+    state.SetIterationTime(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 10.0);
+  }
+  state.counters["ranks"] = world()->size();
+}
+
 /// Ranks other than 0 run the same cases silently.
 class Silent : public benchmark::BenchmarkReporter {
  public:
@@ -85,6 +117,10 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("stocbio_iteration_sharded/cpu/float/dy:256/n:65536/batch:512",
                                bm_stocbio_iteration)
       ->UseManualTime()->Unit(benchmark::kMicrosecond)->Iterations(3);
+  for (const char* algo : {"soba", "stocbio"})
+    benchmark::RegisterBenchmark((std::string(algo) + "_iteration_sharded/hyperclean/cpu/float/n:20000/d:784/batch:512").c_str(),
+                                 bm_hyperclean_iteration, algo)
+        ->UseManualTime()->Unit(benchmark::kMicrosecond)->Iterations(5);
   benchmark::AddCustomContext("ranks", std::to_string(comm->size()));
   benchmark::AddCustomContext("transport", comm->transport());
   // ranks other than 0 drop --benchmark_out*: only rank 0 writes the file

@@ -416,5 +416,118 @@ TYPED_TEST(Bf16Data, CudaMatchesCpu) {
   }
 }
 
+/// One rank of a world whose all-reduce does nothing: a problem built with it returns this
+/// rank's partial sums, so the shard path of the kernels is checked in one process.
+class PartialRank final : public Communicator {
+ public:
+  PartialRank(int rank, int size) : rank_(rank), size_(size) {}
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  std::string transport() const override { return "none (partial sums)"; }
+  void allreduce_sum(Executor&, float*, index_t) override {}
+  void allreduce_sum(Executor&, double*, index_t) override {}
+  void allreduce_sum_host(double*, index_t) override {}
+  void barrier() override {}
+
+ private:
+  int rank_, size_;
+};
+
+/// gy, hv (lower_oracles), jv, fy (grad_f on a validation minibatch) of rank `rank` of
+/// `ranks` (ranks == 0: the whole problem) at x = rows of a global x, on a minibatch with
+/// repeats (or independent batches).
+template <typename T>
+std::vector<std::vector<T>> shard_oracles(std::shared_ptr<Executor> exec, const HypercleanData& data,
+                                          int rank, int ranks, index_t nb, const BatchCase& bc) {
+  const auto comm = ranks > 0 ? std::make_shared<PartialRank>(rank, ranks) : local_communicator();
+  HypercleanProblem<T> p(exec, data, 2e-3, comm);
+  const index_t n = p.lower_samples(), local = p.dim_x(), dy = p.dim_y();
+  const std::vector<T> global_x = random_vector<T>(n * nb, 11, -2, 2);
+  std::vector<T> x_host;
+  for (index_t b = 0; b < nb; ++b)
+    x_host.insert(x_host.end(), global_x.begin() + b * n + p.first_train_sample(),
+                  global_x.begin() + b * n + p.first_train_sample() + local);
+  p.reserve(nb, static_cast<index_t>(bc.indices.size()));
+  Array<T> x(exec, local, nb, x_host), w(exec, dy, nb, random_vector<T>(dy * nb, 12, -0.3, 0.3)),
+      v(exec, dy, nb, random_vector<T>(dy * nb, 13)), gy(exec, dy, nb), hv(exec, dy, nb),
+      jv(exec, local, nb), fy(exec, dy, nb);
+  const index_t per_set = bc.stride > 0 ? bc.stride : static_cast<index_t>(bc.indices.size());
+  Array<sample_index_t> idx(exec, static_cast<index_t>(bc.indices.size()), 1, bc.indices);
+  p.lower_oracles(Batch{idx.data(), per_set, n, bc.stride}, x.view(), w.view(), v.view(),
+                  gy.view(), hv.view(), jv.view());
+  std::vector<std::vector<T>> out{gy.to_host(), hv.to_host(), jv.to_host()};
+  if (bc.stride == 0) {
+    std::vector<sample_index_t> upper(bc.indices.begin(), bc.indices.begin() + 30);
+    for (auto& i : upper) i %= p.upper_samples();
+    Array<sample_index_t> uidx(exec, 30, 1, upper);
+    p.grad_f(Batch{uidx.data(), 30, p.upper_samples()}, x.view(), w.view(), MatrixView<T>(),
+             fy.view());
+    out.push_back(fy.to_host());
+  }
+  return out;
+}
+
+/// The partial sums of 3 ranks (sharded kernels: other ranks' samples skipped) add up to the
+/// whole problem's gy, hv, fy, and their J v rows make its J v; shared and independent batches.
+TYPED_TEST(FusedOracles, ShardsAddUpToTheWholeBatch) {
+  using T = TypeParam;
+  auto exec = cpu();
+  const HypercleanData data = linear_model_data(150, 41, 5);
+  BatchCase shared, independent;
+  shared.indices = repeated_batch(45, 150, 5);
+  independent.stride = 40;
+  for (index_t b = 0; b < 3; ++b) {
+    const auto part = repeated_batch(40, 150, 20 + b);
+    independent.indices.insert(independent.indices.end(), part.begin(), part.end());
+  }
+  for (const BatchCase* bc : {&shared, &independent}) {
+    SCOPED_TRACE(bc->stride > 0 ? "independent batches" : "shared batch");
+    const auto whole = shard_oracles<T>(exec, data, 0, 0, 3, *bc);
+    std::vector<std::vector<double>> sum(whole.size());
+    for (std::size_t k = 0; k < whole.size(); ++k)
+      if (k != 2) sum[k].assign(whole[k].size(), 0.0);
+    std::vector<std::vector<T>> jv_parts;
+    for (int r = 0; r < 3; ++r) {
+      const auto part = shard_oracles<T>(exec, data, r, 3, 3, *bc);
+      for (std::size_t k = 0; k < part.size(); ++k)
+        if (k != 2)
+          for (std::size_t e = 0; e < part[k].size(); ++e) sum[k][e] += double(part[k][e]);
+      jv_parts.push_back(part[2]);
+    }
+    for (std::size_t k = 0; k < whole.size(); ++k) {
+      if (k == 2) continue;
+      SCOPED_TRACE(k);
+      EXPECT_LT(relative_error(sum[k], std::vector<double>(whole[k].begin(), whole[k].end())),
+                3 * parity_tolerance<T>());
+    }
+    // J v: rank r's rows are rows [first_r, first_r + n_r) of every column of the whole
+    std::vector<T> jv;
+    for (index_t b = 0; b < 3; ++b)
+      for (int r = 0; r < 3; ++r) {
+        const index_t rows = static_cast<index_t>(jv_parts[r].size()) / 3;
+        jv.insert(jv.end(), jv_parts[r].begin() + b * rows, jv_parts[r].begin() + (b + 1) * rows);
+      }
+    std::vector<T> jv_whole;
+    for (index_t b = 0; b < 3; ++b)
+      jv_whole.insert(jv_whole.end(), whole[2].begin() + b * 150, whole[2].begin() + (b + 1) * 150);
+    EXPECT_LT(relative_error(jv, jv_whole), 3 * parity_tolerance<T>());
+  }
+}
+
+/// The shard path on CUDA against the CPU twin, rank by rank.
+TYPED_TEST(FusedOraclesParity, ShardedCallsMatchCpu) {
+  using T = TypeParam;
+  BILEVEL_REQUIRE_CUDA(gpu);
+  const HypercleanData data = linear_model_data(150, 41, 5);
+  BatchCase bc;
+  bc.indices = repeated_batch(45, 150, 5);
+  for (int r = 0; r < 3; ++r) {
+    const auto want = shard_oracles<T>(cpu(), data, r, 3, 3, bc);
+    const auto got = shard_oracles<T>(gpu, data, r, 3, 3, bc);
+    for (std::size_t k = 0; k < want.size(); ++k)
+      EXPECT_LT(relative_error(got[k], want[k]), 3 * parity_tolerance<T>()) << "rank " << r << ", output " << k;
+  }
+}
+
 }  // namespace
 }  // namespace bilevel::test

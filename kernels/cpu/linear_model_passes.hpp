@@ -47,12 +47,6 @@ index_t data_sample(const LinearModelBatch<T>& b, index_t group, index_t i) {
   return common::shard_row(k, b.shard_first, b.shard_samples);
 }
 
-/// The row read for sample i: its own, or row 0 (times zero coefficients) for another rank's.
-template <typename T>
-index_t data_row(const LinearModelBatch<T>& b, index_t group, index_t i) {
-  const index_t k = data_sample(b, group, i);
-  return k < 0 ? 0 : k;
-}
 
 /// The data of a batch as stored: T, or bf16 (std::uint16_t).
 template <typename D, typename T>
@@ -115,7 +109,44 @@ void coefficient_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>&
   const Shape<T> sh = shape_of(b);
   const int C = b.classes;
   const bool second = o.v != nullptr && (o.hv != nullptr || o.jv != nullptr);
-  const index_t blocks = (b.count + kSampleBlock - 1) / kSampleBlock;
+  // A sharded call: only the batch positions of this rank's samples get logits, packed per
+  // group (own_list[g count + j], j < owned[g]); the others' coefficients are zero. (Scratch kept
+  // from call to call, as the threads' below.)
+  const bool sharded = b.shard_samples >= 0;
+  thread_local std::vector<index_t> own_list, owned;
+  index_t most = b.count;
+  if (sharded) {
+    if (static_cast<index_t>(own_list.size()) < sh.groups * b.count)
+      own_list.resize(static_cast<std::size_t>(sh.groups * b.count));
+    if (static_cast<index_t>(owned.size()) < sh.groups) owned.resize(static_cast<std::size_t>(sh.groups));
+    most = 0;
+    for (index_t g = 0; g < sh.groups; ++g) {
+      index_t n = 0;
+      for (index_t i = 0; i < b.count; ++i) {
+        if (data_sample(b, g, i) >= 0) {
+          own_list[static_cast<std::size_t>(g * b.count + n++)] = i;
+          continue;
+        }
+        for (index_t bi = 0; bi < sh.width; ++bi) {
+          const index_t inst = g * sh.width + bi;
+          for (int c = 0; c < C; ++c) {
+            if (o.grad) ws.rg[i + (inst * C + c) * ws.ld] = T(0);
+            if (o.hv) ws.rh[i + (inst * C + c) * ws.ld] = T(0);
+          }
+          if (o.jv) ws.cross[i + inst * ws.ld] = T(0);
+        }
+      }
+      owned[static_cast<std::size_t>(g)] = n;
+      most = std::max(most, n);
+    }
+  }
+  const index_t* own_positions = own_list.data();
+  const index_t* own_counts = owned.data();
+  // batch position of the j-th sample this call computes in group g
+  const auto position = [&](index_t g, index_t j) {
+    return sharded ? own_positions[g * b.count + j] : j;
+  };
+  const index_t blocks = (most + kSampleBlock - 1) / kSampleBlock;
   const index_t bytes_per_instance =
       static_cast<index_t>(sizeof(T)) * C * b.rows * (second ? 2 : 1);
   const index_t chunk = std::clamp<index_t>((index_t(1) << 19) / bytes_per_instance, 1, sh.width);
@@ -138,12 +169,15 @@ void coefficient_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>&
     for (index_t g = 0; g < sh.groups; ++g)
       for (index_t ch = 0; ch < chunks; ++ch)
         for (index_t blk = 0; blk < blocks; ++blk) {
-          const index_t i0 = blk * kSampleBlock, m = std::min(kSampleBlock, b.count - i0);
+          const index_t here = sharded ? own_counts[g] : b.count;
+          const index_t i0 = blk * kSampleBlock, m = std::min(kSampleBlock, here - i0);
+          if (m <= 0) continue;  // (sharded: this group owns fewer samples)
           const index_t b0 = ch * chunk, nbi = std::min(chunk, sh.width - b0);
           const D* a[kSampleBlock];
           index_t k[kSampleBlock];
           for (index_t r = 0; r < kSampleBlock; ++r) {
-            k[r] = data_sample(b, g, i0 + std::min(r, m - 1));  // a short block repeats its last row
+            // a short block repeats its last row
+            k[r] = data_sample(b, g, position(g, i0 + std::min(r, m - 1)));
             a[r] = data + (k[r] < 0 ? 0 : k[r]) * b.rows;
           }
           // the chunk's columns: W's of instances b0 .. b0 + nbi, then V's
@@ -176,7 +210,7 @@ void coefficient_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>&
               const T weight = !own  ? T(0)
                                : b.x ? b.scale * common::sigmoid(b.x[k[r] + inst * b.ldx])
                                      : b.scale;
-              const index_t i = i0 + r;
+              const index_t i = position(g, i0 + r);
               T* rg = o.grad ? ws.rg + i + inst * C * ws.ld : nullptr;
               T* rh = o.hv ? ws.rh + i + inst * C * ws.ld : nullptr;
               const T cross = Loss::coefficients(zc.data(), second ? zc.data() + C : nullptr, C,
@@ -278,7 +312,9 @@ void back_product_block(const LinearModelBatch<T>& b, index_t g, index_t j0, ind
       acc[c][h] = load_vec(start);
     }
   for (index_t i = 0; i < b.count; ++i) {
-    const D* a = data + data_row(b, g, i) * b.rows + j0;
+    const index_t k = data_sample(b, g, i);
+    if (k < 0) continue;  // another rank's sample (zero coefficients)
+    const D* a = data + k * b.rows + j0;
     const V x0 = load_rows<T>(a), x1 = load_rows<T>(a + L);
     const T* r = R + i + c0 * ldr;
     for (int c = 0; c < NC; ++c) {
@@ -304,7 +340,9 @@ void back_product_tail(const LinearModelBatch<T>& b, index_t g, index_t j0, inde
     for (index_t jj = 0; jj < n; ++jj)
       t[c][jj] = start_value(out, init, (c0 + c) * b.rows + j0 + jj, reg2, accumulate);
   for (index_t i = 0; i < b.count; ++i) {
-    const D* a = data + data_row(b, g, i) * b.rows + j0;
+    const index_t k = data_sample(b, g, i);
+    if (k < 0) continue;  // another rank's sample (zero coefficients)
+    const D* a = data + k * b.rows + j0;
     const T* r = R + i + c0 * ldr;
     for (index_t c = 0; c < nc; ++c) {
       const T rc = r[c * ldr];

@@ -141,6 +141,18 @@ __global__ void coefficient_kernel(CallSet<T> set) {
   const index_t own_k = data_sample(b, g, i);
   const bool own = own_k >= 0;  // else another rank's sample: row 0, weight 0, no J v term
   const index_t k = own ? own_k : 0;
+  if (!own) {
+    // another rank's sample (the whole warp's): zero coefficients, no logits
+    for (index_t bi = lane; bi < sh.width; bi += 32) {
+      const index_t inst = g * sh.width + bi;
+      for (int c = 0; c < b.classes; ++c) {
+        if (o.grad) ws.rg[i + (inst * b.classes + c) * ws.ld] = T(0);
+        if (o.hv) ws.rh[i + (inst * b.classes + c) * ws.ld] = T(0);
+      }
+      if (o.jv) ws.cross[i + inst * ws.ld] = T(0);
+    }
+    return;
+  }
   const T* w = o.w + g * sh.columns * b.rows;
   const T* v = second ? o.v + g * sh.columns * b.rows : nullptr;
   T* logits = smem + warp * 2 * kMaxColumns;  // [z | u] of this warp's sample
