@@ -4,6 +4,7 @@
 #include "commands.hpp"
 
 #include <bilevel/checkpoint.hpp>
+#include <bilevel/distributed.hpp>
 #include <bilevel/error.hpp>
 #include <bilevel/solvers/solver.hpp>
 
@@ -28,12 +29,38 @@ inline std::string checkpoint_tag(const std::string& command, const RunOptions& 
   return tag;
 }
 
+/// The checkpoint files of a run over several ranks: each rank writes and reads its own,
+/// PATH.rank-R-of-P (x may be split over the ranks), so a checkpoint resumes on the same P.
+inline RunOptions per_rank_checkpoints(RunOptions run, const Communicator& comm) {
+  if (comm.size() == 1) return run;
+  const std::string suffix =
+      ".rank-" + std::to_string(comm.rank()) + "-of-" + std::to_string(comm.size());
+  if (!run.checkpoint.empty()) run.checkpoint += suffix;
+  if (!run.resume.empty()) run.resume += suffix;
+  return run;
+}
+
+/// After resuming on several ranks: every rank's file must be at the same iteration (a run
+/// stopped while the ranks were writing can leave files of different iterations).
+inline void check_resumed_together(Communicator& comm, const RunOptions& run,
+                                   const ScheduleOptions& loop) {
+  if (comm.size() == 1 || run.resume.empty()) return;
+  const double it = static_cast<double>(loop.start_iteration);
+  double sums[2] = {it, it * it};
+  comm.allreduce_sum_host(sums, 2);
+  BILEVEL_EXPECTS(sums[1] * comm.size() == sums[0] * sums[0],
+                  "--resume: the ranks' checkpoint files are at different iterations (this "
+                  "rank's '"
+                      << run.resume << "' is at " << loop.start_iteration
+                      << "); resume from files written at the same checkpoint");
+}
+
 /// With --resume: x0, y0 and loop.start_iteration from the checkpoint file, checked against
-/// this run's tag, dimensions and iteration count.
+/// this run's tag, dimensions and iteration count. `say`: print where it resumes from.
 template <typename T>
 void resume_if_asked(const std::string& command, const RunOptions& run, const std::string& problem,
                      index_t dx, index_t dy, index_t instances, std::vector<T>& x0,
-                     std::vector<T>& y0, ScheduleOptions& loop) {
+                     std::vector<T>& y0, ScheduleOptions& loop, bool say = true) {
   if (run.resume.empty()) return;
   const Checkpoint<T> c = read_checkpoint<T>(run.resume);
   const std::string tag = checkpoint_tag(command, run, problem);
@@ -49,6 +76,7 @@ void resume_if_asked(const std::string& command, const RunOptions& run, const st
   x0 = c.x;
   y0 = c.y;
   loop.start_iteration = c.iteration;
+  if (say)
   std::fprintf(stderr, "  resuming from '%s' at iteration %lld\n", run.resume.c_str(),
                static_cast<long long>(c.iteration));
 }

@@ -241,20 +241,21 @@ int run(const HypercleanArgs& a) {
   // weights x; rank 0 reports
   const std::shared_ptr<Communicator> comm = make_communicator(a.distributed);
   const bool root = comm->rank() == 0, sharded = comm->size() > 1;
+  // checkpoints: one file per rank (PATH.rank-R-of-P), each with its shard of x
+  const RunOptions files = per_rank_checkpoints(a.run, *comm);
   if (sharded) {
-    BILEVEL_EXPECTS(a.run.checkpoint.empty() && a.run.resume.empty(),
-                    "--checkpoint and --resume are not supported with several ranks yet");
     BILEVEL_EXPECTS(a.data != "synthetic",
                     "--data synthetic is generated whole on one device: it does not run over "
                     "several ranks yet (give a data file or folder)");
   }
   // paths first: a bad one fails before any work
-  const long resumed_at = check_checkpoint_paths<T>(a.run);
+  const long resumed_at = check_checkpoint_paths<T>(files);
   MetricsWriter metrics(root ? a.run.metrics : std::string(), resumed_at);
   // what shapes this problem beyond command, algorithm, seed and precision (checkpoint tags)
   std::ostringstream problem_tag;
   problem_tag << a.data << " " << a.train << "/" << a.validation << "/" << a.test << " p "
               << a.corruption << " reg " << a.reg << " data " << a.data_precision;
+  if (sharded) problem_tag << " ranks " << comm->size();
   if (a.data == "synthetic")
     problem_tag << " samples " << a.samples << " features " << a.features << " classes "
                 << a.classes << " scales " << a.feature_scales << " correlation "
@@ -452,8 +453,9 @@ int run(const HypercleanArgs& a) {
 
   std::vector<T> x0(static_cast<std::size_t>(local * nb), T(0));
   std::vector<T> y0(static_cast<std::size_t>(dy * nb), T(0));
-  resume_if_asked("hyperclean", a.run, problem_tag.str(), n, dy, nb, x0, y0, o.loop);
-  const auto checkpointer = checkpoint_writer<T>("hyperclean", a.run, problem_tag.str(), o.loop);
+  resume_if_asked("hyperclean", files, problem_tag.str(), local, dy, nb, x0, y0, o.loop, root);
+  check_resumed_together(*comm, files, o.loop);
+  const auto checkpointer = checkpoint_writer<T>("hyperclean", files, problem_tag.str(), o.loop);
   auto solver = make_solver(problem, o);
   SolveResult<T> r;
   try {

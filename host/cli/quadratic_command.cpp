@@ -73,8 +73,8 @@ int run(const QuadraticArgs& a) {
   // data-parallel over MPI ranks: each keeps its shard of the n samples; rank 0 reports
   const std::shared_ptr<Communicator> comm = make_communicator(a.distributed);
   const bool root = comm->rank() == 0;
-  BILEVEL_EXPECTS(comm->size() == 1 || (a.run.checkpoint.empty() && a.run.resume.empty()),
-                  "--checkpoint and --resume are not supported with several ranks yet");
+  // checkpoints: one file per rank (PATH.rank-R-of-P)
+  const RunOptions files = per_rank_checkpoints(a.run, *comm);
   QuadraticProblem<T> problem(exec, q, comm);
 
   AlgorithmOptions o;
@@ -117,12 +117,14 @@ int run(const QuadraticArgs& a) {
                  static_cast<long long>(s.end));
   }
 
-  const long resumed_at = check_checkpoint_paths<T>(a.run);
+  const long resumed_at = check_checkpoint_paths<T>(files);
   MetricsWriter metrics(root ? a.run.metrics : std::string(), resumed_at);
   // what shapes this problem beyond command, algorithm, seed and precision
   const std::string problem_tag = "dx " + std::to_string(a.dx) + " dy " + std::to_string(a.dy) +
                                   " n " + std::to_string(a.samples) + " mu " +
-                                  std::to_string(a.mu) + " batch " + std::to_string(a.batch);
+                                  std::to_string(a.mu) + " batch " + std::to_string(a.batch) +
+                                  (comm->size() > 1 ? " ranks " + std::to_string(comm->size())
+                                                    : std::string());
   Progress progress;
   const auto observe = [&](const IterationMetrics& m) {
     std::vector<double> rel(m.distance_to_solution);
@@ -143,8 +145,10 @@ int run(const QuadraticArgs& a) {
 
   std::vector<T> x0(static_cast<std::size_t>(a.dx * a.run.instances), T(0));
   std::vector<T> y0(static_cast<std::size_t>(a.dy * a.run.instances), T(0));
-  resume_if_asked("quadratic", a.run, problem_tag, a.dx, a.dy, a.run.instances, x0, y0, o.loop);
-  const auto checkpointer = checkpoint_writer<T>("quadratic", a.run, problem_tag, o.loop);
+  resume_if_asked("quadratic", files, problem_tag, a.dx, a.dy, a.run.instances, x0, y0, o.loop,
+                  root);
+  check_resumed_together(*comm, files, o.loop);
+  const auto checkpointer = checkpoint_writer<T>("quadratic", files, problem_tag, o.loop);
   auto solver = make_solver(problem, o);
   const SolveResult<T> r = solver->run(x0, y0, observe, {}, checkpointer);
   progress.finish();

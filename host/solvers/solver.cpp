@@ -71,9 +71,6 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
     BILEVEL_EXPECTS(options_.reference_x.empty(),
                     "solver: reference_x is not supported when " << problem_.name()
                                                                  << "'s x is split over ranks");
-    BILEVEL_EXPECTS(!checkpointer || options_.checkpoint_every == 0,
-                    "solver: checkpoints of a run whose x is split over "
-                        << shards->size() << " ranks are not written yet (per-shard files)");
   }
   if (shared)
     for (index_t b = 1; b < nb; ++b)
@@ -338,13 +335,22 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
     c.x.assign(saved_x.data(), saved_x.data() + dx * nb);
     c.y.assign(saved_y.data(), saved_y.data() + dy * nb);
     // a diverged instance is checkpointed at its start values (its state is not finite); an
-    // instance whose state is not finite here has diverged, seen or not
+    // instance whose state is not finite here has diverged, seen or not (x split over ranks:
+    // on any rank, so that every rank decides alike; each rank's checkpoint holds its shard)
+    std::vector<double> broken(static_cast<std::size_t>(nb), 0.0);
     for (index_t b = 0; b < nb; ++b) {
       const auto finite = [](auto first, auto last) {
         return std::all_of(first, last, [](T v) { return std::isfinite(v); });
       };
-      if (!finite(c.x.begin() + b * dx, c.x.begin() + (b + 1) * dx) ||
-          !finite(c.y.begin() + b * dy, c.y.begin() + (b + 1) * dy))
+      broken[static_cast<std::size_t>(b)] =
+          finite(c.x.begin() + b * dx, c.x.begin() + (b + 1) * dx) &&
+                  finite(c.y.begin() + b * dy, c.y.begin() + (b + 1) * dy)
+              ? 0.0
+              : 1.0;
+    }
+    if (shards != nullptr) shards->allreduce_sum_host(broken.data(), nb);
+    for (index_t b = 0; b < nb; ++b) {
+      if (broken[static_cast<std::size_t>(b)] > 0)
         mark_diverged(b, c.iteration,
                       "diverged by iteration " + std::to_string(c.iteration) + ", instance " +
                           std::to_string(b) + ": its state is not finite at a checkpoint");
