@@ -201,9 +201,53 @@ TEST(ShardedHyperclean, OraclesEqualTheWholeProblem) {
   EXPECT_LT(test::relative_error(m1.to_host(), m2.to_host()), 1e-12);
   // what a sharded run does not do is refused by name
   sharded.set_oracle_path(OraclePath::composed);
-  if (world()->size() > 1)
+  if (world()->size() > 1) {
     EXPECT_THROW(sharded.grad_y_g(Batch{nullptr, n}, xs.view(), y.view(), a_view(exec, dy, nb)),
                  InvalidArgument);
+  }
+}
+
+// Generated data: each rank generates only its shard, the same numbers as those samples of the
+// one-process data (plain generator: the same bits; mixed: up to the rounding of its GEMM, across
+// mixing-chunk boundaries; bf16 in host memory through the chunked path), and the same
+// detection truth.
+TEST(ShardedHyperclean, GeneratedShardsEqualTheWholeData) {
+  auto exec = test::cpu();
+  for (const bool mixed : {false, true})
+    for (const bool bf16_host : {false, true}) {
+      SCOPED_TRACE(std::string(mixed ? "mixed" : "plain") + (bf16_host ? ", bf16 in host memory" : ""));
+      SyntheticHypercleanSpec spec;
+      spec.train = 20000, spec.validation = 301, spec.test = 97;
+      spec.features = 4, spec.classes = 3, spec.seed = 11;
+      if (mixed) spec.feature_scale_spread = 2.0, spec.correlation = 0.5;
+      const DataPrecision precision = bf16_host ? DataPrecision::bf16 : DataPrecision::same;
+      const DataResidence residence = bf16_host ? DataResidence::host : DataResidence::device;
+      HypercleanTruth t1, t2;
+      HypercleanProblem<double> sharded(exec, spec, 1e-3, &t1, world(), precision, residence),
+          whole(exec, spec, 1e-3, &t2, precision, residence);
+      EXPECT_EQ(t1.corrupted, t2.corrupted);
+      EXPECT_EQ(t1.clean_train_labels, t2.clean_train_labels);
+      ASSERT_EQ(sharded.lower_samples(), 20000);
+      for (const DataSplit split : {DataSplit::train, DataSplit::validation, DataSplit::test}) {
+        const std::vector<double> a = sharded.features_of(split), b = whole.features_of(split);
+        const index_t rows = 5, n = static_cast<index_t>(b.size()) / rows;
+        const Shard s = world()->shard(n);
+        ASSERT_EQ(static_cast<index_t>(a.size()), s.size() * rows);
+        const std::vector<double> mine(b.begin() + s.begin * rows, b.begin() + s.end * rows);
+        // the plain generator gives the same bits; the mixed one the same up to the rounding
+        // of its GEMM over chunks of other widths
+        if (mixed && !bf16_host)
+          EXPECT_LT(test::relative_error(a, mine), 1e-14);
+        else
+          EXPECT_EQ(a, mine);
+      }
+      // the labels (through accuracy at a random W: summed over the ranks)
+      Array<double> y(exec, sharded.dim_y(), 1, test::random_vector<double>(sharded.dim_y(), 4));
+      sharded.reserve(1, 16);
+      whole.reserve(1, 16);
+      EXPECT_NEAR(sharded.accuracy(DataSplit::train, y.cview())[0],
+                  whole.accuracy(DataSplit::train, y.cview())[0], 1e-12);
+    }
 }
 
 class ShardedHypercleanRun : public ::testing::TestWithParam<const char*> {};

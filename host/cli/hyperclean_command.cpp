@@ -243,11 +243,6 @@ int run(const HypercleanArgs& a) {
   const bool root = comm->rank() == 0, sharded = comm->size() > 1;
   // checkpoints: one file per rank (PATH.rank-R-of-P), each with its shard of x
   const RunOptions files = per_rank_checkpoints(a.run, *comm);
-  if (sharded) {
-    BILEVEL_EXPECTS(a.data != "synthetic",
-                    "--data synthetic is generated whole on one device: it does not run over "
-                    "several ranks yet (give a data file or folder)");
-  }
   // paths first: a bad one fails before any work
   const long resumed_at = check_checkpoint_paths<T>(files);
   MetricsWriter metrics(root ? a.run.metrics : std::string(), resumed_at);
@@ -266,6 +261,11 @@ int run(const HypercleanArgs& a) {
   std::vector<std::uint8_t> corrupted;
   std::string description;
   MemoryDecision memory;
+  // the memory of this rank's shards (rank 0's is the largest)
+  HypercleanArgs mine = a;
+  mine.train = comm->shard(a.train).size();
+  mine.validation = comm->shard(a.validation).size();
+  mine.test = comm->shard(a.test).size();
   if (a.data == "synthetic") {
     // generated on the executor: the features never pass through the host
     const index_t needed = checked_add(checked_add(a.train, a.validation, "--train + --validation"),
@@ -273,14 +273,15 @@ int run(const HypercleanArgs& a) {
     BILEVEL_EXPECTS(needed <= a.samples, "split sizes do not fit: --samples " << a.samples
                                              << " but the split needs " << needed
                                              << " (train + validation + test)");
-    memory = plan_memory<T>(*exec, a, a.features, a.classes);
+    memory = plan_memory<T>(*exec, mine, a.features, a.classes);
     HypercleanTruth truth;
+    // each rank generates only its shard
     problem_ptr = std::make_unique<HypercleanProblem<T>>(
         exec,
         SyntheticHypercleanSpec{a.train, a.validation, a.test, a.features, a.classes,
                                 a.corruption, a.run.seed + 7, 3.0, a.feature_scales,
                                 a.correlation},
-        a.reg, &truth, parse_data_precision(a.data_precision), memory.residence);
+        a.reg, &truth, comm, parse_data_precision(a.data_precision), memory.residence);
     corrupted = std::move(truth.corrupted);
     description = "synthetic (" + std::to_string(a.features) + " features, generated on " +
                   exec->device_name() + ")";
@@ -289,11 +290,6 @@ int run(const HypercleanArgs& a) {
     const HypercleanData data = prepare_hyperclean(
         loaded.pool, loaded.test, SplitSizes{a.train, a.validation, a.test}, a.corruption,
         a.run.seed);
-    // the memory of this rank's shards (rank 0's is the largest)
-    HypercleanArgs mine = a;
-    mine.train = comm->shard(a.train).size();
-    mine.validation = comm->shard(a.validation).size();
-    mine.test = comm->shard(a.test).size();
     memory = plan_memory<T>(*exec, mine, data.train.features, data.train.classes);
     problem_ptr = std::make_unique<HypercleanProblem<T>>(exec, data, a.reg, comm,
                                                          parse_data_precision(a.data_precision),
@@ -316,8 +312,10 @@ int run(const HypercleanArgs& a) {
   if (root && sharded)
     std::fprintf(stderr,
                  "  distributed: %s; rank 0 holds training samples [0, %lld) and their weights "
-                 "x (every rank read the whole file; the memory line is rank 0's)\n",
-                 comm->transport().c_str(), static_cast<long long>(problem.dim_x()));
+                 "x (%s; the memory line is rank 0's)\n",
+                 comm->transport().c_str(), static_cast<long long>(problem.dim_x()),
+                 a.data == "synthetic" ? "each rank generated its shard"
+                                       : "every rank read the whole file");
   if (root)
   std::fprintf(stderr, "  %s on %s (%s), %s%s, %lld instance%s\n", a.run.algo.c_str(),
                to_string(exec->backend()).c_str(), exec->device_name().c_str(),

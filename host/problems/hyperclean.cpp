@@ -108,9 +108,18 @@ HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec,
                                         const SyntheticHypercleanSpec& spec, double reg,
                                         HypercleanTruth* truth, DataPrecision precision,
                                         DataResidence residence)
-    : comm_(local_communicator()), exec_(std::move(exec)), reg_(reg) {
+    : HypercleanProblem(std::move(exec), spec, reg, truth, local_communicator(), precision,
+                        residence) {}
+
+template <typename T>
+HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec,
+                                        const SyntheticHypercleanSpec& spec, double reg,
+                                        HypercleanTruth* truth, std::shared_ptr<Communicator> comm,
+                                        DataPrecision precision, DataResidence residence)
+    : comm_(std::move(comm)), exec_(std::move(exec)), reg_(reg) {
   residence_ = residence;
   BILEVEL_EXPECTS(exec_ != nullptr, "HypercleanProblem needs an executor");
+  BILEVEL_EXPECTS(comm_ != nullptr, "HypercleanProblem needs a communicator");
   BILEVEL_EXPECTS(reg >= 0.0, "hyperclean: regularization must be >= 0, got " << reg);
   BILEVEL_EXPECTS(spec.train > 0 && spec.validation > 0 && spec.test > 0,
                   "synthetic data: split sizes must be positive");
@@ -162,55 +171,70 @@ HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec,
   Array<T> latent = mixed ? Array<T>(exec_, d + k, kMixChunk) : Array<T>();
   Array<T> d_means(exec_, rows_, classes_, means);
   std::uniform_int_distribution<int> pick(0, classes_ - 1), shift(1, classes_ - 1);
-  // Samples [first, first + m) of a split into dst (rows_ x m): the same numbers whether a
-  // split is generated at once or in chunks (first a multiple of kMixChunk).
+  // Samples [first, first + m) of a split into dst (rows_ x m), `true_labels` holding the
+  // split's labels from `first` on: the same numbers whether a split is generated at once, in
+  // chunks or in shards starting anywhere.
   const auto generate_columns = [&](MatrixView<T> dst, const std::int32_t* true_labels,
                                     index_t first, std::uint32_t stream) {
     Ops<T>& ops = exec_->ops<T>();
     const index_t m = dst.cols;
     // A = means[:, true label] (bias row included)
-    ops.gather_columns(d_means.view(), true_labels + first, dst);
+    ops.gather_columns(d_means.view(), true_labels, dst);
     if (!mixed) {
       // A[0:d, :] += N(0, 1)   (positions of the whole split)
       ops.add_normal(spec.seed, stream, T(1), MatrixView<T>(dst.data, d, m, rows_), first * d);
       return;
     }
-    for (index_t off = 0; off < m; off += kMixChunk) {
-      const index_t part = (first + off) / kMixChunk, c = std::min(kMixChunk, m - off);
-      MatrixView<T> zw(latent.data(), d + k, c, d + k);
-      // [z; w] ~ N(0, I) (a Philox stream per split and chunk)
+    for (index_t off = 0; off < m;) {
+      // the columns [lo, hi) of mixing chunk `part` of the split that fall in [first, first + m)
+      const index_t part = (first + off) / kMixChunk, lo = (first + off) - part * kMixChunk;
+      const index_t hi = std::min(kMixChunk, lo + (m - off));
+      MatrixView<T> zw(latent.data(), d + k, hi, d + k);
+      // [z; w] ~ N(0, I) (a Philox stream per split and chunk, columns from the chunk's start)
       ops.fill(zw, T(0));
       ops.add_normal(spec.seed, (stream << 20) + static_cast<std::uint32_t>(part), T(1), zw);
-      // A[0:d, chunk] += S [I | sqrt(c) U] [z; w]
-      ops.gemm(Op::none, Op::none, T(1), mixing.view(), zw, T(1),
-               MatrixView<T>(dst.data + off * rows_, d, c, rows_));
+      // A[0:d, columns] += S [I | sqrt(c) U] [z; w][:, lo:hi]
+      ops.gemm(Op::none, Op::none, T(1), mixing.view(),
+               ConstMatrixView<T>(latent.data() + lo * (d + k), d + k, hi - lo, d + k), T(1),
+               MatrixView<T>(dst.data + off * rows_, d, hi - lo, rows_));
+      off += hi - lo;
     }
   };
   // The training split in bf16 and in host memory: generated chunk by chunk on the executor
   // and rounded into host memory, so that no full-precision copy of it is ever held.
   const bool chunked_train = precision == DataPrecision::bf16 && residence == DataResidence::host;
+  // A split: every rank draws all its labels (the same host stream), keeps and generates only
+  // its shard's samples.
   const auto generate = [&](Part& p, index_t n, std::uint32_t stream, std::vector<std::int32_t>* clean) {
+    BILEVEL_EXPECTS(n >= comm_->size(), "synthetic data: a split of " << n
+                                            << " samples cannot be shared by " << comm_->size()
+                                            << " ranks (each needs one)");
     std::vector<std::int32_t> labels(static_cast<std::size_t>(n));
     for (auto& l : labels) l = pick(rng);
     if (clean) *clean = labels;
-    p.samples = n;
+    const Shard shard = comm_->shard(n);
+    p.samples = shard.size();
+    p.first = shard.begin;
     p.total = n;
-    Array<std::int32_t> true_labels(exec_, n, 1, labels);
+    const index_t local = p.samples;
+    Array<std::int32_t> true_labels(
+        exec_, local, 1,
+        std::vector<std::int32_t>(labels.begin() + shard.begin, labels.begin() + shard.end));
     if (chunked_train && &p == &train_) {
-      p.x_bf16 = Array<std::uint16_t>(exec_, rows_, n, Array<std::uint16_t>::Residence::host_mapped);
-      const index_t chunk = std::min(n, kGenerationChunk);
+      p.x_bf16 = Array<std::uint16_t>(exec_, rows_, local, Array<std::uint16_t>::Residence::host_mapped);
+      const index_t chunk = std::min(local, kGenerationChunk);
       Array<T> buffer(exec_, rows_, chunk);
-      for (index_t off = 0; off < n; off += chunk) {
-        const index_t m = std::min(chunk, n - off);
-        generate_columns(MatrixView<T>(buffer.data(), rows_, m, rows_), true_labels.data(), off,
-                         stream);
+      for (index_t off = 0; off < local; off += chunk) {
+        const index_t m = std::min(chunk, local - off);
+        generate_columns(MatrixView<T>(buffer.data(), rows_, m, rows_), true_labels.data() + off,
+                         shard.begin + off, stream);
         // x_bf16[:, chunk] = round(buffer)
         fused_->round_to_bf16(buffer.data(), rows_ * m, p.x_bf16.data() + off * rows_);
       }
       exec_->synchronize();
     } else {
-      p.x = Array<T>(exec_, rows_, n, placement(&p));
-      generate_columns(p.x.view(), true_labels.data(), 0, stream);
+      p.x = Array<T>(exec_, rows_, local, placement(&p));
+      generate_columns(p.x.view(), true_labels.data(), shard.begin, stream);
     }
     p.labels = std::move(true_labels);
   };
@@ -226,7 +250,8 @@ HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec,
     noisy[i] = (noisy[i] + shift(rng)) % classes_;
     corrupted[i] = 1;
   }
-  train_.labels.upload(noisy);
+  train_.labels.upload(std::vector<std::int32_t>(noisy.begin() + train_.first,
+                                                 noisy.begin() + train_.first + train_.samples));
   if (truth != nullptr) {
     truth->clean_train_labels = std::move(clean);
     truth->corrupted = std::move(corrupted);

@@ -134,6 +134,14 @@ class HypercleanProblem final : public Problem<T> {
                     double reg, HypercleanTruth* truth,
                     DataPrecision precision = DataPrecision::same,
                     DataResidence residence = DataResidence::device);
+  /// Data-parallel generation: this rank generates only its shard of each split: the same
+  /// numbers as those samples of the one-process data (bit for bit with the plain generator,
+  /// to rounding with the mixed one, whose GEMM then runs over chunks of other widths);
+  /// `truth` gets the whole splits' truth.
+  HypercleanProblem(std::shared_ptr<Executor> exec, const SyntheticHypercleanSpec& spec,
+                    double reg, HypercleanTruth* truth, std::shared_ptr<Communicator> comm,
+                    DataPrecision precision = DataPrecision::same,
+                    DataResidence residence = DataResidence::device);
   ~HypercleanProblem() override;
 
   std::string name() const override { return "hyperclean"; }
