@@ -20,6 +20,14 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
 done
 [[ -z $cuda_lib ]] && cuda_lib=$(dirname "$(find / -name 'libcublas.so.13' -print -quit 2>/dev/null)")
 export LD_LIBRARY_PATH="$PWD/$bundle/lib:$cuda_lib:${LD_LIBRARY_PATH:-}"
+# NCCL (loaded at run time by the library): the toolkit's, or PyTorch's wheel
+if [[ -z ${BILEVEL_NCCL_LIBRARY:-} ]]; then
+  for f in /usr/local/cuda/lib64/libnccl.so.2 /usr/local/cuda/lib/libnccl.so.2 \
+           "$(python3 -c 'import nvidia.nccl, os; print(os.path.dirname(nvidia.nccl.__file__) + "/lib/libnccl.so.2")' 2>/dev/null)"; do
+    if [[ -n $f && -e $f ]]; then export BILEVEL_NCCL_LIBRARY=$f; break; fi
+  done
+fi
+echo "NCCL: ${BILEVEL_NCCL_LIBRARY:-not found}"
 {
   echo "date: $(date -u +%FT%TZ)"
   echo "commit: $(cat $bundle/commit)"

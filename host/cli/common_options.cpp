@@ -1,5 +1,6 @@
 #include "commands.hpp"
 
+#include <bilevel/distributed.hpp>
 #include <bilevel/solvers/solver.hpp>
 
 #include <cerrno>
@@ -109,10 +110,14 @@ void add_run_options(CLI::App* cmd, RunOptions& o, const std::string& seed_help)
 std::shared_ptr<Executor> make_cli_executor(const std::string& backend_name) {
   const Backend backend = parse_backend(backend_name);
   std::string reason;
-  if (backend == Backend::automatic && cuda_device_count(&reason) == 0)
+  const int devices = cuda_device_count(&reason);
+  if (backend == Backend::automatic && devices == 0)
     std::fprintf(stderr, "bilevel: no CUDA device (%s): running on the CPU backend\n",
                  reason.c_str());
-  return make_executor(backend);
+  // ranks started by mpirun take the node's GPUs in turn (several ranks share one when the
+  // node has fewer)
+  const int device = devices > 1 ? launched_local_rank() % devices : 0;
+  return make_executor(backend, device);
 }
 
 CLI::Validator non_negative_integer() { return integer_at_least(0, "INT>=0"); }

@@ -239,7 +239,7 @@ int run(const HypercleanArgs& a) {
   auto exec = make_cli_executor(a.run.backend);
   // data-parallel over MPI ranks: each keeps its shard of every split and of the sample
   // weights x; rank 0 reports
-  const std::shared_ptr<Communicator> comm = make_communicator(a.distributed);
+  const std::shared_ptr<Communicator> comm = make_communicator(a.distributed, *exec);
   const bool root = comm->rank() == 0, sharded = comm->size() > 1;
   // checkpoints: one file per rank (PATH.rank-R-of-P), each with its shard of x
   const RunOptions files = per_rank_checkpoints(a.run, *comm);
@@ -620,9 +620,10 @@ std::function<int()> add_hyperclean_command(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "device", "host"}));
   add_run_options(cmd, a->run, "Seed of the split, the corruption and the minibatches");
   cmd->add_option("--distributed", a->distributed,
-                  "auto (MPI when started by mpirun), mpi or off: data-parallel over the ranks, "
+                  "auto (when started by mpirun: NCCL with a GPU per rank, else MPI), mpi, nccl or off: "
+                  "data-parallel over the ranks, "
                   "each holding its shard of the samples and of their weights")
-      ->capture_default_str()->check(CLI::IsMember({"auto", "mpi", "off"}));
+      ->capture_default_str()->check(CLI::IsMember({"auto", "mpi", "nccl", "off"}));
   cmd->add_option("--grid", a->grid,
                   "A search over settings: NAME=v1,v2,... (NAME outer-step, inner-step or "
                   "neumann-eta; repeat for a product); every combination is an instance, and "

@@ -71,7 +71,7 @@ int run(const QuadraticArgs& a) {
   const double x_star_norm = std::sqrt(std::inner_product(x_star.begin(), x_star.end(),
                                                           x_star.begin(), 0.0));
   // data-parallel over MPI ranks: each keeps its shard of the n samples; rank 0 reports
-  const std::shared_ptr<Communicator> comm = make_communicator(a.distributed);
+  const std::shared_ptr<Communicator> comm = make_communicator(a.distributed, *exec);
   const bool root = comm->rank() == 0;
   // checkpoints: one file per rank (PATH.rank-R-of-P)
   const RunOptions files = per_rank_checkpoints(a.run, *comm);
@@ -219,8 +219,9 @@ std::function<int()> add_quadratic_command(CLI::App& app) {
   cmd->add_option("--cg-iterations", a->cg_iterations, "CG iterations per estimate")->capture_default_str()->check(non_negative_integer());
   add_run_options(cmd, a->run, "Seed of the data and of the minibatches");
   cmd->add_option("--distributed", a->distributed,
-                  "auto (MPI when started by mpirun), mpi or off: data-parallel over the ranks")
-      ->capture_default_str()->check(CLI::IsMember({"auto", "mpi", "off"}));
+                  "auto (when started by mpirun: NCCL with a GPU per rank, else MPI), mpi, nccl or off: "
+                  "data-parallel over the ranks")
+      ->capture_default_str()->check(CLI::IsMember({"auto", "mpi", "nccl", "off"}));
   return [a, cmd]() -> int {
     if (!cmd->parsed()) return -1;
     return a->run.precision == "float" ? run<float>(*a) : run<double>(*a);

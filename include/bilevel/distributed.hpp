@@ -63,8 +63,28 @@ std::shared_ptr<Communicator> mpi_communicator(double startup_timeout_s = 60.0);
 /// The MPI world if this process has initialised it (mpi_communicator was called), else null.
 std::shared_ptr<Communicator> active_mpi_communicator();
 
+/// This process's rank among the ranks of its node, and their number, as the launcher
+/// announced them (0 and 1 when not launched by one): which GPU a rank takes.
+int launched_local_rank();
+int launched_local_size();
+
 /// The communicator a command uses: "auto" (MPI when launched by mpirun, else local), "mpi",
 /// "off". Throws InvalidArgument for another value, NotSupported for "mpi" without MPI.
 std::shared_ptr<Communicator> make_communicator(const std::string& choice);
+/// The same for an executor, with "nccl" besides: NCCL between the GPUs, bootstrapped over MPI
+/// (over nothing for one process). "auto" picks NCCL when launched by mpirun on the CUDA
+/// backend with NCCL available and a GPU per rank of the node, else MPI (host-staged), else
+/// local.
+std::shared_ptr<Communicator> make_communicator(const std::string& choice, Executor& exec);
+
+/// True when libnccl can be loaded (at run time: $BILEVEL_NCCL_LIBRARY, libnccl.so.2 on the
+/// loader's path, or the CUDA toolkit's); else false and *why_not says why.
+bool nccl_available(std::string* why_not = nullptr);
+/// NCCL between GPUs: the all-reduce runs on exec's stream (capturable in a CUDA graph), the
+/// communicator's unique id goes from rank 0 to the others through `bootstrap` (MPI, or the
+/// local communicator for one process). Each rank needs its own GPU (NCCL refuses two ranks on
+/// one; use MPI then). Throws NotSupported for a CPU executor or without NCCL.
+std::shared_ptr<Communicator> nccl_communicator(std::shared_ptr<Communicator> bootstrap,
+                                                Executor& exec);
 
 }  // namespace bilevel
