@@ -1,0 +1,165 @@
+"""bilevel: stochastic bilevel optimization on the GPU and the CPU, from Python.
+
+The C++ library (the same one the ``bilevel`` command and ``find_package(bilevel)`` use) does
+the work; this package gives it NumPy arrays and keyword options::
+
+    import bilevel
+    ex = bilevel.Executor("cpu")
+    p = bilevel.QuadraticProblem(ex, dx=10, dy=20, samples=500, seed=1)
+    r = bilevel.solve(p, "stocbio", iterations=300, inner_step=0.3, outer_step=0.3)
+    r.x                      # (instances, dim_x) NumPy array
+    bilevel.algorithms()     # the presets, with their sources
+
+Problems whose oracles are Python functions (written with NumPy, PyTorch or JAX, returning
+arrays NumPy can read) come through :class:`CallbackProblem`: the flexible, slower path.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from . import _bilevel
+from ._bilevel import (CallbackProblem, DeviceUnavailable, DivergenceError, HypercleanProblem,
+                       hyperclean_split,
+                       InvalidArgument, NotSupported, Problem, QuadraticProblem, cuda_device_count)
+
+__all__ = ["Executor", "QuadraticProblem", "HypercleanProblem", "CallbackProblem", "Problem",
+           "algorithms", "solve", "Result", "DivergenceError", "InvalidArgument", "NotSupported",
+           "DeviceUnavailable", "cuda_device_count", "hyperclean_split"]
+
+
+def Executor(kind: str = "auto", device: int = 0):
+    """An executor: ``"auto"`` (CUDA when a device exists, else the CPU), ``"cpu"`` or
+    ``"cuda"``. Raises ValueError for another name, DeviceUnavailable for ``"cuda"`` without a
+    device."""
+    if kind not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"Executor: kind must be 'auto', 'cpu' or 'cuda', got {kind!r}")
+    return _bilevel.make_executor(kind, device)
+
+
+def algorithms() -> list:
+    """The algorithm presets: a list of dicts with name, description, source and needs."""
+    return _bilevel.algorithms()
+
+
+@dataclasses.dataclass
+class Result:
+    """What a solve returns. ``x``: (instances, dim_x), ``y``: (instances, dim_y);
+    ``history``: one dict per evaluation (iteration, seconds, upper_value, lower_value,
+    hypergradient_norm and the problem's own metrics, one value per instance);
+    ``interrupted``: stopped by Ctrl-C (x, y are then the state of the last evaluation)."""
+    x: np.ndarray
+    y: np.ndarray
+    iterations: int
+    seconds: float
+    history: list
+    diverged_at: list
+    interrupted: bool
+    algorithm: str
+    backend: str
+    device: str
+
+
+# keyword options of solve(): name -> (type, what), as AlgorithmOptions / ScheduleOptions
+_OPTIONS = {
+    "iterations": (int, "outer iterations K"),
+    "inner_steps": (int, "SGD steps on y per lower-level round"),
+    "inner_step": (float, "alpha: the lower-level step (one value or one per instance)"),
+    "outer_step": (float, "beta: the upper-level step (one value or one per instance)"),
+    "lower_batch": (int, "samples per lower-level batch (0: full data)"),
+    "upper_batch": (int, "samples per upper-level batch (0: full data)"),
+    "seed": (int, "minibatch seed"),
+    "eval_every": (int, "metrics every k iterations (0: at the end)"),
+    "neumann_terms": (int, "Neumann terms Q"),
+    "neumann_eta": (float, "the Neumann step (one value or one per instance)"),
+    "cg_iterations": (int, "CG iterations per estimate"),
+    "capture": (bool, "replay iterations as CUDA graphs"),
+    "independent_batches": (bool, "each instance draws its own minibatches"),
+}
+_PER_INSTANCE = {"inner_step", "outer_step", "neumann_eta"}
+
+
+def _check(name: str, value: Any):
+    kind, _ = _OPTIONS[name]
+    if name in _PER_INSTANCE:
+        values = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value]
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
+                raise TypeError(f"solve(): {name} must be a number or a list of numbers, got {v!r}")
+            if not np.isfinite(v) or v <= 0:
+                raise ValueError(f"solve(): {name} must be > 0 and finite, got {v!r}")
+        return [float(v) for v in values]
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise TypeError(f"solve(): {name} must be True or False, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"solve(): {name} must be an integer, got {value!r}")
+    if value < 0:
+        raise ValueError(f"solve(): {name} must be >= 0, got {value!r}")
+    return int(value)
+
+
+def solve(problem: Problem, algorithm: str = "stocbio", *, x0=None, y0=None,
+          instances: int = 1, callback: Optional[Callable[[dict], None]] = None,
+          progress: Optional[bool] = None, **options) -> Result:
+    """Runs a preset (see :func:`algorithms`) on a problem from x0, y0 (default 0;
+    ``instances`` x dim arrays or flat). Options are those of the C++ ``AlgorithmOptions``
+    (unknown names raise TypeError listing the known ones). ``callback(metrics)`` sees every
+    evaluation; ``progress`` shows a tqdm bar (default: when tqdm is installed and stderr is a
+    terminal). Ctrl-C stops the run at the next evaluation and returns the state reached
+    (``Result.interrupted``)."""
+    names = {a["name"] for a in algorithms()}
+    if algorithm not in names:
+        raise ValueError(f"solve(): unknown algorithm {algorithm!r}; known: {', '.join(sorted(names))}")
+    if isinstance(instances, bool) or not isinstance(instances, (int, np.integer)) or instances < 1:
+        raise ValueError(f"solve(): instances must be an integer >= 1, got {instances!r}")
+    o = _bilevel.SolveOptions()
+    o.algorithm = algorithm
+    o.instances = int(instances)
+    for name, value in options.items():
+        if name not in _OPTIONS:
+            known = ", ".join(sorted(_OPTIONS))
+            raise TypeError(f"solve() got an unknown option {name!r}; known: {known}")
+        setattr(o, name, _check(name, value))
+    if "eval_every" not in options:
+        # evaluations are where Ctrl-C and the callback take effect
+        o.eval_every = max(1, (options.get("iterations") or 100) // 50)
+
+    def as_start(a, what):
+        if a is None:
+            return None
+        a = np.ascontiguousarray(np.asarray(a, dtype=np.float64))
+        return a.reshape(-1)
+
+    bar = None
+    if progress is None:
+        import sys
+        progress = sys.stderr.isatty()
+    if progress:
+        try:
+            from tqdm import tqdm
+            total = options.get("iterations")
+            bar = tqdm(total=total, unit="it", desc=algorithm)
+        except ImportError:
+            bar = None
+
+    def observe(metrics: dict):
+        if bar is not None:
+            bar.n = metrics["iteration"]
+            bar.set_postfix(f=f"{metrics['upper_value'][0]:.4g}")
+            bar.refresh()
+        if callback is not None:
+            callback(metrics)
+
+    try:
+        r = _bilevel.solve(problem, o, as_start(x0, "x0"), as_start(y0, "y0"), observe)
+    finally:
+        if bar is not None:
+            bar.close()
+    return Result(x=r["x"], y=r["y"], iterations=r["iterations"], seconds=r["seconds"],
+                  history=r["history"], diverged_at=list(r["diverged_at"]),
+                  interrupted=r["interrupted"], algorithm=r["algorithm"], backend=r["backend"],
+                  device=r["device"])

@@ -1,0 +1,413 @@
+// bilevel._bilevel: the C++ library for Python (nanobind). The Python layer (bilevel/__init__.py)
+// validates keyword options and adds progress bars; this module holds executors, problems (the
+// built-in quadratic and hyper-cleaning, and problems whose oracles are Python callables) and
+// one solve() over them, in double precision. Arrays cross as NumPy (any DLPack-capable CPU
+// array is taken without a copy where its layout allows).
+#include <bilevel/bilevel.hpp>
+
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/function.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/shared_ptr.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <Python.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace bilevel::python {
+namespace {
+
+using Vector = nb::ndarray<const double, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using Matrix = nb::ndarray<const double, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+using Labels = nb::ndarray<const std::int32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+
+/// A NumPy array owning `values`, of the given shape (C order).
+nb::ndarray<nb::numpy, double> to_numpy(std::vector<double> values, std::vector<size_t> shape) {
+  auto* owned = new std::vector<double>(std::move(values));
+  nb::capsule owner(owned, [](void* p) noexcept { delete static_cast<std::vector<double>*>(p); });
+  return nb::ndarray<nb::numpy, double>(owned->data(), shape.size(), shape.data(), owner);
+}
+
+/// Rows (samples) x features, labels: a Dataset (features stored as float, as the readers do).
+Dataset to_dataset(const Matrix& x, const Labels& labels, int classes, const char* what) {
+  BILEVEL_EXPECTS(x.shape(0) == labels.shape(0),
+                  what << ": " << x.shape(0) << " rows of features but " << labels.shape(0)
+                       << " labels");
+  Dataset d;
+  d.source = what;
+  d.samples = static_cast<index_t>(x.shape(0));
+  d.features = static_cast<index_t>(x.shape(1));
+  d.classes = classes;
+  d.x.assign(x.data(), x.data() + x.size());
+  d.labels.assign(labels.data(), labels.data() + labels.size());
+  d.validate();
+  return d;
+}
+
+/// Stopped from Python (Ctrl-C) at an evaluation: the solve returns the state reached.
+struct Interrupted {};
+
+/// A problem whose oracles are Python callables on one instance's (x, y) as NumPy vectors:
+///   grad_y_g(x, y) -> gy;  grad_f(x, y) -> (fx, fy);  hvp_jvp(x, y, v) -> (hv, jv);
+///   values(x, y) -> (f, g)
+/// Deterministic (full-batch) oracles on the CPU executor; instances one after another.
+class CallbackProblem final : public Problem<double> {
+ public:
+  CallbackProblem(index_t dx, index_t dy, nb::callable grad_y_g, nb::callable grad_f,
+                  nb::callable hvp_jvp, nb::callable values)
+      : exec_(make_executor(Backend::cpu)), dx_(dx), dy_(dy), grad_y_g_(std::move(grad_y_g)),
+        grad_f_(std::move(grad_f)), hvp_jvp_(std::move(hvp_jvp)), values_(std::move(values)) {
+    BILEVEL_EXPECTS(dx > 0 && dy > 0, "CallbackProblem: dim_x and dim_y must be > 0, got "
+                                          << dx << " and " << dy);
+  }
+  std::string name() const override { return "python callbacks"; }
+  std::shared_ptr<Executor> executor() const override { return exec_; }
+  index_t dim_x() const override { return dx_; }
+  index_t dim_y() const override { return dy_; }
+  bool capturable() const override { return false; }
+
+  void grad_y_g(const Batch&, ConstMatrixView<double> x, ConstMatrixView<double> y,
+                MatrixView<double> out) override {
+    for (index_t b = 0; b < x.cols; ++b)
+      put(call(grad_y_g_, "grad_y_g", column(x, b), column(y, b)), dy_, "grad_y_g", out, b);
+  }
+  void grad_f(const Batch&, ConstMatrixView<double> x, ConstMatrixView<double> y,
+              MatrixView<double> fx, MatrixView<double> fy) override {
+    for (index_t b = 0; b < x.cols; ++b) {
+      nb::object r = call(grad_f_, "grad_f", column(x, b), column(y, b));
+      const auto pair = nb::cast<std::pair<nb::object, nb::object>>(r);
+      if (!fx.empty()) put(pair.first, dx_, "grad_f (fx)", fx, b);
+      put(pair.second, dy_, "grad_f (fy)", fy, b);
+    }
+  }
+  void hvp_jvp(const Batch&, ConstMatrixView<double> x, ConstMatrixView<double> y,
+               ConstMatrixView<double> v, MatrixView<double> hv, MatrixView<double> jv) override {
+    for (index_t b = 0; b < x.cols; ++b) {
+      nb::object r = call(hvp_jvp_, "hvp_jvp", column(x, b), column(y, b), column(v, b));
+      const auto pair = nb::cast<std::pair<nb::object, nb::object>>(r);
+      if (!hv.empty()) put(pair.first, dy_, "hvp_jvp (hv)", hv, b);
+      if (!jv.empty()) put(pair.second, dx_, "hvp_jvp (jv)", jv, b);
+    }
+  }
+  void values(const Batch&, const Batch&, ConstMatrixView<double> x, ConstMatrixView<double> y,
+              double* f_out, double* g_out) override {
+    for (index_t b = 0; b < x.cols; ++b) {
+      nb::object r = call(values_, "values", column(x, b), column(y, b));
+      const auto pair = nb::cast<std::pair<double, double>>(r);
+      if (f_out) f_out[b] = pair.first;
+      if (g_out) g_out[b] = pair.second;
+    }
+  }
+
+ private:
+  static nb::object column(ConstMatrixView<double> m, index_t b) {
+    return nb::cast(to_numpy(std::vector<double>(m.data + b * m.ld, m.data + b * m.ld + m.rows),
+                             {static_cast<size_t>(m.rows)}));
+  }
+  template <typename... A>
+  static nb::object call(const nb::callable& f, const char* what, A&&... args) {
+    try {
+      return f(std::forward<A>(args)...);
+    } catch (nb::python_error& e) {
+      if (e.matches(PyExc_KeyboardInterrupt)) throw Interrupted{};
+      throw;
+    }
+  }
+  /// Copies a returned array (anything NumPy can read, DLPack arrays included) into column b.
+  static void put(const nb::object& value, index_t n, const char* what, MatrixView<double> out,
+                  index_t b) {
+    Vector v;
+    if (!nb::try_cast(value, v))
+      throw InvalidArgument(std::string("CallbackProblem: ") + what +
+                            " must return a 1-D float64 CPU array (NumPy, or DLPack)");
+    BILEVEL_EXPECTS(static_cast<index_t>(v.shape(0)) == n,
+                    "CallbackProblem: " << what << " returned " << v.shape(0) << " values, expected "
+                                        << n);
+    std::copy(v.data(), v.data() + n, out.data + b * out.ld);
+  }
+
+  std::shared_ptr<Executor> exec_;
+  index_t dx_, dy_;
+  nb::callable grad_y_g_, grad_f_, hvp_jvp_, values_;
+
+ public:
+  /// The callables, for Python's garbage collector: a lambda that refers to its own problem
+  /// (through the module's globals) is a cycle the collector must see through.
+  int traverse(visitproc visit, void* arg) {
+    for (nb::callable* c : {&grad_y_g_, &grad_f_, &hvp_jvp_, &values_}) Py_VISIT(c->ptr());
+    return 0;
+  }
+  void clear() {
+    for (nb::callable* c : {&grad_y_g_, &grad_f_, &hvp_jvp_, &values_}) *c = nb::callable();
+  }
+};
+
+int callback_problem_traverse(PyObject* self, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(self));
+  if (!nb::inst_ready(self)) return 0;
+  return nb::inst_ptr<CallbackProblem>(self)->traverse(visit, arg);
+}
+
+int callback_problem_clear(PyObject* self) {
+  if (nb::inst_ready(self)) nb::inst_ptr<CallbackProblem>(self)->clear();
+  return 0;
+}
+
+PyType_Slot callback_problem_slots[] = {
+    {Py_tp_traverse, reinterpret_cast<void*>(callback_problem_traverse)},
+    {Py_tp_clear, reinterpret_cast<void*>(callback_problem_clear)},
+    {0, nullptr}};
+
+/// The options a solve takes (bilevel/__init__.py checks the names and types).
+struct SolveOptions {
+  std::string algorithm = "stocbio";
+  index_t instances = 1;
+  index_t iterations = -1, inner_steps = -1, lower_batch = -1, upper_batch = -1;
+  index_t eval_every = -1, neumann_terms = -1, cg_iterations = -1;
+  std::vector<double> inner_step, outer_step, neumann_eta;
+  std::int64_t seed = -1;
+  bool capture = true, independent_batches = false;
+};
+
+nb::dict solve(Problem<double>& problem, const SolveOptions& s, nb::object x0, nb::object y0,
+               nb::object callback) {
+  AlgorithmOptions o = default_options(s.algorithm);
+  if (s.iterations >= 0) o.loop.iterations = s.iterations;
+  if (s.inner_steps >= 0) o.loop.inner_steps = s.inner_steps;
+  if (s.lower_batch >= 0) o.loop.lower_batch = s.lower_batch;
+  if (s.upper_batch >= 0) o.loop.upper_batch = s.upper_batch;
+  if (s.eval_every >= 0) o.loop.eval_every = s.eval_every;
+  if (s.seed >= 0) o.loop.seed = static_cast<std::uint64_t>(s.seed);
+  if (!s.inner_step.empty()) o.loop.inner_step = s.inner_step;
+  if (!s.outer_step.empty()) o.loop.outer_step = s.outer_step;
+  if (s.neumann_terms >= 0) o.neumann.terms = s.neumann_terms;
+  if (!s.neumann_eta.empty()) o.neumann.eta = s.neumann_eta;
+  if (s.cg_iterations >= 0) o.cg.iterations = s.cg_iterations;
+  o.loop.capture = s.capture;
+  o.loop.independent_batches = s.independent_batches;
+  const index_t dx = problem.dim_x(), dy = problem.dim_y(), nb_ = s.instances;
+  BILEVEL_EXPECTS(nb_ >= 1, "instances must be >= 1, got " << nb_);
+  const auto start = [&](nb::object given, index_t d, const char* what) {
+    if (given.is_none()) return std::vector<double>(static_cast<std::size_t>(d * nb_), 0.0);
+    nb::ndarray<const double, nb::c_contig, nb::device::cpu> a;
+    if (!nb::try_cast(given, a))
+      throw InvalidArgument(std::string(what) + " must be a float64 CPU array (NumPy or DLPack)");
+    BILEVEL_EXPECTS(static_cast<index_t>(a.size()) == d * nb_,
+                    what << " must hold " << d << " x " << nb_ << " instance(s) values, has "
+                         << a.size());
+    return std::vector<double>(a.data(), a.data() + a.size());
+  };
+  const std::vector<double> xs = start(x0, dx, "x0"), ys = start(y0, dy, "y0");
+  auto solver = make_solver(problem, o);
+  // the state at the last evaluation, kept for an interrupted run
+  std::vector<double> last_x = xs, last_y = ys;
+  index_t last_iteration = 0;
+  bool stop = false;  // Ctrl-C (or KeyboardInterrupt from the callback): stop after the copy
+  nb::list history;
+  const auto observe = [&](const IterationMetrics& m) {
+    nb::dict d;
+    d["iteration"] = m.iteration;
+    d["seconds"] = m.seconds;
+    d["upper_value"] = m.upper_value;
+    d["lower_value"] = m.lower_value;
+    d["hypergradient_norm"] = m.hypergradient_norm;
+    if (!m.distance_to_solution.empty()) d["distance_to_solution"] = m.distance_to_solution;
+    const std::vector<std::string> names = problem.evaluation_metric_names();
+    for (std::size_t k = 0; k < names.size() && k < m.problem_metrics.size(); ++k)
+      d[names[k].c_str()] = m.problem_metrics[k];
+    history.append(d);
+    if (!callback.is_none()) {
+      try {
+        callback(d);
+      } catch (nb::python_error& e) {
+        if (!e.matches(PyExc_KeyboardInterrupt)) throw;
+        stop = true;
+      }
+    }
+    // Ctrl-C between evaluations
+    if (PyErr_CheckSignals() != 0) {
+      if (!PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) throw nb::python_error();
+      PyErr_Clear();
+      stop = true;
+    }
+  };
+  const auto inspect = [&](const IterationMetrics& m, ConstMatrixView<double> x,
+                           ConstMatrixView<double> y) {
+    const auto copy = [&](ConstMatrixView<double> v, std::vector<double>& out) {
+      out.resize(static_cast<std::size_t>(v.rows * v.cols));
+      problem.executor()->copy_to_host(out.data(), v.data, out.size() * sizeof(double));
+    };
+    copy(x, last_x);
+    copy(y, last_y);
+    last_iteration = m.iteration;
+    if (stop) throw Interrupted{};  // with the state of this evaluation
+  };
+  nb::dict out;
+  try {
+    const SolveResult<double> r = solver->run(xs, ys, observe, inspect);
+    out["x"] = to_numpy(r.x, {static_cast<size_t>(nb_), static_cast<size_t>(dx)});
+    out["y"] = to_numpy(r.y, {static_cast<size_t>(nb_), static_cast<size_t>(dy)});
+    out["iterations"] = r.iterations;
+    out["seconds"] = r.seconds;
+    out["diverged_at"] = r.diverged_at;
+    out["interrupted"] = false;
+  } catch (const Interrupted&) {
+    out["x"] = to_numpy(last_x, {static_cast<size_t>(nb_), static_cast<size_t>(dx)});
+    out["y"] = to_numpy(last_y, {static_cast<size_t>(nb_), static_cast<size_t>(dy)});
+    out["iterations"] = last_iteration;
+    out["seconds"] = 0.0;
+    out["diverged_at"] = std::vector<index_t>(static_cast<std::size_t>(nb_), -1);
+    out["interrupted"] = true;
+  }
+  out["history"] = history;
+  out["algorithm"] = s.algorithm;
+  out["backend"] = to_string(problem.executor()->backend());
+  out["device"] = problem.executor()->device_name();
+  return out;
+}
+
+}  // namespace
+}  // namespace bilevel::python
+
+NB_MODULE(_bilevel, m) {
+  using namespace bilevel;
+  using namespace bilevel::python;
+  m.doc() = "bilevel: stochastic bilevel optimization on the GPU and the CPU (C++ core)";
+
+  nb::exception<DivergenceError>(m, "DivergenceError", PyExc_RuntimeError);
+  nb::exception<NotSupported>(m, "NotSupported", PyExc_NotImplementedError);
+  nb::exception<DeviceUnavailable>(m, "DeviceUnavailable", PyExc_RuntimeError);
+  nb::exception<InvalidArgument>(m, "InvalidArgument", PyExc_ValueError);
+
+  nb::class_<Executor>(m, "Executor")
+      .def_prop_ro("backend", [](const Executor& e) { return to_string(e.backend()); })
+      .def_prop_ro("device_name", &Executor::device_name);
+  m.def("make_executor",
+        [](const std::string& kind, int device) { return make_executor(parse_backend(kind), device); },
+        "kind"_a = "auto", "device"_a = 0,
+        "An executor: 'auto' (CUDA when a device exists, else the CPU), 'cpu' or 'cuda'.");
+  m.def("cuda_device_count", []() { return cuda_device_count(); });
+
+  m.def("algorithms", []() {
+    nb::list out;
+    for (const AlgorithmInfo& i : algorithm_presets()) {
+      nb::dict d;
+      d["name"] = i.name;
+      d["description"] = i.description;
+      d["source"] = i.source;
+      d["needs"] = i.needs;
+      out.append(d);
+    }
+    return out;
+  });
+
+  nb::class_<Problem<double>>(m, "Problem")
+      .def_prop_ro("name", &Problem<double>::name)
+      .def_prop_ro("dim_x", &Problem<double>::dim_x)
+      .def_prop_ro("dim_y", &Problem<double>::dim_y)
+      .def_prop_ro("backend", [](const Problem<double>& p) { return to_string(p.executor()->backend()); });
+
+  nb::class_<QuadraticProblem<double>, Problem<double>>(m, "QuadraticProblem")
+      .def("__init__",
+           [](QuadraticProblem<double>* self, std::shared_ptr<Executor> exec, index_t dx,
+              index_t dy, index_t samples, std::uint64_t seed, double mu) {
+             new (self) QuadraticProblem<double>(std::move(exec),
+                                                 QuadraticData::random(dx, dy, samples, seed, mu));
+           },
+           "executor"_a, "dx"_a, "dy"_a, "samples"_a, "seed"_a = 0, "mu"_a = 0.5,
+           "The random quadratic of `bilevel quadratic` (same data for the same seed).")
+      .def("solution_x", [](const QuadraticProblem<double>& p) {
+        std::vector<double> x = p.data().solution_x();
+        const size_t n = x.size();
+        return to_numpy(std::move(x), {n});
+      });
+
+  nb::class_<HypercleanProblem<double>, Problem<double>>(m, "HypercleanProblem")
+      .def("__init__",
+           [](HypercleanProblem<double>* self, std::shared_ptr<Executor> exec,
+              const Matrix& train_x, const Labels& train_y, const Matrix& val_x,
+              const Labels& val_y, const Matrix& test_x, const Labels& test_y, int classes,
+              double reg) {
+             HypercleanData data;
+             data.train = to_dataset(train_x, train_y, classes, "train");
+             data.validation = to_dataset(val_x, val_y, classes, "validation");
+             data.test = to_dataset(test_x, test_y, classes, "test");
+             new (self) HypercleanProblem<double>(std::move(exec), data, reg);
+           },
+           "executor"_a, "train_x"_a, "train_y"_a, "validation_x"_a, "validation_y"_a,
+           "test_x"_a, "test_y"_a, "classes"_a, "reg"_a = 3e-3)
+      .def("test_accuracy", [](HypercleanProblem<double>& p, const Matrix& y) {
+        BILEVEL_EXPECTS(static_cast<index_t>(y.shape(1)) == p.dim_y(),
+                        "test_accuracy: y must have " << p.dim_y() << " columns");
+        auto exec = p.executor();
+        const index_t nb_ = static_cast<index_t>(y.shape(0));
+        Array<double> w(exec, p.dim_y(), nb_, std::vector<double>(y.data(), y.data() + y.size()));
+        p.reserve(nb_, 1);
+        return p.accuracy(DataSplit::test, w.cview());
+      }, "y"_a);
+
+  m.def("hyperclean_split",
+        [](const std::string& path, index_t train, index_t validation, index_t test,
+           double corruption, std::uint64_t seed) {
+          // the CLI's protocol on a LIBSVM file: split, standardize on train, corrupt labels
+          const HypercleanData d = prepare_hyperclean(read_libsvm(path), std::nullopt,
+                                                      SplitSizes{train, validation, test},
+                                                      corruption, seed);
+          nb::dict out;
+          const auto put = [&](const Dataset& s, const char* name) {
+            out[(std::string(name) + "_x").c_str()] = to_numpy(
+                std::vector<double>(s.x.begin(), s.x.end()),
+                {static_cast<size_t>(s.samples), static_cast<size_t>(s.features)});
+            auto* labels = new std::vector<std::int32_t>(s.labels);
+            nb::capsule owner(labels, [](void* q) noexcept {
+              delete static_cast<std::vector<std::int32_t>*>(q);
+            });
+            out[(std::string(name) + "_y").c_str()] = nb::ndarray<nb::numpy, std::int32_t>(
+                labels->data(), {labels->size()}, owner);
+          };
+          put(d.train, "train");
+          put(d.validation, "validation");
+          put(d.test, "test");
+          out["classes"] = d.train.classes;
+          out["corrupted"] = std::vector<int>(d.corrupted.begin(), d.corrupted.end());
+          return out;
+        },
+        "path"_a, "train"_a, "validation"_a, "test"_a, "corruption"_a = 0.5, "seed"_a = 0,
+        "The hyper-cleaning protocol of `bilevel hyperclean --data FILE.svm` (same split, "
+        "standardization and corrupted labels for the same seed), as NumPy arrays.");
+
+  nb::class_<CallbackProblem, Problem<double>>(m, "CallbackProblem",
+                                               nb::type_slots(callback_problem_slots))
+      .def(nb::init<index_t, index_t, nb::callable, nb::callable, nb::callable, nb::callable>(),
+           "dim_x"_a, "dim_y"_a, "grad_y_g"_a, "grad_f"_a, "hvp_jvp"_a, "values"_a);
+
+  nb::class_<SolveOptions>(m, "SolveOptions")
+      .def(nb::init<>())
+      .def_rw("algorithm", &SolveOptions::algorithm)
+      .def_rw("instances", &SolveOptions::instances)
+      .def_rw("iterations", &SolveOptions::iterations)
+      .def_rw("inner_steps", &SolveOptions::inner_steps)
+      .def_rw("lower_batch", &SolveOptions::lower_batch)
+      .def_rw("upper_batch", &SolveOptions::upper_batch)
+      .def_rw("eval_every", &SolveOptions::eval_every)
+      .def_rw("neumann_terms", &SolveOptions::neumann_terms)
+      .def_rw("cg_iterations", &SolveOptions::cg_iterations)
+      .def_rw("inner_step", &SolveOptions::inner_step)
+      .def_rw("outer_step", &SolveOptions::outer_step)
+      .def_rw("neumann_eta", &SolveOptions::neumann_eta)
+      .def_rw("seed", &SolveOptions::seed)
+      .def_rw("capture", &SolveOptions::capture)
+      .def_rw("independent_batches", &SolveOptions::independent_batches);
+
+  m.def("solve", &solve, "problem"_a, "options"_a, "x0"_a.none() = nb::none(),
+        "y0"_a.none() = nb::none(), "callback"_a.none() = nb::none());
+}

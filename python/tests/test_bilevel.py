@@ -1,0 +1,188 @@
+"""The Python package against the command line and against known answers."""
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+import bilevel
+
+
+def test_executor_and_algorithms():
+    ex = bilevel.Executor("cpu")
+    assert ex.backend == "cpu"
+    names = {a["name"] for a in bilevel.algorithms()}
+    assert {"stocbio", "soba", "aid-cg", "bo-rep"} <= names
+    assert all(a["source"] for a in bilevel.algorithms())
+    with pytest.raises(ValueError, match="kind must be 'auto', 'cpu' or 'cuda'"):
+        bilevel.Executor("tpu")
+
+
+def test_options_are_checked_by_name():
+    p = bilevel.QuadraticProblem(bilevel.Executor("cpu"), dx=3, dy=4, samples=50, seed=1)
+    with pytest.raises(TypeError, match="unknown option 'iters'; known: .*iterations"):
+        bilevel.solve(p, "stocbio", iters=10)
+    with pytest.raises(ValueError, match="inner_step must be > 0"):
+        bilevel.solve(p, "stocbio", inner_step=-0.1)
+    with pytest.raises(TypeError, match="iterations must be an integer"):
+        bilevel.solve(p, "stocbio", iterations=2.5)
+    with pytest.raises(ValueError, match="unknown algorithm 'reptile'"):
+        bilevel.solve(p, "reptile")
+    with pytest.raises(ValueError, match="x0 must hold 3 x 1"):
+        bilevel.solve(p, "stocbio", iterations=5, x0=np.zeros(7))
+
+
+def test_quadratic_equals_the_cli_for_the_same_seed(cli, tmp_path):
+    """`bilevel quadratic --seed s` draws its data with seed s + 1 and its minibatches with s."""
+    args = dict(dx=6, dy=9, samples=200, batch=32, iters=300, step=0.3, eta=0.3, seed=2)
+    metrics = tmp_path / "m.jsonl"
+    subprocess.run([cli, "quadratic", "--dx", "6", "--dy", "9", "--samples", "200", "--batch", "32",
+                    "--iters", "300", "--inner-steps", "10", "--inner-step", "0.3",
+                    "--outer-step", "0.3", "--neumann-eta", "0.3", "--neumann-terms", "10",
+                    "--seed", "2", "--backend", "cpu", "--precision", "double",
+                    "--metrics", str(metrics)], check=True, capture_output=True)
+    summary = [json.loads(l) for l in metrics.read_text().splitlines()][-1]
+    p = bilevel.QuadraticProblem(bilevel.Executor("cpu"), dx=6, dy=9, samples=200, seed=3)
+    r = bilevel.solve(p, "stocbio", iterations=300, inner_steps=10, inner_step=0.3,
+                      outer_step=0.3, neumann_eta=0.3, neumann_terms=10, lower_batch=32,
+                      upper_batch=32, seed=2)
+    xs = p.solution_x()
+    rel = np.linalg.norm(r.x[0] - xs) / np.linalg.norm(xs)
+    assert rel == pytest.approx(summary["relative_distance"][0], rel=1e-9, abs=1e-12)
+    assert rel < 0.2
+
+
+def write_libsvm(path, n=900, d=12, classes=3, seed=5):
+    rng = np.random.default_rng(seed)
+    means = rng.normal(0, 1, (classes, d))
+    with open(path, "w") as f:
+        for i in range(n):
+            c = i % classes
+            x = means[c] + rng.normal(0, 1, d)
+            f.write(str(c) + " " + " ".join(f"{j + 1}:{v:.5f}" for j, v in enumerate(x)) + "\n")
+
+
+def test_hyperclean_equals_the_cli_for_the_same_seed(cli, tmp_path):
+    data = tmp_path / "small.svm"
+    write_libsvm(data)
+    metrics = tmp_path / "h.jsonl"
+    subprocess.run([cli, "hyperclean", "--data", str(data), "--train", "500", "--validation", "200",
+                    "--test", "200", "--batch", "64", "--iters", "200", "--inner-steps", "5",
+                    "--inner-step", "0.1", "--outer-step", "100", "--neumann-eta", "0.1",
+                    "--neumann-terms", "10", "--algo", "stocbio", "--seed", "3", "--no-baselines",
+                    "--backend", "cpu", "--precision", "double", "--metrics", str(metrics)],
+                   check=True, capture_output=True)
+    summary = [json.loads(l) for l in metrics.read_text().splitlines()][-1]
+    d = bilevel.hyperclean_split(str(data), 500, 200, 200, corruption=0.5, seed=3)
+    assert d["train_x"].shape == (500, 12) and d["train_y"].dtype == np.int32
+    ex = bilevel.Executor("cpu")
+    p = bilevel.HypercleanProblem(ex, d["train_x"], d["train_y"], d["validation_x"],
+                                  d["validation_y"], d["test_x"], d["test_y"], d["classes"], reg=3e-3)
+    r = bilevel.solve(p, "stocbio", iterations=200, inner_steps=5, inner_step=0.1, outer_step=100,
+                      neumann_eta=0.1, neumann_terms=10, lower_batch=64, upper_batch=64, seed=3)
+    acc = p.test_accuracy(r.y)[0]
+    assert acc == pytest.approx(summary["test_accuracy"], abs=1e-12)
+    # and the weights flag the corrupted samples as the CLI's F1 says
+    flagged = r.x[0] < 0
+    corrupted = np.array(d["corrupted"], dtype=bool)
+    tp = np.sum(flagged & corrupted)
+    f1 = 2 * tp / (flagged.sum() + corrupted.sum())
+    assert f1 == pytest.approx(summary["f1"], abs=1e-12)
+    assert f1 > 0.8
+
+
+class Quadratic:
+    """g(x, y) = |y - A x|^2 / 2, f(x, y) = |y - b|^2 / 2 + lam |x|^2 / 2:
+    y*(x) = A x and x* = (A'A + lam I)^-1 A' b."""
+
+    def __init__(self, dx=4, dy=6, lam=0.5, seed=0, as_array=np.asarray):
+        rng = np.random.default_rng(seed)
+        self.A = rng.normal(0, 1, (dy, dx)) / np.sqrt(dy)
+        self.b = rng.normal(0, 1, dy)
+        self.lam = lam
+        self.out = as_array  # what the oracles return (NumPy, or a DLPack array)
+
+    def answer(self):
+        A = self.A
+        return np.linalg.solve(A.T @ A + self.lam * np.eye(A.shape[1]), A.T @ self.b)
+
+    def problem(self):
+        A, b, lam, out = self.A, self.b, self.lam, self.out
+        return bilevel.CallbackProblem(
+            A.shape[1], A.shape[0],
+            grad_y_g=lambda x, y: out(y - A @ x),
+            grad_f=lambda x, y: (out(lam * x), out(y - b)),
+            hvp_jvp=lambda x, y, v: (out(v.copy()), out(-A.T @ v)),
+            values=lambda x, y: (0.5 * np.sum((y - b) ** 2) + 0.5 * lam * np.sum(x ** 2),
+                                 0.5 * np.sum((y - A @ x) ** 2)))
+
+
+@pytest.mark.parametrize("algorithm", ["stocbio", "aid-cg"])
+def test_python_callback_problem_reaches_the_known_answer(algorithm):
+    q = Quadratic()
+    r = bilevel.solve(q.problem(), algorithm, iterations=400, inner_steps=5, inner_step=0.5,
+                      outer_step=0.5, neumann_eta=1.0)
+    assert np.linalg.norm(r.x[0] - q.answer()) < 1e-6 * max(1.0, np.linalg.norm(q.answer()))
+    assert r.history and r.history[-1]["iteration"] == 400
+
+
+def test_callbacks_returning_dlpack_tensors():
+    torch = pytest.importorskip("torch")
+    q = Quadratic(as_array=lambda a: torch.from_numpy(np.ascontiguousarray(a)))
+    r = bilevel.solve(q.problem(), "stocbio", iterations=300, inner_steps=5, inner_step=0.5,
+                      outer_step=0.5, neumann_eta=1.0)
+    assert np.linalg.norm(r.x[0] - q.answer()) < 1e-6
+
+
+def test_results_round_trip_through_dlpack():
+    p = bilevel.QuadraticProblem(bilevel.Executor("cpu"), dx=3, dy=4, samples=50, seed=1)
+    r = bilevel.solve(p, "stocbio", iterations=20, instances=2)
+    assert r.x.shape == (2, 3) and r.y.shape == (2, 4)
+    back = np.from_dlpack(r.x)
+    assert np.shares_memory(back, r.x) and np.array_equal(back, r.x)
+    # a DLPack start (a strided view is refused with its name, a contiguous copy taken)
+    r2 = bilevel.solve(p, "stocbio", iterations=20, instances=2, x0=np.from_dlpack(r.x), y0=r.y)
+    assert r2.x.shape == (2, 3)
+
+
+def test_wrong_callback_output_is_named():
+    q = Quadratic()
+    bad = bilevel.CallbackProblem(4, 6, grad_y_g=lambda x, y: np.zeros(5),
+                                  grad_f=lambda x, y: (np.zeros(4), np.zeros(6)),
+                                  hvp_jvp=lambda x, y, v: (v, np.zeros(4)),
+                                  values=lambda x, y: (0.0, 0.0))
+    with pytest.raises(ValueError, match="grad_y_g returned 5 values, expected 6"):
+        bilevel.solve(bad, "stocbio", iterations=3)
+
+
+def test_interrupt_returns_the_state_reached():
+    q = Quadratic()
+    seen = []
+
+    def stop(metrics):
+        seen.append(metrics["iteration"])
+        if metrics["iteration"] >= 40:
+            raise KeyboardInterrupt
+
+    r = bilevel.solve(q.problem(), "stocbio", iterations=400, eval_every=20, inner_steps=5,
+                      inner_step=0.5, outer_step=0.5, neumann_eta=1.0, callback=stop)
+    assert r.interrupted and r.iterations == 40 and seen == [20, 40]
+    assert np.all(np.isfinite(r.x)) and np.linalg.norm(r.x) > 0
+
+
+def test_no_leaks_at_exit_with_a_self_referencing_callback_problem(tmp_path):
+    """A module-level problem whose lambdas reach it through the module's globals is a cycle
+    through C++; the collector sees through it (tp_traverse), so nothing leaks at exit."""
+    import subprocess
+    import sys
+    script = tmp_path / "cycle.py"
+    script.write_text(
+        "import numpy as np, bilevel\n"
+        "A = np.eye(3)\n"
+        "q = bilevel.CallbackProblem(3, 3, grad_y_g=lambda x, y: y - A @ x + 0 * len(str(q)),\n"
+        "    grad_f=lambda x, y: (x, y), hvp_jvp=lambda x, y, v: (v.copy(), -v),\n"
+        "    values=lambda x, y: (0.0, 0.0))\n"
+        "r = bilevel.solve(q, 'stocbio', iterations=3)\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "leaked" not in out.stderr, out.stderr
