@@ -44,6 +44,22 @@ void bm_allreduce(benchmark::State& state, index_t count) {
   state.counters["ranks"] = p;
 }
 
+/// Times runs of `iterations` iterations after a warm-up, every rank starting together; the
+/// time per iteration is rank 0's.
+void time_iterations(benchmark::State& state, Solver<float>& solver, const std::vector<float>& x0,
+                     const std::vector<float>& y0, index_t iterations) {
+  solver.run(x0, y0);  // warm-up
+  for (auto _ : state) {
+    world()->barrier();
+    const auto start = std::chrono::steady_clock::now();
+    solver.run(x0, y0);
+    state.SetIterationTime(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
+        static_cast<double>(iterations));
+  }
+  state.counters["ranks"] = world()->size();
+}
+
 void bm_stocbio_iteration(benchmark::State& state) {
   auto exec = make_executor(Backend::cpu);
   const QuadraticData q = QuadraticData::random(64, 256, 65536, 3);
@@ -57,15 +73,7 @@ void bm_stocbio_iteration(benchmark::State& state) {
   o.neumann = NeumannOptions{10, {0.1}};
   auto solver = make_solver(problem, o);
   const std::vector<float> x0(64, 0.0f), y0(256, 0.0f);
-  solver->run(x0, y0);  // warm-up
-  for (auto _ : state) {
-    world()->barrier();
-    const auto start = std::chrono::steady_clock::now();
-    solver->run(x0, y0);
-    state.SetIterationTime(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 10.0);
-  }
-  state.counters["ranks"] = world()->size();
+  time_iterations(state, *solver, x0, y0, o.loop.iterations);
 }
 
 void bm_hyperclean_iteration(benchmark::State& state, const char* algo) {
@@ -87,15 +95,7 @@ void bm_hyperclean_iteration(benchmark::State& state, const char* algo) {
   auto solver = make_solver(problem, o);
   const std::vector<float> x0(static_cast<std::size_t>(problem.dim_x()), 0.0f),
       y0(static_cast<std::size_t>(problem.dim_y()), 0.0f);
-  solver->run(x0, y0);  // warm-up
-  for (auto _ : state) {
-    world()->barrier();
-    const auto start = std::chrono::steady_clock::now();
-    solver->run(x0, y0);
-    state.SetIterationTime(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 10.0);
-  }
-  state.counters["ranks"] = world()->size();
+  time_iterations(state, *solver, x0, y0, o.loop.iterations);
 }
 
 /// Ranks other than 0 run the same cases silently.

@@ -270,4 +270,28 @@ else
   echo "skip plot tests: no gnuplot (scripts/setup.sh installs gnuplot-nox)"
 fi
 
+# 9. per-feature L2 tuning on a real LIBSVM file (heart_scale from Debian's liblinear-tools):
+# it beats the best scalar L2 of the grid on validation loss; bad files and splits are named
+heart=/usr/share/doc/liblinear-tools/examples/heart_scale
+if [ -f "$heart" ]; then
+  "$bin" hpo --backend cpu --metrics "$work/hpo.jsonl" >"$work/out" 2>"$work/err"
+  rc=$?
+  check "hpo exits 0" $rc "rc=$rc: $(cat "$work/err")"
+  check "hpo summary printed" $(grep -q "per-feature L2 (retrained)" "$work/out"; echo $?) "$(cat "$work/out")"
+  python3 - "$work/hpo.jsonl" <<'PY' || fail=1
+import json, sys
+s = [json.loads(l) for l in open(sys.argv[1])][-1]
+assert s["summary"] and len(s["feature_weights"]) == 13 and len(s["grid"]) == 13, s
+assert s["validation_loss"] < s["scalar_validation_loss"] - 1e-3, (s["validation_loss"], s["scalar_validation_loss"])
+assert min(s["grid_validation_loss"]) == s["scalar_validation_loss"]
+print("ok   hpo: per-feature L2 %.4f below the best scalar %.4f on validation (test %.4f vs %.4f)" % (
+    s["validation_loss"], s["scalar_validation_loss"], s["test_loss"], s["scalar_test_loss"]))
+PY
+  bad_option "hpo split too large named" "do not fit in the 270 samples of '$heart'" hpo --train 200 --validation 60 --test 20 --backend cpu
+else
+  echo "skip hpo tests: no $heart (scripts/setup.sh installs liblinear-tools)"
+fi
+bad_option "hpo missing file named" "$work/none.svm" hpo --data "$work/none.svm" --backend cpu
+bad_option "hpo unknown algorithm named" "--algo: reptile not in" hpo --algo reptile --data "$work/none.svm" --backend cpu
+
 exit $fail

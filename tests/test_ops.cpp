@@ -169,6 +169,14 @@ Outputs run_kernels(const std::shared_ptr<Executor>& exec, const Inputs<T>& in) 
   ops.copy(y.view(), work.view());
   ops.normalized_axpy(T(-0.5), alpha.data(), scal.data(), m.view(), work.view());
   take("normalized_axpy", work);
+  // work = 0.5 x .* y - 2 work (work = y on entry); z2 = exp(y / 4)
+  ops.copy(y.view(), work.view());
+  ops.hadamard(T(0.5), x, y.view(), T(-2), work.view());
+  take("hadamard", work);
+  ops.copy(y.view(), work.view());
+  ops.axpby(T(0), y.view(), T(0.25), work.view());
+  ops.exp(work.view(), work.view());
+  take("exp", work);
   // single-point step: gy = x, fy = z, hv = y, fx = x; y, v, h start at y, z, y
   Array<T> sy(exec, r, c, in.y), sv(exec, r, c, in.z), sh(exec, r, c, in.y);
   ops.single_point_step(alpha.data(), num.data(), den.data(), x, z.view(), y.view(), x, sy.view(),
@@ -284,6 +292,8 @@ Outputs reference(const Inputs<T>& in) {
   });
   out["single_point_h_plain"] = each([&](index_t i, index_t j) { return -Y(i, j); });
   out["momentum_m"] = each(mom);
+  out["hadamard"] = each([&](index_t i, index_t j) { return 0.5 * X(i, j) * Y(i, j) - 2 * Y(i, j); });
+  out["exp"] = each([&](index_t i, index_t j) { return std::exp(0.25 * Y(i, j)); });
   out["normalized_axpy"] = each([&](index_t i, index_t j) {
     return j == 0 ? Y(i, j) : Y(i, j) - 0.5 * double(in.alpha[j]) * mom(i, j) / mnorm[j];
   });

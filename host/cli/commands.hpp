@@ -19,6 +19,7 @@ std::function<int()> add_hyperclean_command(CLI::App& app);
 std::function<int()> add_meta_command(CLI::App& app);
 std::function<int()> add_align_command(CLI::App& app);
 std::function<int()> add_plot_command(CLI::App& app);
+std::function<int()> add_hpo_command(CLI::App& app);
 
 /// The options every solving command shares.
 struct RunOptions {

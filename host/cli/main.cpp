@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   std::function<int()> run_meta = bilevel::cli::add_meta_command(app);
   std::function<int()> run_align = bilevel::cli::add_align_command(app);
   std::function<int()> run_plot = bilevel::cli::add_plot_command(app);
+  std::function<int()> run_hpo = bilevel::cli::add_hpo_command(app);
 
   CLI::App* algorithms = app.add_subcommand("algorithms", "List the algorithms");
   CLI::App* devices = app.add_subcommand("devices", "List the backends available here");
@@ -78,7 +79,7 @@ int main(int argc, char** argv) {
                     bilevel::make_executor(bilevel::Backend::cuda, d)->device_name().c_str());
       return 0;
     }
-    for (const auto& command : {run_quadratic, run_hyperclean, run_meta, run_align, run_plot}) {
+    for (const auto& command : {run_quadratic, run_hyperclean, run_meta, run_align, run_plot, run_hpo}) {
       const int rc = command();
       if (rc >= 0) return rc;
     }

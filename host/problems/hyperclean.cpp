@@ -453,7 +453,9 @@ bool HypercleanProblem<T>::fused_minibatch_call(const Part& p, const Batch& batc
                   "hyperclean: the fused oracle path takes at most "
                       << fused_->max_columns() << " columns of C x B and 64 classes on "
                       << to_string(exec_->backend()) << ", got " << columns << " and " << classes_
-                      << " (use the composed or automatic path)");
+                      << (sharded() ? " (a run split over ranks needs the fused path: fewer "
+                                      "instances or classes per run)"
+                                    : " (use the composed or automatic path)"));
   if (!fits) return false;
   kernels::LinearModelBatch<T>& b = call.batch;
   b = kernels::LinearModelBatch<T>{};

@@ -12,6 +12,7 @@
 #include <bilevel/problem.hpp>
 #include <bilevel/problems/bda_counterexample.hpp>
 #include <bilevel/problems/hyperclean.hpp>
+#include <bilevel/problems/l2_tuning.hpp>
 #include <bilevel/problems/meta_mlp.hpp>
 #include <bilevel/problems/mlp.hpp>
 #include <bilevel/problems/quadratic.hpp>

@@ -219,6 +219,17 @@ class Ops {
     BILEVEL_EXPECTS(beta != nullptr && sq != nullptr, "normalized_axpy: null steps or norms");
     if (x.size() > 0) counted().do_normalized_axpy(a, beta, sq, m, x);
   }
+  /// out = alpha a .* b + beta out (entrywise product; beta = 0: out is not read).
+  void hadamard(T alpha, ConstMatrixView<T> a, ConstMatrixView<T> b, T beta, MatrixView<T> out) {
+    same_shape("hadamard", a, b);
+    same_shape("hadamard", b, out);
+    if (out.size() > 0) counted().do_hadamard(alpha, a, b, beta, out);
+  }
+  /// out = exp(a) entrywise.
+  void exp(ConstMatrixView<T> a, MatrixView<T> out) {
+    same_shape("exp", a, out);
+    if (out.size() > 0) counted().do_exp(a, out);
+  }
   /// x = min(max(x, lo), hi) (projection onto a box; -inf / inf for a one-sided bound).
   /// The single-point update of SOBA and sl-BAMM, one launch for what were four, per instance
   /// b with step sizes s[b], eta[b] and aggregation weight mu[b] (mu == nullptr: none):
@@ -316,6 +327,9 @@ class Ops {
                                     MatrixView<T> v, MatrixView<T> h) = 0;
   virtual void do_normalized_axpy(T a, const T* beta, const T* sq, ConstMatrixView<T> m,
                                   MatrixView<T> x) = 0;
+  virtual void do_hadamard(T alpha, ConstMatrixView<T> a, ConstMatrixView<T> b, T beta,
+                           MatrixView<T> out) = 0;
+  virtual void do_exp(ConstMatrixView<T> a, MatrixView<T> out) = 0;
   virtual void do_clamp(MatrixView<T> x, T lo, T hi) = 0;
   virtual void do_add_normal(std::uint64_t seed, std::uint32_t stream, T scale,
                              MatrixView<T> x, std::int64_t first) = 0;

@@ -241,6 +241,23 @@ void CpuOps<T>::do_normalized_axpy(T a, const T* beta, const T* sq, ConstMatrixV
 }
 
 template <typename T>
+void CpuOps<T>::do_hadamard(T alpha, ConstMatrixView<T> a, ConstMatrixView<T> b, T beta,
+                            MatrixView<T> out) {
+  for_each_element(out.rows, out.cols, [&](index_t i, index_t j) {
+    T& o = out.data[i + j * out.ld];
+    const T p = alpha * a.data[i + j * a.ld] * b.data[i + j * b.ld];
+    o = beta == T(0) ? p : p + beta * o;
+  });
+}
+
+template <typename T>
+void CpuOps<T>::do_exp(ConstMatrixView<T> a, MatrixView<T> out) {
+  for_each_element(out.rows, out.cols, [&](index_t i, index_t j) {
+    out.data[i + j * out.ld] = std::exp(a.data[i + j * a.ld]);
+  });
+}
+
+template <typename T>
 void CpuOps<T>::do_clamp(MatrixView<T> x, T lo, T hi) {
   for_each_element(x.rows, x.cols, [&](index_t i, index_t j) {
     T& v = x.data[i + j * x.ld];

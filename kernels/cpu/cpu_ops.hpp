@@ -45,6 +45,9 @@ class CpuOps final : public Ops<T> {
                                    const T* beta, MatrixView<T> x) override;
   void do_normalized_axpy(T a, const T* beta, const T* sq, ConstMatrixView<T> m,
                           MatrixView<T> x) override;
+  void do_hadamard(T alpha, ConstMatrixView<T> a, ConstMatrixView<T> b, T beta,
+                   MatrixView<T> out) override;
+  void do_exp(ConstMatrixView<T> a, MatrixView<T> out) override;
   void do_clamp(MatrixView<T> x, T lo, T hi) override;
   void do_add_normal(std::uint64_t seed, std::uint32_t stream, T scale,
                      MatrixView<T> x, std::int64_t first) override;

@@ -314,6 +314,27 @@ void launch_normalized_axpy(cudaStream_t s, T a, const T* beta, const T* sq,
 }
 
 template <typename T>
+void launch_hadamard(cudaStream_t s, T alpha, ConstMatrixView<T> a, ConstMatrixView<T> b, T beta,
+                     MatrixView<T> out) {
+  launch_elementwise(
+      s, out.rows, out.cols,
+      [=] __device__(index_t i, index_t j) {
+        T& o = out.data[i + j * out.ld];
+        const T p = alpha * a.data[i + j * a.ld] * b.data[i + j * b.ld];
+        o = beta == T(0) ? p : p + beta * o;
+      },
+      "hadamard");
+}
+
+template <typename T>
+void launch_exp(cudaStream_t s, ConstMatrixView<T> a, MatrixView<T> out) {
+  launch_elementwise(
+      s, out.rows, out.cols,
+      [=] __device__(index_t i, index_t j) { out.data[i + j * out.ld] = exp(a.data[i + j * a.ld]); },
+      "exp");
+}
+
+template <typename T>
 void launch_clamp(cudaStream_t s, MatrixView<T> x, T lo, T hi) {
   launch_elementwise(
       s, x.rows, x.cols,
@@ -455,6 +476,9 @@ void launch_normalized_momentum_step(cudaStream_t s, T mu, ConstMatrixView<T> h,
   template void launch_batch_xpay_ratio<T>(cudaStream_t, const T*, const T*,                    \
                                            ConstMatrixView<T>, MatrixView<T>);                  \
   template void launch_clamp<T>(cudaStream_t, MatrixView<T>, T, T);                              \
+  template void launch_hadamard<T>(cudaStream_t, T, ConstMatrixView<T>, ConstMatrixView<T>, T,  \
+                                   MatrixView<T>);                                             \
+  template void launch_exp<T>(cudaStream_t, ConstMatrixView<T>, MatrixView<T>);                 \
   template void launch_normalized_axpy<T>(cudaStream_t, T, const T*, const T*,                  \
                                           ConstMatrixView<T>, MatrixView<T>);                              \
   template void launch_add_normal<T>(cudaStream_t, std::uint64_t, std::uint32_t, T,             \

@@ -49,6 +49,11 @@ template <typename T>
 void launch_normalized_axpy(cudaStream_t s, T a, const T* beta, const T* sq,
                             ConstMatrixView<T> m, MatrixView<T> x);
 template <typename T>
+void launch_hadamard(cudaStream_t s, T alpha, ConstMatrixView<T> a, ConstMatrixView<T> b, T beta,
+                     MatrixView<T> out);
+template <typename T>
+void launch_exp(cudaStream_t s, ConstMatrixView<T> a, MatrixView<T> out);
+template <typename T>
 void launch_clamp(cudaStream_t s, MatrixView<T> x, T lo, T hi);
 template <typename T>
 void launch_add_normal(cudaStream_t s, std::uint64_t seed, std::uint32_t stream, T scale,

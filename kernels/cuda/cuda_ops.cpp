@@ -141,6 +141,15 @@ void CudaOps<T>::do_normalized_axpy(T a, const T* beta, const T* sq, ConstMatrix
   launch_normalized_axpy(stream_, a, beta, sq, m, x);
 }
 template <typename T>
+void CudaOps<T>::do_hadamard(T alpha, ConstMatrixView<T> a, ConstMatrixView<T> b, T beta,
+                             MatrixView<T> out) {
+  launch_hadamard(stream_, alpha, a, b, beta, out);
+}
+template <typename T>
+void CudaOps<T>::do_exp(ConstMatrixView<T> a, MatrixView<T> out) {
+  launch_exp(stream_, a, out);
+}
+template <typename T>
 void CudaOps<T>::do_clamp(MatrixView<T> x, T lo, T hi) {
   launch_clamp(stream_, x, lo, hi);
 }
