@@ -27,7 +27,8 @@ from ._bilevel import (CallbackProblem, DeviceUnavailable, DivergenceError, Hype
 
 __all__ = ["Executor", "QuadraticProblem", "HypercleanProblem", "CallbackProblem", "Problem",
            "algorithms", "solve", "Result", "DivergenceError", "InvalidArgument", "NotSupported",
-           "DeviceUnavailable", "cuda_device_count", "hyperclean_split"]
+           "DeviceUnavailable", "cuda_device_count", "hyperclean_split", "meta_sinusoid",
+           "align_bandit"]
 
 
 def Executor(kind: str = "auto", device: int = 0):
@@ -159,7 +160,67 @@ def solve(problem: Problem, algorithm: str = "stocbio", *, x0=None, y0=None,
     finally:
         if bar is not None:
             bar.close()
+    return _result(r)
+
+
+def _result(r: dict) -> Result:
     return Result(x=r["x"], y=r["y"], iterations=r["iterations"], seconds=r["seconds"],
                   history=r["history"], diverged_at=list(r["diverged_at"]),
                   interrupted=r["interrupted"], algorithm=r["algorithm"], backend=r["backend"],
                   device=r["device"])
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def meta_sinusoid(algorithm: str = "maml", *, executor=None, meta_batch: int = 25,
+                  shots: int = 10, query: int = 10, hidden: Sequence[int] = (40, 40),
+                  inner_steps: Optional[int] = None, inner_step: Optional[float] = None,
+                  damping: Optional[float] = None, iterations: int = 10000,
+                  outer_step: float = 0.05, eval_every: int = 500, seed: int = 0,
+                  test_tasks: int = 600, test_steps: Optional[int] = None,
+                  callback: Optional[Callable[[dict], None]] = None):
+    """Meta-learning on sinusoid regression as ``bilevel meta`` runs it (same tasks,
+    initialisation and schedule for the same seed): MAML, FOMAML, ANIL, iMAML or the pretrain
+    baseline. Returns (Result, meta-test dict with the query MSE before and after adaptation
+    and its 95% interval). iMAML's defaults are the CLI's: 10 inner steps of 0.005, damping 30."""
+    if algorithm not in _bilevel.meta_algorithms():
+        raise ValueError(f"meta_sinusoid(): unknown algorithm {algorithm!r}; known: "
+                         f"{', '.join(_bilevel.meta_algorithms())}")
+    imaml = algorithm == "imaml"
+    inner_steps = inner_steps if inner_steps is not None else (10 if imaml else 1)
+    inner_step = inner_step if inner_step is not None else (0.005 if imaml else 0.01)
+    damping = damping if damping is not None else (30.0 if imaml else 0.0)
+    r = _bilevel.meta_sinusoid(
+        executor if executor is not None else Executor("auto"), algorithm,
+        _positive_int("meta_batch", meta_batch), _positive_int("shots", shots),
+        _positive_int("query", query), [_positive_int("hidden", h) for h in hidden],
+        int(inner_steps), float(inner_step), float(damping), int(iterations), float(outer_step),
+        int(eval_every), int(seed), _positive_int("test_tasks", test_tasks),
+        -1 if test_steps is None else int(test_steps), callback)
+    test = {k: r[k] for k in ("test_loss_before_adaptation", "test_loss_after_adaptation",
+                              "test_loss_interval95")}
+    return _result(r), test
+
+
+def align_bandit(algorithm: str = "a-parl", *, executor=None, actions: int = 10,
+                 tau: float = 0.5, feedback: int = 256, iterations: int = 500,
+                 inner_steps: int = 10, outer_step: float = 0.0, instances: int = 1,
+                 eval_every: int = 50, seed: int = 0,
+                 callback: Optional[Callable[[dict], None]] = None):
+    """Policy alignment on the entropy-regularised bandit as ``bilevel align`` runs it: A-PARL
+    or the reward-learning baseline. Returns (Result, dict with each instance's relative
+    distance of the learned reward to nu* up to a constant, KL(policy || target) and nu*)."""
+    if algorithm not in _bilevel.alignment_algorithms():
+        raise ValueError(f"align_bandit(): unknown algorithm {algorithm!r}; known: "
+                         f"{', '.join(_bilevel.alignment_algorithms())}")
+    r = _bilevel.align_bandit(
+        executor if executor is not None else Executor("auto"), algorithm,
+        _positive_int("actions", actions), float(tau), int(feedback), int(iterations),
+        int(inner_steps), float(outer_step), _positive_int("instances", instances),
+        int(eval_every), int(seed), callback)
+    answer = {k: r[k] for k in ("relative_reward_error", "kl_policy_target", "optimal_reward")}
+    return _result(r), answer

@@ -16,6 +16,7 @@
 
 #include <Python.h>
 
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -178,26 +179,18 @@ struct SolveOptions {
   bool capture = true, independent_batches = false;
 };
 
-nb::dict solve(Problem<double>& problem, const SolveOptions& s, nb::object x0, nb::object y0,
-               nb::object callback) {
-  AlgorithmOptions o = default_options(s.algorithm);
-  if (s.iterations >= 0) o.loop.iterations = s.iterations;
-  if (s.inner_steps >= 0) o.loop.inner_steps = s.inner_steps;
-  if (s.lower_batch >= 0) o.loop.lower_batch = s.lower_batch;
-  if (s.upper_batch >= 0) o.loop.upper_batch = s.upper_batch;
-  if (s.eval_every >= 0) o.loop.eval_every = s.eval_every;
-  if (s.seed >= 0) o.loop.seed = static_cast<std::uint64_t>(s.seed);
-  if (!s.inner_step.empty()) o.loop.inner_step = s.inner_step;
-  if (!s.outer_step.empty()) o.loop.outer_step = s.outer_step;
-  if (s.neumann_terms >= 0) o.neumann.terms = s.neumann_terms;
-  if (!s.neumann_eta.empty()) o.neumann.eta = s.neumann_eta;
-  if (s.cg_iterations >= 0) o.cg.iterations = s.cg_iterations;
-  o.loop.capture = s.capture;
-  o.loop.independent_batches = s.independent_batches;
-  const index_t dx = problem.dim_x(), dy = problem.dim_y(), nb_ = s.instances;
+/// Runs `solver` on `problem` from x0, y0 (None: zeros) for `nb_` instances: the history, the
+/// callback at every evaluation, Ctrl-C returning the state of the last evaluation.
+nb::dict run_solver(Problem<double>& problem, Solver<double>& solver, const std::string& algorithm,
+                    index_t nb_, nb::object x0, nb::object y0, nb::object callback,
+                    std::vector<double> default_x0 = {}) {
+  const index_t dx = problem.dim_x(), dy = problem.dim_y();
   BILEVEL_EXPECTS(nb_ >= 1, "instances must be >= 1, got " << nb_);
-  const auto start = [&](nb::object given, index_t d, const char* what) {
-    if (given.is_none()) return std::vector<double>(static_cast<std::size_t>(d * nb_), 0.0);
+  const auto start = [&](nb::object given, index_t d, const char* what,
+                         std::vector<double> fallback) {
+    if (given.is_none())
+      return fallback.empty() ? std::vector<double>(static_cast<std::size_t>(d * nb_), 0.0)
+                              : fallback;
     nb::ndarray<const double, nb::c_contig, nb::device::cpu> a;
     if (!nb::try_cast(given, a))
       throw InvalidArgument(std::string(what) + " must be a float64 CPU array (NumPy or DLPack)");
@@ -206,8 +199,8 @@ nb::dict solve(Problem<double>& problem, const SolveOptions& s, nb::object x0, n
                          << a.size());
     return std::vector<double>(a.data(), a.data() + a.size());
   };
-  const std::vector<double> xs = start(x0, dx, "x0"), ys = start(y0, dy, "y0");
-  auto solver = make_solver(problem, o);
+  const std::vector<double> xs = start(x0, dx, "x0", std::move(default_x0)),
+                            ys = start(y0, dy, "y0", {});
   // the state at the last evaluation, kept for an interrupted run
   std::vector<double> last_x = xs, last_y = ys;
   index_t last_iteration = 0;
@@ -253,7 +246,7 @@ nb::dict solve(Problem<double>& problem, const SolveOptions& s, nb::object x0, n
   };
   nb::dict out;
   try {
-    const SolveResult<double> r = solver->run(xs, ys, observe, inspect);
+    const SolveResult<double> r = solver.run(xs, ys, observe, inspect);
     out["x"] = to_numpy(r.x, {static_cast<size_t>(nb_), static_cast<size_t>(dx)});
     out["y"] = to_numpy(r.y, {static_cast<size_t>(nb_), static_cast<size_t>(dy)});
     out["iterations"] = r.iterations;
@@ -269,9 +262,124 @@ nb::dict solve(Problem<double>& problem, const SolveOptions& s, nb::object x0, n
     out["interrupted"] = true;
   }
   out["history"] = history;
-  out["algorithm"] = s.algorithm;
+  out["algorithm"] = algorithm;
   out["backend"] = to_string(problem.executor()->backend());
   out["device"] = problem.executor()->device_name();
+  return out;
+}
+
+nb::dict solve(Problem<double>& problem, const SolveOptions& s, nb::object x0, nb::object y0,
+               nb::object callback) {
+  AlgorithmOptions o = default_options(s.algorithm);
+  if (s.iterations >= 0) o.loop.iterations = s.iterations;
+  if (s.inner_steps >= 0) o.loop.inner_steps = s.inner_steps;
+  if (s.lower_batch >= 0) o.loop.lower_batch = s.lower_batch;
+  if (s.upper_batch >= 0) o.loop.upper_batch = s.upper_batch;
+  if (s.eval_every >= 0) o.loop.eval_every = s.eval_every;
+  if (s.seed >= 0) o.loop.seed = static_cast<std::uint64_t>(s.seed);
+  if (!s.inner_step.empty()) o.loop.inner_step = s.inner_step;
+  if (!s.outer_step.empty()) o.loop.outer_step = s.outer_step;
+  if (s.neumann_terms >= 0) o.neumann.terms = s.neumann_terms;
+  if (!s.neumann_eta.empty()) o.neumann.eta = s.neumann_eta;
+  if (s.cg_iterations >= 0) o.cg.iterations = s.cg_iterations;
+  o.loop.capture = s.capture;
+  o.loop.independent_batches = s.independent_batches;
+  auto solver = make_solver(problem, o);
+  return run_solver(problem, *solver, s.algorithm, s.instances, x0, y0, callback);
+}
+
+/// The sinusoid meta-learning of `bilevel meta` (same tasks, initialisation and schedule for the
+/// same seed), then its meta-test on new tasks.
+nb::dict meta_sinusoid(std::shared_ptr<Executor> exec, const std::string& algorithm,
+                       index_t meta_batch, index_t shots, index_t query,
+                       const std::vector<index_t>& hidden, index_t inner_steps,
+                       double inner_step, double damping, index_t iterations, double outer_step,
+                       index_t eval_every, std::uint64_t seed, index_t test_tasks,
+                       index_t test_steps, nb::object callback) {
+  MetaAlgorithmOptions o;
+  o.name = algorithm;
+  o.inner_steps = inner_steps;
+  o.inner_step = inner_step;
+  o.damping = damping;
+  o.loop.iterations = iterations;
+  o.loop.eval_every = eval_every;
+  o.loop.seed = seed;
+  o.loop.upper = UpperUpdate::moving_average;
+  o.loop.outer_step = {outer_step};
+  o.loop.average = 0.1;
+  MetaMlpSpec spec;
+  spec.mlp.widths = {1};
+  spec.mlp.widths.insert(spec.mlp.widths.end(), hidden.begin(), hidden.end());
+  spec.mlp.widths.push_back(1);
+  spec.mlp.loss = OutputLoss::squared;
+  spec.support = shots;
+  spec.query = query;
+  spec.seed = seed;
+  apply_meta_preset(o, spec);
+  MetaMlpProblem<double> problem(exec, spec, meta_batch);
+  std::vector<double> x0;
+  const std::vector<double> start = mlp_initial_parameters(spec.mlp, seed + 1);
+  for (index_t b = 0; b < meta_batch; ++b) x0.insert(x0.end(), start.begin(), start.end());
+  auto solver = make_meta_solver(problem, o);
+  nb::dict out = run_solver(problem, *solver, algorithm, meta_batch, nb::none(), nb::none(),
+                            callback, x0);
+  // meta-test: new tasks of the test split, adapted from the learned x
+  MetaMlpSpec test_spec = spec;
+  test_spec.split = TaskSplit::meta_test;
+  MetaMlpProblem<double> test_problem(exec, test_spec, test_tasks);
+  test_problem.sample_tasks(0);
+  const auto x = nb::cast<nb::ndarray<const double, nb::c_contig, nb::device::cpu>>(out["x"]);
+  const std::vector<double> meta(x.data(), x.data() + problem.dim_x());
+  const MetaTestResult t =
+      meta_test(test_problem, meta, test_steps >= 0 ? test_steps : std::max<index_t>(inner_steps, 1),
+                inner_step);
+  out["test_loss_before_adaptation"] = t.mean_before;
+  out["test_loss_after_adaptation"] = t.mean_after;
+  out["test_loss_interval95"] = t.interval_after;
+  return out;
+}
+
+/// The bandit of `bilevel align` (A-PARL or the reward-learning baseline), and how far the
+/// learned reward is from nu* (up to a constant) and its policy from the target.
+nb::dict align_bandit(std::shared_ptr<Executor> exec, const std::string& algorithm,
+                      index_t actions, double tau, index_t feedback, index_t iterations,
+                      index_t inner_steps, double outer_step, index_t instances,
+                      index_t eval_every, std::uint64_t seed, nb::object callback) {
+  AlignmentOptions o;
+  o.name = algorithm;
+  o.inner_steps = inner_steps;
+  o.loop.iterations = iterations;
+  o.loop.eval_every = eval_every;
+  o.loop.seed = seed;
+  o.loop.upper_batch = feedback;
+  o.loop.independent_batches = feedback > 0 && instances > 1;
+  if (outer_step > 0) o.loop.outer_step = {outer_step};
+  BanditAlignmentSpec spec;
+  spec.actions = actions;
+  spec.tau = tau;
+  spec.seed = seed;
+  apply_alignment_preset(o, spec);
+  BanditAlignmentProblem<double> problem(exec, spec);
+  auto solver = make_alignment_solver(problem, o);
+  nb::dict out = run_solver(problem, *solver, algorithm, instances, nb::none(), nb::none(), callback);
+  const auto x = nb::cast<nb::ndarray<const double, nb::c_contig, nb::device::cpu>>(out["x"]);
+  const std::vector<double> star = problem.optimal_reward();
+  double star_norm = 0;
+  for (double v : star) star_norm += v * v;
+  star_norm = std::sqrt(star_norm);
+  std::vector<double> errors, kls;
+  for (index_t b = 0; b < instances; ++b) {
+    std::vector<double> nu(x.data() + b * actions, x.data() + (b + 1) * actions);
+    double mean = 0;
+    for (double v : nu) mean += v / static_cast<double>(actions);
+    double err = 0;
+    for (index_t i = 0; i < actions; ++i) err += (nu[i] - mean - star[i]) * (nu[i] - mean - star[i]);
+    errors.push_back(std::sqrt(err) / star_norm);
+    kls.push_back(problem.upper_objective(nu));
+  }
+  out["relative_reward_error"] = errors;
+  out["kl_policy_target"] = kls;
+  out["optimal_reward"] = to_numpy(star, {static_cast<size_t>(actions)});
   return out;
 }
 
@@ -410,4 +518,21 @@ NB_MODULE(_bilevel, m) {
 
   m.def("solve", &solve, "problem"_a, "options"_a, "x0"_a.none() = nb::none(),
         "y0"_a.none() = nb::none(), "callback"_a.none() = nb::none());
+  m.def("meta_sinusoid", &meta_sinusoid, "executor"_a, "algorithm"_a, "meta_batch"_a, "shots"_a,
+        "query"_a, "hidden"_a, "inner_steps"_a, "inner_step"_a, "damping"_a, "iterations"_a,
+        "outer_step"_a, "eval_every"_a, "seed"_a, "test_tasks"_a, "test_steps"_a,
+        "callback"_a.none() = nb::none());
+  m.def("align_bandit", &align_bandit, "executor"_a, "algorithm"_a, "actions"_a, "tau"_a,
+        "feedback"_a, "iterations"_a, "inner_steps"_a, "outer_step"_a, "instances"_a,
+        "eval_every"_a, "seed"_a, "callback"_a.none() = nb::none());
+  m.def("meta_algorithms", []() {
+    nb::list out;
+    for (const AlgorithmInfo& i : meta_algorithm_presets()) out.append(i.name);
+    return out;
+  });
+  m.def("alignment_algorithms", []() {
+    nb::list out;
+    for (const AlgorithmInfo& i : alignment_algorithm_presets()) out.append(i.name);
+    return out;
+  });
 }

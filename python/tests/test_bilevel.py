@@ -186,3 +186,29 @@ def test_no_leaks_at_exit_with_a_self_referencing_callback_problem(tmp_path):
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "leaked" not in out.stderr, out.stderr
+
+
+def test_meta_sinusoid_equals_the_cli_for_the_same_seed(cli, tmp_path):
+    metrics = tmp_path / "meta.jsonl"
+    subprocess.run([cli, "meta", "--algo", "maml", "--iters", "200", "--eval-every", "100",
+                    "--meta-batch", "10", "--test-tasks", "50", "--backend", "cpu",
+                    "--precision", "double", "--seed", "4", "--metrics", str(metrics)],
+                   check=True, capture_output=True)
+    summary = [json.loads(l) for l in metrics.read_text().splitlines()][-1]
+    r, test = bilevel.meta_sinusoid("maml", executor=bilevel.Executor("cpu"), meta_batch=10,
+                                    iterations=200, eval_every=100, test_tasks=50, seed=4)
+    assert test["test_loss_after_adaptation"] == pytest.approx(
+        summary["test_loss_after_adaptation"], rel=1e-9)
+    assert test["test_loss_after_adaptation"] < test["test_loss_before_adaptation"]
+    assert r.x.shape[0] == 10 and np.array_equal(r.x[0], r.x[9])  # x is shared by the tasks
+    with pytest.raises(ValueError, match="unknown algorithm 'reptile'"):
+        bilevel.meta_sinusoid("reptile")
+
+
+def test_a_parl_reaches_the_known_reward_and_the_baseline_does_not():
+    ex = bilevel.Executor("cpu")
+    r, a = bilevel.align_bandit("a-parl", executor=ex, feedback=0, iterations=300, seed=1)
+    _, b = bilevel.align_bandit("reward-learning", executor=ex, feedback=0, iterations=300, seed=1)
+    assert a["relative_reward_error"][0] < 1e-3
+    assert b["relative_reward_error"][0] > 0.1
+    assert a["optimal_reward"].shape == (10,) and r.x.shape == (1, 10)
