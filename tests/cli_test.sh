@@ -287,6 +287,7 @@ assert min(s["grid_validation_loss"]) == s["scalar_validation_loss"]
 print("ok   hpo: per-feature L2 %.4f below the best scalar %.4f on validation (test %.4f vs %.4f)" % (
     s["validation_loss"], s["scalar_validation_loss"], s["test_loss"], s["scalar_test_loss"]))
 PY
+  bad_option "hpo batch beyond the training split named" "--batch 1000 is larger than the training split (135 samples)" hpo --batch 1000 --backend cpu
   bad_option "hpo split too large named" "do not fit in the 270 samples of '$heart'" hpo --train 200 --validation 60 --test 20 --backend cpu
 else
   echo "skip hpo tests: no $heart (scripts/setup.sh installs liblinear-tools)"

@@ -43,6 +43,9 @@ int run(const HpoArgs& a) {
                   "--train " << train << " + --validation " << validation << " + --test " << test
                              << " do not fit in the " << n << " samples of '" << a.data << "'");
   // the split and standardization of hyper-cleaning, with no label corrupted
+  BILEVEL_EXPECTS(a.batch <= train, "--batch " << a.batch << " is larger than the training split ("
+                                                << train << " samples): give at most " << train
+                                                << ", or 0 for full batches");
   const HypercleanData data =
       prepare_hyperclean(pool, std::nullopt, SplitSizes{train, validation, test}, 0.0, a.seed);
   L2TuningProblem<T> problem(exec, data);
@@ -84,8 +87,9 @@ int run(const HpoArgs& a) {
       const auto first = lambdas.begin() + b * d;
       steps.push_back(1.0 / (l_ce + std::exp(static_cast<double>(*std::max_element(first, first + d)))));
     }
+    // full batches: both sides are judged at (near) convergence, whatever --batch the run used
     train_lower_level(problem, x.cview(), y.view(),
-                      LowerLevelOptions{a.retrain_steps, steps, a.batch, a.seed});
+                      LowerLevelOptions{a.retrain_steps, steps, 0, a.seed});
     Fit f;
     f.validation_loss = problem.mean_loss(DataSplit::validation, y.cview());
     f.test_loss = problem.mean_loss(DataSplit::test, y.cview());
