@@ -13,6 +13,7 @@ namespace bilevel {
 template <typename T>
 struct BanditAlignmentProblem<T>::Kernels {
   std::unique_ptr<kernels::BanditKernels<T>> k;
+  Array<T> without;  // the score term's estimate without it (kept from call to call)
 };
 
 template <typename T>
@@ -171,11 +172,14 @@ void BanditAlignmentProblem<T>::score_function_term(const Batch& batch, ConstMat
     upper(batch, y, true, out.data, out.ld, nullptr);
     return;
   }
-  // out = estimate with the term - estimate without it (the same actions)
-  Array<T> without(exec_, dim_y(), x.cols);
+  // out = estimate with the term - estimate without it (the same actions); the workspace is
+  // allocated on the first call of a shape, not in every iteration
+  Array<T>& without = kernels_->without;
+  if (without.cols() < x.cols) without = Array<T>(exec_, dim_y(), x.cols);
+  const MatrixView<T> w(without.data(), dim_y(), x.cols, dim_y());
   upper(batch, y, true, out.data, out.ld, nullptr);
-  upper(batch, y, false, without.data(), dim_y(), nullptr);
-  ops.axpby(T(-1), without.view(), T(1), out);
+  upper(batch, y, false, w.data, dim_y(), nullptr);
+  ops.axpby(T(-1), w, T(1), out);
 }
 
 template <typename T>

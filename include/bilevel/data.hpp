@@ -40,6 +40,17 @@ Dataset read_idx(const std::string& images_path, const std::string& labels_path,
 /// supported yet).
 Dataset read_libsvm(const std::string& path, index_t features = 0);
 
+/// A data set by name: "fashion-mnist" (Debian's dataset-fashion-mnist), a folder of IDX files
+/// under their MNIST names (a training pool and a separate test set), or a LIBSVM file (one
+/// pool). Throws InvalidArgument naming the path or the missing file, after `what` (the
+/// option or argument that named it, e.g. "--data").
+struct DataSource {
+  Dataset pool;                  ///< train + validation (+ test when no separate test set)
+  std::optional<Dataset> test;   ///< the separate test set of IDX sources
+  std::string description;
+};
+DataSource load_data_source(const std::string& spec, const std::string& what = "data");
+
 /// Gaussian class clusters: class means ~ N(0, separation^2 I / features), samples = mean +
 /// N(0, I), labels uniform. Seeded and reproducible.
 Dataset make_synthetic(index_t samples, index_t features, int classes, std::uint64_t seed,

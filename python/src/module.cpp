@@ -466,8 +466,9 @@ NB_MODULE(_bilevel, m) {
   m.def("hyperclean_split",
         [](const std::string& path, index_t train, index_t validation, index_t test,
            double corruption, std::uint64_t seed) {
-          // the CLI's protocol on a LIBSVM file: split, standardize on train, corrupt labels
-          const HypercleanData d = prepare_hyperclean(read_libsvm(path), std::nullopt,
+          // the CLI's protocol: split, standardize on train, corrupt labels
+          const DataSource source = load_data_source(path, "hyperclean_split");
+          const HypercleanData d = prepare_hyperclean(source.pool, source.test,
                                                       SplitSizes{train, validation, test},
                                                       corruption, seed);
           nb::dict out;
@@ -490,8 +491,9 @@ NB_MODULE(_bilevel, m) {
           return out;
         },
         "path"_a, "train"_a, "validation"_a, "test"_a, "corruption"_a = 0.5, "seed"_a = 0,
-        "The hyper-cleaning protocol of `bilevel hyperclean --data FILE.svm` (same split, "
-        "standardization and corrupted labels for the same seed), as NumPy arrays.");
+        "The hyper-cleaning protocol of `bilevel hyperclean --data PATH` (same split, "
+        "standardization and corrupted labels for the same seed), as NumPy arrays: PATH is "
+        "fashion-mnist, an IDX folder or a LIBSVM file.");
 
   nb::class_<CallbackProblem, Problem<double>>(m, "CallbackProblem",
                                                nb::type_slots(callback_problem_slots))

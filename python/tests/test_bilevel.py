@@ -212,3 +212,14 @@ def test_a_parl_reaches_the_known_reward_and_the_baseline_does_not():
     assert a["relative_reward_error"][0] < 1e-3
     assert b["relative_reward_error"][0] > 0.1
     assert a["optimal_reward"].shape == (10,) and r.x.shape == (1, 10)
+
+
+def test_hyperclean_split_reads_every_source_and_names_a_missing_one():
+    with pytest.raises(ValueError, match="hyperclean_split '/nonexistent.svm': no such file or folder"):
+        bilevel.hyperclean_split("/nonexistent.svm", 10, 10, 10)
+    import os
+    if not os.path.isdir("/usr/share/datasets/fashion-mnist"):
+        pytest.skip("no Debian dataset-fashion-mnist")
+    d = bilevel.hyperclean_split("fashion-mnist", 2000, 500, 1000, corruption=0.5, seed=1)
+    assert d["train_x"].shape == (2000, 784) and d["test_x"].shape == (1000, 784)
+    assert d["classes"] == 10 and sum(d["corrupted"]) == 1000
