@@ -1,12 +1,17 @@
 // MPI_COMM_WORLD as a Communicator (compiled with BILEVEL_WITH_MPI; otherwise mpi_communicator
 // says the build has none). CPU backend: MPI_Allreduce in place on the arrays (the CPU executor
-// has finished its kernels when the call returns). CUDA: host-staged (synchronise, copy, reduce,
-// copy back); CUDA-aware MPI and NCCL are not used yet.
+// has finished its kernels when the call returns). CUDA: on the device arrays directly when the
+// MPI library is CUDA-aware (OpenMPI's MPIX_Query_cuda_support, asked at run time), after the
+// stream has finished; otherwise host-staged (synchronise, copy, reduce, copy back). NCCL is the
+// other GPU transport (nccl_communicator.cpp).
 #include <bilevel/distributed.hpp>
 #include <bilevel/error.hpp>
 
 #if BILEVEL_WITH_MPI
 #include <mpi.h>
+#if __has_include(<mpi-ext.h>)
+#include <mpi-ext.h>  // OpenMPI's extensions: MPIX_Query_cuda_support
+#endif
 
 #include <chrono>
 #include <cstdio>
@@ -35,10 +40,16 @@ class MpiCommunicator final : public Communicator {
     check_mpi(MPI_Comm_size(MPI_COMM_WORLD, &size_), "MPI_Comm_size");
     // errors come back as codes (turned into exceptions), not as an abort inside MPI
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+#if defined(OMPI_HAVE_MPI_EXT_CUDA) && OMPI_HAVE_MPI_EXT_CUDA
+    // built with the extension; whether this library was built CUDA-aware is known at run time
+    cuda_aware_ = MPIX_Query_cuda_support() == 1;
+#endif
   }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
-  std::string transport() const override { return "mpi (" + std::to_string(size_) + " ranks)"; }
+  std::string transport() const override {
+    return "mpi (" + std::to_string(size_) + " ranks" + (cuda_aware_ ? ", CUDA-aware" : "") + ")";
+  }
   void allreduce_sum(Executor& exec, float* data, index_t count) override {
     reduce(exec, data, count, MPI_FLOAT);
   }
@@ -67,6 +78,14 @@ class MpiCommunicator final : public Communicator {
                 "MPI_Allreduce");
       return;
     }
+    if (cuda_aware_) {
+      // on the device arrays, once the kernels that wrote them are done
+      exec.synchronize();
+      check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), type, MPI_SUM,
+                              MPI_COMM_WORLD),
+                "MPI_Allreduce (CUDA-aware)");
+      return;
+    }
     // host-staged
     staging_.resize(static_cast<std::size_t>(count) * sizeof(T));
     exec.copy_to_host(staging_.data(), data, static_cast<std::size_t>(count) * sizeof(T));
@@ -77,6 +96,7 @@ class MpiCommunicator final : public Communicator {
   }
 
   int rank_ = 0, size_ = 1;
+  bool cuda_aware_ = false;  ///< the MPI library reads and writes device memory
   std::vector<char> staging_;
 };
 
