@@ -292,6 +292,19 @@ PY
 else
   echo "skip hpo tests: no $heart (scripts/setup.sh installs liblinear-tools)"
 fi
+# generated data in which 5 of 30 features matter: per-feature L2 lowers the test loss too
+"$bin" hpo --backend cpu --data synthetic --samples 6000 --features 30 --informative 5 --train 300 \
+  --validation 2000 --test 3000 --outer-step 10 --iters 300 --metrics "$work/hpo2.jsonl" >"$work/out" 2>&1
+check "hpo synthetic exits 0" $? "$(cat "$work/out")"
+python3 - "$work/hpo2.jsonl" <<'PY' || fail=1
+import json, sys
+s = [json.loads(l) for l in open(sys.argv[1])][-1]
+assert s["validation_loss"] < s["scalar_validation_loss"] - 0.01, s
+assert s["test_loss"] < s["scalar_test_loss"] - 0.01, (s["test_loss"], s["scalar_test_loss"])
+w = s["feature_weights"]
+assert max(w[5:]) > 2 * max(w[:5]) or sum(w[5:]) / 25 > sum(w[:5]) / 5, w  # noise shrunk harder
+print("ok   hpo synthetic: test loss %.4f below the best scalar's %.4f" % (s["test_loss"], s["scalar_test_loss"]))
+PY
 bad_option "hpo missing file named" "$work/none.svm" hpo --data "$work/none.svm" --backend cpu
 bad_option "hpo unknown algorithm named" "--algo: reptile not in" hpo --algo reptile --data "$work/none.svm" --backend cpu
 

@@ -88,6 +88,19 @@ TEST(L2Tuning, OraclesMatchFiniteDifferences) {
   EXPECT_EQ(fx.to_host(), std::vector<double>(static_cast<std::size_t>(dx * nb), 0.0));
 }
 
+TEST(L2Tuning, WeightsAreBoundedWhenAsked) {
+  auto exec = cpu();
+  L2TuningProblem<double> p(exec, l2_data());
+  Array<double> x(exec, p.dim_x(), 1, std::vector<double>{-3.0, 0.0, 1.0, 5.0, -20.0});
+  p.project_x(x.view());  // no bound by default
+  EXPECT_EQ(x.to_host(), (std::vector<double>{-3.0, 0.0, 1.0, 5.0, -20.0}));
+  p.set_max_weight(2.0);
+  p.project_x(x.view());
+  const double cap = std::log(2.0);
+  EXPECT_EQ(x.to_host(), (std::vector<double>{-3.0, 0.0, cap, cap, -20.0}));
+  EXPECT_THROW(p.set_max_weight(0.0), InvalidArgument);
+}
+
 TEST(L2TuningParity, CudaMatchesCpu) {
   BILEVEL_REQUIRE_CUDA(gpu);
   const HypercleanData data = l2_data();

@@ -25,6 +25,7 @@ struct HpoArgs {
   std::string algo = "aid-cg";
   index_t iterations = 300, inner_steps = 20, eval_every = 50, batch = 0;
   index_t grid_points = 13, retrain_steps = 3000;
+  index_t samples = 20000, features = 50, informative = 10;  ///< --data synthetic
   double grid_min = 1e-5, grid_max = 10.0, outer_step = 0.0;
   std::string backend = "auto", precision = "double", metrics;
   std::uint64_t seed = 0;
@@ -34,7 +35,10 @@ struct HpoArgs {
 template <typename T>
 int run(const HpoArgs& a) {
   auto exec = make_cli_executor(a.backend);
-  const Dataset pool = read_libsvm(a.data);
+  // a LIBSVM file, or the sparse-logistic generator (only the first features matter)
+  const Dataset pool = a.data == "synthetic"
+                           ? make_sparse_logistic(a.samples, a.features, a.informative, a.seed + 11)
+                           : read_libsvm(a.data);
   const index_t n = pool.samples;
   const index_t train = a.train > 0 ? a.train : n / 2;
   const index_t validation = a.validation > 0 ? a.validation : n / 4;
@@ -61,13 +65,14 @@ int run(const HpoArgs& a) {
     l_ce = estimate_lower_smoothness(problem, x.cview(), y.cview(), a.batch, 50, a.seed)[0];
   }
   std::fprintf(stderr,
-               "bilevel hpo: per-feature L2 of logistic regression on '%s' (%lld samples, %lld "
+               "bilevel hpo: per-feature L2 of logistic regression on %s (%lld samples, %lld "
                "features, %d classes)\n"
                "  split %lld train / %lld validation / %lld test (standardized on train); %s on "
                "%s (%s), %s\n"
                "  L of the cross-entropy ~ %.3g; baseline: %lld scalar L2 weights in [%g, %g] "
                "(log-spaced), trained at once\n",
-               a.data.c_str(), static_cast<long long>(n), static_cast<long long>(d),
+               (a.data == "synthetic" ? pool.source : "'" + a.data + "'").c_str(),
+               static_cast<long long>(n), static_cast<long long>(d),
                problem.classes(), static_cast<long long>(train), static_cast<long long>(validation),
                static_cast<long long>(test), a.algo.c_str(), to_string(exec->backend()).c_str(),
                exec->device_name().c_str(), a.precision.c_str(), l_ce,
@@ -120,6 +125,9 @@ int run(const HpoArgs& a) {
   o.loop.iterations = a.iterations;
   o.loop.inner_steps = a.inner_steps;
   const double inner = 0.9 / (l_ce + grid[best]);
+  // weights up to L + 2 r0 keep that step below 2 / L_g (it allows 1.22 L + 2.22 r0)
+  const double max_weight = l_ce + 2 * grid[best];
+  problem.set_max_weight(max_weight);
   o.loop.inner_step = {inner};
   o.loop.outer_step = {a.outer_step > 0 ? a.outer_step : 1.0};
   o.loop.lower_batch = o.loop.upper_batch = a.batch;
@@ -129,9 +137,11 @@ int run(const HpoArgs& a) {
   o.neumann = NeumannOptions{20, {inner}};
   o.cg = CgOptions{20, true};
   o.fixed_point = FixedPointOptions{1, {inner}, true};
-  std::fprintf(stderr, "  %s: %lld iterations, %lld inner steps of %.3g, lambda step %g, %s\n",
+  std::fprintf(stderr,
+               "  %s: %lld iterations, %lld inner steps of %.3g, lambda step %g, weights at most "
+               "%.3g (the inner step's stability), %s\n",
                a.algo.c_str(), static_cast<long long>(a.iterations),
-               static_cast<long long>(a.inner_steps), inner, o.loop.outer_step[0],
+               static_cast<long long>(a.inner_steps), inner, o.loop.outer_step[0], max_weight,
                a.batch > 0 ? ("batches of " + std::to_string(a.batch)).c_str() : "full batches");
   MetricsWriter metrics(a.metrics);
   Progress progress;
@@ -202,8 +212,14 @@ std::function<int()> add_hpo_command(CLI::App& app) {
   auto a = std::make_shared<HpoArgs>();
   CLI::App* cmd = app.add_subcommand(
       "hpo", "One L2 weight per feature for logistic regression (LIBSVM file) against a grid of scalar L2");
-  cmd->add_option("--data", a->data, "A LIBSVM file (default: heart_scale of Debian's liblinear-tools)")
+  cmd->add_option("--data", a->data,
+                  "A LIBSVM file (default: heart_scale of Debian's liblinear-tools), or synthetic "
+                  "(binary logistic data in which only --informative of --features matter)")
       ->capture_default_str();
+  cmd->add_option("--samples", a->samples, "synthetic: samples")->capture_default_str()->check(positive_integer());
+  cmd->add_option("--features", a->features, "synthetic: features")->capture_default_str()->check(positive_integer());
+  cmd->add_option("--informative", a->informative, "synthetic: features that carry weight")
+      ->capture_default_str()->check(positive_integer());
   cmd->add_option("--train", a->train, "Training samples (default: half)")->check(positive_integer());
   cmd->add_option("--validation", a->validation, "Validation samples (default: a quarter)")->check(positive_integer());
   cmd->add_option("--test", a->test, "Test samples (default: the rest)")->check(positive_integer());

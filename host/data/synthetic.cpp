@@ -37,4 +37,40 @@ Dataset make_synthetic(index_t samples, index_t features, int classes, std::uint
   return d;
 }
 
+Dataset make_sparse_logistic(index_t samples, index_t features, index_t informative,
+                             std::uint64_t seed) {
+  BILEVEL_EXPECTS(samples > 0 && features > 0,
+                  "sparse logistic data: samples and features must be > 0, got " << samples
+                                                                                << " and " << features);
+  BILEVEL_EXPECTS(informative >= 1 && informative <= features,
+                  "sparse logistic data: informative features must be in [1, " << features
+                                                                                << "], got " << informative);
+  BILEVEL_EXPECTS(samples * features <= (index_t(1) << 33),
+                  "sparse logistic data: " << samples << " x " << features
+                                           << " is too large to generate on the host");
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  std::vector<double> w(static_cast<std::size_t>(informative));
+  for (auto& v : w) v = normal(rng) * 2.0 / std::sqrt(static_cast<double>(informative));
+  Dataset d;
+  d.source = "sparse-logistic(" + std::to_string(samples) + " x " + std::to_string(features) +
+             ", " + std::to_string(informative) + " informative, seed " + std::to_string(seed) + ")";
+  d.samples = samples;
+  d.features = features;
+  d.classes = 2;
+  d.x.resize(static_cast<std::size_t>(samples * features));
+  d.labels.resize(static_cast<std::size_t>(samples));
+  for (index_t i = 0; i < samples; ++i) {
+    double z = 0;
+    for (index_t j = 0; j < features; ++j) {
+      const double v = normal(rng);
+      d.x[static_cast<std::size_t>(i * features + j)] = static_cast<float>(v);
+      if (j < informative) z += w[static_cast<std::size_t>(j)] * v;
+    }
+    d.labels[static_cast<std::size_t>(i)] = unit(rng) < 1.0 / (1.0 + std::exp(-z)) ? 1 : 0;
+  }
+  return d;
+}
+
 }  // namespace bilevel

@@ -3,6 +3,8 @@
 
 #include <bilevel/error.hpp>
 
+#include <cmath>
+
 namespace bilevel {
 
 namespace {
@@ -140,6 +142,19 @@ void L2TuningProblem<T>::values(const Batch& lower, const Batch& upper, ConstMat
   ops.hadamard(T(1), ConstMatrixView<T>(penalty_.data(), y.rows, nb), y, T(0), p);
   ops.batch_dot(p, y, scalars_.data());
   ops.axpby(T(0.5), ConstMatrixView<T>(scalars_.data(), nb, 1), T(1), MatrixView<T>(g_out, nb, 1));
+}
+
+template <typename T>
+void L2TuningProblem<T>::set_max_weight(double max_weight) {
+  BILEVEL_EXPECTS(max_weight > 0, "l2-tuning: the largest weight must be > 0, got " << max_weight);
+  max_lambda_ = static_cast<T>(std::log(max_weight));
+}
+
+template <typename T>
+void L2TuningProblem<T>::project_x(MatrixView<T> x) {
+  // lambda <- min(lambda, log max_weight)
+  if (max_lambda_ < std::numeric_limits<T>::infinity())
+    exec_->ops<T>().clamp(x, -std::numeric_limits<T>::infinity(), max_lambda_);
 }
 
 template <typename T>

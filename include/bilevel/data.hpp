@@ -53,6 +53,12 @@ DataSource load_data_source(const std::string& spec, const std::string& what = "
 
 /// Gaussian class clusters: class means ~ N(0, separation^2 I / features), samples = mean +
 /// N(0, I), labels uniform. Seeded and reproducible.
+/// Binary logistic data where only some features matter (the setting per-feature L2 is for):
+/// x ~ N(0, I), the first `informative` features carry weights w_j ~ N(0, 4 / informative),
+/// the others none, label = 1 with probability sigmoid(w . x). Seeded and reproducible.
+Dataset make_sparse_logistic(index_t samples, index_t features, index_t informative,
+                             std::uint64_t seed);
+
 Dataset make_synthetic(index_t samples, index_t features, int classes, std::uint64_t seed,
                        double separation = 3.0);
 

@@ -19,6 +19,7 @@
 #include <bilevel/problem.hpp>
 #include <bilevel/problems/hyperclean.hpp>
 
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,11 @@ class L2TuningProblem final : public Problem<T> {
   index_t upper_samples() const override { return model_.upper_samples(); }
   bool upper_depends_on_x() const override { return false; }
   int classes() const { return model_.classes(); }
+  /// Keeps every weight at most `max_weight` (project_x clamps lambda to log max_weight): a
+  /// larger one would make the lower level's curvature, and so its stable step, depend on the
+  /// upper iterate. Default: no bound.
+  void set_max_weight(double max_weight);
+  void project_x(MatrixView<T> x) override;
 
   void reserve(index_t instances, index_t max_batch) override;
   std::vector<std::string> evaluation_metric_names() const override;
@@ -70,6 +76,7 @@ class L2TuningProblem final : public Problem<T> {
   std::shared_ptr<Executor> exec_;
   HypercleanProblem<T> model_;  // the data and the cross-entropy oracles (no penalty)
   index_t features_ = 0;
+  T max_lambda_ = std::numeric_limits<T>::infinity();
   index_t reserved_ = 0;
   Array<T> weights_;      // n_train x B: 40
   Array<T> rows_exp_;     // (d + 1) x B: exp(lambda), bias row 0
