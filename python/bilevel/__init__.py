@@ -28,7 +28,7 @@ from ._bilevel import (CallbackProblem, DeviceUnavailable, DivergenceError, Hype
 __all__ = ["Executor", "QuadraticProblem", "HypercleanProblem", "CallbackProblem", "Problem",
            "algorithms", "solve", "Result", "DivergenceError", "InvalidArgument", "NotSupported",
            "DeviceUnavailable", "cuda_device_count", "hyperclean_split", "meta_sinusoid",
-           "align_bandit"]
+           "meta_episodes", "align_bandit"]
 
 
 def Executor(kind: str = "auto", device: int = 0):
@@ -176,6 +176,30 @@ def _positive_int(name, value):
     return int(value)
 
 
+def _meta(data, algorithm, executor, ways, meta_batch, shots, query, hidden, inner_steps,
+          inner_step, damping, iterations, outer_step, eval_every, seed, test_tasks, test_steps,
+          train_classes, test_classes, callback, default_step):
+    if algorithm not in _bilevel.meta_algorithms():
+        raise ValueError(f"unknown meta-learning algorithm {algorithm!r}; known: "
+                         f"{', '.join(_bilevel.meta_algorithms())}")
+    imaml = algorithm == "imaml"
+    inner_steps = inner_steps if inner_steps is not None else (10 if imaml else 1)
+    inner_step = inner_step if inner_step is not None else (0.005 if imaml else default_step)
+    damping = damping if damping is not None else (30.0 if imaml else 0.0)
+    r = _bilevel.meta_learning(
+        executor if executor is not None else Executor("auto"), data, algorithm,
+        _positive_int("ways", ways), _positive_int("meta_batch", meta_batch),
+        _positive_int("shots", shots), _positive_int("query", query),
+        [_positive_int("hidden", h) for h in hidden], int(inner_steps), float(inner_step),
+        float(damping), int(iterations), float(outer_step), int(eval_every), int(seed),
+        _positive_int("test_tasks", test_tasks), -1 if test_steps is None else int(test_steps),
+        [int(c) for c in train_classes], [int(c) for c in test_classes], callback)
+    keys = ("test_loss_before_adaptation", "test_loss_after_adaptation", "test_loss_interval95",
+            "test_accuracy", "test_accuracy_interval95", "nearest_centroid_accuracy",
+            "nearest_centroid_interval95")
+    return _result(r), {k: r[k] for k in keys if k in r}
+
+
 def meta_sinusoid(algorithm: str = "maml", *, executor=None, meta_batch: int = 25,
                   shots: int = 10, query: int = 10, hidden: Sequence[int] = (40, 40),
                   inner_steps: Optional[int] = None, inner_step: Optional[float] = None,
@@ -187,23 +211,27 @@ def meta_sinusoid(algorithm: str = "maml", *, executor=None, meta_batch: int = 2
     initialisation and schedule for the same seed): MAML, FOMAML, ANIL, iMAML or the pretrain
     baseline. Returns (Result, meta-test dict with the query MSE before and after adaptation
     and its 95% interval). iMAML's defaults are the CLI's: 10 inner steps of 0.005, damping 30."""
-    if algorithm not in _bilevel.meta_algorithms():
-        raise ValueError(f"meta_sinusoid(): unknown algorithm {algorithm!r}; known: "
-                         f"{', '.join(_bilevel.meta_algorithms())}")
-    imaml = algorithm == "imaml"
-    inner_steps = inner_steps if inner_steps is not None else (10 if imaml else 1)
-    inner_step = inner_step if inner_step is not None else (0.005 if imaml else 0.01)
-    damping = damping if damping is not None else (30.0 if imaml else 0.0)
-    r = _bilevel.meta_sinusoid(
-        executor if executor is not None else Executor("auto"), algorithm,
-        _positive_int("meta_batch", meta_batch), _positive_int("shots", shots),
-        _positive_int("query", query), [_positive_int("hidden", h) for h in hidden],
-        int(inner_steps), float(inner_step), float(damping), int(iterations), float(outer_step),
-        int(eval_every), int(seed), _positive_int("test_tasks", test_tasks),
-        -1 if test_steps is None else int(test_steps), callback)
-    test = {k: r[k] for k in ("test_loss_before_adaptation", "test_loss_after_adaptation",
-                              "test_loss_interval95")}
-    return _result(r), test
+    return _meta("", algorithm, executor, 1, meta_batch, shots, query, hidden, inner_steps,
+                 inner_step, damping, iterations, outer_step, eval_every, seed, test_tasks,
+                 test_steps, [], [], callback, 0.01)
+
+
+def meta_episodes(algorithm: str = "maml", *, data: str = "fashion-mnist", executor=None,
+                  ways: int = 5, shots: int = 1, query: int = 15, meta_batch: int = 25,
+                  hidden: Sequence[int] = (64, 64), inner_steps: Optional[int] = None,
+                  inner_step: Optional[float] = None, damping: Optional[float] = None,
+                  iterations: int = 10000, outer_step: float = 0.05, eval_every: int = 500,
+                  seed: int = 0, test_tasks: int = 1000, test_steps: Optional[int] = None,
+                  train_classes: Sequence[int] = (), test_classes: Sequence[int] = (),
+                  callback: Optional[Callable[[dict], None]] = None):
+    """N-way K-shot classification episodes as ``bilevel meta --task fashion-mnist`` runs
+    them: meta-train classes (default the even labels) from the training images, meta-test
+    classes (default the odd ones) from the test images. Returns (Result, meta-test dict with
+    the loss and accuracy after adaptation, and the nearest-centroid baseline, with 95%
+    intervals)."""
+    return _meta(data, algorithm, executor, ways, meta_batch, shots, query, hidden, inner_steps,
+                 inner_step, damping, iterations, outer_step, eval_every, seed, test_tasks,
+                 test_steps, list(train_classes), list(test_classes), callback, 0.4)
 
 
 def align_bandit(algorithm: str = "a-parl", *, executor=None, actions: int = 10,

@@ -288,14 +288,19 @@ nb::dict solve(Problem<double>& problem, const SolveOptions& s, nb::object x0, n
   return run_solver(problem, *solver, s.algorithm, s.instances, x0, y0, callback);
 }
 
-/// The sinusoid meta-learning of `bilevel meta` (same tasks, initialisation and schedule for the
-/// same seed), then its meta-test on new tasks.
-nb::dict meta_sinusoid(std::shared_ptr<Executor> exec, const std::string& algorithm,
-                       index_t meta_batch, index_t shots, index_t query,
-                       const std::vector<index_t>& hidden, index_t inner_steps,
-                       double inner_step, double damping, index_t iterations, double outer_step,
-                       index_t eval_every, std::uint64_t seed, index_t test_tasks,
-                       index_t test_steps, nb::object callback) {
+/// The meta-learning of `bilevel meta` (same tasks, initialisation and schedule for the same
+/// seed): sinusoid regression (`data` empty) or N-way K-shot episodes of a data source (`data`:
+/// fashion-mnist or an IDX folder; meta-train classes from the training images, meta-test
+/// classes from the test images; by default the even and the odd labels), then its meta-test
+/// on new tasks (episodes: with the nearest-centroid baseline on the same tasks).
+nb::dict meta_learning(std::shared_ptr<Executor> exec, const std::string& data,
+                       const std::string& algorithm, index_t ways, index_t meta_batch,
+                       index_t shots, index_t query, const std::vector<index_t>& hidden,
+                       index_t inner_steps, double inner_step, double damping,
+                       index_t iterations, double outer_step, index_t eval_every,
+                       std::uint64_t seed, index_t test_tasks, index_t test_steps,
+                       std::vector<int> train_classes, std::vector<int> test_classes,
+                       nb::object callback) {
   MetaAlgorithmOptions o;
   o.name = algorithm;
   o.inner_steps = inner_steps;
@@ -307,35 +312,65 @@ nb::dict meta_sinusoid(std::shared_ptr<Executor> exec, const std::string& algori
   o.loop.upper = UpperUpdate::moving_average;
   o.loop.outer_step = {outer_step};
   o.loop.average = 0.1;
+  const bool episodes = !data.empty();
+  DataSource source;
+  EpisodeSpec train_episodes, test_episodes;
+  if (episodes) {
+    source = load_data_source(data, "meta_episodes");
+    BILEVEL_EXPECTS(source.test.has_value(), "meta_episodes '" << data
+                                                 << "': episodes need an IDX folder (training "
+                                                    "and test images)");
+    if (train_classes.empty())
+      for (int c = 0; c < source.pool.classes; c += 2) train_classes.push_back(c);
+    if (test_classes.empty())
+      for (int c = 1; c < source.pool.classes; c += 2) test_classes.push_back(c);
+    train_episodes.classes = train_classes;
+    test_episodes.classes = test_classes;
+    for (EpisodeSpec* e : {&train_episodes, &test_episodes})
+      e->ways = ways, e->shots = shots, e->queries = query;
+  }
   MetaMlpSpec spec;
-  spec.mlp.widths = {1};
+  spec.mlp.widths = {episodes ? source.pool.features : 1};
   spec.mlp.widths.insert(spec.mlp.widths.end(), hidden.begin(), hidden.end());
-  spec.mlp.widths.push_back(1);
-  spec.mlp.loss = OutputLoss::squared;
+  spec.mlp.widths.push_back(episodes ? ways : 1);
+  spec.mlp.loss = episodes ? OutputLoss::cross_entropy : OutputLoss::squared;
   spec.support = shots;
   spec.query = query;
   spec.seed = seed;
   apply_meta_preset(o, spec);
-  MetaMlpProblem<double> problem(exec, spec, meta_batch);
+  auto problem = episodes ? std::make_unique<MetaMlpProblem<double>>(exec, spec, meta_batch,
+                                                                      source.pool, train_episodes)
+                          : std::make_unique<MetaMlpProblem<double>>(exec, spec, meta_batch);
   std::vector<double> x0;
   const std::vector<double> start = mlp_initial_parameters(spec.mlp, seed + 1);
   for (index_t b = 0; b < meta_batch; ++b) x0.insert(x0.end(), start.begin(), start.end());
-  auto solver = make_meta_solver(problem, o);
-  nb::dict out = run_solver(problem, *solver, algorithm, meta_batch, nb::none(), nb::none(),
+  auto solver = make_meta_solver(*problem, o);
+  nb::dict out = run_solver(*problem, *solver, algorithm, meta_batch, nb::none(), nb::none(),
                             callback, x0);
   // meta-test: new tasks of the test split, adapted from the learned x
   MetaMlpSpec test_spec = spec;
   test_spec.split = TaskSplit::meta_test;
-  MetaMlpProblem<double> test_problem(exec, test_spec, test_tasks);
-  test_problem.sample_tasks(0);
+  auto test_problem =
+      episodes ? std::make_unique<MetaMlpProblem<double>>(exec, test_spec, test_tasks,
+                                                          *source.test, test_episodes)
+               : std::make_unique<MetaMlpProblem<double>>(exec, test_spec, test_tasks);
+  test_problem->sample_tasks(0);
   const auto x = nb::cast<nb::ndarray<const double, nb::c_contig, nb::device::cpu>>(out["x"]);
-  const std::vector<double> meta(x.data(), x.data() + problem.dim_x());
-  const MetaTestResult t =
-      meta_test(test_problem, meta, test_steps >= 0 ? test_steps : std::max<index_t>(inner_steps, 1),
-                inner_step);
+  const std::vector<double> meta(x.data(), x.data() + problem->dim_x());
+  const MetaTestResult t = meta_test(
+      *test_problem, meta, test_steps >= 0 ? test_steps : std::max<index_t>(inner_steps, 1),
+      inner_step);
   out["test_loss_before_adaptation"] = t.mean_before;
   out["test_loss_after_adaptation"] = t.mean_after;
   out["test_loss_interval95"] = t.interval_after;
+  if (episodes) {
+    out["test_accuracy"] = t.mean_accuracy;
+    out["test_accuracy_interval95"] = t.interval_accuracy;
+    const auto centroid = mean_and_interval(nearest_centroid_accuracy(
+        test_problem->current_tasks(), source.pool.features, ways));
+    out["nearest_centroid_accuracy"] = centroid.first;
+    out["nearest_centroid_interval95"] = centroid.second;
+  }
   return out;
 }
 
@@ -520,10 +555,10 @@ NB_MODULE(_bilevel, m) {
 
   m.def("solve", &solve, "problem"_a, "options"_a, "x0"_a.none() = nb::none(),
         "y0"_a.none() = nb::none(), "callback"_a.none() = nb::none());
-  m.def("meta_sinusoid", &meta_sinusoid, "executor"_a, "algorithm"_a, "meta_batch"_a, "shots"_a,
-        "query"_a, "hidden"_a, "inner_steps"_a, "inner_step"_a, "damping"_a, "iterations"_a,
-        "outer_step"_a, "eval_every"_a, "seed"_a, "test_tasks"_a, "test_steps"_a,
-        "callback"_a.none() = nb::none());
+  m.def("meta_learning", &meta_learning, "executor"_a, "data"_a, "algorithm"_a, "ways"_a,
+        "meta_batch"_a, "shots"_a, "query"_a, "hidden"_a, "inner_steps"_a, "inner_step"_a,
+        "damping"_a, "iterations"_a, "outer_step"_a, "eval_every"_a, "seed"_a, "test_tasks"_a,
+        "test_steps"_a, "train_classes"_a, "test_classes"_a, "callback"_a.none() = nb::none());
   m.def("align_bandit", &align_bandit, "executor"_a, "algorithm"_a, "actions"_a, "tau"_a,
         "feedback"_a, "iterations"_a, "inner_steps"_a, "outer_step"_a, "instances"_a,
         "eval_every"_a, "seed"_a, "callback"_a.none() = nb::none());

@@ -201,7 +201,7 @@ def test_meta_sinusoid_equals_the_cli_for_the_same_seed(cli, tmp_path):
         summary["test_loss_after_adaptation"], rel=1e-9)
     assert test["test_loss_after_adaptation"] < test["test_loss_before_adaptation"]
     assert r.x.shape[0] == 10 and np.array_equal(r.x[0], r.x[9])  # x is shared by the tasks
-    with pytest.raises(ValueError, match="unknown algorithm 'reptile'"):
+    with pytest.raises(ValueError, match="unknown meta-learning algorithm 'reptile'"):
         bilevel.meta_sinusoid("reptile")
 
 
@@ -223,3 +223,22 @@ def test_hyperclean_split_reads_every_source_and_names_a_missing_one():
     d = bilevel.hyperclean_split("fashion-mnist", 2000, 500, 1000, corruption=0.5, seed=1)
     assert d["train_x"].shape == (2000, 784) and d["test_x"].shape == (1000, 784)
     assert d["classes"] == 10 and sum(d["corrupted"]) == 1000
+
+
+def test_meta_episodes_equal_the_cli_for_the_same_seed(cli, tmp_path):
+    import os
+    if not os.path.isdir("/usr/share/datasets/fashion-mnist"):
+        pytest.skip("no Debian dataset-fashion-mnist")
+    metrics = tmp_path / "episodes.jsonl"
+    subprocess.run([cli, "meta", "--task", "fashion-mnist", "--algo", "anil", "--iters", "30",
+                    "--eval-every", "0", "--meta-batch", "4", "--test-tasks", "40", "--backend",
+                    "cpu", "--precision", "double", "--seed", "2", "--metrics", str(metrics)],
+                   check=True, capture_output=True)
+    summary = [json.loads(l) for l in metrics.read_text().splitlines()][-1]
+    _, test = bilevel.meta_episodes("anil", executor=bilevel.Executor("cpu"), iterations=30,
+                                    eval_every=0, meta_batch=4, test_tasks=40, seed=2)
+    assert test["test_accuracy"] == pytest.approx(summary["test_accuracy"], abs=1e-12)
+    assert test["nearest_centroid_accuracy"] == pytest.approx(summary["nearest_centroid_accuracy"], abs=1e-12)
+    with pytest.raises(ValueError, match="class 12"):
+        bilevel.meta_episodes("maml", executor=bilevel.Executor("cpu"), iterations=1,
+                              test_classes=[1, 3, 5, 7, 12])
