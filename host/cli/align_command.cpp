@@ -1,6 +1,7 @@
 // `bilevel align`: policy alignment (A-PARL and the reward-learning baseline) on the
-// entropy-regularised bandit, with a progress line, JSON-lines metrics and a summary of how far
-// the learned reward and policy are from the optimal ones.
+// entropy-regularised bandit or on batched gridworlds with preference feedback, with a progress
+// line, JSON-lines metrics and a summary of how far the learned reward and policy are from the
+// optimal ones.
 #include "commands.hpp"
 #include "metrics_writer.hpp"
 #include "progress.hpp"
@@ -18,16 +19,22 @@ namespace {
 struct AlignArgs {
   std::string env = "bandit";
   std::string algo = "a-parl";
-  index_t actions = 10, feedback = 256, iterations = 500, inner_steps = 10, eval_every = 50;
+  index_t actions = 10, feedback = -1, iterations = 500, inner_steps = 10, eval_every = 50;
   index_t instances = 1;
-  double tau = 0.5, outer_step = 0.0;
+  double tau = 0.0, outer_step = 0.0;
+  // gridworld
+  index_t side = 5, horizon = 15, series_terms = 0;
+  double gamma = 0.9, slip = 0.1, beta = 1.0;
+  std::string feedback_type = "preference";
   std::string backend = "auto", precision = "double", metrics;
   std::uint64_t seed = 0;
   bool graphs = true;
 };
 
 template <typename T>
-int run(const AlignArgs& a) {
+int run_bandit(AlignArgs a) {
+  if (a.tau <= 0) a.tau = 0.5;
+  if (a.feedback < 0) a.feedback = 256;
   auto exec = make_cli_executor(a.backend);
   AlignmentOptions o;
   o.name = a.algo;
@@ -112,26 +119,191 @@ int run(const AlignArgs& a) {
   return 0;
 }
 
+
+// Gridworlds: one MDP per instance, preference feedback on pairs of the policy's trajectories.
+template <typename T>
+int run_gridworld(AlignArgs a) {
+  if (a.tau <= 0) a.tau = 0.1;
+  if (a.feedback < 0) a.feedback = 32;
+  BILEVEL_EXPECTS(a.feedback >= 2,
+                  "--feedback: gridworld alignment needs at least 2 preference pairs per "
+                  "iteration (the score term's baseline is the batch mean), got "
+                      << a.feedback);
+  auto exec = make_cli_executor(a.backend);
+  AlignmentOptions o;
+  o.name = a.algo;
+  o.inner_steps = a.inner_steps;
+  o.series_terms = a.series_terms;
+  o.loop.iterations = a.iterations;
+  o.loop.eval_every = a.eval_every;
+  o.loop.seed = a.seed;
+  o.loop.capture = a.graphs;
+  o.loop.upper_batch = a.feedback;
+  o.loop.independent_batches = a.instances > 1;
+  if (a.outer_step > 0) o.loop.outer_step = {a.outer_step};
+  GridworldAlignmentSpec spec;
+  spec.side = a.side;
+  spec.horizon = a.horizon;
+  spec.gamma = a.gamma;
+  spec.slip = a.slip;
+  spec.tau = a.tau;
+  spec.beta = a.beta;
+  spec.utility_feedback = a.feedback_type == "utility";
+  spec.instances = a.instances;
+  spec.seed = a.seed;
+  apply_alignment_preset(o, spec);
+  GridworldAlignmentProblem<T> problem(exec, spec);
+  auto solver = make_alignment_solver(problem, o);
+  char beta_note[64];
+  std::snprintf(beta_note, sizeof beta_note, " (Bradley-Terry, beta %g)", a.beta);
+  const std::string feedback_note = spec.utility_feedback
+                                        ? " (upper objective: minus the expected true utility)"
+                                        : beta_note;
+  std::fprintf(stderr,
+               "bilevel align: %s on %s (%s), %s, %lld gridworld%s\n"
+               "  env gridworld: %lld x %lld, slip %g, gamma %g, tau %g; goal +1, two traps -1, "
+               "the first reward at a decoy (drawn from seed %llu)\n"
+               "  feedback: %lld %s of %lld-step trajectories per iteration%s\n"
+               "  lower level: %lld soft value-iteration sweeps per iteration; hypergradient: "
+               "Neumann series%s\n",
+               a.algo.c_str(), to_string(exec->backend()).c_str(), exec->device_name().c_str(),
+               a.precision.c_str(), static_cast<long long>(a.instances),
+               a.instances == 1 ? "" : "s", static_cast<long long>(a.side),
+               static_cast<long long>(a.side), a.slip, a.gamma, a.tau,
+               static_cast<unsigned long long>(a.seed), static_cast<long long>(a.feedback),
+               spec.utility_feedback ? "pairs of reported utilities" : "preference pairs",
+               static_cast<long long>(a.horizon),
+               feedback_note.c_str(),
+               static_cast<long long>(a.inner_steps),
+               spec.score_function_term ? ", with the score-function term"
+                                        : " (fy = 0: without the score-function term)");
+  MetricsWriter metrics(a.metrics);
+  Progress progress;
+  // per instance: the feedback pairs used when the utility ratio first reached 0.95
+  std::vector<long long> reached(static_cast<std::size_t>(a.instances), -1);
+  const auto observe = [&](const IterationMetrics& m) {
+    const std::vector<double>& ratio = m.problem_metrics.at(1);
+    for (std::size_t b = 0; b < ratio.size(); ++b)
+      if (reached[b] < 0 && ratio[b] >= 0.95) reached[b] = a.feedback * m.iteration;
+    char line[200];
+    std::snprintf(line, sizeof line,
+                  "iter %6lld/%lld  %6.2fs  upper loss %.4f  true utility %.3f of optimum",
+                  static_cast<long long>(m.iteration), static_cast<long long>(a.iterations),
+                  m.seconds, mean_and_interval(m.upper_value).first,
+                  mean_and_interval(ratio).first);
+    progress.update(line);
+    metrics.write({{"iteration", m.iteration},
+                   {"seconds", m.seconds},
+                   {"feedback_pairs", a.feedback * m.iteration},
+                   {"feedback_loss", m.upper_value},
+                   {"true_utility", m.problem_metrics.at(0)},
+                   {"utility_ratio", ratio},
+                   {"hypergradient_norm", m.hypergradient_norm}});
+  };
+  const std::vector<double>& nu0 = problem.initial_reward();
+  const std::vector<double> q0 = problem.soft_optimal_q(nu0);
+  const std::vector<double> start_utility = problem.true_utility(q0);
+  const SolveResult<T> r = solver->run(std::vector<T>(nu0.begin(), nu0.end()),
+                                       std::vector<T>(q0.begin(), q0.end()), observe);
+  progress.finish();
+
+  // the learned reward's own optimal policy (the lower level solved exactly)
+  const std::vector<double> q = problem.soft_optimal_q(std::vector<double>(r.x.begin(), r.x.end()));
+  const std::vector<double> j = problem.true_utility(q);
+  const std::vector<double>& j_star = problem.optimal_utility();
+  const std::vector<double>& j_uniform = problem.uniform_utility();
+  std::vector<double> ratio, start_ratio;
+  for (index_t b = 0; b < a.instances; ++b) {
+    ratio.push_back((j[b] - j_uniform[b]) / (j_star[b] - j_uniform[b]));
+    start_ratio.push_back((start_utility[b] - j_uniform[b]) / (j_star[b] - j_uniform[b]));
+  }
+  std::printf("summary: %s, %lld iterations in %.3f s on %s (%s); feedback pairs used: %lld "
+              "per gridworld\n",
+              a.algo.c_str(), static_cast<long long>(r.iterations), r.seconds,
+              to_string(exec->backend()).c_str(), exec->device_name().c_str(),
+              static_cast<long long>(a.feedback * r.iterations));
+  const index_t shown = std::min<index_t>(a.instances, 8);
+  for (index_t b = 0; b < shown; ++b)
+    std::printf("  gridworld %lld: true utility %.4f (optimum %.4f, uniform policy %.4f, first "
+                "reward %.4f) = %.1f%% of the way from uniform to optimal\n",
+                static_cast<long long>(b), j[b], j_star[b], j_uniform[b], start_utility[b],
+                100 * ratio[b]);
+  if (shown < a.instances)
+    std::printf("  (%lld more gridworlds in the metrics)\n",
+                static_cast<long long>(a.instances - shown));
+  const auto [mean, half] = mean_and_interval(ratio);
+  const auto [start_mean, start_half] = mean_and_interval(start_ratio);
+  long long n_reached = 0, pairs_sum = 0;
+  for (long long v : reached)
+    if (v >= 0) ++n_reached, pairs_sum += v;
+  std::printf("  utility ratio (J - J_uniform) / (J* - J_uniform): %.3f +- %.3f (95%%, %lld "
+              "gridworlds; first reward %.3f +- %.3f)\n",
+              mean, half, static_cast<long long>(a.instances), start_mean, start_half);
+  std::printf("  reached 95%% of the optimum: %lld of %lld gridworlds", n_reached,
+              static_cast<long long>(a.instances));
+  if (n_reached > 0)
+    std::printf(", after %.0f feedback pairs on average (at the evaluations, every %lld "
+                "iterations)",
+                static_cast<double>(pairs_sum) / static_cast<double>(n_reached),
+                static_cast<long long>(a.eval_every));
+  std::printf("\n");
+  metrics.write({{"summary", true},
+                 {"algorithm", a.algo},
+                 {"env", a.env},
+                 {"backend", to_string(exec->backend())},
+                 {"device", exec->device_name()},
+                 {"side", a.side},
+                 {"feedback_type", a.feedback_type},
+                 {"instances", r.instances},
+                 {"iterations", r.iterations},
+                 {"seconds", r.seconds},
+                 {"feedback_pairs", a.feedback * r.iterations},
+                 {"true_utility", j},
+                 {"optimal_utility", j_star},
+                 {"uniform_utility", j_uniform},
+                 {"utility_ratio", ratio},
+                 {"utility_ratio_mean", mean},
+                 {"utility_ratio_interval", half},
+                 {"first_reward_utility_ratio", start_ratio},
+                 {"pairs_to_95_percent", std::vector<double>(reached.begin(), reached.end())}});
+  return 0;
+}
+
 }  // namespace
 
 std::function<int()> add_align_command(CLI::App& app) {
   auto a = std::make_shared<AlignArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "align", "Policy alignment (A-PARL) on an entropy-regularised bandit with a known answer");
+      "align",
+      "Policy alignment (A-PARL) on an entropy-regularised bandit with a known answer or on "
+      "batched gridworlds with preference feedback");
   std::vector<std::string> names;
   for (const AlgorithmInfo& i : alignment_algorithm_presets()) names.push_back(i.name);
-  cmd->add_option("--env", a->env, "Environment (bandit; gridworlds are not there yet)")
-      ->capture_default_str()->check(CLI::IsMember({"bandit"}));
+  cmd->add_option("--env", a->env, "Environment: bandit or gridworld")
+      ->capture_default_str()->check(CLI::IsMember({"bandit", "gridworld"}));
   cmd->add_option("--algo", a->algo, "a-parl or reward-learning (the baseline)")
       ->capture_default_str()->check(CLI::IsMember(names));
-  cmd->add_option("--actions", a->actions, "Actions A (2 to 64)")->capture_default_str()->check(CLI::Range(2, 64));
-  cmd->add_option("--tau", a->tau, "Entropy weight")->capture_default_str()->check(positive_number());
-  cmd->add_option("--feedback", a->feedback, "Actions of the policy sampled per iteration for the upper level (0: exact expectations)")
+  cmd->add_option("--actions", a->actions, "Bandit: actions A (2 to 64)")->capture_default_str()->check(CLI::Range(2, 64));
+  cmd->add_option("--tau", a->tau, "Entropy weight (default: bandit 0.5, gridworld 0.1)")->check(positive_number());
+  cmd->add_option("--feedback", a->feedback,
+                  "Feedback per iteration: bandit actions of the policy (default 256; 0: exact "
+                  "expectations), gridworld preference pairs (default 32)")
+      ->check(non_negative_integer());
+  cmd->add_option("--side", a->side, "Gridworld: the grid is side x side (2 to 8)")->capture_default_str()->check(CLI::Range(2, 8));
+  cmd->add_option("--horizon", a->horizon, "Gridworld: steps per feedback trajectory (2 to 64)")->capture_default_str()->check(CLI::Range(2, 64));
+  cmd->add_option("--gamma", a->gamma, "Gridworld: discount (0 to 0.99)")->capture_default_str()->check(CLI::Range(1e-6, 0.99));
+  cmd->add_option("--slip", a->slip, "Gridworld: probability that a move is drawn at random")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--beta", a->beta, "Gridworld: temperature of the simulated preferences")->capture_default_str()->check(positive_number());
+  cmd->add_option("--feedback-type", a->feedback_type,
+                  "Gridworld: preference (Bradley-Terry pairs) or utility (the trajectories' "
+                  "true utilities reported)")
+      ->capture_default_str()->check(CLI::IsMember({"preference", "utility"}));
+  cmd->add_option("--series-terms", a->series_terms, "Gridworld: Neumann terms of the hypergradient (0: gamma^terms < 1e-3)")
       ->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--iters", a->iterations, "Iterations")->capture_default_str()->check(non_negative_integer());
-  cmd->add_option("--inner-steps", a->inner_steps, "Policy-gradient steps per iteration")->capture_default_str()->check(non_negative_integer());
-  cmd->add_option("--outer-step", a->outer_step, "Step on the reward (default tau)")->check(positive_number());
-  cmd->add_option("--instances", a->instances, "Instances B solved at once (independent feedback)")
+  cmd->add_option("--inner-steps", a->inner_steps, "Lower-level steps per iteration (bandit: policy gradient, gridworld: soft value iteration)")->capture_default_str()->check(non_negative_integer());
+  cmd->add_option("--outer-step", a->outer_step, "Step on the reward (default: bandit tau, gridworld 0.1)")->check(positive_number());
+  cmd->add_option("--instances", a->instances, "Instances B solved at once (independent feedback; gridworld: B different MDPs)")
       ->capture_default_str()->check(positive_integer());
   cmd->add_option("--eval-every", a->eval_every, "Metrics every k iterations (0: at the end)")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--seed", a->seed, "Seed of the target and of the feedback")->capture_default_str()->check(seed_value());
@@ -141,7 +313,16 @@ std::function<int()> add_align_command(CLI::App& app) {
     BILEVEL_EXPECTS(launched_world_size() == 1,
                     "bilevel align does not run over several MPI ranks yet (started with "
                         << launched_world_size() << "): run it as one process");
-    return a->precision == "float" ? run<float>(*a) : run<double>(*a);
+    const std::vector<std::string> others =
+        a->env == "bandit"
+            ? std::vector<std::string>{"--side", "--horizon", "--gamma", "--slip", "--beta",
+                                       "--series-terms", "--feedback-type"}
+            : std::vector<std::string>{"--actions"};
+    for (const std::string& name : others)
+      BILEVEL_EXPECTS(cmd->count(name) == 0, name << " does not apply to --env " << a->env);
+    if (a->env == "gridworld")
+      return a->precision == "float" ? run_gridworld<float>(*a) : run_gridworld<double>(*a);
+    return a->precision == "float" ? run_bandit<float>(*a) : run_bandit<double>(*a);
   };
 }
 

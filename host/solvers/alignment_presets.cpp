@@ -2,6 +2,7 @@
 // score-function term.
 #include <bilevel/solvers/alignment.hpp>
 
+#include <cmath>
 #include <sstream>
 
 namespace bilevel {
@@ -19,18 +20,26 @@ std::vector<AlgorithmInfo> alignment_algorithm_presets() {
   };
 }
 
-void apply_alignment_preset(const AlignmentOptions& options, BanditAlignmentSpec& spec) {
-  if (options.name == "a-parl") {
-    spec.score_function_term = true;
-  } else if (options.name == "reward-learning") {
-    spec.score_function_term = false;
-  } else {
+namespace {
+bool uses_score_term(const AlignmentOptions& options) {
+  if (options.name == "a-parl") return true;
+  if (options.name != "reward-learning") {
     std::ostringstream os;
     os << "unknown alignment algorithm '" << options.name << "' (known:";
     for (const AlgorithmInfo& a : alignment_algorithm_presets()) os << ' ' << a.name;
     os << ')';
     throw InvalidArgument(os.str());
   }
+  return false;
+}
+}  // namespace
+
+void apply_alignment_preset(const AlignmentOptions& options, BanditAlignmentSpec& spec) {
+  spec.score_function_term = uses_score_term(options);
+}
+
+void apply_alignment_preset(const AlignmentOptions& options, GridworldAlignmentSpec& spec) {
+  spec.score_function_term = uses_score_term(options);
 }
 
 template <typename T>
@@ -53,9 +62,36 @@ std::unique_ptr<Solver<T>> make_alignment_solver(BanditAlignmentProblem<T>& prob
   return make_solver(static_cast<Problem<T>&>(problem), o);
 }
 
+template <typename T>
+std::unique_ptr<Solver<T>> make_alignment_solver(GridworldAlignmentProblem<T>& problem,
+                                                 const AlignmentOptions& options) {
+  BILEVEL_EXPECTS(uses_score_term(options) == problem.spec().score_function_term,
+                  "policy alignment: the gridworld problem was not configured for "
+                      << options.name << " (apply_alignment_preset sets the score term)");
+  AlgorithmOptions o;
+  o.name = "stocbio";
+  o.loop = options.loop;
+  o.loop.inner_steps = options.inner_steps;
+  // y <- y - 1 (Q - T_nu Q) = T_nu Q: soft value iteration
+  o.loop.inner_step = {options.inner_step > 0 ? options.inner_step : 1.0};
+  if (o.loop.outer_step.size() == 1 && o.loop.outer_step[0] <= 0) o.loop.outer_step = {0.1};
+  o.loop.lower_batch = 0;  // the Bellman operator is exact
+  // v = sum_k (I - H')^k fy: the error after Q terms is gamma^(Q+1) ||(I - H')^-1 fy||
+  const index_t terms =
+      options.series_terms > 0
+          ? options.series_terms
+          : static_cast<index_t>(std::ceil(std::log(1e-3) / std::log(problem.spec().gamma)));
+  o.neumann = NeumannOptions{terms, {1.0}};
+  return make_solver(static_cast<Problem<T>&>(problem), o);
+}
+
 template std::unique_ptr<Solver<float>> make_alignment_solver(BanditAlignmentProblem<float>&,
                                                               const AlignmentOptions&);
 template std::unique_ptr<Solver<double>> make_alignment_solver(BanditAlignmentProblem<double>&,
+                                                               const AlignmentOptions&);
+template std::unique_ptr<Solver<float>> make_alignment_solver(GridworldAlignmentProblem<float>&,
+                                                              const AlignmentOptions&);
+template std::unique_ptr<Solver<double>> make_alignment_solver(GridworldAlignmentProblem<double>&,
                                                                const AlignmentOptions&);
 
 }  // namespace bilevel

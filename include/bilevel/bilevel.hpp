@@ -17,6 +17,7 @@
 #include <bilevel/problems/mlp.hpp>
 #include <bilevel/problems/quadratic.hpp>
 #include <bilevel/problems/per_task_quadratic.hpp>
+#include <bilevel/problems/gridworld_alignment.hpp>
 #include <bilevel/problems/policy_alignment.hpp>
 #include <bilevel/sampling.hpp>
 #include <bilevel/solvers/solver.hpp>

@@ -6,8 +6,12 @@
 //                    summarises A-PARL; not checked line by line against the paper)
 //   reward-learning  the same without the score-function term: reward learning that treats
 //                    the feedback as if its distribution did not depend on the policy
+// On the gridworlds the lower level is soft value iteration (inner step 1 on the Bellman
+// residual) and the implicit hypergradient a Neumann series (the lower level's Jacobian is not
+// symmetric, so CG does not apply); the series converges at rate gamma.
 #pragma once
 
+#include <bilevel/problems/gridworld_alignment.hpp>
 #include <bilevel/problems/policy_alignment.hpp>
 #include <bilevel/solvers/solver.hpp>
 
@@ -22,6 +26,8 @@ struct AlignmentOptions {
   index_t inner_steps = 10;      ///< policy-gradient steps per iteration (D)
   double inner_step = 0.0;       ///< alpha; 0: 1 / tau
   index_t cg_iterations = 0;     ///< 0: A - 1 (exact for the bandit's lower level)
+  /// Gridworlds: Neumann terms of the implicit hypergradient (0: enough for gamma^terms < 1e-3).
+  index_t series_terms = 0;
   /// Iterations, outer step (0 there: tau), upper update, feedback batch (0: exact
   /// expectations), seed, evaluations.
   ScheduleOptions loop = [] {
@@ -36,9 +42,15 @@ std::vector<AlgorithmInfo> alignment_algorithm_presets();
 /// The problem side of a preset: whether the score-function term is used. Throws
 /// InvalidArgument for an unknown name.
 void apply_alignment_preset(const AlignmentOptions& options, BanditAlignmentSpec& spec);
+void apply_alignment_preset(const AlignmentOptions& options, GridworldAlignmentSpec& spec);
 
 template <typename T>
 std::unique_ptr<Solver<T>> make_alignment_solver(BanditAlignmentProblem<T>& problem,
+                                                 const AlignmentOptions& options);
+/// Gridworlds: `inner_steps` soft value-iteration sweeps per iteration (inner_step 0: 1), the
+/// Neumann hypergradient (eta 1, `series_terms`), SGD on nu (outer step 0: 0.1).
+template <typename T>
+std::unique_ptr<Solver<T>> make_alignment_solver(GridworldAlignmentProblem<T>& problem,
                                                  const AlignmentOptions& options);
 
 }  // namespace bilevel
