@@ -6,12 +6,12 @@
 #   run(command="bash scripts/gpu_run.sh tests", carry=["build/gpu-bundle"]), then ... bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cmake --build --preset release --target bilevel_tests bench_core bench_hyperclean bench_meta bilevel_cli
+cmake --build --preset release --target bilevel_tests bench_core bench_hyperclean bench_meta bench_alignment bilevel_cli
 out=build/gpu-bundle
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib"
 cp build/release/tests/bilevel_tests build/release/bench/bench_core \
-   build/release/bench/bench_hyperclean build/release/bench/bench_meta build/release/host/cli/bilevel "$out/bin/"
+   build/release/bench/bench_hyperclean build/release/bench/bench_meta build/release/bench/bench_alignment build/release/host/cli/bilevel "$out/bin/"
 # shared libraries other than glibc and CUDA's (the device has those; libstdc++ goes along
 # in case the image's is older)
 for lib in $(ldd "$out"/bin/* | awk '/=> \// {print $3}' | sort -u); do

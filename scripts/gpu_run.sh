@@ -5,7 +5,8 @@
 # summary is printed last. `gpu_run.sh tests` (tests, memcheck over the whole suite),
 # `gpu_run.sh sanitize` (racecheck, synccheck) or `gpu_run.sh bench` (both benchmark programs'
 # CUDA cases, the JAX/PyTorch comparison, a SOBA run) each fit a device call's 10 minutes;
-# `gpu_run.sh meta` runs the meta-learning benchmark and its JAX/PyTorch MAML (same call);
+# `gpu_run.sh meta` runs the meta-learning benchmark and its JAX/PyTorch MAML (same call), the
+# policy-alignment benchmark (1,000 gridworlds at once) and an A-PARL run on them;
 # `gpu_run.sh large` the large-scale protocol (1M and 10M x 1024, host-resident data).
 set -uo pipefail
 what=${1:-all}
@@ -91,6 +92,11 @@ if [[ $what == meta ]]; then
   PYTHONUNBUFFERED=1 timeout 200 python3 bench/compare/maml_jax.py --iters 500 > "$out/maml_jax.jsonl" 2>&1
   PYTHONUNBUFFERED=1 timeout 200 python3 bench/compare/maml_torch.py --iters 50 --device cuda \
     > "$out/maml_torch.jsonl" 2>&1
+  "$bundle/bin/bench_alignment" --benchmark_filter=/cuda/ --benchmark_out="$out/bench_alignment.json" \
+    --benchmark_out_format=json > "$out/bench_alignment.txt" 2>&1
+  timeout 120 "$bundle/bin/bilevel" align --env gridworld --feedback-type utility --instances 1000 \
+    --iters 500 --eval-every 50 --backend cuda --metrics "$out/align_gridworld_1000.jsonl" \
+    > "$out/align_gridworld_1000.txt" 2>&1
 fi
 
 echo "== summary"
@@ -114,4 +120,6 @@ fi
 if [[ $what == meta ]]; then
   grep -E "/cuda/" "$out/bench_meta.txt" | cut -c1-160
   grep -h us_per_iteration "$out/maml_jax.jsonl" "$out/maml_torch.jsonl"
+  grep -E "/cuda/" "$out/bench_alignment.txt" | cut -c1-160
+  tail -n 4 "$out/align_gridworld_1000.txt"
 fi

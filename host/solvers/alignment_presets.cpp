@@ -77,8 +77,10 @@ std::unique_ptr<Solver<T>> make_alignment_solver(GridworldAlignmentProblem<T>& p
   if (o.loop.outer_step.size() == 1 && o.loop.outer_step[0] <= 0) o.loop.outer_step = {0.1};
   o.loop.lower_batch = 0;  // the Bellman operator is exact
   // v = sum_k (I - H')^k fy: the error after Q terms is gamma^(Q+1) ||(I - H')^-1 fy||
+  // (reward learning: fy = 0, so v = 0 without any product)
   const index_t terms =
-      options.series_terms > 0
+      !problem.spec().score_function_term ? 0
+      : options.series_terms > 0
           ? options.series_terms
           : static_cast<index_t>(std::ceil(std::log(1e-3) / std::log(problem.spec().gamma)));
   o.neumann = NeumannOptions{terms, {1.0}};
