@@ -66,7 +66,10 @@ class Problem {
   /// instance), so that B instances are B statistically independent runs.
   virtual bool supports_independent_batches() const { return false; }
 
-  /// out = grad_y g(x, y) on the lower-level batch.
+  /// out = grad_y g(x, y) on the lower-level batch. More generally, the residual Phi(x, y) of
+  /// a lower level given as a root-finding problem Phi(x, y) = 0 (policy-alignment gridworlds:
+  /// the soft Bellman residual); hvp_jvp then returns the transposed Jacobian products
+  /// (dPhi/dy)' v and (dPhi/dx)' v, which are H v and J v when Phi = grad_y g.
   virtual void grad_y_g(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
                         MatrixView<T> out) = 0;
   /// out = grad_x g(x, y) (first-order methods; optional).
