@@ -64,6 +64,9 @@ struct LinearModelOutputs {
   index_t jv_rows = 0;   ///< n: the rows of jv set to 0 when !accumulate
   T reg2 = T(0);         ///< 2 x the L2 weight (the regularizer's gradient and Hessian)
   bool accumulate = false;
+  /// jv gets scale sigmoid'(x_k) CE(z_k, label_k) instead of the J v terms: grad_x g, the
+  /// sample weights' gradient (v is not read; grad and hv must be null in such a call).
+  bool jv_loss = false;
 };
 
 /// Workspace of one call: the coefficients Rg, Rh (count x C B each) and the J v terms

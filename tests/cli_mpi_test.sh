@@ -38,7 +38,7 @@ rc=$?
 check "a failing run ends (no hang), non-zero" $([ $rc -ne 0 ] && [ $rc -ne 124 ]; echo $?) "rc=$rc"
 check "the message names the rank" $(grep -q "rank [0-9] of 3: error: quadratic: 2 samples cannot be shared by 3 ranks" "$work/bad.out"; echo $?) "$(cat "$work/bad.out")"
 
-# hyper-cleaning on a LIBSVM file: 3 ranks (and 2 with SOBA) give the one-process metrics
+# hyper-cleaning on a LIBSVM file: 3 ranks (2 with SOBA and F2SA) give the one-process metrics
 python3 - "$work/small.svm" <<'PY'
 import random, sys
 random.seed(5)
@@ -50,7 +50,7 @@ with open(sys.argv[1], "w") as f:
 PY
 hargs=(hyperclean --data "$work/small.svm" --train 500 --validation 200 --test 200 --batch 64
        --iters 90 --eval-every 30 --baseline-steps 100 --backend cpu --precision double)
-for algo in stocbio soba; do
+for algo in stocbio soba f2sa; do
   ranks=$([ $algo = stocbio ] && echo 3 || echo 2)
   "$bin" "${hargs[@]}" --algo $algo --metrics "$work/h1.jsonl" >"$work/h1.out" 2>&1
   check "hyperclean $algo: one process exits 0" $? "$(cat "$work/h1.out")"

@@ -167,6 +167,10 @@ TEST(ShardedHyperclean, OraclesEqualTheWholeProblem) {
     sharded.grad_y_g(batch, xs.view(), y.view(), a1.view());
     whole.grad_y_g(batch, xw.view(), y.view(), a2.view());
     EXPECT_LT(test::relative_error(a1.to_host(), a2.to_host()), 1e-12);
+    // grad_x g (F2SA, LV-HBA): this rank's rows, no communication
+    sharded.grad_x_g(batch, xs.view(), y.view(), j1.view());
+    whole.grad_x_g(batch, xw.view(), y.view(), j2.view());
+    EXPECT_LT(test::relative_error(j1.to_host(), rows_of(j2.to_host(), n, first, local)), 1e-12);
     if (batch.independent()) continue;
     // the upper level and a single-point step on its validation minibatch
     const Batch ub = batch.full() ? full_upper : upper.draw(SampleStream::upper, 0, 4);
@@ -292,7 +296,8 @@ TEST_P(ShardedHypercleanRun, IteratesEqualTheOneProcessRun) {
 
 INSTANTIATE_TEST_SUITE_P(Presets, ShardedHypercleanRun,
                          ::testing::Values("stocbio", "aid-cg", "aid-fp", "soba", "ma-soba",
-                                           "ttsa", "bo-rep", "itd-bio", "fom", "sl-bamm", "bda"),
+                                           "ttsa", "bo-rep", "itd-bio", "fom", "sl-bamm", "bda",
+                                           "f2sa"),
                          [](const auto& info) {
                            std::string s = info.param;
                            std::replace(s.begin(), s.end(), '-', '_');

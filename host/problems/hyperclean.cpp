@@ -624,12 +624,23 @@ void HypercleanProblem<T>::grad_x_g(const Batch& batch, ConstMatrixView<T> x,
   check("grad_x_g", x, y);
   BILEVEL_EXPECTS(out.rows == dim_x() && out.cols == x.cols,
                   "hyperclean grad_x_g: out must be " << dim_x() << " x " << x.cols);
+  {
+    // gx_i = sigmoid'(x_i) / s CE(W' a_i, label_i) for the batch's samples, 0 elsewhere: the
+    // J v scatter of the fused kernels with the loss in place of the J v term (sharded: each
+    // rank writes its own samples' rows, nothing to reduce)
+    kernels::LinearModelOutputs<T> o;
+    o.w = y.data;
+    o.jv = out.data;
+    o.ldjv = out.ld;
+    o.jv_rows = dim_x();
+    o.jv_loss = true;
+    const bool fused = fused_oracle(train_, batch, x.cols, x.data, x.ld, o);
+    require_fused(fused, "grad_x_g");
+    if (fused) return;
+  }
   Ops<T>& ops = exec_->ops<T>();
   const index_t nb = x.cols, cb = classes_ * nb;
   const index_t s = batch.full() ? train_.total : std::min(batch.size, train_.total);
-  BILEVEL_EXPECTS(batch.full() || !sharded(),
-                  "hyperclean grad_x_g: minibatches of a run split over ranks are not supported "
-                  "yet (F2SA and LV-HBA need it; full batches are)");
   // gx = 0 (only the batch's samples get a value)
   ops.fill(out, T(0));
   for_each_chunk(train_, batch, nb, [&](const Chunk& c) {

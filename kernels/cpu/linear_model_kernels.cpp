@@ -46,8 +46,10 @@ class CpuLinearModelKernels final : public LinearModelKernels<T> {
       const LinearModelOutputs<T>& o = calls[c].outputs;
       const LinearModelWorkspace<T>& ws = calls[c].workspace;
       BILEVEL_EXPECTS(o.w != nullptr, "linear model oracle: no weights");
-      BILEVEL_EXPECTS((o.hv == nullptr && o.jv == nullptr) || o.v != nullptr,
+      BILEVEL_EXPECTS((o.hv == nullptr && (o.jv == nullptr || o.jv_loss)) || o.v != nullptr,
                       "linear model oracle: H v and J v need v");
+      BILEVEL_EXPECTS(!o.jv_loss || (o.grad == nullptr && o.hv == nullptr),
+                      "linear model oracle: the loss terms of grad_x g go alone");
       BILEVEL_EXPECTS(o.jv == nullptr || b.x != nullptr,
                       "linear model oracle: J v needs the weight logits x");
       switch (isa_) {

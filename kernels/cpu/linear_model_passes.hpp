@@ -211,6 +211,9 @@ void coefficient_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>&
                                : b.x ? b.scale * common::sigmoid(b.x[k[r] + inst * b.ldx])
                                      : b.scale;
               const index_t i = position(g, i0 + r);
+              // grad_x g's term: the sample's loss, before the coefficients overwrite z
+              const T loss = o.jv_loss && own ? common::ce_loss(zc.data(), 1, C, b.labels[k[r]])
+                                              : T(0);
               T* rg = o.grad ? ws.rg + i + inst * C * ws.ld : nullptr;
               T* rh = o.hv ? ws.rh + i + inst * C * ws.ld : nullptr;
               const T cross = Loss::coefficients(zc.data(), second ? zc.data() + C : nullptr, C,
@@ -222,7 +225,7 @@ void coefficient_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>&
                 if (rg) rg[c * ws.ld] = gc[c];
                 if (rh) rh[c * ws.ld] = hc[c];
               }
-              if (o.jv) ws.cross[i + inst * ws.ld] = cross;
+              if (o.jv) ws.cross[i + inst * ws.ld] = o.jv_loss ? loss : cross;
             }
         }
   }

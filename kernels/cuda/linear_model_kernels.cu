@@ -170,6 +170,8 @@ __global__ void coefficient_kernel(CallSet<T> set) {
     const T weight = !own  ? T(0)
                      : b.x ? b.scale * common::sigmoid(b.x[k + inst * b.ldx])
                            : b.scale;
+    // grad_x g's term: the sample's loss, before the coefficients overwrite z
+    const T loss = o.jv_loss && own ? common::ce_loss(z, 1, b.classes, b.labels[k]) : T(0);
     const T cross = Loss::coefficients(z, u, b.classes, b.labels[k], weight,
                                        o.grad ? z : nullptr, o.hv ? u : nullptr) *
                     (own ? T(1) : T(0));
@@ -177,7 +179,7 @@ __global__ void coefficient_kernel(CallSet<T> set) {
       if (o.grad) ws.rg[i + (inst * b.classes + c) * ws.ld] = z[c];
       if (o.hv) ws.rh[i + (inst * b.classes + c) * ws.ld] = u[c];
     }
-    if (o.jv) ws.cross[i + inst * ws.ld] = cross;
+    if (o.jv) ws.cross[i + inst * ws.ld] = o.jv_loss ? loss : cross;
   }
 }
 
@@ -316,8 +318,10 @@ class CudaLinearModelKernels final : public LinearModelKernels<T> {
                                                      << "takes at most " << kMaxColumns << " and "
                                                      << kMaxClasses);
       BILEVEL_EXPECTS(o.w != nullptr, "linear model oracle: no weights");
-      BILEVEL_EXPECTS((o.hv == nullptr && o.jv == nullptr) || o.v != nullptr,
+      BILEVEL_EXPECTS((o.hv == nullptr && (o.jv == nullptr || o.jv_loss)) || o.v != nullptr,
                       "linear model oracle: H v and J v need v");
+      BILEVEL_EXPECTS(!o.jv_loss || (o.grad == nullptr && o.hv == nullptr),
+                      "linear model oracle: the loss terms of grad_x g go alone");
       BILEVEL_EXPECTS(o.jv == nullptr || b.x != nullptr,
                       "linear model oracle: J v needs the weight logits x");
       set.call[set.count++] = calls[c];
