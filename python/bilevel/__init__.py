@@ -252,3 +252,30 @@ def align_bandit(algorithm: str = "a-parl", *, executor=None, actions: int = 10,
         int(eval_every), int(seed), callback)
     answer = {k: r[k] for k in ("relative_reward_error", "kl_policy_target", "optimal_reward")}
     return _result(r), answer
+
+
+def align_gridworld(algorithm: str = "a-parl", *, executor=None, side: int = 5,
+                    horizon: int = 15, gamma: float = 0.9, slip: float = 0.1, tau: float = 0.1,
+                    beta: float = 1.0, feedback_type: str = "preference", feedback: int = 32,
+                    iterations: int = 500, inner_steps: int = 10, outer_step: float = 0.0,
+                    instances: int = 1, eval_every: int = 50, seed: int = 0,
+                    callback: Optional[Callable[[dict], None]] = None):
+    """Policy alignment on batched gridworlds as ``bilevel align --env gridworld`` runs it: one
+    seeded MDP per instance, preference (Bradley-Terry) or utility feedback on pairs of the
+    policy's trajectories, A-PARL or the reward-learning baseline, from the designer's first
+    reward. Returns (Result, dict with each gridworld's true utility of the learned reward's
+    policy, the optimal and uniform policies' utilities, the utility ratio (J - J_uniform) /
+    (J* - J_uniform) and that of the first reward). Each evaluation's history entry has
+    ``true_utility`` and ``utility_ratio`` of the solver's current Q."""
+    if algorithm not in _bilevel.alignment_algorithms():
+        raise ValueError(f"align_gridworld(): unknown algorithm {algorithm!r}; known: "
+                         f"{', '.join(_bilevel.alignment_algorithms())}")
+    r = _bilevel.align_gridworld(
+        executor if executor is not None else Executor("auto"), algorithm,
+        _positive_int("side", side), _positive_int("horizon", horizon), float(gamma),
+        float(slip), float(tau), float(beta), str(feedback_type), int(feedback),
+        int(iterations), int(inner_steps), float(outer_step),
+        _positive_int("instances", instances), int(eval_every), int(seed), callback)
+    answer = {k: r[k] for k in ("true_utility", "optimal_utility", "uniform_utility",
+                                "utility_ratio", "first_reward_utility_ratio")}
+    return _result(r), answer

@@ -183,7 +183,7 @@ struct SolveOptions {
 /// callback at every evaluation, Ctrl-C returning the state of the last evaluation.
 nb::dict run_solver(Problem<double>& problem, Solver<double>& solver, const std::string& algorithm,
                     index_t nb_, nb::object x0, nb::object y0, nb::object callback,
-                    std::vector<double> default_x0 = {}) {
+                    std::vector<double> default_x0 = {}, std::vector<double> default_y0 = {}) {
   const index_t dx = problem.dim_x(), dy = problem.dim_y();
   BILEVEL_EXPECTS(nb_ >= 1, "instances must be >= 1, got " << nb_);
   const auto start = [&](nb::object given, index_t d, const char* what,
@@ -200,7 +200,7 @@ nb::dict run_solver(Problem<double>& problem, Solver<double>& solver, const std:
     return std::vector<double>(a.data(), a.data() + a.size());
   };
   const std::vector<double> xs = start(x0, dx, "x0", std::move(default_x0)),
-                            ys = start(y0, dy, "y0", {});
+                            ys = start(y0, dy, "y0", std::move(default_y0));
   // the state at the last evaluation, kept for an interrupted run
   std::vector<double> last_x = xs, last_y = ys;
   index_t last_iteration = 0;
@@ -418,6 +418,62 @@ nb::dict align_bandit(std::shared_ptr<Executor> exec, const std::string& algorit
   return out;
 }
 
+/// The gridworlds of `bilevel align --env gridworld`, started (as the CLI does) from the
+/// designer's first reward and its soft-optimal Q; the true utility of the learned reward's
+/// policy against the optimal and the uniform ones.
+nb::dict align_gridworld(std::shared_ptr<Executor> exec, const std::string& algorithm,
+                         index_t side, index_t horizon, double gamma, double slip, double tau,
+                         double beta, const std::string& feedback_type, index_t feedback,
+                         index_t iterations, index_t inner_steps, double outer_step,
+                         index_t instances, index_t eval_every, std::uint64_t seed,
+                         nb::object callback) {
+  BILEVEL_EXPECTS(feedback_type == "preference" || feedback_type == "utility",
+                  "align_gridworld: feedback_type must be 'preference' or 'utility', got '"
+                      << feedback_type << "'");
+  BILEVEL_EXPECTS(feedback >= 2, "align_gridworld: feedback must be >= 2 pairs, got " << feedback);
+  AlignmentOptions o;
+  o.name = algorithm;
+  o.inner_steps = inner_steps;
+  o.loop.iterations = iterations;
+  o.loop.eval_every = eval_every;
+  o.loop.seed = seed;
+  o.loop.upper_batch = feedback;
+  o.loop.independent_batches = instances > 1;
+  if (outer_step > 0) o.loop.outer_step = {outer_step};
+  GridworldAlignmentSpec spec;
+  spec.side = side;
+  spec.horizon = horizon;
+  spec.gamma = gamma;
+  spec.slip = slip;
+  spec.tau = tau;
+  spec.beta = beta;
+  spec.utility_feedback = feedback_type == "utility";
+  spec.instances = instances;
+  spec.seed = seed;
+  apply_alignment_preset(o, spec);
+  GridworldAlignmentProblem<double> problem(exec, spec);
+  auto solver = make_alignment_solver(problem, o);
+  const std::vector<double> nu0 = problem.initial_reward(), q0 = problem.soft_optimal_q(nu0);
+  nb::dict out = run_solver(problem, *solver, algorithm, instances, nb::none(), nb::none(),
+                            callback, nu0, q0);
+  const auto x = nb::cast<nb::ndarray<const double, nb::c_contig, nb::device::cpu>>(out["x"]);
+  const std::vector<double> j =
+      problem.true_utility(problem.soft_optimal_q(std::vector<double>(x.data(), x.data() + x.size())));
+  const std::vector<double> j0 = problem.true_utility(q0);
+  std::vector<double> ratio, first;
+  for (index_t b = 0; b < instances; ++b) {
+    const double lo = problem.uniform_utility()[b], span = problem.optimal_utility()[b] - lo;
+    ratio.push_back((j[b] - lo) / span);
+    first.push_back((j0[b] - lo) / span);
+  }
+  out["true_utility"] = j;
+  out["optimal_utility"] = problem.optimal_utility();
+  out["uniform_utility"] = problem.uniform_utility();
+  out["utility_ratio"] = ratio;
+  out["first_reward_utility_ratio"] = first;
+  return out;
+}
+
 }  // namespace
 }  // namespace bilevel::python
 
@@ -562,6 +618,10 @@ NB_MODULE(_bilevel, m) {
   m.def("align_bandit", &align_bandit, "executor"_a, "algorithm"_a, "actions"_a, "tau"_a,
         "feedback"_a, "iterations"_a, "inner_steps"_a, "outer_step"_a, "instances"_a,
         "eval_every"_a, "seed"_a, "callback"_a.none() = nb::none());
+  m.def("align_gridworld", &align_gridworld, "executor"_a, "algorithm"_a, "side"_a, "horizon"_a,
+        "gamma"_a, "slip"_a, "tau"_a, "beta"_a, "feedback_type"_a, "feedback"_a, "iterations"_a,
+        "inner_steps"_a, "outer_step"_a, "instances"_a, "eval_every"_a, "seed"_a,
+        "callback"_a.none() = nb::none());
   m.def("meta_algorithms", []() {
     nb::list out;
     for (const AlgorithmInfo& i : meta_algorithm_presets()) out.append(i.name);

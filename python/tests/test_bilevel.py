@@ -214,6 +214,24 @@ def test_a_parl_reaches_the_known_reward_and_the_baseline_does_not():
     assert a["optimal_reward"].shape == (10,) and r.x.shape == (1, 10)
 
 
+def test_gridworld_alignment_from_utility_feedback():
+    ex = bilevel.Executor("cpu")
+    kw = dict(executor=ex, side=4, horizon=10, feedback_type="utility", instances=3,
+              iterations=400, seed=2)
+    r, a = bilevel.align_gridworld("a-parl", **kw)
+    _, b = bilevel.align_gridworld("reward-learning", **kw)
+    assert r.x.shape == (3, 16) and r.y.shape == (3, 64)
+    assert min(a["utility_ratio"]) > 0.9
+    assert max(a["first_reward_utility_ratio"]) < 0.5
+    # without the score term utility feedback gives no gradient: the reward stays
+    assert b["utility_ratio"] == pytest.approx(b["first_reward_utility_ratio"], abs=1e-12)
+    assert "utility_ratio" in r.history[-1] and len(r.history[-1]["utility_ratio"]) == 3
+    with pytest.raises(ValueError, match="feedback_type must be 'preference' or 'utility'"):
+        bilevel.align_gridworld("a-parl", executor=ex, feedback_type="votes")
+    with pytest.raises(ValueError, match="gridworld: side must be in"):
+        bilevel.align_gridworld("a-parl", executor=ex, side=9)
+
+
 def test_hyperclean_split_reads_every_source_and_names_a_missing_one():
     with pytest.raises(ValueError, match="hyperclean_split '/nonexistent.svm': no such file or folder"):
         bilevel.hyperclean_split("/nonexistent.svm", 10, 10, 10)
