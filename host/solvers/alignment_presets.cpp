@@ -10,8 +10,9 @@ namespace bilevel {
 std::vector<AlgorithmInfo> alignment_algorithm_presets() {
   return {
       {"a-parl",
-       "D policy-gradient steps, implicit hypergradient (CG), upper gradient with the "
-       "score-function term of the policy-dependent feedback",
+       "D lower-level steps (bandit: policy gradient; gridworld: soft value iteration), "
+       "implicit hypergradient (bandit: CG; gridworld: Neumann series), upper gradient with "
+       "the score-function term of the policy-dependent feedback",
        "Chakraborty et al. 2023, arXiv 2308.02585 (as summarised in ALGORITHMS.md)",
        "HVP; the score term (upper_data_depend_on_y)"},
       {"reward-learning",
