@@ -31,21 +31,27 @@ struct AlignArgs {
   bool graphs = true;
 };
 
+AlignmentRun run_of(const AlignArgs& a) {
+  AlignmentRun r;
+  r.algorithm = a.algo;
+  r.iterations = a.iterations;
+  r.inner_steps = a.inner_steps;
+  r.eval_every = a.eval_every;
+  r.instances = a.instances;
+  r.feedback = a.feedback;
+  r.outer_step = a.outer_step;
+  r.series_terms = a.series_terms;
+  r.seed = a.seed;
+  r.capture = a.graphs;
+  return r;
+}
+
 template <typename T>
 int run_bandit(AlignArgs a) {
   if (a.tau <= 0) a.tau = 0.5;
   if (a.feedback < 0) a.feedback = 256;
   auto exec = make_cli_executor(a.backend);
-  AlignmentOptions o;
-  o.name = a.algo;
-  o.inner_steps = a.inner_steps;
-  o.loop.iterations = a.iterations;
-  o.loop.eval_every = a.eval_every;
-  o.loop.seed = a.seed;
-  o.loop.capture = a.graphs;
-  o.loop.upper_batch = a.feedback;
-  o.loop.independent_batches = a.feedback > 0 && a.instances > 1;
-  if (a.outer_step > 0) o.loop.outer_step = {a.outer_step};
+  const AlignmentOptions o = alignment_options(run_of(a));
   BanditAlignmentSpec spec;
   spec.actions = a.actions;
   spec.tau = a.tau;
@@ -130,17 +136,7 @@ int run_gridworld(AlignArgs a) {
                   "iteration (the score term's baseline is the batch mean), got "
                       << a.feedback);
   auto exec = make_cli_executor(a.backend);
-  AlignmentOptions o;
-  o.name = a.algo;
-  o.inner_steps = a.inner_steps;
-  o.series_terms = a.series_terms;
-  o.loop.iterations = a.iterations;
-  o.loop.eval_every = a.eval_every;
-  o.loop.seed = a.seed;
-  o.loop.capture = a.graphs;
-  o.loop.upper_batch = a.feedback;
-  o.loop.independent_batches = a.instances > 1;
-  if (a.outer_step > 0) o.loop.outer_step = {a.outer_step};
+  const AlignmentOptions o = alignment_options(run_of(a));
   GridworldAlignmentSpec spec;
   spec.side = a.side;
   spec.horizon = a.horizon;
@@ -212,11 +208,8 @@ int run_gridworld(AlignArgs a) {
   const std::vector<double> j = problem.true_utility(q);
   const std::vector<double>& j_star = problem.optimal_utility();
   const std::vector<double>& j_uniform = problem.uniform_utility();
-  std::vector<double> ratio, start_ratio;
-  for (index_t b = 0; b < a.instances; ++b) {
-    ratio.push_back((j[b] - j_uniform[b]) / (j_star[b] - j_uniform[b]));
-    start_ratio.push_back((start_utility[b] - j_uniform[b]) / (j_star[b] - j_uniform[b]));
-  }
+  const std::vector<double> ratio = problem.utility_ratio(j),
+                            start_ratio = problem.utility_ratio(start_utility);
   std::printf("summary: %s, %lld iterations in %.3f s on %s (%s); feedback pairs used: %lld "
               "per gridworld\n",
               a.algo.c_str(), static_cast<long long>(r.iterations), r.seconds,

@@ -140,6 +140,16 @@ std::vector<double> GridworldAlignmentProblem<T>::true_utility(const std::vector
 }
 
 template <typename T>
+std::vector<double> GridworldAlignmentProblem<T>::utility_ratio(const std::vector<double>& j) const {
+  BILEVEL_EXPECTS(static_cast<index_t>(j.size()) == spec_.instances,
+                  "gridworld: " << j.size() << " utilities for " << spec_.instances << " gridworlds");
+  std::vector<double> r;
+  for (std::size_t b = 0; b < j.size(); ++b)
+    r.push_back((j[b] - j_uniform_[b]) / (j_star_[b] - j_uniform_[b]));
+  return r;
+}
+
+template <typename T>
 void GridworldAlignmentProblem<T>::check(const char* oracle, ConstMatrixView<T> x,
                                          ConstMatrixView<T> y) const {
   BILEVEL_EXPECTS(x.rows == dim_x() && y.rows == dim_y() && x.cols == spec_.instances &&

@@ -21,6 +21,21 @@ std::vector<AlgorithmInfo> alignment_algorithm_presets() {
   };
 }
 
+AlignmentOptions alignment_options(const AlignmentRun& run) {
+  AlignmentOptions o;
+  o.name = run.algorithm;
+  o.inner_steps = run.inner_steps;
+  o.series_terms = run.series_terms;
+  o.loop.iterations = run.iterations;
+  o.loop.eval_every = run.eval_every;
+  o.loop.seed = run.seed;
+  o.loop.capture = run.capture;
+  o.loop.upper_batch = run.feedback;
+  o.loop.independent_batches = run.feedback > 0 && run.instances > 1;
+  if (run.outer_step > 0) o.loop.outer_step = {run.outer_step};
+  return o;
+}
+
 namespace {
 bool uses_score_term(const AlignmentOptions& options) {
   if (options.name == "a-parl") return true;

@@ -374,21 +374,30 @@ nb::dict meta_learning(std::shared_ptr<Executor> exec, const std::string& data,
   return out;
 }
 
+AlignmentRun alignment_run(const std::string& algorithm, index_t feedback, index_t iterations,
+                           index_t inner_steps, double outer_step, index_t instances,
+                           index_t eval_every, std::uint64_t seed) {
+  AlignmentRun r;
+  r.algorithm = algorithm;
+  r.feedback = feedback;
+  r.iterations = iterations;
+  r.inner_steps = inner_steps;
+  r.outer_step = outer_step;
+  r.instances = instances;
+  r.eval_every = eval_every;
+  r.seed = seed;
+  return r;
+}
+
 /// The bandit of `bilevel align` (A-PARL or the reward-learning baseline), and how far the
 /// learned reward is from nu* (up to a constant) and its policy from the target.
 nb::dict align_bandit(std::shared_ptr<Executor> exec, const std::string& algorithm,
                       index_t actions, double tau, index_t feedback, index_t iterations,
                       index_t inner_steps, double outer_step, index_t instances,
                       index_t eval_every, std::uint64_t seed, nb::object callback) {
-  AlignmentOptions o;
-  o.name = algorithm;
-  o.inner_steps = inner_steps;
-  o.loop.iterations = iterations;
-  o.loop.eval_every = eval_every;
-  o.loop.seed = seed;
-  o.loop.upper_batch = feedback;
-  o.loop.independent_batches = feedback > 0 && instances > 1;
-  if (outer_step > 0) o.loop.outer_step = {outer_step};
+  const AlignmentOptions o =
+      alignment_options(alignment_run(algorithm, feedback, iterations, inner_steps, outer_step,
+                                      instances, eval_every, seed));
   BanditAlignmentSpec spec;
   spec.actions = actions;
   spec.tau = tau;
@@ -431,15 +440,9 @@ nb::dict align_gridworld(std::shared_ptr<Executor> exec, const std::string& algo
                   "align_gridworld: feedback_type must be 'preference' or 'utility', got '"
                       << feedback_type << "'");
   BILEVEL_EXPECTS(feedback >= 2, "align_gridworld: feedback must be >= 2 pairs, got " << feedback);
-  AlignmentOptions o;
-  o.name = algorithm;
-  o.inner_steps = inner_steps;
-  o.loop.iterations = iterations;
-  o.loop.eval_every = eval_every;
-  o.loop.seed = seed;
-  o.loop.upper_batch = feedback;
-  o.loop.independent_batches = instances > 1;
-  if (outer_step > 0) o.loop.outer_step = {outer_step};
+  const AlignmentOptions o =
+      alignment_options(alignment_run(algorithm, feedback, iterations, inner_steps, outer_step,
+                                      instances, eval_every, seed));
   GridworldAlignmentSpec spec;
   spec.side = side;
   spec.horizon = horizon;
@@ -459,18 +462,11 @@ nb::dict align_gridworld(std::shared_ptr<Executor> exec, const std::string& algo
   const auto x = nb::cast<nb::ndarray<const double, nb::c_contig, nb::device::cpu>>(out["x"]);
   const std::vector<double> j =
       problem.true_utility(problem.soft_optimal_q(std::vector<double>(x.data(), x.data() + x.size())));
-  const std::vector<double> j0 = problem.true_utility(q0);
-  std::vector<double> ratio, first;
-  for (index_t b = 0; b < instances; ++b) {
-    const double lo = problem.uniform_utility()[b], span = problem.optimal_utility()[b] - lo;
-    ratio.push_back((j[b] - lo) / span);
-    first.push_back((j0[b] - lo) / span);
-  }
   out["true_utility"] = j;
   out["optimal_utility"] = problem.optimal_utility();
   out["uniform_utility"] = problem.uniform_utility();
-  out["utility_ratio"] = ratio;
-  out["first_reward_utility_ratio"] = first;
+  out["utility_ratio"] = problem.utility_ratio(j);
+  out["first_reward_utility_ratio"] = problem.utility_ratio(problem.true_utility(q0));
   return out;
 }
 

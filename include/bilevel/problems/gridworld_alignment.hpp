@@ -82,6 +82,8 @@ class GridworldAlignmentProblem final : public Problem<T> {
   std::vector<double> soft_optimal_q(const std::vector<double>& nu) const;
   /// The true utility J of softmax(Q / tau) per instance (host, double; q: 4 S x B).
   std::vector<double> true_utility(const std::vector<double>& q) const;
+  /// (J - J_uniform) / (J* - J_uniform) per instance of utilities J (B values).
+  std::vector<double> utility_ratio(const std::vector<double>& j) const;
 
   std::vector<std::string> evaluation_metric_names() const override {
     return {"true_utility", "utility_ratio"};

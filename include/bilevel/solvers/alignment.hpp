@@ -37,6 +37,21 @@ struct AlignmentOptions {
   }();
 };
 
+/// The schedule of one run as `bilevel align` and the Python package take it (both
+/// environments), turned into AlignmentOptions by alignment_options(): one place for what the
+/// command line and Python set, so the two cannot drift.
+struct AlignmentRun {
+  std::string algorithm = "a-parl";
+  index_t iterations = 500, inner_steps = 10, eval_every = 50, instances = 1;
+  index_t feedback = 0;      ///< upper batch per iteration (0: exact expectations, bandit only)
+  double outer_step = 0.0;   ///< 0: the preset's
+  index_t series_terms = 0;  ///< gridworlds' Neumann terms (0: from gamma)
+  std::uint64_t seed = 0;
+  bool capture = true;
+};
+/// Independent feedback per instance when there are several and the feedback is sampled.
+AlignmentOptions alignment_options(const AlignmentRun& run);
+
 std::vector<AlgorithmInfo> alignment_algorithm_presets();
 
 /// The problem side of a preset: whether the score-function term is used. Throws
