@@ -221,6 +221,12 @@ int run_gridworld(AlignArgs a) {
                 "reward %.4f) = %.1f%% of the way from uniform to optimal\n",
                 static_cast<long long>(b), j[b], j_star[b], j_uniform[b], start_utility[b],
                 100 * ratio[b]);
+  for (index_t b = 0; b < a.instances; ++b)
+    if (r.diverged_at[static_cast<std::size_t>(b)] >= 0)
+      std::printf("  gridworld %lld diverged at iteration %lld (its numbers are NaN; try a "
+                  "smaller --outer-step)\n",
+                  static_cast<long long>(b),
+                  static_cast<long long>(r.diverged_at[static_cast<std::size_t>(b)]));
   if (shown < a.instances)
     std::printf("  (%lld more gridworlds in the metrics)\n",
                 static_cast<long long>(a.instances - shown));

@@ -111,6 +111,12 @@ std::vector<double> GridworldAlignmentProblem<T>::soft_optimal_q(const std::vect
   std::vector<double> q(static_cast<std::size_t>(nq * nb), 0.0), r(static_cast<std::size_t>(nq));
   for (index_t b = 0; b < nb; ++b) {
     double* qb = q.data() + b * nq;
+    // a diverged instance's reward (not finite) has no policy: NaN, without iterating
+    if (!std::all_of(nu.begin() + b * ns, nu.begin() + (b + 1) * ns,
+                     [](double v) { return std::isfinite(v); })) {
+      std::fill(qb, qb + nq, std::nan(""));
+      continue;
+    }
     for (int k = 0; k < 100000; ++k) {
       // Q <- T_nu Q  (Q - residual)
       kernels::common::grid_lower(p, nu.data() + b * ns, qb, (const double*)nullptr, r.data(),
