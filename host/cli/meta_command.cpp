@@ -65,65 +65,35 @@ UpperUpdate parse_update(const std::string& s) {
 template <typename T>
 int run(const MetaArgs& a) {
   auto exec = make_cli_executor(a.backend);
-  MetaAlgorithmOptions o;
-  o.name = a.algo;
-  o.inner_steps = a.inner_steps;
-  o.inner_step = a.inner_step;
-  o.proximal = a.lambda;
-  o.damping = a.damping;
-  o.cg_iterations = a.cg_iterations;
-  o.loop.iterations = a.iterations;
-  o.loop.eval_every = a.eval_every;
-  o.loop.seed = a.seed;
-  o.loop.capture = a.graphs;
-  o.loop.upper = parse_update(a.update);
-  // meta step: the MAML paper's Adam step is 1e-3; plain SGD on the averaged gradient needs a
-  // larger one, normalized momentum a fixed length
-  const double default_step = o.loop.upper == UpperUpdate::normalized_momentum ? 0.01 : 0.05;
-  o.loop.outer_step = {a.outer_step > 0 ? a.outer_step : default_step};
-  o.loop.average = 0.1;
-
-  // classification episodes: by default Fashion-MNIST's even classes for meta-training
-  // (training images), the odd ones for meta-testing (test images): disjoint classes and images
+  MetaRun run;
+  run.algorithm = a.algo;
+  run.ways = a.ways, run.shots = a.shots, run.query = a.query;
+  run.inner_steps = a.inner_steps;
+  run.inner_step = a.inner_step;
+  run.outer_step = a.outer_step;
+  run.update = parse_update(a.update);
+  run.iterations = a.iterations;
+  run.eval_every = a.eval_every;
+  run.hidden = a.hidden;
+  run.activation = parse_activation(a.activation);
+  run.train_classes = a.train_classes;
+  run.test_classes = a.test_classes;
+  run.lambda = a.lambda;
+  run.damping = a.damping;
+  run.cg_iterations = a.cg_iterations;
+  run.seed = a.seed;
+  run.capture = a.graphs;
   const bool episodes = a.task == "fashion-mnist";
   LoadedData data;
-  EpisodeSpec train_episodes, test_episodes;
   if (episodes) {
     data = load_data(a.data);
     BILEVEL_EXPECTS(data.test.has_value(),
                     "--data " << a.data << ": episodes need an IDX folder (training and test images)");
-    train_episodes.classes = a.train_classes;
-    test_episodes.classes = a.test_classes;
-    if (train_episodes.classes.empty())
-      for (int c = 0; c < data.pool.classes; c += 2) train_episodes.classes.push_back(c);
-    if (test_episodes.classes.empty())
-      for (int c = 1; c < data.pool.classes; c += 2) test_episodes.classes.push_back(c);
-    for (EpisodeSpec* e : {&train_episodes, &test_episodes}) {
-      const char* option = e == &train_episodes ? "--train-classes" : "--test-classes";
-      BILEVEL_EXPECTS(static_cast<index_t>(e->classes.size()) >= a.ways,
-                      option << ": " << a.ways << "-way episodes need at least " << a.ways
-                             << " classes, " << e->classes.size() << " given");
-      for (std::size_t i = 0; i < e->classes.size(); ++i) {
-        BILEVEL_EXPECTS(e->classes[i] < data.pool.classes,
-                        option << ": class " << e->classes[i] << " is not a label of "
-                               << data.description << " (0.." << data.pool.classes - 1 << ")");
-        for (std::size_t k = 0; k < i; ++k)
-          BILEVEL_EXPECTS(e->classes[k] != e->classes[i],
-                          option << ": class " << e->classes[i] << " is listed twice");
-      }
-      e->ways = a.ways, e->shots = a.shots, e->queries = a.query;
-    }
   }
-  MetaMlpSpec spec;
-  spec.mlp.widths = {episodes ? data.pool.features : 1};
-  spec.mlp.widths.insert(spec.mlp.widths.end(), a.hidden.begin(), a.hidden.end());
-  spec.mlp.widths.push_back(episodes ? a.ways : 1);
-  spec.mlp.activation = parse_activation(a.activation);
-  spec.mlp.loss = episodes ? OutputLoss::cross_entropy : OutputLoss::squared;
-  spec.support = a.shots;
-  spec.query = a.query;
-  spec.seed = a.seed;
-  apply_meta_preset(o, spec);
+  const MetaSetup setup = meta_setup(run, episodes ? &data.pool : nullptr, data.description);
+  const MetaAlgorithmOptions& o = setup.options;
+  const MetaMlpSpec& spec = setup.spec;
+  const EpisodeSpec &train_episodes = setup.train_episodes, &test_episodes = setup.test_episodes;
   auto problem_ptr = episodes ? std::make_unique<MetaMlpProblem<T>>(exec, spec, a.meta_batch,
                                                                      data.pool, train_episodes)
                               : std::make_unique<MetaMlpProblem<T>>(exec, spec, a.meta_batch);

@@ -6,6 +6,65 @@
 
 namespace bilevel {
 
+MetaSetup meta_setup(const MetaRun& run, const Dataset* pool, const std::string& pool_name,
+                     const std::string& train_option, const std::string& test_option) {
+  MetaSetup m;
+  MetaAlgorithmOptions& o = m.options;
+  o.name = run.algorithm;
+  o.inner_steps = run.inner_steps;
+  o.inner_step = run.inner_step;
+  o.proximal = run.lambda;
+  o.damping = run.damping;
+  o.cg_iterations = run.cg_iterations;
+  o.loop.iterations = run.iterations;
+  o.loop.eval_every = run.eval_every;
+  o.loop.seed = run.seed;
+  o.loop.capture = run.capture;
+  o.loop.upper = run.update;
+  // meta step: the MAML paper's Adam step is 1e-3; plain SGD on the averaged gradient needs a
+  // larger one, normalized momentum a fixed length
+  const double default_step = run.update == UpperUpdate::normalized_momentum ? 0.01 : 0.05;
+  o.loop.outer_step = {run.outer_step > 0 ? run.outer_step : default_step};
+  o.loop.average = 0.1;
+  // classification episodes: by default the even classes for meta-training (training images),
+  // the odd ones for meta-testing (test images): disjoint classes and images
+  const bool episodes = pool != nullptr;
+  if (episodes) {
+    m.train_episodes.classes = run.train_classes;
+    m.test_episodes.classes = run.test_classes;
+    if (m.train_episodes.classes.empty())
+      for (int c = 0; c < pool->classes; c += 2) m.train_episodes.classes.push_back(c);
+    if (m.test_episodes.classes.empty())
+      for (int c = 1; c < pool->classes; c += 2) m.test_episodes.classes.push_back(c);
+    for (EpisodeSpec* e : {&m.train_episodes, &m.test_episodes}) {
+      const std::string& option = e == &m.train_episodes ? train_option : test_option;
+      BILEVEL_EXPECTS(static_cast<index_t>(e->classes.size()) >= run.ways,
+                      option << ": " << run.ways << "-way episodes need at least " << run.ways
+                             << " classes, " << e->classes.size() << " given");
+      for (std::size_t i = 0; i < e->classes.size(); ++i) {
+        BILEVEL_EXPECTS(e->classes[i] >= 0 && e->classes[i] < pool->classes,
+                        option << ": class " << e->classes[i] << " is not a label of "
+                               << pool_name << " (0.." << pool->classes - 1 << ")");
+        for (std::size_t k = 0; k < i; ++k)
+          BILEVEL_EXPECTS(e->classes[k] != e->classes[i],
+                          option << ": class " << e->classes[i] << " is listed twice");
+      }
+      e->ways = run.ways, e->shots = run.shots, e->queries = run.query;
+    }
+  }
+  MetaMlpSpec& spec = m.spec;
+  spec.mlp.widths = {episodes ? pool->features : 1};
+  spec.mlp.widths.insert(spec.mlp.widths.end(), run.hidden.begin(), run.hidden.end());
+  spec.mlp.widths.push_back(episodes ? run.ways : 1);
+  spec.mlp.activation = run.activation;
+  spec.mlp.loss = episodes ? OutputLoss::cross_entropy : OutputLoss::squared;
+  spec.support = run.shots;
+  spec.query = run.query;
+  spec.seed = run.seed;
+  apply_meta_preset(o, spec);
+  return m;
+}
+
 std::vector<AlgorithmInfo> meta_algorithm_presets() {
   return {
       {"maml", "reverse mode through D adaptation steps from the meta-parameters (ITD)",

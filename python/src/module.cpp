@@ -301,43 +301,32 @@ nb::dict meta_learning(std::shared_ptr<Executor> exec, const std::string& data,
                        std::uint64_t seed, index_t test_tasks, index_t test_steps,
                        std::vector<int> train_classes, std::vector<int> test_classes,
                        nb::object callback) {
-  MetaAlgorithmOptions o;
-  o.name = algorithm;
-  o.inner_steps = inner_steps;
-  o.inner_step = inner_step;
-  o.damping = damping;
-  o.loop.iterations = iterations;
-  o.loop.eval_every = eval_every;
-  o.loop.seed = seed;
-  o.loop.upper = UpperUpdate::moving_average;
-  o.loop.outer_step = {outer_step};
-  o.loop.average = 0.1;
+  MetaRun run;
+  run.algorithm = algorithm;
+  run.ways = ways, run.shots = shots, run.query = query;
+  run.hidden = hidden;
+  run.inner_steps = inner_steps;
+  run.inner_step = inner_step;
+  run.damping = damping;
+  run.iterations = iterations;
+  run.outer_step = outer_step;
+  run.eval_every = eval_every;
+  run.seed = seed;
+  run.train_classes = std::move(train_classes);
+  run.test_classes = std::move(test_classes);
   const bool episodes = !data.empty();
   DataSource source;
-  EpisodeSpec train_episodes, test_episodes;
   if (episodes) {
     source = load_data_source(data, "meta_episodes");
     BILEVEL_EXPECTS(source.test.has_value(), "meta_episodes '" << data
                                                  << "': episodes need an IDX folder (training "
                                                     "and test images)");
-    if (train_classes.empty())
-      for (int c = 0; c < source.pool.classes; c += 2) train_classes.push_back(c);
-    if (test_classes.empty())
-      for (int c = 1; c < source.pool.classes; c += 2) test_classes.push_back(c);
-    train_episodes.classes = train_classes;
-    test_episodes.classes = test_classes;
-    for (EpisodeSpec* e : {&train_episodes, &test_episodes})
-      e->ways = ways, e->shots = shots, e->queries = query;
   }
-  MetaMlpSpec spec;
-  spec.mlp.widths = {episodes ? source.pool.features : 1};
-  spec.mlp.widths.insert(spec.mlp.widths.end(), hidden.begin(), hidden.end());
-  spec.mlp.widths.push_back(episodes ? ways : 1);
-  spec.mlp.loss = episodes ? OutputLoss::cross_entropy : OutputLoss::squared;
-  spec.support = shots;
-  spec.query = query;
-  spec.seed = seed;
-  apply_meta_preset(o, spec);
+  const MetaSetup setup = meta_setup(run, episodes ? &source.pool : nullptr, source.description,
+                                     "train_classes", "test_classes");
+  const MetaAlgorithmOptions& o = setup.options;
+  const MetaMlpSpec& spec = setup.spec;
+  const EpisodeSpec &train_episodes = setup.train_episodes, &test_episodes = setup.test_episodes;
   auto problem = episodes ? std::make_unique<MetaMlpProblem<double>>(exec, spec, meta_batch,
                                                                       source.pool, train_episodes)
                           : std::make_unique<MetaMlpProblem<double>>(exec, spec, meta_batch);
