@@ -310,6 +310,62 @@ TEST_P(GridworldFeedback, HypergradientNeedsTheScoreTerm) {
   EXPECT_GT(test::norm(fd), 1e-3);
 }
 
+// The row-column reward model (nu = Phi w, misspecified): the oracles in w are Phi' of those
+// in nu - the hypergradient with the exact fx, fy equals dF/dw by finite differences of the
+// reference at nu = Phi w, and the sampled fx's mean is Phi' of the exact one.
+TEST(GridworldAlignment, RowColumnRewardIsTheChainRule) {
+  GridworldAlignmentSpec s = spec(2, 3, 1);
+  s.row_column_reward = true;
+  GridworldAlignmentProblem<double> p(cpu(), s);
+  auto exec = p.executor();
+  const index_t ns = p.states(), nq = 4 * ns, nw = p.dim_x();
+  ASSERT_EQ(nw, 4);
+  const Reference ref = reference(p, 0);
+  const std::vector<double> w0 = test::random_vector<double>(nw, 13, -1, 1);
+  const std::vector<double> nu0 = p.state_reward(w0), q0 = p.soft_optimal_q(w0);
+  for (index_t st = 0; st < ns; ++st)
+    EXPECT_EQ(nu0[st], w0[st / 2] + w0[2 + st % 2]);
+  std::vector<double> ex, ey;
+  ref.expected_loss(nu0, q0, &ex, &ey);
+  // v = sum_k (I - H')^k fy, h = Phi' fx - jv(v), jv already in w
+  Array<double> w(exec, nw, 1, w0), q(exec, nq, 1, q0), r(exec, nq, 1, ey), v(exec, nq, 1, ey),
+      hr(exec, nq, 1), jv(exec, nw, 1), fx(exec, nw, 1), fy(exec, nq, 1);
+  Ops<double>& ops = exec->ops<double>();
+  for (int k = 0; k < 300; ++k) {
+    p.hvp_jvp(Batch{}, w.view(), q.view(), r.view(), hr.view(), MatrixView<double>());
+    ops.axpby(-1.0, hr.view(), 1.0, r.view());
+    ops.axpby(1.0, r.view(), 1.0, v.view());
+  }
+  p.hvp_jvp(Batch{}, w.view(), q.view(), v.view(), MatrixView<double>(), jv.view());
+  std::vector<double> phi_ex(static_cast<std::size_t>(nw), 0.0);
+  for (index_t st = 0; st < ns; ++st) phi_ex[st / 2] += ex[st], phi_ex[2 + st % 2] += ex[st];
+  std::vector<double> h = phi_ex;
+  const std::vector<double> j = jv.to_host();
+  for (index_t i = 0; i < nw; ++i) h[i] -= j[i];
+  std::vector<double> fd(static_cast<std::size_t>(nw));
+  const double eps = 1e-5;
+  for (index_t i = 0; i < nw; ++i) {
+    std::vector<double> wp = w0, wm = w0;
+    wp[i] += eps, wm[i] -= eps;
+    fd[i] = (ref.upper_objective(p.state_reward(wp)) - ref.upper_objective(p.state_reward(wm))) /
+            (2 * eps);
+  }
+  EXPECT_LT(test::relative_error(h, fd), 1e-6);
+  // the sampled fx in w: its mean over many batches is Phi' of the exact d E[l] / d nu
+  MinibatchSampler<double> sampler(exec, 9, p.upper_samples(), 256);
+  std::vector<std::vector<double>> fxs;
+  for (index_t k = 0; k < 200; ++k) {
+    p.grad_f(sampler.draw(SampleStream::upper, 0, k), w.view(), q.view(), fx.view(), fy.view());
+    fxs.push_back(fx.to_host());
+  }
+  for (index_t i = 0; i < nw; ++i) {
+    double mean = 0, sq = 0;
+    for (const auto& x : fxs) mean += x[i] / 200;
+    for (const auto& x : fxs) sq += (x[i] - mean) * (x[i] - mean);
+    EXPECT_NEAR(mean, phi_ex[i], 4.5 * std::sqrt(sq / 199 / 200) + 1e-12) << i;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(PreferenceAndUtility, GridworldFeedback, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& i) {
                            return i.param ? "utility" : "preference";
@@ -378,33 +434,39 @@ TEST(GridworldAlignment, RunsAlignThePolicy) {
   EXPECT_THROW(GridworldAlignmentProblem<double>(cpu(), bad), InvalidArgument);
 }
 
-// CUDA against the CPU: every oracle and the evaluation, on three gridworlds.
+// CUDA against the CPU: every oracle and the evaluation, on three gridworlds, with both reward
+// models.
 TEST(GridworldAlignment, CudaMatchesCpu) {
   BILEVEL_REQUIRE_CUDA(gpu);
   const index_t nb = 3;
-  GridworldAlignmentProblem<double> c(cpu(), spec(4, 10, nb)), g(gpu, spec(4, 10, nb));
-  const index_t ns = c.states(), nq = 4 * ns;
-  const std::vector<double> nu0 = test::random_vector<double>(ns * nb, 1),
-                            q0 = test::random_vector<double>(nq * nb, 2),
-                            v0 = test::random_vector<double>(nq * nb, 3);
-  std::vector<std::vector<double>> out[2];
-  int side = 0;
-  for (GridworldAlignmentProblem<double>* p : {&c, &g}) {
-    auto exec = p->executor();
-    Array<double> nu(exec, ns, nb, nu0), q(exec, nq, nb, q0), v(exec, nq, nb, v0),
-        gy(exec, nq, nb), hv(exec, nq, nb), jv(exec, ns, nb), fx(exec, ns, nb), fy(exec, nq, nb),
-        f(exec, nb, 1), gv(exec, nb, 1), metrics(exec, nb, 2);
-    MinibatchSampler<double> sampler(exec, 5, p->upper_samples(), 32, nb);
-    p->grad_y_g(Batch{}, nu.view(), q.view(), gy.view());
-    p->hvp_jvp(Batch{}, nu.view(), q.view(), v.view(), hv.view(), jv.view());
-    p->grad_f(sampler.draw(SampleStream::upper, 0, 3), nu.view(), q.view(), fx.view(), fy.view());
-    p->values(Batch{}, Batch{}, nu.view(), q.view(), f.data(), gv.data());
-    p->evaluation_metrics(nu.view(), q.view(), metrics.data());
-    out[side++] = {gy.to_host(), hv.to_host(), jv.to_host(), fx.to_host(),
-                   fy.to_host(), f.to_host(),  gv.to_host(), metrics.to_host()};
+  for (const bool row_column : {false, true}) {
+    SCOPED_TRACE(row_column ? "row-column reward" : "state reward");
+    GridworldAlignmentSpec sp = spec(4, 10, nb);
+    sp.row_column_reward = row_column;
+    GridworldAlignmentProblem<double> c(cpu(), sp), g(gpu, sp);
+    const index_t ns = c.dim_x(), nq = 4 * c.states();
+    const std::vector<double> nu0 = test::random_vector<double>(ns * nb, 1),
+                              q0 = test::random_vector<double>(nq * nb, 2),
+                              v0 = test::random_vector<double>(nq * nb, 3);
+    std::vector<std::vector<double>> out[2];
+    int side = 0;
+    for (GridworldAlignmentProblem<double>* p : {&c, &g}) {
+      auto exec = p->executor();
+      Array<double> nu(exec, ns, nb, nu0), q(exec, nq, nb, q0), v(exec, nq, nb, v0),
+          gy(exec, nq, nb), hv(exec, nq, nb), jv(exec, ns, nb), fx(exec, ns, nb), fy(exec, nq, nb),
+          f(exec, nb, 1), gv(exec, nb, 1), metrics(exec, nb, 2);
+      MinibatchSampler<double> sampler(exec, 5, p->upper_samples(), 32, nb);
+      p->grad_y_g(Batch{}, nu.view(), q.view(), gy.view());
+      p->hvp_jvp(Batch{}, nu.view(), q.view(), v.view(), hv.view(), jv.view());
+      p->grad_f(sampler.draw(SampleStream::upper, 0, 3), nu.view(), q.view(), fx.view(), fy.view());
+      p->values(Batch{}, Batch{}, nu.view(), q.view(), f.data(), gv.data());
+      p->evaluation_metrics(nu.view(), q.view(), metrics.data());
+      out[side++] = {gy.to_host(), hv.to_host(), jv.to_host(), fx.to_host(),
+                     fy.to_host(), f.to_host(),  gv.to_host(), metrics.to_host()};
+    }
+    for (std::size_t i = 0; i < out[0].size(); ++i)
+      EXPECT_LT(test::relative_error(out[1][i], out[0][i]), 1e-10) << i;
   }
-  for (std::size_t i = 0; i < out[0].size(); ++i)
-    EXPECT_LT(test::relative_error(out[1][i], out[0][i]), 1e-10) << i;
 }
 
 }  // namespace

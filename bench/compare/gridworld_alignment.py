@@ -7,6 +7,7 @@ and prints a Markdown table: the final utility ratio (J - J_uniform) / (J* - J_u
 95% interval over the gridworlds, how many reached 95% of the optimum, and the feedback pairs
 they needed (read at the evaluations). Usage:
   python3 bench/compare/gridworld_alignment.py --bin build/release/host/cli/bilevel [--seeds 3]
+      [--reward-model state|row-column]
 """
 import argparse
 import json
@@ -23,6 +24,7 @@ def run(binary, algo, feedback_type, seed, args):
         cmd = [binary, "align", "--env", "gridworld", "--algo", algo, "--feedback-type",
                feedback_type, "--seed", str(seed), "--instances", str(args.instances),
                "--iters", str(args.iters), "--eval-every", str(args.eval_every),
+               "--reward-model", args.reward_model,
                "--backend", args.backend, "--metrics", metrics]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         with open(metrics) as f:
@@ -37,6 +39,7 @@ def main():
     ap.add_argument("--iters", type=int, default=1000)
     ap.add_argument("--eval-every", type=int, default=25)
     ap.add_argument("--backend", default="cpu")
+    ap.add_argument("--reward-model", default="state", choices=["state", "row-column"])
     args = ap.parse_args()
     print(f"| feedback | algorithm | seed | utility ratio (95%) | first reward | reached 95% "
           f"| pairs to 95% (mean of those) | seconds |")

@@ -26,6 +26,7 @@ struct AlignArgs {
   index_t side = 5, horizon = 15, series_terms = 0;
   double gamma = 0.9, slip = 0.1, beta = 1.0;
   std::string feedback_type = "preference";
+  std::string reward_model = "state";
   std::string backend = "auto", precision = "double", metrics;
   std::uint64_t seed = 0;
   bool graphs = true;
@@ -145,6 +146,7 @@ int run_gridworld(AlignArgs a) {
   spec.tau = a.tau;
   spec.beta = a.beta;
   spec.utility_feedback = a.feedback_type == "utility";
+  spec.row_column_reward = a.reward_model == "row-column";
   spec.instances = a.instances;
   spec.seed = a.seed;
   apply_alignment_preset(o, spec);
@@ -158,7 +160,7 @@ int run_gridworld(AlignArgs a) {
   std::fprintf(stderr,
                "bilevel align: %s on %s (%s), %s, %lld gridworld%s\n"
                "  env gridworld: %lld x %lld, slip %g, gamma %g, tau %g; goal +1, two traps -1, "
-               "the first reward at a decoy (drawn from seed %llu)\n"
+               "the first reward at a decoy (drawn from seed %llu); reward model: %s\n"
                "  feedback: %lld %s of %lld-step trajectories per iteration%s\n"
                "  lower level: %lld soft value-iteration sweeps per iteration; hypergradient: "
                "Neumann series%s\n",
@@ -166,7 +168,10 @@ int run_gridworld(AlignArgs a) {
                a.precision.c_str(), static_cast<long long>(a.instances),
                a.instances == 1 ? "" : "s", static_cast<long long>(a.side),
                static_cast<long long>(a.side), a.slip, a.gamma, a.tau,
-               static_cast<unsigned long long>(a.seed), static_cast<long long>(a.feedback),
+               static_cast<unsigned long long>(a.seed),
+               spec.row_column_reward ? "a row score plus a column score (misspecified)"
+                                      : "one reward per state",
+               static_cast<long long>(a.feedback),
                spec.utility_feedback ? "pairs of reported utilities" : "preference pairs",
                static_cast<long long>(a.horizon),
                feedback_note.c_str(),
@@ -253,6 +258,7 @@ int run_gridworld(AlignArgs a) {
                  {"device", exec->device_name()},
                  {"side", a.side},
                  {"feedback_type", a.feedback_type},
+                 {"reward_model", a.reward_model},
                  {"instances", r.instances},
                  {"iterations", r.iterations},
                  {"seconds", r.seconds},
@@ -297,6 +303,10 @@ std::function<int()> add_align_command(CLI::App& app) {
                   "Gridworld: preference (Bradley-Terry pairs) or utility (the trajectories' "
                   "true utilities reported)")
       ->capture_default_str()->check(CLI::IsMember({"preference", "utility"}));
+  cmd->add_option("--reward-model", a->reward_model,
+                  "Gridworld: state (one reward per state) or row-column (a row score plus a "
+                  "column score: cannot express the true utility)")
+      ->capture_default_str()->check(CLI::IsMember({"state", "row-column"}));
   cmd->add_option("--series-terms", a->series_terms, "Gridworld: Neumann terms of the hypergradient (0: gamma^terms < 1e-3)")
       ->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--iters", a->iterations, "Iterations")->capture_default_str()->check(non_negative_integer());
@@ -315,7 +325,7 @@ std::function<int()> add_align_command(CLI::App& app) {
     const std::vector<std::string> others =
         a->env == "bandit"
             ? std::vector<std::string>{"--side", "--horizon", "--gamma", "--slip", "--beta",
-                                       "--series-terms", "--feedback-type"}
+                                       "--series-terms", "--feedback-type", "--reward-model"}
             : std::vector<std::string>{"--actions"};
     for (const std::string& name : others)
       BILEVEL_EXPECTS(cmd->count(name) == 0, name << " does not apply to --env " << a->env);

@@ -63,9 +63,9 @@ GridworldAlignmentProblem<T>::GridworldAlignmentProblem(std::shared_ptr<Executor
                   "gridworld: feedback population must be in [2, 2^31)");
   BILEVEL_EXPECTS(spec_.evaluation_pairs >= 1 && spec_.evaluation_pairs <= spec_.feedback_population,
                   "gridworld: evaluation pairs must be in [1, feedback population]");
-  const index_t ns = states(), nb = spec_.instances;
+  const index_t ns = states(), nb = spec_.instances, nx = dim_x();
   utility_.assign(static_cast<std::size_t>(ns * nb), 0.0);
-  initial_reward_.assign(static_cast<std::size_t>(ns * nb), 0.0);
+  initial_reward_.assign(static_cast<std::size_t>(nx * nb), 0.0);
   for (index_t b = 0; b < nb; ++b) {
     // goal, two traps and the decoy: four distinct cells drawn from the seed
     std::vector<index_t> cells;
@@ -79,7 +79,23 @@ GridworldAlignmentProblem<T>::GridworldAlignmentProblem(std::shared_ptr<Executor
     double* u = utility_.data() + b * ns;
     u[cells[0]] = 1.0;
     u[cells[1]] = u[cells[2]] = -1.0;
-    initial_reward_[static_cast<std::size_t>(b * ns + cells[3])] = 1.0;
+    if (spec_.row_column_reward) {
+      initial_reward_[static_cast<std::size_t>(b * nx + cells[3] / spec_.side)] = 0.5;
+      initial_reward_[static_cast<std::size_t>(b * nx + spec_.side + cells[3] % spec_.side)] = 0.5;
+    } else {
+      initial_reward_[static_cast<std::size_t>(b * nx + cells[3])] = 1.0;
+    }
+  }
+  if (spec_.row_column_reward) {
+    // Phi (S x 2 side): state s has its row's and its column's feature
+    std::vector<T> phi(static_cast<std::size_t>(ns * nx), T(0));
+    for (index_t st = 0; st < ns; ++st) {
+      phi[static_cast<std::size_t>(st + ns * (st / spec_.side))] = T(1);
+      phi[static_cast<std::size_t>(st + ns * (spec_.side + st % spec_.side))] = T(1);
+    }
+    phi_ = Array<T>(exec_, ns, nx, phi);
+    nu_ = Array<T>(exec_, ns, nb);
+    nu_grad_ = Array<T>(exec_, ns, nb);
   }
   const GridParams<double> pd = params<double>(spec_);
   const int sweeps = evaluation_sweeps(spec_.gamma);
@@ -103,10 +119,25 @@ template <typename T>
 GridworldAlignmentProblem<T>::~GridworldAlignmentProblem() = default;
 
 template <typename T>
-std::vector<double> GridworldAlignmentProblem<T>::soft_optimal_q(const std::vector<double>& nu) const {
+std::vector<double> GridworldAlignmentProblem<T>::state_reward(const std::vector<double>& x) const {
+  const index_t ns = states(), nx = dim_x(), nb = spec_.instances;
+  BILEVEL_EXPECTS(static_cast<index_t>(x.size()) == nx * nb,
+                  "gridworld: the reward parameters must have " << nx * nb << " values ("
+                                                                << nx << " x B), got " << x.size());
+  if (!spec_.row_column_reward) return x;
+  std::vector<double> nu(static_cast<std::size_t>(ns * nb));
+  for (index_t b = 0; b < nb; ++b)
+    for (index_t st = 0; st < ns; ++st)
+      nu[static_cast<std::size_t>(b * ns + st)] =
+          x[static_cast<std::size_t>(b * nx + st / spec_.side)] +
+          x[static_cast<std::size_t>(b * nx + spec_.side + st % spec_.side)];
+  return nu;
+}
+
+template <typename T>
+std::vector<double> GridworldAlignmentProblem<T>::soft_optimal_q(const std::vector<double>& x) const {
   const index_t ns = states(), nq = 4 * ns, nb = spec_.instances;
-  BILEVEL_EXPECTS(static_cast<index_t>(nu.size()) == ns * nb,
-                  "gridworld: nu must have " << ns * nb << " values (S x B), got " << nu.size());
+  const std::vector<double> nu = state_reward(x);
   const auto p = params<double>(spec_);
   std::vector<double> q(static_cast<std::size_t>(nq * nb), 0.0), r(static_cast<std::size_t>(nq));
   for (index_t b = 0; b < nb; ++b) {
@@ -166,6 +197,28 @@ void GridworldAlignmentProblem<T>::check(const char* oracle, ConstMatrixView<T> 
                                << " x " << x.cols << " and " << y.rows << " x " << y.cols);
 }
 
+template <typename T>
+const T* GridworldAlignmentProblem<T>::reward(ConstMatrixView<T> x) {
+  if (!spec_.row_column_reward) return x.data;
+  // nu = Phi w
+  exec_->template ops<T>().gemm(Op::none, Op::none, T(1), phi_.cview(), x, T(0), nu_.view());
+  return nu_.data();
+}
+
+template <typename T>
+T* GridworldAlignmentProblem<T>::nu_output(MatrixView<T> out) {
+  if (out.empty()) return nullptr;
+  return spec_.row_column_reward ? nu_grad_.data() : out.data;
+}
+
+template <typename T>
+void GridworldAlignmentProblem<T>::to_x(MatrixView<T> out) {
+  if (out.empty() || !spec_.row_column_reward) return;
+  // d/dw = Phi' d/dnu
+  exec_->template ops<T>().gemm(Op::transpose, Op::none, T(1), phi_.cview(), nu_grad_.cview(), T(0),
+                                out);
+}
+
 namespace {
 template <typename T>
 void expect_contiguous(const char* what, ConstMatrixView<T> v, index_t rows, index_t cols) {
@@ -181,7 +234,7 @@ void GridworldAlignmentProblem<T>::grad_y_g(const Batch& batch, ConstMatrixView<
   check("grad_y_g", x, y);
   expect_contiguous<T>("grad_y_g's output", out, dim_y(), x.cols);
   // out = Q - T_nu Q  (the soft Bellman residual)
-  kernels_->k->lower(params<T>(spec_), x.cols, x.data, y.data, nullptr, out.data, nullptr,
+  kernels_->k->lower(params<T>(spec_), x.cols, reward(x), y.data, nullptr, out.data, nullptr,
                      nullptr, nullptr);
 }
 
@@ -194,15 +247,16 @@ void GridworldAlignmentProblem<T>::hvp_jvp(const Batch& batch, ConstMatrixView<T
   expect_contiguous<T>("v", v, dim_y(), x.cols);
   expect_contiguous<T>("hv", hv, dim_y(), x.cols);
   expect_contiguous<T>("jv", jv, dim_x(), x.cols);
-  // hv = v - gamma pi (P' v); jv = -sum_a v(s, a)
-  kernels_->k->lower(params<T>(spec_), x.cols, x.data, y.data, v.data, nullptr,
-                     hv.empty() ? nullptr : hv.data, jv.empty() ? nullptr : jv.data, nullptr);
+  // hv = v - gamma pi (P' v); jv = -sum_a v(s, a)  (row-column model: then jv <- Phi' jv)
+  kernels_->k->lower(params<T>(spec_), x.cols, reward(x), y.data, v.data, nullptr,
+                     hv.empty() ? nullptr : hv.data, nu_output(jv), nullptr);
+  to_x(jv);
 }
 
 template <typename T>
 void GridworldAlignmentProblem<T>::feedback(const Batch& batch, ConstMatrixView<T> x,
-                                            ConstMatrixView<T> y, bool include_score, T* fx,
-                                            T* fy, T* f) {
+                                            ConstMatrixView<T> y, bool include_score,
+                                            MatrixView<T> fx, T* fy, T* f) {
   // a full batch is the fixed evaluation set of pairs 0 .. evaluation_pairs - 1
   const std::int32_t* samples = batch.full() ? evaluation_pairs_.data() : batch.indices;
   const index_t m = batch.full() ? spec_.evaluation_pairs : batch.size;
@@ -210,9 +264,10 @@ void GridworldAlignmentProblem<T>::feedback(const Batch& batch, ConstMatrixView<
                   "gridworld: a feedback batch drawn from " << batch.population
                                                             << " pair streams, expected "
                                                             << spec_.feedback_population);
-  kernels_->k->feedback(params<T>(spec_), x.cols, x.data, y.data, utility_dev_.data(),
+  kernels_->k->feedback(params<T>(spec_), x.cols, reward(x), y.data, utility_dev_.data(),
                         spec_.seed, samples, m, batch.independent() ? batch.stride : 0,
-                        include_score, fx, fy, f);
+                        include_score, nu_output(fx), fy, f);
+  to_x(fx);
 }
 
 template <typename T>
@@ -223,8 +278,7 @@ void GridworldAlignmentProblem<T>::grad_f(const Batch& batch, ConstMatrixView<T>
   expect_contiguous<T>("fx", fx, dim_x(), x.cols);
   expect_contiguous<T>("fy", fy, dim_y(), x.cols);
   // fx = (1/m) sum (sigma(R1 - R2) - z)(n1 - n2); fy = the score term (A-PARL) or 0
-  feedback(batch, x, y, spec_.score_function_term, fx.empty() ? nullptr : fx.data,
-           fy.empty() ? nullptr : fy.data, nullptr);
+  feedback(batch, x, y, spec_.score_function_term, fx, fy.empty() ? nullptr : fy.data, nullptr);
 }
 
 template <typename T>
@@ -233,7 +287,7 @@ void GridworldAlignmentProblem<T>::score_function_term(const Batch& batch, Const
   check("score_function_term", x, y);
   expect_contiguous<T>("the score term's output", out, dim_y(), x.cols);
   // out = 1/(m-1) sum (l - lbar) grad_Q log p(pair): f depends on Q only through its data
-  feedback(batch, x, y, true, nullptr, out.data, nullptr);
+  feedback(batch, x, y, true, MatrixView<T>(), out.data, nullptr);
 }
 
 template <typename T>
@@ -243,9 +297,9 @@ void GridworldAlignmentProblem<T>::values(const Batch& lower, const Batch& upper
   (void)lower, (void)upper_batch;
   check("values", x, y);
   // f = the mean loss on the fixed evaluation pairs; g = 0.5 ||Q - T_nu Q||^2
-  if (f_out) feedback(Batch{}, x, y, false, nullptr, nullptr, f_out);
+  if (f_out) feedback(Batch{}, x, y, false, MatrixView<T>(), nullptr, f_out);
   if (g_out)
-    kernels_->k->lower(params<T>(spec_), x.cols, x.data, y.data, nullptr, nullptr, nullptr,
+    kernels_->k->lower(params<T>(spec_), x.cols, reward(x), y.data, nullptr, nullptr, nullptr,
                        nullptr, g_out);
 }
 

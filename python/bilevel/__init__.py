@@ -256,13 +256,16 @@ def align_bandit(algorithm: str = "a-parl", *, executor=None, actions: int = 10,
 
 def align_gridworld(algorithm: str = "a-parl", *, executor=None, side: int = 5,
                     horizon: int = 15, gamma: float = 0.9, slip: float = 0.1, tau: float = 0.1,
-                    beta: float = 1.0, feedback_type: str = "preference", feedback: int = 32,
+                    beta: float = 1.0, feedback_type: str = "preference",
+                    reward_model: str = "state", feedback: int = 32,
                     iterations: int = 500, inner_steps: int = 10, outer_step: float = 0.0,
                     instances: int = 1, eval_every: int = 50, seed: int = 0,
                     callback: Optional[Callable[[dict], None]] = None):
     """Policy alignment on batched gridworlds as ``bilevel align --env gridworld`` runs it: one
     seeded MDP per instance, preference (Bradley-Terry) or utility feedback on pairs of the
-    policy's trajectories, A-PARL or the reward-learning baseline, from the designer's first
+    policy's trajectories, a reward per state or a row score plus a column score
+    (``reward_model="row-column"``, misspecified), A-PARL or the reward-learning baseline, from
+    the designer's first
     reward. Returns (Result, dict with each gridworld's true utility of the learned reward's
     policy, the optimal and uniform policies' utilities, the utility ratio (J - J_uniform) /
     (J* - J_uniform) and that of the first reward). Each evaluation's history entry has
@@ -273,7 +276,7 @@ def align_gridworld(algorithm: str = "a-parl", *, executor=None, side: int = 5,
     r = _bilevel.align_gridworld(
         executor if executor is not None else Executor("auto"), algorithm,
         _positive_int("side", side), _positive_int("horizon", horizon), float(gamma),
-        float(slip), float(tau), float(beta), str(feedback_type), int(feedback),
+        float(slip), float(tau), float(beta), str(feedback_type), str(reward_model), int(feedback),
         int(iterations), int(inner_steps), float(outer_step),
         _positive_int("instances", instances), int(eval_every), int(seed), callback)
     answer = {k: r[k] for k in ("true_utility", "optimal_utility", "uniform_utility",

@@ -421,13 +421,17 @@ nb::dict align_bandit(std::shared_ptr<Executor> exec, const std::string& algorit
 /// policy against the optimal and the uniform ones.
 nb::dict align_gridworld(std::shared_ptr<Executor> exec, const std::string& algorithm,
                          index_t side, index_t horizon, double gamma, double slip, double tau,
-                         double beta, const std::string& feedback_type, index_t feedback,
+                         double beta, const std::string& feedback_type,
+                         const std::string& reward_model, index_t feedback,
                          index_t iterations, index_t inner_steps, double outer_step,
                          index_t instances, index_t eval_every, std::uint64_t seed,
                          nb::object callback) {
   BILEVEL_EXPECTS(feedback_type == "preference" || feedback_type == "utility",
                   "align_gridworld: feedback_type must be 'preference' or 'utility', got '"
                       << feedback_type << "'");
+  BILEVEL_EXPECTS(reward_model == "state" || reward_model == "row-column",
+                  "align_gridworld: reward_model must be 'state' or 'row-column', got '"
+                      << reward_model << "'");
   BILEVEL_EXPECTS(feedback >= 2, "align_gridworld: feedback must be >= 2 pairs, got " << feedback);
   const AlignmentOptions o =
       alignment_options(alignment_run(algorithm, feedback, iterations, inner_steps, outer_step,
@@ -440,6 +444,7 @@ nb::dict align_gridworld(std::shared_ptr<Executor> exec, const std::string& algo
   spec.tau = tau;
   spec.beta = beta;
   spec.utility_feedback = feedback_type == "utility";
+  spec.row_column_reward = reward_model == "row-column";
   spec.instances = instances;
   spec.seed = seed;
   apply_alignment_preset(o, spec);
@@ -604,7 +609,8 @@ NB_MODULE(_bilevel, m) {
         "feedback"_a, "iterations"_a, "inner_steps"_a, "outer_step"_a, "instances"_a,
         "eval_every"_a, "seed"_a, "callback"_a.none() = nb::none());
   m.def("align_gridworld", &align_gridworld, "executor"_a, "algorithm"_a, "side"_a, "horizon"_a,
-        "gamma"_a, "slip"_a, "tau"_a, "beta"_a, "feedback_type"_a, "feedback"_a, "iterations"_a,
+        "gamma"_a, "slip"_a, "tau"_a, "beta"_a, "feedback_type"_a, "reward_model"_a,
+        "feedback"_a, "iterations"_a,
         "inner_steps"_a, "outer_step"_a, "instances"_a, "eval_every"_a, "seed"_a,
         "callback"_a.none() = nb::none());
   m.def("meta_algorithms", []() {

@@ -226,6 +226,12 @@ def test_gridworld_alignment_from_utility_feedback():
     # without the score term utility feedback gives no gradient: the reward stays
     assert b["utility_ratio"] == pytest.approx(b["first_reward_utility_ratio"], abs=1e-12)
     assert "utility_ratio" in r.history[-1] and len(r.history[-1]["utility_ratio"]) == 3
+    r2, c = bilevel.align_gridworld("reward-learning", executor=ex, side=4, horizon=10,
+                                    instances=2, iterations=300, reward_model="row-column", seed=2)
+    assert r2.x.shape == (2, 8)  # a row score and a column score per gridworld
+    assert min(c["utility_ratio"]) > max(c["first_reward_utility_ratio"])
+    with pytest.raises(ValueError, match="reward_model must be 'state' or 'row-column'"):
+        bilevel.align_gridworld("a-parl", executor=ex, reward_model="linear")
     with pytest.raises(ValueError, match="feedback_type must be 'preference' or 'utility'"):
         bilevel.align_gridworld("a-parl", executor=ex, feedback_type="votes")
     with pytest.raises(ValueError, match="gridworld: side must be in"):

@@ -46,6 +46,10 @@ struct GridworldAlignmentSpec {
   /// Preference pairs (Bradley-Terry; the default) or the trajectories' utilities reported
   /// directly (upper objective: minus the policy's expected utility; fx = 0).
   bool utility_feedback = false;
+  /// The reward model: false, one reward per state (x = nu, S values: can express the true
+  /// utility); true, a row score plus a column score (x = w, 2 side values, nu_s = w_row(s) +
+  /// w_side+col(s)): a misspecified model that cannot single out the goal or the traps.
+  bool row_column_reward = false;
   index_t instances = 1;     ///< gridworlds (one per instance), each drawn from the seed
   std::uint64_t seed = 0;
   /// With the score-function term (A-PARL) or without it (reward learning on the policy's
@@ -63,7 +67,7 @@ class GridworldAlignmentProblem final : public Problem<T> {
 
   std::string name() const override { return "policy-alignment gridworld"; }
   std::shared_ptr<Executor> executor() const override { return exec_; }
-  index_t dim_x() const override { return states(); }
+  index_t dim_x() const override { return spec_.row_column_reward ? 2 * spec_.side : states(); }
   index_t dim_y() const override { return 4 * states(); }
   index_t states() const { return spec_.side * spec_.side; }
   index_t upper_samples() const override { return spec_.feedback_population; }
@@ -71,15 +75,18 @@ class GridworldAlignmentProblem final : public Problem<T> {
   bool upper_data_depend_on_y() const override { return true; }
   const GridworldAlignmentSpec& spec() const { return spec_; }
 
-  /// Host copies, S x B column-major: the true utility u and the designer's first reward.
+  /// Host copies, column-major: the true utility u (S x B) and the designer's first reward x
+  /// (dim_x() x B: +1 on the decoy; with the row-column model +1/2 on its row and its column).
   const std::vector<double>& utility() const { return utility_; }
   const std::vector<double>& initial_reward() const { return initial_reward_; }
+  /// The state rewards nu (S x B) of upper variables x (dim_x() x B).
+  std::vector<double> state_reward(const std::vector<double>& x) const;
   /// Per instance: J of the optimal policy and of the uniform one.
   const std::vector<double>& optimal_utility() const { return j_star_; }
   const std::vector<double>& uniform_utility() const { return j_uniform_; }
-  /// Q*(nu) by soft value iteration to 1e-12 (host, double; nu: S x B): the lower level's
-  /// exact solution, used as the start of a run and by the tests.
-  std::vector<double> soft_optimal_q(const std::vector<double>& nu) const;
+  /// Q*(nu(x)) by soft value iteration to 1e-12 (host, double; x: dim_x() x B): the lower
+  /// level's exact solution, used as the start of a run and by the tests.
+  std::vector<double> soft_optimal_q(const std::vector<double>& x) const;
   /// The true utility J of softmax(Q / tau) per instance (host, double; q: 4 S x B).
   std::vector<double> true_utility(const std::vector<double>& q) const;
   /// (J - J_uniform) / (J* - J_uniform) per instance of utilities J (B values).
@@ -104,13 +111,20 @@ class GridworldAlignmentProblem final : public Problem<T> {
  private:
   struct Kernels;
   void check(const char* oracle, ConstMatrixView<T> x, ConstMatrixView<T> y) const;
+  /// nu = Phi x on the executor (x itself for state rewards).
+  const T* reward(ConstMatrixView<T> x);
+  /// out = Phi' g for g of S x B in nu_grad_ (a copy-free no-op for state rewards, where the
+  /// kernels wrote out directly).
+  T* nu_output(MatrixView<T> out);
+  void to_x(MatrixView<T> out);
   void feedback(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
-                bool include_score, T* fx, T* fy, T* f);
+                bool include_score, MatrixView<T> fx, T* fy, T* f);
 
   std::shared_ptr<Executor> exec_;
   GridworldAlignmentSpec spec_;
   std::vector<double> utility_, initial_reward_, j_star_, j_uniform_;
   Array<T> utility_dev_, j_star_dev_, j_uniform_dev_;
+  Array<T> phi_, nu_, nu_grad_;  // row-column model: features (S x 2 side), nu, d/dnu (S x B)
   Array<std::int32_t> evaluation_pairs_;
   std::unique_ptr<Kernels> kernels_;
 };
