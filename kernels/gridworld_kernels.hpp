@@ -19,6 +19,7 @@ template <typename T>
 class GridworldKernels {
  public:
   virtual ~GridworldKernels() = default;
+  /// nu is read only for gy and g (null otherwise: H' v and J' v do not depend on it).
   virtual void lower(const common::GridParams<T>& p, index_t instances, const T* nu, const T* q,
                      const T* v, T* gy, T* hv, T* jv, T* g) = 0;
   /// m pair indices per instance (instance b's at samples + b * stride).

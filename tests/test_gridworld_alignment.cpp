@@ -155,6 +155,22 @@ Reference reference(const GridworldAlignmentProblem<double>& p, index_t instance
                    s.utility_feedback};
 }
 
+// v = sum_k (I - H')^k fy by the problem's transposed products (300 terms: converged at the
+// tests' gamma), at (x, q).
+std::vector<double> neumann_solution(GridworldAlignmentProblem<double>& p, Array<double>& x,
+                                     Array<double>& q, const std::vector<double>& fy) {
+  auto exec = p.executor();
+  const index_t nq = 4 * p.states();
+  Array<double> r(exec, nq, 1, fy), v(exec, nq, 1, fy), hr(exec, nq, 1);
+  Ops<double>& ops = exec->ops<double>();
+  for (int k = 0; k < 300; ++k) {
+    p.hvp_jvp(Batch{}, x.view(), q.view(), r.view(), hr.view(), MatrixView<double>());
+    ops.axpby(-1.0, hr.view(), 1.0, r.view());  // r <- r - H' r
+    ops.axpby(1.0, r.view(), 1.0, v.view());    // v <- v + r
+  }
+  return v.to_host();
+}
+
 // The instances are drawn as documented: a goal (+1), two traps (-1), a decoy in the first
 // reward, all distinct; J* and J_uniform bound the policies' utilities; Q*(nu) is the
 // reference's fixed point.
@@ -270,7 +286,9 @@ TEST_P(GridworldFeedback, EstimatorsHaveTheirMeans) {
   check(fxs, ex);
   check(fys, ey);
   EXPECT_GT(test::norm(ey), 0.05);
-  if (utility) EXPECT_EQ(test::norm(fxs.front()), 0.0);
+  if (utility) {
+    EXPECT_EQ(test::norm(fxs.front()), 0.0);
+  }
 }
 
 // The implicit hypergradient fx + (dQ*/dnu)' fy, with the Neumann series on the products and
@@ -285,15 +303,8 @@ TEST_P(GridworldFeedback, HypergradientNeedsTheScoreTerm) {
   const std::vector<double> q0 = p.soft_optimal_q(nu0);
   std::vector<double> ex, ey;
   ref.expected_loss(nu0, q0, &ex, &ey);
-  // v = sum_k (I - H')^k fy
-  Array<double> nu(exec, ns, 1, nu0), q(exec, nq, 1, q0), r(exec, nq, 1, ey), v(exec, nq, 1, ey),
-      hr(exec, nq, 1), jv(exec, ns, 1);
-  Ops<double>& ops = exec->ops<double>();
-  for (int k = 0; k < 300; ++k) {
-    p.hvp_jvp(Batch{}, nu.view(), q.view(), r.view(), hr.view(), MatrixView<double>());
-    ops.axpby(-1.0, hr.view(), 1.0, r.view());  // r <- r - H' r
-    ops.axpby(1.0, r.view(), 1.0, v.view());    // v <- v + r
-  }
+  Array<double> nu(exec, ns, 1, nu0), q(exec, nq, 1, q0), jv(exec, ns, 1);
+  Array<double> v(exec, nq, 1, neumann_solution(p, nu, q, ey));
   p.hvp_jvp(Batch{}, nu.view(), q.view(), v.view(), MatrixView<double>(), jv.view());
   std::vector<double> h = ex;
   const std::vector<double> j = jv.to_host();
@@ -327,15 +338,10 @@ TEST(GridworldAlignment, RowColumnRewardIsTheChainRule) {
     EXPECT_EQ(nu0[st], w0[st / 2] + w0[2 + st % 2]);
   std::vector<double> ex, ey;
   ref.expected_loss(nu0, q0, &ex, &ey);
-  // v = sum_k (I - H')^k fy, h = Phi' fx - jv(v), jv already in w
-  Array<double> w(exec, nw, 1, w0), q(exec, nq, 1, q0), r(exec, nq, 1, ey), v(exec, nq, 1, ey),
-      hr(exec, nq, 1), jv(exec, nw, 1), fx(exec, nw, 1), fy(exec, nq, 1);
-  Ops<double>& ops = exec->ops<double>();
-  for (int k = 0; k < 300; ++k) {
-    p.hvp_jvp(Batch{}, w.view(), q.view(), r.view(), hr.view(), MatrixView<double>());
-    ops.axpby(-1.0, hr.view(), 1.0, r.view());
-    ops.axpby(1.0, r.view(), 1.0, v.view());
-  }
+  // h = Phi' fx - jv(v), jv already in w
+  Array<double> w(exec, nw, 1, w0), q(exec, nq, 1, q0), jv(exec, nw, 1), fx(exec, nw, 1),
+      fy(exec, nq, 1);
+  Array<double> v(exec, nq, 1, neumann_solution(p, w, q, ey));
   p.hvp_jvp(Batch{}, w.view(), q.view(), v.view(), MatrixView<double>(), jv.view());
   std::vector<double> phi_ex(static_cast<std::size_t>(nw), 0.0);
   for (index_t st = 0; st < ns; ++st) phi_ex[st / 2] += ex[st], phi_ex[2 + st % 2] += ex[st];

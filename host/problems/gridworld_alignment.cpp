@@ -247,8 +247,9 @@ void GridworldAlignmentProblem<T>::hvp_jvp(const Batch& batch, ConstMatrixView<T
   expect_contiguous<T>("v", v, dim_y(), x.cols);
   expect_contiguous<T>("hv", hv, dim_y(), x.cols);
   expect_contiguous<T>("jv", jv, dim_x(), x.cols);
-  // hv = v - gamma pi (P' v); jv = -sum_a v(s, a)  (row-column model: then jv <- Phi' jv)
-  kernels_->k->lower(params<T>(spec_), x.cols, reward(x), y.data, v.data, nullptr,
+  // hv = v - gamma pi (P' v); jv = -sum_a v(s, a)  (row-column model: then jv <- Phi' jv);
+  // neither reads nu, so no Phi w per product of the Neumann series
+  kernels_->k->lower(params<T>(spec_), x.cols, nullptr, y.data, v.data, nullptr,
                      hv.empty() ? nullptr : hv.data, nu_output(jv), nullptr);
   to_x(jv);
 }

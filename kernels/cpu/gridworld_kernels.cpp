@@ -14,7 +14,7 @@ class CpuGridworldKernels final : public GridworldKernels<T> {
     const index_t ns = p.states(), nq = common::kGridMoves * ns;
 #pragma omp parallel for schedule(static)
     for (index_t b = 0; b < instances; ++b)
-      common::grid_lower(p, nu + b * ns, q + b * nq, v ? v + b * nq : nullptr,
+      common::grid_lower(p, nu ? nu + b * ns : nullptr, q + b * nq, v ? v + b * nq : nullptr,
                          gy ? gy + b * nq : nullptr, hv ? hv + b * nq : nullptr,
                          jv ? jv + b * ns : nullptr, g ? g + b : nullptr);
   }

@@ -22,7 +22,7 @@ class CudaGridworldKernels final : public GridworldKernels<T> {
     launch_elementwise(
         stream_, instances, 1,
         [=] __device__(index_t b, index_t) {
-          common::grid_lower(p, nu + b * ns, q + b * nq, v ? v + b * nq : nullptr,
+          common::grid_lower(p, nu ? nu + b * ns : nullptr, q + b * nq, v ? v + b * nq : nullptr,
                              gy ? gy + b * nq : nullptr, hv ? hv + b * nq : nullptr,
                              jv ? jv + b * ns : nullptr, g ? g + b : nullptr);
         },
