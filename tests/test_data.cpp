@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <random>
 
 namespace bilevel::test {
 namespace {
@@ -160,6 +161,104 @@ TEST(HypercleanSplit, ImpossibleSizesAndCorruptionAreRejected) {
   expect_message([&] { prepare_hyperclean(pool, test, SplitSizes{50, 20, 10}, 0.5, 1); },
                  {"label outside the training classes"});
   expect_message([&] { make_synthetic(10, 0, 2, 1); }, {"--features must be > 0"});
+}
+
+// A small data set written both ways: a LIBSVM file (sparse rows, three labels) and an IDX
+// folder under the MNIST names (gzipped training pool, plain test set).
+struct ShardFixture {
+  TempDir dir;
+  ShardFixture() {
+    std::ofstream svm(dir.file("pool.svm"));
+    std::mt19937 rng(3);
+    std::normal_distribution<float> normal;
+    for (int i = 0; i < 61; ++i) {
+      svm << (i % 3 == 0 ? "-1" : i % 3 == 1 ? "+1" : "7");
+      for (int j = 1; j <= 6; ++j)
+        if ((i + j) % 3 != 0) svm << " " << j << ":" << normal(rng) + (i % 3);
+      svm << "\n";
+      if (i % 10 == 0) svm << "# a comment line\n";
+    }
+    fs::create_directory(dir.file("idx"));
+    const auto pixels = [&](int n) {
+      std::vector<unsigned char> p;
+      for (int k = 0; k < n * 6; ++k) p.push_back(static_cast<unsigned char>(rng() % 256));
+      return p;
+    };
+    const auto labels = [&](int n) {
+      std::vector<unsigned char> l;
+      for (int k = 0; k < n; ++k) l.push_back(static_cast<unsigned char>(rng() % 10));
+      return l;
+    };
+    write_gz(dir.file("idx/train-images-idx3-ubyte.gz"), idx_bytes(0x803, {50, 2, 3}, pixels(50)));
+    write_gz(dir.file("idx/train-labels-idx1-ubyte.gz"), idx_bytes(0x801, {50}, labels(50)));
+    write_raw(dir.file("idx/t10k-images-idx3-ubyte"), idx_bytes(0x803, {23, 2, 3}, pixels(23)));
+    write_raw(dir.file("idx/t10k-labels-idx1-ubyte"), idx_bytes(0x801, {23}, labels(23)));
+  }
+};
+
+// Every rank's shard, read from the file, is bit for bit its samples of the whole prepared
+// data: features, corrupted and clean labels, and the whole corruption mask on every rank.
+TEST(HypercleanShard, ShardsAreTheWholeDataSplitUp) {
+  ShardFixture fx;
+  for (const std::string spec : {fx.dir.file("pool.svm"), fx.dir.file("idx")}) {
+    SCOPED_TRACE(spec);
+    const DataSource source = load_data_source(spec);
+    const SplitSizes sizes{31, 11, 13};
+    const HypercleanData whole = prepare_hyperclean(source.pool, source.test, sizes, 0.3, 9);
+    for (const int ranks : {1, 2, 3, 5}) {
+      SCOPED_TRACE("ranks " + std::to_string(ranks));
+      std::vector<float> x[3];
+      std::vector<std::int32_t> labels[3], clean;
+      for (int r = 0; r < ranks; ++r) {
+        const HypercleanData h = load_hyperclean_shard(spec, sizes, 0.3, 9, r, ranks);
+        EXPECT_EQ(h.corrupted, whole.corrupted);
+        const Dataset* parts[3] = {&h.train, &h.validation, &h.test};
+        const index_t totals[3] = {sizes.train, sizes.validation, sizes.test};
+        for (int k = 0; k < 3; ++k) {
+          const Shard s = Communicator::shard_of(totals[k], r, ranks);
+          EXPECT_EQ(parts[k]->first, s.begin);
+          EXPECT_EQ(parts[k]->total, totals[k]);
+          EXPECT_EQ(parts[k]->samples, s.size());
+          EXPECT_EQ(parts[k]->classes, whole.train.classes);
+          x[k].insert(x[k].end(), parts[k]->x.begin(), parts[k]->x.end());
+          labels[k].insert(labels[k].end(), parts[k]->labels.begin(), parts[k]->labels.end());
+        }
+        clean.insert(clean.end(), h.clean_train_labels.begin(), h.clean_train_labels.end());
+      }
+      EXPECT_EQ(x[0], whole.train.x);
+      EXPECT_EQ(x[1], whole.validation.x);
+      EXPECT_EQ(x[2], whole.test.x);
+      EXPECT_EQ(labels[0], whole.train.labels);
+      EXPECT_EQ(labels[1], whole.validation.labels);
+      EXPECT_EQ(labels[2], whole.test.labels);
+      EXPECT_EQ(clean, whole.clean_train_labels);
+    }
+  }
+}
+
+TEST(HypercleanShard, BadInputIsNamed) {
+  ShardFixture fx;
+  const std::string svm = fx.dir.file("pool.svm");
+  expect_message([&] { load_hyperclean_shard(svm, SplitSizes{31, 2, 13}, 0.3, 9, 0, 3, "--data"); },
+                 {"the validation split's 2 samples cannot be shared by 3 ranks"});
+  expect_message([&] { load_hyperclean_shard(svm, SplitSizes{51, 11, 13}, 0.3, 9, 0, 2, "--data"); },
+                 {"split sizes do not fit", "has 61 samples", "needs 75"});
+  expect_message([&] { load_hyperclean_shard(fx.dir.file("no.svm"), SplitSizes{}, 0.3, 9, 0, 2, "--data"); },
+                 {"--data", "no.svm", "no such file"});
+  std::ofstream(fx.dir.file("bad.svm")) << "1 1:2\n0 1:2\n1 1:x\n";
+  expect_message([&] { load_hyperclean_shard(fx.dir.file("bad.svm"), SplitSizes{1, 1, 1}, 0.3, 9, 0, 1); },
+                 {fx.dir.file("bad.svm"), "line 3", "bad value after index 1"});
+  fs::remove(fx.dir.file("idx/t10k-labels-idx1-ubyte"));
+  expect_message([&] { load_hyperclean_shard(fx.dir.file("idx"), SplitSizes{20, 5, 5}, 0.3, 9, 0, 2, "--data"); },
+                 {"--data", "missing t10k-labels-idx1-ubyte"});
+}
+
+// A problem given a shard checks that it is the one its rank owns.
+TEST(HypercleanShard, AProblemRefusesAnotherRanksShard) {
+  ShardFixture fx;
+  const HypercleanData h = load_hyperclean_shard(fx.dir.file("pool.svm"), SplitSizes{31, 11, 13}, 0.3, 9, 1, 2);
+  expect_message([&] { HypercleanProblem<float> p(cpu(), h, 1e-3); },
+                 {"the train data holds samples [16, 31) of 31 but rank 0 of 1 owns [0, 31)"});
 }
 
 TEST(DetectionScores, HandChecked) {

@@ -286,16 +286,24 @@ int run(const HypercleanArgs& a) {
     description = "synthetic (" + std::to_string(a.features) + " features, generated on " +
                   exec->device_name() + ")";
   } else {
-    const LoadedData loaded = load_data(a.data);
-    const HypercleanData data = prepare_hyperclean(
-        loaded.pool, loaded.test, SplitSizes{a.train, a.validation, a.test}, a.corruption,
-        a.run.seed);
+    // one process: the whole file, then the split; ranks: each streams the file and keeps
+    // only its shard (the same samples, bit for bit)
+    const SplitSizes sizes{a.train, a.validation, a.test};
+    HypercleanData data;
+    if (sharded) {
+      data = load_hyperclean_shard(a.data, sizes, a.corruption, a.run.seed, comm->rank(),
+                                   comm->size(), "--data");
+      description = describe_data_source(a.data, "--data");
+    } else {
+      const LoadedData loaded = load_data(a.data);
+      data = prepare_hyperclean(loaded.pool, loaded.test, sizes, a.corruption, a.run.seed);
+      description = loaded.description;
+    }
     memory = plan_memory<T>(*exec, mine, data.train.features, data.train.classes);
     problem_ptr = std::make_unique<HypercleanProblem<T>>(exec, data, a.reg, comm,
                                                          parse_data_precision(a.data_precision),
                                                          memory.residence);
     corrupted = data.corrupted;
-    description = loaded.description;
   }
   HypercleanProblem<T>& problem = *problem_ptr;
   const double load_seconds =
@@ -315,7 +323,7 @@ int run(const HypercleanArgs& a) {
                  "x (%s; the memory line is rank 0's)\n",
                  comm->transport().c_str(), static_cast<long long>(problem.dim_x()),
                  a.data == "synthetic" ? "each rank generated its shard"
-                                       : "every rank read the whole file");
+                                       : "each rank kept its shard of the file");
   if (root)
   std::fprintf(stderr, "  %s on %s (%s), %s%s, %lld instance%s\n", a.run.algo.c_str(),
                to_string(exec->backend()).c_str(), exec->device_name().c_str(),

@@ -3,6 +3,8 @@
 #include <bilevel/data.hpp>
 #include <bilevel/error.hpp>
 
+#include "row_file.hpp"
+
 #include <sys/stat.h>
 
 namespace bilevel {
@@ -31,8 +33,10 @@ std::string idx_file(const std::string& what, const std::string& folder, const s
 
 }  // namespace
 
-DataSource load_data_source(const std::string& spec, const std::string& what) {
-  DataSource out;
+namespace detail {
+
+DataFiles resolve_data_files(const std::string& spec, const std::string& what) {
+  DataFiles out;
   std::string folder = spec;
   if (spec == "fashion-mnist") {
     folder = kFashionMnist;
@@ -42,21 +46,39 @@ DataSource load_data_source(const std::string& spec, const std::string& what) {
                             "(scripts/setup.sh does)");
   }
   if (is_directory(folder)) {
-    const std::string train_images = idx_file(what, folder, "train-images-idx3-ubyte");
-    const std::string train_labels = idx_file(what, folder, "train-labels-idx1-ubyte");
-    const std::string test_images = idx_file(what, folder, "t10k-images-idx3-ubyte");
-    const std::string test_labels = idx_file(what, folder, "t10k-labels-idx1-ubyte");
-    out.pool = read_idx(train_images, train_labels);
-    out.test = read_idx(test_images, test_labels);
+    out.idx = true;
+    out.train_images = idx_file(what, folder, "train-images-idx3-ubyte");
+    out.train_labels = idx_file(what, folder, "train-labels-idx1-ubyte");
+    out.test_images = idx_file(what, folder, "t10k-images-idx3-ubyte");
+    out.test_labels = idx_file(what, folder, "t10k-labels-idx1-ubyte");
     out.description = spec == "fashion-mnist" ? "Fashion-MNIST (" + folder + ")" : folder;
     return out;
   }
   if (!exists(spec))
     throw InvalidArgument(what + " '" + spec + "': no such file or folder (expected fashion-mnist, "
                           "synthetic, an IDX folder or a LIBSVM file)");
-  out.pool = read_libsvm(spec);
+  out.libsvm = spec;
   out.description = spec + " (LIBSVM)";
   return out;
+}
+
+}  // namespace detail
+
+DataSource load_data_source(const std::string& spec, const std::string& what) {
+  const detail::DataFiles files = detail::resolve_data_files(spec, what);
+  DataSource out;
+  if (files.idx) {
+    out.pool = read_idx(files.train_images, files.train_labels);
+    out.test = read_idx(files.test_images, files.test_labels);
+  } else {
+    out.pool = read_libsvm(files.libsvm);
+  }
+  out.description = files.description;
+  return out;
+}
+
+std::string describe_data_source(const std::string& spec, const std::string& what) {
+  return detail::resolve_data_files(spec, what).description;
 }
 
 }  // namespace bilevel

@@ -1,6 +1,13 @@
-// The hyper-cleaning protocol: split, standardize on train, corrupt a fraction of train labels.
+// The hyper-cleaning protocol: split, standardize on train, corrupt a fraction of train labels;
+// on the whole data (prepare_hyperclean) or, streaming the file, on one rank's shard
+// (load_hyperclean_shard). Both make the same random choices from the sizes and the seed alone
+// (HypercleanPlan) and sum the train statistics in the same order (TrainStatistics), so a
+// shard is bit for bit those samples of the whole.
 #include <bilevel/data.hpp>
+#include <bilevel/distributed.hpp>
 #include <bilevel/error.hpp>
+
+#include "row_file.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -27,19 +34,15 @@ Dataset take(const Dataset& from, const std::vector<index_t>& order, index_t beg
   return d;
 }
 
-void standardize(Dataset& d, const std::vector<double>& mean, const std::vector<double>& inv_std) {
-  for (index_t i = 0; i < d.samples; ++i)
-    for (index_t j = 0; j < d.features; ++j) {
-      float& v = d.x[i * d.features + j];
-      v = static_cast<float>((v - mean[j]) * inv_std[j]);
-    }
-}
+/// What the split is drawn from: a pool's (or the test pool's) name and sizes.
+struct PoolShape {
+  std::string source;
+  index_t samples = 0, features = 0;
+  int classes = 0;
+};
 
-}  // namespace
-
-HypercleanData prepare_hyperclean(const Dataset& pool, const std::optional<Dataset>& test_pool,
-                                  const SplitSizes& sizes, double corruption,
-                                  std::uint64_t seed) {
+void check_split(const PoolShape& pool, const std::optional<PoolShape>& test_pool,
+                 const SplitSizes& sizes, double corruption) {
   BILEVEL_EXPECTS(corruption >= 0.0 && corruption <= 1.0,
                   "--corruption must be in [0, 1], got " << corruption);
   BILEVEL_EXPECTS(sizes.train > 0 && sizes.validation > 0 && sizes.test > 0,
@@ -66,56 +69,235 @@ HypercleanData prepare_hyperclean(const Dataset& pool, const std::optional<Datas
                     test_pool->source << " has a label outside the training classes [0, "
                                       << pool.classes << ")");
   }
+}
+
+/// The protocol's random choices, from the sizes and the seed alone (no data).
+struct HypercleanPlan {
+  std::vector<index_t> order;       ///< pool indices: train, validation (, test) in turn
+  std::vector<index_t> test_order;  ///< test pool indices (with a test pool)
+  std::vector<std::uint8_t> corrupted;  ///< per train sample: 1 when its label is replaced
+  std::vector<int> shift;           ///< per train sample: the replaced label is (y + shift) % C
+  /// pool index -> 1 when the sample is in the train split
+  std::vector<std::uint8_t> in_train;
+};
+
+HypercleanPlan plan_hyperclean(index_t pool_samples, std::optional<index_t> test_samples,
+                               int classes, const SplitSizes& sizes, double corruption,
+                               std::uint64_t seed) {
+  HypercleanPlan plan;
   std::mt19937_64 rng(seed);
-  std::vector<index_t> order(static_cast<std::size_t>(pool.samples));
-  std::iota(order.begin(), order.end(), index_t(0));
-  std::shuffle(order.begin(), order.end(), rng);
-
-  HypercleanData h;
-  h.train = take(pool, order, 0, sizes.train, "train");
-  h.validation = take(pool, order, sizes.train, sizes.validation, "validation");
-  if (test_pool) {
-    std::vector<index_t> torder(static_cast<std::size_t>(test_pool->samples));
-    std::iota(torder.begin(), torder.end(), index_t(0));
-    std::shuffle(torder.begin(), torder.end(), rng);
-    h.test = take(*test_pool, torder, 0, sizes.test, "test");
-    h.test.classes = pool.classes;
-  } else {
-    h.test = take(pool, order, sizes.train + sizes.validation, sizes.test, "test");
+  plan.order.resize(static_cast<std::size_t>(pool_samples));
+  std::iota(plan.order.begin(), plan.order.end(), index_t(0));
+  std::shuffle(plan.order.begin(), plan.order.end(), rng);
+  if (test_samples) {
+    plan.test_order.resize(static_cast<std::size_t>(*test_samples));
+    std::iota(plan.test_order.begin(), plan.test_order.end(), index_t(0));
+    std::shuffle(plan.test_order.begin(), plan.test_order.end(), rng);
   }
-
-  // standardize with train statistics
-  const index_t d = pool.features;
-  std::vector<double> mean(static_cast<std::size_t>(d), 0.0), inv_std(static_cast<std::size_t>(d), 0.0);
-  for (index_t i = 0; i < h.train.samples; ++i)
-    for (index_t j = 0; j < d; ++j) mean[j] += h.train.x[i * d + j];
-  for (auto& m : mean) m /= static_cast<double>(h.train.samples);
-  for (index_t i = 0; i < h.train.samples; ++i)
-    for (index_t j = 0; j < d; ++j) {
-      const double c = h.train.x[i * d + j] - mean[j];
-      inv_std[j] += c * c;
-    }
-  for (auto& s : inv_std) {
-    const double sd = std::sqrt(s / static_cast<double>(h.train.samples));
-    s = sd > 1e-12 ? 1.0 / sd : 1.0;
-  }
-  standardize(h.train, mean, inv_std);
-  standardize(h.validation, mean, inv_std);
-  standardize(h.test, mean, inv_std);
-
   // corrupt exactly round(p n) train labels, each to a different class
-  h.clean_train_labels = h.train.labels;
-  h.corrupted.assign(static_cast<std::size_t>(h.train.samples), 0);
-  const index_t n_bad = static_cast<index_t>(std::llround(corruption * h.train.samples));
-  std::vector<index_t> who(static_cast<std::size_t>(h.train.samples));
+  const index_t n = sizes.train;
+  plan.corrupted.assign(static_cast<std::size_t>(n), 0);
+  plan.shift.assign(static_cast<std::size_t>(n), 0);
+  const index_t n_bad = static_cast<index_t>(std::llround(corruption * n));
+  std::vector<index_t> who(static_cast<std::size_t>(n));
   std::iota(who.begin(), who.end(), index_t(0));
   std::shuffle(who.begin(), who.end(), rng);
-  std::uniform_int_distribution<int> shift(1, pool.classes - 1);
+  std::uniform_int_distribution<int> shift(1, classes - 1);
   for (index_t k = 0; k < n_bad; ++k) {
-    const index_t i = who[k];
-    h.train.labels[i] = (h.train.labels[i] + shift(rng)) % pool.classes;
-    h.corrupted[i] = 1;
+    plan.shift[who[k]] = shift(rng);
+    plan.corrupted[who[k]] = 1;
   }
+  plan.in_train.assign(static_cast<std::size_t>(pool_samples), 0);
+  for (index_t i = 0; i < n; ++i) plan.in_train[plan.order[i]] = 1;
+  return plan;
+}
+
+/// The train mean and 1 / standard deviation of every feature (constant features: 1), summed in
+/// double over the train samples in the pool's order: one pass of add_to_mean, then one of
+/// add_to_variance.
+class TrainStatistics {
+ public:
+  TrainStatistics(index_t features, index_t samples)
+      : samples_(samples), mean_(static_cast<std::size_t>(features), 0.0),
+        inv_std_(static_cast<std::size_t>(features), 0.0) {}
+  void add_to_mean(const float* row) {
+    for (std::size_t j = 0; j < mean_.size(); ++j) mean_[j] += row[j];
+  }
+  void finish_mean() {
+    for (auto& m : mean_) m /= static_cast<double>(samples_);
+  }
+  void add_to_variance(const float* row) {
+    for (std::size_t j = 0; j < mean_.size(); ++j) {
+      const double c = row[j] - mean_[j];
+      inv_std_[j] += c * c;
+    }
+  }
+  void finish() {
+    for (auto& s : inv_std_) {
+      const double sd = std::sqrt(s / static_cast<double>(samples_));
+      s = sd > 1e-12 ? 1.0 / sd : 1.0;
+    }
+  }
+  void standardize(Dataset& d) const {
+    for (index_t i = 0; i < d.samples; ++i)
+      for (index_t j = 0; j < d.features; ++j) {
+        float& v = d.x[i * d.features + j];
+        v = static_cast<float>((v - mean_[j]) * inv_std_[j]);
+      }
+  }
+
+ private:
+  index_t samples_;
+  std::vector<double> mean_, inv_std_;
+};
+
+/// Replaces the planned train labels; `first`: the index of d's first sample in the split.
+void corrupt(Dataset& d, const HypercleanPlan& plan, index_t first, int classes) {
+  for (index_t i = 0; i < d.samples; ++i)
+    if (plan.corrupted[first + i]) d.labels[i] = (d.labels[i] + plan.shift[first + i]) % classes;
+}
+
+}  // namespace
+
+HypercleanData prepare_hyperclean(const Dataset& pool, const std::optional<Dataset>& test_pool,
+                                  const SplitSizes& sizes, double corruption,
+                                  std::uint64_t seed) {
+  std::optional<PoolShape> test_shape;
+  if (test_pool)
+    test_shape = PoolShape{test_pool->source, test_pool->samples, test_pool->features,
+                           test_pool->classes};
+  check_split(PoolShape{pool.source, pool.samples, pool.features, pool.classes}, test_shape, sizes,
+              corruption);
+  const HypercleanPlan plan =
+      plan_hyperclean(pool.samples, test_pool ? std::optional<index_t>(test_pool->samples)
+                                              : std::nullopt,
+                      pool.classes, sizes, corruption, seed);
+  HypercleanData h;
+  h.train = take(pool, plan.order, 0, sizes.train, "train");
+  h.validation = take(pool, plan.order, sizes.train, sizes.validation, "validation");
+  if (test_pool) {
+    h.test = take(*test_pool, plan.test_order, 0, sizes.test, "test");
+    h.test.classes = pool.classes;
+  } else {
+    h.test = take(pool, plan.order, sizes.train + sizes.validation, sizes.test, "test");
+  }
+
+  // standardize with train statistics (summed in the pool's order, as the shard loader does)
+  const index_t d = pool.features;
+  TrainStatistics stats(d, sizes.train);
+  for (index_t k = 0; k < pool.samples; ++k)
+    if (plan.in_train[k]) stats.add_to_mean(pool.x.data() + k * d);
+  stats.finish_mean();
+  for (index_t k = 0; k < pool.samples; ++k)
+    if (plan.in_train[k]) stats.add_to_variance(pool.x.data() + k * d);
+  stats.finish();
+  stats.standardize(h.train);
+  stats.standardize(h.validation);
+  stats.standardize(h.test);
+
+  h.clean_train_labels = h.train.labels;
+  corrupt(h.train, plan, 0, pool.classes);
+  h.corrupted = plan.corrupted;
+  return h;
+}
+
+HypercleanData load_hyperclean_shard(const std::string& spec, const SplitSizes& sizes,
+                                     double corruption, std::uint64_t seed, int rank, int ranks,
+                                     const std::string& what) {
+  BILEVEL_EXPECTS(ranks >= 1 && rank >= 0 && rank < ranks,
+                  "load_hyperclean_shard: rank " << rank << " of " << ranks);
+  const detail::DataFiles files = detail::resolve_data_files(spec, what);
+  const std::unique_ptr<detail::RowFile> pool =
+      files.idx ? detail::open_idx_rows(files.train_images, files.train_labels)
+                : detail::open_libsvm_rows(files.libsvm);
+  std::unique_ptr<detail::RowFile> test_pool;
+  if (files.idx) test_pool = detail::open_idx_rows(files.test_images, files.test_labels);
+  const auto shape = [](const detail::RowFile& f) {
+    return PoolShape{f.source(), f.samples(), f.features(), f.classes()};
+  };
+  check_split(shape(*pool), test_pool ? std::optional<PoolShape>(shape(*test_pool)) : std::nullopt,
+              sizes, corruption);
+  for (const auto& [n, split] : {std::pair{sizes.train, "train"},
+                                 std::pair{sizes.validation, "validation"},
+                                 std::pair{sizes.test, "test"}})
+    BILEVEL_EXPECTS(n >= ranks, "the " << split << " split's " << n
+                                       << " samples cannot be shared by " << ranks
+                                       << " ranks (each needs one)");
+  const HypercleanPlan plan =
+      plan_hyperclean(pool->samples(), test_pool ? std::optional<index_t>(test_pool->samples())
+                                                 : std::nullopt,
+                      pool->classes(), sizes, corruption, seed);
+  const index_t d = pool->features();
+  const int classes = pool->classes();
+
+  // this rank's shard of each split, and where each of its samples lies in its file
+  struct Slot {
+    index_t row;       // in the file
+    Dataset* split;
+    index_t position;  // in the shard
+  };
+  std::vector<Slot> pool_slots, test_slots;
+  HypercleanData h;
+  const auto plan_shard = [&](Dataset& out, const std::string& name, index_t total,
+                              const std::vector<index_t>& order, index_t offset,
+                              std::vector<Slot>& slots, const detail::RowFile& file) {
+    const Shard s = Communicator::shard_of(total, rank, ranks);
+    out.source = file.source() + " [" + name + "]";
+    out.samples = s.size();
+    out.first = s.begin;
+    out.total = total;
+    out.features = d;
+    out.classes = classes;
+    out.x.assign(static_cast<std::size_t>(checked_mul(s.size(), d, what + ": shard x features")),
+                 0.0f);
+    out.labels.resize(static_cast<std::size_t>(s.size()));
+    for (index_t i = 0; i < s.size(); ++i) {
+      const index_t row = order[offset + s.begin + i];
+      out.labels[i] = file.labels()[row];
+      slots.push_back({row, &out, i});
+    }
+  };
+  plan_shard(h.train, "train", sizes.train, plan.order, 0, pool_slots, *pool);
+  plan_shard(h.validation, "validation", sizes.validation, plan.order, sizes.train, pool_slots,
+             *pool);
+  if (test_pool)
+    plan_shard(h.test, "test", sizes.test, plan.test_order, 0, test_slots, *test_pool);
+  else
+    plan_shard(h.test, "test", sizes.test, plan.order, sizes.train + sizes.validation,
+               pool_slots, *pool);
+  const auto by_row = [](const Slot& a, const Slot& b) { return a.row < b.row; };
+  std::sort(pool_slots.begin(), pool_slots.end(), by_row);
+  std::sort(test_slots.begin(), test_slots.end(), by_row);
+  const auto copy_rows = [d](const std::vector<Slot>& slots) {
+    return [&slots, d, next = std::size_t{0}](index_t row, const float* x) mutable {
+      for (; next < slots.size() && slots[next].row == row; ++next)
+        std::copy_n(x, d, slots[next].split->x.begin() + slots[next].position * d);
+    };
+  };
+
+  // pass 1: the train sums, and this rank's samples; pass 2: the train variances
+  std::vector<std::uint8_t> wanted = plan.in_train;
+  for (const Slot& s : pool_slots) wanted[s.row] = 1;
+  TrainStatistics stats(d, sizes.train);
+  auto copy_pool = copy_rows(pool_slots);
+  pool->for_each_row(&wanted, [&](index_t row, const float* x) {
+    if (plan.in_train[row]) stats.add_to_mean(x);
+    copy_pool(row, x);
+  });
+  stats.finish_mean();
+  pool->for_each_row(&plan.in_train,
+                     [&](index_t, const float* x) { stats.add_to_variance(x); });
+  stats.finish();
+  if (test_pool) {
+    std::vector<std::uint8_t> test_wanted(static_cast<std::size_t>(test_pool->samples()), 0);
+    for (const Slot& s : test_slots) test_wanted[s.row] = 1;
+    test_pool->for_each_row(&test_wanted, copy_rows(test_slots));
+  }
+  for (Dataset* split : {&h.train, &h.validation, &h.test}) stats.standardize(*split);
+
+  h.clean_train_labels = h.train.labels;
+  corrupt(h.train, plan, h.train.first, classes);
+  h.corrupted = plan.corrupted;
   return h;
 }
 

@@ -2,6 +2,8 @@
 #include <bilevel/data.hpp>
 #include <bilevel/error.hpp>
 
+#include "row_file.hpp"
+
 #include <zlib.h>
 
 #include <algorithm>
@@ -85,19 +87,23 @@ void expect_end(gzFile_s* f, const std::string& path) {
                           (msg ? std::string(msg) : std::string("zlib error")) + ")");
 }
 
+/// Plain files are checked against their size before a header's claim is believed.
+void check_plain_size(gzFile_s* f, const std::string& path, index_t bytes, const char* what) {
+  if (!gzdirect(f)) return;
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && static_cast<std::uintmax_t>(bytes) > size)
+    throw InvalidArgument("'" + path + "': the header claims " + std::to_string(bytes) +
+                          " bytes of " + what + " but the file holds " + std::to_string(size) +
+                          " bytes in all");
+}
+
 /// `bytes` bytes announced by a header, read into a vector that grows with what arrives (a
 /// header cannot make the reader allocate more than the file holds). Plain files are checked
 /// against their size first.
 std::vector<unsigned char> read_announced(gzFile_s* f, const std::string& path, index_t bytes,
                                           const char* what) {
-  if (gzdirect(f)) {
-    std::error_code ec;
-    const auto size = std::filesystem::file_size(path, ec);
-    if (!ec && static_cast<std::uintmax_t>(bytes) > size)
-      throw InvalidArgument("'" + path + "': the header claims " + std::to_string(bytes) +
-                            " bytes of " + what + " but the file holds " +
-                            std::to_string(size) + " bytes in all");
-  }
+  check_plain_size(f, path, bytes, what);
   std::vector<unsigned char> out;
   constexpr index_t kStep = index_t(1) << 24;
   for (index_t done = 0; done < bytes;) {
@@ -109,43 +115,102 @@ std::vector<unsigned char> read_announced(gzFile_s* f, const std::string& path, 
   return out;
 }
 
-}  // namespace
+/// An IDX pair opened: the images' stream positioned after its header, the labels read whole.
+struct IdxPair {
+  GzFile images;
+  index_t samples = 0, features = 0;
+  std::vector<unsigned char> labels;
+};
 
-Dataset read_idx(const std::string& images_path, const std::string& labels_path, int classes) {
+/// Opens both files, checks their headers agree, and reads and checks the labels: the declared
+/// range (0..9 for (Fashion-)MNIST) and at least two distinct values.
+IdxPair open_idx_pair(const std::string& images_path, const std::string& labels_path,
+                      int classes) {
   BILEVEL_EXPECTS(classes >= 2 && classes <= 256,
                   "IDX labels: the declared classes must be in [2, 256], got " << classes);
-  GzFile fi = open_gz(images_path);
-  const std::vector<std::uint32_t> ishape = read_header(fi.get(), images_path, 0x00000803);
+  IdxPair p;
+  p.images = open_gz(images_path);
+  const std::vector<std::uint32_t> ishape = read_header(p.images.get(), images_path, 0x00000803);
   GzFile fl = open_gz(labels_path);
   const std::vector<std::uint32_t> lshape = read_header(fl.get(), labels_path, 0x00000801);
   BILEVEL_EXPECTS(ishape[0] == lshape[0], "'" << images_path << "' holds " << ishape[0]
                                               << " images but '" << labels_path << "' holds "
                                               << lshape[0] << " labels");
+  p.samples = ishape[0];
+  p.features = checked_mul(ishape[1], ishape[2], "'" + images_path + "': image rows x columns");
+  BILEVEL_EXPECTS(p.features > 0 && p.features < (1 << 24),
+                  "'" << images_path << "': implausible image size " << ishape[1] << " x " << ishape[2]);
+  p.labels = read_announced(fl.get(), labels_path, p.samples, "labels");
+  expect_end(fl.get(), labels_path);
+  bool two = false;
+  for (std::size_t i = 0; i < p.labels.size(); ++i) {
+    BILEVEL_EXPECTS(p.labels[i] < classes, "'" << labels_path << "': label " << int(p.labels[i])
+                                               << " of sample " << i << " is outside 0.."
+                                               << classes - 1 << " (the declared classes)");
+    two = two || p.labels[i] != p.labels[0];
+  }
+  BILEVEL_EXPECTS(two || p.samples < 2, "'" << labels_path << "': all samples have the same label");
+  return p;
+}
+
+/// IDX files row by row: only the labels stay in memory; each pass decompresses the images again.
+class IdxRows final : public detail::RowFile {
+ public:
+  IdxRows(const std::string& images_path, const std::string& labels_path, int classes)
+      : images_path_(images_path) {
+    IdxPair p = open_idx_pair(images_path, labels_path, classes);
+    check_plain_size(p.images.get(), images_path,
+                     checked_mul(p.samples, p.features, "'" + images_path + "': images x pixels"),
+                     "pixels");
+    source_ = images_path;
+    samples_ = p.samples;
+    features_ = p.features;
+    classes_ = classes;
+    labels_.assign(p.labels.begin(), p.labels.end());
+  }
+
+  void for_each_row(const std::vector<std::uint8_t>* wanted,
+                    const std::function<void(index_t, const float*)>& visit) const override {
+    GzFile f = open_gz(images_path_);
+    const std::vector<std::uint32_t> shape = read_header(f.get(), images_path_, 0x00000803);
+    BILEVEL_EXPECTS(shape[0] == samples_, "'" << images_path_ << "' changed while it was read");
+    std::vector<unsigned char> bytes(static_cast<std::size_t>(features_));
+    std::vector<float> row(static_cast<std::size_t>(features_));
+    for (index_t i = 0; i < samples_; ++i) {
+      read_exact(f.get(), images_path_, bytes.data(), bytes.size(), "pixels");
+      if (wanted && !(*wanted)[static_cast<std::size_t>(i)]) continue;
+      std::copy(bytes.begin(), bytes.end(), row.begin());
+      visit(i, row.data());
+    }
+    expect_end(f.get(), images_path_);
+  }
+
+ private:
+  std::string images_path_;
+};
+
+}  // namespace
+
+namespace detail {
+std::unique_ptr<RowFile> open_idx_rows(const std::string& images_path,
+                                       const std::string& labels_path, int classes) {
+  return std::make_unique<IdxRows>(images_path, labels_path, classes);
+}
+}  // namespace detail
+
+Dataset read_idx(const std::string& images_path, const std::string& labels_path, int classes) {
+  IdxPair p = open_idx_pair(images_path, labels_path, classes);
   Dataset d;
   d.source = images_path;
-  d.samples = ishape[0];
-  d.features = checked_mul(ishape[1], ishape[2], "'" + images_path + "': image rows x columns");
-  BILEVEL_EXPECTS(d.features > 0 && d.features < (1 << 24),
-                  "'" << images_path << "': implausible image size " << ishape[1] << " x " << ishape[2]);
+  d.samples = p.samples;
+  d.features = p.features;
   const index_t pixel_bytes =
       checked_mul(d.samples, d.features, "'" + images_path + "': images x pixels");
   const std::vector<unsigned char> pixels =
-      read_announced(fi.get(), images_path, pixel_bytes, "pixels");
-  expect_end(fi.get(), images_path);
-  const std::vector<unsigned char> labels =
-      read_announced(fl.get(), labels_path, d.samples, "labels");
-  expect_end(fl.get(), labels_path);
-  // the declared label range (0..9 for (Fashion-)MNIST), and at least two distinct labels
-  bool two = false;
-  for (std::size_t i = 0; i < labels.size(); ++i) {
-    BILEVEL_EXPECTS(labels[i] < classes, "'" << labels_path << "': label " << int(labels[i])
-                                             << " of sample " << i << " is outside 0.."
-                                             << classes - 1 << " (the declared classes)");
-    two = two || labels[i] != labels[0];
-  }
-  BILEVEL_EXPECTS(two || d.samples < 2, "'" << labels_path << "': all samples have the same label");
+      read_announced(p.images.get(), images_path, pixel_bytes, "pixels");
+  expect_end(p.images.get(), images_path);
   d.x.assign(pixels.begin(), pixels.end());
-  d.labels.assign(labels.begin(), labels.end());
+  d.labels.assign(p.labels.begin(), p.labels.end());
   d.classes = classes;
   d.validate();
   return d;

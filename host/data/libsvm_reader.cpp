@@ -2,6 +2,8 @@
 #include <bilevel/data.hpp>
 #include <bilevel/error.hpp>
 
+#include "row_file.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -36,32 +38,42 @@ std::string excerpt(const char* p) {
   return out;
 }
 
-}  // namespace
+struct Row {
+  long label = 0;
+  std::vector<std::pair<index_t, float>> entries;  // (0-based index, value), increasing
+};
 
-Dataset read_libsvm(const std::string& path, index_t features) {
-  std::ifstream in(path);
-  if (!in) throw InvalidArgument("cannot open '" + path + "': " + std::strerror(errno));
-  struct Row {
-    long label;
-    std::vector<std::pair<index_t, float>> entries;
-  };
-  std::vector<Row> rows;
-  index_t max_index = 0;
-  std::string line;
-  long line_no = 0;
-  const auto fail = [&](const std::string& what) {
-    throw InvalidArgument("'" + path + "' line " + std::to_string(line_no) + ": " + what);
-  };
-  while (std::getline(in, line)) {
-    ++line_no;
-    const std::size_t nul = line.find('\0');
+/// A LIBSVM file line by line: each sample line parsed into a Row, every error naming the file
+/// and the line.
+class LineParser {
+ public:
+  explicit LineParser(const std::string& path) : path_(path), in_(path) {
+    if (!in_) throw InvalidArgument("cannot open '" + path + "': " + std::strerror(errno));
+  }
+  /// The next sample line into `row` (blank lines and comments skipped); false at the end.
+  bool next(Row& row) {
+    while (std::getline(in_, line_)) {
+      ++line_no_;
+      if (parse(row)) return true;
+    }
+    if (in_.bad()) throw InvalidArgument("reading '" + path_ + "' failed");
+    return false;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    throw InvalidArgument("'" + path_ + "' line " + std::to_string(line_no_) + ": " + what);
+  }
+
+  bool parse(Row& row) {
+    const std::size_t nul = line_.find('\0');
     if (nul != std::string::npos)
       fail("NUL byte at column " + std::to_string(nul + 1) + " (a binary file?)");
-    const std::size_t hash = line.find('#');
-    if (hash != std::string::npos) line.resize(hash);
-    const char* p = line.c_str();
+    const std::size_t hash = line_.find('#');
+    if (hash != std::string::npos) line_.resize(hash);
+    const char* p = line_.c_str();
     while (*p == ' ' || *p == '\t' || *p == '\r') ++p;
-    if (*p == '\0') continue;  // blank line or comment
+    if (*p == '\0') return false;  // blank line or comment
     char* end = nullptr;
     errno = 0;
     const double label = std::strtod(p, &end);
@@ -69,7 +81,8 @@ Dataset read_libsvm(const std::string& path, index_t features) {
       fail("the label must be an integer, got '" + excerpt(p) + "'");
     if (std::abs(label) > 2147483647.0)
       fail("the label " + excerpt(p) + " is out of range (at most 2^31 - 1 in magnitude)");
-    Row row{static_cast<long>(label), {}};
+    row.label = static_cast<long>(label);
+    row.entries.clear();
     p = end;
     index_t previous = 0;
     while (true) {
@@ -100,31 +113,110 @@ Dataset read_libsvm(const std::string& path, index_t features) {
       p = end;
       previous = index;
       row.entries.emplace_back(index - 1, static_cast<float>(value));
-      max_index = std::max<index_t>(max_index, index);
     }
-    rows.push_back(std::move(row));
+    return true;
   }
-  if (in.bad()) throw InvalidArgument("reading '" + path + "' failed");
+
+  std::string path_;
+  std::ifstream in_;
+  std::string line_;
+  long line_no_ = 0;
+};
+
+index_t last_index(const Row& r) { return r.entries.empty() ? 0 : r.entries.back().first + 1; }
+
+/// The distinct labels, sorted, as classes 0..C-1.
+std::map<long, int> class_ids(const std::vector<long>& labels) {
+  std::map<long, int> classes;
+  for (const long l : labels) classes.emplace(l, 0);
+  int next = 0;
+  for (auto& [label, id] : classes) id = next++;
+  return classes;
+}
+
+/// A LIBSVM file row by row: the first pass (when opened) keeps the labels and the dimension,
+/// each later pass parses the file again.
+class LibsvmRows final : public detail::RowFile {
+ public:
+  explicit LibsvmRows(const std::string& path) : path_(path) {
+    LineParser parser(path);
+    Row row;
+    std::vector<long> raw;
+    index_t max_index = 0;
+    while (parser.next(row)) {
+      raw.push_back(row.label);
+      max_index = std::max(max_index, last_index(row));
+    }
+    BILEVEL_EXPECTS(!raw.empty(), "'" << path << "': no samples");
+    BILEVEL_EXPECTS(max_index > 0, "'" << path << "': no sample has a feature");
+    const std::map<long, int> ids = class_ids(raw);
+    BILEVEL_EXPECTS(ids.size() >= 2, "'" << path << "': all samples have the same label");
+    source_ = path;
+    samples_ = static_cast<index_t>(raw.size());
+    features_ = max_index;
+    classes_ = static_cast<int>(ids.size());
+    labels_.reserve(raw.size());
+    for (const long l : raw) labels_.push_back(ids.at(l));
+  }
+
+  void for_each_row(const std::vector<std::uint8_t>* wanted,
+                    const std::function<void(index_t, const float*)>& visit) const override {
+    LineParser parser(path_);
+    Row row;
+    std::vector<float> dense(static_cast<std::size_t>(features_));
+    index_t i = 0;
+    for (; parser.next(row); ++i) {
+      BILEVEL_EXPECTS(i < samples_ && last_index(row) <= features_,
+                      "'" << path_ << "' changed while it was read");
+      if (wanted && !(*wanted)[static_cast<std::size_t>(i)]) continue;
+      std::fill(dense.begin(), dense.end(), 0.0f);
+      for (const auto& [j, v] : row.entries) dense[static_cast<std::size_t>(j)] = v;
+      visit(i, dense.data());
+    }
+    BILEVEL_EXPECTS(i == samples_, "'" << path_ << "' changed while it was read");
+  }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace
+
+namespace detail {
+std::unique_ptr<RowFile> open_libsvm_rows(const std::string& path) {
+  return std::make_unique<LibsvmRows>(path);
+}
+}  // namespace detail
+
+Dataset read_libsvm(const std::string& path, index_t features) {
+  LineParser parser(path);
+  std::vector<Row> rows;
+  index_t max_index = 0;
+  for (Row row; parser.next(row);) {
+    max_index = std::max(max_index, last_index(row));
+    rows.push_back(std::move(row));
+    row = Row{};
+  }
   BILEVEL_EXPECTS(!rows.empty(), "'" << path << "': no samples");
   if (features == 0) features = max_index;
   BILEVEL_EXPECTS(features > 0, "'" << path << "': no sample has a feature");
   BILEVEL_EXPECTS(max_index <= features, "'" << path << "': feature index " << max_index
                                              << " exceeds the dimension " << features);
-  std::map<long, int> classes;
-  for (const Row& r : rows) classes.emplace(r.label, 0);
-  int next = 0;
-  for (auto& [label, id] : classes) id = next++;
+  std::vector<long> raw;
+  raw.reserve(rows.size());
+  for (const Row& r : rows) raw.push_back(r.label);
+  const std::map<long, int> classes = class_ids(raw);
   Dataset d;
   d.source = path;
   d.samples = static_cast<index_t>(rows.size());
   d.features = features;
-  d.classes = next;
+  d.classes = static_cast<int>(classes.size());
   d.x.assign(static_cast<std::size_t>(checked_mul(d.samples, features,
                                                   "'" + path + "': samples x features")),
              0.0f);
   d.labels.resize(rows.size());
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    d.labels[i] = classes[rows[i].label];
+    d.labels[i] = classes.at(rows[i].label);
     for (const auto& [j, v] : rows[i].entries) d.x[i * features + j] = v;
   }
   BILEVEL_EXPECTS(d.classes >= 2, "'" << path << "': all samples have the same label");

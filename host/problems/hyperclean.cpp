@@ -73,15 +73,24 @@ HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec, const Hy
   fused_ = kernels::make_linear_model_kernels<T>(*exec_);
   residence_ = residence;
   // this rank's samples of each split (all of them for one process)
+  // (data from load_hyperclean_shard holds this rank's shard already)
   const auto upload = [&](const Dataset& whole, Part& p, const char* split) {
-    BILEVEL_EXPECTS(whole.samples >= comm_->size(),
-                    "hyperclean: the " << split << " split's " << whole.samples
+    const index_t total = whole.whole_samples();
+    BILEVEL_EXPECTS(total >= comm_->size(),
+                    "hyperclean: the " << split << " split's " << total
                                        << " samples cannot be shared by " << comm_->size()
                                        << " ranks (each needs one)");
-    const Shard s = comm_->shard(whole.samples);
+    const Shard s = comm_->shard(total);
+    if (whole.total != 0)
+      BILEVEL_EXPECTS(whole.first == s.begin && whole.samples == s.size(),
+                      "hyperclean: the " << split << " data holds samples [" << whole.first
+                                         << ", " << whole.first + whole.samples << ") of "
+                                         << total << " but rank " << comm_->rank() << " of "
+                                         << comm_->size() << " owns [" << s.begin << ", "
+                                         << s.end << ")");
     Dataset d;
     const Dataset* mine = &whole;
-    if (s.size() != whole.samples) {
+    if (whole.total == 0 && s.size() != whole.samples) {
       d.source = whole.source;
       d.samples = s.size();
       d.features = whole.features;
@@ -92,7 +101,7 @@ HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec, const Hy
     }
     p.samples = mine->samples;
     p.first = s.begin;
-    p.total = whole.samples;
+    p.total = total;
     p.x = Array<T>(exec_, rows_, mine->samples, placement(&p));
     p.x.upload(with_bias<T>(*mine));
     p.labels = Array<std::int32_t>(exec_, mine->samples, 1, mine->labels);

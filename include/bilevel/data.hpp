@@ -21,6 +21,11 @@ struct Dataset {
   int classes = 0;
   std::vector<float> x;
   std::vector<std::int32_t> labels;
+  /// One rank's shard of a split (load_hyperclean_shard): these are samples
+  /// [first, first + samples) of a split of `total`. total = 0: the data set is whole.
+  index_t first = 0, total = 0;
+  /// The samples of the whole split this is (a shard) or is.
+  index_t whole_samples() const { return total ? total : samples; }
 
   /// Throws InvalidArgument naming `source` if sizes disagree, a label is outside
   /// [0, classes) or a feature is NaN or infinite.
@@ -50,6 +55,9 @@ struct DataSource {
   std::string description;
 };
 DataSource load_data_source(const std::string& spec, const std::string& what = "data");
+/// The description load_data_source gives `spec`, without reading the data (same errors for a
+/// path that does not exist).
+std::string describe_data_source(const std::string& spec, const std::string& what = "data");
 
 /// Gaussian class clusters: class means ~ N(0, separation^2 I / features), samples = mean +
 /// N(0, I), labels uniform. Seeded and reproducible.
@@ -70,6 +78,8 @@ struct SplitSizes {
 };
 
 /// The prepared hyper-cleaning data: standardized with train statistics, train labels corrupted.
+/// From load_hyperclean_shard the three splits are one rank's shards (Dataset::first, total)
+/// and clean_train_labels is the train shard's; `corrupted` always covers the whole train split.
 struct HypercleanData {
   Dataset train;                          ///< labels are the corrupted ones
   Dataset validation;
@@ -80,11 +90,26 @@ struct HypercleanData {
 
 /// Splits `pool` (shuffled with `seed`) into train and validation, and test unless `test_pool`
 /// is given (then test comes from it); standardizes every feature with the train mean and
-/// standard deviation (constant features: deviation 1); replaces the label of a fraction
-/// `corruption` of the train samples by a different class drawn uniformly. Throws
-/// InvalidArgument when the sizes do not fit the data or corruption is outside [0, 1].
+/// standard deviation (constant features: deviation 1; both summed in double over the train
+/// samples in the pool's order); replaces the label of a fraction `corruption` of the train
+/// samples by a different class drawn uniformly. Throws InvalidArgument when the sizes do not
+/// fit the data or corruption is outside [0, 1].
 HypercleanData prepare_hyperclean(const Dataset& pool, const std::optional<Dataset>& test_pool,
                                   const SplitSizes& sizes, double corruption, std::uint64_t seed);
+
+/// The same data for rank `rank` of `ranks` in a data-parallel run, read from `spec` (as
+/// load_data_source: fashion-mnist, an IDX folder or a LIBSVM file) without holding the other
+/// ranks' samples: each split is the rank's shard, samples Communicator::shard_of(split, rank,
+/// ranks) of prepare_hyperclean's split, bit for bit (the permutation and the corruption
+/// depend on the sizes and the seed alone, and every rank sums the train statistics itself,
+/// in the same order, while it streams the file). Memory: the rank's samples as floats, plus
+/// about 14 bytes per sample of the pool (its permutation, its labels, two masks) and 13 per
+/// training sample (the corruption plan). Time: every rank streams the whole file twice (IDX)
+/// or three times (LIBSVM: a first pass counts the samples, features and labels). Errors as
+/// load_data_source and prepare_hyperclean; a split with fewer samples than ranks is refused.
+HypercleanData load_hyperclean_shard(const std::string& spec, const SplitSizes& sizes,
+                                     double corruption, std::uint64_t seed, int rank, int ranks,
+                                     const std::string& what = "data");
 
 /// Precision, recall and F1 of flagging (flagged[i] = 1) against the truth (corrupted[i] = 1).
 struct DetectionScores {
