@@ -1,4 +1,4 @@
-// The single-process communicator, shard arithmetic and the choice of a transport.
+// The single-process communicator and the choice of a transport (the shard arithmetic: shard.cpp).
 #include <bilevel/distributed.hpp>
 #include <bilevel/error.hpp>
 
@@ -6,15 +6,6 @@
 #include <cstdlib>
 
 namespace bilevel {
-
-Shard Communicator::shard_of(index_t n, int rank, int size) {
-  BILEVEL_EXPECTS(n >= 0 && size >= 1 && rank >= 0 && rank < size,
-                  "shard: " << n << " samples over " << size << " ranks, rank " << rank);
-  const index_t base = n / size, extra = n % size;
-  const index_t r = rank;
-  const index_t begin = r * base + std::min(r, extra);
-  return Shard{begin, begin + base + (r < extra ? 1 : 0)};
-}
 
 namespace {
 class LocalCommunicator final : public Communicator {

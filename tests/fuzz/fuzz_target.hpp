@@ -14,9 +14,15 @@
 
 namespace bilevel::fuzz {
 
+/// The path of this process's file (or folder) `name`.
+inline std::string input_path(const std::string& name) {
+  return "/tmp/bilevel_fuzz_" + std::to_string(::getpid()) + "_" + name;
+}
+
 /// A file of this process for the input (one per name), rewritten by every run.
-inline std::string write_input(const char* name, const std::uint8_t* data, std::size_t size) {
-  const std::string path = "/tmp/bilevel_fuzz_" + std::to_string(::getpid()) + "_" + name;
+inline std::string write_input(const std::string& name, const std::uint8_t* data,
+                               std::size_t size) {
+  const std::string path = input_path(name);
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (f == nullptr) std::abort();
   if (size > 0 && std::fwrite(data, 1, size, f) != size) std::abort();

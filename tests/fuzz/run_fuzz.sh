@@ -17,8 +17,9 @@ if ! "$cxx" -fsanitize=fuzzer "$work/probe.cpp" -o "$work/probe" 2>/dev/null; th
   echo "SKIP: $cxx has no libFuzzer (apt-get install libclang-rt-dev)"; exit 77
 fi
 readers=("$src/host/data/idx_reader.cpp" "$src/host/data/libsvm_reader.cpp"
-         "$src/host/data/dataset.cpp" "$src/host/solvers/checkpoint.cpp"
-         "$src/host/common/errors.cpp")
+         "$src/host/data/dataset.cpp" "$src/host/data/data_source.cpp"
+         "$src/host/data/hyperclean_split.cpp" "$src/host/distributed/shard.cpp"
+         "$src/host/solvers/checkpoint.cpp" "$src/host/common/errors.cpp")
 flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -I"$src/include")
 status=0
