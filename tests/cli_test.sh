@@ -263,6 +263,16 @@ check "reward learning cannot use utility feedback" $(awk -v r="$ratio" -v f="$f
   --algo reward-learning --metrics "$work/grid1.jsonl" >"$work/out" 2>"$work/err"
 read -r ratio first <<<"$(ratio_of "$work/grid1.jsonl")"
 check "reward learning aligns gridworlds from preferences" $(awk -v r="$ratio" 'BEGIN{exit !(r > 0.9)}'; echo $?) "ratio $ratio (first reward $first)"
+# a decaying step on the reward: named in the header, and it slows the reward down
+"$bin" align --backend cpu --env gridworld --side 4 --horizon 10 --instances 4 --iters 100 \
+  --algo reward-learning --metrics "$work/grid2.jsonl" >/dev/null 2>&1
+"$bin" align --backend cpu --env gridworld --side 4 --horizon 10 --instances 4 --iters 100 \
+  --algo reward-learning --outer-decay 1 --metrics "$work/grid3.jsonl" >"$work/out" 2>"$work/err"
+check "the decaying step is named" $(grep -q "upper level: SGD on the reward, step 0.1 (k + 1)^-1" "$work/err"; echo $?) "$(cat "$work/err")"
+read -r constant first <<<"$(ratio_of "$work/grid2.jsonl")"
+read -r decayed first <<<"$(ratio_of "$work/grid3.jsonl")"
+check "a decaying step moves the reward less far in 100 iterations" $(awk -v c="$constant" -v d="$decayed" -v f="$first" 'BEGIN{exit !(d - f < 0.5 * (c - f))}'; echo $?) "constant $constant, decayed $decayed, first $first"
+bad_option "outer decay bounded" "--outer-decay: Value 2 not in range 0.000000 to 1.000000" align --env gridworld --outer-decay 2
 bad_option "gridworld options refused on the bandit" "--side does not apply to --env bandit" align --side 3
 bad_option "gridworld needs two feedback pairs" "--feedback: gridworld alignment needs at least 2" align --env gridworld --feedback 1 --backend cpu
 bad_option "gridworld side bounded" "--side: Value 9 not in range 2 to 8" align --env gridworld --side 9

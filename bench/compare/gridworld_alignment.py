@@ -7,7 +7,8 @@ and prints a Markdown table: the final utility ratio (J - J_uniform) / (J* - J_u
 95% interval over the gridworlds, how many reached 95% of the optimum, and the feedback pairs
 they needed (read at the evaluations). Usage:
   python3 bench/compare/gridworld_alignment.py --bin build/release/host/cli/bilevel [--seeds 3]
-      [--reward-model state|row-column]
+      [--reward-model state|row-column] [--feedback-types preference,utility]
+      [--outer-step S --outer-decay D]   (the step on the reward at iteration k: S (k + 1)^-D)
 """
 import argparse
 import json
@@ -24,8 +25,10 @@ def run(binary, algo, feedback_type, seed, args):
         cmd = [binary, "align", "--env", "gridworld", "--algo", algo, "--feedback-type",
                feedback_type, "--seed", str(seed), "--instances", str(args.instances),
                "--iters", str(args.iters), "--eval-every", str(args.eval_every),
-               "--reward-model", args.reward_model,
+               "--reward-model", args.reward_model, "--outer-decay", str(args.outer_decay),
                "--backend", args.backend, "--metrics", metrics]
+        if args.outer_step > 0:
+            cmd += ["--outer-step", str(args.outer_step)]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         with open(metrics) as f:
             return [json.loads(line) for line in f][-1]
@@ -40,11 +43,14 @@ def main():
     ap.add_argument("--eval-every", type=int, default=25)
     ap.add_argument("--backend", default="cpu")
     ap.add_argument("--reward-model", default="state", choices=["state", "row-column"])
+    ap.add_argument("--feedback-types", default="preference,utility")
+    ap.add_argument("--outer-step", type=float, default=0.0, help="0: the preset's 0.1")
+    ap.add_argument("--outer-decay", type=float, default=0.0)
     args = ap.parse_args()
     print(f"| feedback | algorithm | seed | utility ratio (95%) | first reward | reached 95% "
           f"| pairs to 95% (mean of those) | seconds |")
     print("|---|---|---|---|---|---|---|---|")
-    for feedback_type in ("preference", "utility"):
+    for feedback_type in args.feedback_types.split(","):
         for algo in ("a-parl", "reward-learning"):
             for seed in range(args.seeds):
                 s = run(args.bin, algo, feedback_type, seed, args)

@@ -21,7 +21,7 @@ struct AlignArgs {
   std::string algo = "a-parl";
   index_t actions = 10, feedback = -1, iterations = 500, inner_steps = 10, eval_every = 50;
   index_t instances = 1;
-  double tau = 0.0, outer_step = 0.0;
+  double tau = 0.0, outer_step = 0.0, outer_decay = 0.0;
   // gridworld
   index_t side = 5, horizon = 15, series_terms = 0;
   double gamma = 0.9, slip = 0.1, beta = 1.0;
@@ -41,6 +41,7 @@ AlignmentRun run_of(const AlignArgs& a) {
   r.instances = a.instances;
   r.feedback = a.feedback;
   r.outer_step = a.outer_step;
+  r.outer_decay = a.outer_decay;
   r.series_terms = a.series_terms;
   r.seed = a.seed;
   r.capture = a.graphs;
@@ -138,18 +139,18 @@ int run_gridworld(AlignArgs a) {
                       << a.feedback);
   auto exec = make_cli_executor(a.backend);
   const AlignmentOptions o = alignment_options(run_of(a));
-  GridworldAlignmentSpec spec;
-  spec.side = a.side;
-  spec.horizon = a.horizon;
-  spec.gamma = a.gamma;
-  spec.slip = a.slip;
-  spec.tau = a.tau;
-  spec.beta = a.beta;
-  spec.utility_feedback = a.feedback_type == "utility";
-  spec.row_column_reward = a.reward_model == "row-column";
-  spec.instances = a.instances;
-  spec.seed = a.seed;
-  apply_alignment_preset(o, spec);
+  GridworldRun env;
+  env.side = a.side;
+  env.horizon = a.horizon;
+  env.gamma = a.gamma;
+  env.slip = a.slip;
+  env.tau = a.tau;
+  env.beta = a.beta;
+  env.feedback_type = a.feedback_type;
+  env.reward_model = a.reward_model;
+  env.instances = a.instances;
+  env.seed = a.seed;
+  const GridworldAlignmentSpec spec = gridworld_spec(env, o);
   GridworldAlignmentProblem<T> problem(exec, spec);
   auto solver = make_alignment_solver(problem, o);
   char beta_note[64];
@@ -178,6 +179,13 @@ int run_gridworld(AlignArgs a) {
                static_cast<long long>(a.inner_steps),
                spec.score_function_term ? ", with the score-function term"
                                         : " (fy = 0: without the score-function term)");
+  // the preset's step on the reward is 0.1 (make_alignment_solver)
+  const double step = a.outer_step > 0 ? a.outer_step : 0.1;
+  if (a.outer_decay > 0)
+    std::fprintf(stderr, "  upper level: SGD on the reward, step %g (k + 1)^-%g\n", step,
+                 a.outer_decay);
+  else
+    std::fprintf(stderr, "  upper level: SGD on the reward, step %g\n", step);
   MetricsWriter metrics(a.metrics);
   Progress progress;
   // per instance: the feedback pairs used when the utility ratio first reached 0.95
@@ -312,6 +320,7 @@ std::function<int()> add_align_command(CLI::App& app) {
   cmd->add_option("--iters", a->iterations, "Iterations")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--inner-steps", a->inner_steps, "Lower-level steps per iteration (bandit: policy gradient, gridworld: soft value iteration)")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--outer-step", a->outer_step, "Step on the reward (default: bandit tau, gridworld 0.1)")->check(positive_number());
+  cmd->add_option("--outer-decay", a->outer_decay, "The step at iteration k: outer-step (k + 1)^-decay (0: constant)")->capture_default_str()->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--instances", a->instances, "Instances B solved at once (independent feedback; gridworld: B different MDPs)")
       ->capture_default_str()->check(positive_integer());
   cmd->add_option("--eval-every", a->eval_every, "Metrics every k iterations (0: at the end)")->capture_default_str()->check(non_negative_integer());

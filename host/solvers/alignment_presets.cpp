@@ -33,6 +33,7 @@ AlignmentOptions alignment_options(const AlignmentRun& run) {
   o.loop.upper_batch = run.feedback;
   o.loop.independent_batches = run.feedback > 0 && run.instances > 1;
   if (run.outer_step > 0) o.loop.outer_step = {run.outer_step};
+  o.loop.outer_decay = run.outer_decay;
   return o;
 }
 
@@ -56,6 +57,28 @@ void apply_alignment_preset(const AlignmentOptions& options, BanditAlignmentSpec
 
 void apply_alignment_preset(const AlignmentOptions& options, GridworldAlignmentSpec& spec) {
   spec.score_function_term = uses_score_term(options);
+}
+
+GridworldAlignmentSpec gridworld_spec(const GridworldRun& run, const AlignmentOptions& options) {
+  BILEVEL_EXPECTS(run.feedback_type == "preference" || run.feedback_type == "utility",
+                  "gridworld: the feedback type must be 'preference' or 'utility', got '"
+                      << run.feedback_type << "'");
+  BILEVEL_EXPECTS(run.reward_model == "state" || run.reward_model == "row-column",
+                  "gridworld: the reward model must be 'state' or 'row-column', got '"
+                      << run.reward_model << "'");
+  GridworldAlignmentSpec spec;
+  spec.side = run.side;
+  spec.horizon = run.horizon;
+  spec.gamma = run.gamma;
+  spec.slip = run.slip;
+  spec.tau = run.tau;
+  spec.beta = run.beta;
+  spec.utility_feedback = run.feedback_type == "utility";
+  spec.row_column_reward = run.reward_model == "row-column";
+  spec.instances = run.instances;
+  spec.seed = run.seed;
+  apply_alignment_preset(options, spec);
+  return spec;
 }
 
 template <typename T>

@@ -259,14 +259,14 @@ def align_gridworld(algorithm: str = "a-parl", *, executor=None, side: int = 5,
                     beta: float = 1.0, feedback_type: str = "preference",
                     reward_model: str = "state", feedback: int = 32,
                     iterations: int = 500, inner_steps: int = 10, outer_step: float = 0.0,
-                    instances: int = 1, eval_every: int = 50, seed: int = 0,
-                    callback: Optional[Callable[[dict], None]] = None):
+                    outer_decay: float = 0.0, instances: int = 1, eval_every: int = 50,
+                    seed: int = 0, callback: Optional[Callable[[dict], None]] = None):
     """Policy alignment on batched gridworlds as ``bilevel align --env gridworld`` runs it: one
     seeded MDP per instance, preference (Bradley-Terry) or utility feedback on pairs of the
     policy's trajectories, a reward per state or a row score plus a column score
     (``reward_model="row-column"``, misspecified), A-PARL or the reward-learning baseline, from
-    the designer's first
-    reward. Returns (Result, dict with each gridworld's true utility of the learned reward's
+    the designer's first reward, with the step on the reward ``outer_step (k + 1)^-outer_decay``
+    (0: the preset's 0.1, constant). Returns (Result, dict with each gridworld's true utility of the learned reward's
     policy, the optimal and uniform policies' utilities, the utility ratio (J - J_uniform) /
     (J* - J_uniform) and that of the first reward). Each evaluation's history entry has
     ``true_utility`` and ``utility_ratio`` of the solver's current Q."""
@@ -277,7 +277,7 @@ def align_gridworld(algorithm: str = "a-parl", *, executor=None, side: int = 5,
         executor if executor is not None else Executor("auto"), algorithm,
         _positive_int("side", side), _positive_int("horizon", horizon), float(gamma),
         float(slip), float(tau), float(beta), str(feedback_type), str(reward_model), int(feedback),
-        int(iterations), int(inner_steps), float(outer_step),
+        int(iterations), int(inner_steps), float(outer_step), float(outer_decay),
         _positive_int("instances", instances), int(eval_every), int(seed), callback)
     answer = {k: r[k] for k in ("true_utility", "optimal_utility", "uniform_utility",
                                 "utility_ratio", "first_reward_utility_ratio")}

@@ -424,30 +424,25 @@ nb::dict align_gridworld(std::shared_ptr<Executor> exec, const std::string& algo
                          double beta, const std::string& feedback_type,
                          const std::string& reward_model, index_t feedback,
                          index_t iterations, index_t inner_steps, double outer_step,
-                         index_t instances, index_t eval_every, std::uint64_t seed,
-                         nb::object callback) {
-  BILEVEL_EXPECTS(feedback_type == "preference" || feedback_type == "utility",
-                  "align_gridworld: feedback_type must be 'preference' or 'utility', got '"
-                      << feedback_type << "'");
-  BILEVEL_EXPECTS(reward_model == "state" || reward_model == "row-column",
-                  "align_gridworld: reward_model must be 'state' or 'row-column', got '"
-                      << reward_model << "'");
+                         double outer_decay, index_t instances, index_t eval_every,
+                         std::uint64_t seed, nb::object callback) {
   BILEVEL_EXPECTS(feedback >= 2, "align_gridworld: feedback must be >= 2 pairs, got " << feedback);
-  const AlignmentOptions o =
-      alignment_options(alignment_run(algorithm, feedback, iterations, inner_steps, outer_step,
-                                      instances, eval_every, seed));
-  GridworldAlignmentSpec spec;
-  spec.side = side;
-  spec.horizon = horizon;
-  spec.gamma = gamma;
-  spec.slip = slip;
-  spec.tau = tau;
-  spec.beta = beta;
-  spec.utility_feedback = feedback_type == "utility";
-  spec.row_column_reward = reward_model == "row-column";
-  spec.instances = instances;
-  spec.seed = seed;
-  apply_alignment_preset(o, spec);
+  AlignmentRun run = alignment_run(algorithm, feedback, iterations, inner_steps, outer_step,
+                                   instances, eval_every, seed);
+  run.outer_decay = outer_decay;
+  const AlignmentOptions o = alignment_options(run);
+  GridworldRun env;
+  env.side = side;
+  env.horizon = horizon;
+  env.gamma = gamma;
+  env.slip = slip;
+  env.tau = tau;
+  env.beta = beta;
+  env.feedback_type = feedback_type;
+  env.reward_model = reward_model;
+  env.instances = instances;
+  env.seed = seed;
+  const GridworldAlignmentSpec spec = gridworld_spec(env, o);
   GridworldAlignmentProblem<double> problem(exec, spec);
   auto solver = make_alignment_solver(problem, o);
   const std::vector<double> nu0 = problem.initial_reward(), q0 = problem.soft_optimal_q(nu0);
@@ -611,7 +606,7 @@ NB_MODULE(_bilevel, m) {
   m.def("align_gridworld", &align_gridworld, "executor"_a, "algorithm"_a, "side"_a, "horizon"_a,
         "gamma"_a, "slip"_a, "tau"_a, "beta"_a, "feedback_type"_a, "reward_model"_a,
         "feedback"_a, "iterations"_a,
-        "inner_steps"_a, "outer_step"_a, "instances"_a, "eval_every"_a, "seed"_a,
+        "inner_steps"_a, "outer_step"_a, "outer_decay"_a, "instances"_a, "eval_every"_a, "seed"_a,
         "callback"_a.none() = nb::none());
   m.def("meta_algorithms", []() {
     nb::list out;

@@ -230,9 +230,9 @@ def test_gridworld_alignment_from_utility_feedback():
                                     instances=2, iterations=300, reward_model="row-column", seed=2)
     assert r2.x.shape == (2, 8)  # a row score and a column score per gridworld
     assert min(c["utility_ratio"]) > max(c["first_reward_utility_ratio"])
-    with pytest.raises(ValueError, match="reward_model must be 'state' or 'row-column'"):
+    with pytest.raises(ValueError, match="reward model must be 'state' or 'row-column'"):
         bilevel.align_gridworld("a-parl", executor=ex, reward_model="linear")
-    with pytest.raises(ValueError, match="feedback_type must be 'preference' or 'utility'"):
+    with pytest.raises(ValueError, match="feedback type must be 'preference' or 'utility'"):
         bilevel.align_gridworld("a-parl", executor=ex, feedback_type="votes")
     with pytest.raises(ValueError, match="gridworld: side must be in"):
         bilevel.align_gridworld("a-parl", executor=ex, side=9)

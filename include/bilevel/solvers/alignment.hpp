@@ -45,12 +45,27 @@ struct AlignmentRun {
   index_t iterations = 500, inner_steps = 10, eval_every = 50, instances = 1;
   index_t feedback = 0;      ///< upper batch per iteration (0: exact expectations, bandit only)
   double outer_step = 0.0;   ///< 0: the preset's
+  double outer_decay = 0.0;  ///< the step at iteration k: outer_step (k + 1)^-outer_decay
   index_t series_terms = 0;  ///< gridworlds' Neumann terms (0: from gamma)
   std::uint64_t seed = 0;
   bool capture = true;
 };
 /// Independent feedback per instance when there are several and the feedback is sampled.
 AlignmentOptions alignment_options(const AlignmentRun& run);
+
+/// The gridworld environment of a run as `bilevel align --env gridworld` and the Python
+/// package take it (GridworldAlignmentSpec's defaults), with the feedback and the reward model
+/// by name.
+struct GridworldRun {
+  index_t side = 5, horizon = 15, instances = 1;
+  double gamma = 0.9, slip = 0.1, tau = 0.1, beta = 1.0;
+  std::string feedback_type = "preference";  ///< or "utility"
+  std::string reward_model = "state";        ///< or "row-column"
+  std::uint64_t seed = 0;
+};
+/// The spec of `run` with the preset of `options` applied. Throws InvalidArgument naming a
+/// feedback type or reward model that does not exist.
+GridworldAlignmentSpec gridworld_spec(const GridworldRun& run, const AlignmentOptions& options);
 
 std::vector<AlgorithmInfo> alignment_algorithm_presets();
 
