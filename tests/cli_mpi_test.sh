@@ -95,18 +95,18 @@ for x, y in zip(a[:-1], b[:-1]):
             assert abs(u - v) <= 1e-9 * max(1.0, abs(u)), (key, u, v)
 print("ok   synthetic: 2 ranks give the one-process metrics (F1 %.3f)" % b[-1]["f1"])
 PY
-# per-rank checkpoints: stocBiO on 2 ranks stopped at 60 and resumed to 90 ends where the
-# uninterrupted run at 2 ranks ends (stocBiO keeps no estimator state: bit for bit); another
-# world size is refused
+# per-rank checkpoints: BO-REP on 2 ranks stopped at 60 and resumed to 90 ends where the
+# uninterrupted run at 2 ranks ends, bit for bit (each rank's file holds its shard of x and of
+# the momentum m, and the warm-started v); another world size is refused
 hshort=("${hargs[@]}")
 hshort[12]=60  # --iters 60
-timeout 120 "$mpiexec" --oversubscribe -np 2 "$bin" "${hshort[@]}" --algo stocbio --checkpoint "$work/c.ckpt" \
+timeout 120 "$mpiexec" --oversubscribe -np 2 "$bin" "${hshort[@]}" --algo bo-rep --checkpoint "$work/c.ckpt" \
   --checkpoint-every 30 >"$work/ck.out" 2>&1
 check "hyperclean: one checkpoint file per rank" $([ -s "$work/c.ckpt.rank-0-of-2" ] && [ -s "$work/c.ckpt.rank-1-of-2" ] && [ ! -e "$work/c.ckpt" ]; echo $?) "$(ls "$work"; cat "$work/ck.out")"
-timeout 120 "$mpiexec" --oversubscribe -np 2 "$bin" "${hargs[@]}" --algo stocbio --resume "$work/c.ckpt" \
+timeout 120 "$mpiexec" --oversubscribe -np 2 "$bin" "${hargs[@]}" --algo bo-rep --resume "$work/c.ckpt" \
   --metrics "$work/resumed.jsonl" >"$work/resumed.out" 2>&1
-check "hyperclean: resumed on 2 ranks" $(grep -q "resuming from '$work/c.ckpt.rank-0-of-2' at iteration 60" "$work/resumed.out"; echo $?) "$(cat "$work/resumed.out")"
-timeout 120 "$mpiexec" --oversubscribe -np 2 "$bin" "${hargs[@]}" --algo stocbio \
+check "hyperclean: resumed on 2 ranks with the carried state" $(grep -q "resuming from '$work/c.ckpt.rank-0-of-2' at iteration 60 (with the algorithm's carried state)" "$work/resumed.out"; echo $?) "$(cat "$work/resumed.out")"
+timeout 120 "$mpiexec" --oversubscribe -np 2 "$bin" "${hargs[@]}" --algo bo-rep \
   --metrics "$work/whole.jsonl" >"$work/whole.out" 2>&1
 python3 - "$work/whole.jsonl" "$work/resumed.jsonl" <<'PY' || fail=1
 import json, sys
@@ -116,6 +116,6 @@ for key in ("validation_loss", "test_accuracy", "f1"):
     assert a[key] == b[key], (key, a[key], b[key])
 print("ok   hyperclean: resumed from per-rank checkpoints, the uninterrupted run's end (F1 %.3f)" % b["f1"])
 PY
-timeout 60 "$mpiexec" --oversubscribe -np 3 "$bin" "${hargs[@]}" --algo stocbio --resume "$work/c.ckpt" >"$work/bad.out" 2>&1
+timeout 60 "$mpiexec" --oversubscribe -np 3 "$bin" "${hargs[@]}" --algo bo-rep --resume "$work/c.ckpt" >"$work/bad.out" 2>&1
 check "hyperclean: another world size cannot resume" $(grep -q "rank [0-9] of 3: error: cannot open checkpoint file '$work/c.ckpt.rank-[0-9]-of-3'" "$work/bad.out"; echo $?) "$(cat "$work/bad.out")"
 exit $fail

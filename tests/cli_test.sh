@@ -127,6 +127,14 @@ check "checkpoint written" $([ -s "$work/ck.bin" ]; echo $?) "$(cat "$work/out")
 "$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 32 --iters 80 --backend cpu >"$work/whole" 2>&1
 check "resume says so" $(grep -q "resuming from '$work/ck.bin' at iteration 40" "$work/resumed"; echo $?) "$(cat "$work/resumed")"
 check "resumed run ends as the whole run" $(diff <(grep "instance 0:" "$work/resumed") <(grep "instance 0:" "$work/whole") >/dev/null; echo $?) "$(grep "instance 0:" "$work/resumed" "$work/whole")"
+# SOBA carries its warm-started v: the checkpoint holds it and the resumed run continues exactly
+"$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 32 --iters 40 --backend cpu --algo soba \
+  --checkpoint "$work/ck2.bin" --checkpoint-every 20 >"$work/out" 2>&1
+"$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 32 --iters 80 --backend cpu --algo soba \
+  --resume "$work/ck2.bin" >"$work/resumed" 2>&1
+"$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 32 --iters 80 --backend cpu --algo soba >"$work/whole" 2>&1
+check "resume names the carried state" $(grep -q "resuming from '$work/ck2.bin' at iteration 40 (with the algorithm's carried state)" "$work/resumed"; echo $?) "$(cat "$work/resumed")"
+check "resumed SOBA ends as the whole run" $(diff <(grep "instance 0:" "$work/resumed") <(grep "instance 0:" "$work/whole") >/dev/null; echo $?) "$(grep "instance 0:" "$work/resumed" "$work/whole")"
 "$bin" quadratic --dx 7 --dy 9 --iters 80 --backend cpu --resume "$work/ck.bin" >"$work/out" 2>&1
 rc=$?
 check "checkpoint of another problem rejected" $([ $rc -eq 1 ] && grep -q "checkpoint '$work/ck.bin' belongs to another run ('quadratic stocbio seed 0 double; dx 6 dy 9 .*this run is .* dx 7 dy 9" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"

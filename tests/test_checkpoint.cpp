@@ -3,6 +3,7 @@
 // is not theirs with a message naming the file.
 #include "test_support.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -59,6 +60,103 @@ TEST(Checkpoints, AResumedRunContinuesTheUninterruptedOne) {
   EXPECT_THROW(make_solver(p, bad), InvalidArgument);
 }
 
+// Every preset resumes bit for bit: the run stopped at a checkpoint and resumed from it (x, y
+// and the carried state: the upper update's m, a warm-started v, F2SA's z, LV-HBA's theta,
+// lambda, z) ends where the uninterrupted run ends. Without the carried state the presets that
+// carry some do not (the test can fail).
+class ResumedPreset : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ResumedPreset, ContinuesBitForBitWithItsCarriedState) {
+  const std::string name = GetParam();
+  const QuadraticData q = QuadraticData::random(5, 8, 200, 2);
+  QuadraticProblem<double> quadratic(cpu(), q);
+  LvHbaToy<double> toy(cpu(), 3);
+  Problem<double>& p = name == "lv-hba" ? static_cast<Problem<double>&>(toy) : quadratic;
+  const index_t nb = 2;
+  AlgorithmOptions o = default_options(name);
+  o.loop.iterations = 40;
+  o.loop.inner_steps = std::min<index_t>(o.loop.inner_steps, 3);
+  o.loop.lower_batch = o.loop.upper_batch = name == "lv-hba" ? 0 : 32;
+  o.loop.seed = 4;
+  o.loop.eval_every = 0;
+  const std::vector<double> x0 = random_vector<double>(p.dim_x() * nb, 1),
+                            y0 = random_vector<double>(p.dim_y() * nb, 2);
+  const SolveResult<double> whole = make_solver(p, o)->run(x0, y0);
+  AlgorithmOptions first_part = o;
+  first_part.loop.iterations = 25;
+  first_part.loop.checkpoint_every = 25;
+  Checkpoint<double> saved;
+  make_solver(p, first_part)->run(x0, y0, {}, {}, [&](const Checkpoint<double>& c) { saved = c; });
+  ASSERT_EQ(saved.iteration, 25);
+  // through a file, as the CLI resumes
+  const std::string path = ::testing::TempDir() + "/bilevel_resume_" + name + ".ckpt";
+  write_checkpoint(path, saved);
+  const Checkpoint<double> back = read_checkpoint<double>(path);
+  std::remove(path.c_str());
+  ASSERT_EQ(back.state, saved.state);
+  AlgorithmOptions rest = o;
+  rest.loop.start_iteration = 25;
+  auto solver = make_solver(p, rest);
+  solver->restore_state(back.state);
+  const SolveResult<double> resumed = solver->run(back.x, back.y);
+  EXPECT_EQ(resumed.x, whole.x) << name;
+  EXPECT_EQ(resumed.y, whole.y) << name;
+  if (!back.state.empty()) {
+    // the state matters: without it the run does not end in the same place
+    auto fresh = make_solver(p, rest);
+    const SolveResult<double> afresh = fresh->run(back.x, back.y);
+    EXPECT_NE(afresh.x, whole.x) << name;
+  }
+}
+
+std::vector<std::string> preset_names() {
+  std::vector<std::string> names;
+  for (const AlgorithmInfo& a : algorithm_presets()) names.push_back(a.name);
+  return names;
+}
+
+INSTANTIATE_TEST_SUITE_P(Presets, ResumedPreset, ::testing::ValuesIn(preset_names()),
+                         [](const auto& info) {
+                           std::string s = info.param;
+                           std::replace(s.begin(), s.end(), '-', '_');
+                           return s;
+                         });
+
+// What carries state, and a state that does not fit the run is refused by name.
+TEST(Checkpoints, CarriedStateIsCheckedAgainstTheRun) {
+  const QuadraticData q = QuadraticData::random(5, 8, 200, 2);
+  QuadraticProblem<double> p(cpu(), q);
+  AlgorithmOptions o = default_options("soba");
+  o.loop.iterations = 10;
+  o.loop.checkpoint_every = 10;
+  const std::vector<double> x0(10, 0.0), y0(16, 0.0);
+  Checkpoint<double> saved;
+  make_solver(p, o)->run(x0, y0, {}, {}, [&](const Checkpoint<double>& c) { saved = c; });
+  ASSERT_EQ(saved.state.size(), 1u);  // SOBA: the warm-started v (dy x B)
+  EXPECT_EQ(saved.state[0].size(), 16u);
+  AlgorithmOptions bo = default_options("bo-rep");
+  bo.loop.iterations = 20;
+  bo.loop.start_iteration = 10;
+  auto other = make_solver(p, bo);
+  other->restore_state(saved.state);  // BO-REP carries m (dx x B) and v
+  try {
+    other->run(saved.x, saved.y);
+    ADD_FAILURE() << "no error";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("the state to resume holds 1 array(s); this run of "
+                                         "fixed-point carries 2"),
+              std::string::npos)
+        << e.what();
+  }
+  std::vector<std::vector<double>> wrong_size = {std::vector<double>(4, 0.0)};
+  AlgorithmOptions again = o;
+  again.loop.iterations = 20;
+  again.loop.start_iteration = 10;
+  auto soba = make_solver(p, again);
+  soba->restore_state(wrong_size);
+  EXPECT_THROW(soba->run(saved.x, saved.y), InvalidArgument);
+}
+
 TEST(Checkpoints, FilesRoundTripAndBadFilesAreNamed) {
   const std::string dir = ::testing::TempDir();
   const std::string path = dir + "/bilevel_ckpt_test.bin";
@@ -67,12 +165,14 @@ TEST(Checkpoints, FilesRoundTripAndBadFilesAreNamed) {
   c.tag = "test run seed 5";
   c.x = {1, 2, 3, 4, 5, 6};
   c.y = {-1, -2, -3, -4};
+  c.state = {{7, 8}, {}, {9, 10, 11, 12}};
   write_checkpoint(path, c);
   const Checkpoint<float> back = read_checkpoint<float>(path);
   EXPECT_EQ(back.iteration, 17);
   EXPECT_EQ(back.tag, "test run seed 5");
   EXPECT_EQ(back.x, c.x);
   EXPECT_EQ(back.y, c.y);
+  EXPECT_EQ(back.state, c.state);
   const auto message = [](auto&& f) {
     try {
       f();
@@ -85,6 +185,24 @@ TEST(Checkpoints, FilesRoundTripAndBadFilesAreNamed) {
             std::string::npos);
   EXPECT_NE(message([&] { read_checkpoint<float>(dir + "/no_such_checkpoint"); }).find("cannot open checkpoint file"),
             std::string::npos);
+  {  // version 2 (x and y only, before the carried state) is still read; 4 is not
+    Checkpoint<float> v2 = c;
+    v2.state.clear();
+    write_checkpoint(path, v2);
+    const auto set_version = [&](std::uint32_t version) {
+      std::fstream f(path, std::ios::binary | std::ios::in | std::ios::out);
+      f.seekp(8);
+      f.write(reinterpret_cast<const char*>(&version), sizeof version);
+    };
+    set_version(2);
+    const Checkpoint<float> old = read_checkpoint<float>(path);
+    EXPECT_EQ(old.x, c.x);
+    EXPECT_TRUE(old.state.empty());
+    set_version(4);
+    EXPECT_NE(message([&] { read_checkpoint<float>(path); }).find("has version 4, this build reads 2 and 3"),
+              std::string::npos);
+    write_checkpoint(path, c);
+  }
   {  // truncated
     std::ifstream in(path, std::ios::binary);
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

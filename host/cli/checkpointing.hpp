@@ -56,13 +56,14 @@ inline void check_resumed_together(Communicator& comm, const RunOptions& run,
 }
 
 /// With --resume: x0, y0 and loop.start_iteration from the checkpoint file, checked against
-/// this run's tag, dimensions and iteration count. `say`: print where it resumes from.
+/// this run's tag, dimensions and iteration count; returns its carried state, for the solver's
+/// restore_state (empty without --resume). `say`: print where it resumes from.
 template <typename T>
-void resume_if_asked(const std::string& command, const RunOptions& run, const std::string& problem,
+std::vector<std::vector<T>> resume_if_asked(const std::string& command, const RunOptions& run, const std::string& problem,
                      index_t dx, index_t dy, index_t instances, std::vector<T>& x0,
                      std::vector<T>& y0, ScheduleOptions& loop, bool say = true) {
-  if (run.resume.empty()) return;
-  const Checkpoint<T> c = read_checkpoint<T>(run.resume);
+  if (run.resume.empty()) return {};
+  Checkpoint<T> c = read_checkpoint<T>(run.resume);
   const std::string tag = checkpoint_tag(command, run, problem);
   BILEVEL_EXPECTS(c.tag == tag, "checkpoint '" << run.resume << "' belongs to another run ('"
                                                << c.tag << "'); this run is '" << tag << "'");
@@ -77,8 +78,10 @@ void resume_if_asked(const std::string& command, const RunOptions& run, const st
   y0 = c.y;
   loop.start_iteration = c.iteration;
   if (say)
-  std::fprintf(stderr, "  resuming from '%s' at iteration %lld\n", run.resume.c_str(),
-               static_cast<long long>(c.iteration));
+    std::fprintf(stderr, "  resuming from '%s' at iteration %lld%s\n", run.resume.c_str(),
+                 static_cast<long long>(c.iteration),
+                 c.state.empty() ? "" : " (with the algorithm's carried state)");
+  return std::move(c.state);
 }
 
 /// Fails early, before any work, when --checkpoint cannot be written or --resume not read:

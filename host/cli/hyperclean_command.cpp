@@ -459,10 +459,12 @@ int run(const HypercleanArgs& a) {
 
   std::vector<T> x0(static_cast<std::size_t>(local * nb), T(0));
   std::vector<T> y0(static_cast<std::size_t>(dy * nb), T(0));
-  resume_if_asked("hyperclean", files, problem_tag.str(), local, dy, nb, x0, y0, o.loop, root);
+  std::vector<std::vector<T>> carried =
+      resume_if_asked("hyperclean", files, problem_tag.str(), local, dy, nb, x0, y0, o.loop, root);
   check_resumed_together(*comm, files, o.loop);
   const auto checkpointer = checkpoint_writer<T>("hyperclean", files, problem_tag.str(), o.loop);
   auto solver = make_solver(problem, o);
+  solver->restore_state(std::move(carried));
   SolveResult<T> r;
   try {
     r = solver->run(x0, y0, observe, {}, checkpointer);

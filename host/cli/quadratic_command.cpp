@@ -145,11 +145,13 @@ int run(const QuadraticArgs& a) {
 
   std::vector<T> x0(static_cast<std::size_t>(a.dx * a.run.instances), T(0));
   std::vector<T> y0(static_cast<std::size_t>(a.dy * a.run.instances), T(0));
-  resume_if_asked("quadratic", files, problem_tag, a.dx, a.dy, a.run.instances, x0, y0, o.loop,
+  std::vector<std::vector<T>> carried =
+      resume_if_asked("quadratic", files, problem_tag, a.dx, a.dy, a.run.instances, x0, y0, o.loop,
                   root);
   check_resumed_together(*comm, files, o.loop);
   const auto checkpointer = checkpoint_writer<T>("quadratic", files, problem_tag, o.loop);
   auto solver = make_solver(problem, o);
+  solver->restore_state(std::move(carried));
   const SolveResult<T> r = solver->run(x0, y0, observe, {}, checkpointer);
   progress.finish();
 

@@ -77,6 +77,10 @@ class F2saEstimator final : public HypergradientEstimator<T> {
     ops.axpby(T(1), fx_.view(), T(1), h);
   }
 
+  /// z, the second lower-level sequence (set to y on the first call unless restored).
+  std::vector<MatrixView<T>> carried_state() override { return {z_.view()}; }
+  void state_restored() override { started_ = true; }
+
  private:
   F2saOptions options_;
   Array<T> alpha_, z_, fx_, fy_, gy_, gz_, gxz_;

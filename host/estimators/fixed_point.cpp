@@ -50,6 +50,11 @@ class FixedPointEstimator final : public HypergradientEstimator<T> {
   }
 
   ConstMatrixView<T> linear_system_solution() const override { return v_.view(); }
+  // the warm-started v (a cold start resets it every call: nothing to carry)
+  std::vector<MatrixView<T>> carried_state() override {
+    if (!options_.warm_start) return {};
+    return {v_.view()};
+  }
 
  private:
   FixedPointOptions options_;

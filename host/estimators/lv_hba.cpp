@@ -105,6 +105,12 @@ class LvHbaEstimator final : public HypergradientEstimator<T> {
     ops.clamp(z_.view(), lo, hi);
   }
 
+  /// theta, lambda and z (set on the first call unless restored).
+  std::vector<MatrixView<T>> carried_state() override {
+    return {theta_.view(), lambda_.view(), z_.view()};
+  }
+  void state_restored() override { started_ = true; }
+
  private:
   LvHbaOptions options_;
   Array<T> alpha_, theta_, lambda_, z_, c_, fx_, fy_, g_theta_, g_y_, cy_, gx_theta_, cx_;

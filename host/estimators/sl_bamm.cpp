@@ -62,6 +62,8 @@ class SlBammEstimator final : public HypergradientEstimator<T> {
 
   ConstMatrixView<T> linear_system_solution() const override { return v_.view(); }
 
+  std::vector<MatrixView<T>> carried_state() override { return {v_.view()}; }
+
  private:
   SlBammOptions options_;
   Array<T> s_, eta_, fx_, fy_, gy_, v_, hv_;

@@ -20,24 +20,38 @@ namespace bilevel {
 namespace {
 
 constexpr char kMagic[8] = {'B', 'L', 'V', 'L', 'C', 'K', 'P', 'T'};
-constexpr std::uint32_t kVersion = 2;
+constexpr std::uint32_t kVersion = 3;
 
 struct Header {
   char magic[8];
   std::uint32_t version;
   std::uint32_t value_bytes;
   std::int64_t iteration, dx, dy, instances;
-  std::uint32_t crc;  ///< CRC-32 (zlib) of x then y
-  std::uint32_t reserved;
+  std::uint32_t crc;  ///< CRC-32 (zlib) of x, y, the state's lengths and values
+  std::uint32_t state_arrays;  ///< version 2: reserved, 0
   char tag[kCheckpointTagBytes];
 };
 
 template <typename T>
-std::uint32_t payload_crc(const std::vector<T>& x, const std::vector<T>& y) {
+std::uint32_t payload_crc(const std::vector<T>& x, const std::vector<T>& y,
+                          const std::vector<std::int64_t>& lengths,
+                          const std::vector<std::vector<T>>& state) {
   uLong crc = crc32(0L, Z_NULL, 0);
-  crc = crc32_z(crc, reinterpret_cast<const Bytef*>(x.data()), x.size() * sizeof(T));
-  crc = crc32_z(crc, reinterpret_cast<const Bytef*>(y.data()), y.size() * sizeof(T));
+  const auto add = [&crc](const void* data, std::size_t bytes) {
+    crc = crc32_z(crc, static_cast<const Bytef*>(data), bytes);
+  };
+  add(x.data(), x.size() * sizeof(T));
+  add(y.data(), y.size() * sizeof(T));
+  add(lengths.data(), lengths.size() * sizeof(std::int64_t));
+  for (const std::vector<T>& a : state) add(a.data(), a.size() * sizeof(T));
   return static_cast<std::uint32_t>(crc);
+}
+
+template <typename T>
+std::vector<std::int64_t> state_lengths(const std::vector<std::vector<T>>& state) {
+  std::vector<std::int64_t> lengths;
+  for (const std::vector<T>& a : state) lengths.push_back(static_cast<std::int64_t>(a.size()));
+  return lengths;
 }
 
 /// The first non-finite value of x or y as "x[i] of instance b", or "" when all are finite.
@@ -75,10 +89,21 @@ void write_checkpoint(const std::string& path, const Checkpoint<T>& c) {
   BILEVEL_EXPECTS(static_cast<index_t>(c.x.size()) == c.dx * c.instances &&
                       static_cast<index_t>(c.y.size()) == c.dy * c.instances,
                   "checkpoint for '" << path << "': x and y must hold dx * B and dy * B values");
+  BILEVEL_EXPECTS(c.state.size() <= kCheckpointMaxStateArrays,
+                  "checkpoint for '" << path << "': " << c.state.size()
+                                     << " carried-state arrays, at most "
+                                     << kCheckpointMaxStateArrays);
+  for (const std::vector<T>& a : c.state)
+    BILEVEL_EXPECTS(static_cast<index_t>(a.size()) % c.instances == 0,
+                    "checkpoint for '" << path << "': a carried-state array of " << a.size()
+                                       << " values is not rows x " << c.instances);
   // a diverged state never replaces the previous checkpoint
   index_t instance = 0;
   std::string bad = first_non_finite(c.x, c.dx, "x", &instance);
   if (bad.empty()) bad = first_non_finite(c.y, c.dy, "y", &instance);
+  for (std::size_t k = 0; k < c.state.size() && bad.empty(); ++k)
+    bad = first_non_finite(c.state[k], static_cast<index_t>(c.state[k].size()) / c.instances,
+                           ("carried state " + std::to_string(k)).c_str(), &instance);
   if (!bad.empty())
     throw DivergenceError("diverged at iteration " + std::to_string(c.iteration) + ": " + bad +
                               "; the checkpoint '" + path + "' was not replaced",
@@ -88,7 +113,9 @@ void write_checkpoint(const std::string& path, const Checkpoint<T>& c) {
   h.version = kVersion;
   h.value_bytes = sizeof(T);
   h.iteration = c.iteration, h.dx = c.dx, h.dy = c.dy, h.instances = c.instances;
-  h.crc = payload_crc(c.x, c.y);
+  const std::vector<std::int64_t> lengths = state_lengths(c.state);
+  h.crc = payload_crc(c.x, c.y, lengths, c.state);
+  h.state_arrays = static_cast<std::uint32_t>(c.state.size());
   std::memcpy(h.tag, c.tag.data(), c.tag.size());
   // the temporary file, written and synced, then renamed over the old one and the directory
   // synced: a crash at any point leaves one complete checkpoint
@@ -99,6 +126,8 @@ void write_checkpoint(const std::string& path, const Checkpoint<T>& c) {
     write_all(fd, &h, sizeof h, tmp);
     write_all(fd, c.x.data(), c.x.size() * sizeof(T), tmp);
     write_all(fd, c.y.data(), c.y.size() * sizeof(T), tmp);
+    write_all(fd, lengths.data(), lengths.size() * sizeof(std::int64_t), tmp);
+    for (const std::vector<T>& a : c.state) write_all(fd, a.data(), a.size() * sizeof(T), tmp);
     BILEVEL_EXPECTS(::fsync(fd) == 0, "syncing checkpoint file '" << tmp << "' failed: "
                                                                   << std::strerror(errno));
   } catch (...) {
@@ -124,8 +153,9 @@ Checkpoint<T> read_checkpoint(const std::string& path) {
   in.read(reinterpret_cast<char*>(&h), sizeof h);
   BILEVEL_EXPECTS(in.gcount() >= 12 && std::memcmp(h.magic, kMagic, sizeof kMagic) == 0,
                   "'" << path << "' is not a bilevel checkpoint");
-  BILEVEL_EXPECTS(h.version == kVersion, "checkpoint '" << path << "' has version " << h.version
-                                                        << ", this build reads " << kVersion);
+  BILEVEL_EXPECTS(h.version == kVersion || h.version == 2,
+                  "checkpoint '" << path << "' has version " << h.version << ", this build reads 2 and "
+                                 << kVersion);
   BILEVEL_EXPECTS(in.gcount() == static_cast<std::streamsize>(sizeof h),
                   "checkpoint '" << path << "' is truncated (no complete header)");
   BILEVEL_EXPECTS(h.value_bytes == sizeof(T),
@@ -134,19 +164,24 @@ Checkpoint<T> read_checkpoint(const std::string& path) {
                                  << " (--precision)");
   BILEVEL_EXPECTS(h.iteration >= 0 && h.dx > 0 && h.dy > 0 && h.instances > 0,
                   "checkpoint '" << path << "' has an invalid header");
+  const std::uint32_t arrays = h.version == 2 ? 0 : h.state_arrays;
+  BILEVEL_EXPECTS(arrays <= kCheckpointMaxStateArrays,
+                  "checkpoint '" << path << "' has an invalid header (" << arrays
+                                 << " carried-state arrays)");
   // the payload the header claims must be what the file holds, before anything is allocated
-  const index_t values = checked_add(checked_mul(h.dx, h.instances, "checkpoint '" + path + "': dx x B"),
-                                     checked_mul(h.dy, h.instances, "checkpoint '" + path + "': dy x B"),
-                                     "checkpoint '" + path + "': values");
-  const index_t payload = checked_mul(values, static_cast<index_t>(sizeof(T)),
-                                      "checkpoint '" + path + "': bytes");
+  const std::string what = "checkpoint '" + path + "'";
+  const index_t values = checked_add(checked_mul(h.dx, h.instances, what + ": dx x B"),
+                                     checked_mul(h.dy, h.instances, what + ": dy x B"),
+                                     what + ": values");
+  const index_t xy_bytes = checked_mul(values, static_cast<index_t>(sizeof(T)), what + ": bytes");
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);
-  BILEVEL_EXPECTS(!ec && static_cast<std::uintmax_t>(payload) + sizeof h == size,
-                  "checkpoint '" << path << "' is truncated or padded: the header claims " << payload
-                                 << " bytes of values (dx " << h.dx << ", dy " << h.dy << ", "
-                                 << h.instances << " instances) but the file holds "
-                                 << (ec ? 0 : size) << " bytes in all");
+  const index_t table = static_cast<index_t>(arrays * sizeof(std::int64_t));
+  BILEVEL_EXPECTS(!ec && static_cast<std::uintmax_t>(xy_bytes) + table + sizeof h <= size,
+                  what << " is truncated: the header claims " << xy_bytes
+                       << " bytes of x and y (dx " << h.dx << ", dy " << h.dy << ", "
+                       << h.instances << " instances) but the file holds " << (ec ? 0 : size)
+                       << " bytes in all");
   Checkpoint<T> c;
   c.iteration = h.iteration, c.dx = h.dx, c.dy = h.dy, c.instances = h.instances;
   c.tag.assign(h.tag, strnlen(h.tag, sizeof h.tag));
@@ -155,14 +190,43 @@ Checkpoint<T> read_checkpoint(const std::string& path) {
   in.read(reinterpret_cast<char*>(c.x.data()), static_cast<std::streamsize>(c.x.size() * sizeof(T)));
   in.read(reinterpret_cast<char*>(c.y.data()), static_cast<std::streamsize>(c.y.size() * sizeof(T)));
   BILEVEL_EXPECTS(in.gcount() == static_cast<std::streamsize>(c.y.size() * sizeof(T)),
-                  "checkpoint '" << path << "' is truncated");
-  BILEVEL_EXPECTS(payload_crc(c.x, c.y) == h.crc,
-                  "checkpoint '" << path << "' is damaged: its values do not match their "
-                                 << "CRC-32 (a bit flipped on disk or in transfer?)");
+                  what << " is truncated");
+  std::vector<std::int64_t> lengths(arrays);
+  in.read(reinterpret_cast<char*>(lengths.data()),
+          static_cast<std::streamsize>(lengths.size() * sizeof(std::int64_t)));
+  BILEVEL_EXPECTS(in.gcount() == static_cast<std::streamsize>(lengths.size() * sizeof(std::int64_t)),
+                  what << " is truncated");
+  index_t state_bytes = 0;
+  for (const std::int64_t n : lengths) {
+    BILEVEL_EXPECTS(n >= 0 && n % h.instances == 0,
+                    what << " has an invalid carried-state length " << n);
+    state_bytes = checked_add(state_bytes, checked_mul(n, static_cast<index_t>(sizeof(T)), what),
+                              what);
+  }
+  const index_t claimed = checked_add(checked_add(xy_bytes, table, what), state_bytes, what);
+  BILEVEL_EXPECTS(static_cast<std::uintmax_t>(claimed) + sizeof h == size,
+                  what << " is truncated or padded: the header and its table claim " << claimed
+                       << " bytes of values (dx " << h.dx << ", dy " << h.dy << ", "
+                       << h.instances << " instances, " << arrays
+                       << " carried-state arrays) but the file holds " << size << " bytes in all");
+  for (const std::int64_t n : lengths) {
+    std::vector<T> a(static_cast<std::size_t>(n));
+    in.read(reinterpret_cast<char*>(a.data()), static_cast<std::streamsize>(a.size() * sizeof(T)));
+    BILEVEL_EXPECTS(in.gcount() == static_cast<std::streamsize>(a.size() * sizeof(T)),
+                    what << " is truncated");
+    c.state.push_back(std::move(a));
+  }
+  const std::uint32_t crc = h.version == 2 ? payload_crc(c.x, c.y, {}, c.state)
+                                           : payload_crc(c.x, c.y, lengths, c.state);
+  BILEVEL_EXPECTS(crc == h.crc, what << " is damaged: its values do not match their "
+                                     << "CRC-32 (a bit flipped on disk or in transfer?)");
   index_t instance = 0;
   std::string bad = first_non_finite(c.x, c.dx, "x", &instance);
   if (bad.empty()) bad = first_non_finite(c.y, c.dy, "y", &instance);
-  BILEVEL_EXPECTS(bad.empty(), "checkpoint '" << path << "' holds a diverged state: " << bad);
+  for (std::size_t k = 0; k < c.state.size() && bad.empty(); ++k)
+    bad = first_non_finite(c.state[k], static_cast<index_t>(c.state[k].size()) / c.instances,
+                           ("carried state " + std::to_string(k)).c_str(), &instance);
+  BILEVEL_EXPECTS(bad.empty(), what << " holds a diverged state: " << bad);
   return c;
 }
 

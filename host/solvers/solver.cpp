@@ -120,6 +120,35 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
   problem_.reserve(nb, std::max(gathered(lower), gathered(upper)));
   estimator_->prepare(problem_, nb);
   ops.fill(h.view(), T(0));
+  // what carries over from one iteration to the next besides x and y: the upper update's m and
+  // the estimator's state (checkpointed, and written back when resuming)
+  std::vector<MatrixView<T>> carried;
+  if (options_.upper != UpperUpdate::sgd) carried.push_back(direction.view());
+  for (const MatrixView<T>& v : estimator_->carried_state()) carried.push_back(v);
+  for (const MatrixView<T>& v : carried)
+    BILEVEL_EXPECTS(v.cols == nb && v.ld == v.rows,
+                    "solver: carried state must be contiguous rows x B arrays");
+  // (restore_state is for the next run only)
+  const std::vector<std::vector<T>> restored = std::move(restored_state_);
+  restored_state_.clear();
+  if (!restored.empty()) {
+    BILEVEL_EXPECTS(restored.size() == carried.size(),
+                    "solver: the state to resume holds " << restored.size()
+                                                         << " array(s); this run of "
+                                                         << estimator_->name() << " carries "
+                                                         << carried.size()
+                                                         << " (a checkpoint of another algorithm?)");
+    for (std::size_t k = 0; k < carried.size(); ++k) {
+      const index_t n = carried[k].rows * nb;
+      BILEVEL_EXPECTS(static_cast<index_t>(restored[k].size()) == n,
+                      "solver: carried-state array " << k << " to resume holds "
+                                                     << restored[k].size()
+                                                     << " values; this run's holds " << n);
+      const Array<T> from(exec, carried[k].rows, nb, restored[k]);
+      ops.copy(from.view(), carried[k]);
+    }
+    estimator_->state_restored();
+  }
 
   SolveResult<T> result;
   result.instances = nb;
@@ -320,11 +349,13 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
 
   // Checkpoints: (x, y) copied back asynchronously, handed over at the next one or at the end.
   HostBuffer<T> saved_x, saved_y;
+  std::vector<HostBuffer<T>> saved_state;
   std::unique_ptr<StreamMark> saved_done;
   index_t saved_iteration = -1;
   if (checkpointer && options_.checkpoint_every > 0) {
     saved_x = HostBuffer<T>(exec, dx * nb);
     saved_y = HostBuffer<T>(exec, dy * nb);
+    for (const MatrixView<T>& v : carried) saved_state.emplace_back(exec, v.rows * nb);
   }
   const auto deliver_checkpoint = [&] {
     if (saved_iteration < 0) return;
@@ -334,6 +365,7 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
     c.dx = dx, c.dy = dy, c.instances = nb;
     c.x.assign(saved_x.data(), saved_x.data() + dx * nb);
     c.y.assign(saved_y.data(), saved_y.data() + dy * nb);
+    for (const HostBuffer<T>& a : saved_state) c.state.emplace_back(a.data(), a.data() + a.size());
     // a diverged instance is checkpointed at its start values (its state is not finite); an
     // instance whose state is not finite here has diverged, seen or not (x split over ranks:
     // on any rank, so that every rank decides alike; each rank's checkpoint holds its shard)
@@ -342,11 +374,13 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
       const auto finite = [](auto first, auto last) {
         return std::all_of(first, last, [](T v) { return std::isfinite(v); });
       };
-      broken[static_cast<std::size_t>(b)] =
-          finite(c.x.begin() + b * dx, c.x.begin() + (b + 1) * dx) &&
-                  finite(c.y.begin() + b * dy, c.y.begin() + (b + 1) * dy)
-              ? 0.0
-              : 1.0;
+      bool ok = finite(c.x.begin() + b * dx, c.x.begin() + (b + 1) * dx) &&
+                finite(c.y.begin() + b * dy, c.y.begin() + (b + 1) * dy);
+      for (std::size_t k = 0; k < c.state.size() && ok; ++k) {
+        const index_t rows = carried[k].rows;
+        ok = finite(c.state[k].begin() + b * rows, c.state[k].begin() + (b + 1) * rows);
+      }
+      broken[static_cast<std::size_t>(b)] = ok ? 0.0 : 1.0;
     }
     if (shards != nullptr) shards->allreduce_sum_host(broken.data(), nb);
     for (index_t b = 0; b < nb; ++b) {
@@ -360,6 +394,11 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
       if (result.diverged_at[b] >= 0) {
         std::copy(x0.begin() + b * dx, x0.begin() + (b + 1) * dx, c.x.begin() + b * dx);
         std::copy(y0.begin() + b * dy, y0.begin() + (b + 1) * dy, c.y.begin() + b * dy);
+        // its carried state restarts too
+        for (std::size_t k = 0; k < c.state.size(); ++k) {
+          const index_t rows = carried[k].rows;
+          std::fill(c.state[k].begin() + b * rows, c.state[k].begin() + (b + 1) * rows, T(0));
+        }
       }
     saved_iteration = -1;
     checkpointer(c);
@@ -368,6 +407,7 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
     deliver_checkpoint();
     saved_x.copy_async_from(x.data());
     saved_y.copy_async_from(y.data());
+    for (std::size_t k = 0; k < carried.size(); ++k) saved_state[k].copy_async_from(carried[k].data);
     saved_done = exec->mark();
     saved_iteration = iteration;
   };

@@ -51,6 +51,13 @@ class HypergradientEstimator {
                         MatrixView<T> h) = 0;
   /// v ~ H^{-1} fy of the last estimate (AID estimators); empty for ITD.
   virtual ConstMatrixView<T> linear_system_solution() const { return {}; }
+  /// The state the estimator carries from one iteration to the next (a warm-started v, F2SA's
+  /// z, LV-HBA's theta, lambda and z), each rows x B on the executor, valid after prepare():
+  /// checkpoints save it, and a resumed run writes it back and calls state_restored(), so that
+  /// it continues bit for bit. Empty for estimators that carry nothing.
+  virtual std::vector<MatrixView<T>> carried_state() { return {}; }
+  /// The carried state was written back (resuming): the next estimate() keeps it.
+  virtual void state_restored() {}
 };
 
 /// Neumann series (stocBiO, arXiv 2010.07962, eq. of Algorithm 1 as in benchopt):

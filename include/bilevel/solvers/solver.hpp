@@ -116,8 +116,9 @@ class Solver {
   /// observer; for problem-specific metrics. May synchronise.
   using Inspector =
       std::function<void(const IterationMetrics&, ConstMatrixView<T> x, ConstMatrixView<T> y)>;
-  /// Receives (x, y) every checkpoint_every iterations, copied back asynchronously: checkpoint
-  /// k arrives once the next checkpoint is taken or the run ends, in order.
+  /// Receives (x, y) and the carried state (see restore_state) every checkpoint_every
+  /// iterations, copied back asynchronously: checkpoint k arrives once the next checkpoint is
+  /// taken or the run ends, in order.
   using Checkpointer = std::function<void(const Checkpoint<T>&)>;
 
   Solver(Problem<T>& problem, std::unique_ptr<HypergradientEstimator<T>> estimator,
@@ -134,11 +135,18 @@ class Solver {
 
   const HypergradientEstimator<T>& estimator() const { return *estimator_; }
   const ScheduleOptions& options() const { return options_; }
+  /// The carried state the next run() starts from (Checkpoint::state of a run of the same
+  /// preset, resumed with options().start_iteration): the upper update's m first (moving-average
+  /// and momentum presets), then the estimator's carried_state(). Checked against what this
+  /// run carries when it starts (InvalidArgument: another preset's, or another size). Empty:
+  /// the state starts afresh (a version 2 checkpoint).
+  void restore_state(std::vector<std::vector<T>> state) { restored_state_ = std::move(state); }
 
  private:
   Problem<T>& problem_;
   std::unique_ptr<HypergradientEstimator<T>> estimator_;
   ScheduleOptions options_;
+  std::vector<std::vector<T>> restored_state_;
 };
 
 /// A named algorithm: the schedule and the options of every estimator part. make_solver
