@@ -155,11 +155,12 @@ struct GridUniforms {
 
 /// One trajectory of H states from a uniform start under pi = softmax(Q / tau); 1 + 3 (H - 1)
 /// uniforms whatever happens. states: H values, actions: H - 1 (the last state's action leads
-/// nowhere that is scored); R = sum_t gamma^t nu_{s_t}, U = sum_t gamma^t u_{s_t}.
+/// nowhere that is scored), probs: pi(.|s_t) of those H - 1 steps (4 each);
+/// R = sum_t gamma^t nu_{s_t}, U = sum_t gamma^t u_{s_t}.
 template <typename T>
 BILEVEL_HOST_DEVICE void grid_rollout(const GridParams<T>& p, const T* q, const T* nu,
                                       const T* utility, GridUniforms& rng, int* states,
-                                      int* actions, T& reward, T& utility_sum) {
+                                      int* actions, T* probs, T& reward, T& utility_sum) {
   const int ns = p.states();
   int s = static_cast<int>(rng.next() * ns);
   s = s < ns ? s : ns - 1;
@@ -171,7 +172,7 @@ BILEVEL_HOST_DEVICE void grid_rollout(const GridParams<T>& p, const T* q, const 
     utility_sum += discount * utility[s];
     discount *= p.gamma;
     if (t + 1 == p.horizon) break;
-    T pi[kGridMoves];
+    T* pi = probs + kGridMoves * t;
     grid_soft_value(q + kGridMoves * s, p.tau, pi);
     const double ua = rng.next(), us = rng.next(), ud = rng.next();
     int a = kGridMoves - 1;
@@ -206,12 +207,13 @@ BILEVEL_HOST_DEVICE T grid_softplus(T z) {
   return z > T(0) ? z + log1p(exp(-z)) : log1p(exp(z));
 }
 
-/// One feedback pair: both trajectories, the simulated answer z (1: the first is preferred),
-/// the loss l and sigma(R1 - R2).
+/// One feedback pair: both trajectories (with the policy at each step), the simulated answer z
+/// (1: the first is preferred), the loss l and sigma(R1 - R2).
 template <typename T>
 struct GridPair {
   int states[2][kMaxGridHorizon];
   int actions[2][kMaxGridHorizon];
+  T probs[2][kMaxGridHorizon * kGridMoves];
   T z = T(0), loss = T(0), p_first = T(0);
 };
 
@@ -221,8 +223,8 @@ BILEVEL_HOST_DEVICE void grid_pair(const GridParams<T>& p, const T* q, const T* 
                                    std::uint32_t instance, GridPair<T>& out) {
   GridUniforms rng(seed, pair, instance);
   T r1, u1, r2, u2;
-  grid_rollout(p, q, nu, utility, rng, out.states[0], out.actions[0], r1, u1);
-  grid_rollout(p, q, nu, utility, rng, out.states[1], out.actions[1], r2, u2);
+  grid_rollout(p, q, nu, utility, rng, out.states[0], out.actions[0], out.probs[0], r1, u1);
+  grid_rollout(p, q, nu, utility, rng, out.states[1], out.actions[1], out.probs[1], r2, u2);
   const double coin = rng.next();
   if (p.utility_feedback) {
     // the reported utilities: no reward model in the loss (fx = 0: p_first = z)
@@ -238,6 +240,8 @@ BILEVEL_HOST_DEVICE void grid_pair(const GridParams<T>& p, const T* q, const T* 
 
 /// One instance's feedback oracles on m pairs (indices samples[0..m)); any output may be null:
 /// fx (S), fy (4 S; zero when include_score is false: the dependence ignored), f = mean loss.
+/// One pass over the pairs: the score term sum_i (l_i - lbar) g_i is accumulated as
+/// sum_i l_i g_i - lbar sum_i g_i (g_i = grad_Q log p(pair i)), so no pair is rolled out twice.
 template <typename T>
 BILEVEL_HOST_DEVICE void grid_feedback(const GridParams<T>& p, const T* nu, const T* q,
                                        const T* utility, std::uint64_t seed,
@@ -245,10 +249,12 @@ BILEVEL_HOST_DEVICE void grid_feedback(const GridParams<T>& p, const T* nu, cons
                                        std::int64_t m, bool include_score, T* fx, T* fy, T* f) {
   const int ns = p.states();
   GridPair<T> pr;
+  const bool score = fy != nullptr && include_score && m > 0;
+  T g_sum[kGridMoves * kMaxGridStates];  // sum_i g_i (the baseline's coefficient)
   if (fx)
     for (int s = 0; s < ns; ++s) fx[s] = T(0);
   if (fy)
-    for (int i = 0; i < kGridMoves * ns; ++i) fy[i] = T(0);
+    for (int i = 0; i < kGridMoves * ns; ++i) fy[i] = g_sum[i] = T(0);
   T total = T(0);
   for (std::int64_t i = 0; i < m; ++i) {
     grid_pair(p, q, nu, utility, seed, static_cast<std::uint32_t>(samples[i]), instance, pr);
@@ -263,24 +269,26 @@ BILEVEL_HOST_DEVICE void grid_feedback(const GridParams<T>& p, const T* nu, cons
         discount *= p.gamma;
       }
     }
+    if (score)
+      // fy += l_i g_i;  g_sum += g_i   (g_i(s, a) = sum_t [s_t = s](e_{a_t} - pi(.|s_t))_a)
+      for (int j = 0; j < 2; ++j)
+        for (int t = 0; t + 1 < p.horizon; ++t) {
+          const int s = pr.states[j][t];
+          const T* pi = pr.probs[j] + kGridMoves * t;
+          for (int a = 0; a < kGridMoves; ++a) {
+            const T g = (a == pr.actions[j][t] ? T(1) : T(0)) - pi[a];
+            fy[kGridMoves * s + a] += pr.loss * g;
+            g_sum[kGridMoves * s + a] += g;
+          }
+        }
   }
   const T mean = m > 0 ? total / static_cast<T>(m) : T(0);
   if (f) *f = mean;
-  if (!fy || !include_score || m == 0) return;
-  // second pass: (l_i - lbar) grad_Q log p(pair i), the pairs regenerated from their streams
-  const T scale = m > 1 ? T(1) / static_cast<T>(m - 1) : T(1);
-  for (std::int64_t i = 0; i < m; ++i) {
-    grid_pair(p, q, nu, utility, seed, static_cast<std::uint32_t>(samples[i]), instance, pr);
-    const T c = (pr.loss - (m > 1 ? mean : T(0))) * scale / p.tau;
-    for (int j = 0; j < 2; ++j)
-      for (int t = 0; t + 1 < p.horizon; ++t) {
-        const int s = pr.states[j][t];
-        T pi[kGridMoves];
-        grid_soft_value(q + kGridMoves * s, p.tau, pi);
-        for (int a = 0; a < kGridMoves; ++a)
-          fy[kGridMoves * s + a] += c * ((a == pr.actions[j][t] ? T(1) : T(0)) - pi[a]);
-      }
-  }
+  if (!score) return;
+  // fy = 1/(m - 1) (sum_i l_i g_i - lbar sum_i g_i) / tau   (m = 1: no baseline)
+  const T scale = (m > 1 ? T(1) / static_cast<T>(m - 1) : T(1)) / p.tau;
+  const T baseline = m > 1 ? mean : T(0);
+  for (int i = 0; i < kGridMoves * ns; ++i) fy[i] = (fy[i] - baseline * g_sum[i]) * scale;
 }
 
 /// Policy evaluation of the true utility: J = (1/S) sum_s V(s), V = u + gamma P_pi V, for the
