@@ -122,6 +122,33 @@ INSTANTIATE_TEST_SUITE_P(Presets, ResumedPreset, ::testing::ValuesIn(preset_name
                            return s;
                          });
 
+// A finished run hands back its carried state: x, y and that state continue it exactly in a
+// longer run (what the Python package's solve(..., resume=result) does).
+TEST(Checkpoints, ARunContinuesFromItsResult) {
+  const QuadraticData q = QuadraticData::random(5, 8, 200, 2);
+  QuadraticProblem<double> p(cpu(), q);
+  AlgorithmOptions o = default_options("bo-rep");
+  o.loop.iterations = 50;
+  o.loop.lower_batch = o.loop.upper_batch = 32;
+  const std::vector<double> x0 = random_vector<double>(10, 1), y0 = random_vector<double>(16, 2);
+  const SolveResult<double> whole = make_solver(p, o)->run(x0, y0);
+  AlgorithmOptions first = o;
+  first.loop.iterations = 30;
+  const SolveResult<double> part = make_solver(p, first)->run(x0, y0);
+  ASSERT_EQ(part.carried_state.size(), 2u);  // the momentum m (dx x B) and the warm-started v
+  EXPECT_EQ(part.carried_state[0].size(), 10u);
+  AlgorithmOptions rest = o;
+  rest.loop.start_iteration = 30;
+  auto solver = make_solver(p, rest);
+  solver->restore_state(part.carried_state);
+  const SolveResult<double> continued = solver->run(part.x, part.y);
+  EXPECT_EQ(continued.x, whole.x);
+  EXPECT_EQ(continued.y, whole.y);
+  EXPECT_EQ(continued.carried_state, whole.carried_state);
+  // outside a run there is nothing to read
+  EXPECT_TRUE(solver->read_carried_state().empty());
+}
+
 // What carries state, and a state that does not fit the run is refused by name.
 TEST(Checkpoints, CarriedStateIsCheckedAgainstTheRun) {
   const QuadraticData q = QuadraticData::random(5, 8, 200, 2);

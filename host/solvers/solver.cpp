@@ -149,6 +149,12 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
     }
     estimator_->state_restored();
   }
+  // read_carried_state() sees these arrays while the run lasts
+  struct ActiveState {
+    std::vector<MatrixView<T>>& slot;
+    ~ActiveState() { slot.clear(); }
+  } active{active_state_};
+  active_state_ = carried;
 
   SolveResult<T> result;
   result.instances = nb;
@@ -514,8 +520,20 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
   result.iterations = options_.iterations - first;
   result.x = x.to_host();
   result.y = y.to_host();
+  result.carried_state = read_carried_state();
   result.seconds = elapsed();
   return result;
+}
+
+template <typename T>
+std::vector<std::vector<T>> Solver<T>::read_carried_state() const {
+  std::vector<std::vector<T>> out;
+  for (const MatrixView<T>& v : active_state_) {
+    std::vector<T> host(static_cast<std::size_t>(v.rows * v.cols));
+    problem_.executor()->copy_to_host(host.data(), v.data, host.size() * sizeof(T));
+    out.push_back(std::move(host));
+  }
+  return out;
 }
 
 std::vector<AlgorithmInfo> algorithm_presets() {

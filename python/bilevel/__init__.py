@@ -50,7 +50,10 @@ class Result:
     """What a solve returns. ``x``: (instances, dim_x), ``y``: (instances, dim_y);
     ``history``: one dict per evaluation (iteration, seconds, upper_value, lower_value,
     hypergradient_norm and the problem's own metrics, one value per instance);
-    ``interrupted``: stopped by Ctrl-C (x, y are then the state of the last evaluation)."""
+    ``interrupted``: stopped by Ctrl-C (x, y are then the state of the last evaluation);
+    ``iteration``: the iteration that state is at, and ``state``: what the algorithm carries
+    between iterations then (warm-started v, momentum...; (instances, rows) arrays), so that
+    ``solve(..., resume=result)`` continues the run exactly."""
     x: np.ndarray
     y: np.ndarray
     iterations: int
@@ -61,6 +64,8 @@ class Result:
     algorithm: str
     backend: str
     device: str
+    iteration: int = 0
+    state: list = dataclasses.field(default_factory=list)
 
 
 # keyword options of solve(): name -> (type, what), as AlgorithmOptions / ScheduleOptions
@@ -105,13 +110,17 @@ def _check(name: str, value: Any):
 
 def solve(problem: Problem, algorithm: str = "stocbio", *, x0=None, y0=None,
           instances: int = 1, callback: Optional[Callable[[dict], None]] = None,
-          progress: Optional[bool] = None, **options) -> Result:
+          progress: Optional[bool] = None, resume: Optional[Result] = None,
+          **options) -> Result:
     """Runs a preset (see :func:`algorithms`) on a problem from x0, y0 (default 0;
     ``instances`` x dim arrays or flat). Options are those of the C++ ``AlgorithmOptions``
     (unknown names raise TypeError listing the known ones). ``callback(metrics)`` sees every
     evaluation; ``progress`` shows a tqdm bar (default: when tqdm is installed and stderr is a
     terminal). Ctrl-C stops the run at the next evaluation and returns the state reached
-    (``Result.interrupted``)."""
+    (``Result.interrupted``). ``resume=result`` continues a finished or interrupted run of the
+    same algorithm, problem and options from where it stopped (x, y, its iteration and the
+    algorithm's carried state) up to ``iterations``: the same iterates as one uninterrupted
+    run."""
     names = {a["name"] for a in algorithms()}
     if algorithm not in names:
         raise ValueError(f"solve(): unknown algorithm {algorithm!r}; known: {', '.join(sorted(names))}")
@@ -120,6 +129,20 @@ def solve(problem: Problem, algorithm: str = "stocbio", *, x0=None, y0=None,
     o = _bilevel.SolveOptions()
     o.algorithm = algorithm
     o.instances = int(instances)
+    if resume is not None:
+        if not isinstance(resume, Result):
+            raise TypeError(f"solve(): resume must be a Result, got {type(resume).__name__}")
+        if resume.algorithm != algorithm:
+            raise ValueError(f"solve(): resume is a run of {resume.algorithm!r}, not {algorithm!r}")
+        if x0 is not None or y0 is not None:
+            raise ValueError("solve(): give resume or x0/y0, not both")
+        if resume.x.shape[0] != instances:
+            raise ValueError(f"solve(): resume has {resume.x.shape[0]} instance(s), "
+                             f"instances is {instances}")
+        x0, y0 = resume.x, resume.y
+        o.start_iteration = int(resume.iteration)
+        o.state = [np.ascontiguousarray(a, dtype=np.float64).reshape(-1).tolist()
+                   for a in resume.state]
     for name, value in options.items():
         if name not in _OPTIONS:
             known = ", ".join(sorted(_OPTIONS))
@@ -167,7 +190,7 @@ def _result(r: dict) -> Result:
     return Result(x=r["x"], y=r["y"], iterations=r["iterations"], seconds=r["seconds"],
                   history=r["history"], diverged_at=list(r["diverged_at"]),
                   interrupted=r["interrupted"], algorithm=r["algorithm"], backend=r["backend"],
-                  device=r["device"])
+                  device=r["device"], iteration=r["iteration"], state=list(r["state"]))
 
 
 def _positive_int(name, value):

@@ -177,6 +177,9 @@ struct SolveOptions {
   std::vector<double> inner_step, outer_step, neumann_eta;
   std::int64_t seed = -1;
   bool capture = true, independent_batches = false;
+  /// Continuing a run (solve(..., resume=result)): its iteration and carried state.
+  index_t start_iteration = 0;
+  std::vector<std::vector<double>> state;
 };
 
 /// Runs `solver` on `problem` from x0, y0 (None: zeros) for `nb_` instances: the history, the
@@ -203,7 +206,8 @@ nb::dict run_solver(Problem<double>& problem, Solver<double>& solver, const std:
                             ys = start(y0, dy, "y0", std::move(default_y0));
   // the state at the last evaluation, kept for an interrupted run
   std::vector<double> last_x = xs, last_y = ys;
-  index_t last_iteration = 0;
+  std::vector<std::vector<double>> last_state;
+  index_t last_iteration = solver.options().start_iteration;
   bool stop = false;  // Ctrl-C (or KeyboardInterrupt from the callback): stop after the copy
   nb::list history;
   const auto observe = [&](const IterationMetrics& m) {
@@ -241,8 +245,16 @@ nb::dict run_solver(Problem<double>& problem, Solver<double>& solver, const std:
     };
     copy(x, last_x);
     copy(y, last_y);
+    last_state = solver.read_carried_state();
     last_iteration = m.iteration;
     if (stop) throw Interrupted{};  // with the state of this evaluation
+  };
+  // the carried state as (instances, rows) arrays, like x and y
+  const auto state_arrays = [&](const std::vector<std::vector<double>>& state) {
+    nb::list l;
+    for (const std::vector<double>& a : state)
+      l.append(to_numpy(a, {static_cast<size_t>(nb_), a.size() / static_cast<size_t>(nb_)}));
+    return l;
   };
   nb::dict out;
   try {
@@ -250,13 +262,17 @@ nb::dict run_solver(Problem<double>& problem, Solver<double>& solver, const std:
     out["x"] = to_numpy(r.x, {static_cast<size_t>(nb_), static_cast<size_t>(dx)});
     out["y"] = to_numpy(r.y, {static_cast<size_t>(nb_), static_cast<size_t>(dy)});
     out["iterations"] = r.iterations;
+    out["iteration"] = solver.options().iterations;
+    out["state"] = state_arrays(r.carried_state);
     out["seconds"] = r.seconds;
     out["diverged_at"] = r.diverged_at;
     out["interrupted"] = false;
   } catch (const Interrupted&) {
     out["x"] = to_numpy(last_x, {static_cast<size_t>(nb_), static_cast<size_t>(dx)});
     out["y"] = to_numpy(last_y, {static_cast<size_t>(nb_), static_cast<size_t>(dy)});
-    out["iterations"] = last_iteration;
+    out["iterations"] = last_iteration - solver.options().start_iteration;
+    out["iteration"] = last_iteration;
+    out["state"] = state_arrays(last_state);
     out["seconds"] = 0.0;
     out["diverged_at"] = std::vector<index_t>(static_cast<std::size_t>(nb_), -1);
     out["interrupted"] = true;
@@ -284,7 +300,9 @@ nb::dict solve(Problem<double>& problem, const SolveOptions& s, nb::object x0, n
   if (s.cg_iterations >= 0) o.cg.iterations = s.cg_iterations;
   o.loop.capture = s.capture;
   o.loop.independent_batches = s.independent_batches;
+  o.loop.start_iteration = s.start_iteration;
   auto solver = make_solver(problem, o);
+  solver->restore_state(s.state);
   return run_solver(problem, *solver, s.algorithm, s.instances, x0, y0, callback);
 }
 
@@ -592,7 +610,9 @@ NB_MODULE(_bilevel, m) {
       .def_rw("neumann_eta", &SolveOptions::neumann_eta)
       .def_rw("seed", &SolveOptions::seed)
       .def_rw("capture", &SolveOptions::capture)
-      .def_rw("independent_batches", &SolveOptions::independent_batches);
+      .def_rw("independent_batches", &SolveOptions::independent_batches)
+      .def_rw("start_iteration", &SolveOptions::start_iteration)
+      .def_rw("state", &SolveOptions::state);
 
   m.def("solve", &solve, "problem"_a, "options"_a, "x0"_a.none() = nb::none(),
         "y0"_a.none() = nb::none(), "callback"_a.none() = nb::none());

@@ -170,6 +170,32 @@ def test_interrupt_returns_the_state_reached():
     assert np.all(np.isfinite(r.x)) and np.linalg.norm(r.x) > 0
 
 
+def test_resume_continues_a_run_exactly():
+    ex = bilevel.Executor("cpu")
+    p = bilevel.QuadraticProblem(ex, dx=5, dy=8, samples=200, seed=1)
+    kw = dict(lower_batch=32, upper_batch=32, seed=3, eval_every=10, instances=2)
+    whole = bilevel.solve(p, "bo-rep", iterations=60, **kw)
+    part = bilevel.solve(p, "bo-rep", iterations=30, **kw)
+    # BO-REP carries its momentum (per instance, dim_x) and the warm-started v (dim_y)
+    assert part.iteration == 30 and [a.shape for a in part.state] == [(2, 5), (2, 8)]
+    cont = bilevel.solve(p, "bo-rep", iterations=60, resume=part, **kw)
+    assert cont.iteration == 60 and cont.iterations == 30
+    assert np.array_equal(cont.x, whole.x) and np.array_equal(cont.y, whole.y)
+
+    def stop(metrics):
+        if metrics["iteration"] >= 20:
+            raise KeyboardInterrupt
+
+    cut = bilevel.solve(p, "bo-rep", iterations=60, callback=stop, **kw)
+    assert cut.interrupted and cut.iteration == 20
+    again = bilevel.solve(p, "bo-rep", iterations=60, resume=cut, **kw)
+    assert np.array_equal(again.x, whole.x) and np.array_equal(again.y, whole.y)
+    with pytest.raises(ValueError, match="resume is a run of 'bo-rep', not 'soba'"):
+        bilevel.solve(p, "soba", iterations=60, resume=part, **kw)
+    with pytest.raises(ValueError, match="start_iteration must be in"):
+        bilevel.solve(p, "bo-rep", iterations=10, resume=part, **kw)
+
+
 def test_no_leaks_at_exit_with_a_self_referencing_callback_problem(tmp_path):
     """A module-level problem whose lambdas reach it through the module's globals is a cycle
     through C++; the collector sees through it (tp_traverse), so nothing leaks at exit."""

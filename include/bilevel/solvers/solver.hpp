@@ -101,6 +101,9 @@ struct SolveResult {
   std::vector<index_t> diverged_at;
   /// Per instance: what diverged ("f is inf", ...), empty for healthy ones.
   std::vector<std::string> divergence;
+  /// The carried state at the end (Solver::restore_state): with x, y and the last iteration
+  /// (options().iterations), what continues this run exactly in a longer one.
+  std::vector<std::vector<T>> carried_state;
 };
 
 /// x-sized arrays per instance that a preset's solver and estimator hold (x, h, the evaluation's
@@ -141,12 +144,16 @@ class Solver {
   /// run carries when it starts (InvalidArgument: another preset's, or another size). Empty:
   /// the state starts afresh (a version 2 checkpoint).
   void restore_state(std::vector<std::vector<T>> state) { restored_state_ = std::move(state); }
+  /// During run() (from an observer or an inspector): the carried state now, copied to the host
+  /// (synchronises); what an interrupted run returns besides x and y. Empty outside run().
+  std::vector<std::vector<T>> read_carried_state() const;
 
  private:
   Problem<T>& problem_;
   std::unique_ptr<HypergradientEstimator<T>> estimator_;
   ScheduleOptions options_;
   std::vector<std::vector<T>> restored_state_;
+  std::vector<MatrixView<T>> active_state_;  // the carried state's arrays while run() runs
 };
 
 /// A named algorithm: the schedule and the options of every estimator part. make_solver
