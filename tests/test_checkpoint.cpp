@@ -212,6 +212,14 @@ TEST(Checkpoints, FilesRoundTripAndBadFilesAreNamed) {
             std::string::npos);
   EXPECT_NE(message([&] { read_checkpoint<float>(dir + "/no_such_checkpoint"); }).find("cannot open checkpoint file"),
             std::string::npos);
+  {  // a file the version 2 writer wrote (the fuzz corpus keeps one) reads, with no state
+    const Checkpoint<double> v2 =
+        read_checkpoint<double>(std::string(BILEVEL_SOURCE_DIR) + "/tests/fuzz/corpus/checkpoint/double");
+    EXPECT_EQ(v2.dx, 2);
+    EXPECT_EQ(v2.instances, 2);
+    EXPECT_EQ(v2.tag.rfind("hyperclean soba seed 1", 0), 0u) << v2.tag;
+    EXPECT_TRUE(v2.state.empty());
+  }
   {  // version 2 (x and y only, before the carried state) is still read; 4 is not
     Checkpoint<float> v2 = c;
     v2.state.clear();

@@ -115,15 +115,14 @@ std::vector<unsigned char> read_announced(gzFile_s* f, const std::string& path, 
   return out;
 }
 
-/// An IDX pair opened: the images' stream positioned after its header, the labels read whole.
+/// An IDX pair opened: both headers read and checked against each other, the images' stream
+/// positioned after its header (a plain file's size checked against its claim), the labels'
+/// stream after its own.
 struct IdxPair {
-  GzFile images;
+  GzFile images, labels;
   index_t samples = 0, features = 0;
-  std::vector<unsigned char> labels;
 };
 
-/// Opens both files, checks their headers agree, and reads and checks the labels: the declared
-/// range (0..9 for (Fashion-)MNIST) and at least two distinct values.
 IdxPair open_idx_pair(const std::string& images_path, const std::string& labels_path,
                       int classes) {
   BILEVEL_EXPECTS(classes >= 2 && classes <= 256,
@@ -131,8 +130,8 @@ IdxPair open_idx_pair(const std::string& images_path, const std::string& labels_
   IdxPair p;
   p.images = open_gz(images_path);
   const std::vector<std::uint32_t> ishape = read_header(p.images.get(), images_path, 0x00000803);
-  GzFile fl = open_gz(labels_path);
-  const std::vector<std::uint32_t> lshape = read_header(fl.get(), labels_path, 0x00000801);
+  p.labels = open_gz(labels_path);
+  const std::vector<std::uint32_t> lshape = read_header(p.labels.get(), labels_path, 0x00000801);
   BILEVEL_EXPECTS(ishape[0] == lshape[0], "'" << images_path << "' holds " << ishape[0]
                                               << " images but '" << labels_path << "' holds "
                                               << lshape[0] << " labels");
@@ -140,17 +139,27 @@ IdxPair open_idx_pair(const std::string& images_path, const std::string& labels_
   p.features = checked_mul(ishape[1], ishape[2], "'" + images_path + "': image rows x columns");
   BILEVEL_EXPECTS(p.features > 0 && p.features < (1 << 24),
                   "'" << images_path << "': implausible image size " << ishape[1] << " x " << ishape[2]);
-  p.labels = read_announced(fl.get(), labels_path, p.samples, "labels");
-  expect_end(fl.get(), labels_path);
+  check_plain_size(p.images.get(), images_path,
+                   checked_mul(p.samples, p.features, "'" + images_path + "': images x pixels"),
+                   "pixels");
+  return p;
+}
+
+/// The labels of an opened pair, to the end of their stream, checked: the declared range (0..9
+/// for (Fashion-)MNIST) and at least two distinct values.
+std::vector<unsigned char> read_idx_labels(IdxPair& p, const std::string& labels_path,
+                                           int classes) {
+  std::vector<unsigned char> labels = read_announced(p.labels.get(), labels_path, p.samples, "labels");
+  expect_end(p.labels.get(), labels_path);
   bool two = false;
-  for (std::size_t i = 0; i < p.labels.size(); ++i) {
-    BILEVEL_EXPECTS(p.labels[i] < classes, "'" << labels_path << "': label " << int(p.labels[i])
-                                               << " of sample " << i << " is outside 0.."
-                                               << classes - 1 << " (the declared classes)");
-    two = two || p.labels[i] != p.labels[0];
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    BILEVEL_EXPECTS(labels[i] < classes, "'" << labels_path << "': label " << int(labels[i])
+                                             << " of sample " << i << " is outside 0.."
+                                             << classes - 1 << " (the declared classes)");
+    two = two || labels[i] != labels[0];
   }
   BILEVEL_EXPECTS(two || p.samples < 2, "'" << labels_path << "': all samples have the same label");
-  return p;
+  return labels;
 }
 
 /// IDX files row by row: only the labels stay in memory; each pass decompresses the images again.
@@ -159,14 +168,12 @@ class IdxRows final : public detail::RowFile {
   IdxRows(const std::string& images_path, const std::string& labels_path, int classes)
       : images_path_(images_path) {
     IdxPair p = open_idx_pair(images_path, labels_path, classes);
-    check_plain_size(p.images.get(), images_path,
-                     checked_mul(p.samples, p.features, "'" + images_path + "': images x pixels"),
-                     "pixels");
+    const std::vector<unsigned char> labels = read_idx_labels(p, labels_path, classes);
     source_ = images_path;
     samples_ = p.samples;
     features_ = p.features;
     classes_ = classes;
-    labels_.assign(p.labels.begin(), p.labels.end());
+    labels_.assign(labels.begin(), labels.end());
   }
 
   void for_each_row(const std::vector<std::uint8_t>* wanted,
@@ -209,8 +216,9 @@ Dataset read_idx(const std::string& images_path, const std::string& labels_path,
   const std::vector<unsigned char> pixels =
       read_announced(p.images.get(), images_path, pixel_bytes, "pixels");
   expect_end(p.images.get(), images_path);
+  const std::vector<unsigned char> labels = read_idx_labels(p, labels_path, classes);
   d.x.assign(pixels.begin(), pixels.end());
-  d.labels.assign(p.labels.begin(), p.labels.end());
+  d.labels.assign(labels.begin(), labels.end());
   d.classes = classes;
   d.validate();
   return d;

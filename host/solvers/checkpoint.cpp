@@ -37,8 +37,9 @@ std::uint32_t payload_crc(const std::vector<T>& x, const std::vector<T>& y,
                           const std::vector<std::int64_t>& lengths,
                           const std::vector<std::vector<T>>& state) {
   uLong crc = crc32(0L, Z_NULL, 0);
+  // (zlib restarts the CRC on a null buffer: an empty vector's data() may be null)
   const auto add = [&crc](const void* data, std::size_t bytes) {
-    crc = crc32_z(crc, static_cast<const Bytef*>(data), bytes);
+    if (bytes > 0) crc = crc32_z(crc, static_cast<const Bytef*>(data), bytes);
   };
   add(x.data(), x.size() * sizeof(T));
   add(y.data(), y.size() * sizeof(T));
