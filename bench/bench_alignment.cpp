@@ -38,16 +38,10 @@ void bm_gridworld_iteration(benchmark::State& state, std::shared_ptr<Executor> e
   const std::vector<T> x0(nu.begin(), nu.end()), y0(q.begin(), q.end());
   auto solver = make_alignment_solver(problem, o);
   solver->run(x0, y0);  // warm-up (and graph capture on CUDA)
-  for (auto _ : state) {
-    const std::uint64_t launches = launch_count();
-    const double ms = exec->time_ms([&] { solver->run(x0, y0); });
-    state.SetIterationTime(ms / 1e3 / static_cast<double>(iterations));
-    state.counters["launches"] =
-        static_cast<double>(launch_count() - launches) / static_cast<double>(iterations);
-    state.counters["it/s"] = 1e3 * static_cast<double>(iterations) / ms;
-    state.counters["gridworld_it/s"] =
-        1e3 * static_cast<double>(iterations * instances) / ms;
-  }
+  const double ms =
+      bench::time_solver_runs(state, *exec, iterations, [&] { solver->run(x0, y0); });
+  state.counters["it/s"] = 1e3 * static_cast<double>(iterations) / ms;
+  state.counters["gridworld_it/s"] = 1e3 * static_cast<double>(iterations * instances) / ms;
 }
 
 void register_all(const std::shared_ptr<Executor>& exec) {

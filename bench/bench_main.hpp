@@ -3,6 +3,7 @@
 #pragma once
 
 #include <bilevel/executor.hpp>
+#include <bilevel/ops.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -13,6 +14,23 @@
 #include <vector>
 
 namespace bilevel::bench {
+
+/// The timing of the solver benchmarks: per benchmark iteration (one, after the caller's
+/// warm-up), `run` timed with device events, the manual time set per solver iteration
+/// (`iterations` of them in a run) and "launches" per solver iteration counted. Returns the
+/// last run's milliseconds, for the caller's rate counters.
+template <typename Run>
+double time_solver_runs(benchmark::State& state, Executor& exec, index_t iterations, Run&& run) {
+  double ms = 0.0;
+  for (auto _ : state) {
+    const std::uint64_t launches = launch_count();
+    ms = exec.time_ms(run);
+    state.SetIterationTime(ms / 1e3 / static_cast<double>(iterations));
+    state.counters["launches"] =
+        static_cast<double>(launch_count() - launches) / static_cast<double>(iterations);
+  }
+  return ms;
+}
 
 inline int run_on_every_backend(
     int argc, char** argv, const char* program,

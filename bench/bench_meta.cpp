@@ -41,14 +41,9 @@ void bm_meta_iteration(benchmark::State& state, std::shared_ptr<Executor> exec,
   const std::vector<T> y0(static_cast<std::size_t>(problem.dim_y() * meta_batch), T(0));
   auto solver = make_meta_solver(problem, o);
   solver->run(x0, y0);  // warm-up (and graph capture on CUDA)
-  for (auto _ : state) {
-    const std::uint64_t launches = launch_count();
-    const double ms = exec->time_ms([&] { solver->run(x0, y0); });
-    state.SetIterationTime(ms / 1e3 / static_cast<double>(iterations));
-    state.counters["launches"] =
-        static_cast<double>(launch_count() - launches) / static_cast<double>(iterations);
-    state.counters["meta_it/s"] = 1e3 * static_cast<double>(iterations) / ms;
-  }
+  const double ms =
+      bench::time_solver_runs(state, *exec, iterations, [&] { solver->run(x0, y0); });
+  state.counters["meta_it/s"] = 1e3 * static_cast<double>(iterations) / ms;
 }
 
 void register_all(const std::shared_ptr<Executor>& exec) {

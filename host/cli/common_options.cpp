@@ -99,12 +99,13 @@ void add_run_options(CLI::App* cmd, RunOptions& o, const std::string& seed_help)
   cmd->add_flag("--independent-batches", o.independent_batches,
                 "One minibatch per instance (B independent runs) instead of one shared by all");
   cmd->add_option("--checkpoint", o.checkpoint,
-                  "Write the state (x, y) to this file every --checkpoint-every iterations");
+                  "Write the run's state (x, y and what the algorithm carries between "
+                  "iterations) to this file every --checkpoint-every iterations");
   cmd->add_option("--checkpoint-every", o.checkpoint_every, "Iterations between checkpoints")
       ->capture_default_str()->check(positive_integer());
   cmd->add_option("--resume", o.resume,
-                  "Start from this checkpoint (x, y and the iteration; estimators' own state "
-                  "starts afresh)");
+                  "Continue the run from this checkpoint (to the iterates of the uninterrupted "
+                  "run)");
 }
 
 std::shared_ptr<Executor> make_cli_executor(const std::string& backend_name) {

@@ -5,6 +5,7 @@
 
 #include "../../kernels/common/philox.hpp"
 #include "../../kernels/gridworld_kernels.hpp"
+#include "view_checks.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -219,20 +220,12 @@ void GridworldAlignmentProblem<T>::to_x(MatrixView<T> out) {
                                 out);
 }
 
-namespace {
-template <typename T>
-void expect_contiguous(const char* what, ConstMatrixView<T> v, index_t rows, index_t cols) {
-  BILEVEL_EXPECTS(v.empty() || (v.rows == rows && v.cols == cols && v.ld == rows),
-                  "gridworld: " << what << " must be " << rows << " x " << cols << " (contiguous)");
-}
-}  // namespace
-
 template <typename T>
 void GridworldAlignmentProblem<T>::grad_y_g(const Batch& batch, ConstMatrixView<T> x,
                                             ConstMatrixView<T> y, MatrixView<T> out) {
   (void)batch;
   check("grad_y_g", x, y);
-  expect_contiguous<T>("grad_y_g's output", out, dim_y(), x.cols);
+  detail::expect_contiguous<T>("gridworld", "grad_y_g's output", out, dim_y(), x.cols);
   // out = Q - T_nu Q  (the soft Bellman residual)
   kernels_->k->lower(params<T>(spec_), x.cols, reward(x), y.data, nullptr, out.data, nullptr,
                      nullptr, nullptr);
@@ -244,9 +237,9 @@ void GridworldAlignmentProblem<T>::hvp_jvp(const Batch& batch, ConstMatrixView<T
                                            MatrixView<T> hv, MatrixView<T> jv) {
   (void)batch;
   check("hvp_jvp", x, y);
-  expect_contiguous<T>("v", v, dim_y(), x.cols);
-  expect_contiguous<T>("hv", hv, dim_y(), x.cols);
-  expect_contiguous<T>("jv", jv, dim_x(), x.cols);
+  detail::expect_contiguous<T>("gridworld", "v", v, dim_y(), x.cols);
+  detail::expect_contiguous<T>("gridworld", "hv", hv, dim_y(), x.cols);
+  detail::expect_contiguous<T>("gridworld", "jv", jv, dim_x(), x.cols);
   // hv = v - gamma pi (P' v); jv = -sum_a v(s, a)  (row-column model: then jv <- Phi' jv);
   // neither reads nu, so no Phi w per product of the Neumann series
   kernels_->k->lower(params<T>(spec_), x.cols, nullptr, y.data, v.data, nullptr,
@@ -276,8 +269,8 @@ void GridworldAlignmentProblem<T>::grad_f(const Batch& batch, ConstMatrixView<T>
                                           ConstMatrixView<T> y, MatrixView<T> fx,
                                           MatrixView<T> fy) {
   check("grad_f", x, y);
-  expect_contiguous<T>("fx", fx, dim_x(), x.cols);
-  expect_contiguous<T>("fy", fy, dim_y(), x.cols);
+  detail::expect_contiguous<T>("gridworld", "fx", fx, dim_x(), x.cols);
+  detail::expect_contiguous<T>("gridworld", "fy", fy, dim_y(), x.cols);
   // fx = (1/m) sum (sigma(R1 - R2) - z)(n1 - n2); fy = the score term (A-PARL) or 0
   feedback(batch, x, y, spec_.score_function_term, fx, fy.empty() ? nullptr : fy.data, nullptr);
 }
@@ -286,7 +279,7 @@ template <typename T>
 void GridworldAlignmentProblem<T>::score_function_term(const Batch& batch, ConstMatrixView<T> x,
                                                        ConstMatrixView<T> y, MatrixView<T> out) {
   check("score_function_term", x, y);
-  expect_contiguous<T>("the score term's output", out, dim_y(), x.cols);
+  detail::expect_contiguous<T>("gridworld", "the score term's output", out, dim_y(), x.cols);
   // out = 1/(m-1) sum (l - lbar) grad_Q log p(pair): f depends on Q only through its data
   feedback(batch, x, y, true, MatrixView<T>(), out.data, nullptr);
 }

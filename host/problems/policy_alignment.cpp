@@ -4,6 +4,7 @@
 #include "../../kernels/bandit_kernels.hpp"
 #include "../../kernels/common/bandit.hpp"
 #include "../../kernels/common/philox.hpp"
+#include "view_checks.hpp"
 
 #include <cmath>
 #include <numeric>
@@ -99,11 +100,6 @@ kernels::BanditShape<T> shape(const BanditAlignmentSpec& s, index_t instances) {
   sh.ldy = s.actions - 1;
   return sh;
 }
-template <typename T>
-void expect_contiguous(const char* what, ConstMatrixView<T> v, index_t rows, index_t cols) {
-  BILEVEL_EXPECTS(v.empty() || (v.rows == rows && v.cols == cols && v.ld == rows),
-                  "bandit: " << what << " must be " << rows << " x " << cols << " (contiguous)");
-}
 }  // namespace
 
 template <typename T>
@@ -111,7 +107,7 @@ void BanditAlignmentProblem<T>::grad_y_g(const Batch& batch, ConstMatrixView<T> 
                                          ConstMatrixView<T> y, MatrixView<T> out) {
   (void)batch;
   check("grad_y_g", x, y);
-  expect_contiguous<T>("grad_y_g's output", out, dim_y(), x.cols);
+  detail::expect_contiguous<T>("bandit", "grad_y_g's output", out, dim_y(), x.cols);
   // gy = pi (c - cbar)
   kernels_->k->lower(shape<T>(spec_, x.cols), x.data, y.data, nullptr, out.data, nullptr,
                      nullptr, nullptr);
@@ -123,9 +119,9 @@ void BanditAlignmentProblem<T>::hvp_jvp(const Batch& batch, ConstMatrixView<T> x
                                         MatrixView<T> hv, MatrixView<T> jv) {
   (void)batch;
   check("hvp_jvp", x, y);
-  expect_contiguous<T>("v", v, dim_y(), x.cols);
-  expect_contiguous<T>("hv", hv, dim_y(), x.cols);
-  expect_contiguous<T>("jv", jv, dim_x(), x.cols);
+  detail::expect_contiguous<T>("bandit", "v", v, dim_y(), x.cols);
+  detail::expect_contiguous<T>("bandit", "hv", hv, dim_y(), x.cols);
+  detail::expect_contiguous<T>("bandit", "jv", jv, dim_x(), x.cols);
   // hv = H v; jv = J v
   kernels_->k->lower(shape<T>(spec_, x.cols), x.data, y.data, v.data, nullptr,
                      hv.empty() ? nullptr : hv.data, jv.empty() ? nullptr : jv.data, nullptr);
@@ -165,7 +161,7 @@ template <typename T>
 void BanditAlignmentProblem<T>::score_function_term(const Batch& batch, ConstMatrixView<T> x,
                                                     ConstMatrixView<T> y, MatrixView<T> out) {
   check("score_function_term", x, y);
-  expect_contiguous<T>("the score term's output", out, dim_y(), x.cols);
+  detail::expect_contiguous<T>("bandit", "the score term's output", out, dim_y(), x.cols);
   Ops<T>& ops = exec_->template ops<T>();
   if (batch.full()) {
     // exact: the whole gradient is the score term's expectation
