@@ -122,6 +122,60 @@ INSTANTIATE_TEST_SUITE_P(Presets, ResumedPreset, ::testing::ValuesIn(preset_name
                            return s;
                          });
 
+// An instance that diverges is checkpointed at its start, carried state included: F2SA's z
+// restarts at y0 and LV-HBA's theta at y0, lambda at lambda0 and z at z0 (not at zero), so that
+// in the resumed run the instance continues as a run started afresh at that iteration would.
+class DivergedPreset : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(DivergedPreset, RestartsAtItsStartValuesWithItsCarriedState) {
+  const std::string name = GetParam();
+  const QuadraticData q = QuadraticData::random(5, 8, 200, 2);
+  QuadraticProblem<double> quadratic(cpu(), q);
+  LvHbaToy<double> toy(cpu(), 3);
+  Problem<double>& p = name == "lv-hba" ? static_cast<Problem<double>&>(toy) : quadratic;
+  const index_t nb = 2;
+  AlgorithmOptions o = default_options(name);
+  o.loop.iterations = 20;
+  o.loop.inner_steps = std::min<index_t>(o.loop.inner_steps, 3);
+  o.loop.lower_batch = o.loop.upper_batch = name == "lv-hba" ? 0 : 32;
+  o.loop.eval_every = 0;
+  o.loop.divergence_check_every = 5;
+  o.loop.checkpoint_every = 20;
+  const double step = o.loop.outer_step[0];
+  o.loop.outer_step = {step, 1e6};  // instance 1 explodes
+  const std::vector<double> x0 = random_vector<double>(p.dim_x() * nb, 1),
+                            y0 = random_vector<double>(p.dim_y() * nb, 2);
+  Checkpoint<double> saved;
+  const SolveResult<double> r =
+      make_solver(p, o)->run(x0, y0, {}, {}, [&](const Checkpoint<double>& c) { saved = c; });
+  ASSERT_EQ(r.diverged_at[0], -1) << name;
+  ASSERT_GE(r.diverged_at[1], 0) << name;
+  ASSERT_EQ(saved.iteration, 20);
+  ASSERT_FALSE(saved.state.empty()) << name;
+  // resume with a sane step for both: instance 1 goes on exactly as a fresh start of it
+  AlgorithmOptions rest = o;
+  rest.loop.outer_step = {step, step};
+  rest.loop.iterations = 30;
+  rest.loop.start_iteration = 20;
+  rest.loop.checkpoint_every = 0;
+  auto resumed_solver = make_solver(p, rest);
+  resumed_solver->restore_state(saved.state);
+  const SolveResult<double> resumed = resumed_solver->run(saved.x, saved.y);
+  const SolveResult<double> fresh = make_solver(p, rest)->run(saved.x, saved.y);
+  const index_t dx = p.dim_x(), dy = p.dim_y();
+  EXPECT_LT(relative_error(column(resumed.x, dx, 1), column(fresh.x, dx, 1)), 1e-12) << name;
+  EXPECT_LT(relative_error(column(resumed.y, dy, 1), column(fresh.y, dy, 1)), 1e-12) << name;
+  // and instance 0 keeps its own state (a fresh start of it ends elsewhere)
+  EXPECT_NE(column(resumed.x, dx, 0), column(fresh.x, dx, 0)) << name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Presets, DivergedPreset, ::testing::Values("f2sa", "lv-hba"),
+                         [](const auto& info) {
+                           std::string s = info.param;
+                           std::replace(s.begin(), s.end(), '-', '_');
+                           return s;
+                         });
+
 // A finished run hands back its carried state: x, y and that state continue it exactly in a
 // longer run (what the Python package's solve(..., resume=result) does).
 TEST(Checkpoints, ARunContinuesFromItsResult) {

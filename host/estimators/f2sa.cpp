@@ -42,9 +42,7 @@ class F2saEstimator final : public HypergradientEstimator<T> {
                 MatrixView<T> h) override {
     Problem<T>& p = ctx.problem;
     Ops<T>& ops = p.executor()->template ops<T>();
-    // z starts where y starts
-    if (!started_) ops.copy(y, z_.view());
-    started_ = true;
+    if (!started_) start_state(x, y);
     // lambda_k and 1 / lambda_k, on the executor
     const T* lambda = lambda_.at(ctx);
     const T* inverse_lambda = inverse_lambda_.at(ctx);
@@ -80,6 +78,12 @@ class F2saEstimator final : public HypergradientEstimator<T> {
   /// z, the second lower-level sequence (set to y on the first call unless restored).
   std::vector<MatrixView<T>> carried_state() override { return {z_.view()}; }
   void state_restored() override { started_ = true; }
+  void start_state(ConstMatrixView<T> x, ConstMatrixView<T> y) override {
+    (void)x;
+    // z starts where y starts
+    z_.executor().template ops<T>().copy(y, z_.view());
+    started_ = true;
+  }
 
  private:
   F2saOptions options_;

@@ -54,13 +54,7 @@ class LvHbaEstimator final : public HypergradientEstimator<T> {
     const T hi = static_cast<T>(options_.bound), lo = p.constraints_are_equalities() ? -hi : T(0);
     const T eta = static_cast<T>(options_.eta), g1 = static_cast<T>(1 / options_.gamma1),
             g2 = static_cast<T>(1 / options_.gamma2);
-    if (!started_) {
-      // theta = y; lambda = lambda0; z = z0
-      ops.copy(y, theta_.view());
-      ops.fill(lambda_.view(), static_cast<T>(options_.lambda0));
-      ops.fill(z_.view(), static_cast<T>(options_.z0));
-      started_ = true;
-    }
+    if (!started_) start_state(x, y);
     // 1 / c_k, on the executor
     const T* inv_ck = inverse_ck_.at(ctx);
     const Batch lower = ctx.lower.draw(SampleStream::lower_step, 0, ctx.iteration);
@@ -110,6 +104,15 @@ class LvHbaEstimator final : public HypergradientEstimator<T> {
     return {theta_.view(), lambda_.view(), z_.view()};
   }
   void state_restored() override { started_ = true; }
+  void start_state(ConstMatrixView<T> x, ConstMatrixView<T> y) override {
+    (void)x;
+    Ops<T>& ops = theta_.executor().template ops<T>();
+    // theta = y; lambda = lambda0; z = z0
+    ops.copy(y, theta_.view());
+    ops.fill(lambda_.view(), static_cast<T>(options_.lambda0));
+    ops.fill(z_.view(), static_cast<T>(options_.z0));
+    started_ = true;
+  }
 
  private:
   LvHbaOptions options_;

@@ -352,16 +352,22 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
   // init refinement: y_0 <- SGD on g(x_0, .) (counter = 0; not when resuming)
   if (!inner_by_estimator && first == 0)
     lower_steps(options_.init_steps, alpha.data(), SampleStream::initialization, 0);
+  // the estimator's carried state starts at (x, y) unless it was restored
+  if (restored.empty()) estimator_->start_state(x.view(), y.view());
 
   // Checkpoints: (x, y) copied back asynchronously, handed over at the next one or at the end.
   HostBuffer<T> saved_x, saved_y;
   std::vector<HostBuffer<T>> saved_state;
   std::unique_ptr<StreamMark> saved_done;
   index_t saved_iteration = -1;
+  // the carried state's start values (a resumed run: the restored ones), where a diverged
+  // instance restarts
+  std::vector<std::vector<T>> state0;
   if (checkpointer && options_.checkpoint_every > 0) {
     saved_x = HostBuffer<T>(exec, dx * nb);
     saved_y = HostBuffer<T>(exec, dy * nb);
     for (const MatrixView<T>& v : carried) saved_state.emplace_back(exec, v.rows * nb);
+    state0 = read_carried_state();
   }
   const auto deliver_checkpoint = [&] {
     if (saved_iteration < 0) return;
@@ -403,7 +409,8 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
         // its carried state restarts too
         for (std::size_t k = 0; k < c.state.size(); ++k) {
           const index_t rows = carried[k].rows;
-          std::fill(c.state[k].begin() + b * rows, c.state[k].begin() + (b + 1) * rows, T(0));
+          std::copy(state0[k].begin() + b * rows, state0[k].begin() + (b + 1) * rows,
+                    c.state[k].begin() + b * rows);
         }
       }
     saved_iteration = -1;

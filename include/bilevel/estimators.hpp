@@ -58,6 +58,14 @@ class HypergradientEstimator {
   virtual std::vector<MatrixView<T>> carried_state() { return {}; }
   /// The carried state was written back (resuming): the next estimate() keeps it.
   virtual void state_restored() {}
+  /// Sets the carried state to its start values for a run from (x, y) (F2SA: z = y; LV-HBA:
+  /// theta = y, lambda = lambda0, z = z0). The solver calls it once after prepare() unless it
+  /// restores a state, and keeps the values to restart an instance that diverges; called
+  /// outside a solver, the first estimate() does it.
+  virtual void start_state(ConstMatrixView<T> x, ConstMatrixView<T> y) {
+    (void)x;
+    (void)y;
+  }
 };
 
 /// Neumann series (stocBiO, arXiv 2010.07962, eq. of Algorithm 1 as in benchopt):
