@@ -5,6 +5,8 @@
 #include "../common/episodes.hpp"
 #include "../common/sinusoid.hpp"
 
+#include <type_traits>
+
 namespace bilevel::kernels::cpu {
 namespace {
 
@@ -67,28 +69,55 @@ class CpuMetaKernels final : public MetaKernels<T> {
   void add_bias(int activation, int mode, index_t w, index_t n, index_t tasks, T* z,
                 const T* bias, index_t bias_stride, const T* zref, T* out) override {
     detail::note_launches();
+    with_constants(activation, mode, [&](auto code, auto how) {
 #pragma omp parallel for collapse(2) schedule(static)
-    for (index_t b = 0; b < tasks; ++b)
-      for (index_t i = 0; i < n; ++i) {
-        const T* bb = bias + b * bias_stride;
-        const index_t k0 = (i + b * n) * w;
-        for (index_t r = 0; r < w; ++r)
-          common::bias_activation(activation, mode, z + k0 + r, bb[r],
-                                  zref ? zref + k0 + r : nullptr, out ? out + k0 + r : nullptr);
-      }
+      for (index_t b = 0; b < tasks; ++b)
+        for (index_t i = 0; i < n; ++i) {
+          const T* bb = bias + b * bias_stride;
+          const index_t k0 = (i + b * n) * w;
+          for (index_t r = 0; r < w; ++r)
+            common::bias_activation(code(), how(), z + k0 + r, bb[r],
+                                    zref ? zref + k0 + r : nullptr, out ? out + k0 + r : nullptr);
+        }
+    });
   }
   void activation_backward(int activation, index_t n, const T* z, const T* d, T* out) override {
     detail::note_launches();
+    with_constants(activation, 0, [&](auto code, auto) {
 #pragma omp parallel for schedule(static)
-    for (index_t i = 0; i < n; ++i) out[i] = d[i] * common::activation_slope(activation, z[i]);
+      for (index_t i = 0; i < n; ++i) out[i] = d[i] * common::activation_slope(code(), z[i]);
+    });
   }
   void activation_rop_backward(int activation, index_t n, const T* z, const T* d, const T* rz,
                                const T* rd, T* out) override {
     detail::note_launches();
+    with_constants(activation, 0, [&](auto code, auto) {
 #pragma omp parallel for schedule(static)
-    for (index_t i = 0; i < n; ++i)
-      out[i] = rd[i] * common::activation_slope(activation, z[i]) +
-               d[i] * common::activation_curvature(activation, z[i]) * rz[i];
+      for (index_t i = 0; i < n; ++i)
+        out[i] = rd[i] * common::activation_slope(code(), z[i]) +
+                 d[i] * common::activation_curvature(code(), z[i]) * rz[i];
+    });
+  }
+
+ private:
+  /// Calls f with the activation code and the add_bias mode as compile-time constants, so that
+  /// the loops have no per-element branch on them and vectorise.
+  template <typename F>
+  static void with_constants(int activation, int mode, F f) {
+    using relu = std::integral_constant<int, common::kRelu>;
+    using tanh_ = std::integral_constant<int, common::kTanh>;
+    const auto by_mode = [&](auto code) {
+      if (mode == 1)
+        f(code, std::integral_constant<int, 1>{});
+      else if (mode == 2)
+        f(code, std::integral_constant<int, 2>{});
+      else
+        f(code, std::integral_constant<int, 0>{});
+    };
+    if (activation == common::kRelu)
+      by_mode(relu{});
+    else
+      by_mode(tanh_{});
   }
 };
 
