@@ -31,7 +31,7 @@ void for_each_element(index_t rows, index_t cols, F f) {
     for (index_t j = 0; j < cols; ++j) run(j, 0, rows);
     return;
   }
-  constexpr index_t kPiece = 8192;
+  constexpr index_t kPiece = 2048;  // (long columns: pieces enough to balance the threads)
   const index_t pieces = (rows + kPiece - 1) / kPiece;
 #pragma omp parallel for schedule(static)
   for (index_t item = 0; item < cols * pieces; ++item) {
