@@ -3,6 +3,9 @@
 // denominator). The CUDA half skips when no device exists.
 #include "test_support.hpp"
 
+#include <omp.h>
+
+#include <cstring>
 #include <map>
 
 namespace bilevel::test {
@@ -380,6 +383,38 @@ TYPED_TEST(OpsTest, CudaKernelsMatchCpuTwins) {
         EXPECT_LT(relative_error(got.at(name), values), parity_tolerance<T>());
     }
   }
+}
+
+/// The CPU reductions (dot products, norms, the normalized-momentum norm) sum in one fixed order:
+/// 1 to 4 threads, and every call, give the same bits (an OpenMP reduction did not with 3).
+TEST(Ops, CpuReductionsGiveTheSameBitsForAnyThreadCount) {
+  auto exec = cpu();
+  Ops<double>& ops = exec->ops<double>();
+  const index_t rows = 300001, cols = 2;
+  std::vector<double> xs = random_vector<double>(rows * cols, 7), ys = random_vector<double>(rows * cols, 8);
+  for (index_t i = 0; i < rows * cols; i += 7) xs[static_cast<std::size_t>(i)] *= 1e6;  // magnitudes apart
+  const Array<double> x(exec, rows, cols, xs), y(exec, rows, cols, ys);
+  const auto reduce = [&] {
+    Array<double> dot(exec, 1, cols), norm(exec, 1, cols);
+    ops.batch_dot(x.view(), y.view(), dot.data());
+    ops.batch_nrm2(x.view(), norm.data());
+    std::vector<double> out = dot.to_host(), n = norm.to_host();
+    out.insert(out.end(), n.begin(), n.end());
+    return out;
+  };
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const std::vector<double> one = reduce();
+  for (int t : {2, 3, 4, 3}) {
+    omp_set_num_threads(t);
+    const std::vector<double> again = reduce();
+    EXPECT_EQ(0, std::memcmp(one.data(), again.data(), one.size() * sizeof(double))) << t << " threads";
+  }
+  omp_set_num_threads(threads);
+  // and they are the sums (to rounding)
+  double dot0 = 0;
+  for (index_t i = 0; i < rows; ++i) dot0 += xs[static_cast<std::size_t>(i)] * ys[static_cast<std::size_t>(i)];
+  EXPECT_NEAR(one[0], dot0, 1e-9 * std::abs(dot0) + 1e-6);
 }
 
 TEST(Ops, ShapeErrorsNameTheKernel) {

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 namespace bilevel::kernels::cpu {
 namespace {
@@ -40,12 +41,30 @@ void for_each_element(index_t rows, index_t cols, F f) {
   }
 }
 
-/// Per-column sum of f(i, j), accumulated in double.
+/// Per-column sum of f(i, j), accumulated in double in one order whatever the thread count:
+/// blocks of kSumBlock rows, each summed in order, then the blocks' sums in order (the blocks
+/// spread over the threads when there is enough work). An OpenMP reduction combines the
+/// threads' partial sums in the order they finish: with 3 or more threads its last bits change
+/// from run to run, and they change with the thread count.
 template <typename F>
 double column_sum(index_t rows, index_t j, F f) {
+  constexpr index_t kSumBlock = 4096;
+  const auto block_sum = [&](index_t blk) {
+    double s = 0.0;
+    const index_t end = std::min(rows, (blk + 1) * kSumBlock);
+    for (index_t i = blk * kSumBlock; i < end; ++i) s += f(i, j);
+    return s;
+  };
+  const index_t blocks = (rows + kSumBlock - 1) / kSumBlock;
+  if (blocks <= 1) return blocks == 1 ? block_sum(0) : 0.0;
+  // the calling thread's scratch, kept from call to call (no allocation once the size is seen)
+  thread_local std::vector<double> partial;
+  if (static_cast<index_t>(partial.size()) < blocks) partial.resize(static_cast<std::size_t>(blocks));
+  double* p = partial.data();
+#pragma omp parallel for schedule(static) if (rows > kParallelThreshold)
+  for (index_t blk = 0; blk < blocks; ++blk) p[blk] = block_sum(blk);
   double s = 0.0;
-#pragma omp parallel for reduction(+ : s) schedule(static) if (rows > kParallelThreshold)
-  for (index_t i = 0; i < rows; ++i) s += f(i, j);
+  for (index_t blk = 0; blk < blocks; ++blk) s += p[blk];
   return s;
 }
 
