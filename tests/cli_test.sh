@@ -56,6 +56,21 @@ bad_option "corruption 1 refused" "--corruption: must be in [0, 1), got 1 (with 
 bad_option "wrapping split sizes refused" "--train + --validation: 9223372036854775807 + 5000 overflows" hyperclean --data synthetic --train 9223372036854775807
 bad_option "batch beyond the data refused" "--batch 100000 is larger than the training set (300 samples)" hyperclean --data synthetic --samples 600 --features 5 --train 300 --validation 200 --test 100 --batch 100000 --backend cpu
 bad_option "huge quadratic refused" "--samples 4000000000000 x --dy 100" quadratic --samples 4000000000000 --backend cpu
+bad_option "zero threads refused" "--threads: must be > 0, got 0" quadratic --threads 0
+
+# 2b'. --threads sets the CPU backend's threads, and the iterates do not depend on it
+for t in 1 2; do
+  "$bin" hyperclean --data synthetic --samples 900 --features 20 --train 500 --validation 250 \
+    --test 150 --batch 64 --iters 30 --eval-every 0 --algo bo-rep --backend cpu --threads $t \
+    --metrics "$work/t$t.jsonl" >"$work/t$t" 2>&1
+  check "--threads $t runs" $? "$(cat "$work/t$t")"
+done
+check "--threads 1 in the header" $(grep -q "CPU (1 thread)" "$work/t1"; echo $?) "$(head -3 "$work/t1")"
+check "--threads 2 in the header" $(grep -q "CPU (2 threads)" "$work/t2"; echo $?) "$(head -3 "$work/t2")"
+same_result() {  # the summary's results, without times and the device
+  tail -n1 "$1" | tr ',' '\n' | grep -E '"(f1|test_accuracy|validation_loss|precision|recall)"'
+}
+check "1 and 2 threads give the same result" $([ -n "$(same_result "$work/t1.jsonl")" ] && [ "$(same_result "$work/t1.jsonl")" = "$(same_result "$work/t2.jsonl")" ]; echo $?) "$(same_result "$work/t1.jsonl") vs $(same_result "$work/t2.jsonl")"
 
 # 2c. a run that does not fit says so in words before allocating (a simulated 20 MB device)
 BILEVEL_MEMORY_LIMIT=20000000 "$bin" hyperclean --data synthetic --samples 60000 --features 64 \

@@ -82,6 +82,11 @@ void add_execution_options(CLI::App* cmd, std::string& backend, std::string& pre
   cmd->add_option("--precision", precision, "float or double")
       ->capture_default_str()->check(CLI::IsMember({"float", "double"}));
   cmd->add_option("--metrics", metrics, "Write metrics as JSON lines to this file");
+  cmd->add_option_function<int>(
+         "--threads", [](const int& n) { set_cpu_threads(n); },
+         "Threads of the CPU backend (default: OMP_NUM_THREADS, else one per core); results "
+         "do not depend on it")
+      ->check(positive_integer());
   cmd->add_flag("!--no-graph", graphs,
                 "Launch every kernel from the host instead of replaying captured CUDA graphs "
                 "(debugging, comparison)");

@@ -42,6 +42,13 @@ Backend parse_backend(const std::string& text) {
 
 int cuda_device_count(std::string* reason) { return kernels::cuda::device_count(reason); }
 
+void set_cpu_threads(int threads) {
+  BILEVEL_EXPECTS(threads >= 1, "set_cpu_threads: threads must be >= 1, got " << threads);
+  kernels::cpu::set_threads(threads);
+}
+
+int cpu_threads() { return kernels::cpu::threads(); }
+
 std::shared_ptr<Executor> make_executor(Backend backend, int device) {
   switch (backend) {
     case Backend::cpu: return kernels::cpu::make_cpu_executor();

@@ -128,6 +128,14 @@ inline Ops<double>& Executor::ops<double>() { return ops_double(); }
 /// `reason` (optional) receives why none is usable.
 int cuda_device_count(std::string* reason = nullptr);
 
+/// Threads of the CPU backend (its OpenMP loops and the OpenMP build of OpenBLAS) for the work
+/// the calling thread starts from now on; throws InvalidArgument unless threads >= 1. Without
+/// a call: OMP_NUM_THREADS, else one per core. Results do not depend on it (the CPU kernels
+/// sum in fixed orders).
+void set_cpu_threads(int threads);
+/// The threads the CPU backend uses now.
+int cpu_threads();
+
 /// Creates an executor. `automatic` picks CUDA when a device exists, the CPU otherwise; throws
 /// DeviceUnavailable if `cuda` is asked for and none exists. `device` selects the CUDA device.
 std::shared_ptr<Executor> make_executor(Backend backend, int device = 0);

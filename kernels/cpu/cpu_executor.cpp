@@ -19,7 +19,8 @@ class CpuExecutor final : public Executor {
  public:
   Backend backend() const override { return Backend::cpu; }
   std::string device_name() const override {
-    return "CPU (" + std::to_string(omp_get_max_threads()) + " threads)";
+    const int n = omp_get_max_threads();
+    return "CPU (" + std::to_string(n) + (n == 1 ? " thread)" : " threads)");
   }
   void* allocate(std::size_t bytes) override {
     if (bytes == 0) return nullptr;
@@ -70,5 +71,8 @@ class CpuExecutor final : public Executor {
 }  // namespace
 
 std::shared_ptr<Executor> make_cpu_executor() { return std::make_shared<CpuExecutor>(); }
+
+void set_threads(int threads) { omp_set_num_threads(threads); }
+int threads() { return omp_get_max_threads(); }
 
 }  // namespace bilevel::kernels::cpu

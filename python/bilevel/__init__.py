@@ -23,20 +23,27 @@ import numpy as np
 from . import _bilevel
 from ._bilevel import (CallbackProblem, DeviceUnavailable, DivergenceError, HypercleanProblem,
                        hyperclean_split,
-                       InvalidArgument, NotSupported, Problem, QuadraticProblem, cuda_device_count)
+                       InvalidArgument, NotSupported, Problem, QuadraticProblem, cuda_device_count,
+                       cpu_threads, set_cpu_threads)
 
 __all__ = ["Executor", "QuadraticProblem", "HypercleanProblem", "CallbackProblem", "Problem",
            "algorithms", "solve", "Result", "DivergenceError", "InvalidArgument", "NotSupported",
-           "DeviceUnavailable", "cuda_device_count", "hyperclean_split", "meta_sinusoid",
+           "DeviceUnavailable", "cuda_device_count", "set_cpu_threads", "cpu_threads",
+           "hyperclean_split", "meta_sinusoid",
            "meta_episodes", "align_bandit"]
 
 
-def Executor(kind: str = "auto", device: int = 0):
+def Executor(kind: str = "auto", device: int = 0, threads: int = 0):
     """An executor: ``"auto"`` (CUDA when a device exists, else the CPU), ``"cpu"`` or
-    ``"cuda"``. Raises ValueError for another name, DeviceUnavailable for ``"cuda"`` without a
-    device."""
+    ``"cuda"``. ``threads`` > 0 sets the CPU backend's threads (``set_cpu_threads``; results do
+    not depend on it). Raises ValueError for another name or a negative ``threads``,
+    DeviceUnavailable for ``"cuda"`` without a device."""
     if kind not in ("auto", "cpu", "cuda"):
         raise ValueError(f"Executor: kind must be 'auto', 'cpu' or 'cuda', got {kind!r}")
+    if threads < 0:
+        raise ValueError(f"Executor: threads must be >= 0 (0: the default), got {threads}")
+    if threads > 0:
+        set_cpu_threads(threads)
     return _bilevel.make_executor(kind, device)
 
 

@@ -498,6 +498,9 @@ NB_MODULE(_bilevel, m) {
         "kind"_a = "auto", "device"_a = 0,
         "An executor: 'auto' (CUDA when a device exists, else the CPU), 'cpu' or 'cuda'.");
   m.def("cuda_device_count", []() { return cuda_device_count(); });
+  m.def("set_cpu_threads", &set_cpu_threads, "threads"_a,
+        "Threads of the CPU backend from now on (>= 1); results do not depend on it.");
+  m.def("cpu_threads", &cpu_threads, "The threads the CPU backend uses now.");
 
   m.def("algorithms", []() {
     nb::list out;

@@ -196,6 +196,26 @@ def test_resume_continues_a_run_exactly():
         bilevel.solve(p, "bo-rep", iterations=10, resume=part, **kw)
 
 
+def test_cpu_threads_are_set_and_results_do_not_depend_on_them():
+    before = bilevel.cpu_threads()
+    try:
+        results = []
+        for threads in (1, 3):
+            ex = bilevel.Executor("cpu", threads=threads)
+            assert bilevel.cpu_threads() == threads
+            p = bilevel.QuadraticProblem(ex, dx=5, dy=40, samples=2000, seed=1)
+            results.append(bilevel.solve(p, "bo-rep", iterations=20, lower_batch=0,
+                                         upper_batch=0, seed=3, instances=2))
+        assert np.array_equal(results[0].x, results[1].x)
+        assert np.array_equal(results[0].y, results[1].y)
+        with pytest.raises(ValueError, match="threads must be >= 1, got 0"):
+            bilevel.set_cpu_threads(0)
+        with pytest.raises(ValueError, match="threads must be >= 0"):
+            bilevel.Executor("cpu", threads=-2)
+    finally:
+        bilevel.set_cpu_threads(before)
+
+
 def test_no_leaks_at_exit_with_a_self_referencing_callback_problem(tmp_path):
     """A module-level problem whose lambdas reach it through the module's globals is a cycle
     through C++; the collector sees through it (tp_traverse), so nothing leaks at exit."""
