@@ -95,6 +95,12 @@ for x, y in zip(a[:-1], b[:-1]):
             assert abs(u - v) <= 1e-9 * max(1.0, abs(u)), (key, u, v)
 print("ok   synthetic: 2 ranks give the one-process metrics (F1 %.3f)" % b[-1]["f1"])
 PY
+# a run that does not fit on a rank says what would, for the whole run (a simulated 9 MB device)
+BILEVEL_MEMORY_LIMIT=9000000 timeout 120 "$mpiexec" --oversubscribe -np 2 "$bin" hyperclean \
+  --data synthetic --samples 60000 --features 64 --train 50000 --validation 5000 --test 5000 \
+  --instances 4 --backend cpu --data-residence device >"$work/mem.out" 2>&1
+rc=$?
+check "memory refusal on 2 ranks: --train said for the whole run" $([ $rc -ne 0 ] && grep -q "rank 0 of 2: error: the run needs .* it would fit with --train 25000 (12500 per rank" "$work/mem.out"; echo $?) "rc=$rc: $(head -3 "$work/mem.out")"
 # per-rank checkpoints: BO-REP on 2 ranks stopped at 60 and resumed to 90 ends where the
 # uninterrupted run at 2 ranks ends, bit for bit (each rank's file holds its shard of x and of
 # the momentum m, and the warm-started v); another world size is refused

@@ -157,8 +157,11 @@ struct MemoryDecision {
 /// where the training features go (--data-residence auto: on the executor when everything
 /// fits, else in host memory when the rest fits); when nothing fits, an error that says both
 /// in words and which options would fit.
+/// `a` holds this rank's split sizes; `ranks` share the run (a --train that fits is said for the
+/// whole run: ranks x the per-rank count).
 template <typename T>
-MemoryDecision plan_memory(Executor& exec, const HypercleanArgs& a, index_t features, int classes) {
+MemoryDecision plan_memory(Executor& exec, const HypercleanArgs& a, index_t features, int classes,
+                           index_t ranks) {
   const DataPrecision precision = parse_data_precision(a.data_precision);
   const auto plan = [&](DataPrecision p, index_t instances, index_t train,
                         DataResidence r = DataResidence::device) {
@@ -217,7 +220,9 @@ MemoryDecision plan_memory(Executor& exec, const HypercleanArgs& a, index_t feat
   for (index_t train = a.train / 2; train >= 1000; train /= 2) {
     const HypercleanMemory b = plan(precision, a.run.instances, train);
     if (b.total() <= available) {
-      fits.push_back("--train " + std::to_string(train) + " (" + human_bytes(double(b.total())) + ")");
+      fits.push_back("--train " + std::to_string(train * ranks) + " (" +
+                     (ranks > 1 ? std::to_string(train) + " per rank, " : std::string()) +
+                     human_bytes(double(b.total())) + ")");
       break;
     }
   }
@@ -273,7 +278,7 @@ int run(const HypercleanArgs& a) {
     BILEVEL_EXPECTS(needed <= a.samples, "split sizes do not fit: --samples " << a.samples
                                              << " but the split needs " << needed
                                              << " (train + validation + test)");
-    memory = plan_memory<T>(*exec, mine, a.features, a.classes);
+    memory = plan_memory<T>(*exec, mine, a.features, a.classes, comm->size());
     HypercleanTruth truth;
     // each rank generates only its shard
     problem_ptr = std::make_unique<HypercleanProblem<T>>(
@@ -299,7 +304,8 @@ int run(const HypercleanArgs& a) {
       data = prepare_hyperclean(loaded.pool, loaded.test, sizes, a.corruption, a.run.seed);
       description = loaded.description;
     }
-    memory = plan_memory<T>(*exec, mine, data.train.features, data.train.classes);
+    memory = plan_memory<T>(*exec, mine, data.train.features, data.train.classes,
+                            comm->size());
     problem_ptr = std::make_unique<HypercleanProblem<T>>(exec, data, a.reg, comm,
                                                          parse_data_precision(a.data_precision),
                                                          memory.residence);
