@@ -64,29 +64,44 @@ TEST(Checkpoints, AResumedRunContinuesTheUninterruptedOne) {
 // and the carried state: the upper update's m, a warm-started v, F2SA's z, LV-HBA's theta,
 // lambda, z) ends where the uninterrupted run ends. Without the carried state the presets that
 // carry some do not (the test can fail).
+/// A preset on its test problem (the quadratic; LV-HBA's toy for lv-hba), two instances, the
+/// preset's defaults with at most 3 inner steps and no evaluations.
+struct PresetCase {
+  static constexpr index_t nb = 2;
+  explicit PresetCase(const std::string& name)
+      : quadratic(cpu(), QuadraticData::random(5, 8, 200, 2)),
+        toy(cpu(), 3),
+        problem(name == "lv-hba" ? static_cast<Problem<double>&>(toy) : quadratic),
+        options(default_options(name)),
+        x0(random_vector<double>(problem.dim_x() * nb, 1)),
+        y0(random_vector<double>(problem.dim_y() * nb, 2)) {
+    options.loop.inner_steps = std::min<index_t>(options.loop.inner_steps, 3);
+    options.loop.lower_batch = options.loop.upper_batch = name == "lv-hba" ? 0 : 32;
+    options.loop.eval_every = 0;
+  }
+  QuadraticProblem<double> quadratic;
+  LvHbaToy<double> toy;
+  Problem<double>& problem;
+  AlgorithmOptions options;
+  std::vector<double> x0, y0;
+};
+
 class ResumedPreset : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ResumedPreset, ContinuesBitForBitWithItsCarriedState) {
   const std::string name = GetParam();
-  const QuadraticData q = QuadraticData::random(5, 8, 200, 2);
-  QuadraticProblem<double> quadratic(cpu(), q);
-  LvHbaToy<double> toy(cpu(), 3);
-  Problem<double>& p = name == "lv-hba" ? static_cast<Problem<double>&>(toy) : quadratic;
-  const index_t nb = 2;
-  AlgorithmOptions o = default_options(name);
+  PresetCase c(name);
+  Problem<double>& p = c.problem;
+  const std::vector<double>&x0 = c.x0, &y0 = c.y0;
+  AlgorithmOptions o = c.options;
   o.loop.iterations = 40;
-  o.loop.inner_steps = std::min<index_t>(o.loop.inner_steps, 3);
-  o.loop.lower_batch = o.loop.upper_batch = name == "lv-hba" ? 0 : 32;
   o.loop.seed = 4;
-  o.loop.eval_every = 0;
-  const std::vector<double> x0 = random_vector<double>(p.dim_x() * nb, 1),
-                            y0 = random_vector<double>(p.dim_y() * nb, 2);
   const SolveResult<double> whole = make_solver(p, o)->run(x0, y0);
   AlgorithmOptions first_part = o;
   first_part.loop.iterations = 25;
   first_part.loop.checkpoint_every = 25;
   Checkpoint<double> saved;
-  make_solver(p, first_part)->run(x0, y0, {}, {}, [&](const Checkpoint<double>& c) { saved = c; });
+  make_solver(p, first_part)->run(x0, y0, {}, {}, [&](const Checkpoint<double>& each) { saved = each; });
   ASSERT_EQ(saved.iteration, 25);
   // through a file, as the CLI resumes
   const std::string path = ::testing::TempDir() + "/bilevel_resume_" + name + ".ckpt";
@@ -129,25 +144,18 @@ class DivergedPreset : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(DivergedPreset, RestartsAtItsStartValuesWithItsCarriedState) {
   const std::string name = GetParam();
-  const QuadraticData q = QuadraticData::random(5, 8, 200, 2);
-  QuadraticProblem<double> quadratic(cpu(), q);
-  LvHbaToy<double> toy(cpu(), 3);
-  Problem<double>& p = name == "lv-hba" ? static_cast<Problem<double>&>(toy) : quadratic;
-  const index_t nb = 2;
-  AlgorithmOptions o = default_options(name);
+  PresetCase c(name);
+  Problem<double>& p = c.problem;
+  const std::vector<double>&x0 = c.x0, &y0 = c.y0;
+  AlgorithmOptions o = c.options;
   o.loop.iterations = 20;
-  o.loop.inner_steps = std::min<index_t>(o.loop.inner_steps, 3);
-  o.loop.lower_batch = o.loop.upper_batch = name == "lv-hba" ? 0 : 32;
-  o.loop.eval_every = 0;
   o.loop.divergence_check_every = 5;
   o.loop.checkpoint_every = 20;
   const double step = o.loop.outer_step[0];
   o.loop.outer_step = {step, 1e6};  // instance 1 explodes
-  const std::vector<double> x0 = random_vector<double>(p.dim_x() * nb, 1),
-                            y0 = random_vector<double>(p.dim_y() * nb, 2);
   Checkpoint<double> saved;
-  const SolveResult<double> r =
-      make_solver(p, o)->run(x0, y0, {}, {}, [&](const Checkpoint<double>& c) { saved = c; });
+  const SolveResult<double> r = make_solver(p, o)->run(
+      x0, y0, {}, {}, [&](const Checkpoint<double>& each) { saved = each; });
   ASSERT_EQ(r.diverged_at[0], -1) << name;
   ASSERT_GE(r.diverged_at[1], 0) << name;
   ASSERT_EQ(saved.iteration, 20);
