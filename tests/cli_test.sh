@@ -57,6 +57,9 @@ bad_option "wrapping split sizes refused" "--train + --validation: 9223372036854
 bad_option "batch beyond the data refused" "--batch 100000 is larger than the training set (300 samples)" hyperclean --data synthetic --samples 600 --features 5 --train 300 --validation 200 --test 100 --batch 100000 --backend cpu
 bad_option "huge quadratic refused" "--samples 4000000000000 x --dy 100" quadratic --samples 4000000000000 --backend cpu
 bad_option "zero threads refused" "--threads: must be > 0, got 0" quadratic --threads 0
+bad_option "unknown option: the closest one named" "bilevel hyperclean: unknown option --iterations (did you mean --iters?)" hyperclean --iterations 10
+bad_option "unknown option: a prefix named" "unknown option --instance (did you mean --instances?)" quadratic --instance 3
+bad_option "unknown option: nothing close" "bilevel meta: unknown option --foo; \`bilevel meta --help\` lists the options" meta --foo
 
 # 2b'. --threads sets the CPU backend's threads, and the iterates do not depend on it
 for t in 1 2; do

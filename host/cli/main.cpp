@@ -10,10 +10,12 @@
 
 #include <bilevel/bilevel.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <new>
 #include <string>
+#include <vector>
 
 namespace {
 /// "rank r of P: " in a distributed run, else "".
@@ -22,6 +24,57 @@ std::string rank_prefix() {
   if (!comm || comm->size() == 1) return {};
   return "rank " + std::to_string(comm->rank()) + " of " + std::to_string(comm->size()) + ": ";
 }
+/// Edit distance between two option names (insertions, deletions, substitutions).
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+/// For arguments the command does not know: "unknown option --x (did you mean --y?)", naming
+/// the closest long option of the command (a prefix of the other, the same start, or a few
+/// edits away).
+std::string unknown_arguments(const CLI::App& app) {
+  const CLI::App* command = &app;
+  for (const CLI::App* sub : app.get_subcommands()) command = sub;
+  std::string out;
+  for (const std::string& arg : app.remaining(true)) {
+    if (arg.rfind("--", 0) != 0) continue;  // a value of the unknown option
+    const std::string name = arg.substr(2, arg.find('=') == std::string::npos ? std::string::npos
+                                                                              : arg.find('=') - 2);
+    std::string best;
+    std::size_t best_distance = std::max<std::size_t>(2, name.size() / 3) + 1;
+    for (const CLI::Option* o : command->get_options()) {
+      for (const std::string& known : o->get_lnames()) {
+        // one name starts the other: closest; the same first four letters (--iterations,
+        // --iters): next; else the edit distance
+        const bool prefix = !name.empty() && (known.rfind(name, 0) == 0 || name.rfind(known, 0) == 0);
+        const std::size_t common = static_cast<std::size_t>(
+            std::mismatch(name.begin(), name.begin() + std::min(name.size(), known.size()),
+                          known.begin())
+                .first -
+            name.begin());
+        const std::size_t d = prefix ? 1 : common >= 4 ? 2 : edit_distance(name, known);
+        if (d < best_distance) best_distance = d, best = known;
+      }
+    }
+    out += (out.empty() ? "" : "; ") + std::string("unknown option --") + name +
+           (best.empty() ? std::string() : " (did you mean --" + best + "?)");
+  }
+  if (out.empty()) return {};
+  const std::string which = command == &app ? std::string("bilevel") : "bilevel " + command->get_name();
+  return which + ": " + out + "; `" + which + " --help` lists the options";
+}
+
 /// A rank that fails ends the whole run (the others may be waiting in a collective).
 void end_other_ranks(int code) {
   if (const auto comm = bilevel::active_mpi_communicator()) comm->abort(code);
@@ -45,6 +98,11 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
+  } catch (const CLI::ExtrasError& e) {
+    const std::string message = unknown_arguments(app);
+    if (message.empty()) return app.exit(e);
+    std::fprintf(stderr, "%s\n", message.c_str());
+    return e.get_exit_code();
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
