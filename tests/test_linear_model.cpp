@@ -159,27 +159,33 @@ TYPED_TEST(FusedOracles, MultiChunkFullPassMatchesTheComposedPath) {
                10 * parity_tolerance<T>());
 }
 
-/// The back-product sums in one fixed order: 1 or 2 threads, and every call, give the same bits.
+/// Every logit and every back-product entry sums in one fixed order: 1 to 4 threads, and every
+/// call, give the same bits. Two shapes: B = 3 on 131 samples (gy in the row form of pass 1, the
+/// rest packed), and B = 8 on 40 samples, where pass 1 splits the instances into as many chunks
+/// as the thread count asks for.
 TEST(FusedOracles, SameBitsForAnyThreadCountAndEveryCall) {
   auto exec = cpu();
   const HypercleanData data = linear_model_data(300, 53, 10);
-  BatchCase bc;
-  bc.indices = repeated_batch(131, 300, 9);
   const int threads = omp_get_max_threads();
-  omp_set_num_threads(1);
-  const auto one = all_oracles<float>(exec, data, OraclePath::fused, 3, bc);
-  omp_set_num_threads(2);
-  const auto two = all_oracles<float>(exec, data, OraclePath::fused, 3, bc);
-  const auto again = all_oracles<float>(exec, data, OraclePath::fused, 3, bc);
-  omp_set_num_threads(threads);
-  for (std::size_t k = 0; k < one.values.size(); ++k) {
-    SCOPED_TRACE(OracleOutputs<float>::names[k]);
-    ASSERT_EQ(one.values[k].size(), two.values[k].size());
-    EXPECT_EQ(0, std::memcmp(one.values[k].data(), two.values[k].data(),
-                             one.values[k].size() * sizeof(float)));
-    EXPECT_EQ(0, std::memcmp(two.values[k].data(), again.values[k].data(),
-                             two.values[k].size() * sizeof(float)));
+  for (const auto& [nb, samples] : {std::pair<index_t, index_t>{3, 131}, {8, 40}}) {
+    SCOPED_TRACE("B " + std::to_string(nb) + ", " + std::to_string(samples) + " samples");
+    BatchCase bc;
+    bc.indices = repeated_batch(samples, 300, 9);
+    omp_set_num_threads(1);
+    const auto one = all_oracles<float>(exec, data, OraclePath::fused, nb, bc);
+    for (const int t : {2, 3, 4, 2}) {
+      SCOPED_TRACE(std::to_string(t) + " threads");
+      omp_set_num_threads(t);
+      const auto again = all_oracles<float>(exec, data, OraclePath::fused, nb, bc);
+      for (std::size_t k = 0; k < one.values.size(); ++k) {
+        SCOPED_TRACE(OracleOutputs<float>::names[k]);
+        ASSERT_EQ(one.values[k].size(), again.values[k].size());
+        EXPECT_EQ(0, std::memcmp(one.values[k].data(), again.values[k].data(),
+                                 one.values[k].size() * sizeof(float)));
+      }
+    }
   }
+  omp_set_num_threads(threads);
 }
 
 /// gy, hv, jv of the full training set = the minibatches that partition it, each weighted by

@@ -14,6 +14,8 @@
 #include "../common/linear_model.hpp"
 #include "../linear_model_kernels.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
@@ -21,9 +23,6 @@
 
 namespace bilevel::kernels::cpu::BILEVEL_CPU_ISA {
 namespace {
-
-/// Samples whose rows one inner loop reads together (register blocking of both passes).
-constexpr index_t kSampleBlock = 4;
 
 template <typename T>
 struct Shape {
@@ -57,9 +56,86 @@ const D* data_of(const LinearModelBatch<T>& b) {
     return b.data;
 }
 
-/// s[r] = a_r . w over `n` features for the kSampleBlock rows a_r.
+/// 64-byte vectors (GCC vector extensions: one zmm register with AVX-512, two ymm with AVX2,
+/// four xmm in the baseline build).
+template <typename T>
+struct Simd;
+template <>
+struct Simd<float> {
+  typedef float type __attribute__((vector_size(64)));
+  static constexpr int lanes = 16;
+};
+template <>
+struct Simd<double> {
+  typedef double type __attribute__((vector_size(64)));
+  static constexpr int lanes = 8;
+};
+
+template <typename T>
+inline typename Simd<T>::type load_vec(const T* p) {
+  typename Simd<T>::type v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <typename T>
+inline void store_vec(T* p, typename Simd<T>::type v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+/// Samples of one tile of pass 1: two vectors (32 floats, 16 doubles).
+template <typename T>
+constexpr index_t kTileSamples = 2 * Simd<T>::lanes;
+
+/// Output columns of one register block of pass 1 (2 x 12 vector accumulators).
+constexpr int kLogitColumns = 12;
+
+/// z[c][l] = sum_j at[j][l] w_c[j] for NC columns w_c and the kTileSamples samples l of a packed
+/// tile (at[j * kTileSamples + l] = sample l's feature j): two vector loads and NC broadcasts per
+/// feature, no horizontal sums. Every lane sums over j in feature order, so a logit does not
+/// depend on the tile, the lane or the column block it is computed in.
+template <int NC, typename T>
+void logits_block(const T* at, index_t rows, const T* const* w, T* z) {
+  using V = typename Simd<T>::type;
+  constexpr int L = Simd<T>::lanes;
+  V acc[NC][2];
+  for (int c = 0; c < NC; ++c) acc[c][0] = acc[c][1] = V{};
+  for (index_t j = 0; j < rows; ++j) {
+    const V x0 = load_vec(at + j * 2 * L), x1 = load_vec(at + j * 2 * L + L);
+    for (int c = 0; c < NC; ++c) {
+      const T wc = w[c][j];
+      acc[c][0] += wc * x0;
+      acc[c][1] += wc * x1;
+    }
+  }
+  for (int c = 0; c < NC; ++c) {
+    store_vec(z + c * 2 * L, acc[c][0]);
+    store_vec(z + c * 2 * L + L, acc[c][1]);
+  }
+}
+
+template <typename T>
+void logits_any(int nc, const T* at, index_t rows, const T* const* w, T* z) {
+#define BILEVEL_BLOCK(n) \
+  case n: return logits_block<n>(at, rows, w, z);
+  switch (nc) {
+    BILEVEL_BLOCK(12) BILEVEL_BLOCK(11) BILEVEL_BLOCK(10) BILEVEL_BLOCK(9) BILEVEL_BLOCK(8)
+    BILEVEL_BLOCK(7) BILEVEL_BLOCK(6) BILEVEL_BLOCK(5) BILEVEL_BLOCK(4) BILEVEL_BLOCK(3)
+    BILEVEL_BLOCK(2)
+    default: return logits_block<1>(at, rows, w, z);
+  }
+#undef BILEVEL_BLOCK
+}
+
+/// Samples of one block of the row form of pass 1 (few columns: no packing).
+constexpr index_t kRowBlock = 4;
+
+/// Columns per group from which pass 1 packs its tiles: below, packing a tile costs more than
+/// the logits it serves, and the row form (dot products of the rows as stored) is faster.
+constexpr index_t kPackedColumns = 32;
+
+/// s[r] = a_r . w over `n` features for the kRowBlock rows a_r.
 template <typename T, typename D>
-inline void dot_block(const D* const* a, const T* w, index_t n, T* s) {
+__attribute__((noinline)) void dot_block(const D* const* a, const T* w, index_t n, T* s) {
   using common::data_value;
   T s0 = T(0), s1 = T(0), s2 = T(0), s3 = T(0);
   const D *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
@@ -75,9 +151,10 @@ inline void dot_block(const D* const* a, const T* w, index_t n, T* s) {
 }
 
 /// s[r * 4 + c] = a_r . w_c over `n` features for 4 rows a_r and 4 columns w_c: 16 sums from 8
-/// loads per feature (register blocking; the dot_block form needs 5 loads for 4 sums).
+/// loads per feature (register blocking; the dot_block form needs 5 loads for 4 sums). Not
+/// inlined: inlined into pass 1's loop nest, GCC 12 no longer vectorizes its simd loop.
 template <typename T, typename D>
-inline void dot_block4(const D* const* a, const T* const* w, index_t n, T* s) {
+__attribute__((noinline)) void dot_block4(const D* const* a, const T* const* w, index_t n, T* s) {
   using common::data_value;
   T s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
   T s20 = 0, s21 = 0, s22 = 0, s23 = 0, s30 = 0, s31 = 0, s32 = 0, s33 = 0;
@@ -100,8 +177,12 @@ inline void dot_block4(const D* const* a, const T* const* w, index_t n, T* s) {
 }
 
 /// Pass 1: logits of W (and V) of every sample from its row, then the loss's coefficients rg,
-/// rh (count x C B, ld ws.ld) and cross (count x B). Instances are taken in chunks whose W (and
-/// V) columns fit in ~512 KB, so that they stay in cache while the batch's rows stream past.
+/// rh (count x C B, ld ws.ld) and cross (count x B). Work items are (group, tile of samples,
+/// chunk of instances). With kPackedColumns columns or more, a tile is kTileSamples samples whose
+/// rows are packed feature-major once (bf16 widened there), and every column of the chunk
+/// streams past them in blocks of kLogitColumns; with fewer, a tile is kRowBlock rows read as
+/// stored, four columns at a time. The chunks split the instances only when there are too few
+/// tiles to keep every thread busy.
 template <typename Loss, typename D, typename T>
 void coefficient_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>& o,
                       const LinearModelWorkspace<T>& ws) {
@@ -109,6 +190,7 @@ void coefficient_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>&
   const Shape<T> sh = shape_of(b);
   const int C = b.classes;
   const bool second = o.v != nullptr && (o.hv != nullptr || o.jv != nullptr);
+  constexpr index_t TS = kTileSamples<T>;
   // A sharded call: only the batch positions of this rank's samples get logits, packed per
   // group (own_list[g count + j], j < owned[g]); the others' coefficients are zero. (Scratch kept
   // from call to call, as the threads' below.)
@@ -146,40 +228,45 @@ void coefficient_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>&
   const auto position = [&](index_t g, index_t j) {
     return sharded ? own_positions[g * b.count + j] : j;
   };
-  const index_t blocks = (most + kSampleBlock - 1) / kSampleBlock;
-  const index_t bytes_per_instance =
-      static_cast<index_t>(sizeof(T)) * C * b.rows * (second ? 2 : 1);
-  const index_t chunk = std::clamp<index_t>((index_t(1) << 19) / bytes_per_instance, 1, sh.width);
-  const index_t chunks = (sh.width + chunk - 1) / chunk;
+  const index_t per_instance = second ? 2 * C : C;
+  const bool packing = per_instance * sh.width >= kPackedColumns;
+  const index_t tile = packing ? TS : kRowBlock;  // samples per tile
+  const index_t tiles = (most + tile - 1) / tile;
+  const index_t wanted = 2 * static_cast<index_t>(omp_get_max_threads());
+  // (the row form takes every column in one chunk: which of its columns dot_block4 or
+  // dot_block computes, and so their last bits, must not depend on the thread count)
+  // (a sharded call may own no sample of the batch: no tiles)
+  const index_t work = std::max<index_t>(sh.groups * tiles, 1);
+  const index_t chunks =
+      packing ? std::clamp<index_t>((wanted + work - 1) / work, 1, sh.width) : 1;
+  const index_t chunk = (sh.width + chunks - 1) / chunks;
 #pragma omp parallel
   {
     // per-thread scratch, kept from call to call (OpenMP's threads persist: no allocation in
-    // an iteration once the shapes are seen): the logits of one block of samples and one chunk
-    // of instances, [z of W | u of V] x kSampleBlock; one (sample, instance)'s logits [z u] and
-    // coefficients rg, rh
-    thread_local std::vector<T> logits, zc, gc, hc;
+    // an iteration once the shapes are seen): the packed tile, the logits of its samples for
+    // one chunk of instances ([z of W | u of V] x tile), one (sample, instance)'s logits [z u]
+    // and coefficients rg, rh
+    thread_local std::vector<T> packed, logits, xs, zc, gc, hc;
     const auto at_least = [](std::vector<T>& v, index_t n) {
       if (static_cast<index_t>(v.size()) < n) v.resize(static_cast<std::size_t>(n));
     };
-    at_least(logits, 2 * chunk * C * kSampleBlock);
+    if (packing) at_least(packed, TS * b.rows);
+    at_least(logits, chunk * per_instance * tile);
     at_least(zc, 2 * C);
     at_least(gc, C);
     at_least(hc, C);
+    at_least(xs, chunk * tile);
 #pragma omp for collapse(3) schedule(static)
     for (index_t g = 0; g < sh.groups; ++g)
-      for (index_t ch = 0; ch < chunks; ++ch)
-        for (index_t blk = 0; blk < blocks; ++blk) {
+      for (index_t t = 0; t < tiles; ++t)
+        for (index_t ch = 0; ch < chunks; ++ch) {
           const index_t here = sharded ? own_counts[g] : b.count;
-          const index_t i0 = blk * kSampleBlock, m = std::min(kSampleBlock, here - i0);
-          if (m <= 0) continue;  // (sharded: this group owns fewer samples)
+          const index_t i0 = t * tile, m = std::min(tile, here - i0);
           const index_t b0 = ch * chunk, nbi = std::min(chunk, sh.width - b0);
-          const D* a[kSampleBlock];
-          index_t k[kSampleBlock];
-          for (index_t r = 0; r < kSampleBlock; ++r) {
-            // a short block repeats its last row
-            k[r] = data_sample(b, g, position(g, i0 + std::min(r, m - 1)));
-            a[r] = data + (k[r] < 0 ? 0 : k[r]) * b.rows;
-          }
+          if (m <= 0 || nbi <= 0) continue;  // (sharded: this group owns fewer samples)
+          index_t k[TS];
+          for (index_t l = 0; l < tile; ++l)
+            k[l] = l < m ? data_sample(b, g, position(g, i0 + l)) : -1;
           // the chunk's columns: W's of instances b0 .. b0 + nbi, then V's
           const index_t wcols = nbi * C, total = second ? 2 * wcols : wcols;
           const T* w = o.w + (g * sh.columns + b0 * C) * b.rows;
@@ -187,28 +274,61 @@ void coefficient_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>&
           const auto column = [&](index_t col) {
             return col < wcols ? w + col * b.rows : v + (col - wcols) * b.rows;
           };
-          // z_r = W' a_r, u_r = V' a_r for the block's rows: four columns at a time
-          index_t col = 0;
-          for (; col + 4 <= total; col += 4) {
-            const T* wc[4] = {column(col), column(col + 1), column(col + 2), column(col + 3)};
-            T sums[16];
-            dot_block4(a, wc, b.rows, sums);
-            for (int r = 0; r < 4; ++r)
-              for (int c = 0; c < 4; ++c) logits[(col + c) * kSampleBlock + r] = sums[r * 4 + c];
+          // z_l = W' a_l, u_l = V' a_l for the tile's samples: logits[col tile + l]
+          if (packing) {
+            // at[j TS + l] = a_l[j]; a short tile's missing samples are zeros
+            T* at = packed.data();
+            for (index_t l = 0; l < TS; ++l) {
+              if (k[l] < 0) {
+                for (index_t j = 0; j < b.rows; ++j) at[j * TS + l] = T(0);
+                continue;
+              }
+              const D* a = data + k[l] * b.rows;
+              for (index_t j = 0; j < b.rows; ++j) at[j * TS + l] = common::data_value<T>(a[j]);
+            }
+            for (index_t col = 0; col < total; col += kLogitColumns) {
+              const index_t nc = std::min<index_t>(kLogitColumns, total - col);
+              const T* wc[kLogitColumns];
+              for (index_t c = 0; c < nc; ++c) wc[c] = column(col + c);
+              logits_any(static_cast<int>(nc), at, b.rows, wc, &logits[col * TS]);
+            }
+          } else {
+            // a short block repeats its last row
+            const D* a[kRowBlock];
+            for (index_t r = 0; r < kRowBlock; ++r) {
+              const index_t kr = k[std::min(r, m - 1)];
+              a[r] = data + (kr < 0 ? 0 : kr) * b.rows;
+            }
+            index_t col = 0;
+            for (; col + 4 <= total; col += 4) {
+              const T* wc[4] = {column(col), column(col + 1), column(col + 2), column(col + 3)};
+              T sums[16];
+              dot_block4(a, wc, b.rows, sums);
+              for (int r = 0; r < 4; ++r)
+                for (int c = 0; c < 4; ++c) logits[(col + c) * kRowBlock + r] = sums[r * 4 + c];
+            }
+            for (; col < total; ++col) dot_block(a, column(col), b.rows, &logits[col * kRowBlock]);
           }
-          for (; col < total; ++col) dot_block(a, column(col), b.rows, &logits[col * kSampleBlock]);
-          // coefficients of each (sample, instance)
-          for (index_t r = 0; r < m; ++r)
-            for (index_t bi = 0; bi < nbi; ++bi) {
+          // the weight logits x[k, inst] of the chunk's (instance, sample) pairs, read in one
+          // tight loop first: they are scattered over the data set, and the loop below would
+          // wait for each in turn
+          if (b.x)
+            for (index_t bi = 0; bi < nbi; ++bi)
+              for (index_t r = 0; r < m; ++r)
+                xs[bi * tile + r] = k[r] >= 0 ? b.x[k[r] + (g * sh.width + b0 + bi) * b.ldx] : T(0);
+          // coefficients of each (instance, sample): an instance's columns of rg and rh are
+          // written down the tile's batch positions, not across the instances' columns
+          for (index_t bi = 0; bi < nbi; ++bi)
+            for (index_t r = 0; r < m; ++r) {
               const index_t inst = g * sh.width + b0 + bi;  // the instance
               for (int c = 0; c < C; ++c) {
-                zc[c] = logits[(bi * C + c) * kSampleBlock + r];
-                if (second) zc[C + c] = logits[(wcols + bi * C + c) * kSampleBlock + r];
+                zc[c] = logits[(bi * C + c) * tile + r];
+                if (second) zc[C + c] = logits[(wcols + bi * C + c) * tile + r];
               }
               // another rank's sample (k < 0): weight 0, so zero coefficients, and no J v term
               const bool own = k[r] >= 0;
               const T weight = !own  ? T(0)
-                               : b.x ? b.scale * common::sigmoid(b.x[k[r] + inst * b.ldx])
+                               : b.x ? b.scale * common::sigmoid(xs[bi * tile + r])
                                      : b.scale;
               const index_t i = position(g, i0 + r);
               // grad_x g's term: the sample's loss, before the coefficients overwrite z
@@ -231,65 +351,9 @@ void coefficient_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>&
   }
 }
 
-/// 64-byte vectors (GCC vector extensions: one zmm register with AVX-512, two ymm with AVX2,
-/// four xmm in the baseline build).
-template <typename T>
-struct Simd;
-template <>
-struct Simd<float> {
-  typedef float type __attribute__((vector_size(64)));
-  static constexpr int lanes = 16;
-};
-template <>
-struct Simd<double> {
-  typedef double type __attribute__((vector_size(64)));
-  static constexpr int lanes = 8;
-};
-
-template <typename T>
-inline typename Simd<T>::type load_vec(const T* p) {
-  typename Simd<T>::type v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-template <typename T>
-inline void store_vec(T* p, typename Simd<T>::type v) {
-  std::memcpy(p, &v, sizeof v);
-}
-
-/// A vector of T from data stored as T or as bf16.
-template <typename T>
-inline typename Simd<T>::type load_rows(const T* p) {
-  return load_vec(p);
-}
-/// bf16 bits, their widening to float bits, and floats, for one vector of T.
-template <typename T>
-struct Bf16Vec;
-template <>
-struct Bf16Vec<float> {
-  typedef std::uint16_t half_bits __attribute__((vector_size(32)));
-  typedef std::uint32_t float_bits __attribute__((vector_size(64)));
-  typedef float floats __attribute__((vector_size(64)));
-};
-template <>
-struct Bf16Vec<double> {
-  typedef std::uint16_t half_bits __attribute__((vector_size(16)));
-  typedef std::uint32_t float_bits __attribute__((vector_size(32)));
-  typedef float floats __attribute__((vector_size(32)));
-};
-template <typename T>
-inline typename Simd<T>::type load_rows(const std::uint16_t* p) {
-  using B = Bf16Vec<T>;
-  typename B::half_bits h;
-  std::memcpy(&h, p, sizeof h);
-  const typename B::float_bits u = __builtin_convertvector(h, typename B::float_bits) << 16;
-  typename B::floats f;
-  std::memcpy(&f, &u, sizeof f);
-  return __builtin_convertvector(f, typename Simd<T>::type);
-}
-
-/// Output columns of one register block of the back-product.
-constexpr int kBlockColumns = 8;
+/// Output columns of one register block of the back-product: 2 x 12 vector accumulators, 2 row
+/// loads and 12 broadcasts per sample (an 8-column block had 10 loads per 16 FMAs).
+constexpr int kBlockColumns = 12;
 
 /// The value an output entry starts from: its old value (accumulating), reg2 init, or 0.
 template <typename T>
@@ -297,88 +361,81 @@ inline T start_value(const T* out, const T* init, index_t e, T reg2, bool accumu
   return accumulate ? out[e] : (reg2 != T(0) ? reg2 * init[e] : T(0));
 }
 
-/// out[j, c] (+)= sum_i R[i, c] a_i[j] for rows [j0, j0 + 2 lanes) and NC columns from c0:
-/// 2 x NC vector accumulators held in registers over the whole batch, one broadcast of R and
-/// two row loads per sample. Every entry sums over i in batch order.
-template <int NC, typename D, typename T>
-void back_product_block(const LinearModelBatch<T>& b, index_t g, index_t j0, index_t c0,
-                        const T* R, index_t ldr, const T* init, T reg2, bool accumulate, T* out) {
-  const D* data = data_of<D>(b);
+/// out[j, c] (+)= sum_i R[i, c] a_i[j] for the n <= 2 lanes rows [j0, j0 + n) of one row tile
+/// and NC columns from c0: 2 x NC vector accumulators held in registers over the whole batch,
+/// two loads of the packed tile (ap[i 2L + jj] = a_i[j0 + jj], zero past the data's rows and
+/// for another rank's samples) and NC broadcasts of R per sample. Every entry sums over i in
+/// batch order.
+template <int NC, typename T>
+void back_product_block(const T* ap, index_t count, index_t rows, index_t j0, index_t n,
+                        index_t c0, const T* R, index_t ldr, const T* init, T reg2,
+                        bool accumulate, T* out) {
   using V = typename Simd<T>::type;
   constexpr int L = Simd<T>::lanes;
   V acc[NC][2];
   for (int c = 0; c < NC; ++c)
     for (int h = 0; h < 2; ++h) {
       T start[L];
-      for (int l = 0; l < L; ++l)
-        start[l] = start_value(out, init, (c0 + c) * b.rows + j0 + h * L + l, reg2, accumulate);
+      for (int l = 0; l < L; ++l) {
+        const index_t jj = h * L + l;
+        start[l] = jj < n ? start_value(out, init, (c0 + c) * rows + j0 + jj, reg2, accumulate)
+                          : T(0);
+      }
       acc[c][h] = load_vec(start);
     }
-  for (index_t i = 0; i < b.count; ++i) {
-    const index_t k = data_sample(b, g, i);
-    if (k < 0) continue;  // another rank's sample (zero coefficients)
-    const D* a = data + k * b.rows + j0;
-    const V x0 = load_rows<T>(a), x1 = load_rows<T>(a + L);
-    const T* r = R + i + c0 * ldr;
+  const T* r = R + c0 * ldr;
+  for (index_t i = 0; i < count; ++i) {
+    const V x0 = load_vec(ap + i * 2 * L), x1 = load_vec(ap + i * 2 * L + L);
     for (int c = 0; c < NC; ++c) {
-      const T rc = r[c * ldr];
+      const T rc = r[c * ldr + i];
       acc[c][0] += rc * x0;
       acc[c][1] += rc * x1;
     }
   }
-  for (int c = 0; c < NC; ++c)
-    for (int h = 0; h < 2; ++h) store_vec(out + (c0 + c) * b.rows + j0 + h * L, acc[c][h]);
-}
-
-/// The same for a tile of fewer than 2 lanes rows (the last rows of the data): a local tile,
-/// the batch in the same order.
-template <typename D, typename T>
-void back_product_tail(const LinearModelBatch<T>& b, index_t g, index_t j0, index_t n,
-                       index_t c0, index_t nc, const T* R, index_t ldr, const T* init, T reg2,
-                       bool accumulate, T* out) {
-  const D* data = data_of<D>(b);
-  constexpr int L = Simd<T>::lanes;
-  T t[kBlockColumns][2 * L];
-  for (index_t c = 0; c < nc; ++c)
-    for (index_t jj = 0; jj < n; ++jj)
-      t[c][jj] = start_value(out, init, (c0 + c) * b.rows + j0 + jj, reg2, accumulate);
-  for (index_t i = 0; i < b.count; ++i) {
-    const index_t k = data_sample(b, g, i);
-    if (k < 0) continue;  // another rank's sample (zero coefficients)
-    const D* a = data + k * b.rows + j0;
-    const T* r = R + i + c0 * ldr;
-    for (index_t c = 0; c < nc; ++c) {
-      const T rc = r[c * ldr];
-      for (index_t jj = 0; jj < n; ++jj) t[c][jj] += rc * common::data_value<T>(a[jj]);
+  for (int c = 0; c < NC; ++c) {
+    T* o = out + (c0 + c) * rows + j0;
+    if (n == 2 * L) {
+      store_vec(o, acc[c][0]);
+      store_vec(o + L, acc[c][1]);
+      continue;
     }
+    T lanes[2 * L];
+    store_vec(lanes, acc[c][0]);
+    store_vec(lanes + L, acc[c][1]);
+    for (index_t jj = 0; jj < n; ++jj) o[jj] = lanes[jj];
   }
-  for (index_t c = 0; c < nc; ++c)
-    for (index_t jj = 0; jj < n; ++jj) out[(c0 + c) * b.rows + j0 + jj] = t[c][jj];
 }
 
-template <typename D, typename T>
-void back_product_any(int nc, const LinearModelBatch<T>& b, index_t g, index_t j0, index_t c0,
-                      const T* R, index_t ldr, const T* init, T reg2, bool accumulate, T* out) {
+template <typename T>
+void back_product_any(int nc, const T* ap, index_t count, index_t rows, index_t j0, index_t n,
+                      index_t c0, const T* R, index_t ldr, const T* init, T reg2,
+                      bool accumulate, T* out) {
+#define BILEVEL_BLOCK(k)                                                                      \
+  case k:                                                                                     \
+    return back_product_block<k>(ap, count, rows, j0, n, c0, R, ldr, init, reg2, accumulate, \
+                                 out);
   switch (nc) {
-    case 8: return back_product_block<8, D>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
-    case 7: return back_product_block<7, D>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
-    case 6: return back_product_block<6, D>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
-    case 5: return back_product_block<5, D>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
-    case 4: return back_product_block<4, D>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
-    case 3: return back_product_block<3, D>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
-    case 2: return back_product_block<2, D>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
-    default: return back_product_block<1, D>(b, g, j0, c0, R, ldr, init, reg2, accumulate, out);
+    BILEVEL_BLOCK(12) BILEVEL_BLOCK(11) BILEVEL_BLOCK(10) BILEVEL_BLOCK(9) BILEVEL_BLOCK(8)
+    BILEVEL_BLOCK(7) BILEVEL_BLOCK(6) BILEVEL_BLOCK(5) BILEVEL_BLOCK(4) BILEVEL_BLOCK(3)
+    BILEVEL_BLOCK(2)
+    default:
+      return back_product_block<1>(ap, count, rows, j0, n, c0, R, ldr, init, reg2, accumulate,
+                                   out);
   }
+#undef BILEVEL_BLOCK
 }
 
-/// Pass 2: grad and hv as back-products over the batch, parallel over (group, output, row
-/// tile of 2 vectors, block of 8 columns); the result does not depend on the split.
+/// Pass 2: grad and hv as back-products over the batch. Group by group, the batch's rows are
+/// first packed in row tiles of 2 vectors (contiguous per tile, bf16 widened, another rank's
+/// samples zero: the gathered rows were the pass's stalls); then the work is split over
+/// (output, row tile, block of kBlockColumns columns). The result does not depend on the split.
 template <typename D, typename T>
 void back_product_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>& o,
                        const LinearModelWorkspace<T>& ws) {
+  const D* data = data_of<D>(b);
   const Shape<T> sh = shape_of(b);
-  constexpr index_t rows_per_tile = 2 * Simd<T>::lanes;
-  const index_t tiles = (b.rows + rows_per_tile - 1) / rows_per_tile;
+  constexpr index_t RT = 2 * Simd<T>::lanes;  // rows per tile
+  const index_t tiles = (b.rows + RT - 1) / RT;
   const index_t col_blocks = (sh.columns + kBlockColumns - 1) / kBlockColumns;
   struct Output {
     T* out;
@@ -389,25 +446,40 @@ void back_product_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>
   int n_out = 0;
   if (o.grad) outputs[n_out++] = {o.grad, ws.rg, o.w};
   if (o.hv) outputs[n_out++] = {o.hv, ws.rh, o.v};
-  const index_t items = sh.groups * n_out * tiles * col_blocks;
-#pragma omp parallel for schedule(static)
-  for (index_t item = 0; item < items; ++item) {
-    index_t rest = item;
-    const index_t cb = rest % col_blocks;
-    rest /= col_blocks;
-    const index_t t = rest % tiles;
-    rest /= tiles;
-    const Output& out = outputs[rest % n_out];
-    const index_t g = rest / n_out;
-    const index_t j0 = t * rows_per_tile, n = std::min(rows_per_tile, b.rows - j0);
-    const index_t c0 = g * sh.columns + cb * kBlockColumns;
-    const index_t nc = std::min<index_t>(kBlockColumns, (g + 1) * sh.columns - c0);
-    if (n == rows_per_tile)
-      back_product_any<D>(static_cast<int>(nc), b, g, j0, c0, out.R, ws.ld, out.init, o.reg2,
-                       o.accumulate, out.out);
-    else
-      back_product_tail<D>(b, g, j0, n, c0, nc, out.R, ws.ld, out.init, o.reg2, o.accumulate,
-                        out.out);
+  // one group's packed rows: packed[(t count + i) RT + jj] = a_i[t RT + jj] (kept from call to
+  // call: no allocation in an iteration once the shapes are seen)
+  thread_local std::vector<T> packed_rows;
+  if (static_cast<index_t>(packed_rows.size()) < tiles * b.count * RT)
+    packed_rows.resize(static_cast<std::size_t>(tiles * b.count * RT));
+  T* packed = packed_rows.data();
+  const index_t items = n_out * tiles * col_blocks;
+#pragma omp parallel
+  for (index_t g = 0; g < sh.groups; ++g) {
+#pragma omp for schedule(static)
+    for (index_t i = 0; i < b.count; ++i) {
+      const index_t k = data_sample(b, g, i);  // < 0: another rank's sample
+      const D* a = data + (k < 0 ? 0 : k) * b.rows;
+      for (index_t t = 0; t < tiles; ++t) {
+        T* dst = packed + (t * b.count + i) * RT;
+        for (index_t jj = 0; jj < RT; ++jj) {
+          const index_t j = t * RT + jj;
+          dst[jj] = k >= 0 && j < b.rows ? common::data_value<T>(a[j]) : T(0);
+        }
+      }
+    }
+#pragma omp for schedule(static)
+    for (index_t item = 0; item < items; ++item) {
+      index_t rest = item;
+      const index_t cb = rest % col_blocks;
+      rest /= col_blocks;
+      const index_t t = rest % tiles;
+      const Output& out = outputs[rest / tiles];
+      const index_t j0 = t * RT, n = std::min(RT, b.rows - j0);
+      const index_t c0 = g * sh.columns + cb * kBlockColumns;
+      const index_t nc = std::min<index_t>(kBlockColumns, (g + 1) * sh.columns - c0);
+      back_product_any(static_cast<int>(nc), packed + t * b.count * RT, b.count, b.rows, j0, n,
+                       c0, out.R, ws.ld, out.init, o.reg2, o.accumulate, out.out);
+    }
   }
 }
 
