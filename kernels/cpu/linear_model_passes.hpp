@@ -233,9 +233,9 @@ void coefficient_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>&
   const index_t tile = packing ? TS : kRowBlock;  // samples per tile
   const index_t tiles = (most + tile - 1) / tile;
   const index_t wanted = 2 * static_cast<index_t>(omp_get_max_threads());
-  // (the row form takes every column in one chunk: which of its columns dot_block4 or
-  // dot_block computes, and so their last bits, must not depend on the thread count)
-  // (a sharded call may own no sample of the batch: no tiles)
+  // The row form takes every column in one chunk: which of its columns dot_block4 or dot_block
+  // computes, and so their last bits, must not depend on the thread count. (A sharded call may
+  // own no sample of the batch: no tiles.)
   const index_t work = std::max<index_t>(sh.groups * tiles, 1);
   const index_t chunks =
       packing ? std::clamp<index_t>((wanted + work - 1) / work, 1, sh.width) : 1;
@@ -244,8 +244,8 @@ void coefficient_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>&
   {
     // per-thread scratch, kept from call to call (OpenMP's threads persist: no allocation in
     // an iteration once the shapes are seen): the packed tile, the logits of its samples for
-    // one chunk of instances ([z of W | u of V] x tile), one (sample, instance)'s logits [z u]
-    // and coefficients rg, rh
+    // one chunk of instances ([z of W | u of V] x tile), their weight logits x, one (sample,
+    // instance)'s logits [z u] and coefficients rg, rh
     thread_local std::vector<T> packed, logits, xs, zc, gc, hc;
     const auto at_least = [](std::vector<T>& v, index_t n) {
       if (static_cast<index_t>(v.size()) < n) v.resize(static_cast<std::size_t>(n));
