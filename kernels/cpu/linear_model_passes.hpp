@@ -83,6 +83,37 @@ inline void store_vec(T* p, typename Simd<T>::type v) {
   std::memcpy(p, &v, sizeof v);
 }
 
+/// A vector of T from data stored as T or as bf16.
+template <typename T>
+inline typename Simd<T>::type load_rows(const T* p) {
+  return load_vec(p);
+}
+/// bf16 bits, their widening to float bits, and floats, for one vector of T.
+template <typename T>
+struct Bf16Vec;
+template <>
+struct Bf16Vec<float> {
+  typedef std::uint16_t half_bits __attribute__((vector_size(32)));
+  typedef std::uint32_t float_bits __attribute__((vector_size(64)));
+  typedef float floats __attribute__((vector_size(64)));
+};
+template <>
+struct Bf16Vec<double> {
+  typedef std::uint16_t half_bits __attribute__((vector_size(16)));
+  typedef std::uint32_t float_bits __attribute__((vector_size(32)));
+  typedef float floats __attribute__((vector_size(32)));
+};
+template <typename T>
+inline typename Simd<T>::type load_rows(const std::uint16_t* p) {
+  using B = Bf16Vec<T>;
+  typename B::half_bits h;
+  std::memcpy(&h, p, sizeof h);
+  const typename B::float_bits u = __builtin_convertvector(h, typename B::float_bits) << 16;
+  typename B::floats f;
+  std::memcpy(&f, &u, sizeof f);
+  return __builtin_convertvector(f, typename Simd<T>::type);
+}
+
 /// Samples of one tile of pass 1: two vectors (32 floats, 16 doubles).
 template <typename T>
 constexpr index_t kTileSamples = 2 * Simd<T>::lanes;
@@ -434,13 +465,40 @@ inline T start_value(const T* out, const T* init, index_t e, T reg2, bool accumu
   return accumulate ? out[e] : (reg2 != T(0) ? reg2 * init[e] : T(0));
 }
 
+/// Where pass 2 reads sample i's rows [j0, j0 + 2 lanes): a packed row tile (ap[i 2L + jj] =
+/// a_i[j0 + jj], zero past the data's rows and for another rank's samples)...
+template <typename T>
+struct PackedRowTile {
+  const T* ap;
+  bool load(index_t i, typename Simd<T>::type* x) const {
+    constexpr int L = Simd<T>::lanes;
+    x[0] = load_vec(ap + i * 2 * L);
+    x[1] = load_vec(ap + i * 2 * L + L);
+    return true;
+  }
+};
+/// ... or the data's rows in place (few columns: packing would cost more than it saves);
+/// false for another rank's sample (zero coefficients).
+template <typename D, typename T>
+struct RowsInPlace {
+  const LinearModelBatch<T>& b;
+  index_t g, j0;
+  bool load(index_t i, typename Simd<T>::type* x) const {
+    constexpr int L = Simd<T>::lanes;
+    const index_t k = data_sample(b, g, i);
+    if (k < 0) return false;
+    const D* a = data_of<D>(b) + k * b.rows + j0;
+    x[0] = load_rows<T>(a);
+    x[1] = load_rows<T>(a + L);
+    return true;
+  }
+};
+
 /// out[j, c] (+)= sum_i R[i, c] a_i[j] for the n <= 2 lanes rows [j0, j0 + n) of one row tile
 /// and NC columns from c0: 2 x NC vector accumulators held in registers over the whole batch,
-/// two loads of the packed tile (ap[i 2L + jj] = a_i[j0 + jj], zero past the data's rows and
-/// for another rank's samples) and NC broadcasts of R per sample. Every entry sums over i in
-/// batch order.
-template <int NC, typename T>
-void back_product_block(const T* ap, index_t count, index_t rows, index_t j0, index_t n,
+/// two row loads and NC broadcasts of R per sample. Every entry sums over i in batch order.
+template <int NC, typename Rows, typename T>
+void back_product_block(const Rows& a, index_t count, index_t rows, index_t j0, index_t n,
                         index_t c0, const T* R, index_t ldr, const T* init, T reg2,
                         bool accumulate, T* out) {
   using V = typename Simd<T>::type;
@@ -458,11 +516,12 @@ void back_product_block(const T* ap, index_t count, index_t rows, index_t j0, in
     }
   const T* r = R + c0 * ldr;
   for (index_t i = 0; i < count; ++i) {
-    const V x0 = load_vec(ap + i * 2 * L), x1 = load_vec(ap + i * 2 * L + L);
+    V x[2];
+    if (!a.load(i, x)) continue;
     for (int c = 0; c < NC; ++c) {
       const T rc = r[c * ldr + i];
-      acc[c][0] += rc * x0;
-      acc[c][1] += rc * x1;
+      acc[c][0] += rc * x[0];
+      acc[c][1] += rc * x[1];
     }
   }
   for (int c = 0; c < NC; ++c) {
@@ -479,33 +538,60 @@ void back_product_block(const T* ap, index_t count, index_t rows, index_t j0, in
   }
 }
 
-template <typename T>
-void back_product_any(int nc, const T* ap, index_t count, index_t rows, index_t j0, index_t n,
+template <typename Rows, typename T>
+void back_product_any(int nc, const Rows& a, index_t count, index_t rows, index_t j0, index_t n,
                       index_t c0, const T* R, index_t ldr, const T* init, T reg2,
                       bool accumulate, T* out) {
-#define BILEVEL_BLOCK(k)                                                                      \
-  case k:                                                                                     \
-    return back_product_block<k>(ap, count, rows, j0, n, c0, R, ldr, init, reg2, accumulate, \
+#define BILEVEL_BLOCK(k)                                                                     \
+  case k:                                                                                    \
+    return back_product_block<k>(a, count, rows, j0, n, c0, R, ldr, init, reg2, accumulate, \
                                  out);
   switch (nc) {
     BILEVEL_BLOCK(12) BILEVEL_BLOCK(11) BILEVEL_BLOCK(10) BILEVEL_BLOCK(9) BILEVEL_BLOCK(8)
     BILEVEL_BLOCK(7) BILEVEL_BLOCK(6) BILEVEL_BLOCK(5) BILEVEL_BLOCK(4) BILEVEL_BLOCK(3)
     BILEVEL_BLOCK(2)
     default:
-      return back_product_block<1>(ap, count, rows, j0, n, c0, R, ldr, init, reg2, accumulate,
+      return back_product_block<1>(a, count, rows, j0, n, c0, R, ldr, init, reg2, accumulate,
                                    out);
   }
 #undef BILEVEL_BLOCK
 }
 
-/// Pass 2: grad and hv as back-products over the batch. Group by group, the batch's rows are
-/// first packed in row tiles of 2 vectors (contiguous per tile, bf16 widened, another rank's
-/// samples zero: the gathered rows were the pass's stalls); then the work is split over
-/// (output, row tile, block of kBlockColumns columns). The result does not depend on the split.
+/// The rows in place for the last tile of fewer than 2 lanes rows: a local tile, the batch in
+/// the same order.
+template <typename D, typename T>
+void back_product_tail(const LinearModelBatch<T>& b, index_t g, index_t j0, index_t n,
+                       index_t c0, index_t nc, const T* R, index_t ldr, const T* init, T reg2,
+                       bool accumulate, T* out) {
+  const D* data = data_of<D>(b);
+  constexpr int L = Simd<T>::lanes;
+  T t[kBlockColumns][2 * L];
+  for (index_t c = 0; c < nc; ++c)
+    for (index_t jj = 0; jj < n; ++jj)
+      t[c][jj] = start_value(out, init, (c0 + c) * b.rows + j0 + jj, reg2, accumulate);
+  for (index_t i = 0; i < b.count; ++i) {
+    const index_t k = data_sample(b, g, i);
+    if (k < 0) continue;  // another rank's sample (zero coefficients)
+    const D* a = data + k * b.rows + j0;
+    const T* r = R + i + c0 * ldr;
+    for (index_t c = 0; c < nc; ++c) {
+      const T rc = r[c * ldr];
+      for (index_t jj = 0; jj < n; ++jj) t[c][jj] += rc * common::data_value<T>(a[jj]);
+    }
+  }
+  for (index_t c = 0; c < nc; ++c)
+    for (index_t jj = 0; jj < n; ++jj) out[(c0 + c) * b.rows + j0 + jj] = t[c][jj];
+}
+
+/// Pass 2: grad and hv as back-products over the batch, split over (output, row tile of 2
+/// vectors, block of kBlockColumns columns); the result does not depend on the split. With
+/// kPackedColumns columns per group or more, the batch's rows are first packed group by group in
+/// row tiles (contiguous per tile, bf16 widened, another rank's samples zero): read in place,
+/// 512 gathered rows per 12 columns were the pass's stalls (they left L2 while R streamed past).
+/// With fewer, each row is used by too few columns to pay for its copy and is read in place.
 template <typename D, typename T>
 void back_product_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>& o,
                        const LinearModelWorkspace<T>& ws) {
-  const D* data = data_of<D>(b);
   const Shape<T> sh = shape_of(b);
   constexpr index_t RT = 2 * Simd<T>::lanes;  // rows per tile
   const index_t tiles = (b.rows + RT - 1) / RT;
@@ -519,13 +605,40 @@ void back_product_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>
   int n_out = 0;
   if (o.grad) outputs[n_out++] = {o.grad, ws.rg, o.w};
   if (o.hv) outputs[n_out++] = {o.hv, ws.rh, o.v};
+  const index_t items = n_out * tiles * col_blocks;  // per group
+  // item -> (output, tile, column block) of group g, and the block's columns
+  struct Item {
+    const Output* out;
+    index_t t, j0, n, c0, nc;
+  };
+  const auto item_of = [&](index_t g, index_t item) {
+    const index_t cb = item % col_blocks, t = (item / col_blocks) % tiles;
+    const index_t c0 = g * sh.columns + cb * kBlockColumns;
+    return Item{&outputs[item / (col_blocks * tiles)], t, t * RT, std::min(RT, b.rows - t * RT),
+                c0, std::min<index_t>(kBlockColumns, (g + 1) * sh.columns - c0)};
+  };
+  if (sh.columns < kPackedColumns) {
+#pragma omp parallel for schedule(static)
+    for (index_t gi = 0; gi < sh.groups * items; ++gi) {
+      const index_t g = gi / items;
+      const Item it = item_of(g, gi % items);
+      if (it.n == RT)
+        back_product_any(static_cast<int>(it.nc), RowsInPlace<D, T>{b, g, it.j0}, b.count,
+                         b.rows, it.j0, it.n, it.c0, it.out->R, ws.ld, it.out->init, o.reg2,
+                         o.accumulate, it.out->out);
+      else
+        back_product_tail<D>(b, g, it.j0, it.n, it.c0, it.nc, it.out->R, ws.ld, it.out->init,
+                             o.reg2, o.accumulate, it.out->out);
+    }
+    return;
+  }
   // one group's packed rows: packed[(t count + i) RT + jj] = a_i[t RT + jj] (kept from call to
   // call: no allocation in an iteration once the shapes are seen)
+  const D* data = data_of<D>(b);
   thread_local std::vector<T> packed_rows;
   if (static_cast<index_t>(packed_rows.size()) < tiles * b.count * RT)
     packed_rows.resize(static_cast<std::size_t>(tiles * b.count * RT));
   T* packed = packed_rows.data();
-  const index_t items = n_out * tiles * col_blocks;
 #pragma omp parallel
   for (index_t g = 0; g < sh.groups; ++g) {
 #pragma omp for schedule(static)
@@ -542,16 +655,10 @@ void back_product_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>
     }
 #pragma omp for schedule(static)
     for (index_t item = 0; item < items; ++item) {
-      index_t rest = item;
-      const index_t cb = rest % col_blocks;
-      rest /= col_blocks;
-      const index_t t = rest % tiles;
-      const Output& out = outputs[rest / tiles];
-      const index_t j0 = t * RT, n = std::min(RT, b.rows - j0);
-      const index_t c0 = g * sh.columns + cb * kBlockColumns;
-      const index_t nc = std::min<index_t>(kBlockColumns, (g + 1) * sh.columns - c0);
-      back_product_any(static_cast<int>(nc), packed + t * b.count * RT, b.count, b.rows, j0, n,
-                       c0, out.R, ws.ld, out.init, o.reg2, o.accumulate, out.out);
+      const Item it = item_of(g, item);
+      back_product_any(static_cast<int>(it.nc), PackedRowTile<T>{packed + it.t * b.count * RT},
+                       b.count, b.rows, it.j0, it.n, it.c0, it.out->R, ws.ld, it.out->init,
+                       o.reg2, o.accumulate, it.out->out);
     }
   }
 }
