@@ -356,13 +356,13 @@ TYPED_TEST_SUITE(Bf16Data, Precisions);
 
 template <typename T>
 std::vector<std::vector<T>> bf16_case(std::shared_ptr<Executor> exec, const HypercleanData& data,
-                                      DataPrecision precision, OraclePath path) {
+                                      DataPrecision precision, OraclePath path, index_t nb) {
   BatchCase bc;
   bc.indices = repeated_batch(45, 120, 5);
   HypercleanProblem<T> p(exec, data, 2e-3, precision);
   p.set_oracle_path(path);
-  p.reserve(3, 45);
-  const index_t dx = p.dim_x(), dy = p.dim_y(), nb = 3;
+  p.reserve(nb, 45);
+  const index_t dx = p.dim_x(), dy = p.dim_y();
   Array<T> x(exec, dx, nb, random_vector<T>(dx * nb, 11, -2, 2)),
       w(exec, dy, nb, random_vector<T>(dy * nb, 12, -0.3, 0.3)),
       v(exec, dy, nb, random_vector<T>(dy * nb, 13)), gy(exec, dy, nb), hv(exec, dy, nb),
@@ -391,18 +391,23 @@ TYPED_TEST(Bf16Data, StoredFeaturesGiveTheOraclesOfRoundedFeatures) {
   const HypercleanData data = linear_model_data(120, 37, 10);
   const HypercleanData rounded = rounded_to_bf16(data);
   const char* names[] = {"gy", "hv", "jv", "hv full", "gx", "values", "accuracy"};
-  for (const OraclePath path : {OraclePath::automatic, OraclePath::composed}) {
-    SCOPED_TRACE(path == OraclePath::composed ? "composed" : "fused");
-    const auto got = bf16_case<T>(exec, data, DataPrecision::bf16, path);
-    const auto want = bf16_case<T>(exec, rounded, DataPrecision::same, path);
-    const auto unrounded = bf16_case<T>(exec, data, DataPrecision::same, path);
-    for (std::size_t k = 0; k < want.size(); ++k) {
-      SCOPED_TRACE(names[k]);
-      EXPECT_LT(relative_error(got[k], want[k]), 3 * parity_tolerance<T>());
-      EXPECT_LT(relative_error(got[k], unrounded[k]), 2e-2);
+  // B = 3: the CPU passes read the rows as stored (gy) or pack them for the logits only (hv);
+  // B = 8: both passes pack, widening bf16 there
+  for (const index_t nb : {index_t(3), index_t(8)}) {
+    for (const OraclePath path : {OraclePath::automatic, OraclePath::composed}) {
+      SCOPED_TRACE((path == OraclePath::composed ? "composed, B " : "fused, B ") +
+                   std::to_string(nb));
+      const auto got = bf16_case<T>(exec, data, DataPrecision::bf16, path, nb);
+      const auto want = bf16_case<T>(exec, rounded, DataPrecision::same, path, nb);
+      const auto unrounded = bf16_case<T>(exec, data, DataPrecision::same, path, nb);
+      for (std::size_t k = 0; k < want.size(); ++k) {
+        SCOPED_TRACE(names[k]);
+        EXPECT_LT(relative_error(got[k], want[k]), 3 * parity_tolerance<T>());
+        EXPECT_LT(relative_error(got[k], unrounded[k]), 2e-2);
+      }
+      // the rounding is there: some oracle moves by more than T's own rounding
+      EXPECT_GT(relative_error(got[0], unrounded[0]), 10 * parity_tolerance<T>());
     }
-    // the rounding is there: some oracle moves by more than T's own rounding
-    EXPECT_GT(relative_error(got[0], unrounded[0]), 10 * parity_tolerance<T>());
   }
   HypercleanProblem<T> p(exec, data, 2e-3, DataPrecision::bf16);
   HypercleanProblem<T> q(exec, data, 2e-3);
@@ -415,8 +420,8 @@ TYPED_TEST(Bf16Data, CudaMatchesCpu) {
   BILEVEL_REQUIRE_CUDA(gpu);
   const HypercleanData data = linear_model_data(120, 70, 10);
   for (const OraclePath path : {OraclePath::automatic, OraclePath::composed}) {
-    const auto want = bf16_case<T>(cpu(), data, DataPrecision::bf16, path);
-    const auto got = bf16_case<T>(gpu, data, DataPrecision::bf16, path);
+    const auto want = bf16_case<T>(cpu(), data, DataPrecision::bf16, path, 3);
+    const auto got = bf16_case<T>(gpu, data, DataPrecision::bf16, path, 3);
     for (std::size_t k = 0; k < want.size(); ++k)
       EXPECT_LT(relative_error(got[k], want[k]), 3 * parity_tolerance<T>()) << k;
   }
