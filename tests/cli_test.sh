@@ -68,8 +68,8 @@ for t in 1 2; do
     --metrics "$work/t$t.jsonl" >"$work/t$t" 2>&1
   check "--threads $t runs" $? "$(cat "$work/t$t")"
 done
-check "--threads 1 in the header" $(grep -q "CPU (1 thread)" "$work/t1"; echo $?) "$(head -3 "$work/t1")"
-check "--threads 2 in the header" $(grep -q "CPU (2 threads)" "$work/t2"; echo $?) "$(head -3 "$work/t2")"
+check "--threads 1 in the header" $(grep -q "CPU (1 thread," "$work/t1"; echo $?) "$(head -3 "$work/t1")"
+check "--threads 2 in the header" $(grep -q "CPU (2 threads," "$work/t2"; echo $?) "$(head -3 "$work/t2")"
 same_result() {  # the summary's results, without times and the device
   tail -n1 "$1" | tr ',' '\n' | grep -E '"(f1|test_accuracy|validation_loss|precision|recall)"'
 }

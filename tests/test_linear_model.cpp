@@ -159,15 +159,50 @@ TYPED_TEST(FusedOracles, MultiChunkFullPassMatchesTheComposedPath) {
                10 * parity_tolerance<T>());
 }
 
+/// Every instruction-set path of the CPU passes this machine can run (cpu_isas(): generic,
+/// avx2, avx512) gives the composed path's oracles, in the row form (B = 1) and packed (B = 8).
+TEST(FusedOracles, EveryInstructionSetGivesTheComposedOracles) {
+  auto exec = cpu();
+  const std::string saved = cpu_isa();
+  const HypercleanData data = linear_model_data(300, 53, 10);
+  BatchCase bc;
+  bc.indices = repeated_batch(131, 300, 4);
+  for (const std::string& isa : cpu_isas())
+    for (const index_t nb : {1, 8}) {
+      SCOPED_TRACE(isa + ", B " + std::to_string(nb));
+      ASSERT_EQ(set_cpu_isa(isa), isa);
+      expect_close(all_oracles<float>(exec, data, OraclePath::fused, nb, bc),
+                   all_oracles<float>(exec, data, OraclePath::composed, nb, bc),
+                   10 * parity_tolerance<float>());
+    }
+  set_cpu_isa(saved);
+}
+
+/// A full pass whose rows exceed the one-pass range (256 KB: here 3000 rows of 121 values) runs
+/// range after range through both passes, and still gives the composed path's oracles.
+TYPED_TEST(FusedOracles, FullPassInRangesMatchesTheComposedPath) {
+  using T = TypeParam;
+  auto exec = cpu();
+  const HypercleanData data = linear_model_data(3000, 120, 4);
+  for (const index_t nb : {1, 3}) {
+    SCOPED_TRACE("B " + std::to_string(nb));
+    expect_close(all_oracles<T>(exec, data, OraclePath::fused, nb, BatchCase{}),
+                 all_oracles<T>(exec, data, OraclePath::composed, nb, BatchCase{}),
+                 10 * parity_tolerance<T>());
+  }
+}
+
 /// Every logit and every back-product entry sums in one fixed order: 1 to 4 threads, and every
-/// call, give the same bits. Two shapes: B = 3 on 131 samples (gy in the row form of pass 1, the
-/// rest packed), and B = 8 on 40 samples, where pass 1 splits the instances into as many chunks
-/// as the thread count asks for.
+/// call, give the same bits. Three shapes: B = 3 on 131 samples (gy in the row form of pass 1,
+/// the rest packed or not by the instruction set's rule), B = 8 on 40 samples, where pass 1
+/// splits the instances into as many chunks as the thread count asks for, and B = 1 on 2000
+/// samples, which the row form runs in ranges of samples (one pass over the rows).
 TEST(FusedOracles, SameBitsForAnyThreadCountAndEveryCall) {
   auto exec = cpu();
   const HypercleanData data = linear_model_data(300, 53, 10);
   const int threads = omp_get_max_threads();
-  for (const auto& [nb, samples] : {std::pair<index_t, index_t>{3, 131}, {8, 40}}) {
+  for (const auto& [nb, samples] :
+       {std::pair<index_t, index_t>{3, 131}, {8, 40}, {1, 2000}}) {
     SCOPED_TRACE("B " + std::to_string(nb) + ", " + std::to_string(samples) + " samples");
     BatchCase bc;
     bc.indices = repeated_batch(samples, 300, 9);

@@ -12,6 +12,12 @@ lines, the table) to --out.
 On the CPU every program runs pinned to the first --threads cores (taskset), with
 OMP_NUM_THREADS / torch.set_num_threads set to the same count. A framework that is not
 installed for the given interpreter is reported as missing, not guessed.
+
+--isa generic|avx2|avx512 caps every program at one instruction set, so that an AVX-512 machine
+also measures what an AVX2 or an older x86 machine runs: bilevel's kernels (BILEVEL_CPU_ISA) and
+OpenBLAS (OPENBLAS_CORETYPE Nehalem / Haswell / SkylakeX), XLA (--xla_cpu_max_isa SSE4_2 / AVX2 /
+AVX512) and PyTorch (ATEN_CPU_CAPABILITY default / avx2 / avx512). The caches and the core stay
+those of the machine: a real AVX2 machine (AMD Zen 3: 512 KB L2) is still worth a run of its own.
 """
 import argparse
 import json
@@ -22,6 +28,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CASES = ["soba", "stocbio", "bo-rep", "hvp_full"]
+# --isa: bilevel's BILEVEL_CPU_ISA, OPENBLAS_CORETYPE, XLA's --xla_cpu_max_isa, ATEN_CPU_CAPABILITY
+ISA_CAPS = {"generic": ("generic", "Nehalem", "SSE4_2", "default"),
+            "avx2": ("avx2", "Haswell", "AVX2", "avx2"),
+            "avx512": ("avx512", "SkylakeX", "AVX512", "avx512")}
 
 
 def run(cmd, env=None, log=None):
@@ -63,6 +73,17 @@ def ours(args, env, log):
     return rows
 
 
+def cpu_model():
+    """', CPU: <model name>' from /proc/cpuinfo (every number is kept with the CPU it came from)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return ", CPU: " + line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
 def framework(args, script, extra, env, log, python):
     p = run(pinned([python, str(HERE / script)] + extra, args.threads, args.device), env, log)
     rows = {}
@@ -84,6 +105,7 @@ def main():
     ap.add_argument("--out", default="bench/results/compare")
     ap.add_argument("--python-torch", default=sys.executable, help="interpreter with torch")
     ap.add_argument("--python-jax", default=sys.executable, help="interpreter with jax")
+    ap.add_argument("--isa", choices=sorted(ISA_CAPS), help="CPU: cap every program at this instruction set")
     args = ap.parse_args()
     Path(args.out).mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -91,6 +113,12 @@ def main():
         env["OMP_NUM_THREADS"] = str(args.threads)
     if args.device == "cpu":
         env["JAX_PLATFORMS"] = "cpu"
+    if args.isa:
+        ours_isa, openblas, xla, aten = ISA_CAPS[args.isa]
+        env["BILEVEL_CPU_ISA"] = ours_isa
+        env["OPENBLAS_CORETYPE"] = openblas
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + f" --xla_cpu_max_isa={xla}").strip()
+        env["ATEN_CPU_CAPABILITY"] = aten
     full = ["--full-train", "1000000", "--full-features", "1024"] if args.device == "cuda" else []
     with open(Path(args.out) / "log.txt", "w") as log:
         results = {"bilevel": ours(args, env, log)}
@@ -109,7 +137,8 @@ def main():
                                                env, log, args.python_torch)
     columns = [k for k in results if results[k]]
     missing = [k for k in results if not results[k]]
-    lines = [f"device: {args.device}" + (f", {args.threads} thread(s) pinned" if args.threads else ""),
+    lines = [f"device: {args.device}" + (f", {args.threads} thread(s) pinned" if args.threads else "") +
+             (f", every program capped at {args.isa}" if args.isa else "") + cpu_model(),
              "", "| case | B | " + " | ".join(f"{c} (us)" for c in columns) +
              " | " + " | ".join(f"{c} / bilevel" for c in columns if c != "bilevel") + " |",
              "|---|---|" + "---|" * (2 * len(columns) - 1)]

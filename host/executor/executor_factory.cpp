@@ -3,6 +3,7 @@
 #include <bilevel/executor.hpp>
 
 #include "../../kernels/cpu/cpu_executor.hpp"
+#include "../../kernels/cpu/cpu_isa.hpp"
 #include "../../kernels/cuda/cuda_executor.hpp"
 
 #include <algorithm>
@@ -48,6 +49,20 @@ void set_cpu_threads(int threads) {
 }
 
 int cpu_threads() { return kernels::cpu::threads(); }
+
+std::string cpu_isa() { return kernels::cpu::isa_name(kernels::cpu::active_isa()); }
+
+std::string set_cpu_isa(const std::string& name) {
+  return kernels::cpu::isa_name(kernels::cpu::set_isa(kernels::cpu::parse_isa(name, "set_cpu_isa")));
+}
+
+std::vector<std::string> cpu_isas() {
+  std::vector<std::string> out;
+  for (const auto isa : kernels::cpu::supported_isas()) out.push_back(kernels::cpu::isa_name(isa));
+  return out;
+}
+
+std::string cpu_isa_note() { return kernels::cpu::isa_note(); }
 
 std::shared_ptr<Executor> make_executor(Backend backend, int device) {
   switch (backend) {

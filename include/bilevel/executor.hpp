@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace bilevel {
 
@@ -135,6 +136,19 @@ int cuda_device_count(std::string* reason = nullptr);
 void set_cpu_threads(int threads);
 /// The threads the CPU backend uses now.
 int cpu_threads();
+
+/// The instruction set of the CPU backend's vectorized kernels: "generic", "avx2" or "avx512".
+/// The best this processor has unless BILEVEL_CPU_ISA (read once, at the first kernel call)
+/// or set_cpu_isa asked for a lower one. Results differ between instruction sets in the last
+/// bits (other register blocks sum in other groupings), never between thread counts.
+std::string cpu_isa();
+/// Selects the instruction set for every later CPU kernel call of the process, capped at what
+/// this processor supports; returns the one in use. InvalidArgument for an unknown name.
+std::string set_cpu_isa(const std::string& name);
+/// Every instruction set this processor can run, lowest first ("generic" always).
+std::vector<std::string> cpu_isas();
+/// Empty, or why the instruction set in use is not the one asked for (capped).
+std::string cpu_isa_note();
 
 /// Creates an executor. `automatic` picks CUDA when a device exists, the CPU otherwise; throws
 /// DeviceUnavailable if `cuda` is asked for and none exists. `device` selects the CUDA device.

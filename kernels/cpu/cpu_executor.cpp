@@ -1,5 +1,6 @@
 #include "cpu_executor.hpp"
 
+#include "cpu_isa.hpp"
 #include "cpu_ops.hpp"
 
 #include <bilevel/error.hpp>
@@ -20,7 +21,8 @@ class CpuExecutor final : public Executor {
   Backend backend() const override { return Backend::cpu; }
   std::string device_name() const override {
     const int n = omp_get_max_threads();
-    return "CPU (" + std::to_string(n) + (n == 1 ? " thread)" : " threads)");
+    return "CPU (" + std::to_string(n) + (n == 1 ? " thread, " : " threads, ") +
+           isa_name(active_isa()) + ")";
   }
   void* allocate(std::size_t bytes) override {
     if (bytes == 0) return nullptr;

@@ -1,8 +1,9 @@
-// CPU twin of the fused linear-model oracles: picks the passes compiled for the best
-// instruction set this processor has (AVX-512, AVX2 + FMA, or the baseline), once.
+// CPU twin of the fused linear-model oracles: runs the passes compiled for the instruction set in
+// use (cpu_isa.hpp: the best this processor has, or the one BILEVEL_CPU_ISA asks for).
 #include "../linear_model_kernels.hpp"
 
 #include "../common/bf16.hpp"
+#include "cpu_isa.hpp"
 
 #include <bilevel/error.hpp>
 
@@ -23,17 +24,6 @@ BILEVEL_DECLARE_PASSES(avx512)
 
 namespace {
 
-enum class Isa { generic, avx2, avx512 };
-
-Isa detect_isa() {
-#if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) return Isa::avx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::avx2;
-#endif
-  return Isa::generic;
-}
-
 template <typename T>
 class CpuLinearModelKernels final : public LinearModelKernels<T> {
  public:
@@ -52,7 +42,7 @@ class CpuLinearModelKernels final : public LinearModelKernels<T> {
                       "linear model oracle: the loss terms of grad_x g go alone");
       BILEVEL_EXPECTS(o.jv == nullptr || b.x != nullptr,
                       "linear model oracle: J v needs the weight logits x");
-      switch (isa_) {
+      switch (active_isa()) {
         case Isa::avx512: avx512::softmax_cross_entropy(b, o, ws); break;
         case Isa::avx2: avx2::softmax_cross_entropy(b, o, ws); break;
         case Isa::generic: generic::softmax_cross_entropy(b, o, ws); break;
@@ -76,9 +66,6 @@ class CpuLinearModelKernels final : public LinearModelKernels<T> {
     for (index_t e = 0; e < n; ++e) dst[e] = common::float_to_bf16(static_cast<float>(src[e]));
   }
   index_t max_columns() const override { return std::numeric_limits<index_t>::max(); }
-
- private:
-  Isa isa_ = detect_isa();
 };
 
 }  // namespace
