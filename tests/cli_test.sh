@@ -61,7 +61,27 @@ bad_option "unknown option: the closest one named" "bilevel hyperclean: unknown 
 bad_option "unknown option: a prefix named" "unknown option --instance (did you mean --instances?)" quadratic --instance 3
 bad_option "unknown option: nothing close" "bilevel meta: unknown option --foo; \`bilevel meta --help\` lists the options" meta --foo
 
-# 2b'. --threads sets the CPU backend's threads, and the iterates do not depend on it
+bad_option "too many threads refused" "--threads: must be at most" quadratic --threads 100000
+OMP_NUM_THREADS=100000 "$bin" quadratic --backend cpu --iters 2 >"$work/out" 2>&1
+rc=$?
+check "OMP_NUM_THREADS=100000 refused by name, no crash" $([ $rc -eq 1 ] && grep -q "OMP_NUM_THREADS=100000 asks for 100000 threads; this machine allows at most" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+BILEVEL_CPU_ISA=sse9 "$bin" quadratic --backend cpu --iters 2 >"$work/out" 2>&1
+rc=$?
+check "BILEVEL_CPU_ISA=sse9 refused by name" $([ $rc -eq 1 ] && grep -q "BILEVEL_CPU_ISA: unknown instruction set 'sse9' (expected generic, avx2 or avx512)" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+BILEVEL_CPU_ISA=generic "$bin" quadratic --backend cpu --iters 2 >"$work/out" 2>&1
+check "BILEVEL_CPU_ISA=generic in the header" $(grep -q "CPU (.*, generic)" "$work/out"; echo $?) "$(head -2 "$work/out")"
+
+# 2b'. with a core busy elsewhere and no --threads, one thread per idle core (said on stderr)
+if [ "$(nproc)" -ge 2 ]; then
+  taskset -c 0 sh -c 'while :; do :; done' &
+  busy=$!
+  sleep 0.3
+  env -u OMP_NUM_THREADS taskset -c 0,1 "$bin" quadratic --backend cpu --iters 2 >"$work/out" 2>&1
+  kill $busy
+  check "a busy core: one thread fewer, said" $(grep -q "cores were busy with other work at start: 1 CPU thread" "$work/out" && grep -q "CPU (1 thread," "$work/out"; echo $?) "$(head -3 "$work/out")"
+fi
+
+# 2b''. --threads sets the CPU backend's threads, and the iterates do not depend on it
 for t in 1 2; do
   "$bin" hyperclean --data synthetic --samples 900 --features 20 --train 500 --validation 250 \
     --test 150 --batch 64 --iters 30 --eval-every 0 --algo bo-rep --backend cpu --threads $t \

@@ -42,12 +42,23 @@ void add_execution_options(CLI::App* cmd, std::string& backend, std::string& pre
 /// --checkpoint, --checkpoint-every and --resume on `cmd`.
 void add_run_options(CLI::App* cmd, RunOptions& o, const std::string& seed_help);
 
-/// The executor for --backend; says on stderr when `auto` falls back to the CPU, and why.
+/// The executor for --backend; says on stderr when `auto` falls back to the CPU, and why. On the
+/// CPU without --threads or OMP_NUM_THREADS, one thread per core idle at start
+/// (choose_cpu_threads).
 std::shared_ptr<Executor> make_cli_executor(const std::string& backend);
+
+/// thread_policy.cpp: --threads was given; the cores idle over 100 ms (-1: unknown;
+/// `busy_elsewhere` gets the busy ones); and the CPU threads set to the idle cores when fewer
+/// than the default and the user did not choose.
+void note_threads_given();
+int idle_cores(double* busy_elsewhere = nullptr);
+void choose_cpu_threads();
 
 /// Integer-option validators with plain messages ("must be >= 0, got -1").
 CLI::Validator non_negative_integer();
 CLI::Validator positive_integer();
+/// A thread count in [1, max_cpu_threads()].
+CLI::Validator thread_count();
 /// A finite number > 0, the whole text parsed (steps: "" or "-1" or "1e999" are refused).
 CLI::Validator positive_number();
 /// A number in [0, 1) (the corruption fraction).

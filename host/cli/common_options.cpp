@@ -83,10 +83,14 @@ void add_execution_options(CLI::App* cmd, std::string& backend, std::string& pre
       ->capture_default_str()->check(CLI::IsMember({"float", "double"}));
   cmd->add_option("--metrics", metrics, "Write metrics as JSON lines to this file");
   cmd->add_option_function<int>(
-         "--threads", [](const int& n) { set_cpu_threads(n); },
-         "Threads of the CPU backend (default: OMP_NUM_THREADS, else one per core); results "
-         "do not depend on it")
-      ->check(positive_integer());
+         "--threads",
+         [](const int& n) {
+           set_cpu_threads(n);
+           note_threads_given();
+         },
+         "Threads of the CPU backend (default: OMP_NUM_THREADS, else one per core that is idle "
+         "at start); results do not depend on it")
+      ->check(thread_count());
   cmd->add_flag("!--no-graph", graphs,
                 "Launch every kernel from the host instead of replaying captured CUDA graphs "
                 "(debugging, comparison)");
@@ -123,10 +127,25 @@ std::shared_ptr<Executor> make_cli_executor(const std::string& backend_name) {
   // ranks started by mpirun take the node's GPUs in turn (several ranks share one when the
   // node has fewer)
   const int device = devices > 1 ? launched_local_rank() % devices : 0;
+  if (backend == Backend::cpu || (backend == Backend::automatic && devices == 0))
+    choose_cpu_threads();
   return make_executor(backend, device);
 }
 
 CLI::Validator non_negative_integer() { return integer_at_least(0, "INT>=0"); }
+
+CLI::Validator thread_count() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        std::string message = integer_at_least(1, "INT>0")(text);
+        if (!message.empty()) return message;
+        if (std::stoll(text) > max_cpu_threads())
+          return "must be at most " + std::to_string(max_cpu_threads()) + " (4 per core of this "
+                 "machine; more only adds switching), got " + text;
+        return {};
+      },
+      "THREADS");
+}
 CLI::Validator positive_integer() { return integer_at_least(1, "INT>0"); }
 
 }  // namespace bilevel::cli

@@ -45,8 +45,14 @@ int cuda_device_count(std::string* reason) { return kernels::cuda::device_count(
 
 void set_cpu_threads(int threads) {
   BILEVEL_EXPECTS(threads >= 1, "set_cpu_threads: threads must be >= 1, got " << threads);
+  BILEVEL_EXPECTS(threads <= kernels::cpu::max_threads(),
+                  "set_cpu_threads: " << threads << " threads; this machine allows at most "
+                                      << kernels::cpu::max_threads() << " ("
+                                      << kernels::cpu::threads_limit_reason() << ")");
   kernels::cpu::set_threads(threads);
 }
+
+int max_cpu_threads() { return kernels::cpu::max_threads(); }
 
 int cpu_threads() { return kernels::cpu::threads(); }
 

@@ -130,10 +130,14 @@ inline Ops<double>& Executor::ops<double>() { return ops_double(); }
 int cuda_device_count(std::string* reason = nullptr);
 
 /// Threads of the CPU backend (its OpenMP loops and the OpenMP build of OpenBLAS) for the work
-/// the calling thread starts from now on; throws InvalidArgument unless threads >= 1. Without
-/// a call: OMP_NUM_THREADS, else one per core. Results do not depend on it (the CPU kernels
-/// sum in fixed orders).
+/// the calling thread starts from now on; throws InvalidArgument unless 1 <= threads <=
+/// max_cpu_threads(). Without a call: OMP_NUM_THREADS, else one per core. Results do not
+/// depend on it (the CPU kernels sum in fixed orders).
 void set_cpu_threads(int threads);
+/// The most threads the CPU backend accepts: 4 per core, at least 8 (more only adds
+/// switching, and the OpenMP runtime crashes on stacks for 10^5 of them). make_executor(cpu)
+/// refuses an OMP_NUM_THREADS above it.
+int max_cpu_threads();
 /// The threads the CPU backend uses now.
 int cpu_threads();
 

@@ -7,6 +7,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -72,7 +73,30 @@ class CpuExecutor final : public Executor {
 
 }  // namespace
 
-std::shared_ptr<Executor> make_cpu_executor() { return std::make_shared<CpuExecutor>(); }
+std::shared_ptr<Executor> make_cpu_executor() {
+  // OMP_NUM_THREADS is read by the OpenMP runtime itself: refuse a count it would crash on
+  // (its threads' stacks) before the first parallel region starts them
+  const int n = omp_get_max_threads();
+  if (n > max_threads()) {
+    const char* env = std::getenv("OMP_NUM_THREADS");
+    throw InvalidArgument(std::string("CPU backend: ") +
+                          (env ? "OMP_NUM_THREADS=" + std::string(env) + " asks for "
+                               : std::string("asked for ")) +
+                          std::to_string(n) + " threads; this machine allows at most " +
+                          std::to_string(max_threads()) + " (" + threads_limit_reason() + ")");
+  }
+  return std::make_shared<CpuExecutor>();
+}
+
+int max_threads() {
+  const int cores = std::max(1, omp_get_num_procs());
+  return std::max(4 * cores, 8);
+}
+
+std::string threads_limit_reason() {
+  return "4 threads per core of its " + std::to_string(std::max(1, omp_get_num_procs())) +
+         ": more only adds switching, and each OpenMP thread holds a stack";
+}
 
 void set_threads(int threads) { omp_set_num_threads(threads); }
 int threads() { return omp_get_max_threads(); }
