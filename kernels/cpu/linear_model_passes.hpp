@@ -246,9 +246,10 @@ __attribute__((noinline)) void dot_block(const D* const* a, const T* w, index_t 
 }
 
 /// Columns of the row form's register block: kRowBlock x kDotColumns vector accumulators, the
-/// columns' vectors and a row must fit the register file (32 registers: 4 x 4 + 4 + 1; 16: 4 x 2
-/// + 2 + 1 - a 4 x 4 block there spilled on every feature).
-constexpr int kDotColumns = kVectorRegisters >= 32 ? 4 : 2;
+/// columns' vectors and a row must fit the register file (32 registers: 4 x 4 + 4 + 1; 16:
+/// 4 x 3 + 3 + 1 - a 4 x 4 block there spilled on every feature, and 4 x 2 was bound by its
+/// loads: AVX2 stocBiO at B = 1, 13.2 -> 11.1 ms from 2 to 3 columns).
+constexpr int kDotColumns = kVectorRegisters >= 32 ? 4 : 3;
 
 /// s[r * kDotColumns + c] = a_r . w_c over `n` features for the kRowBlock rows a_r and
 /// kDotColumns columns w_c: kRowBlock x kDotColumns sums from kRowBlock + kDotColumns loads per
