@@ -24,11 +24,13 @@ from . import _bilevel
 from ._bilevel import (CallbackProblem, DeviceUnavailable, DivergenceError, HypercleanProblem,
                        hyperclean_split,
                        InvalidArgument, NotSupported, Problem, QuadraticProblem, cuda_device_count,
-                       cpu_threads, set_cpu_threads)
+                       cpu_threads, set_cpu_threads, max_cpu_threads, cpu_isa, cpu_isas,
+                       set_cpu_isa)
 
 __all__ = ["Executor", "QuadraticProblem", "HypercleanProblem", "CallbackProblem", "Problem",
            "algorithms", "solve", "Result", "DivergenceError", "InvalidArgument", "NotSupported",
            "DeviceUnavailable", "cuda_device_count", "set_cpu_threads", "cpu_threads",
+           "max_cpu_threads", "cpu_isa", "cpu_isas", "set_cpu_isa",
            "hyperclean_split", "meta_sinusoid",
            "meta_episodes", "align_bandit"]
 

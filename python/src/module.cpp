@@ -501,6 +501,13 @@ NB_MODULE(_bilevel, m) {
   m.def("set_cpu_threads", &set_cpu_threads, "threads"_a,
         "Threads of the CPU backend from now on (>= 1); results do not depend on it.");
   m.def("cpu_threads", &cpu_threads, "The threads the CPU backend uses now.");
+  m.def("max_cpu_threads", &max_cpu_threads,
+        "The most threads the CPU backend accepts (4 per core, at least 8).");
+  m.def("set_cpu_isa", &set_cpu_isa, "isa"_a,
+        "The instruction set of the CPU kernels from now on: 'generic', 'avx2' or 'avx512', "
+        "capped at what this CPU has; returns the one in use (ValueError for another name).");
+  m.def("cpu_isa", &cpu_isa, "The instruction set the CPU kernels use now.");
+  m.def("cpu_isas", &cpu_isas, "Every instruction set this CPU can run, lowest first.");
 
   m.def("algorithms", []() {
     nb::list out;

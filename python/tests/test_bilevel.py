@@ -212,8 +212,26 @@ def test_cpu_threads_are_set_and_results_do_not_depend_on_them():
             bilevel.set_cpu_threads(0)
         with pytest.raises(ValueError, match="threads must be >= 0"):
             bilevel.Executor("cpu", threads=-2)
+        # a count the OpenMP runtime would crash on is refused in words, not a dead interpreter
+        with pytest.raises(ValueError, match="this machine allows at most"):
+            bilevel.Executor("cpu", threads=100000)
+        assert bilevel.max_cpu_threads() >= 8
     finally:
         bilevel.set_cpu_threads(before)
+
+
+def test_cpu_instruction_sets_are_listed_and_selected():
+    before = bilevel.cpu_isa()
+    try:
+        isas = bilevel.cpu_isas()
+        assert isas[0] == "generic" and before in isas
+        for isa in isas:
+            assert bilevel.set_cpu_isa(isa) == isa
+            assert isa in bilevel.Executor("cpu").device_name
+        with pytest.raises(ValueError, match="unknown instruction set 'sse9'"):
+            bilevel.set_cpu_isa("sse9")
+    finally:
+        bilevel.set_cpu_isa(before)
 
 
 def test_no_leaks_at_exit_with_a_self_referencing_callback_problem(tmp_path):
