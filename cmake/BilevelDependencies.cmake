@@ -1,7 +1,10 @@
 # Third-party dependencies of the library and its tools.
-find_package(CUDAToolkit REQUIRED)
-# CUDA 13 keeps Thrust/CUB/libcu++ under include/cccl; CMake 3.25 does not add it for .cpp files.
-find_package(CCCL CONFIG REQUIRED HINTS "${CUDAToolkit_LIBRARY_DIR}/cmake")
+if(NOT BILEVEL_CUDA_EMULATION)
+  find_package(CUDAToolkit REQUIRED)
+  # CUDA 13 keeps Thrust/CUB/libcu++ under include/cccl; CMake 3.25 does not add it for .cpp
+  # files.
+  find_package(CCCL CONFIG REQUIRED HINTS "${CUDAToolkit_LIBRARY_DIR}/cmake")
+endif()
 find_package(OpenMP REQUIRED COMPONENTS CXX)
 find_package(ZLIB REQUIRED)
 

@@ -124,10 +124,15 @@ std::shared_ptr<Executor> make_cli_executor(const std::string& backend_name) {
   if (backend == Backend::automatic && devices == 0)
     std::fprintf(stderr, "bilevel: no CUDA device (%s): running on the CPU backend\n",
                  reason.c_str());
+  if (backend == Backend::automatic && devices > 0 && cuda_device_is_emulated())
+    std::fprintf(stderr,
+                 "bilevel: the CUDA device of this build is emulated (BILEVEL_CUDA_EMULATION): "
+                 "running on the CPU backend (--backend cuda runs the emulation)\n");
   // ranks started by mpirun take the node's GPUs in turn (several ranks share one when the
   // node has fewer)
   const int device = devices > 1 ? launched_local_rank() % devices : 0;
-  if (backend == Backend::cpu || (backend == Backend::automatic && devices == 0))
+  if (backend == Backend::cpu ||
+      (backend == Backend::automatic && (devices == 0 || cuda_device_is_emulated())))
     choose_cpu_threads();
   return make_executor(backend, device);
 }

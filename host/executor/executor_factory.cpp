@@ -43,6 +43,8 @@ Backend parse_backend(const std::string& text) {
 
 int cuda_device_count(std::string* reason) { return kernels::cuda::device_count(reason); }
 
+bool cuda_device_is_emulated() { return kernels::cuda::device_is_emulated(); }
+
 void set_cpu_threads(int threads) {
   BILEVEL_EXPECTS(threads >= 1, "set_cpu_threads: threads must be >= 1, got " << threads);
   BILEVEL_EXPECTS(threads <= kernels::cpu::max_threads(),
@@ -75,8 +77,10 @@ std::shared_ptr<Executor> make_executor(Backend backend, int device) {
     case Backend::cpu: return kernels::cpu::make_cpu_executor();
     case Backend::cuda: return kernels::cuda::make_cuda_executor(device);
     case Backend::automatic: {
+      // (the emulated device only where asked for by name: it runs kernels, slowly, to test them)
       std::string reason;
-      if (cuda_device_count(&reason) > 0) return kernels::cuda::make_cuda_executor(device);
+      if (cuda_device_count(&reason) > 0 && !cuda_device_is_emulated())
+        return kernels::cuda::make_cuda_executor(device);
       return kernels::cpu::make_cpu_executor();
     }
   }

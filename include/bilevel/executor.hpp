@@ -128,6 +128,9 @@ inline Ops<double>& Executor::ops<double>() { return ops_double(); }
 /// Number of usable CUDA devices; 0 (not an error) when there is no device or no driver.
 /// `reason` (optional) receives why none is usable.
 int cuda_device_count(std::string* reason = nullptr);
+/// Whether the CUDA device is the emulated one (a library built with BILEVEL_CUDA_EMULATION:
+/// CUDA kernels run on the CPU to be tested; Backend::automatic does not pick it).
+bool cuda_device_is_emulated();
 
 /// Threads of the CPU backend (its OpenMP loops and the OpenMP build of OpenBLAS) for the work
 /// the calling thread starts from now on; throws InvalidArgument unless 1 <= threads <=
@@ -154,7 +157,7 @@ std::vector<std::string> cpu_isas();
 /// Empty, or why the instruction set in use is not the one asked for (capped).
 std::string cpu_isa_note();
 
-/// Creates an executor. `automatic` picks CUDA when a device exists, the CPU otherwise; throws
+/// Creates an executor. `automatic` picks CUDA when a (real) device exists, the CPU otherwise; throws
 /// DeviceUnavailable if `cuda` is asked for and none exists. `device` selects the CUDA device.
 std::shared_ptr<Executor> make_executor(Backend backend, int device = 0);
 

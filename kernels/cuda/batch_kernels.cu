@@ -6,6 +6,7 @@
 #include "../common/batch_math.hpp"
 #include "../common/philox.hpp"
 #include "cuda_error.hpp"
+#include "launch.cuh"
 #include "elementwise.cuh"
 
 #include <cub/block/block_reduce.cuh>
@@ -90,15 +91,15 @@ void launch_column_reduce(cudaStream_t s, index_t rows, index_t cols, Term term,
   const index_t parts = reduce_parts(rows, cols);
   if (parts == 1) {
     const unsigned grid = static_cast<unsigned>(std::min<index_t>(cols, 1 << 16));
-    column_reduce_kernel<<<grid, kBlock, 0, s>>>(rows, cols, term, finish, out);
+    BILEVEL_LAUNCH(grid, kBlock, 0, s, column_reduce_kernel)(rows, cols, term, finish, out);
     BILEVEL_CHECK_LAUNCH(s, name);
     return;
   }
-  partial_reduce_kernel<<<dim3(static_cast<unsigned>(parts), static_cast<unsigned>(cols)), kBlock,
-                          0, s>>>(rows, parts, term, scratch);
+  BILEVEL_LAUNCH(dim3(static_cast<unsigned>(parts), static_cast<unsigned>(cols)), kBlock, 0, s,
+                 partial_reduce_kernel)(rows, parts, term, scratch);
   BILEVEL_CHECK_LAUNCH(s, name);
   const unsigned grid = static_cast<unsigned>(std::min<index_t>((cols + kBlock - 1) / kBlock, 4096));
-  finish_reduce_kernel<<<grid, kBlock, 0, s>>>(cols, parts, scratch, finish, out);
+  BILEVEL_LAUNCH(grid, kBlock, 0, s, finish_reduce_kernel)(cols, parts, scratch, finish, out);
   BILEVEL_CHECK_LAUNCH(s, name);
 }
 
@@ -386,13 +387,14 @@ void launch_sample_indices(cudaStream_t s, std::uint64_t seed, std::uint32_t str
                            index_t sets, sample_index_t* out) {
   const dim3 grid(static_cast<unsigned>(std::min<index_t>((count + kBlock - 1) / kBlock, 4096)),
                   static_cast<unsigned>(std::min<index_t>(sets, 65535)));
-  sample_indices_kernel<<<grid, kBlock, 0, s>>>(seed, stream, step, step_on_device, instance,
-                                                population, count, sets, out);
+  BILEVEL_LAUNCH(grid, kBlock, 0, s, sample_indices_kernel)(seed, stream, step, step_on_device,
+                                                            instance, population, count, sets,
+                                                            out);
   BILEVEL_CHECK_LAUNCH(s, "sample_indices");
 }
 
 void launch_advance_counter(cudaStream_t s, std::uint32_t* counter) {
-  advance_counter_kernel<<<1, 1, 0, s>>>(counter);
+  BILEVEL_LAUNCH(1, 1, 0, s, advance_counter_kernel)(counter);
   BILEVEL_CHECK_LAUNCH(s, "advance_counter");
 }
 
@@ -401,7 +403,7 @@ void launch_schedule(cudaStream_t s, const T* base, index_t count, Schedule sche
                      const std::uint32_t* counter, T* out) {
   const unsigned grid =
       static_cast<unsigned>(std::min<index_t>((count + kBlock - 1) / kBlock, 4096));
-  schedule_kernel<<<grid, kBlock, 0, s>>>(base, count, schedule, counter, out);
+  BILEVEL_LAUNCH(grid, kBlock, 0, s, schedule_kernel)(base, count, schedule, counter, out);
   BILEVEL_CHECK_LAUNCH(s, "schedule");
 }
 
@@ -431,14 +433,14 @@ void launch_normalized_momentum_step(cudaStream_t s, T mu, ConstMatrixView<T> h,
   const index_t parts = reduce_parts(x.rows, x.cols);
   if (parts == 1) {
     const unsigned grid = static_cast<unsigned>(std::min<index_t>(x.cols, 1 << 16));
-    normalized_momentum_kernel<<<grid, kBlock, 0, s>>>(mu, h, m, a, beta, x);
+    BILEVEL_LAUNCH(grid, kBlock, 0, s, normalized_momentum_kernel)(mu, h, m, a, beta, x);
     BILEVEL_CHECK_LAUNCH(s, "normalized_momentum_step");
     return;
   }
   // long columns: m update with partial norms over (parts x cols) blocks, then x moved by
   // the same blocks, each summing its column's partials first
   const dim3 grid(static_cast<unsigned>(parts), static_cast<unsigned>(x.cols));
-  partial_reduce_kernel<<<grid, kBlock, 0, s>>>(
+  BILEVEL_LAUNCH(grid, kBlock, 0, s, partial_reduce_kernel)(
       m.rows, parts,
       [=] __device__(index_t i, index_t j) {
         T& mi = m.data[i + j * m.ld];
@@ -447,7 +449,8 @@ void launch_normalized_momentum_step(cudaStream_t s, T mu, ConstMatrixView<T> h,
       },
       scratch);
   BILEVEL_CHECK_LAUNCH(s, "normalized_momentum_step (norms)");
-  normalized_move_kernel<<<grid, kBlock, 0, s>>>(parts, scratch, a, beta, ConstMatrixView<T>(m), x);
+  BILEVEL_LAUNCH(grid, kBlock, 0, s, normalized_move_kernel)(parts, scratch, a, beta,
+                                                             ConstMatrixView<T>(m), x);
   BILEVEL_CHECK_LAUNCH(s, "normalized_momentum_step (move)");
 }
 

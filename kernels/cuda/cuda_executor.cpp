@@ -258,6 +258,14 @@ int device_count(std::string* reason) {
   return 0;
 }
 
+bool device_is_emulated() {
+#if defined(BILEVEL_CUDA_EMULATION)
+  return true;
+#else
+  return false;
+#endif
+}
+
 std::shared_ptr<Executor> make_cuda_executor(int device) {
   std::string reason;
   const int count = device_count(&reason);

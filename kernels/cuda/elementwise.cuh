@@ -5,6 +5,7 @@
 #include <bilevel/types.hpp>
 
 #include "cuda_error.hpp"
+#include "launch.cuh"
 
 #include <cuda_runtime_api.h>
 
@@ -28,7 +29,7 @@ void launch_elementwise(cudaStream_t s, index_t rows, index_t cols, F f, const c
   if (rows == 0 || cols == 0) return;
   const index_t bx = std::min<index_t>((rows + kElementwiseBlock - 1) / kElementwiseBlock, 8192);
   const dim3 grid(static_cast<unsigned>(bx), static_cast<unsigned>(std::min<index_t>(cols, 65535)));
-  elementwise_kernel<<<grid, kElementwiseBlock, 0, s>>>(rows, cols, f);
+  BILEVEL_LAUNCH(grid, kElementwiseBlock, 0, s, elementwise_kernel)(rows, cols, f);
   BILEVEL_CHECK_LAUNCH(s, name);
 }
 

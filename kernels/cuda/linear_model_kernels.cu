@@ -19,6 +19,7 @@
 #include "../common/bf16.hpp"
 #include "../common/linear_model.hpp"
 #include "cuda_error.hpp"
+#include "launch.cuh"
 #include "elementwise.cuh"
 
 #include <cuda_runtime_api.h>
@@ -113,7 +114,7 @@ __device__ void row_logits(const D* a, index_t rows, const T* w, const T* v, ind
 
 template <typename Loss, typename T>
 __global__ void coefficient_kernel(CallSet<T> set) {
-  extern __shared__ unsigned char smem_raw[];
+  BILEVEL_DYNAMIC_SHARED(unsigned char, smem_raw);
   T* smem = reinterpret_cast<T*>(smem_raw);
   // jv = 0 outside the batch (the back-product kernel, which runs after, writes the batch's)
   for (int c = 0; c < set.count; ++c) {
@@ -340,8 +341,8 @@ class CudaLinearModelKernels final : public LinearModelKernels<T> {
     const index_t fill_blocks = std::min<index_t>((jv_fill + kWarps * 32 * 8 - 1) / (kWarps * 32 * 8), 4096);
     const index_t blocks1 = std::max((pairs + kWarps - 1) / kWarps, fill_blocks);
     const std::size_t smem = sizeof(T) * kWarps * 2 * kMaxColumns;
-    coefficient_kernel<common::SoftmaxCrossEntropy, T>
-        <<<static_cast<unsigned>(blocks1), kWarps * 32, smem, stream_>>>(set);
+    BILEVEL_LAUNCH(static_cast<unsigned>(blocks1), kWarps * 32, smem, stream_,
+                   coefficient_kernel<common::SoftmaxCrossEntropy, T>)(set);
     BILEVEL_CHECK_LAUNCH(stream_, "linear_model_coefficients");
     detail::note_launches();
     if (!back_product) return;
@@ -349,7 +350,7 @@ class CudaLinearModelKernels final : public LinearModelKernels<T> {
     const index_t jv_blocks = (jv_positions + kRowThreads - 1) / kRowThreads;
     const dim3 grid(static_cast<unsigned>(row_tiles + jv_blocks), static_cast<unsigned>(col_tiles),
                     static_cast<unsigned>(groups));
-    back_product_kernel<T><<<grid, kRowThreads, 0, stream_>>>(set, row_tiles);
+    BILEVEL_LAUNCH(grid, kRowThreads, 0, stream_, back_product_kernel<T>)(set, row_tiles);
     BILEVEL_CHECK_LAUNCH(stream_, "linear_model_back_product");
     detail::note_launches();
   }
