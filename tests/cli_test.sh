@@ -344,6 +344,31 @@ assert root.tag.endswith('svg') and root.get('width').startswith('800'), root.at
   printf '{"iteration": 1, "seconds": 0.1, "f1": [0.5]}\n{"iteration": 2, "seconds"\n' >"$work/bad.jsonl"
   bad_option "plot refuses a malformed metrics file by line" "bad.jsonl' line 2 is not JSON" plot "$work/bad.jsonl" -o "$work/x.png"
   bad_option "plot wants .png or .svg" "-o must name a .png or .svg file" plot "$work/large.jsonl" -o "$work/x.gif"
+  # nothing in a metrics file, its name or the output's name executes (gnuplot expands
+  # backquotes in command text; the data travel in datablocks and no path reaches gnuplot)
+  mkdir -p "$work/evil"
+  printf '%s\n' '{"iteration":1,"seconds":0.1,"validation_loss":0.5}' \
+    '{"iteration":1000001,"seconds":0.2,"validation_loss":1e-7}' \
+    '{"iteration":1000000,"seconds":0.3,"validation_loss":3e-7}' \
+    '{"summary":true,"algorithm":"x\"`touch '"$work"'/evil/by_algorithm`\\","backend":"cpu","device":"d\nBILEVEL_END_OF_DATA\nsystem(\"touch '"$work"'/evil/by_device\")"}' \
+    > "$work/evil/m\`touch by_name\`.jsonl"
+  (cd "$work/evil" && "$bin" plot m*.jsonl -o "o\`touch by_output\`.png" --script plot.gp) \
+    >"$work/out" 2>&1
+  rc=$?
+  check "plot of a hostile metrics file runs" $rc "$(cat "$work/out")"
+  check "nothing from a metrics file executes" $(ls "$work/evil" | grep -q "^by_"; [ $? -ne 0 ]; echo $?) "$(ls "$work/evil")"
+  check "plot keeps small values and large iterations exact" $(grep -q "^1000001 0.20000000000000001 9.9999999999999995e-08$" "$work/evil/plot.gp" && grep -q "^1000000 " "$work/evil/plot.gp"; echo $?) "$(grep -E '^10000' "$work/evil/plot.gp")"
+  bad_option "plot refuses -o naming an input" "is the metrics file" plot "$work/large.jsonl" -o "$work/large.jsonl.png" --script "$work/large.jsonl"
+  cp "$work/large.jsonl" "$work/same.png"
+  bad_option "plot refuses -o naming a metrics file" "(it would be overwritten by the picture)" plot "$work/same.png" -o "$work/same.png"
+  PATH=/nonexistent "$bin" plot "$work/large.jsonl" -o "$work/y.png" >"$work/out" 2>&1
+  check "plot without gnuplot says it is not installed" $(grep -q "gnuplot is not installed" "$work/out"; echo $?) "$(cat "$work/out")"
+  printf 'set terminal pngcairo\nexit status 3\n' > /dev/null
+  mkdir -p "$work/fakebin"
+  printf '#!/bin/sh\necho "gnuplot: broken font" >&2\nexit 3\n' > "$work/fakebin/gnuplot"
+  chmod +x "$work/fakebin/gnuplot"
+  PATH="$work/fakebin:$PATH" "$bin" plot "$work/large.jsonl" -o "$work/y.png" >"$work/out" 2>&1
+  check "plot names gnuplot's own failure" $(grep -q "gnuplot failed (exit status 3): gnuplot: broken font" "$work/out" && [ ! -e "$work/y.png" ]; echo $?) "$(cat "$work/out")"
 else
   echo "skip plot tests: no gnuplot (scripts/setup.sh installs gnuplot-nox)"
 fi

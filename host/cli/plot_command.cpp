@@ -2,190 +2,153 @@
 // (the JSON lines the solving commands write) drawn by gnuplot (Debian's gnuplot-nox): each
 // metric the files share against iterations and against seconds, one line per run and
 // instance, the legend from each file's summary (algorithm, backend, device).
+//
+// A metrics file is data that people share: nothing in it may execute. gnuplot runs without a
+// shell (fork + exec), reads its script on stdin and writes the picture to stdout, so no path
+// and no temporary file is involved; the script holds the files' contents only as datablocks
+// (plot_data.cpp). The picture is written to -o through PATH.tmp and a rename, and -o may not
+// be one of the metrics files.
 #include "commands.hpp"
-
-#include <nlohmann/json.hpp>
+#include "output_files.hpp"
+#include "plot_data.hpp"
 
 #include <bilevel/error.hpp>
 
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
-#include <cmath>
-#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <map>
-#include <sstream>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
 
 namespace bilevel::cli {
 namespace {
 
-/// Metrics drawn when present, with their axis titles.
-const std::vector<std::pair<std::string, std::string>> kMetrics = {
-    {"validation_loss", "validation loss"},
-    {"test_accuracy", "test accuracy"},
-    {"f1", "F1 of the flagged samples"},
-    {"relative_distance", "||x - x*|| / ||x*||"},
-    {"upper_value", "f"},
-    {"query_loss_after_adaptation", "query loss after adaptation"},
-    {"query_accuracy_after_adaptation", "query accuracy after adaptation"},
-    {"kl_policy_target", "KL(policy || target)"},
+struct GnuplotResult {
+  bool started = false;  ///< false: gnuplot is not installed (exec failed)
+  int status = 0;        ///< its exit status
+  std::string picture, errors;
 };
 
-struct Run {
-  std::string file, label;
-  std::vector<nlohmann::json> evaluations;
-};
-
-Run read_run(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InvalidArgument("bilevel plot: cannot open metrics file '" + path + "'");
-  Run run;
-  run.file = path;
-  std::string line;
-  nlohmann::json summary;
-  for (long number = 1; std::getline(in, line); ++number) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw InvalidArgument("bilevel plot: '" + path + "' line " + std::to_string(number) +
-                            " is not JSON: " + e.what());
+/// Runs `gnuplot` (from PATH) with `script` on its stdin; its stdout and stderr come back.
+GnuplotResult run_gnuplot(const std::string& script) {
+  int in[2], out[2], err[2], exec_failed[2];
+  if (pipe(in) != 0 || pipe(out) != 0 || pipe(err) != 0 || pipe2(exec_failed, O_CLOEXEC) != 0)
+    throw Error(std::string("bilevel plot: cannot make pipes: ") + std::strerror(errno));
+  const pid_t pid = fork();
+  if (pid < 0) throw Error(std::string("bilevel plot: cannot start gnuplot: ") + std::strerror(errno));
+  if (pid == 0) {
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1], exec_failed[0]}) close(fd);
+    char* const argv[] = {const_cast<char*>("gnuplot"), nullptr};
+    execvp("gnuplot", argv);
+    const int e = errno;  // only reached when exec failed
+    (void)!write(exec_failed[1], &e, sizeof e);
+    _exit(127);
+  }
+  close(in[0]);
+  close(out[1]);
+  close(err[1]);
+  close(exec_failed[1]);
+  GnuplotResult result;
+  int exec_errno = 0;
+  result.started = read(exec_failed[0], &exec_errno, sizeof exec_errno) != sizeof exec_errno;
+  close(exec_failed[0]);
+  // write the script while reading what comes back (gnuplot may write before it has read all)
+  struct sigaction ignore {}, previous {};
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &ignore, &previous);
+  std::size_t written = 0;
+  bool out_open = true, err_open = true;
+  fcntl(in[1], F_SETFL, O_NONBLOCK);
+  int in_fd = in[1];
+  while (out_open || err_open) {
+    pollfd fds[3];
+    int n = 0, i_out = -1, i_err = -1, i_in = -1;
+    if (out_open) fds[i_out = n++] = {out[0], POLLIN, 0};
+    if (err_open) fds[i_err = n++] = {err[0], POLLIN, 0};
+    if (in_fd >= 0) fds[i_in = n++] = {in_fd, POLLOUT, 0};
+    if (poll(fds, static_cast<nfds_t>(n), -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
     }
-    if (!j.is_object())
-      throw InvalidArgument("bilevel plot: '" + path + "' line " + std::to_string(number) +
-                            " is not a JSON object");
-    if (j.value("summary", false)) {
-      summary = j;
-    } else {
-      if (!j.contains("iteration") || !j.contains("seconds") || !j["iteration"].is_number() ||
-          !j["seconds"].is_number())
-        throw InvalidArgument("bilevel plot: '" + path + "' line " + std::to_string(number) +
-                              " has no numeric \"iteration\" and \"seconds\" (not a metrics line "
-                              "of a bilevel run)");
-      run.evaluations.push_back(j);
+    char buffer[65536];
+    if (i_out >= 0 && fds[i_out].revents) {
+      const ssize_t got = read(out[0], buffer, sizeof buffer);
+      if (got > 0) result.picture.append(buffer, static_cast<std::size_t>(got));
+      else out_open = false;
+    }
+    if (i_err >= 0 && fds[i_err].revents) {
+      const ssize_t got = read(err[0], buffer, sizeof buffer);
+      if (got > 0 && result.errors.size() < 65536) result.errors.append(buffer, static_cast<std::size_t>(got));
+      else if (got <= 0) err_open = false;
+    }
+    if (i_in >= 0 && fds[i_in].revents) {
+      const ssize_t put = write(in_fd, script.data() + written, script.size() - written);
+      if (put > 0) written += static_cast<std::size_t>(put);
+      if (put < 0 && errno != EAGAIN) written = script.size();  // gnuplot stopped reading
+      if (written == script.size()) {
+        close(in_fd);
+        in_fd = -1;
+      }
     }
   }
-  if (run.evaluations.empty())
-    throw InvalidArgument("bilevel plot: '" + path + "' holds no evaluation lines");
-  run.label = std::filesystem::path(path).stem().string();
-  if (summary.is_object()) {
-    std::ostringstream os;
-    os << summary.value("algorithm", "?") << ", " << summary.value("backend", "?");
-    if (summary.contains("device")) os << " (" << summary["device"].get<std::string>() << ")";
-    run.label = os.str();
+  if (in_fd >= 0) close(in_fd);
+  close(out[0]);
+  close(err[0]);
+  sigaction(SIGPIPE, &previous, nullptr);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  return run;
-}
-
-/// Values of `key` at one evaluation: one per instance (a number counts as one instance).
-std::vector<double> values(const nlohmann::json& j, const std::string& key) {
-  std::vector<double> out;
-  const nlohmann::json& v = j[key];
-  if (v.is_number()) out.push_back(v.get<double>());
-  if (v.is_array())
-    for (const auto& e : v) out.push_back(e.is_number() ? e.get<double>() : std::nan(""));
-  return out;
-}
-
-std::string gp_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
 }
 
 int plot(const std::vector<std::string>& files, const std::string& output, int width,
-         int height) {
+         int height, const std::string& script_copy) {
   const std::string ext = std::filesystem::path(output).extension().string();
   BILEVEL_EXPECTS(ext == ".png" || ext == ".svg",
                   "bilevel plot: -o must name a .png or .svg file, got '" << output << "'");
-  std::vector<Run> runs;
-  for (const std::string& f : files) runs.push_back(read_run(f));
-  // the metrics present in at least one run
-  std::vector<std::pair<std::string, std::string>> shown;
-  for (const auto& m : kMetrics)
-    for (const Run& r : runs)
-      if (r.evaluations.front().contains(m.first)) {
-        shown.push_back(m);
-        break;
-      }
-  BILEVEL_EXPECTS(!shown.empty(), "bilevel plot: none of the files holds a metric it draws "
-                                  "(validation_loss, test_accuracy, f1, relative_distance, "
-                                  "upper_value, query_loss_after_adaptation, kl_policy_target)");
-  if (shown.size() > 3) shown.resize(3);
-  if (height <= 0) height = 300 * static_cast<int>(shown.size());
-  // data: one file per run, columns iteration seconds then every metric's instances
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                                    ("bilevel-plot-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  std::ostringstream script;
-  script << "set terminal " << (ext == ".png" ? "pngcairo" : "svg") << " size " << width << ","
-         << height << (ext == ".png" ? " font \"sans,10\"" : "") << "\n"
-         << "set output " << gp_string(output) << "\n"
-         << "set multiplot layout " << shown.size() << ",2\n"
-         << "set key bottom right font \",8\"\nset grid\n";
-  std::vector<std::string> data_files;
-  std::vector<std::vector<std::size_t>> column_of(runs.size());  // first column per metric
-  for (std::size_t r = 0; r < runs.size(); ++r) {
-    const std::string path = (dir / ("run" + std::to_string(r) + ".dat")).string();
-    std::ofstream out(path);
-    for (const nlohmann::json& e : runs[r].evaluations) {
-      out << e["iteration"].get<double>() << ' ' << e["seconds"].get<double>();
-      for (const auto& m : shown)
-        for (double v : e.contains(m.first) ? values(e, m.first) : std::vector<double>{})
-          out << ' ' << (std::isfinite(v) ? std::to_string(v) : std::string("NaN"));
-      out << '\n';
-    }
-    data_files.push_back(path);
+  for (const std::string& f : files)
+    BILEVEL_EXPECTS(!same_file(f, output),
+                    "bilevel plot: -o '" << output << "' is the metrics file '" << f
+                                         << "' (it would be overwritten by the picture)");
+  std::vector<MetricsRun> runs;
+  for (const std::string& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    if (!in) throw InvalidArgument("bilevel plot: cannot open metrics file '" + f + "'");
+    runs.push_back(read_metrics(in, f));
   }
-  for (const auto& m : shown)
-    for (int axis = 0; axis < 2; ++axis) {
-      script << "set xlabel " << gp_string(axis == 0 ? "iteration" : "seconds") << "\n"
-             << "set ylabel " << gp_string(m.second) << "\n"
-             << "set title " << gp_string(m.second + (axis == 0 ? " against iterations" : " against time")) << "\n";
-      std::vector<std::string> lines;
-      for (std::size_t r = 0; r < runs.size(); ++r) {
-        const nlohmann::json& first = runs[r].evaluations.front();
-        std::size_t column = 3;
-        for (const auto& before : shown) {
-          if (before.first == m.first) break;
-          if (first.contains(before.first)) column += values(first, before.first).size();
-        }
-        if (!first.contains(m.first)) continue;
-        const std::size_t instances = values(first, m.first).size();
-        for (std::size_t b = 0; b < instances; ++b)
-          lines.push_back(gp_string(data_files[r]) + " using " + std::to_string(axis + 1) + ":" +
-                          std::to_string(column + b) + " with linespoints title " +
-                          gp_string(runs[r].label + (instances > 1 ? ", instance " + std::to_string(b) : "")));
-      }
-      script << "plot ";
-      for (std::size_t i = 0; i < lines.size(); ++i) script << (i ? ", \\\n     " : "") << lines[i];
-      script << "\n";
-    }
-  script << "unset multiplot\n";
-  const std::string script_path = (dir / "plot.gp").string();
-  std::ofstream(script_path) << script.str();
-  const std::string command = "gnuplot " + gp_string(script_path) + " 2>" + gp_string((dir / "err").string());
-  const int rc = std::system(command.c_str());
-  std::string err;
-  {
-    std::ifstream e(dir / "err");
-    std::getline(e, err, '\0');
+  const std::string script = gnuplot_script(runs, ext == ".png", width, height);
+  if (!script_copy.empty()) {
+    for (const std::string& f : files)
+      BILEVEL_EXPECTS(!same_file(f, script_copy),
+                      "bilevel plot: --script '" << script_copy << "' is the metrics file '" << f << "'");
+    BILEVEL_EXPECTS(!same_file(script_copy, output),
+                    "bilevel plot: --script and -o are one file ('" << output << "')");
+    write_file_atomically(script_copy, script, "bilevel plot: --script");
   }
-  std::filesystem::remove_all(dir);
-  if (rc != 0)
-    throw Error("bilevel plot: gnuplot failed (install Debian's gnuplot-nox; scripts/setup.sh "
-                "does)" + (err.empty() ? std::string() : ": " + err));
+  const GnuplotResult g = run_gnuplot(script);
+  if (!g.started)
+    throw Error("bilevel plot: gnuplot is not installed (Debian: apt-get install gnuplot-nox; "
+                "scripts/setup.sh installs it)");
+  if (g.status != 0 || g.picture.empty())
+    throw Error("bilevel plot: gnuplot failed (exit status " + std::to_string(g.status) + ")" +
+                (g.errors.empty() ? std::string() : ": " + g.errors));
+  write_file_atomically(output, g.picture, "bilevel plot: -o");
+  const std::size_t metrics = shown_metrics(runs).size();
   std::printf("wrote %s: %zu run%s, %zu metric%s against iterations and seconds\n",
-              output.c_str(), runs.size(), runs.size() == 1 ? "" : "s", shown.size(),
-              shown.size() == 1 ? "" : "s");
+              output.c_str(), runs.size(), runs.size() == 1 ? "" : "s", metrics,
+              metrics == 1 ? "" : "s");
   return 0;
 }
 
@@ -194,7 +157,7 @@ int plot(const std::vector<std::string>& files, const std::string& output, int w
 std::function<int()> add_plot_command(CLI::App& app) {
   struct Args {
     std::vector<std::string> files;
-    std::string output;
+    std::string output, script;
     int width = 1100, height = 0;
   };
   auto a = std::make_shared<Args>();
@@ -205,9 +168,12 @@ std::function<int()> add_plot_command(CLI::App& app) {
   cmd->add_option("-o,--output", a->output, "Picture to write: .png or .svg")->required();
   cmd->add_option("--width", a->width, "Width in pixels")->capture_default_str()->check(CLI::Range(200, 8000));
   cmd->add_option("--height", a->height, "Height in pixels (default: 300 per metric)")->check(CLI::Range(200, 8000));
+  cmd->add_option("--script", a->script,
+                  "Also write the gnuplot script to this file (data in datablocks; gnuplot < "
+                  "FILE > picture draws it again)");
   return [a, cmd]() -> int {
     if (!cmd->parsed()) return -1;
-    return plot(a->files, a->output, a->width, a->height);
+    return plot(a->files, a->output, a->width, a->height, a->script);
   };
 }
 

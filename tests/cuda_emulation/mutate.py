@@ -27,7 +27,7 @@ MUTANTS = {
         "      rows_of[ii] = ii < m ? max(data_sample(b, g, i0 + ii), index_t(0)) : 0;  // -1: zero R\n"
         "    __syncthreads();\n",
         "      rows_of[ii] = ii < m ? max(data_sample(b, g, i0 + ii), index_t(0)) : 0;  // -1: zero R\n",
-        "parity"),
+        "parity (or AddressSanitizer: a thread reads a row index of the next tile)"),
     # threads past the last feature row write past the output
     "oob_write": (
         "linear_model_kernels.cu",

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the reader fuzz targets with clang's libFuzzer (AddressSanitizer + UBSan) and runs each
+# Builds the reader fuzz targets (IDX, LIBSVM, checkpoint, the metrics files of bilevel plot) with clang's libFuzzer (AddressSanitizer + UBSan) and runs each
 # for SECONDS (default 15) from the seed corpus in tests/fuzz/corpus (copied: new inputs stay in
 # the build folder). Exits 77 (skipped) when clang or libFuzzer is missing; non-zero on a
 # finding, whose input is left in WORK_DIR.
@@ -23,8 +23,11 @@ readers=("$src/host/data/idx_reader.cpp" "$src/host/data/libsvm_reader.cpp"
 flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -I"$src/include")
 status=0
-for target in idx libsvm checkpoint; do
-  if ! "$cxx" "${flags[@]}" "$src/tests/fuzz/fuzz_$target.cpp" "${readers[@]}" -lz \
+for target in idx libsvm checkpoint plot; do
+  sources=("${readers[@]}")
+  # the plot reader and script builder of the CLI (nlohmann-json, header-only)
+  [[ $target == plot ]] && sources=("$src/host/cli/plot_data.cpp" "$src/host/common/errors.cpp")
+  if ! "$cxx" "${flags[@]}" "$src/tests/fuzz/fuzz_$target.cpp" "${sources[@]}" -lz \
        -o "$work/fuzz_$target" 2> "$work/build_$target.log"; then
     echo "FAIL: building fuzz_$target"; cat "$work/build_$target.log"; status=1; continue
   fi
