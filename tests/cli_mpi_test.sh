@@ -124,4 +124,36 @@ print("ok   hyperclean: resumed from per-rank checkpoints, the uninterrupted run
 PY
 timeout 60 "$mpiexec" --oversubscribe -np 3 "$bin" "${hargs[@]}" --algo bo-rep --resume "$work/c.ckpt" >"$work/bad.out" 2>&1
 check "hyperclean: another world size cannot resume" $(grep -q "rank [0-9] of 3: error: cannot open checkpoint file '$work/c.ckpt.rank-[0-9]-of-3'" "$work/bad.out"; echo $?) "$(cat "$work/bad.out")"
+# a run stopped while the ranks were writing: rank 1's file one checkpoint behind rank 0's (its
+# predecessor, kept as .previous); the run resumes at the common iteration, 30, from rank 0's
+# .previous, and still ends where the uninterrupted run ends
+check "hyperclean: each rank keeps its previous checkpoint" $([ -s "$work/c.ckpt.rank-0-of-2.previous" ] && [ -s "$work/c.ckpt.rank-1-of-2.previous" ]; echo $?) "$(ls "$work")"
+cp "$work/c.ckpt.rank-1-of-2.previous" "$work/c.ckpt.rank-1-of-2"
+timeout 120 "$mpiexec" --oversubscribe -np 2 "$bin" "${hargs[@]}" --algo bo-rep --resume "$work/c.ckpt" \
+  --metrics "$work/behind.jsonl" >"$work/behind.out" 2>&1
+rc=$?
+check "hyperclean: ranks one checkpoint apart resume at their common iteration" $([ $rc -eq 0 ] && grep -q "resuming from '$work/c.ckpt.rank-0-of-2.previous' at iteration 30" "$work/behind.out"; echo $?) "rc=$rc: $(cat "$work/behind.out")"
+python3 - "$work/whole.jsonl" "$work/behind.jsonl" <<'PY' || fail=1
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1])][-1]
+b = [json.loads(l) for l in open(sys.argv[2])][-1]
+for key in ("validation_loss", "test_accuracy", "f1"):
+    assert a[key] == b[key], (key, a[key], b[key])
+print("ok   hyperclean: resumed at the common iteration, the uninterrupted run's end")
+PY
+# ranks started with different arguments refuse to start (they would wait for each other
+# forever, or finish with a wrong answer), and --distributed off under mpirun is refused
+timeout 60 "$mpiexec" --oversubscribe -np 2 sh -c \
+  'if [ "$OMPI_COMM_WORLD_RANK" = 0 ]; then n=40; else n=80; fi; exec "$0" quadratic --backend cpu --iters $n' \
+  "$bin" >"$work/mixed.out" 2>&1
+rc=$?
+check "ranks with different --iters refused, no hang" $([ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "the MPI ranks were not started alike: rank(s) 1 differ from rank 0" "$work/mixed.out"; echo $?) "rc=$rc: $(cat "$work/mixed.out")"
+timeout 60 "$mpiexec" --oversubscribe -np 2 sh -c \
+  'if [ "$OMPI_COMM_WORLD_RANK" = 0 ]; then s=1; else s=2; fi; exec "$0" quadratic --backend cpu --iters 20 --seed $s' \
+  "$bin" >"$work/mixed.out" 2>&1
+rc=$?
+check "ranks with different --seed refused" $([ $rc -ne 0 ] && grep -q "not started alike" "$work/mixed.out"; echo $?) "rc=$rc: $(cat "$work/mixed.out")"
+timeout 60 "$mpiexec" --oversubscribe -np 2 "$bin" quadratic --backend cpu --iters 20 --distributed off >"$work/off.out" 2>&1
+rc=$?
+check "--distributed off under mpirun refused" $([ $rc -ne 0 ] && grep -q "\-\-distributed off, but an MPI launcher started 2 ranks" "$work/off.out"; echo $?) "rc=$rc: $(cat "$work/off.out")"
 exit $fail

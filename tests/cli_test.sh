@@ -175,15 +175,35 @@ check "resume names the carried state" $(grep -q "resuming from '$work/ck2.bin' 
 check "resumed SOBA ends as the whole run" $(diff <(grep "instance 0:" "$work/resumed") <(grep "instance 0:" "$work/whole") >/dev/null; echo $?) "$(grep "instance 0:" "$work/resumed" "$work/whole")"
 "$bin" quadratic --dx 7 --dy 9 --iters 80 --backend cpu --resume "$work/ck.bin" >"$work/out" 2>&1
 rc=$?
-check "checkpoint of another problem rejected" $([ $rc -eq 1 ] && grep -q "checkpoint '$work/ck.bin' belongs to another run ('quadratic stocbio seed 0 double; dx 6 dy 9 .*this run is .* dx 7 dy 9" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+check "checkpoint of another problem rejected" $([ $rc -eq 1 ] && grep -q "checkpoint '$work/ck.bin' was written by a run with other settings: problem.dx: 6 in the checkpoint, 7 now; problem.samples: 200 in the checkpoint, 5000 now" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
 "$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 32 --iters 80 --backend cpu --seed 3 \
   --resume "$work/ck.bin" >"$work/out" 2>&1
 rc=$?
-check "checkpoint of another seed rejected" $([ $rc -eq 1 ] && grep -q "belongs to another run ('quadratic stocbio seed 0 double; .*'); this run is 'quadratic stocbio seed 3 double; " "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+check "checkpoint of another seed rejected" $([ $rc -eq 1 ] && grep -q "other settings: problem.data_seed: 0 in the checkpoint, 3 now;.* loop.seed: 0 in the checkpoint, 3 now" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
 "$bin" quadratic --dx 6 --dy 9 --samples 300 --batch 32 --iters 80 --backend cpu \
   --resume "$work/ck.bin" >"$work/out" 2>&1
 rc=$?
-check "checkpoint of other data rejected" $([ $rc -eq 1 ] && grep -q "belongs to another run ('quadratic stocbio seed 0 double; dx 6 dy 9 n 200 " "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+check "checkpoint of other data rejected" $([ $rc -eq 1 ] && grep -q "other settings: problem.samples: 200 in the checkpoint, 300 now" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+# every setting that changes the iterates is compared: the batch (a step the user could leave
+# alone), and mu far below what a 6-digit tag tells apart
+"$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 16 --iters 80 --backend cpu \
+  --resume "$work/ck.bin" >"$work/out" 2>&1
+rc=$?
+check "resume under another batch rejected" $([ $rc -eq 1 ] && grep -q "other settings: loop.lower_batch: 32 in the checkpoint, 16 now; loop.upper_batch: 32 in the checkpoint, 16 now" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+"$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 32 --iters 20 --backend cpu --mu 1e-7 \
+  --checkpoint "$work/ckmu.bin" --checkpoint-every 10 >"$work/out" 2>&1
+"$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 32 --iters 40 --backend cpu --mu 2e-7 \
+  --resume "$work/ckmu.bin" >"$work/out" 2>&1
+rc=$?
+check "resume under another tiny mu rejected" $([ $rc -eq 1 ] && grep -q "problem.mu: 9.9999999999999995e-08 in the checkpoint, 1.9999999999999999e-07 now" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+# the header is in the CRC: a flipped bit in the iteration is caught
+cp "$work/ck.bin" "$work/flip.bin"
+python3 -c "
+import sys; p = sys.argv[1]; b = bytearray(open(p, 'rb').read()); b[16] ^= 1; open(p, 'wb').write(b)" "$work/flip.bin"
+"$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 32 --iters 80 --backend cpu \
+  --resume "$work/flip.bin" >"$work/out" 2>&1
+rc=$?
+check "a flipped iteration bit is caught" $([ $rc -eq 1 ] && grep -q "is damaged: its contents do not match their CRC-32" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
 "$bin" quadratic --iters 5 --backend cpu --checkpoint "$work/no/dir/ck" >"$work/out" 2>&1
 rc=$?
 check "unwritable checkpoint named" $([ $rc -eq 1 ] && grep -q "cannot write checkpoint file '$work/no/dir/ck'" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
@@ -198,8 +218,25 @@ check "directory as checkpoint refused" $([ $rc -eq 1 ] && grep -q "'$work/adir'
 rc=$?
 check "device as checkpoint refused" $([ $rc -eq 1 ] && grep -q "'/dev/null' exists and is not a regular file" "$work/out" && [ -c /dev/null ]; echo $?) "rc=$rc: $(cat "$work/out")"
 echo keep >"$work/ck3.bin.tmp"
-"$bin" quadratic --iters 5 --backend cpu --checkpoint "$work/ck3.bin" --checkpoint-every 100 >"$work/out" 2>&1
-check "start-up leaves an existing PATH.tmp alone" $([ "$(cat "$work/ck3.bin.tmp")" = keep ]; echo $?) "$(ls -l "$work")"
+"$bin" quadratic --iters 5 --backend cpu --checkpoint "$work/ck3.bin" --checkpoint-every 2 >"$work/out" 2>&1
+check "writing leaves an existing PATH.tmp alone" $([ "$(cat "$work/ck3.bin.tmp")" = keep ] && [ -f "$work/ck3.bin" ]; echo $?) "$(ls -l "$work")"
+check "writing leaves no temporary behind" $(ls "$work" | grep -q "ck3.bin.tmp-"; [ $? -ne 0 ]; echo $?) "$(ls "$work")"
+
+# 3b''. outputs never destroy each other, and a refused resume leaves the metrics file alone
+cp "$work/ck.bin" "$work/keep.bin"
+"$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 32 --iters 80 --backend cpu \
+  --resume "$work/keep.bin" --metrics "$work/keep.bin" >"$work/out" 2>&1
+rc=$?
+check "--metrics naming the --resume file refused" $([ $rc -eq 1 ] && grep -q "\-\-metrics '$work/keep.bin' and --resume '$work/keep.bin' are one file" "$work/out" && cmp -s "$work/ck.bin" "$work/keep.bin"; echo $?) "rc=$rc: $(cat "$work/out")"
+ln -sf "$work/keep.bin" "$work/alias.jsonl"
+"$bin" quadratic --iters 4 --backend cpu --checkpoint "$work/keep.bin" --metrics "$work/alias.jsonl" >"$work/out" 2>&1
+rc=$?
+check "--metrics linked to the --checkpoint file refused" $([ $rc -eq 1 ] && grep -q "are one file" "$work/out" && cmp -s "$work/ck.bin" "$work/keep.bin"; echo $?) "rc=$rc: $(cat "$work/out")"
+printf '{"iteration":10,"seconds":1}\n' > "$work/precious.jsonl"
+"$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 32 --iters 80 --backend cpu --seed 5 \
+  --resume "$work/ck.bin" --metrics "$work/precious.jsonl" >"$work/out" 2>&1
+rc=$?
+check "a refused resume leaves the metrics file alone" $([ $rc -eq 1 ] && [ "$(cat "$work/precious.jsonl")" = '{"iteration":10,"seconds":1}' ]; echo $?) "rc=$rc: $(cat "$work/precious.jsonl")"
 "$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 32 --iters 40 --backend cpu --eval-every 10 \
   --checkpoint "$work/ck2.bin" --checkpoint-every 20 --metrics "$work/resume.jsonl" >"$work/out" 2>&1
 "$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 32 --iters 80 --backend cpu --eval-every 10 \

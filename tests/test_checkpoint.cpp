@@ -43,6 +43,32 @@ TEST(Checkpoints, HandedOverAtTheirIterationsWithThatState) {
   EXPECT_EQ(saved[1].y, short_run.y);
 }
 
+/// A checkpoint is handed over only after the metrics of every evaluation up to its iteration
+/// (metrics are read one evaluation late): a run killed after writing checkpoint k and resumed
+/// from it has every metrics line up to k. (The evaluations here are every 4 iterations and
+/// the checkpoints every 2: evaluation 4's metrics were read at evaluation 8, after
+/// checkpoint 4 had been written at iteration 6.)
+TEST(Checkpoints, FollowTheMetricsOfTheirIterations) {
+  const QuadraticData q = QuadraticData::random(5, 8, 200, 2);
+  QuadraticProblem<double> p(cpu(), q);
+  const std::vector<double> x0 = random_vector<double>(10, 1), y0 = random_vector<double>(16, 2);
+  AlgorithmOptions o = stochastic_stocbio(16);
+  o.loop.checkpoint_every = 2;
+  o.loop.eval_every = 4;
+  std::vector<std::pair<char, index_t>> events;
+  make_solver(p, o)->run(
+      x0, y0, [&](const IterationMetrics& m) { events.emplace_back('e', m.iteration); }, {},
+      [&](const Checkpoint<double>& c) { events.emplace_back('c', c.iteration); });
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (events[i].first != 'c') continue;
+    for (index_t k = 4; k <= events[i].second; k += 4) {
+      const bool seen = std::any_of(events.begin(), events.begin() + static_cast<long>(i),
+                                    [k](const auto& e) { return e.first == 'e' && e.second == k; });
+      EXPECT_TRUE(seen) << "checkpoint " << events[i].second << " before the metrics of " << k;
+    }
+  }
+}
+
 TEST(Checkpoints, AResumedRunContinuesTheUninterruptedOne) {
   const QuadraticData q = QuadraticData::random(5, 8, 200, 2);
   QuadraticProblem<double> p(cpu(), q);
@@ -282,21 +308,43 @@ TEST(Checkpoints, FilesRoundTripAndBadFilesAreNamed) {
     EXPECT_EQ(v2.tag.rfind("hyperclean soba seed 1", 0), 0u) << v2.tag;
     EXPECT_TRUE(v2.state.empty());
   }
-  {  // version 2 (x and y only, before the carried state) is still read; 4 is not
-    Checkpoint<float> v2 = c;
-    v2.state.clear();
-    write_checkpoint(path, v2);
-    const auto set_version = [&](std::uint32_t version) {
+  {  // the settings travel with the file, and the CRC covers the header: a flipped bit in the
+     // iteration (or anywhere) is refused
+    Checkpoint<float> with = c;
+    with.settings = "algorithm=soba\nloop.lower_batch=32\n";
+    write_checkpoint(path, with);
+    EXPECT_EQ(read_checkpoint<float>(path).settings, with.settings);
+    for (const std::streamoff at : {std::streamoff(16), std::streamoff(100), std::streamoff(330)}) {
+      write_checkpoint(path, with);
       std::fstream f(path, std::ios::binary | std::ios::in | std::ios::out);
-      f.seekp(8);
-      f.write(reinterpret_cast<const char*>(&version), sizeof version);
-    };
-    set_version(2);
-    const Checkpoint<float> old = read_checkpoint<float>(path);
-    EXPECT_EQ(old.x, c.x);
-    EXPECT_TRUE(old.state.empty());
-    set_version(4);
-    EXPECT_NE(message([&] { read_checkpoint<float>(path); }).find("has version 4, this build reads 2 and 3"),
+      f.seekg(at);
+      char b = 0;
+      f.get(b);
+      f.seekp(at);
+      f.put(static_cast<char>(b ^ 1));
+      f.close();
+      EXPECT_NE(message([&] { read_checkpoint<float>(path); }).find("is damaged"), std::string::npos)
+          << "byte " << at;
+    }
+    EXPECT_EQ(settings_difference(with.settings, with.settings), "");
+    EXPECT_EQ(settings_difference(with.settings, "algorithm=soba\nloop.lower_batch=16\n"),
+              "loop.lower_batch: 32 in the checkpoint, 16 now");
+    EXPECT_EQ(settings_difference("problem.mu=1e-07\nalgorithm=soba\n", "algorithm=sgd\nproblem.mu=2e-07\n"),
+              "problem.mu: 1e-07 in the checkpoint, 2e-07 now; algorithm: soba in the checkpoint, "
+              "sgd now");
+  }
+  {  // versions 3 (the fuzz corpus keeps one) and 2 are still read; 5 is not
+    const Checkpoint<float> v3 =
+        read_checkpoint<float>(std::string(BILEVEL_SOURCE_DIR) + "/tests/fuzz/corpus/checkpoint/float_with_state");
+    EXPECT_FALSE(v3.state.empty());
+    EXPECT_TRUE(v3.settings.empty());
+    write_checkpoint(path, c);
+    std::fstream f(path, std::ios::binary | std::ios::in | std::ios::out);
+    const std::uint32_t version = 5;
+    f.seekp(8);
+    f.write(reinterpret_cast<const char*>(&version), sizeof version);
+    f.close();
+    EXPECT_NE(message([&] { read_checkpoint<float>(path); }).find("has version 5, this build reads 2 to 4"),
               std::string::npos);
     write_checkpoint(path, c);
   }

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <bilevel/distributed.hpp>
 #include <bilevel/executor.hpp>
 
 #include <cstdint>
@@ -53,6 +54,21 @@ std::shared_ptr<Executor> make_cli_executor(const std::string& backend);
 void note_threads_given();
 int idle_cores(double* busy_elsewhere = nullptr);
 void choose_cpu_threads();
+
+/// make_communicator for --distributed, refusing `off` under an MPI launcher of several ranks
+/// (each rank would run the whole problem alone and write the same files, and a mix of `off`
+/// and MPI ranks waits forever).
+std::shared_ptr<Communicator> make_run_communicator(const std::string& choice, Executor& exec);
+
+/// The command line as the user gave it (main.cpp records it).
+void set_command_line(int argc, char** argv);
+const std::string& command_line();
+/// Refuses to start (InvalidArgument on every rank, naming the ranks that differ) unless every
+/// rank of `comm` runs the same command line and the same BILEVEL_CPU_ISA, and sees data files
+/// of the same size (`data`: a file or a folder's files; "" or a name like "synthetic": none).
+/// Ranks started with different settings would otherwise wait for each other forever or
+/// finish with wrong answers. `what` names the command in the message.
+void check_ranks_agree(Communicator& comm, const std::string& what, const std::string& data = "");
 
 /// Integer-option validators with plain messages ("must be >= 0, got -1").
 CLI::Validator non_negative_integer();

@@ -4,6 +4,7 @@
 // summary: test accuracy and precision/recall/F1 of the flagged samples (sigmoid(x_i) < 0.5)
 // against the truly corrupted ones.
 #include "checkpointing.hpp"
+#include "output_files.hpp"
 #include "commands.hpp"
 #include "data_source.hpp"
 #include "metrics_writer.hpp"
@@ -244,14 +245,38 @@ int run(const HypercleanArgs& a) {
   auto exec = make_cli_executor(a.run.backend);
   // data-parallel over MPI ranks: each keeps its shard of every split and of the sample
   // weights x; rank 0 reports
-  const std::shared_ptr<Communicator> comm = make_communicator(a.distributed, *exec);
+  const std::shared_ptr<Communicator> comm = make_run_communicator(a.distributed, *exec);
   const bool root = comm->rank() == 0, sharded = comm->size() > 1;
   // checkpoints: one file per rank (PATH.rank-R-of-P), each with its shard of x
   const RunOptions files = per_rank_checkpoints(a.run, *comm);
-  // paths first: a bad one fails before any work
-  const long resumed_at = check_checkpoint_paths<T>(files);
-  MetricsWriter metrics(root ? a.run.metrics : std::string(), resumed_at);
-  // what shapes this problem beyond command, algorithm, seed and precision (checkpoint tags)
+  // every rank runs alike, or none starts
+  check_ranks_agree(*comm, "bilevel hyperclean", a.data);
+  // paths first: a bad one fails before any work; no output may be another output or an input
+  refuse_shared_outputs({{"--metrics", a.run.metrics}, {"--checkpoint", files.checkpoint}});
+  refuse_shared_outputs({{"--metrics", a.run.metrics}, {"--resume", files.resume}});
+  refuse_shared_outputs({{"--metrics", a.run.metrics}, {"--data", a.data}});
+  refuse_shared_outputs({{"--checkpoint", files.checkpoint}, {"--data", a.data}});
+  check_checkpoint_paths<T>(files);
+  MetricsWriter metrics(root ? a.run.metrics : std::string());
+  // what shapes this problem beyond the algorithm's options (checkpoint settings), exact
+  ProblemSettings problem_settings = {
+      {"data", a.data},
+      {"train", std::to_string(a.train)},
+      {"validation", std::to_string(a.validation)},
+      {"test", std::to_string(a.test)},
+      {"corruption", exact_setting(a.corruption)},
+      {"reg", exact_setting(a.reg)},
+      {"seed", std::to_string(a.run.seed)},
+      {"data_precision", a.data_precision},
+      {"ranks", std::to_string(comm->size())}};
+  if (a.data == "synthetic")
+    for (const auto& kv : ProblemSettings{{"samples", std::to_string(a.samples)},
+                                          {"features", std::to_string(a.features)},
+                                          {"classes", std::to_string(a.classes)},
+                                          {"feature_scales", exact_setting(a.feature_scales)},
+                                          {"correlation", exact_setting(a.correlation)}})
+      problem_settings.push_back(kv);
+  // (the tag versions 2 and 3 wrote, to resume their files)
   std::ostringstream problem_tag;
   problem_tag << a.data << " " << a.train << "/" << a.validation << "/" << a.test << " p "
               << a.corruption << " reg " << a.reg << " data " << a.data_precision;
@@ -466,9 +491,11 @@ int run(const HypercleanArgs& a) {
   std::vector<T> x0(static_cast<std::size_t>(local * nb), T(0));
   std::vector<T> y0(static_cast<std::size_t>(dy * nb), T(0));
   std::vector<std::vector<T>> carried =
-      resume_if_asked("hyperclean", files, problem_tag.str(), local, dy, nb, x0, y0, o.loop, root);
-  check_resumed_together(*comm, files, o.loop);
-  const auto checkpointer = checkpoint_writer<T>("hyperclean", files, problem_tag.str(), o.loop);
+      resume_if_asked("hyperclean", files, problem_settings, problem_tag.str(), o, local, dy, nb,
+                      x0, y0, o.loop, *comm, root);
+  if (!files.resume.empty()) metrics.resume_at(static_cast<long>(o.loop.start_iteration));
+  const auto checkpointer =
+      checkpoint_writer<T>("hyperclean", files, problem_settings, o, o.loop, *comm);
   auto solver = make_solver(problem, o);
   solver->restore_state(std::move(carried));
   SolveResult<T> r;

@@ -82,6 +82,7 @@ void end_other_ranks(int code) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bilevel::cli::set_command_line(argc, argv);
   CLI::App app{"bilevel: stochastic bilevel optimization on CUDA and CPU"};
   app.set_version_flag("--version", std::string(bilevel::version));
   app.require_subcommand(1);

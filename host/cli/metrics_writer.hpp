@@ -1,26 +1,39 @@
-// Metrics as JSON lines: one object per evaluation, then one summary object. Each line is
-// flushed when written, so the file stays readable if the run stops early.
+// Metrics as JSON lines: one object per evaluation, then one summary object. Each line goes to
+// the file in one write as it comes (so a run killed at any moment keeps every line written
+// before it), and a line that cannot be written whole (a full disk) is taken back: the file
+// always ends with a complete line.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
-#include <fstream>
 #include <string>
 
 namespace bilevel::cli {
 
 class MetricsWriter {
  public:
-  /// An empty path writes nothing. Throws std::runtime_error naming the file if it cannot open.
-  /// keep_until >= 0 (a resumed run): the file's lines of iterations up to keep_until stay and
-  /// new lines are appended after them.
-  explicit MetricsWriter(const std::string& path, long keep_until = -1);
+  /// An empty path writes nothing. The file is opened at the first line, not here: a run
+  /// refused before it starts (a resume under other settings, a bad option) leaves an existing
+  /// file as it was.
+  explicit MetricsWriter(const std::string& path);
+  ~MetricsWriter();
+  MetricsWriter(const MetricsWriter&) = delete;
+  MetricsWriter& operator=(const MetricsWriter&) = delete;
+
+  /// A resumed run: the file's lines of iterations up to `iteration` stay (the others and the
+  /// old summary go, as the resumed run writes them again), then new lines follow them.
+  void resume_at(long iteration) { keep_until_ = iteration; }
+  /// Throws std::runtime_error naming the file when it cannot be opened or written.
   void write(const nlohmann::json& object);
-  bool enabled() const { return out_.is_open(); }
+  bool enabled() const { return !path_.empty(); }
 
  private:
+  void open();
+
   std::string path_;
-  std::ofstream out_;
+  long keep_until_ = -1;
+  int fd_ = -1;
+  long long size_ = 0;  // bytes of complete lines in the file
 };
 
 }  // namespace bilevel::cli

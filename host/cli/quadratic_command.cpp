@@ -1,6 +1,7 @@
 // `bilevel quadratic`: a double-loop algorithm on the quadratic problem with a known solution,
 // with a progress line, JSON-lines metrics and a summary of the distance to x*.
 #include "checkpointing.hpp"
+#include "output_files.hpp"
 #include "commands.hpp"
 #include "metrics_writer.hpp"
 #include "progress.hpp"
@@ -71,8 +72,10 @@ int run(const QuadraticArgs& a) {
   const double x_star_norm = std::sqrt(std::inner_product(x_star.begin(), x_star.end(),
                                                           x_star.begin(), 0.0));
   // data-parallel over MPI ranks: each keeps its shard of the n samples; rank 0 reports
-  const std::shared_ptr<Communicator> comm = make_communicator(a.distributed, *exec);
+  const std::shared_ptr<Communicator> comm = make_run_communicator(a.distributed, *exec);
   const bool root = comm->rank() == 0;
+  // every rank runs alike, or none starts
+  check_ranks_agree(*comm, "bilevel quadratic");
   // checkpoints: one file per rank (PATH.rank-R-of-P)
   const RunOptions files = per_rank_checkpoints(a.run, *comm);
   QuadraticProblem<T> problem(exec, q, comm);
@@ -117,9 +120,18 @@ int run(const QuadraticArgs& a) {
                  static_cast<long long>(s.end));
   }
 
-  const long resumed_at = check_checkpoint_paths<T>(files);
-  MetricsWriter metrics(root ? a.run.metrics : std::string(), resumed_at);
-  // what shapes this problem beyond command, algorithm, seed and precision
+  refuse_shared_outputs({{"--metrics", a.run.metrics}, {"--checkpoint", files.checkpoint}});
+  refuse_shared_outputs({{"--metrics", a.run.metrics}, {"--resume", files.resume}});
+  check_checkpoint_paths<T>(files);
+  MetricsWriter metrics(root ? a.run.metrics : std::string());
+  // what shapes this problem beyond the algorithm's options (checkpoint settings), exact
+  const ProblemSettings problem_settings = {{"dx", std::to_string(a.dx)},
+                                            {"dy", std::to_string(a.dy)},
+                                            {"samples", std::to_string(a.samples)},
+                                            {"mu", exact_setting(a.mu)},
+                                            {"data_seed", std::to_string(a.run.seed)},
+                                            {"ranks", std::to_string(comm->size())}};
+  // (the tag versions 2 and 3 wrote, to resume their files)
   const std::string problem_tag = "dx " + std::to_string(a.dx) + " dy " + std::to_string(a.dy) +
                                   " n " + std::to_string(a.samples) + " mu " +
                                   std::to_string(a.mu) + " batch " + std::to_string(a.batch) +
@@ -146,10 +158,11 @@ int run(const QuadraticArgs& a) {
   std::vector<T> x0(static_cast<std::size_t>(a.dx * a.run.instances), T(0));
   std::vector<T> y0(static_cast<std::size_t>(a.dy * a.run.instances), T(0));
   std::vector<std::vector<T>> carried =
-      resume_if_asked("quadratic", files, problem_tag, a.dx, a.dy, a.run.instances, x0, y0, o.loop,
-                  root);
-  check_resumed_together(*comm, files, o.loop);
-  const auto checkpointer = checkpoint_writer<T>("quadratic", files, problem_tag, o.loop);
+      resume_if_asked("quadratic", files, problem_settings, problem_tag, o, a.dx, a.dy,
+                      a.run.instances, x0, y0, o.loop, *comm, root);
+  if (!files.resume.empty()) metrics.resume_at(static_cast<long>(o.loop.start_iteration));
+  const auto checkpointer =
+      checkpoint_writer<T>("quadratic", files, problem_settings, o, o.loop, *comm);
   auto solver = make_solver(problem, o);
   solver->restore_state(std::move(carried));
   const SolveResult<T> r = solver->run(x0, y0, observe, {}, checkpointer);

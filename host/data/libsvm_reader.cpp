@@ -52,7 +52,7 @@ class LineParser {
   }
   /// The next sample line into `row` (blank lines and comments skipped); false at the end.
   bool next(Row& row) {
-    while (std::getline(in_, line_)) {
+    while (read_line()) {
       ++line_no_;
       if (parse(row)) return true;
     }
@@ -60,7 +60,43 @@ class LineParser {
     return false;
   }
 
+  /// The longest line read: a sample of kMaxDenseFeatures entries of "index:value" fits; a file
+  /// without newlines (/dev/zero, a binary) is refused here instead of read whole into memory.
+  static constexpr std::size_t kMaxLineBytes = std::size_t{64} << 20;
+
  private:
+  /// The next line into line_ (without its newline); false at the end of the file. Lines are
+  /// taken a buffer at a time and bounded by kMaxLineBytes.
+  bool read_line() {
+    line_.clear();
+    bool any = false;
+    for (;;) {
+      if (pos_ == len_) {
+        in_.read(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
+        len_ = static_cast<std::size_t>(in_.gcount());
+        pos_ = 0;
+        if (len_ == 0) return any;
+      }
+      any = true;
+      const char* start = buffer_.data() + pos_;
+      const void* nl = std::memchr(start, '\n', len_ - pos_);
+      const std::size_t take =
+          nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - start) : len_ - pos_;
+      if (line_.size() + take > kMaxLineBytes) {
+        ++line_no_;
+        fail("longer than " + std::to_string(kMaxLineBytes >> 20) +
+             " MiB (more than any sample of at most " + std::to_string(kMaxDenseFeatures) +
+             " features: not a LIBSVM file?)");
+      }
+      line_.append(start, take);
+      pos_ += take;
+      if (nl) {
+        ++pos_;
+        return true;
+      }
+    }
+  }
+
   [[noreturn]] void fail(const std::string& what) const {
     throw InvalidArgument("'" + path_ + "' line " + std::to_string(line_no_) + ": " + what);
   }
@@ -121,6 +157,8 @@ class LineParser {
   std::ifstream in_;
   std::string line_;
   long line_no_ = 0;
+  std::vector<char> buffer_ = std::vector<char>(std::size_t{1} << 20);
+  std::size_t pos_ = 0, len_ = 0;
 };
 
 index_t last_index(const Row& r) { return r.entries.empty() ? 0 : r.entries.back().first + 1; }

@@ -7,6 +7,7 @@
 #include "../../kernels/cuda/cuda_executor.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <sstream>
 
@@ -15,10 +16,17 @@ namespace bilevel {
 std::size_t Executor::memory_available() const {
   std::size_t available = backend_free_memory();
   if (const char* limit = std::getenv("BILEVEL_MEMORY_LIMIT")) {
+    // digits only: strtoull would take "-1" as 2^64 - 1 ("no limit")
+    const std::string text = limit;
+    errno = 0;
     char* end = nullptr;
-    const unsigned long long cap = std::strtoull(limit, &end, 10);
-    BILEVEL_EXPECTS(end != limit && *end == '\0',
-                    "BILEVEL_MEMORY_LIMIT must be a number of bytes, got '" << limit << "'");
+    const unsigned long long cap =
+        text.empty() || text.find_first_not_of("0123456789") != std::string::npos
+            ? 0
+            : std::strtoull(limit, &end, 10);
+    BILEVEL_EXPECTS(end != nullptr && end != limit && *end == '\0' && errno != ERANGE,
+                    "BILEVEL_MEMORY_LIMIT must be a number of bytes (digits, below 2^64), got '"
+                        << limit << "'");
     const std::size_t left = cap > in_use_ ? static_cast<std::size_t>(cap) - in_use_ : 0;
     available = std::min(available, left);
   }

@@ -371,6 +371,10 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
   }
   const auto deliver_checkpoint = [&] {
     if (saved_iteration < 0) return;
+    // the metrics of every evaluation up to the checkpoint reach the observer first: a run
+    // killed after this checkpoint and resumed from it has them all (they were read one
+    // evaluation late, which could be after a later checkpoint)
+    if (pending && pending->iteration <= saved_iteration) read_pending();
     saved_done->wait();
     Checkpoint<T> c;
     c.iteration = saved_iteration;

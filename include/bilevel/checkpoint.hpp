@@ -3,13 +3,16 @@
 // hence the same minibatches and step schedules as an uninterrupted run). The state is x, y and
 // what the solver and the estimator carry between iterations (the upper update's m, a
 // warm-started v, F2SA's z, ...): with it, a resumed run continues the uninterrupted run bit for
-// bit. Version 2 files (x and y only) are still read: their runs resume with that state afresh.
+// bit. The settings that shape the run travel with it, so that a resume under other settings is
+// refused in words. Versions 2 and 3 are still read.
 //
-// File format (little-endian): 8 bytes "BLVLCKPT", uint32 version (3), uint32 bytes per value
-// (4: float, 8: double), int64 iteration, dx, dy, instances, uint32 CRC-32 of what follows the
-// header, uint32 the number S of carried-state arrays (at most 64; version 2: 0 and nothing
-// after y), 256 bytes of tag (NUL-padded), then x (dx x B) and y (dy x B), column-major, then
-// S int64 lengths and the S arrays' values.
+// File format (little-endian), version 4: 8 bytes "BLVLCKPT", uint32 version (4), uint32 bytes
+// per value (4: float, 8: double), int64 iteration, dx, dy, instances, uint32 CRC-32 of the whole
+// file (computed with this field 0), uint32 the number S of carried-state arrays (at most 64),
+// uint32 the settings' bytes (at most 64 KiB), uint32 0, 256 bytes of tag (NUL-padded), then the
+// settings ("key=value" lines), x (dx x B) and y (dy x B), column-major, then S int64 lengths
+// and the S arrays' values. Version 3: the same without the settings and their two words, the
+// CRC over the values only; version 2: also without S and the arrays.
 #pragma once
 
 #include <bilevel/types.hpp>
@@ -36,22 +39,36 @@ struct Checkpoint {
   /// The carried state, in the order the solver lists it (Solver::restore_state): each rows x
   /// B, column-major. Empty for presets that carry nothing and for version 2 files.
   std::vector<std::vector<T>> state;
+  /// Every setting that shapes the iterates, as "key=value" lines (the CLI: the command's
+  /// problem and data settings and describe_settings of the algorithm's options); empty in
+  /// version 2 and 3 files. Compared with settings_difference on resume.
+  std::string settings;
 };
+
+/// The most bytes of settings a checkpoint holds.
+constexpr std::size_t kCheckpointMaxSettingsBytes = std::size_t{64} << 10;
 
 /// The most carried-state arrays a checkpoint holds.
 constexpr std::size_t kCheckpointMaxStateArrays = 64;
 
-/// Writes `c` to `path` atomically (a temporary file, synced, renamed over it, the directory
-/// synced: a crash leaves the previous checkpoint). A state with a non-finite value is never
-/// written: DivergenceError names the iteration, the instance and the value, and the previous
-/// file stays. Throws InvalidArgument naming the file when it cannot be written.
+/// Writes `c` to `path` atomically (a temporary file of this call's own, synced, renamed over it,
+/// the directory synced: a crash leaves the previous checkpoint, and two writers of one path
+/// never share a temporary). With `keep_previous`, the checkpoint it replaces stays as
+/// PATH.previous (runs over several ranks: a common iteration then always exists). A state
+/// with a non-finite value is never written: DivergenceError names the iteration, the instance
+/// and the value, and the previous file stays. Throws InvalidArgument naming the file when it
+/// cannot be written (a full disk: the temporary is removed).
 template <typename T>
-void write_checkpoint(const std::string& path, const Checkpoint<T>& c);
+void write_checkpoint(const std::string& path, const Checkpoint<T>& c, bool keep_previous = false);
 
 /// Reads a checkpoint written with the same precision. Throws InvalidArgument naming the file
 /// and what is wrong (missing, not a checkpoint, other version or precision, a header that
 /// claims more than the file holds, truncated, a CRC mismatch, a non-finite value).
 template <typename T>
 Checkpoint<T> read_checkpoint(const std::string& path);
+
+/// The settings that differ between a checkpoint's and this run's ("key=value" lines), as
+/// "key: A in the checkpoint, B now; ..."; empty when they agree.
+std::string settings_difference(const std::string& written, const std::string& now);
 
 }  // namespace bilevel

@@ -178,6 +178,11 @@ struct AlgorithmOptions {
 /// them by 0.9 / L_g estimated on the problem. Throws InvalidArgument for an unknown name.
 AlgorithmOptions default_options(const std::string& name);
 
+/// Every option that shapes the iterates, as "key=value" lines with exact values (not the run
+/// length, evaluations, checkpointing or capture): what a checkpoint records of the algorithm
+/// (Checkpoint::settings) and what ranks of one run compare.
+std::string describe_settings(const AlgorithmOptions& options);
+
 /// One preset: its name, what it is, its source, what it needs of a problem.
 struct AlgorithmInfo {
   std::string name;
