@@ -62,6 +62,20 @@ bad_option "unknown option: a prefix named" "unknown option --instance (did you 
 bad_option "unknown option: nothing close" "bilevel meta: unknown option --foo; \`bilevel meta --help\` lists the options" meta --foo
 
 bad_option "too many threads refused" "--threads: must be at most" quadratic --threads 100000
+# NaN passes every comparison: CLI11's Range and PositiveNumber let it through to a default
+bad_option "hpo NaN step refused" "--outer-step: must be a finite number, got 'nan'" hpo --outer-step nan
+bad_option "NaN mu refused" "--mu: must be a finite number, got 'nan'" quadratic --mu nan
+bad_option "NaN reg refused" "--reg: must be a finite number, got 'nan'" hyperclean --reg nan
+bad_option "NaN gamma refused" "--gamma: must be a finite number, got 'nan'" align --gamma nan
+bad_option "an infinite damping refused" "--damping: must be a finite number, got 'inf'" meta --damping inf
+BILEVEL_MEMORY_LIMIT=-1 "$bin" hyperclean --data synthetic --samples 600 --features 5 --train 300 --validation 200 --test 100 --backend cpu --iters 2 >"$work/out" 2>&1
+rc=$?
+check "BILEVEL_MEMORY_LIMIT=-1 refused, not 'no limit'" $([ $rc -eq 1 ] && grep -q "BILEVEL_MEMORY_LIMIT must be a number of bytes (digits, below 2^64), got '-1'" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+head -c 80000000 /dev/zero > "$work/zero.svm"
+"$bin" hyperclean --data "$work/zero.svm" --backend cpu --iters 2 >"$work/out" 2>&1
+rc=$?
+check "a LIBSVM file without newlines refused by its line, early" $([ $rc -eq 1 ] && grep -q "zero.svm' line 1: longer than 64 MiB" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+rm -f "$work/zero.svm"
 OMP_NUM_THREADS=100000 "$bin" quadratic --backend cpu --iters 2 >"$work/out" 2>&1
 rc=$?
 check "OMP_NUM_THREADS=100000 refused by name, no crash" $([ $rc -eq 1 ] && grep -q "OMP_NUM_THREADS=100000 asks for 100000 threads; this machine allows at most" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
@@ -355,7 +369,7 @@ check "the decaying step is named" $(grep -q "upper level: SGD on the reward, st
 read -r constant first <<<"$(ratio_of "$work/grid2.jsonl")"
 read -r decayed first <<<"$(ratio_of "$work/grid3.jsonl")"
 check "a decaying step moves the reward less far in 100 iterations" $(awk -v c="$constant" -v d="$decayed" -v f="$first" 'BEGIN{exit !(d - f < 0.5 * (c - f))}'; echo $?) "constant $constant, decayed $decayed, first $first"
-bad_option "outer decay bounded" "--outer-decay: Value 2 not in range 0.000000 to 1.000000" align --env gridworld --outer-decay 2
+bad_option "outer decay bounded" "--outer-decay: must be in [0, 1], got 2" align --env gridworld --outer-decay 2
 bad_option "gridworld options refused on the bandit" "--side does not apply to --env bandit" align --side 3
 bad_option "gridworld needs two feedback pairs" "--feedback: gridworld alignment needs at least 2" align --env gridworld --feedback 1 --backend cpu
 bad_option "gridworld side bounded" "--side: Value 9 not in range 2 to 8" align --env gridworld --side 9

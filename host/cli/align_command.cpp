@@ -304,8 +304,8 @@ std::function<int()> add_align_command(CLI::App& app) {
       ->check(non_negative_integer());
   cmd->add_option("--side", a->side, "Gridworld: the grid is side x side (2 to 8)")->capture_default_str()->check(CLI::Range(2, 8));
   cmd->add_option("--horizon", a->horizon, "Gridworld: steps per feedback trajectory (2 to 64)")->capture_default_str()->check(CLI::Range(2, 64));
-  cmd->add_option("--gamma", a->gamma, "Gridworld: discount (0 to 0.99)")->capture_default_str()->check(CLI::Range(1e-6, 0.99));
-  cmd->add_option("--slip", a->slip, "Gridworld: probability that a move is drawn at random")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--gamma", a->gamma, "Gridworld: discount (0 to 0.99)")->capture_default_str()->check(number_in(1e-6, 0.99));
+  cmd->add_option("--slip", a->slip, "Gridworld: probability that a move is drawn at random")->capture_default_str()->check(number_in(0.0, 1.0));
   cmd->add_option("--beta", a->beta, "Gridworld: temperature of the simulated preferences")->capture_default_str()->check(positive_number());
   cmd->add_option("--feedback-type", a->feedback_type,
                   "Gridworld: preference (Bradley-Terry pairs) or utility (the trajectories' "
@@ -320,7 +320,7 @@ std::function<int()> add_align_command(CLI::App& app) {
   cmd->add_option("--iters", a->iterations, "Iterations")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--inner-steps", a->inner_steps, "Lower-level steps per iteration (bandit: policy gradient, gridworld: soft value iteration)")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--outer-step", a->outer_step, "Step on the reward (default: bandit tau, gridworld 0.1)")->check(positive_number());
-  cmd->add_option("--outer-decay", a->outer_decay, "The step at iteration k: outer-step (k + 1)^-decay (0: constant)")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--outer-decay", a->outer_decay, "The step at iteration k: outer-step (k + 1)^-decay (0: constant)")->capture_default_str()->check(number_in(0.0, 1.0));
   cmd->add_option("--instances", a->instances, "Instances B solved at once (independent feedback; gridworld: B different MDPs)")
       ->capture_default_str()->check(positive_integer());
   cmd->add_option("--eval-every", a->eval_every, "Metrics every k iterations (0: at the end)")->capture_default_str()->check(non_negative_integer());

@@ -77,6 +77,9 @@ CLI::Validator positive_integer();
 CLI::Validator thread_count();
 /// A finite number > 0, the whole text parsed (steps: "" or "-1" or "1e999" are refused).
 CLI::Validator positive_number();
+/// A finite number in [lo, hi], the whole text parsed (CLI11's Range and PositiveNumber let
+/// "nan" through: every comparison with NaN is false).
+CLI::Validator number_in(double lo, double hi);
 /// A number in [0, 1) (the corruption fraction).
 CLI::Validator fraction_below_one();
 /// An integer in [0, 2^64) written in digits (seeds: "-1", "2^64" or "1e23" are refused).

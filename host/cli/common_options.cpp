@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <sstream>
 #include <string>
 
 namespace bilevel::cli {
@@ -44,6 +45,25 @@ CLI::Validator positive_number() {
         return {};
       },
       "NUMBER>0");
+}
+
+CLI::Validator number_in(double lo, double hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& text) -> std::string {
+        char* end = nullptr;
+        errno = 0;
+        const double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || end != text.c_str() + text.size() || errno == ERANGE ||
+            !std::isfinite(v))
+          return "must be a finite number, got '" + text + "'";
+        if (v < lo || v > hi) {
+          std::ostringstream os;
+          os << "must be in [" << lo << ", " << hi << "], got " << text;
+          return os.str();
+        }
+        return {};
+      },
+      "NUMBER");
 }
 
 CLI::Validator fraction_below_one() {

@@ -229,12 +229,12 @@ std::function<int()> add_hpo_command(CLI::App& app) {
       ->capture_default_str()->check(CLI::IsMember(names));
   cmd->add_option("--iters", a->iterations, "Iterations on lambda")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--inner-steps", a->inner_steps, "Steps on W per iteration")->capture_default_str()->check(non_negative_integer());
-  cmd->add_option("--outer-step", a->outer_step, "Step on lambda (default 1)")->check(CLI::PositiveNumber);
+  cmd->add_option("--outer-step", a->outer_step, "Step on lambda (default 1)")->check(positive_number());
   cmd->add_option("--batch", a->batch, "Minibatch size (0: full batches)")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--eval-every", a->eval_every, "Metrics every k iterations")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--grid-points", a->grid_points, "Scalar L2 weights of the baseline grid")->capture_default_str()->check(positive_integer());
-  cmd->add_option("--grid-min", a->grid_min, "Smallest scalar L2 weight")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--grid-max", a->grid_max, "Largest scalar L2 weight")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--grid-min", a->grid_min, "Smallest scalar L2 weight")->capture_default_str()->check(positive_number());
+  cmd->add_option("--grid-max", a->grid_max, "Largest scalar L2 weight")->capture_default_str()->check(positive_number());
   cmd->add_option("--retrain-steps", a->retrain_steps, "Gradient steps that fit W for the comparison")->capture_default_str()->check(positive_integer());
   cmd->add_option("--seed", a->seed, "Seed of the split and of the minibatches")->capture_default_str()->check(seed_value());
   add_execution_options(cmd, a->backend, a->precision, a->metrics, a->graphs);

@@ -614,18 +614,18 @@ std::function<int()> add_hyperclean_command(CLI::App& app) {
   cmd->add_option("--features", a->features, "synthetic: features")->capture_default_str()->check(positive_integer());
   cmd->add_option("--feature-scales", a->feature_scales,
                   "synthetic: features scaled log-uniformly in [1/S, S] (1: all alike)")
-      ->capture_default_str()->check(CLI::Range(1.0, 1e6));
+      ->capture_default_str()->check(number_in(1.0, 1e6));
   cmd->add_option("--correlation", a->correlation,
                   "synthetic: variance of 8 latent factors shared by the features' noise (0: "
                   "independent features)")
-      ->capture_default_str()->check(CLI::Range(0.0, 1e6));
+      ->capture_default_str()->check(number_in(0.0, 1e6));
   cmd->add_option("--classes", a->classes, "synthetic: classes")->capture_default_str()->check(CLI::Range(2, 1 << 16));
   cmd->add_option("--train", a->train, "Training samples")->capture_default_str()->check(positive_integer());
   cmd->add_option("--validation", a->validation, "Validation samples")->capture_default_str()->check(positive_integer());
   cmd->add_option("--test", a->test, "Test samples")->capture_default_str()->check(positive_integer());
   cmd->add_option("--corruption", a->corruption, "Fraction p of corrupted training labels")
       ->capture_default_str()->check(fraction_below_one());
-  cmd->add_option("--reg", a->reg, "L2 weight of the lower level")->capture_default_str()->check(CLI::Range(0.0, 1e6));
+  cmd->add_option("--reg", a->reg, "L2 weight of the lower level")->capture_default_str()->check(number_in(0.0, 1e6));
   cmd->add_option("--iters", a->iterations,
                   "Outer iterations (default: at least 30 epochs and 3000 iterations)")
       ->check(non_negative_integer());

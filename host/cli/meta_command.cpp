@@ -258,7 +258,7 @@ std::function<int()> add_meta_command(CLI::App& app) {
       ->delimiter(',')->check(CLI::Range(0, 255));
   cmd->add_option("--lambda", a->lambda, "iMAML's proximal weight")->capture_default_str()->check(positive_number());
   cmd->add_option("--damping", a->damping, "iMAML: added to the diagonal of the linear system only (imaml: 30)")
-      ->capture_default_str()->check(CLI::Range(0.0, 1e12));
+      ->capture_default_str()->check(number_in(0.0, 1e12));
   cmd->add_option("--cg-iterations", a->cg_iterations, "iMAML's CG iterations")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--test-tasks", a->test_tasks, "Meta-test tasks")->capture_default_str()->check(positive_integer());
   cmd->add_option("--test-steps", a->test_steps, "Adaptation steps at meta-test (default: --inner-steps, at least 1)")

@@ -216,7 +216,7 @@ std::function<int()> add_quadratic_command(CLI::App& app) {
   cmd->add_option("--dx", a->dx, "Upper-level dimension")->capture_default_str()->check(positive_integer());
   cmd->add_option("--dy", a->dy, "Lower-level dimension")->capture_default_str()->check(positive_integer());
   cmd->add_option("--samples", a->samples, "Samples n in the finite sums")->capture_default_str()->check(non_negative_integer());
-  cmd->add_option("--mu", a->mu, "Ridge of the lower-level Hessian")->capture_default_str()->check(CLI::Range(0.0, 1e6));
+  cmd->add_option("--mu", a->mu, "Ridge of the lower-level Hessian")->capture_default_str()->check(number_in(0.0, 1e6));
   cmd->add_option("--iters", a->iterations, "Outer iterations")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--inner-steps", a->inner_steps, "Lower-level steps per outer iteration (D)")
       ->capture_default_str()->check(non_negative_integer());

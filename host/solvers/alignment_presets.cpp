@@ -2,6 +2,8 @@
 // score-function term.
 #include <bilevel/solvers/alignment.hpp>
 
+#include <bilevel/error.hpp>
+
 #include <cmath>
 #include <sstream>
 
@@ -22,6 +24,17 @@ std::vector<AlgorithmInfo> alignment_algorithm_presets() {
 }
 
 AlignmentOptions alignment_options(const AlignmentRun& run) {
+  // 0 asks for the preset's step; anything else must be a step (NaN, a negative or an
+  // infinite value would otherwise fall back to the default without a word)
+  BILEVEL_EXPECTS(std::isfinite(run.outer_step) && run.outer_step >= 0,
+                  "alignment: outer_step must be a finite number > 0 (or 0: the preset's), got "
+                      << run.outer_step);
+  BILEVEL_EXPECTS(std::isfinite(run.outer_decay) && run.outer_decay >= 0 && run.outer_decay <= 1,
+                  "alignment: outer_decay must be in [0, 1], got " << run.outer_decay);
+  BILEVEL_EXPECTS(run.iterations >= 1 && run.inner_steps >= 0 && run.eval_every >= 0 &&
+                      run.instances >= 1 && run.feedback >= 0 && run.series_terms >= 0,
+                  "alignment: iterations and instances must be >= 1, inner_steps, eval_every, "
+                  "feedback and series_terms >= 0");
   AlignmentOptions o;
   o.name = run.algorithm;
   o.inner_steps = run.inner_steps;
@@ -66,6 +79,12 @@ GridworldAlignmentSpec gridworld_spec(const GridworldRun& run, const AlignmentOp
   BILEVEL_EXPECTS(run.reward_model == "state" || run.reward_model == "row-column",
                   "gridworld: the reward model must be 'state' or 'row-column', got '"
                       << run.reward_model << "'");
+  BILEVEL_EXPECTS(std::isfinite(run.gamma) && run.gamma > 0 && run.gamma < 1,
+                  "gridworld: gamma must be in (0, 1), got " << run.gamma);
+  BILEVEL_EXPECTS(std::isfinite(run.slip) && run.slip >= 0 && run.slip <= 1,
+                  "gridworld: slip must be in [0, 1], got " << run.slip);
+  BILEVEL_EXPECTS(std::isfinite(run.tau) && run.tau > 0, "gridworld: tau must be > 0, got " << run.tau);
+  BILEVEL_EXPECTS(std::isfinite(run.beta) && run.beta > 0, "gridworld: beta must be > 0, got " << run.beta);
   GridworldAlignmentSpec spec;
   spec.side = run.side;
   spec.horizon = run.horizon;

@@ -2,12 +2,26 @@
 // scheduler on the meta-learning problem; only the problem's configuration differs.
 #include <bilevel/solvers/meta_learning.hpp>
 
+#include <bilevel/error.hpp>
+
+#include <cmath>
 #include <sstream>
 
 namespace bilevel {
 
 MetaSetup meta_setup(const MetaRun& run, const Dataset* pool, const std::string& pool_name,
                      const std::string& train_option, const std::string& test_option) {
+  // 0 asks for the default meta step; NaN, negative or infinite values are refused, not
+  // replaced by defaults
+  BILEVEL_EXPECTS(std::isfinite(run.outer_step) && run.outer_step >= 0,
+                  "meta-learning: outer_step must be a finite number > 0 (or 0: the default), got "
+                      << run.outer_step);
+  BILEVEL_EXPECTS(std::isfinite(run.inner_step) && run.inner_step > 0,
+                  "meta-learning: inner_step must be a finite number > 0, got " << run.inner_step);
+  BILEVEL_EXPECTS(std::isfinite(run.lambda) && run.lambda > 0,
+                  "meta-learning: lambda must be a finite number > 0, got " << run.lambda);
+  BILEVEL_EXPECTS(std::isfinite(run.damping) && run.damping >= 0,
+                  "meta-learning: damping must be a finite number >= 0, got " << run.damping);
   MetaSetup m;
   MetaAlgorithmOptions& o = m.options;
   o.name = run.algorithm;

@@ -17,6 +17,7 @@
 #include <Python.h>
 
 #include <cmath>
+#include <iomanip>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,7 +30,50 @@ namespace {
 
 using Vector = nb::ndarray<const double, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 using Matrix = nb::ndarray<const double, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
-using Labels = nb::ndarray<const std::int32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+/// Labels of any integer or floating dtype, checked one by one (a conversion to int32 by
+/// NumPy would wrap 2**32 + 1 to 1 and truncate 1.5 to 1 without a word).
+using Labels = nb::ndarray<nb::ro, nb::ndim<1>, nb::device::cpu>;
+
+/// The labels as int32, or InvalidArgument naming `what` and the first label that is not an
+/// integer below 2^31 in magnitude.
+std::vector<std::int32_t> label_values(const Labels& labels, const char* what) {
+  const nb::dlpack::dtype t = labels.dtype();
+  const auto code = static_cast<nb::dlpack::dtype_code>(t.code);
+  const bool integer = code == nb::dlpack::dtype_code::Int || code == nb::dlpack::dtype_code::UInt;
+  const bool floating = code == nb::dlpack::dtype_code::Float;
+  BILEVEL_EXPECTS((integer && (t.bits == 8 || t.bits == 16 || t.bits == 32 || t.bits == 64)) ||
+                      (floating && (t.bits == 32 || t.bits == 64)),
+                  what << ": labels must be integers (or floats holding integers), got a dtype of "
+                       << int(t.bits) << "-bit " << (floating ? "floats" : "other values"));
+  const std::size_t n = labels.shape(0);
+  const auto* base = static_cast<const unsigned char*>(labels.data());
+  const std::int64_t stride = labels.stride(0) * static_cast<std::int64_t>(t.bits / 8);
+  std::vector<std::int32_t> out(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const unsigned char* p = base + static_cast<std::int64_t>(i) * stride;
+    long double v = 0;
+    if (floating) {
+      v = t.bits == 32 ? *reinterpret_cast<const float*>(p) : *reinterpret_cast<const double*>(p);
+    } else if (code == nb::dlpack::dtype_code::Int) {
+      v = t.bits == 8    ? *reinterpret_cast<const std::int8_t*>(p)
+          : t.bits == 16 ? *reinterpret_cast<const std::int16_t*>(p)
+          : t.bits == 32 ? *reinterpret_cast<const std::int32_t*>(p)
+                         : static_cast<long double>(*reinterpret_cast<const std::int64_t*>(p));
+    } else {
+      v = t.bits == 8    ? *reinterpret_cast<const std::uint8_t*>(p)
+          : t.bits == 16 ? *reinterpret_cast<const std::uint16_t*>(p)
+          : t.bits == 32 ? *reinterpret_cast<const std::uint32_t*>(p)
+                         : static_cast<long double>(*reinterpret_cast<const std::uint64_t*>(p));
+    }
+    BILEVEL_EXPECTS(std::isfinite(static_cast<double>(v)) && v == std::floor(v) &&
+                        std::fabs(static_cast<double>(v)) <= 2147483647.0,
+                    what << "[" << i << "] is " << std::setprecision(17)
+                         << static_cast<double>(v)
+                         << ": a label must be an integer below 2^31 in magnitude");
+    out[i] = static_cast<std::int32_t>(v);
+  }
+  return out;
+}
 
 /// A NumPy array owning `values`, of the given shape (C order).
 nb::ndarray<nb::numpy, double> to_numpy(std::vector<double> values, std::vector<size_t> shape) {
@@ -49,7 +93,8 @@ Dataset to_dataset(const Matrix& x, const Labels& labels, int classes, const cha
   d.features = static_cast<index_t>(x.shape(1));
   d.classes = classes;
   d.x.assign(x.data(), x.data() + x.size());
-  d.labels.assign(labels.data(), labels.data() + labels.size());
+  const std::vector<std::int32_t> values = label_values(labels, (std::string(what) + "_y").c_str());
+  d.labels.assign(values.begin(), values.end());
   d.validate();
   return d;
 }
@@ -85,7 +130,7 @@ class CallbackProblem final : public Problem<double> {
               MatrixView<double> fx, MatrixView<double> fy) override {
     for (index_t b = 0; b < x.cols; ++b) {
       nb::object r = call(grad_f_, "grad_f", column(x, b), column(y, b));
-      const auto pair = nb::cast<std::pair<nb::object, nb::object>>(r);
+      const auto pair = returned_pair<nb::object>(r, "grad_f", "(fx, fy)");
       if (!fx.empty()) put(pair.first, dx_, "grad_f (fx)", fx, b);
       put(pair.second, dy_, "grad_f (fy)", fy, b);
     }
@@ -94,7 +139,7 @@ class CallbackProblem final : public Problem<double> {
                ConstMatrixView<double> v, MatrixView<double> hv, MatrixView<double> jv) override {
     for (index_t b = 0; b < x.cols; ++b) {
       nb::object r = call(hvp_jvp_, "hvp_jvp", column(x, b), column(y, b), column(v, b));
-      const auto pair = nb::cast<std::pair<nb::object, nb::object>>(r);
+      const auto pair = returned_pair<nb::object>(r, "hvp_jvp", "(hv, jv)");
       if (!hv.empty()) put(pair.first, dy_, "hvp_jvp (hv)", hv, b);
       if (!jv.empty()) put(pair.second, dx_, "hvp_jvp (jv)", jv, b);
     }
@@ -103,7 +148,7 @@ class CallbackProblem final : public Problem<double> {
               double* f_out, double* g_out) override {
     for (index_t b = 0; b < x.cols; ++b) {
       nb::object r = call(values_, "values", column(x, b), column(y, b));
-      const auto pair = nb::cast<std::pair<double, double>>(r);
+      const auto pair = returned_pair<double>(r, "values", "(f, g) of numbers");
       if (f_out) f_out[b] = pair.first;
       if (g_out) g_out[b] = pair.second;
     }
@@ -113,6 +158,17 @@ class CallbackProblem final : public Problem<double> {
   static nb::object column(ConstMatrixView<double> m, index_t b) {
     return nb::cast(to_numpy(std::vector<double>(m.data + b * m.ld, m.data + b * m.ld + m.rows),
                              {static_cast<size_t>(m.rows)}));
+  }
+  /// A callback's result as a pair, or TypeError naming the callback, what it must return and
+  /// the type it returned (not std::bad_cast).
+  template <typename E>
+  static std::pair<E, E> returned_pair(const nb::object& r, const char* what, const char* want) {
+    std::pair<E, E> out;
+    if (!nb::try_cast(r, out))
+      throw nb::type_error((std::string("CallbackProblem: ") + what + " must return a pair " +
+                            want + ", got " + nb::type_name(r.type()).c_str())
+                               .c_str());
+    return out;
   }
   template <typename... A>
   static nb::object call(const nb::callable& f, const char* what, A&&... args) {

@@ -330,3 +330,55 @@ def test_meta_episodes_equal_the_cli_for_the_same_seed(cli, tmp_path):
     with pytest.raises(ValueError, match="class 12"):
         bilevel.meta_episodes("maml", executor=bilevel.Executor("cpu"), iterations=1,
                               test_classes=[1, 3, 5, 7, 12])
+
+
+def test_bad_option_values_are_refused_not_replaced_by_defaults():
+    """NaN or a negative step used to fall back to the preset's default without a word."""
+    for bad in (float("nan"), -1.0, float("inf")):
+        with pytest.raises(ValueError, match="outer_step must be a finite number > 0"):
+            bilevel.align_bandit(iterations=2, outer_step=bad, executor=bilevel.Executor("cpu"))
+        with pytest.raises(ValueError, match="outer_step must be a finite number > 0"):
+            bilevel.meta_sinusoid(iterations=2, outer_step=bad, executor=bilevel.Executor("cpu"))
+    with pytest.raises(ValueError, match="gamma must be in"):
+        bilevel.align_gridworld(iterations=2, gamma=float("nan"), executor=bilevel.Executor("cpu"))
+
+
+def test_labels_are_taken_exactly_or_refused():
+    """int64 labels used to wrap (2**32 + 1 became 1) and float labels to be truncated."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(20, 3))
+    y = np.array([0, 1] * 10)
+    ex = bilevel.Executor("cpu")
+
+    def problem(train_y):
+        return bilevel.HypercleanProblem(ex, x, train_y, x, y.astype(np.int32), x,
+                                         y.astype(np.int32), classes=2)
+
+    problem(y.astype(np.int64))          # exact integers of any width are labels
+    problem(y.astype(np.float64))        # and so are floats that hold integers
+    problem(y.astype(np.uint8)[::1])
+    wrapped = y.astype(np.int64)
+    wrapped[3] = 2**32 + 1
+    with pytest.raises(ValueError, match=r"train_y\[3\] is 4294967297: a label must be an integer"):
+        problem(wrapped)
+    fractional = y.astype(np.float64)
+    fractional[5] = 1.5
+    with pytest.raises(ValueError, match=r"train_y\[5\] is 1.5"):
+        problem(fractional)
+
+
+def test_a_callback_returning_the_wrong_type_is_named():
+    p = bilevel.CallbackProblem(2, 3,
+                                grad_y_g=lambda x, y: y,
+                                grad_f=lambda x, y: y,           # not a pair (fx, fy)
+                                hvp_jvp=lambda x, y, v: (v, np.zeros(2)),
+                                values=lambda x, y: (0.0, 0.0))
+    with pytest.raises(TypeError, match=r"grad_f must return a pair \(fx, fy\), got ndarray"):
+        bilevel.solve(p, "aid-cg", iterations=2, inner_step=0.5, outer_step=0.5)
+    q = bilevel.CallbackProblem(2, 3,
+                                grad_y_g=lambda x, y: y,
+                                grad_f=lambda x, y: (np.zeros(2), y),
+                                hvp_jvp=lambda x, y, v: (v, np.zeros(2)),
+                                values=lambda x, y: "no")
+    with pytest.raises(TypeError, match=r"values must return a pair \(f, g\) of numbers, got str"):
+        bilevel.solve(q, "aid-cg", iterations=2, inner_step=0.5, outer_step=0.5)
