@@ -236,6 +236,20 @@ echo keep >"$work/ck3.bin.tmp"
 check "writing leaves an existing PATH.tmp alone" $([ "$(cat "$work/ck3.bin.tmp")" = keep ] && [ -f "$work/ck3.bin" ]; echo $?) "$(ls -l "$work")"
 check "writing leaves no temporary behind" $(ls "$work" | grep -q "ck3.bin.tmp-"; [ $? -ne 0 ]; echo $?) "$(ls "$work")"
 
+# two runs writing one checkpoint path: each writes through a temporary of its own (one used to
+# die with "cannot rename ... No such file" when the other had renamed the shared PATH.tmp)
+"$bin" quadratic --iters 400 --backend cpu --checkpoint "$work/shared.bin" --checkpoint-every 1 >"$work/w1" 2>&1 &
+w1=$!
+"$bin" quadratic --iters 400 --backend cpu --checkpoint "$work/shared.bin" --checkpoint-every 1 >"$work/w2" 2>&1
+rc2=$?
+wait $w1
+rc1=$?
+check "two writers of one checkpoint both finish" $([ $rc1 -eq 0 ] && [ $rc2 -eq 0 ]; echo $?) "rc $rc1 $rc2: $(tail -n 2 "$work/w1" "$work/w2")"
+# a full disk: a clear error naming the file, not a crash
+"$bin" quadratic --iters 20 --eval-every 5 --backend cpu --metrics /dev/full >"$work/out" 2>&1
+rc=$?
+check "a full disk under the metrics is an error naming the file" $([ $rc -eq 1 ] && grep -q "writing metrics file '/dev/full' failed: No space left on device" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+
 # 3b''. outputs never destroy each other, and a refused resume leaves the metrics file alone
 cp "$work/ck.bin" "$work/keep.bin"
 "$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 32 --iters 80 --backend cpu \
