@@ -260,11 +260,11 @@ ln -sf "$work/keep.bin" "$work/alias.jsonl"
 "$bin" quadratic --iters 4 --backend cpu --checkpoint "$work/keep.bin" --metrics "$work/alias.jsonl" >"$work/out" 2>&1
 rc=$?
 check "--metrics linked to the --checkpoint file refused" $([ $rc -eq 1 ] && grep -q "are one file" "$work/out" && cmp -s "$work/ck.bin" "$work/keep.bin"; echo $?) "rc=$rc: $(cat "$work/out")"
-printf '{"iteration":10,"seconds":1}\n' > "$work/precious.jsonl"
+printf '{"iteration":60,"seconds":1}\n' > "$work/precious.jsonl"  # (after the checkpoint's 40)
 "$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 32 --iters 80 --backend cpu --seed 5 \
   --resume "$work/ck.bin" --metrics "$work/precious.jsonl" >"$work/out" 2>&1
 rc=$?
-check "a refused resume leaves the metrics file alone" $([ $rc -eq 1 ] && [ "$(cat "$work/precious.jsonl")" = '{"iteration":10,"seconds":1}' ]; echo $?) "rc=$rc: $(cat "$work/precious.jsonl")"
+check "a refused resume leaves the metrics file alone" $([ $rc -eq 1 ] && [ "$(cat "$work/precious.jsonl")" = '{"iteration":60,"seconds":1}' ]; echo $?) "rc=$rc: $(cat "$work/precious.jsonl")"
 "$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 32 --iters 40 --backend cpu --eval-every 10 \
   --checkpoint "$work/ck2.bin" --checkpoint-every 20 --metrics "$work/resume.jsonl" >"$work/out" 2>&1
 "$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 32 --iters 80 --backend cpu --eval-every 10 \
@@ -417,11 +417,11 @@ assert root.tag.endswith('svg') and root.get('width').startswith('800'), root.at
     '{"iteration":1000000,"seconds":0.3,"validation_loss":3e-7}' \
     '{"summary":true,"algorithm":"x\"`touch '"$work"'/evil/by_algorithm`\\","backend":"cpu","device":"d\nBILEVEL_END_OF_DATA\nsystem(\"touch '"$work"'/evil/by_device\")"}' \
     > "$work/evil/m\`touch by_name\`.jsonl"
-  (cd "$work/evil" && "$bin" plot m*.jsonl -o "o\`touch by_output\`.png" --script plot.gp) \
-    >"$work/out" 2>&1
+  (cd "$work/evil" && "$bin" plot m*.jsonl -o "o\`touch by_output\`.png") >"$work/out" 2>&1
   rc=$?
   check "plot of a hostile metrics file runs" $rc "$(cat "$work/out")"
   check "nothing from a metrics file executes" $(ls "$work/evil" | grep -q "^by_"; [ $? -ne 0 ]; echo $?) "$(ls "$work/evil")"
+  (cd "$work/evil" && "$bin" plot m*.jsonl -o plot.png --script plot.gp) >"$work/out" 2>&1
   check "plot keeps small values and large iterations exact" $(grep -q "^1000001 0.20000000000000001 9.9999999999999995e-08$" "$work/evil/plot.gp" && grep -q "^1000000 " "$work/evil/plot.gp"; echo $?) "$(grep -E '^10000' "$work/evil/plot.gp")"
   bad_option "plot refuses -o naming an input" "is the metrics file" plot "$work/large.jsonl" -o "$work/large.jsonl.png" --script "$work/large.jsonl"
   cp "$work/large.jsonl" "$work/same.png"
