@@ -15,7 +15,8 @@
 // hv: rows x (C B) contiguous, instance b's C columns side by side (y of hyper-cleaning). jv:
 // n x B (ld ldjv). Sample i of the call is data sample indices[i] (indices == nullptr: offset
 // + i); with independent batches (index_stride > 0) instance b's samples are
-// indices[i + b index_stride]. The weight of (i, b) is scale sigmoid(x[k + b ldx]) for data
+// indices[i + b index_stride]. A drawn batch (drawn = true) computes those indices itself
+// from the counter-based RNG, in the kernels that read the samples: no draw launch. The weight of (i, b) is scale sigmoid(x[k + b ldx]) for data
 // sample k, or scale when x == nullptr.
 #pragma once
 
@@ -48,6 +49,14 @@ struct LinearModelBatch {
   /// contributes nothing: no coefficients, no J v term (its row is not needed).
   index_t shard_first = 0;
   index_t shard_samples = -1;
+  /// Indices drawn inside the kernels (a deferred minibatch, Batch::draw): sample i of group g
+  /// is common::sample_index(draw_seed, draw_stream, draw_step + *draw_step_on_device, g, i,
+  /// population); `indices` is then not read.
+  bool drawn = false;
+  std::uint64_t draw_seed = 0;
+  std::uint32_t draw_stream = 0, draw_step = 0;
+  const std::uint32_t* draw_step_on_device = nullptr;
+  index_t population = 0;
 };
 
 /// What one call computes. Null outputs are not computed; v is needed for hv and jv.

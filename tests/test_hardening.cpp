@@ -200,10 +200,13 @@ TEST(Hardening, CheckpointBitFlipsAndNonFiniteValuesAreRefused) {
   std::string inf = bytes;
   const double value = INFINITY;
   std::memcpy(&inf[payload], &value, sizeof value);
+  // (format 4: the CRC covers the whole file with its own field zero)
+  const std::size_t crc_at = 8 + 4 + 4 + 4 * 8;
+  std::memset(&inf[crc_at], 0, sizeof(std::uint32_t));
   uLong crc = crc32(0L, Z_NULL, 0);
-  crc = crc32(crc, reinterpret_cast<const Bytef*>(&inf[payload]), 5 * sizeof(double));
+  crc = crc32(crc, reinterpret_cast<const Bytef*>(inf.data()), static_cast<uInt>(inf.size()));
   const std::uint32_t crc32_value = static_cast<std::uint32_t>(crc);
-  std::memcpy(&inf[8 + 4 + 4 + 4 * 8], &crc32_value, sizeof crc32_value);
+  std::memcpy(&inf[crc_at], &crc32_value, sizeof crc32_value);
   std::ofstream(path, std::ios::binary | std::ios::trunc).write(inf.data(), static_cast<std::streamsize>(inf.size()));
   expect_message([&] { read_checkpoint<double>(path); }, {path, "diverged state", "x[0] of instance 0"});
 }

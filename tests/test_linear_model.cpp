@@ -333,26 +333,61 @@ TEST(FusedOraclesParity, CudaRefusesAForcedFusedPathBeyondItsShapes) {
 }
 
 
-/// Kernel launches of one SOBA iteration on hyper-cleaning (fused path): two index draws, the
-/// fused coefficients and back-products of both batches, the single-point update and the x
-/// step that also advances the iteration counter.
-TEST(LaunchCount, SobaIterationOnHypercleaningLaunchesSixKernels) {
-  auto exec = cpu();
-  const HypercleanData data = linear_model_data(300, 20, 5);
-  HypercleanProblem<float> p(exec, data, 1e-3);
+/// Kernel launches of one SOBA iteration on hyper-cleaning, per iteration (the difference of an
+/// 8- and a 3-iteration run).
+std::uint64_t soba_launches(HypercleanProblem<float>& p, bool independent, index_t nb) {
   const auto launches = [&](index_t iterations) {
     AlgorithmOptions o = default_options("soba");
     o.loop.iterations = iterations;
     o.loop.lower_batch = o.loop.upper_batch = 32;
     o.loop.final_evaluation = false;
+    o.loop.independent_batches = independent;
+    o.loop.capture = false;
+    o.loop.outer_step = std::vector<double>(static_cast<std::size_t>(nb), 10.0);
     auto solver = make_solver(p, o);
     const std::uint64_t before = launch_count();
-    solver->run(std::vector<float>(p.dim_x(), 0.f), std::vector<float>(p.dim_y(), 0.f));
+    solver->run(std::vector<float>(p.dim_x() * nb, 0.f), std::vector<float>(p.dim_y() * nb, 0.f));
     return launch_count() - before;
   };
   launches(1);  // one-time set-up of the problem's workspaces
-  const std::uint64_t a = launches(3), b = launches(8);
-  EXPECT_EQ(b - a, 5u * 6u);
+  return (launches(8) - launches(3)) / 5;
+}
+
+/// On the CUDA device the minibatch indices are drawn inside the fused kernels too: a SOBA run
+/// there follows the CPU's (whose kernels write the same indices first), shared and
+/// independent batches, and takes four launches per iteration.
+TEST(FusedOraclesParity, SobaRunDrawsItsMinibatchesInTheKernels) {
+  BILEVEL_REQUIRE_CUDA(gpu);
+  const HypercleanData data = linear_model_data(400, 17, 5);
+  for (const bool independent : {false, true}) {
+    SCOPED_TRACE(independent ? "independent batches" : "shared batches");
+    std::vector<double> x[2];
+    for (int backend = 0; backend < 2; ++backend) {
+      HypercleanProblem<double> p(backend ? gpu : cpu(), data, 1e-3);
+      AlgorithmOptions o = default_options("soba");
+      o.loop.iterations = 12;
+      o.loop.lower_batch = o.loop.upper_batch = 48;
+      o.loop.independent_batches = independent;
+      o.loop.outer_step = {10.0, 20.0};
+      x[backend] = make_solver(p, o)->run(std::vector<double>(p.dim_x() * 2, 0.0),
+                                          std::vector<double>(p.dim_y() * 2, 0.0)).x;
+    }
+    EXPECT_LT(relative_error(x[1], x[0]), 1e-10);
+    EXPECT_GT(norm(x[0]), 0.0);
+  }
+  HypercleanProblem<float> p(gpu, data, 1e-3);
+  EXPECT_EQ(soba_launches(p, false, 1), 4u);
+}
+
+/// A SOBA iteration on hyper-cleaning is four kernels: the coefficients of both batches, their
+/// back-products (the minibatch indices drawn inside both), the single-point update of y, v
+/// and h, and the x step that advances the counter. (Six before the indices were drawn in the
+/// fused kernels: two draw launches.)
+TEST(LaunchCount, SobaIterationOnHypercleaningLaunchesFourKernels) {
+  const HypercleanData data = linear_model_data(300, 20, 5);
+  HypercleanProblem<float> p(cpu(), data, 1e-3);
+  EXPECT_EQ(soba_launches(p, false, 1), 4u);
+  EXPECT_EQ(soba_launches(p, true, 3), 4u);  // independent batches: still drawn in the kernels
 }
 
 TEST(Bf16, RoundsToNearestEvenAndKeepsSpecialValues) {

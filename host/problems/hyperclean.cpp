@@ -1,6 +1,7 @@
 // The hyper-cleaning problem's oracles: the fused linear-model kernels (rows read by index,
 // two kernels per call), or composed from gather, GEMM, softmax pass, GEMM.
 #include <bilevel/problems/hyperclean.hpp>
+#include <bilevel/sampling.hpp>
 
 #include "../../kernels/linear_model_kernels.hpp"
 #include "../../kernels/softmax_kernels.hpp"
@@ -386,6 +387,8 @@ template <typename T>
 template <typename F>
 void HypercleanProblem<T>::for_each_chunk(const Part& p, const Batch& batch, index_t instances,
                                           F&& f) {
+  // the composed path reads the indices from memory: a deferred batch's are drawn now
+  draw_batch_indices(*exec_, batch);
   if (batch.independent()) {
     BILEVEL_EXPECTS(batch.population <= p.samples,
                     "hyperclean: a batch drawn from " << batch.population
@@ -494,6 +497,15 @@ bool HypercleanProblem<T>::fused_minibatch_call(const Part& p, const Batch& batc
   b.indices = batch.indices;
   b.count = batch.size;
   b.index_stride = batch.independent() ? batch.stride : 0;
+  if (batch.draw.deferred) {
+    // drawn inside the kernels (no draw launch); the buffer stays unwritten
+    b.drawn = true;
+    b.draw_seed = batch.draw.seed;
+    b.draw_stream = batch.draw.stream;
+    b.draw_step = batch.draw.step;
+    b.draw_step_on_device = batch.draw.step_on_device;
+    b.population = batch.population;
+  }
   if (sharded()) {
     // global indices; the kernels take this rank's samples and skip the others'
     b.shard_first = p.first;

@@ -23,9 +23,21 @@ Batch MinibatchSampler<T>::draw(SampleStream purpose, std::uint32_t substep, ind
   const std::uint32_t stream = (static_cast<std::uint32_t>(purpose) << 24) | (substep & 0xFFFFFFu);
   // indices = Philox(seed; i / 4, instance 0, stream, iteration) mapped to [0, population)
   const std::uint32_t step = counter_ != nullptr ? 0u : static_cast<std::uint32_t>(iteration);
-  exec_->ops<T>().sample_indices(seed_, stream, step, 0u, population_, size_, indices_.data(),
-                                 counter_, sets_);
-  return Batch{indices_.data(), size_, population_, sets_ > 1 ? size_ : 0};
+  Batch batch{indices_.data(), size_, population_, sets_ > 1 ? size_ : 0};
+  batch.draw = BatchDraw{deferred_, seed_, stream, step, counter_, sets_};
+  if (!deferred_)
+    exec_->ops<T>().sample_indices(seed_, stream, step, 0u, population_, size_, indices_.data(),
+                                   counter_, sets_);
+  return batch;
+}
+
+void draw_batch_indices(Executor& exec, const Batch& batch) {
+  if (!batch.draw.deferred || batch.full()) return;
+  // (the buffer is the sampler's, lent to the batch to be written here)
+  exec.ops<float>().sample_indices(batch.draw.seed, batch.draw.stream, batch.draw.step, 0u,
+                                   batch.population, batch.size,
+                                   const_cast<sample_index_t*>(batch.indices),
+                                   batch.draw.step_on_device, batch.draw.sets);
 }
 
 template class MinibatchSampler<float>;

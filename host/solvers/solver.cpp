@@ -113,6 +113,9 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
                             sets);
   MinibatchSampler<T> upper(exec, options_.seed, problem_.upper_samples(), options_.upper_batch,
                             sets);
+  // a problem that draws minibatches inside its kernels gets them deferred (no draw launches)
+  lower.set_deferred(problem_.draws_minibatches());
+  upper.set_deferred(problem_.draws_minibatches());
   // independent batches: workspace for the gathered samples of all instances together
   const auto gathered = [&](const MinibatchSampler<T>& s) {
     return s.full() ? s.batch_size() : s.batch_size() * sets;

@@ -22,11 +22,24 @@ class Communicator;
 /// instance (independent batches: instance b's indices start at indices + b * stride).
 /// Problems reject a batch drawn from more samples than they have (the indices are never read
 /// on the host).
+/// How a deferred minibatch's indices are drawn (MinibatchSampler in deferred mode, for
+/// problems that draw them inside their own kernels: Problem::draws_minibatches): index i of
+/// set s is common::sample_index(seed, stream, step + *step_on_device, s, i, population).
+struct BatchDraw {
+  bool deferred = false;  ///< the indices are not written yet: draw_batch_indices writes them
+  std::uint64_t seed = 0;
+  std::uint32_t stream = 0;
+  std::uint32_t step = 0;
+  const std::uint32_t* step_on_device = nullptr;  ///< the iteration counter, or nullptr
+  index_t sets = 1;  ///< index sets (independent batches: one per instance, `stride` apart)
+};
+
 struct Batch {
   const sample_index_t* indices = nullptr;
   index_t size = 0;
   index_t population = 0;
   index_t stride = 0;
+  BatchDraw draw{};  ///< deferred: `indices` is the buffer the draw is written to, when asked
   bool full() const { return indices == nullptr; }
   bool independent() const { return indices != nullptr && stride > 0; }
 };
@@ -44,6 +57,12 @@ class Problem {
   /// problem ignores batches.
   virtual index_t lower_samples() const { return 0; }
   virtual index_t upper_samples() const { return 0; }
+
+  /// Whether the problem's oracles draw deferred minibatches themselves (inside the kernels
+  /// that read the samples: one launch fewer per batch). The solver then hands it deferred
+  /// batches (Batch::draw); an oracle that needs the indices in memory calls
+  /// draw_batch_indices first.
+  virtual bool draws_minibatches() const { return false; }
 
   /// Sizes workspaces for up to `instances` instances and batches of up to `max_batch`
   /// samples (with independent batches: of all instances together). Solvers call it before

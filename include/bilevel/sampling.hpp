@@ -40,6 +40,11 @@ class MinibatchSampler {
   /// executor's memory, advanced there by the solver); nullptr detaches it.
   void attach_counter(const std::uint32_t* iteration_on_device) { counter_ = iteration_on_device; }
 
+  /// Deferred draws: draw() launches nothing and returns the batch with its Batch::draw set,
+  /// for a problem that draws the indices inside its own kernels (Problem::draws_minibatches);
+  /// draw_batch_indices writes them into this sampler's buffer when they are needed.
+  void set_deferred(bool deferred) { deferred_ = deferred; }
+
   index_t batch_size() const { return full_ ? population_ : size_; }
   bool full() const { return full_; }
 
@@ -52,6 +57,11 @@ class MinibatchSampler {
   bool full_;
   Array<sample_index_t> indices_;
   const std::uint32_t* counter_ = nullptr;
+  bool deferred_ = false;
 };
+
+/// Writes a deferred batch's indices (Batch::draw) into its buffer, on the executor's stream
+/// (capturable: the draw reads the iteration counter there); nothing for an eager batch.
+void draw_batch_indices(Executor& exec, const Batch& batch);
 
 }  // namespace bilevel

@@ -3,11 +3,13 @@
 #include "../linear_model_kernels.hpp"
 
 #include "../common/bf16.hpp"
+#include "../common/philox.hpp"
 #include "cpu_isa.hpp"
 
 #include <bilevel/error.hpp>
 
 #include <limits>
+#include <vector>
 
 namespace bilevel::kernels::cpu {
 
@@ -32,7 +34,10 @@ class CpuLinearModelKernels final : public LinearModelKernels<T> {
     BILEVEL_EXPECTS(count >= 1 && count <= kMaxLinearModelCalls,
                     "linear model oracle: 1 to " << kMaxLinearModelCalls << " calls, got " << count);
     for (int c = 0; c < count; ++c) {
-      const LinearModelBatch<T>& b = calls[c].batch;
+      // a drawn batch: its indices written once here (the passes read each sample's more than
+      // once), the same common::sample_index the sampler and the CUDA kernels use
+      const LinearModelBatch<T>& b = calls[c].batch.drawn ? drawn_indices(calls[c].batch, c)
+                                                          : calls[c].batch;
       const LinearModelOutputs<T>& o = calls[c].outputs;
       const LinearModelWorkspace<T>& ws = calls[c].workspace;
       BILEVEL_EXPECTS(o.w != nullptr, "linear model oracle: no weights");
@@ -66,6 +71,30 @@ class CpuLinearModelKernels final : public LinearModelKernels<T> {
     for (index_t e = 0; e < n; ++e) dst[e] = common::float_to_bf16(static_cast<float>(src[e]));
   }
   index_t max_columns() const override { return std::numeric_limits<index_t>::max(); }
+
+ private:
+  /// `b` with its drawn indices written to scratch of call c.
+  const LinearModelBatch<T>& drawn_indices(const LinearModelBatch<T>& b, int c) {
+    const index_t groups = b.index_stride > 0 ? b.instances : 1;
+    const index_t stride = b.index_stride > 0 ? b.index_stride : b.count;
+    std::vector<sample_index_t>& idx = scratch_[c];
+    idx.resize(static_cast<std::size_t>(groups * stride));
+    const std::uint32_t step =
+        b.draw_step + (b.draw_step_on_device != nullptr ? *b.draw_step_on_device : 0u);
+#pragma omp parallel for schedule(static) if (groups * b.count > 4096)
+    for (index_t e = 0; e < groups * b.count; ++e) {
+      const index_t g = e / b.count, i = e % b.count;
+      idx[static_cast<std::size_t>(i + g * stride)] = common::sample_index(
+          b.draw_seed, b.draw_stream, step, static_cast<std::uint32_t>(g), i, b.population);
+    }
+    drawn_[c] = b;
+    drawn_[c].drawn = false;
+    drawn_[c].indices = idx.data();
+    return drawn_[c];
+  }
+
+  std::vector<sample_index_t> scratch_[kMaxLinearModelCalls];
+  LinearModelBatch<T> drawn_[kMaxLinearModelCalls];
 };
 
 }  // namespace

@@ -18,6 +18,7 @@
 
 #include "../common/bf16.hpp"
 #include "../common/linear_model.hpp"
+#include "../common/philox.hpp"
 #include "cuda_error.hpp"
 #include "launch.cuh"
 #include "elementwise.cuh"
@@ -53,8 +54,14 @@ __host__ __device__ Shape<T> shape_of(const LinearModelBatch<T>& b) {
 template <typename T>
 __device__ __forceinline__ index_t data_sample(const LinearModelBatch<T>& b, index_t g,
                                                index_t i) {
+  // a drawn batch: the index from the counter-based RNG, as the sampler would have written it
   const index_t k =
-      b.indices ? static_cast<index_t>(b.indices[i + g * b.index_stride]) : b.offset + i;
+      b.drawn ? static_cast<index_t>(common::sample_index(
+                    b.draw_seed, b.draw_stream,
+                    b.draw_step + (b.draw_step_on_device ? *b.draw_step_on_device : 0u),
+                    static_cast<std::uint32_t>(g), i, b.population))
+      : b.indices ? static_cast<index_t>(b.indices[i + g * b.index_stride])
+                  : b.offset + i;
   return common::shard_row(k, b.shard_first, b.shard_samples);
 }
 
@@ -205,7 +212,7 @@ __device__ void jv_scatter(const CallSet<T>& set, index_t position) {
     if (k < 0) return;  // another rank's sample
     const T* cross = set.call[c].workspace.cross + inst * set.call[c].workspace.ld;
     T sum = cross[i];
-    if (b.indices != nullptr) {
+    if (b.indices != nullptr || b.drawn) {  // a minibatch: a sample may come more than once
       int earlier = 0;
       for (index_t p = 0; p < i; ++p) earlier += data_sample(b, g, p) == k;
       if (earlier > 0) return;  // a later copy: the first one writes

@@ -154,6 +154,9 @@ class HypercleanProblem final : public Problem<T> {
   index_t first_train_sample() const { return train_.first; }
   Communicator* upper_shards() const override { return sharded() ? comm_.get() : nullptr; }
   bool capturable() const override;
+  /// Minibatches drawn inside the fused kernels (no draw launch); the composed path draws them
+  /// into memory itself (draw_batch_indices).
+  bool draws_minibatches() const override { return true; }
   index_t feature_rows() const { return rows_; }  ///< d + 1
   bool supports_independent_batches() const override { return true; }
 
