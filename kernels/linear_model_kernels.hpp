@@ -76,6 +76,13 @@ struct LinearModelOutputs {
   /// jv gets scale sigmoid'(x_k) CE(z_k, label_k) instead of the J v terms: grad_x g, the
   /// sample weights' gradient (v is not read; grad and hv must be null in such a call).
   bool jv_loss = false;
+  /// A step fused after the back-product (a minibatch call, accumulate = false, no jv; CUDA:
+  /// in the back-product kernel's epilogue, no launch of its own). With `step` (per instance,
+  /// B values): grad == w, updated in place as y <- y + (-step_b) gy (one SGD step on the lower
+  /// level, as Ops::batch_axpy); hv == v, updated in place as r <- r - step_b (H r) and
+  /// sum <- sum + r (one Neumann term with its running sum, as Ops::neumann_step).
+  const T* step = nullptr;
+  T* sum = nullptr;  ///< rows x (C B): the Neumann terms' sum (with hv)
 };
 
 /// Workspace of one call: the coefficients Rg, Rh (count x C B each) and the J v terms

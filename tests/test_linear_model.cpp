@@ -379,6 +379,78 @@ TEST(FusedOraclesParity, SobaRunDrawsItsMinibatchesInTheKernels) {
   EXPECT_EQ(soba_launches(p, false, 1), 4u);
 }
 
+/// Launches per iteration of a preset on hyper-cleaning (no capture, no evaluations).
+std::uint64_t preset_launches(HypercleanProblem<float>& p, const std::string& name) {
+  const auto launches = [&](index_t iterations) {
+    AlgorithmOptions o = default_options(name);
+    o.loop.iterations = iterations;
+    o.loop.lower_batch = o.loop.upper_batch = 32;
+    o.loop.final_evaluation = false;
+    o.loop.capture = false;
+    o.loop.init_steps = 0;
+    auto solver = make_solver(p, o);
+    const std::uint64_t before = launch_count();
+    solver->run(std::vector<float>(p.dim_x(), 0.f), std::vector<float>(p.dim_y(), 0.f));
+    return launch_count() - before;
+  };
+  launches(1);
+  return (launches(6) - launches(2)) / 4;
+}
+
+/// stocBiO's inner steps and Neumann terms take the step in the back-product's epilogue: two
+/// kernels each (were four with the index draw and the separate update), 50 launches per
+/// iteration at D = Q = 10 (were 92); on the CUDA device the run follows the CPU's.
+TEST(FusedOraclesParity, StocbioFusesItsStepsIntoTheBackProduct) {
+  BILEVEL_REQUIRE_CUDA(gpu);
+  const HypercleanData data = linear_model_data(400, 17, 5);
+  std::vector<double> x[2], y[2];
+  for (int backend = 0; backend < 2; ++backend) {
+    HypercleanProblem<double> p(backend ? gpu : cpu(), data, 1e-3);
+    AlgorithmOptions o = default_options("stocbio");
+    o.loop.iterations = 6;
+    o.loop.lower_batch = o.loop.upper_batch = 48;
+    o.loop.outer_step = {10.0, 20.0};
+    o.loop.inner_step = {0.5};
+    o.neumann.eta = {0.3};
+    const SolveResult<double> r =
+        make_solver(p, o)->run(std::vector<double>(p.dim_x() * 2, 0.0),
+                               std::vector<double>(p.dim_y() * 2, 0.0));
+    x[backend] = r.x;
+    y[backend] = r.y;
+  }
+  EXPECT_LT(relative_error(x[1], x[0]), 1e-10);
+  EXPECT_LT(relative_error(y[1], y[0]), 1e-10);
+  HypercleanProblem<float> p(gpu, data, 1e-3);
+  EXPECT_EQ(preset_launches(p, "stocbio"), 50u);
+}
+
+/// The fused steps give the bits of the composed updates (grad_y_g then batch_axpy; hvp_jvp
+/// then neumann_step) on the CPU.
+TEST(FusedOracles, FusedStepsGiveTheSeparateUpdatesBits) {
+  auto exec = cpu();
+  const HypercleanData data = linear_model_data(300, 23, 4);
+  HypercleanProblem<double> p(exec, data, 2e-3);
+  const index_t nb = 2, dx = p.dim_x(), dy = p.dim_y();
+  p.reserve(nb, 64);
+  MinibatchSampler<double> sampler(exec, 3, dx, 64);
+  sampler.set_deferred(true);
+  const Batch batch = sampler.draw(SampleStream::lower_step, 0, 0);
+  Array<double> x(exec, dx, nb, random_vector<double>(dx * nb, 1)),
+      y(exec, dy, nb, random_vector<double>(dy * nb, 2, -0.3, 0.3)),
+      r(exec, dy, nb, random_vector<double>(dy * nb, 3)), sum(exec, dy, nb, random_vector<double>(dy * nb, 4)),
+      steps(exec, nb, 1, std::vector<double>{0.3, 0.7}), work(exec, dy, nb);
+  Array<double> y2(exec, dy, nb, y.to_host()), r2(exec, dy, nb, r.to_host()), sum2(exec, dy, nb, sum.to_host());
+  p.lower_step(batch, x.cview(), y.view(), steps.data(), work.view());
+  p.Problem<double>::lower_step(batch, x.cview(), y2.view(), steps.data(), work.view());
+  EXPECT_EQ(y.to_host(), y2.to_host());
+  p.neumann_term(batch, x.cview(), y.cview(), steps.data(), r.view(), sum.view(), work.view());
+  p.Problem<double>::neumann_term(batch, x.cview(), y.cview(), steps.data(), r2.view(), sum2.view(),
+                                  work.view());
+  EXPECT_EQ(r.to_host(), r2.to_host());
+  EXPECT_EQ(sum.to_host(), sum2.to_host());
+  EXPECT_NE(y.to_host(), random_vector<double>(dy * nb, 2, -0.3, 0.3));  // it moved
+}
+
 /// A SOBA iteration on hyper-cleaning is four kernels: the coefficients of both batches, their
 /// back-products (the minibatch indices drawn inside both), the single-point update of y, v
 /// and h, and the x step that advances the counter. (Six before the indices were drawn in the
@@ -388,6 +460,7 @@ TEST(LaunchCount, SobaIterationOnHypercleaningLaunchesFourKernels) {
   HypercleanProblem<float> p(cpu(), data, 1e-3);
   EXPECT_EQ(soba_launches(p, false, 1), 4u);
   EXPECT_EQ(soba_launches(p, true, 3), 4u);  // independent batches: still drawn in the kernels
+  EXPECT_EQ(preset_launches(p, "stocbio"), 50u);
 }
 
 TEST(Bf16, RoundsToNearestEvenAndKeepsSpecialValues) {

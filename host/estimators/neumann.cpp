@@ -41,10 +41,8 @@ class NeumannEstimator final : public HypergradientEstimator<T> {
     for (index_t i = 1; i <= options_.terms; ++i) {
       const Batch batch = ctx.lower.draw(SampleStream::second_order, static_cast<std::uint32_t>(i),
                                          ctx.iteration);
-      // hr = H_i r
-      p.hvp_jvp(batch, x, y, r_.view(), hr_.view(), MatrixView<T>());
-      // r -= eta hr; v += r
-      ops.neumann_step(eta_.data(), hr_.view(), r_.view(), v_.view());
+      // r <- r - eta H_i r;  v <- v + r   (hr: scratch where the problem does not fuse it)
+      p.neumann_term(batch, x, y, eta_.data(), r_.view(), v_.view(), hr_.view());
     }
     // v = eta v
     ops.batch_scale(T(1), eta_.data(), v_.view());

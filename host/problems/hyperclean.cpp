@@ -821,6 +821,41 @@ bool HypercleanProblem<T>::lower_outputs(ConstMatrixView<T> y, ConstMatrixView<T
 }
 
 template <typename T>
+void HypercleanProblem<T>::lower_step(const Batch& batch, ConstMatrixView<T> x, MatrixView<T> y,
+                                      const T* steps, MatrixView<T> work) {
+  check("lower_step", x, y);
+  if (!sharded() && !batch.full() && y.ld == y.rows) {
+    // y <- y - steps gy, gy = 2 reg W + A_b Rg: the step in the back-product's epilogue
+    kernels::LinearModelOutputs<T> o;
+    o.w = y.data;
+    o.grad = y.data;
+    o.reg2 = reg2();
+    o.step = steps;
+    if (fused_oracle(train_, batch, x.cols, x.data, x.ld, o)) return;
+  }
+  Problem<T>::lower_step(batch, x, y, steps, work);
+}
+
+template <typename T>
+void HypercleanProblem<T>::neumann_term(const Batch& batch, ConstMatrixView<T> x,
+                                        ConstMatrixView<T> y, const T* eta, MatrixView<T> r,
+                                        MatrixView<T> sum, MatrixView<T> work) {
+  check("neumann_term", x, y);
+  if (!sharded() && !batch.full() && r.ld == r.rows && sum.ld == sum.rows) {
+    // r <- r - eta H r, sum <- sum + r: the term in the back-product's epilogue
+    kernels::LinearModelOutputs<T> o;
+    o.w = y.data;
+    o.v = r.data;
+    o.hv = r.data;
+    o.reg2 = reg2();
+    o.step = eta;
+    o.sum = sum.data;
+    if (fused_oracle(train_, batch, x.cols, x.data, x.ld, o)) return;
+  }
+  Problem<T>::neumann_term(batch, x, y, eta, r, sum, work);
+}
+
+template <typename T>
 bool HypercleanProblem<T>::lower_fused(const Batch& batch, ConstMatrixView<T> x,
                                        ConstMatrixView<T> y, ConstMatrixView<T> v,
                                        MatrixView<T> gy, MatrixView<T> hv, MatrixView<T> jv) {

@@ -344,10 +344,9 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
                                index_t iteration) {
     for (index_t t = 0; t < count; ++t) {
       const Batch batch = lower.draw(purpose, static_cast<std::uint32_t>(t), iteration);
-      // gy = grad_y g(x, y; b)
-      problem_.grad_y_g(batch, x.view(), y.view(), gy.view());
-      // y <- Proj_Y(y - alpha gy)
-      ops.batch_axpy(T(-1), steps, gy.view(), y.view());
+      // y <- y - alpha grad_y g(x, y; b)   (gy: scratch where the problem does not fuse it)
+      problem_.lower_step(batch, x.view(), y.view(), steps, gy.view());
+      // y <- Proj_Y(y)
       problem_.project_y(y.view());
     }
   };

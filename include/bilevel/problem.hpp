@@ -115,6 +115,24 @@ class Problem {
     if (!gy.empty()) grad_y_g(batch, x, y, gy);
     if (!hv.empty() || !jv.empty()) hvp_jvp(batch, x, y, v, hv, jv);
   }
+  /// One SGD step on the lower level: y <- y - steps_b grad_y g(x, y) on `batch` (steps: B
+  /// values on the executor; `work`: dy x B scratch). Problems that can fuse the step into the
+  /// oracle's last kernel override it; the default calls grad_y_g into `work`, then
+  /// Ops::batch_axpy.
+  virtual void lower_step(const Batch& batch, ConstMatrixView<T> x, MatrixView<T> y,
+                          const T* steps, MatrixView<T> work) {
+    grad_y_g(batch, x, y, work);
+    executor()->template ops<T>().batch_axpy(T(-1), steps, work, y);
+  }
+  /// One Neumann term: r <- r - eta_b H r on `batch`, then sum <- sum + r (eta: B values on the
+  /// executor; `work`: dy x B scratch). The default calls hvp_jvp into `work`, then
+  /// Ops::neumann_step; problems that fuse the step into the oracle's last kernel override it.
+  virtual void neumann_term(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+                            const T* eta, MatrixView<T> r, MatrixView<T> sum,
+                            MatrixView<T> work) {
+    hvp_jvp(batch, x, y, r, work, MatrixView<T>());
+    executor()->template ops<T>().neumann_step(eta, work, r, sum);
+  }
   /// False when f does not depend on x (grad_x f = 0, as hyper-cleaning's clean validation
   /// loss): estimators may then pass an empty fx to grad_f and single_point_oracles.
   virtual bool upper_depends_on_x() const { return true; }

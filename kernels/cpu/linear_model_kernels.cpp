@@ -2,6 +2,7 @@
 // use (cpu_isa.hpp: the best this processor has, or the one BILEVEL_CPU_ISA asks for).
 #include "../linear_model_kernels.hpp"
 
+#include "../common/batch_math.hpp"
 #include "../common/bf16.hpp"
 #include "../common/philox.hpp"
 #include "cpu_isa.hpp"
@@ -47,10 +48,32 @@ class CpuLinearModelKernels final : public LinearModelKernels<T> {
                       "linear model oracle: the loss terms of grad_x g go alone");
       BILEVEL_EXPECTS(o.jv == nullptr || b.x != nullptr,
                       "linear model oracle: J v needs the weight logits x");
-      switch (active_isa()) {
-        case Isa::avx512: avx512::softmax_cross_entropy(b, o, ws); break;
-        case Isa::avx2: avx2::softmax_cross_entropy(b, o, ws); break;
-        case Isa::generic: generic::softmax_cross_entropy(b, o, ws); break;
+      if (o.step == nullptr) {
+        passes(b, o, ws);
+        continue;
+      }
+      // a fused step: the products into scratch (the passes read w and v while they write),
+      // then the step with the formulas of Ops::batch_axpy and Ops::neumann_step
+      BILEVEL_EXPECTS(!o.accumulate && o.jv == nullptr && (o.grad == nullptr || o.grad == o.w) &&
+                          (o.hv == nullptr || (o.hv == o.v && o.sum != nullptr)),
+                      "linear model oracle: a fused step updates w or v in place, one call, no jv");
+      const index_t n = b.rows * b.classes * b.instances;
+      LinearModelOutputs<T> into = o;
+      step_scratch_.resize(static_cast<std::size_t>(n));
+      if (o.grad) into.grad = step_scratch_.data();
+      if (o.hv) into.hv = step_scratch_.data();
+      into.step = nullptr;
+      passes(b, into, ws);
+      const index_t per_instance = b.rows * b.classes;
+      const T* g = step_scratch_.data();
+      T* out = o.grad ? o.grad : o.hv;
+#pragma omp parallel for schedule(static) if (n > (1 << 15))
+      for (index_t e = 0; e < n; ++e) {
+        const T s = o.step[e / per_instance];
+        if (o.grad)
+          out[e] += T(-1) * s * g[e];
+        else
+          common::neumann_step(s, g[e], out[e], o.sum[e]);
       }
     }
     // counted as the CUDA kernels are: one coefficient and one back-product launch for all calls
@@ -73,6 +96,15 @@ class CpuLinearModelKernels final : public LinearModelKernels<T> {
   index_t max_columns() const override { return std::numeric_limits<index_t>::max(); }
 
  private:
+  void passes(const LinearModelBatch<T>& b, const LinearModelOutputs<T>& o,
+              const LinearModelWorkspace<T>& ws) {
+    switch (active_isa()) {
+      case Isa::avx512: avx512::softmax_cross_entropy(b, o, ws); break;
+      case Isa::avx2: avx2::softmax_cross_entropy(b, o, ws); break;
+      case Isa::generic: generic::softmax_cross_entropy(b, o, ws); break;
+    }
+  }
+
   /// `b` with its drawn indices written to scratch of call c.
   const LinearModelBatch<T>& drawn_indices(const LinearModelBatch<T>& b, int c) {
     const index_t groups = b.index_stride > 0 ? b.instances : 1;
@@ -94,6 +126,7 @@ class CpuLinearModelKernels final : public LinearModelKernels<T> {
   }
 
   std::vector<sample_index_t> scratch_[kMaxLinearModelCalls];
+  std::vector<T> step_scratch_;  // the products of a fused step
   LinearModelBatch<T> drawn_[kMaxLinearModelCalls];
 };
 

@@ -16,6 +16,7 @@
 // share the two launches: warps and blocks are dealt to the calls in order.
 #include "../linear_model_kernels.hpp"
 
+#include "../common/batch_math.hpp"
 #include "../common/bf16.hpp"
 #include "../common/linear_model.hpp"
 #include "../common/philox.hpp"
@@ -298,8 +299,24 @@ __global__ void back_product_kernel(CallSet<T> set, index_t row_tiles) {
     const index_t col = g * sh.columns + (oc < sh.columns ? oc : oc - sh.columns);
     T* out = (is_grad ? o.grad : o.hv) + col * b.rows + j;
     const T* init = is_grad ? o.w : o.v;
-    const T base = o.accumulate ? *out : (o.reg2 != T(0) ? o.reg2 * init[col * b.rows + j] : T(0));
-    *out = base + acc[t];
+    const T start = init[col * b.rows + j];
+    const T base = o.accumulate ? *out : (o.reg2 != T(0) ? o.reg2 * start : T(0));
+    const T product = base + acc[t];
+    if (o.step == nullptr) {
+      *out = product;
+      continue;
+    }
+    // the fused step, in place (this thread read `start` before it writes): as
+    // Ops::batch_axpy for y, as Ops::neumann_step for r and its sum
+    const T s = o.step[col / b.classes];
+    if (is_grad) {
+      *out = start + T(-1) * s * product;
+    } else {
+      T r = start, v = o.sum[col * b.rows + j];
+      common::neumann_step(s, product, r, v);
+      *out = r;
+      o.sum[col * b.rows + j] = v;
+    }
   }
 }
 
@@ -332,6 +349,10 @@ class CudaLinearModelKernels final : public LinearModelKernels<T> {
                       "linear model oracle: the loss terms of grad_x g go alone");
       BILEVEL_EXPECTS(o.jv == nullptr || b.x != nullptr,
                       "linear model oracle: J v needs the weight logits x");
+      BILEVEL_EXPECTS(o.step == nullptr ||
+                          (!o.accumulate && o.jv == nullptr && (o.grad == nullptr || o.grad == o.w) &&
+                           (o.hv == nullptr || (o.hv == o.v && o.sum != nullptr))),
+                      "linear model oracle: a fused step updates w or v in place, one call, no jv");
       set.call[set.count++] = calls[c];
       pairs += sh.groups * b.count;
       groups += sh.groups;

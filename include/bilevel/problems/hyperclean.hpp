@@ -157,6 +157,14 @@ class HypercleanProblem final : public Problem<T> {
   /// Minibatches drawn inside the fused kernels (no draw launch); the composed path draws them
   /// into memory itself (draw_batch_indices).
   bool draws_minibatches() const override { return true; }
+  /// The SGD step on W and the Neumann term fused into the back-product (two kernels each,
+  /// where grad_y_g or hvp_jvp and a separate update took three); the composed path, a full
+  /// batch or sharded data (the sums are all-reduced before any step) take the defaults.
+  void lower_step(const Batch& batch, ConstMatrixView<T> x, MatrixView<T> y, const T* steps,
+                  MatrixView<T> work) override;
+  void neumann_term(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+                    const T* eta, MatrixView<T> r, MatrixView<T> sum,
+                    MatrixView<T> work) override;
   index_t feature_rows() const { return rows_; }  ///< d + 1
   bool supports_independent_batches() const override { return true; }
 
