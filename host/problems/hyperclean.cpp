@@ -526,10 +526,18 @@ bool HypercleanProblem<T>::fused_oracle(const Part& p, const Batch& batch, index
     fused_->softmax_cross_entropy(&call, 1);
     return true;
   }
-  // full pass: chunk after chunk, the first one initializing the outputs
-  for (index_t off = 0; off < p.samples; off += chunk_) {
+  // full pass: range after range, the first one initializing the outputs; a range's rows fit
+  // half the device's shared cache (L2), so that the back-product reads from the cache what the
+  // coefficient kernel read from memory: the data read from memory once (the CPU kernels size
+  // their own ranges)
+  const std::size_t cache = exec_->shared_cache_bytes();
+  const index_t row_bytes = rows_ * static_cast<index_t>(bf16_ ? 2 : sizeof(T));
+  const index_t range =
+      cache > 0 ? std::clamp<index_t>(static_cast<index_t>(cache / 2) / row_bytes, 256, chunk_)
+                : chunk_;
+  for (index_t off = 0; off < p.samples; off += range) {
     call.batch.offset = off;
-    call.batch.count = std::min(chunk_, p.samples - off);
+    call.batch.count = std::min(range, p.samples - off);
     call.outputs.accumulate = off > 0;
     fused_->softmax_cross_entropy(&call, 1);
   }

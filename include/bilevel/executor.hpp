@@ -54,6 +54,11 @@ class Executor {
   /// available memory (CPU), capped by BILEVEL_MEMORY_LIMIT (bytes, in the environment; for
   /// planning and for simulating a smaller device) minus what Arrays hold now.
   std::size_t memory_available() const;
+  /// The last-level cache that kernels share, in bytes (CUDA: the device's L2), or 0 when not
+  /// known or not to be used (the CPU kernels size their own ranges): a full pass over data
+  /// goes in ranges that fit half of it, so that the fused oracle's second kernel finds the
+  /// rows the first one read still in the cache and the data is read from memory once.
+  virtual std::size_t shared_cache_bytes() const { return 0; }
   /// Bytes held by the Arrays of this executor now.
   std::size_t memory_in_use() const { return in_use_; }
   /// Called by Array: +bytes when it allocates, -bytes when it frees.

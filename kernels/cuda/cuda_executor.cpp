@@ -73,6 +73,7 @@ class CudaExecutor final : public Executor {
     cudaDeviceProp prop{};
     BILEVEL_CUDA_TRY(cudaGetDeviceProperties(&prop, device_));
     name_ = prop.name;
+    l2_bytes_ = prop.l2CacheSize > 0 ? static_cast<std::size_t>(prop.l2CacheSize) : 0;
     BILEVEL_CUDA_TRY(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     BILEVEL_CUDA_TRY(cudaEventCreate(&start_));
     BILEVEL_CUDA_TRY(cudaEventCreate(&stop_));
@@ -97,6 +98,7 @@ class CudaExecutor final : public Executor {
 
   Backend backend() const override { return Backend::cuda; }
   std::string device_name() const override { return name_; }
+  std::size_t shared_cache_bytes() const override { return l2_bytes_; }
 
   void* allocate(std::size_t bytes) override {
     if (bytes == 0) return nullptr;
@@ -232,6 +234,7 @@ class CudaExecutor final : public Executor {
  private:
   int device_;
   std::string name_;
+  std::size_t l2_bytes_ = 0;
   cudaStream_t stream_ = nullptr;
   cudaEvent_t start_ = nullptr;
   cudaEvent_t stop_ = nullptr;

@@ -67,6 +67,7 @@ struct cudaDeviceProp {
   int multiProcessorCount;
   int warpSize;
   int major, minor;
+  int l2CacheSize;
 };
 
 /// The emulated device's name (cudaGetDeviceProperties): it says that it is one.
