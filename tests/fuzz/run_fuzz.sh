@@ -47,5 +47,5 @@ for target in idx libsvm checkpoint plot; do
     echo "ok   fuzz_$target: ${runs:-?} inputs in ${seconds} s, no finding"
   fi
 done
-rm -f /tmp/bilevel_fuzz_*  # the targets' input files
+rm -rf /tmp/bilevel_fuzz_*  # the targets' input files and folders
 exit $status
