@@ -1,0 +1,318 @@
+// The algorithm presets: one table row per algorithm. A row names the algorithm, says what it
+// is and where its defaults come from, and points to its family below: `defaults` sets the
+// options of its paper or its authors' code, `build` makes its estimator and fixes the schedule
+// fields the algorithm itself decides (e.g. SOBA's single step). Adding an algorithm is its
+// estimator file under host/estimators plus a family and a row here (docs/design.md, "The
+// scheduler", walks through one).
+#include <bilevel/solvers/solver.hpp>
+
+#include <memory>
+#include <sstream>
+#include <type_traits>
+
+namespace bilevel {
+namespace {
+
+template <typename T>
+using Estimator = std::unique_ptr<HypergradientEstimator<T>>;
+
+// --- the families: defaults(options), build<T>(options, schedule) -> estimator ---
+
+// Ji, Yang, Liang 2021, 20 Newsgroups setting: D = 10, Q = 10, eta = 0.5 (MNIST: D = 200, Q = 3)
+struct Stocbio {
+  static void defaults(AlgorithmOptions& o) {
+    o.loop.inner_steps = 10;
+    o.neumann = NeumannOptions{10, {0.5}};
+  }
+  template <typename T>
+  static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions&) {
+    return make_neumann_estimator<T>(o.neumann);
+  }
+};
+
+// benchopt's AID-CG: 10 CG iterations, warm start
+struct AidCg {
+  static void defaults(AlgorithmOptions& o) {
+    o.loop.inner_steps = 10;
+    o.cg = CgOptions{10, true};
+  }
+  template <typename T>
+  static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions&) {
+    return make_cg_estimator<T>(o.cg);
+  }
+};
+
+// benchopt: T = M = 10
+struct AidFp {
+  static void defaults(AlgorithmOptions& o) {
+    o.loop.inner_steps = 10;
+    o.fixed_point = FixedPointOptions{10, {0.1}, true};
+  }
+  template <typename T>
+  static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions&) {
+    return make_fixed_point_estimator<T>(o.fixed_point);
+  }
+};
+
+// AmIGO (Arbel & Mairal): AID-FP with T = M = 10 fixed
+struct Amigo {
+  static void defaults(AlgorithmOptions& o) { AidFp::defaults(o); }
+  template <typename T>
+  static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions& loop) {
+    FixedPointOptions fp = o.fixed_point;
+    fp.steps = 10;
+    loop.inner_steps = 10;
+    return make_fixed_point_estimator<T>(fp);
+  }
+};
+
+// SOBA (Dagreou et al.) and MA-SOBA (Chen et al.): one step on y, v and x per iteration, all at
+// the same (x, y, v) with one lower-level batch: sl-BAMM's single-point estimator without
+// aggregation (mu = 0), H v and J v in one fused call; MA-SOBA averages the x direction
+struct Soba {
+  static void defaults(AlgorithmOptions& o) {
+    o.loop.inner_steps = 1;
+    o.fixed_point = FixedPointOptions{1, {0.1}, true};
+    o.loop.average = 0.1;
+  }
+  template <typename T>
+  static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions& loop) {
+    loop.upper = o.name == "soba" ? UpperUpdate::sgd : UpperUpdate::moving_average;
+    return make_sl_bamm_estimator<T>(SlBammOptions{0.0, 1.0, loop.inner_step, o.fixed_point.nu});
+  }
+};
+
+// TTSA (Hong et al.): alpha_k ~ k^-2/5, beta_k ~ k^-3/5, K = 10 terms
+struct Ttsa {
+  static void defaults(AlgorithmOptions& o) {
+    o.loop.inner_steps = 1;
+    o.loop.inner_decay = 0.4;
+    o.loop.outer_decay = 0.6;
+    o.truncated_neumann = TruncatedNeumannOptions{10, {0.1}, 0};
+  }
+  template <typename T>
+  static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions& loop) {
+    loop.inner_steps = 1;
+    loop.inner_decay = 0.4;
+    loop.outer_decay = 0.6;
+    loop.upper = UpperUpdate::sgd;
+    TruncatedNeumannOptions tn = o.truncated_neumann;
+    tn.seed = loop.seed;
+    return make_truncated_neumann_estimator<T>(tn);
+  }
+};
+
+// BO-REP (Hao et al.), authors' code for hyper-cleaning: mu = 0.9, nu = 1e-2, I = 2, N = 3
+struct BoRep {
+  static void defaults(AlgorithmOptions& o) {
+    o.loop.inner_steps = 3;
+    o.loop.inner_period = 2;
+    o.loop.init_steps = 100;
+    o.loop.momentum = 0.9;
+    o.fixed_point = FixedPointOptions{1, {1e-2}, true};
+  }
+  template <typename T>
+  static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions& loop) {
+    FixedPointOptions fp = o.fixed_point;
+    fp.steps = 1;
+    loop.upper = UpperUpdate::normalized_momentum;
+    if (loop.inner_period == 1) loop.inner_period = 2;  // authors' hyper-cleaning default I = 2
+    return make_fixed_point_estimator<T>(fp);
+  }
+};
+
+// ITD-BiO, FOM, UFOM: reverse mode through D = 10 inner steps, or first order (+ correction)
+struct Unrolled {
+  static void defaults(AlgorithmOptions& o) {
+    o.loop.inner_steps = 10;
+    o.ufom_probability = 0.2;
+  }
+  template <typename T>
+  static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions& loop) {
+    const UnrolledMode mode = o.name == "fom"    ? UnrolledMode::fom
+                              : o.name == "ufom" ? UnrolledMode::ufom
+                                                 : UnrolledMode::itd;
+    return make_itd_estimator<T>(
+        ItdOptions{loop.inner_steps, loop.inner_step, mode, o.ufom_probability, loop.seed});
+  }
+};
+
+// BDA (Liu et al.), authors' code: K = 5, mu = 0.6, inner lr 0.1
+struct Bda {
+  static void defaults(AlgorithmOptions& o) {
+    o.loop.inner_steps = 5;
+    o.loop.inner_step = {0.1};
+    o.bda_aggregation = 0.6;
+  }
+  template <typename T>
+  static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions& loop) {
+    ItdOptions itd{loop.inner_steps, loop.inner_step, UnrolledMode::itd, 0.2, loop.seed};
+    itd.aggregation = o.bda_aggregation;
+    return make_itd_estimator<T>(itd);
+  }
+};
+
+// sl-BAMM (Liu et al.) practical schedule: mu_0 = 0.1, alpha = 0.005, s = 0.1
+struct SlBamm {
+  static void defaults(AlgorithmOptions& o) {
+    o.loop.inner_step = {0.1};
+    o.loop.outer_step = {0.005};
+    o.sl_bamm.mu0 = 0.1;
+    o.sl_bamm.p = 1;
+  }
+  template <typename T>
+  static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions& loop) {
+    SlBammOptions sb = o.sl_bamm;
+    sb.s = loop.inner_step;
+    sb.eta = o.fixed_point.nu;
+    return make_sl_bamm_estimator<T>(sb);
+  }
+};
+
+// LV-HBA (Yao et al.), authors' toy code: alpha = 0.008, beta = 0.02, eta = 0.01, gamma = 10
+struct LvHba {
+  static void defaults(AlgorithmOptions& o) {
+    o.loop.outer_step = {0.008};
+    o.lv_hba = LvHbaOptions{{0.008}, 0.02, 0.01, 10.0, 10.0, 0.025, 0.3, 0.0, 0.0, 1000.0};
+  }
+  template <typename T>
+  static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions& loop) {
+    LvHbaOptions lv = o.lv_hba;
+    lv.alpha = loop.outer_step;
+    loop.upper = UpperUpdate::sgd;
+    return make_lv_hba_estimator<T>(lv);
+  }
+};
+
+// F2SA (Kwon et al.): penalized y and plain z sequences, lambda growing
+struct F2sa {
+  static void defaults(AlgorithmOptions& o) {
+    o.loop.inner_steps = 10;
+    o.f2sa = F2saOptions{10, {0.1}, 1.0, 0.05};
+  }
+  template <typename T>
+  static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions& loop) {
+    F2saOptions f = o.f2sa;
+    f.steps = loop.inner_steps;
+    f.alpha = loop.inner_step;
+    return make_f2sa_estimator<T>(f);
+  }
+};
+
+// --- the table ---
+
+struct Preset {
+  AlgorithmInfo info;
+  void (*defaults)(AlgorithmOptions&);
+  Estimator<float> (*build_float)(const AlgorithmOptions&, ScheduleOptions&);
+  Estimator<double> (*build_double)(const AlgorithmOptions&, ScheduleOptions&);
+};
+
+template <typename Family>
+Preset row(AlgorithmInfo info) {
+  return {std::move(info), &Family::defaults, &Family::template build<float>,
+          &Family::template build<double>};
+}
+
+const std::vector<Preset>& presets() {
+  static const std::vector<Preset> table = {
+      row<Stocbio>({"stocbio", "D inner SGD steps, Neumann-series hypergradient (Q terms), SGD on x",
+                    "Ji, Yang, Liang 2021, arXiv 2010.07962", "HVP"}),
+      row<AidCg>({"aid-cg", "D inner SGD steps, conjugate gradient on H v = fy (warm start), SGD on x",
+                  "Ji et al. 2021 (AID-BiO), arXiv 2010.07962; benchopt", "HVP"}),
+      row<AidFp>({"aid-fp", "D inner SGD steps, M fixed-point steps on H v = fy (warm start), SGD on x",
+                  "Grazzi et al. 2020, arXiv 2006.16218 (AID-FP)", "HVP"}),
+      row<Amigo>({"amigo", "T = 10 inner steps, M = 10 SGD steps on the linear system, SGD on x",
+                  "Arbel & Mairal 2022, arXiv 2111.14580; benchopt T = M = 10", "HVP"}),
+      row<Soba>({"soba", "single loop: one step on y, v and x, all at the same (x, y, v) and LL batch",
+                 "Dagreou et al. 2022, arXiv 2201.13409", "HVP"}),
+      row<Soba>({"ma-soba", "SOBA with a moving average of the x direction",
+                 "Chen, Xu, Zhang 2023, arXiv 2306.12067", "HVP"}),
+      row<Ttsa>({"ttsa", "one inner step (alpha_k ~ k^-2/5), random-truncation Neumann, x step ~ k^-3/5, projection",
+                 "Hong et al. 2023, arXiv 2007.05170", "HVP"}),
+      row<BoRep>({"bo-rep", "init refinement, N inner steps every I iterations, one step on z, normalized momentum",
+                  "Hao et al. 2024, arXiv 2401.09587; authors' code (mu = 0.9, I = 2, N = 3)", "HVP"}),
+      row<Unrolled>({"itd-bio", "reverse mode through the D inner steps",
+                     "Ji, Yang, Liang 2021, arXiv 2010.07962", "HVP"}),
+      row<Unrolled>({"fom", "first order: fx at the D-th inner iterate (biased, no second order)",
+                     "first-order MAML heuristic; ALGORITHMS.md", "first order"}),
+      row<Unrolled>({"ufom", "FOM plus the exact correction / q with probability q (unbiased for ITD)",
+                     "arXiv 2106.02487, simplest member (ALGORITHMS.md)", "HVP when triggered"}),
+      row<Bda>({"bda", "reverse mode through D steps aggregating both levels (mu_t = mu 0.9^t)",
+                "Liu et al. 2020, arXiv 2006.04045; authors' code (K = 5, mu = 0.6)",
+                "HVP of g and of f; handles many LL solutions"}),
+      row<SlBamm>({"sl-bamm", "single loop at one point, lower-level step aggregating fy (mu_k = mu_0/(k+1))",
+                   "Liu et al. 2023, arXiv 2302.03407 (practical schedule)",
+                   "HVP; handles many LL solutions"}),
+      row<LvHba>({"lv-hba", "single loop, Hessian-free, lower level with constraints coupling both levels",
+                  "Yao et al. 2024, arXiv 2401.16164; authors' code (c_k = 0.025 (k+1)^0.3)",
+                  "first order (grad_x g), constraints; LL merely convex"}),
+      row<F2sa>({"f2sa", "fully first order: penalized y and plain z sequences, lambda growing",
+                 "Kwon et al. 2023, arXiv 2301.10945", "first order (grad_x g)"}),
+  };
+  return table;
+}
+
+const Preset& preset(const std::string& name) {
+  for (const Preset& p : presets())
+    if (p.info.name == name) return p;
+  std::ostringstream os;
+  os << "unknown algorithm '" << name << "' (known:";
+  for (const Preset& p : presets()) os << ' ' << p.info.name;
+  os << ')';
+  throw InvalidArgument(os.str());
+}
+
+template <typename T>
+Estimator<T> build(const Preset& p, const AlgorithmOptions& options, ScheduleOptions& loop) {
+  if constexpr (std::is_same_v<T, float>)
+    return p.build_float(options, loop);
+  else
+    return p.build_double(options, loop);
+}
+
+}  // namespace
+
+std::vector<AlgorithmInfo> algorithm_presets() {
+  std::vector<AlgorithmInfo> out;
+  for (const Preset& p : presets()) out.push_back(p.info);
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> algorithm_names() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const Preset& p : presets()) out.emplace_back(p.info.name, p.info.description);
+  return out;
+}
+
+AlgorithmOptions default_options(const std::string& name) {
+  const Preset& p = preset(name);
+  AlgorithmOptions o;
+  o.name = name;
+  p.defaults(o);
+  return o;
+}
+
+template <typename T>
+std::unique_ptr<Solver<T>> make_solver(Problem<T>& problem, const AlgorithmOptions& options) {
+  ScheduleOptions loop = options.loop;
+  Estimator<T> estimator = build<T>(preset(options.name), options, loop);
+  return std::make_unique<Solver<T>>(problem, std::move(estimator), loop);
+}
+
+template std::unique_ptr<Solver<float>> make_solver(Problem<float>&, const AlgorithmOptions&);
+template std::unique_ptr<Solver<double>> make_solver(Problem<double>&, const AlgorithmOptions&);
+
+int solver_x_arrays(const std::string& preset_name) {
+  // measured: SolveResult peak of each preset on hyper-cleaning (x, h, diff, fx + ...)
+  const std::string& p = preset_name;
+  if (p == "soba" || p == "sl-bamm" || p == "stocbio" || p == "aid-cg" || p == "aid-fp" ||
+      p == "amigo" || p == "ttsa")
+    return 4;
+  if (p == "bo-rep" || p == "ma-soba" || p == "f2sa" || p == "itd-bio" || p == "fom" ||
+      p == "ufom")
+    return 5;
+  return 6;  // bda, lv-hba, user combinations
+}
+
+}  // namespace bilevel
