@@ -247,6 +247,113 @@ TEST(IterationGraphs, RunsDirectlyWhereNothingIsCapturedOrCaptureIsOff) {
   EXPECT_EQ(captures, 1);
 }
 
+/// The CPU executor, counting what makes the host wait for the device or allocate on it.
+class WaitCountingExecutor final : public Executor {
+ public:
+  struct Counts {
+    long waits = 0, synchronizations = 0, copies_to_host = 0, copies_from_host = 0,
+         allocations = 0;
+  };
+  Counts counts;
+
+  Backend backend() const override { return inner_->backend(); }
+  std::string device_name() const override { return "counting " + inner_->device_name(); }
+  void* allocate(std::size_t bytes) override {
+    ++counts.allocations;
+    return inner_->allocate(bytes);
+  }
+  void deallocate(void* p) noexcept override { inner_->deallocate(p); }
+  void copy_to_host(void* d, const void* s, std::size_t n) override {
+    ++counts.copies_to_host;
+    inner_->copy_to_host(d, s, n);
+  }
+  void copy_from_host(void* d, const void* s, std::size_t n) override {
+    ++counts.copies_from_host;
+    inner_->copy_from_host(d, s, n);
+  }
+  void copy(void* d, const void* s, std::size_t n) override { inner_->copy(d, s, n); }
+  void synchronize() override {
+    ++counts.synchronizations;
+    inner_->synchronize();
+  }
+  double time_ms(const std::function<void()>& work) override { return inner_->time_ms(work); }
+  void* native_stream() const override { return nullptr; }
+  std::unique_ptr<StreamMark> mark() override {
+    struct CountedMark final : StreamMark {
+      long* waits;
+      explicit CountedMark(long* w) : waits(w) {}
+      void wait() override { ++*waits; }
+    };
+    return std::make_unique<CountedMark>(&counts.waits);
+  }
+
+ protected:
+  Ops<float>& ops_float() override { return inner_->ops<float>(); }
+  Ops<double>& ops_double() override { return inner_->ops<double>(); }
+
+ private:
+  std::shared_ptr<Executor> inner_ = cpu();
+};
+
+/// What a whole run of `iterations` made the host wait for, copy or allocate on the executor
+/// (evaluations and norm checks off: they wait by design, counted in their own test).
+WaitCountingExecutor::Counts waits_of_a_run(const std::string& preset, index_t iterations) {
+  const QuadraticData q = QuadraticData::random(3, 4, 40, 11);
+  auto exec = std::make_shared<WaitCountingExecutor>();
+  QuadraticProblem<double> p(exec, q);
+  AlgorithmOptions o = default_options(preset);
+  o.loop.iterations = iterations;
+  o.loop.lower_batch = 8;
+  o.loop.upper_batch = 8;
+  o.loop.inner_step = {0.05};
+  o.loop.outer_step = {0.01};
+  o.loop.eval_every = 0;
+  o.loop.divergence_check_every = 0;
+  auto solver = make_solver(p, o);
+  solver->run(std::vector<double>(3, 0.1), std::vector<double>(4, 0.0));
+  return exec->counts;
+}
+
+class NoWaitInsideAnIteration : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(NoWaitInsideAnIteration, LongerRunsWaitNoMore) {
+  const WaitCountingExecutor::Counts short_run = waits_of_a_run(GetParam(), 10);
+  const WaitCountingExecutor::Counts long_run = waits_of_a_run(GetParam(), 50);
+  EXPECT_GT(short_run.copies_to_host, 0) << "the count sees the final read-back";
+  EXPECT_EQ(long_run.waits, short_run.waits);
+  EXPECT_EQ(long_run.synchronizations, short_run.synchronizations);
+  EXPECT_EQ(long_run.copies_to_host, short_run.copies_to_host);
+  EXPECT_EQ(long_run.copies_from_host, short_run.copies_from_host);
+  EXPECT_EQ(long_run.allocations, short_run.allocations) << "device allocations";
+}
+
+INSTANTIATE_TEST_SUITE_P(Presets, NoWaitInsideAnIteration,
+                         ::testing::Values("stocbio", "soba", "bo-rep", "ttsa", "aid-cg", "f2sa",
+                                           "sl-bamm", "ufom"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           for (char& c : name)
+                             if (c == '-') c = '_';
+                           return name;
+                         });
+
+TEST(NoWaitInsideAnIteration, EvaluationsWaitOnceEachAndOneLate) {
+  // 40 iterations, metrics every 10: evaluations at 10, 20, 30 and the final one at 40, each
+  // waited for once (when read); nothing else waits
+  const QuadraticData q = QuadraticData::random(3, 4, 40, 11);
+  auto exec = std::make_shared<WaitCountingExecutor>();
+  QuadraticProblem<double> p(exec, q);
+  AlgorithmOptions o = default_options("soba");
+  o.loop.iterations = 40;
+  o.loop.eval_every = 10;
+  o.loop.divergence_check_every = 0;
+  auto solver = make_solver(p, o);
+  const SolveResult<double> r =
+      solver->run(std::vector<double>(3, 0.1), std::vector<double>(4, 0.0));
+  EXPECT_EQ(r.history.size(), 4u);
+  EXPECT_EQ(exec->counts.waits, 4);
+}
+
 #if BILEVEL_COUNTS_ALLOCATIONS
 /// Host allocations of a whole CPU run of `iterations` (no evaluations, checks or checkpoints).
 long allocations_of_a_run(const std::string& preset, index_t iterations) {
