@@ -153,6 +153,16 @@ rc=$?
 check "--grid of 2 x 3 runs 6 instances and names the best" $([ $rc -eq 0 ] && grep -q "soba\|stocbio on cpu .*, 6 instances" "$work/out" && grep -q "search: best of 6 settings is instance [0-5] (outer-step [0-9]*, inner-step [0-9.]*): validation loss [0-9.]* against [0-9.]* for the next best" "$work/out" && tail -n1 "$work/grid.jsonl" | grep -q '"instance_settings":\["outer-step 100, inner-step 0.5","outer-step 100, inner-step 1","outer-step 100, inner-step 2","outer-step 1000, inner-step 0.5"'; echo $?) "rc=$rc: $(cat "$work/out")"
 bad_option "--grid with a bad name refused" "--grid 'speed=1,2': unknown setting 'speed'" hyperclean --grid speed=1,2
 bad_option "--grid and the same option refused" "--grid outer-step and --outer-step both given" hyperclean --grid outer-step=1,2 --outer-step 5
+# --search: the x steps default x {1/4, 1, 4} as instances (BO-REP's normalized rule 2 x
+# sqrt(batch / 512): 1 at batch 128), the pick named; refused beside what it sets
+"$bin" hyperclean --data synthetic --samples 7000 --features 10 --train 5000 --validation 1000 \
+  --test 1000 --iters 100 --batch 128 --algo bo-rep --search --no-baselines --backend cpu \
+  --metrics "$work/search.jsonl" >"$work/out" 2>&1
+rc=$?
+check "--search runs three x steps around the default and names the pick" $([ $rc -eq 0 ] && grep -q "x step --search: normalized: 2 x sqrt(batch / 512) = 1 x {1/4, 1, 4}" "$work/out" && grep -q "search: best of 3 settings is instance [0-2] (outer-step [0-9.]*)" "$work/out" && tail -n1 "$work/search.jsonl" | grep -q '"instance_settings":\["outer-step 0.25","outer-step 1","outer-step 4"\]'; echo $?) "rc=$rc: $(cat "$work/out")"
+bad_option "--search refused beside --outer-step" "--search tries x steps around the default: give it without --outer-step" hyperclean --search --outer-step 5
+bad_option "--search refused beside --instances" "--search makes one instance per x step: give it without --instances" hyperclean --search --instances 2
+bad_option "--search refused beside a --grid of x steps" "--search and --grid outer-step=1,2 both vary the x step" hyperclean --search --grid outer-step=1,2
 
 # 3. divergence: one instance of two diverges - it is named, the other goes on (exit 0); when
 # every instance diverges: exit 3, iteration and instance named, metrics so far readable
@@ -289,10 +299,11 @@ small=(--data synthetic --samples 2500 --features 10 --classes 4 --train 1500 --
 rc=$?
 check "hyperclean synthetic exits 0" $rc "rc=$rc: $(cat "$work/err")"
 for key in '"summary":true' '"test_accuracy":' '"f1":' '"precision":' '"recall":' '"seconds":' \
-           '"iterations_per_second":' '"backend":"cpu"' '"device":' '"algorithm":"stocbio"' '"plain":' '"oracle":'; do
+           '"iterations_per_second":' '"backend":"cpu"' '"device":' '"algorithm":"soba"' '"plain":' '"oracle":'; do
   check "hyperclean summary has $key" $(tail -n1 "$work/h.jsonl" | grep -qF "$key"; echo $?) "$(tail -n1 "$work/h.jsonl")"
 done
 check "hyperclean prints the table" $(grep -q "oracle (clean samples only)" "$work/out"; echo $?) "$(cat "$work/out")"
+check "hyperclean says why its default preset is SOBA" $(grep -q "soba (default: the preset on the quality line at every scale of docs/scaling.md)" "$work/err"; echo $?) "$(head -n 4 "$work/err")"
 check "progress lines on a pipe" $(grep -q "^iter    100/200" "$work/err"; echo $?) "$(cat "$work/err")"
 
 # 4b. hyperclean on a LIBSVM file: the summary names the data
@@ -406,6 +417,14 @@ import sys, xml.etree.ElementTree as ET
 root = ET.parse(sys.argv[1]).getroot()
 assert root.tag.endswith('svg') and root.get('width').startswith('800'), root.attrib
 " "$work/c.svg"; echo $?) "rc=$rc: $(cat "$work/out")"
+  # the summary's time to quality: a dashed line at its iteration and its seconds; a value that
+  # is not a finite number >= 0 draws nothing
+  "$bin" plot "$work/large.jsonl" -o "$work/q.png" --script "$work/q.gp" >"$work/out" 2>&1
+  it=$(tail -n 1 "$work/large.jsonl" | grep -o '"time_to_quality_iteration":[0-9]*' | cut -d: -f2)
+  check "plot marks the time to quality" $(grep -q "^set arrow from $it, graph 0 to $it, graph 1 nohead dashtype 2" "$work/q.gp" && grep -q "(dashed: time to quality)" "$work/q.gp"; echo $?) "iteration $it: $(grep arrow "$work/q.gp")"
+  printf '{"iteration": 1, "seconds": 0.1, "f1": [0.5]}\n{"summary": true, "time_to_quality_iteration": -1, "time_to_quality_seconds": "1e9"}\n' >"$work/noq.jsonl"
+  "$bin" plot "$work/noq.jsonl" -o "$work/noq.png" --script "$work/noq.gp" >"$work/out" 2>&1
+  check "plot draws no time to quality that is not a number >= 0" $(! grep -q "arrow from" "$work/noq.gp"; echo $?) "$(grep arrow "$work/noq.gp")"
   printf '{"iteration": 1, "seconds": 0.1, "f1": [0.5]}\n{"iteration": 2, "seconds"\n' >"$work/bad.jsonl"
   bad_option "plot refuses a malformed metrics file by line" "bad.jsonl' line 2 is not JSON" plot "$work/bad.jsonl" -o "$work/x.png"
   bad_option "plot wants .png or .svg" "-o must name a .png or .svg file" plot "$work/large.jsonl" -o "$work/x.gif"

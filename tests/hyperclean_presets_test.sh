@@ -30,8 +30,7 @@ on_target=""
 for algo in stocbio amigo soba ma-soba bo-rep; do
   args=(--data fashion-mnist --train 20000 --validation 5000 --test 10000 --corruption 0.5
         --algo "$algo" --backend cpu --metrics "$work/$algo.jsonl")
-  # BO-REP's normalized step moves x by its step size: the README's --outer-step 2
-  [[ $algo == bo-rep ]] && args+=(--outer-step 2)
+  # (BO-REP's normalized step takes its own default rule: 2 x sqrt(batch / 512))
   [[ -n $plain ]] && args+=(--no-baselines)
   "$exe" hyperclean "${args[@]}" > "$work/$algo.txt" 2>&1 || {
     echo "FAIL: $algo exited with $? (log: $work/$algo.txt)"

@@ -224,6 +224,19 @@ TEST(Presets, SlBammAndBdaOnTheQuadratic) {
   RecordProperty("bda", std::to_string(d));
 }
 
+// the x update a preset runs is set when its solver is made; preset_upper_update reports it
+// (the CLI's default x step depends on it: a normalized step has its own rule)
+TEST(Presets, UpperUpdateOfEachPreset) {
+  EXPECT_EQ(preset_upper_update("bo-rep"), UpperUpdate::normalized_momentum);
+  EXPECT_EQ(preset_upper_update("ma-soba"), UpperUpdate::moving_average);
+  EXPECT_EQ(preset_upper_update("soba"), UpperUpdate::sgd);
+  EXPECT_EQ(preset_upper_update("stocbio"), UpperUpdate::sgd);
+  for (const AlgorithmInfo& a : algorithm_presets())
+    EXPECT_EQ(preset_upper_update(a.name) == UpperUpdate::normalized_momentum, a.name == "bo-rep")
+        << a.name;
+  EXPECT_THROW(preset_upper_update("nope"), InvalidArgument);
+}
+
 TEST(Presets, EveryPresetIsListedWithSourceAndNeeds) {
   const std::vector<AlgorithmInfo> presets = algorithm_presets();
   EXPECT_GE(presets.size(), 11u);

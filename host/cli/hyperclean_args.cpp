@@ -8,6 +8,34 @@
 
 namespace bilevel::cli {
 
+double default_outer_step(const std::string& algo, index_t batch, std::string* why) {
+  const bool normalized = preset_upper_update(algo) == UpperUpdate::normalized_momentum;
+  const double ratio = static_cast<double>(batch) / 512.0;
+  if (why) *why = normalized ? "normalized: 2 x sqrt(batch / 512)" : "1000 x batch / 512";
+  return normalized ? 2.0 * std::sqrt(ratio) : 1000.0 * ratio;
+}
+
+void add_step_search(HypercleanArgs& a) {
+  if (!a.search) return;
+  BILEVEL_EXPECTS(a.outer_step.empty(),
+                  "--search tries x steps around the default: give it without --outer-step");
+  BILEVEL_EXPECTS(a.run.instances == 1,
+                  "--search makes one instance per x step: give it without --instances");
+  for (const std::string& spec : a.grid)
+    BILEVEL_EXPECTS(spec.rfind("outer-step=", 0) != 0,
+                    "--search and --grid " << spec << " both vary the x step: give one of them");
+  const double base = default_outer_step(a.run.algo, a.batch);
+  std::ostringstream spec;
+  spec << "outer-step=";
+  for (std::size_t k = 0; k < std::size(kSearchFactors); ++k) {
+    char value[32];
+    std::snprintf(value, sizeof value, "%.6g", base * kSearchFactors[k]);
+    spec << (k ? "," : "") << value;
+  }
+  // the x step varies slowest: before any --grid the user gave
+  a.grid.insert(a.grid.begin(), spec.str());
+}
+
 void expand_grid(HypercleanArgs& a) {
   if (a.grid.empty()) return;
   struct Axis {

@@ -12,10 +12,13 @@
 
 namespace bilevel::cli {
 
-/// The hyper-cleaning default precision is float (twice the GEMM speed; the targets are met).
-inline RunOptions float_run_options() {
+/// The hyper-cleaning defaults: float (twice the GEMM speed; the targets are met) and SOBA (the
+/// one preset that reached the quality line at every scale of docs/scaling.md; stocBiO's
+/// 10-term Neumann series at step 0.9/L_g falls short where L_g grows with the features).
+inline RunOptions hyperclean_run_options() {
   RunOptions r;
   r.precision = "float";
+  r.algo = "soba";
   return r;
 }
 
@@ -29,20 +32,36 @@ struct HypercleanArgs {
   index_t iterations = -1;  ///< -1: from --epochs or the default run length
   double epochs = 0;        ///< > 0: the run length in epochs
   index_t inner_steps = 5, batch = 512;
-  RunOptions run = float_run_options();
+  RunOptions run = hyperclean_run_options();
+  bool algo_given = false;  ///< --algo on the command line (else the header says why SOBA)
   index_t eval_every = -1;  ///< -1: a sixth of the run
   std::vector<double> inner_step, outer_step, neumann_eta;  ///< empty: the defaults
   index_t neumann_terms = 10, cg_iterations = 10;
-  index_t baseline_steps = 1500;
+  index_t baseline_steps = -1;  ///< -1: as many as the run's iterations, at least 1500
   bool baselines = true;
   std::string data_precision = "same";
   std::string data_residence = "auto";
   std::string distributed = "auto";
+  /// --search: a --grid of x steps around the default (x 1/4, 1, 4), the best kept.
+  bool search = false;
   /// --grid NAME=v1,v2,...: the instances are the Cartesian product of these settings.
   std::vector<std::string> grid;
   /// One description per instance ("outer-step 1000, inner-step 0.1"), set by expand_grid.
   std::vector<std::string> instance_settings;
 };
+
+/// The default step on the weight logits x: each x_i moves the same per touch at any n and
+/// batch. A gradient step moves it by step / batch (a sample's share of the mean), so 1000 x
+/// batch / 512; a normalized step (BO-REP) moves the batch's x_i together by the step in norm,
+/// each by about step / sqrt(batch), so 2 x sqrt(batch / 512). `why`: the rule in words.
+double default_outer_step(const std::string& algo, index_t batch, std::string* why = nullptr);
+
+/// The search factors of --search around the default x step.
+inline constexpr double kSearchFactors[] = {0.25, 1.0, 4.0};
+
+/// --search: adds the grid outer-step = default x {1/4, 1, 4} (refused beside --outer-step,
+/// a --grid of outer-step or --instances, naming the clash).
+void add_step_search(HypercleanArgs& a);
 
 /// Turns --grid specifications into B instances (the Cartesian product, the first grid varying
 /// slowest) with per-instance step lists; names each instance's settings.

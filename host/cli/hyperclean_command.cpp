@@ -158,7 +158,9 @@ int run(const HypercleanArgs& a) {
                  a.data == "synthetic" ? "each rank generated its shard"
                                        : "each rank kept its shard of the file");
   if (root)
-  std::fprintf(stderr, "  %s on %s (%s), %s%s, %lld instance%s\n", a.run.algo.c_str(),
+  std::fprintf(stderr, "  %s%s on %s (%s), %s%s, %lld instance%s\n", a.run.algo.c_str(),
+               a.algo_given ? "" : " (default: the preset on the quality line at every scale of "
+                                   "docs/scaling.md)",
                to_string(exec->backend()).c_str(), exec->device_name().c_str(),
                a.run.precision.c_str(), bf16_data ? " (features stored as bf16)" : "",
                static_cast<long long>(a.run.instances), a.run.instances == 1 ? "" : "s");
@@ -184,19 +186,6 @@ int run(const HypercleanArgs& a) {
   std::fprintf(stderr, "  L_g ~ %.3g (power iteration): lower-level and Neumann steps %.3g\n",
                l_g, default_step);
 
-  BaselineResult plain, oracle;
-  if (a.baselines) {
-    std::vector<T> all(static_cast<std::size_t>(local), T(40)), clean(static_cast<std::size_t>(local));
-    for (index_t i = 0; i < local; ++i) clean[i] = corrupted[first + i] ? T(-40) : T(40);
-    plain = train_baseline(problem, all, a.baseline_steps, 0.45 / l_g, a.batch, a.run.seed);
-    oracle = train_baseline(problem, clean, a.baseline_steps, 0.45 / l_g / (1 - a.corruption + 1e-9),
-                            a.batch, a.run.seed);
-    if (root)
-    std::fprintf(stderr, "  baselines (%lld SGD steps): plain %.2f%% (%.1f s), oracle %.2f%% (%.1f s)\n",
-                 static_cast<long long>(a.baseline_steps), 100 * plain.test_accuracy,
-                 plain.seconds, 100 * oracle.test_accuracy, oracle.seconds);
-  }
-
   // The run's length and x step scale with the data: an epoch is n / batch iterations (each
   // x_i is touched about once), and x_i moves by outer_step / batch per touch.
   BILEVEL_EXPECTS(a.iterations < 0 || a.epochs == 0, "give --iters or --epochs, not both");
@@ -207,22 +196,52 @@ int run(const HypercleanArgs& a) {
     iterations = static_cast<index_t>(std::ceil(a.epochs * per_epoch));
     length_why = "--epochs";
   } else if (iterations < 0) {
-    iterations = std::max<index_t>(3000, static_cast<index_t>(std::ceil(30 * per_epoch)));
-    length_why = "default: at least 30 epochs and 3000 iterations";
+    // 30 epochs: where SOBA's F1 and test accuracy settle at every scale of docs/scaling.md
+    // (at 20000 samples 3000 iterations, the floor before, were 77 epochs: F1 fell from 0.915
+    // to 0.897 as x went on flagging hard clean samples)
+    iterations = std::max<index_t>(500, static_cast<index_t>(std::ceil(30 * per_epoch)));
+    length_why = "default: 30 epochs, at least 500 iterations";
   }
-  const index_t eval_every = a.eval_every >= 0 ? a.eval_every : std::max<index_t>(1, iterations / 6);
+  // a sixth of the run, rounded up: five evaluations inside the run and the final one (rounded
+  // down, the sixth fell one iteration before the final evaluation)
+  const index_t eval_every =
+      a.eval_every >= 0 ? a.eval_every : std::max<index_t>(1, (iterations + 5) / 6);
+  std::string step_rule;
+  const double default_outer = default_outer_step(a.run.algo, a.batch, &step_rule);
   const std::vector<double> outer_step =
-      a.outer_step.empty() ? std::vector<double>{1000.0 * static_cast<double>(a.batch) / 512.0}
-                           : a.outer_step;
-  char step_why[64];
-  std::snprintf(step_why, sizeof step_why, "%s%g",
-                a.outer_step.empty() ? "1000 x batch / 512 = " : "--outer-step ", outer_step[0]);
+      a.outer_step.empty() ? std::vector<double>{default_outer} : a.outer_step;
+  char step_why[96];
+  if (a.search)
+    std::snprintf(step_why, sizeof step_why, "--search: %s = %g x {1/4, 1, 4}", step_rule.c_str(),
+                  default_outer);
+  else if (a.outer_step.empty())
+    std::snprintf(step_why, sizeof step_why, "%s = %g", step_rule.c_str(), default_outer);
+  else
+    std::snprintf(step_why, sizeof step_why, "--outer-step %g%s", outer_step[0],
+                  outer_step.size() > 1 ? ", ..." : "");
   if (root)
   std::fprintf(stderr, "  run: %lld iterations = %.1f epochs of batches of %lld over %lld "
-                       "training samples (%s); x step %s%s\n",
+                       "training samples (%s); x step %s\n",
                static_cast<long long>(iterations), static_cast<double>(iterations) / per_epoch,
                static_cast<long long>(a.batch), static_cast<long long>(n), length_why.c_str(),
-               step_why, outer_step.size() > 1 ? ", ..." : "");
+               step_why);
+
+  BaselineResult plain, oracle;
+  // The baselines train as long as the run (at least 1500 steps): a baseline stopped early is
+  // a low bar (at 200000 samples 1500 steps put the oracle 6 points under its trained value).
+  const index_t baseline_steps =
+      a.baseline_steps >= 0 ? a.baseline_steps : std::max<index_t>(1500, iterations);
+  if (a.baselines) {
+    std::vector<T> all(static_cast<std::size_t>(local), T(40)), clean(static_cast<std::size_t>(local));
+    for (index_t i = 0; i < local; ++i) clean[i] = corrupted[first + i] ? T(-40) : T(40);
+    plain = train_baseline(problem, all, baseline_steps, 0.45 / l_g, a.batch, a.run.seed);
+    oracle = train_baseline(problem, clean, baseline_steps, 0.45 / l_g / (1 - a.corruption + 1e-9),
+                            a.batch, a.run.seed);
+    if (root)
+    std::fprintf(stderr, "  baselines (%lld SGD steps): plain %.2f%% (%.1f s), oracle %.2f%% (%.1f s)\n",
+                 static_cast<long long>(baseline_steps), 100 * plain.test_accuracy,
+                 plain.seconds, 100 * oracle.test_accuracy, oracle.seconds);
+  }
 
   AlgorithmOptions o;
   o.name = a.run.algo;
@@ -429,7 +448,7 @@ std::function<int()> add_hyperclean_command(CLI::App& app) {
       ->capture_default_str()->check(fraction_below_one());
   cmd->add_option("--reg", a->reg, "L2 weight of the lower level")->capture_default_str()->check(number_in(0.0, 1e6));
   cmd->add_option("--iters", a->iterations,
-                  "Outer iterations (default: at least 30 epochs and 3000 iterations)")
+                  "Outer iterations (default: 30 epochs, at least 500 iterations)")
       ->check(non_negative_integer());
   cmd->add_option("--epochs", a->epochs,
                   "Run length in epochs: iterations = epochs x training samples / batch")
@@ -444,14 +463,17 @@ std::function<int()> add_hyperclean_command(CLI::App& app) {
       ->delimiter(',')->check(positive_number());
   cmd->add_option("--outer-step", a->outer_step,
                   "Step on the weight logits x, 1 value or one per instance (default 1000 x batch "
-                  "/ 512: x_i moves the same per touch at any batch)")
+                  "/ 512, normalized steps 2 x sqrt(batch / 512): x_i moves the same per touch "
+                  "at any batch)")
       ->delimiter(',')->check(positive_number());
   cmd->add_option("--neumann-eta", a->neumann_eta, "Neumann step, 1 value or one per instance (default 0.9/L_g)")
       ->delimiter(',')->check(positive_number());
   cmd->add_option("--neumann-terms", a->neumann_terms, "Neumann terms Q")->capture_default_str()->check(non_negative_integer());
   cmd->add_option("--cg-iterations", a->cg_iterations, "CG iterations per estimate")->capture_default_str()->check(non_negative_integer());
-  cmd->add_option("--baseline-steps", a->baseline_steps, "SGD steps of each baseline")
-      ->capture_default_str()->check(non_negative_integer());
+  cmd->add_option("--baseline-steps", a->baseline_steps,
+                  "SGD steps of each baseline (default: as many as the run's iterations, at "
+                  "least 1500)")
+      ->check(non_negative_integer());
   cmd->add_flag("!--no-baselines", a->baselines, "Skip the plain and oracle baselines");
   cmd->add_option("--data-precision", a->data_precision,
                   "Storage of the features: same (as --precision) or bf16 (half the bytes; "
@@ -469,6 +491,9 @@ std::function<int()> add_hyperclean_command(CLI::App& app) {
                   "data-parallel over the ranks, "
                   "each holding its shard of the samples and of their weights")
       ->capture_default_str()->check(CLI::IsMember({"auto", "mpi", "nccl", "off"}));
+  cmd->add_flag("--search", a->search,
+                "Run the x steps default x {1/4, 1, 4} as three instances of one run (shared "
+                "minibatches) and keep the best on validation loss");
   cmd->add_option("--grid", a->grid,
                   "A search over settings: NAME=v1,v2,... (NAME outer-step, inner-step or "
                   "neumann-eta; repeat for a product); every combination is an instance, and "
@@ -476,6 +501,8 @@ std::function<int()> add_hyperclean_command(CLI::App& app) {
   return [a, cmd]() -> int {
     if (!cmd->parsed()) return -1;
     HypercleanArgs expanded = *a;
+    expanded.algo_given = cmd->count("--algo") > 0;
+    add_step_search(expanded);
     expand_grid(expanded);
     return expanded.run.precision == "float" ? run<float>(expanded) : run<double>(expanded);
   };

@@ -2,6 +2,7 @@
 
 #include <bilevel/error.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -117,6 +118,18 @@ MetricsRun read_metrics(std::istream& in, const std::string& name) {
     const auto d = summary.find("device");
     if (d != summary.end() && d->is_string()) label += " (" + d->get<std::string>() + ")";
     run.label = label;
+    // a number the file claims is only drawn when it is one: finite and not negative
+    const auto finite_number = [&](const char* key) {
+      const auto v = summary.find(key);
+      return v != summary.end() && v->is_number() && std::isfinite(v->get<double>()) &&
+                     v->get<double>() >= 0
+                 ? v->get<double>()
+                 : -1.0;
+    };
+    run.quality_iteration = finite_number("time_to_quality_iteration");
+    run.quality_seconds = finite_number("time_to_quality_seconds");
+    if (run.quality_iteration < 0 || run.quality_seconds < 0)
+      run.quality_iteration = run.quality_seconds = -1;
   }
   run.label = safe_label(run.label);
   return run;
@@ -141,6 +154,9 @@ std::string gnuplot_script(const std::vector<MetricsRun>& runs, bool png, int wi
                                   "(validation_loss, test_accuracy, f1, relative_distance, "
                                   "upper_value, query_loss_after_adaptation, kl_policy_target)");
   if (height <= 0) height = 300 * static_cast<int>(shown.size());
+  const bool any_quality = std::any_of(runs.begin(), runs.end(), [](const MetricsRun& r) {
+    return r.quality_iteration >= 0;
+  });
   std::ostringstream script;
   // data: a datablock per run; its header names the columns, the legend labels among them
   // (read back with columnheader: data, never command text)
@@ -181,7 +197,18 @@ std::string gnuplot_script(const std::vector<MetricsRun>& runs, bool png, int wi
       script << "set xlabel \"" << (axis == 0 ? "iteration" : "seconds") << "\"\n"
              << "set ylabel \"" << shown[m].second << "\"\n"
              << "set title \"" << shown[m].second
-             << (axis == 0 ? " against iterations" : " against time") << "\"\n";
+             << (axis == 0 ? " against iterations" : " against time")
+             << (any_quality ? " (dashed: time to quality)" : "") << "\"\n";
+      // time to quality: a dashed vertical line where a run reached it (the colour of the r-th
+      // curve: the run's own where each run has one instance), said in the panel's title
+      script << "unset arrow\n";
+      for (std::size_t r = 0; r < runs.size(); ++r)
+        if (runs[r].quality_iteration >= 0)
+          script << "set arrow from "
+                 << number(axis == 0 ? runs[r].quality_iteration : runs[r].quality_seconds)
+                 << ", graph 0 to "
+                 << number(axis == 0 ? runs[r].quality_iteration : runs[r].quality_seconds)
+                 << ", graph 1 nohead dashtype 2 linecolor " << r + 1 << "\n";
       std::vector<std::string> lines;
       for (std::size_t r = 0; r < runs.size(); ++r)
         for (std::size_t b = 0; b < instances[r][m]; ++b) {

@@ -20,6 +20,9 @@ namespace bilevel::cli {
 struct MetricsRun {
   std::string file, label;
   std::vector<nlohmann::json> evaluations;
+  /// The summary's time to quality (hyper-cleaning), where it was reached: the iteration and
+  /// the seconds at which a dashed line marks it; negative: none.
+  double quality_iteration = -1, quality_seconds = -1;
 };
 
 /// The longest line a metrics file may have (a summary of 10^4 instances is about 1 MB).

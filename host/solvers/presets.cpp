@@ -293,6 +293,13 @@ AlgorithmOptions default_options(const std::string& name) {
   return o;
 }
 
+UpperUpdate preset_upper_update(const std::string& name) {
+  const AlgorithmOptions o = default_options(name);
+  ScheduleOptions loop = o.loop;
+  build<float>(preset(name), o, loop);  // (the estimator is dropped: only `loop` is wanted)
+  return loop.upper;
+}
+
 template <typename T>
 std::unique_ptr<Solver<T>> make_solver(Problem<T>& problem, const AlgorithmOptions& options) {
   ScheduleOptions loop = options.loop;

@@ -178,6 +178,10 @@ struct AlgorithmOptions {
 /// them by 0.9 / L_g estimated on the problem. Throws InvalidArgument for an unknown name.
 AlgorithmOptions default_options(const std::string& name);
 
+/// The x update the preset `name` runs with its defaults (set when the solver is made: e.g.
+/// normalized momentum for bo-rep, a moving average for ma-soba).
+UpperUpdate preset_upper_update(const std::string& name);
+
 /// Every option that shapes the iterates, as "key=value" lines with exact values (not the run
 /// length, evaluations, checkpointing or capture): what a checkpoint records of the algorithm
 /// (Checkpoint::settings) and what ranks of one run compare.
