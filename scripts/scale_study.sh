@@ -10,6 +10,7 @@
 #   synth1e6    generated, 1000000 / 50000 / 50000, 64 features, scales 10, correlation 2
 #
 # Usage: scripts/scale_study.sh OUT_DIR [SCALE ...] [-- extra hyperclean arguments]
+#   (STUDY_ALGOS="soba bo-rep" runs only those presets; the table covers every run in OUT_DIR)
 # Needs build/release/host/cli/bilevel (scripts/run.sh builds it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,7 @@ while [[ $# -gt 0 && $1 != -- ]]; do scales+=("$1"); shift; done
 extra=("$@")
 [[ ${#scales[@]} -eq 0 ]] && scales=(fmnist20k fmnist50k synth2e5 synth1e6)
 exe=build/release/host/cli/bilevel
-algos=(soba stocbio ma-soba bo-rep amigo)
+read -r -a algos <<< "${STUDY_ALGOS:-soba stocbio ma-soba bo-rep amigo}"
 mkdir -p "$out"
 
 scale_args() {

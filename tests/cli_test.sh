@@ -283,6 +283,40 @@ rc=$?
 iters=$(grep -o '"iteration":[0-9]*' "$work/resume.jsonl" | cut -d: -f2 | tr '\n' ' ')
 check "resumed metrics keep the lines up to the checkpoint" $([ $rc -eq 0 ] && [ "$iters" = "10 20 30 40 50 60 70 80 " ] && [ "$(grep -c '"summary":true' "$work/resume.jsonl")" -eq 1 ]; echo $?) "rc=$rc iterations: $iters"
 
+# 3b'. kill -9 in the middle of a run: the metrics file holds every evaluation up to the last
+# checkpoint, each line whole, and the resumed run continues it with no gap and no repeat
+"$bin" quadratic --dx 30 --dy 60 --samples 2000 --batch 64 --iters 100000000 --backend cpu \
+  --threads 1 --eval-every 500 --checkpoint "$work/k9.bin" --checkpoint-every 1000 \
+  --metrics "$work/k9.jsonl" >"$work/k9out" 2>&1 &
+k9=$!
+for _ in $(seq 1 300); do [ -s "$work/k9.bin" ] && break; sleep 0.1; done
+sleep 0.5
+kill -9 $k9
+wait $k9 2>/dev/null
+rc=$?
+"$bin" quadratic --dx 30 --dy 60 --samples 2000 --batch 64 --iters 1 --backend cpu \
+  --threads 1 --eval-every 500 --resume "$work/k9.bin" >"$work/k9probe" 2>&1
+# (the probe is refused, naming the checkpoint's iteration)
+at=$(grep -o "is at iteration [0-9]*" "$work/k9probe" | grep -o "[0-9]*$")
+lines_ok=$(python3 -c "
+import json, sys
+its = [json.loads(l)['iteration'] for l in open(sys.argv[1])]
+at = int(sys.argv[2])
+print(int(its == list(range(500, 500 * len(its) + 1, 500)) and its[-1] >= at))
+" "$work/k9.jsonl" "${at:-0}" 2>&1)
+check "after kill -9 the metrics hold every evaluation up to the checkpoint, whole" $([ $rc -eq 137 ] && [ -n "$at" ] && [ "$lines_ok" = 1 ]; echo $?) "rc=$rc checkpoint at '$at': $lines_ok; $(tail -c 200 "$work/k9.jsonl")"
+end=$((at + 2000))
+"$bin" quadratic --dx 30 --dy 60 --samples 2000 --batch 64 --iters $end --backend cpu \
+  --threads 1 --eval-every 500 --resume "$work/k9.bin" --metrics "$work/k9.jsonl" >"$work/out" 2>&1
+rc=$?
+lines_ok=$(python3 -c "
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+its = [l['iteration'] for l in lines if 'summary' not in l]
+print(int(its == list(range(500, int(sys.argv[2]) + 1, 500)) and 'summary' in lines[-1]))
+" "$work/k9.jsonl" "$end" 2>&1)
+check "the resumed run continues the killed run's metrics with no gap and no repeat" $([ $rc -eq 0 ] && [ "$lines_ok" = 1 ]; echo $?) "rc=$rc: $lines_ok"
+
 # 3c. independent batches: instance 0 is the shared-batch run, instance 1 another run
 "$bin" quadratic --dx 6 --dy 9 --samples 200 --batch 64 --iters 60 --backend cpu --instances 2 \
   --independent-batches >"$work/ind" 2>&1

@@ -35,6 +35,29 @@ __all__ = ["Executor", "QuadraticProblem", "HypercleanProblem", "CallbackProblem
            "meta_episodes", "align_bandit"]
 
 
+def _integer(where: str, name: str, value, minimum: int = 0) -> int:
+    """An integer argument taken exactly: Python or NumPy integers only (no bool, no float -
+    2.5 used to become 2 - no string) and at least `minimum`, else TypeError or ValueError
+    naming it."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{where}: {name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{where}: {name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _real(where: str, name: str, value) -> float:
+    """A real argument: a finite Python or NumPy number (no bool, no string, no NaN or
+    infinity), else TypeError or ValueError naming it. Ranges are checked where the value is
+    used (the C++ side names them)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                     np.floating)):
+        raise TypeError(f"{where}: {name} must be a number, got {value!r}")
+    if not np.isfinite(value):
+        raise ValueError(f"{where}: {name} must be a finite number, got {value!r}")
+    return float(value)
+
+
 def Executor(kind: str = "auto", device: int = 0, threads: int = 0):
     """An executor: ``"auto"`` (CUDA when a device exists, else the CPU), ``"cpu"`` or
     ``"cuda"``. ``threads`` > 0 sets the CPU backend's threads (``set_cpu_threads``; results do
@@ -42,8 +65,8 @@ def Executor(kind: str = "auto", device: int = 0, threads: int = 0):
     DeviceUnavailable for ``"cuda"`` without a device."""
     if kind not in ("auto", "cpu", "cuda"):
         raise ValueError(f"Executor: kind must be 'auto', 'cpu' or 'cuda', got {kind!r}")
-    if threads < 0:
-        raise ValueError(f"Executor: threads must be >= 0 (0: the default), got {threads}")
+    threads = _integer("Executor", "threads", threads)  # (0: the default)
+    device = _integer("Executor", "device", device)
     if threads > 0:
         set_cpu_threads(threads)
     return _bilevel.make_executor(kind, device)
@@ -100,6 +123,9 @@ def _check(name: str, value: Any):
     kind, _ = _OPTIONS[name]
     if name in _PER_INSTANCE:
         values = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value]
+        if not values:
+            raise ValueError(f"solve(): {name} must be a number or a list of one per instance, "
+                             f"got an empty {type(value).__name__}")
         for v in values:
             if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
                 raise TypeError(f"solve(): {name} must be a number or a list of numbers, got {v!r}")
@@ -202,12 +228,6 @@ def _result(r: dict) -> Result:
                   device=r["device"], iteration=r["iteration"], state=list(r["state"]))
 
 
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
 def _meta(data, algorithm, executor, ways, meta_batch, shots, query, hidden, inner_steps,
           inner_step, damping, iterations, outer_step, eval_every, seed, test_tasks, test_steps,
           train_classes, test_classes, callback, default_step):
@@ -218,14 +238,19 @@ def _meta(data, algorithm, executor, ways, meta_batch, shots, query, hidden, inn
     inner_steps = inner_steps if inner_steps is not None else (10 if imaml else 1)
     inner_step = inner_step if inner_step is not None else (0.005 if imaml else default_step)
     damping = damping if damping is not None else (30.0 if imaml else 0.0)
+    w = "meta_sinusoid()" if data == "" else "meta_episodes()"
     r = _bilevel.meta_learning(
         executor if executor is not None else Executor("auto"), data, algorithm,
-        _positive_int("ways", ways), _positive_int("meta_batch", meta_batch),
-        _positive_int("shots", shots), _positive_int("query", query),
-        [_positive_int("hidden", h) for h in hidden], int(inner_steps), float(inner_step),
-        float(damping), int(iterations), float(outer_step), int(eval_every), int(seed),
-        _positive_int("test_tasks", test_tasks), -1 if test_steps is None else int(test_steps),
-        [int(c) for c in train_classes], [int(c) for c in test_classes], callback)
+        _integer(w, "ways", ways, 1), _integer(w, "meta_batch", meta_batch, 1),
+        _integer(w, "shots", shots, 1), _integer(w, "query", query, 1),
+        [_integer(w, "hidden", h, 1) for h in hidden], _integer(w, "inner_steps", inner_steps),
+        _real(w, "inner_step", inner_step), _real(w, "damping", damping),
+        _integer(w, "iterations", iterations), _real(w, "outer_step", outer_step),
+        _integer(w, "eval_every", eval_every), _integer(w, "seed", seed),
+        _integer(w, "test_tasks", test_tasks, 1),
+        -1 if test_steps is None else _integer(w, "test_steps", test_steps),
+        [_integer(w, "train_classes", c) for c in train_classes],
+        [_integer(w, "test_classes", c) for c in test_classes], callback)
     keys = ("test_loss_before_adaptation", "test_loss_after_adaptation", "test_loss_interval95",
             "test_accuracy", "test_accuracy_interval95", "nearest_centroid_accuracy",
             "nearest_centroid_interval95")
@@ -277,11 +302,14 @@ def align_bandit(algorithm: str = "a-parl", *, executor=None, actions: int = 10,
     if algorithm not in _bilevel.alignment_algorithms():
         raise ValueError(f"align_bandit(): unknown algorithm {algorithm!r}; known: "
                          f"{', '.join(_bilevel.alignment_algorithms())}")
+    w = "align_bandit()"
     r = _bilevel.align_bandit(
         executor if executor is not None else Executor("auto"), algorithm,
-        _positive_int("actions", actions), float(tau), int(feedback), int(iterations),
-        int(inner_steps), float(outer_step), _positive_int("instances", instances),
-        int(eval_every), int(seed), callback)
+        _integer(w, "actions", actions, 1), _real(w, "tau", tau),
+        _integer(w, "feedback", feedback), _integer(w, "iterations", iterations),
+        _integer(w, "inner_steps", inner_steps), _real(w, "outer_step", outer_step),
+        _integer(w, "instances", instances, 1), _integer(w, "eval_every", eval_every),
+        _integer(w, "seed", seed), callback)
     answer = {k: r[k] for k in ("relative_reward_error", "kl_policy_target", "optimal_reward")}
     return _result(r), answer
 
@@ -305,12 +333,18 @@ def align_gridworld(algorithm: str = "a-parl", *, executor=None, side: int = 5,
     if algorithm not in _bilevel.alignment_algorithms():
         raise ValueError(f"align_gridworld(): unknown algorithm {algorithm!r}; known: "
                          f"{', '.join(_bilevel.alignment_algorithms())}")
+    w = "align_gridworld()"
+    if not isinstance(feedback_type, str) or not isinstance(reward_model, str):
+        raise TypeError(f"{w}: feedback_type and reward_model must be strings, got "
+                        f"{feedback_type!r} and {reward_model!r}")
     r = _bilevel.align_gridworld(
         executor if executor is not None else Executor("auto"), algorithm,
-        _positive_int("side", side), _positive_int("horizon", horizon), float(gamma),
-        float(slip), float(tau), float(beta), str(feedback_type), str(reward_model), int(feedback),
-        int(iterations), int(inner_steps), float(outer_step), float(outer_decay),
-        _positive_int("instances", instances), int(eval_every), int(seed), callback)
+        _integer(w, "side", side, 1), _integer(w, "horizon", horizon, 1), _real(w, "gamma", gamma),
+        _real(w, "slip", slip), _real(w, "tau", tau), _real(w, "beta", beta), feedback_type,
+        reward_model, _integer(w, "feedback", feedback), _integer(w, "iterations", iterations),
+        _integer(w, "inner_steps", inner_steps), _real(w, "outer_step", outer_step),
+        _real(w, "outer_decay", outer_decay), _integer(w, "instances", instances, 1),
+        _integer(w, "eval_every", eval_every), _integer(w, "seed", seed), callback)
     answer = {k: r[k] for k in ("true_utility", "optimal_utility", "uniform_utility",
                                 "utility_ratio", "first_reward_utility_ratio")}
     return _result(r), answer

@@ -210,7 +210,7 @@ def test_cpu_threads_are_set_and_results_do_not_depend_on_them():
         assert np.array_equal(results[0].y, results[1].y)
         with pytest.raises(ValueError, match="threads must be >= 1, got 0"):
             bilevel.set_cpu_threads(0)
-        with pytest.raises(ValueError, match="threads must be >= 0"):
+        with pytest.raises(ValueError, match="threads must be an integer >= 0"):
             bilevel.Executor("cpu", threads=-2)
         # a count the OpenMP runtime would crash on is refused in words, not a dead interpreter
         with pytest.raises(ValueError, match="this machine allows at most"):
@@ -335,11 +335,11 @@ def test_meta_episodes_equal_the_cli_for_the_same_seed(cli, tmp_path):
 def test_bad_option_values_are_refused_not_replaced_by_defaults():
     """NaN or a negative step used to fall back to the preset's default without a word."""
     for bad in (float("nan"), -1.0, float("inf")):
-        with pytest.raises(ValueError, match="outer_step must be a finite number > 0"):
+        with pytest.raises(ValueError, match="outer_step must be a finite number"):
             bilevel.align_bandit(iterations=2, outer_step=bad, executor=bilevel.Executor("cpu"))
-        with pytest.raises(ValueError, match="outer_step must be a finite number > 0"):
+        with pytest.raises(ValueError, match="outer_step must be a finite number"):
             bilevel.meta_sinusoid(iterations=2, outer_step=bad, executor=bilevel.Executor("cpu"))
-    with pytest.raises(ValueError, match="gamma must be in"):
+    with pytest.raises(ValueError, match="gamma must be"):
         bilevel.align_gridworld(iterations=2, gamma=float("nan"), executor=bilevel.Executor("cpu"))
 
 
