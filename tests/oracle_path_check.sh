@@ -14,12 +14,23 @@ has avx512f avx512vl avx512bw avx512dq && paths+=(avx512)
 best=${paths[-1]}
 declare -A core=([generic]=Nehalem [avx2]=Haswell [avx512]=SkylakeX)
 status=0
+# A path over the limit is measured once more, with more rounds, before it fails: a load that
+# comes and goes (another process on one of the two cores makes the OpenMP barriers wait) can
+# tip one ratio of one measurement; a real regression stays over the limit.
+run_path() {  # ISA [ARGS...]
+  local isa=$1
+  shift
+  if [ "$isa" = "$best" ]; then
+    BILEVEL_CPU_ISA=$isa "$check" "$@"
+  else
+    BILEVEL_CPU_ISA=$isa OPENBLAS_CORETYPE=${core[$isa]} "$check" "$@"
+  fi
+}
 for isa in "${paths[@]}"; do
   echo "== $isa"
-  if [ "$isa" = "$best" ]; then
-    BILEVEL_CPU_ISA=$isa "$check" || status=1
-  else
-    BILEVEL_CPU_ISA=$isa OPENBLAS_CORETYPE=${core[$isa]} "$check" || status=1
+  if ! run_path "$isa"; then
+    echo "== $isa again, 9 rounds"
+    run_path "$isa" --repeats 9 || status=1
   fi
 done
 exit $status

@@ -197,8 +197,8 @@ int run(const HypercleanArgs& a) {
     length_why = "--epochs";
   } else if (iterations < 0) {
     // 30 epochs: where SOBA's F1 and test accuracy settle at every scale of docs/scaling.md
-    // (at 20000 samples 3000 iterations, the floor before, were 77 epochs: F1 fell from 0.915
-    // to 0.897 as x went on flagging hard clean samples)
+    // (at 20000 samples 3000 iterations, the floor before, were 77 epochs: F1 fell from 0.913
+    // at 30 epochs to 0.897 as x went on flagging hard clean samples)
     iterations = std::max<index_t>(500, static_cast<index_t>(std::ceil(30 * per_epoch)));
     length_why = "default: 30 epochs, at least 500 iterations";
   }
