@@ -67,13 +67,22 @@ class CpuLinearModelKernels final : public LinearModelKernels<T> {
       const index_t per_instance = b.rows * b.classes;
       const T* g = step_scratch_.data();
       T* out = o.grad ? o.grad : o.hv;
+      // instance by instance, its step read once and the branch outside the loops, which then
+      // vectorize (a division per entry and a branch inside one loop were 3% of BO-REP at B = 64)
+      const bool gradient = o.grad != nullptr;
 #pragma omp parallel for schedule(static) if (n > (1 << 15))
-      for (index_t e = 0; e < n; ++e) {
-        const T s = o.step[e / per_instance];
-        if (o.grad)
-          out[e] += T(-1) * s * g[e];
-        else
-          common::neumann_step(s, g[e], out[e], o.sum[e]);
+      for (index_t inst = 0; inst < b.instances; ++inst) {
+        const T s = o.step[inst];
+        const T* gi = g + inst * per_instance;
+        T* oi = out + inst * per_instance;
+        if (gradient) {
+#pragma omp simd
+          for (index_t e = 0; e < per_instance; ++e) oi[e] += T(-1) * s * gi[e];
+        } else {
+          T* si = o.sum + inst * per_instance;
+#pragma omp simd
+          for (index_t e = 0; e < per_instance; ++e) common::neumann_step(s, gi[e], oi[e], si[e]);
+        }
       }
     }
     // counted as the CUDA kernels are: one coefficient and one back-product launch for all calls
