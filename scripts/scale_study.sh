@@ -38,6 +38,7 @@ scale_args() {
 
 {
   lscpu | grep -E "Model name|^CPU\(s\)"
+  echo "GPU: $(nvidia-smi -L 2>/dev/null | head -n 1 | grep . || echo 'none (the runs use the CPU backend)')"
   echo "widest vectors: $(grep -o -m1 -w -E 'avx512f' /proc/cpuinfo || grep -o -m1 -w avx2 /proc/cpuinfo || echo none)"
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 } > "$out/machine.txt"

@@ -2,7 +2,7 @@
 """The table of the scale study (scripts/scale_study.sh): one row per run, from the summary line
 of each metrics file (OUT_DIR/SCALE-ALGO.jsonl) and its wall time (OUT_DIR/SCALE-ALGO.wall).
 
-Usage: scale_study_table.py OUT_DIR  (prints Markdown)"""
+Usage: scale_study_table.py OUT_DIR  (prints Markdown, headed by OUT_DIR/machine.txt)"""
 import json
 import pathlib
 import re
@@ -26,6 +26,13 @@ def baselines_from_log(path):
 
 def main():
     out = pathlib.Path(sys.argv[1])
+    # the machine the numbers come from (scale_study.sh writes machine.txt before the runs)
+    machine = out / "machine.txt"
+    if machine.exists():
+        print("Machine (CPU; no GPU):\n")
+        for line in machine.read_text().splitlines():
+            print("    " + line)
+        print()
     print("| scale | preset | test acc | oracle | plain | F1 | on the line | time to quality "
           "(iterations / end to end) | run | wall |")
     print("|---|---|---|---|---|---|---|---|---|---|")

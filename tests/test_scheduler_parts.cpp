@@ -295,12 +295,9 @@ class WaitCountingExecutor final : public Executor {
   std::shared_ptr<Executor> inner_ = cpu();
 };
 
-/// What a whole run of `iterations` made the host wait for, copy or allocate on the executor
-/// (evaluations and norm checks off: they wait by design, counted in their own test).
-WaitCountingExecutor::Counts waits_of_a_run(const std::string& preset, index_t iterations) {
-  const QuadraticData q = QuadraticData::random(3, 4, 40, 11);
-  auto exec = std::make_shared<WaitCountingExecutor>();
-  QuadraticProblem<double> p(exec, q);
+/// `preset` for `iterations` on the small quadratic below, with no evaluation or norm check
+/// inside the run (they wait by design, counted in their own test).
+AlgorithmOptions quiet_run(const std::string& preset, index_t iterations) {
   AlgorithmOptions o = default_options(preset);
   o.loop.iterations = iterations;
   o.loop.lower_batch = 8;
@@ -309,7 +306,15 @@ WaitCountingExecutor::Counts waits_of_a_run(const std::string& preset, index_t i
   o.loop.outer_step = {0.01};
   o.loop.eval_every = 0;
   o.loop.divergence_check_every = 0;
-  auto solver = make_solver(p, o);
+  return o;
+}
+
+/// What a whole run of `iterations` made the host wait for, copy or allocate on the executor.
+WaitCountingExecutor::Counts waits_of_a_run(const std::string& preset, index_t iterations) {
+  const QuadraticData q = QuadraticData::random(3, 4, 40, 11);
+  auto exec = std::make_shared<WaitCountingExecutor>();
+  QuadraticProblem<double> p(exec, q);
+  auto solver = make_solver(p, quiet_run(preset, iterations));
   solver->run(std::vector<double>(3, 0.1), std::vector<double>(4, 0.0));
   return exec->counts;
 }
@@ -360,14 +365,7 @@ long allocations_of_a_run(const std::string& preset, index_t iterations) {
   const QuadraticData q = QuadraticData::random(3, 4, 40, 11);
   auto exec = cpu();
   QuadraticProblem<double> p(exec, q);
-  AlgorithmOptions o = default_options(preset);
-  o.loop.iterations = iterations;
-  o.loop.lower_batch = 8;
-  o.loop.upper_batch = 8;
-  o.loop.inner_step = {0.05};
-  o.loop.outer_step = {0.01};
-  o.loop.eval_every = 0;
-  o.loop.divergence_check_every = 0;
+  AlgorithmOptions o = quiet_run(preset, iterations);
   o.loop.final_evaluation = false;
   auto solver = make_solver(p, o);
   const std::vector<double> x0(3, 0.1), y0(4, 0.0);

@@ -30,17 +30,23 @@ CLI::Validator integer_at_least(long long minimum, const char* name) {
       name);
 }
 
+/// `text` read whole as a finite double into `v` (no trailing characters, no overflow or
+/// underflow, no NaN or infinity).
+bool finite_number(const std::string& text, double& v) {
+  char* end = nullptr;
+  errno = 0;
+  v = std::strtod(text.c_str(), &end);
+  return !text.empty() && end == text.c_str() + text.size() && errno != ERANGE &&
+         std::isfinite(v);
+}
+
 }  // namespace
 
 CLI::Validator positive_number() {
   return CLI::Validator(
       [](std::string& text) -> std::string {
-        char* end = nullptr;
-        errno = 0;
-        const double v = std::strtod(text.c_str(), &end);
-        if (text.empty() || end != text.c_str() + text.size() || errno == ERANGE ||
-            !std::isfinite(v))
-          return "must be a finite number, got '" + text + "'";
+        double v = 0;
+        if (!finite_number(text, v)) return "must be a finite number, got '" + text + "'";
         if (v <= 0) return "must be > 0, got " + text;
         return {};
       },
@@ -50,12 +56,8 @@ CLI::Validator positive_number() {
 CLI::Validator number_in(double lo, double hi) {
   return CLI::Validator(
       [lo, hi](std::string& text) -> std::string {
-        char* end = nullptr;
-        errno = 0;
-        const double v = std::strtod(text.c_str(), &end);
-        if (text.empty() || end != text.c_str() + text.size() || errno == ERANGE ||
-            !std::isfinite(v))
-          return "must be a finite number, got '" + text + "'";
+        double v = 0;
+        if (!finite_number(text, v)) return "must be a finite number, got '" + text + "'";
         if (v < lo || v > hi) {
           std::ostringstream os;
           os << "must be in [" << lo << ", " << hi << "], got " << text;
