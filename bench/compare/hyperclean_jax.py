@@ -8,7 +8,8 @@ Cases (Fashion-MNIST shapes: 20000 train / 5000 validation samples, 784 features
 10 classes, batch 512, float32; data random, timing only):
   soba     gy, H v, J v at one point (one vjp of grad_y g), fy; y, v, x steps
   stocbio  D = 10 SGD steps on y, Neumann series with Q = 10 HVPs on fresh batches, J v
-  bo-rep   N = 3 steps on y every I = 2 iterations, one step on z, normalized momentum on x
+  bo-rep   N = 3 steps on y every I = 2 iterations, one step on z (H z on one batch), J z on
+           another batch (the authors' code), normalized momentum on x
   hvp_full H v + J v on the whole training set (--full-train x --full-features)
 Each case: compile and run once (warm-up), then one timed run of --iters iterations.
 Prints one JSON object per case.
@@ -88,7 +89,7 @@ def make_problem(a, lab, av, labv):
 
     def borep(state, key, k, rho, eta_x, period=2, inner_steps=3, nu=1e-2, beta=0.9):
         x, w, z, m = state
-        keys = jax.random.split(key, inner_steps + 2)
+        keys = jax.random.split(key, inner_steps + 3)
 
         def lower(w_):
             return lax.fori_loop(0, inner_steps,
@@ -96,10 +97,11 @@ def make_problem(a, lab, av, labv):
 
         w = lax.cond(k % period == 0, lower, lambda w_: w_, w)
         fy = jax.grad(f)(w, draw(keys[inner_steps], nv))
-        il = draw(keys[inner_steps + 1], n)
-        hz, _ = hvp_jvp(x, w, z, il)
+        # H z and J z on two batches, as the authors' code (jhao6, data_cleaning/methods/
+        # bo_rep.py: jacob on one train batch, Gyxz on a fresh one) and bilevel's bo-rep do
+        hz, _ = hvp_jvp(x, w, z, draw(keys[inner_steps + 1], n))
         z = z - nu * (hz - fy)
-        _, jz = hvp_jvp(x, w, z, il)
+        _, jz = hvp_jvp(x, w, z, draw(keys[inner_steps + 2], n))
         m = beta * m + (1 - beta) * (-jz)
         return (x - eta_x * m / jnp.linalg.norm(m), w, z, m)
 

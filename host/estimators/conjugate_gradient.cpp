@@ -39,8 +39,8 @@ class CgEstimator final : public HypergradientEstimator<T> {
                 MatrixView<T> h) override {
     Problem<T>& pr = ctx.problem;
     Ops<T>& ops = pr.executor()->template ops<T>();
-    pr.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, y, fx_.view(),
-              fy_.view());
+    pr.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, y,
+              detail::wanted_fx(pr, fx_.view()), fy_.view());
     // One batch for all CG iterations: CG needs a fixed operator.
     const Batch batch = ctx.lower.draw(SampleStream::second_order, 0, ctx.iteration);
     if (!options_.warm_start) ops.fill(v_.view(), T(0));
@@ -67,7 +67,7 @@ class CgEstimator final : public HypergradientEstimator<T> {
       std::swap(rr_, rr_next_);
     }
     // h = fx - J v
-    detail::aid_hypergradient<T>(ctx, x, y, v_.view(), fx_.view(), h);
+    detail::aid_hypergradient<T>(ctx, x, y, v_.view(), detail::wanted_fx(pr, fx_.view()), h);
   }
 
   ConstMatrixView<T> linear_system_solution() const override { return v_.view(); }

@@ -34,7 +34,8 @@ class FixedPointEstimator final : public HypergradientEstimator<T> {
     Problem<T>& p = ctx.problem;
     Ops<T>& ops = p.executor()->template ops<T>();
     // fx, fy = grad f(x, y)
-    p.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, y, fx_.view(), fy_.view());
+    p.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, y,
+             detail::wanted_fx(p, fx_.view()), fy_.view());
     if (!options_.warm_start) ops.fill(v_.view(), T(0));
     for (index_t m = 0; m < options_.steps; ++m) {
       const Batch batch = ctx.lower.draw(SampleStream::second_order,
@@ -46,7 +47,7 @@ class FixedPointEstimator final : public HypergradientEstimator<T> {
       ops.batch_axpy(T(-1), nu_.data(), hv_.view(), v_.view());
     }
     // h = fx - J v
-    detail::aid_hypergradient<T>(ctx, x, y, v_.view(), fx_.view(), h);
+    detail::aid_hypergradient<T>(ctx, x, y, v_.view(), detail::wanted_fx(p, fx_.view()), h);
   }
 
   ConstMatrixView<T> linear_system_solution() const override { return v_.view(); }

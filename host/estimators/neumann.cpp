@@ -34,7 +34,8 @@ class NeumannEstimator final : public HypergradientEstimator<T> {
     Problem<T>& p = ctx.problem;
     Ops<T>& ops = p.executor()->template ops<T>();
     // fx, fy = grad f(x, y) on an upper batch
-    p.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, y, fx_.view(), fy_.view());
+    p.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, y,
+             detail::wanted_fx(p, fx_.view()), fy_.view());
     // r_0 = fy; v = r_0
     ops.copy(fy_.view(), r_.view());
     ops.copy(fy_.view(), v_.view());
@@ -47,7 +48,7 @@ class NeumannEstimator final : public HypergradientEstimator<T> {
     // v = eta v
     ops.batch_scale(T(1), eta_.data(), v_.view());
     // h = fx - J v
-    detail::aid_hypergradient<T>(ctx, x, y, v_.view(), fx_.view(), h);
+    detail::aid_hypergradient<T>(ctx, x, y, v_.view(), detail::wanted_fx(p, fx_.view()), h);
   }
 
   ConstMatrixView<T> linear_system_solution() const override { return v_.view(); }

@@ -48,7 +48,8 @@ class TruncatedNeumannEstimator final : public HypergradientEstimator<T> {
     // p ~ Uniform{0 .. K-1}, drawn on the host from the counter-based RNG (no read-back)
     const index_t p_depth = depth(ctx.iteration);
     // fx, r = grad f(x, y)
-    p.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, y, fx_.view(), r_.view());
+    p.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, y,
+             detail::wanted_fx(p, fx_.view()), r_.view());
     for (index_t i = 1; i <= p_depth; ++i) {
       const Batch batch = ctx.lower.draw(SampleStream::second_order, static_cast<std::uint32_t>(i),
                                          ctx.iteration);
@@ -59,7 +60,7 @@ class TruncatedNeumannEstimator final : public HypergradientEstimator<T> {
     // v = K eta r
     ops.batch_scale(static_cast<T>(options_.terms), eta_.data(), r_.view());
     // h = fx - J v
-    detail::aid_hypergradient<T>(ctx, x, y, r_.view(), fx_.view(), h);
+    detail::aid_hypergradient<T>(ctx, x, y, r_.view(), detail::wanted_fx(p, fx_.view()), h);
   }
 
   ConstMatrixView<T> linear_system_solution() const override { return r_.view(); }

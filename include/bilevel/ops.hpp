@@ -97,7 +97,7 @@ class Ops {
     same_shape("copy", x, y);
     if (x.size() > 0) counted().do_copy(x, y);
   }
-  /// y = a * x + b * y.
+  /// y = a * x + b * y (elementwise: x may be y itself).
   void axpby(T a, ConstMatrixView<T> x, T b, MatrixView<T> y) {
     same_shape("axpby", x, y);
     if (x.size() > 0) counted().do_axpby(a, x, b, y);

@@ -42,18 +42,27 @@ void for_each_element(index_t rows, index_t cols, F f) {
 }
 
 /// Per-column sum of f(i, j), accumulated in double in one order whatever the thread count:
-/// blocks of kSumBlock rows, each summed in order, then the blocks' sums in order (the blocks
-/// spread over the threads when there is enough work). An OpenMP reduction combines the
+/// blocks of kSumBlock rows, each summed in kSumLanes interleaved partial sums (row i into
+/// lane i mod kSumLanes) added pairwise at the block's end, then the blocks' sums in order (the
+/// blocks spread over the threads when there is enough work). An OpenMP reduction combines the
 /// threads' partial sums in the order they finish: with 3 or more threads its last bits change
-/// from run to run, and they change with the thread count.
+/// from run to run, and they change with the thread count. (One running sum was one dependent
+/// double add per row, 4 cycles each: the normalized-momentum norm of BO-REP at 20000 x 64 took
+/// 2 ms of a 43 ms iteration. The lanes vectorize and keep the order fixed.)
 template <typename F>
 double column_sum(index_t rows, index_t j, F f) {
   constexpr index_t kSumBlock = 4096;
+  constexpr index_t kSumLanes = 8;
   const auto block_sum = [&](index_t blk) {
-    double s = 0.0;
-    const index_t end = std::min(rows, (blk + 1) * kSumBlock);
-    for (index_t i = blk * kSumBlock; i < end; ++i) s += f(i, j);
-    return s;
+    double lane[kSumLanes] = {};
+    const index_t begin = blk * kSumBlock, end = std::min(rows, (blk + 1) * kSumBlock);
+    index_t i = begin;
+    for (; i + kSumLanes <= end; i += kSumLanes)
+      for (index_t l = 0; l < kSumLanes; ++l) lane[l] += f(i + l, j);
+    for (index_t l = 0; i < end; ++i, ++l) lane[l] += f(i, j);
+    for (index_t width = kSumLanes / 2; width > 0; width /= 2)
+      for (index_t l = 0; l < width; ++l) lane[l] += lane[l + width];
+    return lane[0];
   };
   const index_t blocks = (rows + kSumBlock - 1) / kSumBlock;
   if (blocks <= 1) return blocks == 1 ? block_sum(0) : 0.0;
@@ -259,11 +268,14 @@ void CpuOps<T>::do_single_point_step(const T* s, const T* eta, const T* mu,
 template <typename T>
 void CpuOps<T>::do_normalized_momentum_step(T mu, ConstMatrixView<T> h, MatrixView<T> m, T a,
                                             const T* beta, MatrixView<T> x) {
+  const T keep = mu, take = T(1) - mu;  // (copies: a store to m cannot change them)
   for (index_t j = 0; j < x.cols; ++j) {
     // m_j = mu m_j + (1 - mu) h_j, and ||m_j||^2 in the same pass
-    const double sq = column_sum(m.rows, j, [&](index_t i, index_t c) {
-      T& mi = m.data[i + c * m.ld];
-      mi = mu * mi + (T(1) - mu) * h.data[i + c * h.ld];
+    T* __restrict mj = m.data + j * m.ld;
+    const T* __restrict hj = h.data + j * h.ld;
+    const double sq = column_sum(m.rows, j, [mj, hj, keep, take](index_t i, index_t) {
+      const T mi = keep * mj[i] + take * hj[i];
+      mj[i] = mi;
       return static_cast<double>(mi) * static_cast<double>(mi);
     });
     // x_j += a beta_j m_j / ||m_j||
