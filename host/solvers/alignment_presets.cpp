@@ -15,7 +15,7 @@ std::vector<AlgorithmInfo> alignment_algorithm_presets() {
        "D lower-level steps (bandit: policy gradient; gridworld: soft value iteration), "
        "implicit hypergradient (bandit: CG; gridworld: Neumann series), upper gradient with "
        "the score-function term of the policy-dependent feedback",
-       "Chakraborty et al. 2023, arXiv 2308.02585 (as summarised in ALGORITHMS.md)",
+       "Chakraborty et al. 2023, arXiv 2308.02585",
        "HVP; the score term (upper_data_depend_on_y)"},
       {"reward-learning",
        "the same without the score-function term (feedback treated as fixed data)",
