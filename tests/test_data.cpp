@@ -149,6 +149,50 @@ TEST(HypercleanSplit, SizesStandardizationAndCorruption) {
   EXPECT_EQ(again.train.x, h.train.x);
 }
 
+// benchopt's label noise (benchmark_bilevel datasets/mnist.py): each train label redrawn with
+// probability p from all C classes, so the share of wrong labels is p (C - 1) / C, not p, and
+// a label may be redrawn to itself. The mask marks the labels that are wrong; no bias.
+TEST(HypercleanSplit, BenchoptProtocolRedrawsEachLabelWithProbabilityP) {
+  const Dataset pool = make_synthetic(6000, 4, 4, 5);
+  const SplitSizes sizes{4000, 1000, 1000};
+  for (const double p : {0.5, 1.0}) {
+    SCOPED_TRACE("p " + std::to_string(p));
+    const HypercleanData h =
+        prepare_hyperclean(pool, std::nullopt, sizes, p, 11, HypercleanProtocol::benchopt);
+    EXPECT_FALSE(h.bias);
+    index_t wrong = 0;
+    int hits[4][4] = {};
+    for (index_t i = 0; i < sizes.train; ++i) {
+      EXPECT_EQ(h.corrupted[i] != 0, h.train.labels[i] != h.clean_train_labels[i]) << i;
+      wrong += h.corrupted[i];
+      ++hits[h.clean_train_labels[i]][h.train.labels[i]];
+    }
+    // binomial(4000, 3p/4): 4 standard deviations at most 4 sqrt(4000 x 0.25) = 127
+    const double expected = p * 0.75 * static_cast<double>(sizes.train);
+    EXPECT_NEAR(static_cast<double>(wrong), expected, 127.0);
+    // with p = 1 every label is a uniform draw: each true class goes to each class ~ 1/4
+    if (p == 1.0)
+      for (int a = 0; a < 4; ++a) {
+        int row = 0;
+        for (int b = 0; b < 4; ++b) row += hits[a][b];
+        for (int b = 0; b < 4; ++b)
+          EXPECT_NEAR(hits[a][b] / static_cast<double>(row), 0.25, 0.05) << a << " -> " << b;
+      }
+  }
+  // ours: exactly round(p n) wrong, and a bias
+  const HypercleanData ours = prepare_hyperclean(pool, std::nullopt, sizes, 0.5, 11);
+  EXPECT_TRUE(ours.bias);
+  EXPECT_EQ(std::count(ours.corrupted.begin(), ours.corrupted.end(), std::uint8_t{1}), 2000);
+  // the split and the standardization do not depend on the protocol
+  const HypercleanData theirs =
+      prepare_hyperclean(pool, std::nullopt, sizes, 0.5, 11, HypercleanProtocol::benchopt);
+  EXPECT_EQ(theirs.train.x, ours.train.x);
+  EXPECT_EQ(theirs.clean_train_labels, ours.clean_train_labels);
+  EXPECT_EQ(parse_hyperclean_protocol("benchopt"), HypercleanProtocol::benchopt);
+  expect_message([] { parse_hyperclean_protocol("jax"); },
+                 {"protocol must be bilevel or benchopt, got 'jax'"});
+}
+
 TEST(HypercleanSplit, ImpossibleSizesAndCorruptionAreRejected) {
   const Dataset pool = make_synthetic(100, 3, 2, 1);
   expect_message([&] { prepare_hyperclean(pool, std::nullopt, SplitSizes{80, 20, 10}, 0.5, 1); },
@@ -204,14 +248,17 @@ TEST(HypercleanShard, ShardsAreTheWholeDataSplitUp) {
     SCOPED_TRACE(spec);
     const DataSource source = load_data_source(spec);
     const SplitSizes sizes{31, 11, 13};
-    const HypercleanData whole = prepare_hyperclean(source.pool, source.test, sizes, 0.3, 9);
+    for (const HypercleanProtocol protocol : {HypercleanProtocol::bilevel, HypercleanProtocol::benchopt}) {
+    SCOPED_TRACE(to_string(protocol));
+    const HypercleanData whole = prepare_hyperclean(source.pool, source.test, sizes, 0.3, 9, protocol);
     for (const int ranks : {1, 2, 3, 5}) {
       SCOPED_TRACE("ranks " + std::to_string(ranks));
       std::vector<float> x[3];
       std::vector<std::int32_t> labels[3], clean;
       for (int r = 0; r < ranks; ++r) {
-        const HypercleanData h = load_hyperclean_shard(spec, sizes, 0.3, 9, r, ranks);
+        const HypercleanData h = load_hyperclean_shard(spec, sizes, 0.3, 9, r, ranks, "data", protocol);
         EXPECT_EQ(h.corrupted, whole.corrupted);
+        EXPECT_EQ(h.bias, whole.bias);
         const Dataset* parts[3] = {&h.train, &h.validation, &h.test};
         const index_t totals[3] = {sizes.train, sizes.validation, sizes.test};
         for (int k = 0; k < 3; ++k) {
@@ -232,6 +279,7 @@ TEST(HypercleanShard, ShardsAreTheWholeDataSplitUp) {
       EXPECT_EQ(labels[1], whole.validation.labels);
       EXPECT_EQ(labels[2], whole.test.labels);
       EXPECT_EQ(clean, whole.clean_train_labels);
+    }
     }
   }
 }

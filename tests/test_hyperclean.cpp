@@ -60,6 +60,72 @@ TEST(HypercleanProblem, GradientsMatchFiniteDifferencesOfTheValues) {
   for (double v : fx.to_host()) EXPECT_EQ(v, 0.0);
 }
 
+// benchopt's datacleaning objective (benchmark_bilevel datasets/mnist.py: loss_sample,
+// weighted_loss, f_inner with reg 0.2, f_outer), written out here from its formulas:
+//   g(x, W) = mean_i sigmoid(x_i) (logsumexp(a_i W) - (a_i W)_{y_i}) + reg sum W^2  (train)
+//   f(W)    = mean_j (logsumexp(a_j W) - (a_j W)_{y_j})                               (validation)
+// with W features x classes and no bias. The problem built from benchopt-protocol data must
+// give these values, and gradients that are their derivatives.
+TEST(HypercleanProblem, BenchoptProtocolObjectiveIsBenchoptsFormula) {
+  const index_t d = 5, n = 50, nv = 30;
+  const int C = 3;
+  const Dataset pool = make_synthetic(n + nv + 20, d, C, 4, 2.0);
+  const HypercleanData data = prepare_hyperclean(pool, std::nullopt, SplitSizes{n, nv, 20}, 0.5,
+                                                 3, HypercleanProtocol::benchopt);
+  auto exec = cpu();
+  const double reg = 0.2;
+  HypercleanProblem<double> p(exec, data, reg);
+  ASSERT_EQ(p.dim_y(), d * C);  // no bias row
+  ASSERT_EQ(p.features(), d);
+  ASSERT_FALSE(p.has_bias());
+  const index_t nb = 2;
+  p.reserve(nb, 8);
+  std::vector<double> x = random_vector<double>(n * nb, 1, -3, 1);
+  const std::vector<double> w = random_vector<double>(d * C * nb, 2, -0.5, 0.5);
+  const auto ce = [&](const Dataset& s, index_t i, const double* W) {
+    std::vector<double> z(C, 0.0);
+    for (int c = 0; c < C; ++c)
+      for (index_t j = 0; j < d; ++j) z[c] += double(s.x[i * d + j]) * W[j + c * d];
+    double m = z[0];
+    for (int c = 1; c < C; ++c) m = std::max(m, z[c]);
+    double sum = 0;
+    for (int c = 0; c < C; ++c) sum += std::exp(z[c] - m);
+    return m + std::log(sum) - z[s.labels[i]];
+  };
+  Array<double> xa(exec, n, nb, x), wa(exec, d * C, nb, w), f_out(exec, nb, 1), g_out(exec, nb, 1);
+  const Batch full{nullptr, 0};
+  p.values(full, full, xa.view(), wa.view(), f_out.data(), g_out.data());
+  const std::vector<double> f_got = f_out.to_host(), g_got = g_out.to_host();
+  for (index_t b = 0; b < nb; ++b) {
+    const double* W = w.data() + b * d * C;
+    double g = 0, f = 0, sq = 0;
+    for (index_t i = 0; i < n; ++i)
+      g += 1.0 / (1.0 + std::exp(-x[i + b * n])) * ce(data.train, i, W) / double(n);
+    for (index_t k = 0; k < d * C; ++k) sq += W[k] * W[k];
+    g += reg * sq;
+    for (index_t j = 0; j < nv; ++j) f += ce(data.validation, j, W) / double(nv);
+    EXPECT_NEAR(g_got[b], g, 1e-12 * (1 + std::abs(g))) << "instance " << b;
+    EXPECT_NEAR(f_got[b], f, 1e-12 * (1 + std::abs(f))) << "instance " << b;
+  }
+  // grad_y g is the derivative of that g: <gy, v> against central differences along v
+  const std::vector<double> v = random_vector<double>(d * C * nb, 3);
+  Array<double> gy(exec, d * C, nb);
+  p.grad_y_g(full, xa.view(), wa.view(), gy.view());
+  const double eps = 1e-6;
+  std::vector<double> wp = w, wm = w;
+  for (std::size_t k = 0; k < w.size(); ++k) wp[k] += eps * v[k], wm[k] -= eps * v[k];
+  Array<double> wpa(exec, d * C, nb, wp), wma(exec, d * C, nb, wm), gp(exec, nb, 1), gm(exec, nb, 1);
+  p.values(full, full, xa.view(), wpa.view(), nullptr, gp.data());
+  p.values(full, full, xa.view(), wma.view(), nullptr, gm.data());
+  const std::vector<double> gyh = gy.to_host(), gph = gp.to_host(), gmh = gm.to_host();
+  for (index_t b = 0; b < nb; ++b) {
+    double dot = 0;
+    for (index_t k = 0; k < d * C; ++k) dot += gyh[k + b * d * C] * v[k + b * d * C];
+    const double want = (gph[b] - gmh[b]) / (2 * eps);
+    EXPECT_NEAR(dot, want, 1e-6 * (1 + std::abs(want)));
+  }
+}
+
 class HypercleanSecondOrder : public ::testing::TestWithParam<bool> {};
 
 /// H v against central differences of gy along v; J v against differences of <gy, v> along

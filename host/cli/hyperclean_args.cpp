@@ -15,6 +15,25 @@ double default_outer_step(const std::string& algo, index_t batch, std::string* w
   return normalized ? 2.0 * std::sqrt(ratio) : 1000.0 * ratio;
 }
 
+void apply_protocol(HypercleanArgs& a) {
+  if (a.protocol != "benchopt") return;
+  BILEVEL_EXPECTS(a.data != "synthetic",
+                  "--protocol benchopt prepares a data file (fashion-mnist, an IDX folder or a "
+                  "LIBSVM file); --data synthetic is generated on the device by its own rules");
+  if (!a.reg_given) a.reg = 0.2;  // benchmark_bilevel's datasets/mnist.py: reg 2e-1
+}
+
+std::string corruption_words(const HypercleanArgs& a, index_t wrong) {
+  const double share = a.train > 0 ? 100.0 * static_cast<double>(wrong) / static_cast<double>(a.train) : 0;
+  char text[160];
+  if (a.protocol == "benchopt")
+    std::snprintf(text, sizeof text, "each label redrawn with probability %g: %lld wrong, %.1f%%",
+                  a.corruption, static_cast<long long>(wrong), share);
+  else
+    std::snprintf(text, sizeof text, "%.0f%% corrupted", 100 * a.corruption);
+  return text;
+}
+
 void add_step_search(HypercleanArgs& a) {
   if (!a.search) return;
   BILEVEL_EXPECTS(a.outer_step.empty(),

@@ -29,6 +29,10 @@ struct HypercleanArgs {
   double feature_scales = 1.0, correlation = 0.0;  ///< synthetic: the harder generator
   index_t train = 20000, validation = 5000, test = 10000;
   double corruption = 0.5, reg = 3e-3;
+  /// --protocol: bilevel (ours) or benchopt (benchmark_bilevel's datacleaning: uniform label
+  /// draws, no bias, reg 0.2 unless --reg is given, x starting at -2).
+  std::string protocol = "bilevel";
+  bool reg_given = false;  ///< --reg on the command line
   index_t iterations = -1;  ///< -1: from --epochs or the default run length
   double epochs = 0;        ///< > 0: the run length in epochs
   index_t inner_steps = 5, batch = 512;
@@ -55,6 +59,14 @@ struct HypercleanArgs {
 /// batch / 512; a normalized step (BO-REP) moves the batch's x_i together by the step in norm,
 /// each by about step / sqrt(batch), so 2 x sqrt(batch / 512). `why`: the rule in words.
 double default_outer_step(const std::string& algo, index_t batch, std::string* why = nullptr);
+
+/// --protocol benchopt: refuses synthetic data (it has its own generator) and takes
+/// benchopt's reg 0.2 unless --reg was given.
+void apply_protocol(HypercleanArgs& a);
+
+/// The header's words for the corrupted labels: "50% corrupted", or with the benchopt
+/// protocol (random draws) the share that came out wrong.
+std::string corruption_words(const HypercleanArgs& a, index_t wrong);
 
 /// The search factors of --search around the default x step.
 inline constexpr double kSearchFactors[] = {0.25, 1.0, 4.0};

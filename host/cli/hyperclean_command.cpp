@@ -68,6 +68,7 @@ int run(const HypercleanArgs& a) {
       {"test", std::to_string(a.test)},
       {"corruption", exact_setting(a.corruption)},
       {"reg", exact_setting(a.reg)},
+      {"protocol", a.protocol},
       {"seed", std::to_string(a.run.seed)},
       {"data_precision", a.data_precision},
       {"ranks", std::to_string(comm->size())}};
@@ -83,6 +84,7 @@ int run(const HypercleanArgs& a) {
   problem_tag << a.data << " " << a.train << "/" << a.validation << "/" << a.test << " p "
               << a.corruption << " reg " << a.reg << " data " << a.data_precision;
   if (sharded) problem_tag << " ranks " << comm->size();
+  if (a.protocol != "bilevel") problem_tag << " protocol " << a.protocol;
   if (a.data == "synthetic")
     problem_tag << " samples " << a.samples << " features " << a.features << " classes "
                 << a.classes << " scales " << a.feature_scales << " correlation "
@@ -121,14 +123,16 @@ int run(const HypercleanArgs& a) {
     // one process: the whole file, then the split; ranks: each streams the file and keeps
     // only its shard (the same samples, bit for bit)
     const SplitSizes sizes{a.train, a.validation, a.test};
+    const HypercleanProtocol protocol = parse_hyperclean_protocol(a.protocol);
     HypercleanData data;
     if (sharded) {
       data = load_hyperclean_shard(a.data, sizes, a.corruption, a.run.seed, comm->rank(),
-                                   comm->size(), "--data");
+                                   comm->size(), "--data", protocol);
       description = describe_data_source(a.data, "--data");
     } else {
       const LoadedData loaded = load_data(a.data);
-      data = prepare_hyperclean(loaded.pool, loaded.test, sizes, a.corruption, a.run.seed);
+      data = prepare_hyperclean(loaded.pool, loaded.test, sizes, a.corruption, a.run.seed,
+                                protocol);
       description = loaded.description;
     }
     memory = plan_memory<T>(*exec, mine, data.train.features, data.train.classes,
@@ -141,13 +145,22 @@ int run(const HypercleanArgs& a) {
   HypercleanProblem<T>& problem = *problem_ptr;
   const double load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const index_t n_wrong =
+      static_cast<index_t>(std::count(corrupted.begin(), corrupted.end(), std::uint8_t{1}));
   if (root)
   std::fprintf(stderr,
-               "bilevel hyperclean: %s, %lld train (%.0f%% corrupted) / %lld validation / %lld "
-               "test, %lld features, %d classes (loaded in %.1f s)\n",
-               description.c_str(), static_cast<long long>(a.train), 100 * a.corruption,
+               "bilevel hyperclean: %s, %lld train (%s) / %lld validation / %lld "
+               "test, %lld features%s, %d classes (loaded in %.1f s)\n",
+               description.c_str(), static_cast<long long>(a.train),
+               corruption_words(a, n_wrong).c_str(),
                static_cast<long long>(a.validation), static_cast<long long>(a.test),
-               static_cast<long long>(problem.feature_rows() - 1), problem.classes(), load_seconds);
+               static_cast<long long>(problem.features()), problem.has_bias() ? " + bias" : "",
+               problem.classes(), load_seconds);
+  if (root && a.protocol == "benchopt")
+    std::fprintf(stderr,
+                 "  protocol benchopt (benchmark_bilevel datacleaning): g = mean sigmoid(x_i) "
+                 "CE_i + %g ||W||^2%s, no bias, x starts at -2; test error = 1 - test acc\n",
+                 a.reg, a.reg_given ? " (--reg)" : " (its reg)");
   if (root) std::fputs(memory.line.c_str(), stderr);
   const bool bf16_data = problem.data_precision() == DataPrecision::bf16;
   if (root && sharded)
@@ -235,7 +248,9 @@ int run(const HypercleanArgs& a) {
     std::vector<T> all(static_cast<std::size_t>(local), T(40)), clean(static_cast<std::size_t>(local));
     for (index_t i = 0; i < local; ++i) clean[i] = corrupted[first + i] ? T(-40) : T(40);
     plain = train_baseline(problem, all, baseline_steps, 0.45 / l_g, a.batch, a.run.seed);
-    oracle = train_baseline(problem, clean, baseline_steps, 0.45 / l_g / (1 - a.corruption + 1e-9),
+    // (the clean share of the weights: the oracle's L_g is about that much smaller)
+    const double clean_share = 1.0 - static_cast<double>(n_wrong) / static_cast<double>(n);
+    oracle = train_baseline(problem, clean, baseline_steps, 0.45 / l_g / (clean_share + 1e-9),
                             a.batch, a.run.seed);
     if (root)
     std::fprintf(stderr, "  baselines (%lld SGD steps): plain %.2f%% (%.1f s), oracle %.2f%% (%.1f s)\n",
@@ -266,8 +281,6 @@ int run(const HypercleanArgs& a) {
   // test accuracy and the detection counts are computed on the device at each evaluation and
   // copied back with the other metrics (no read-back of x)
   problem.set_detection_truth(corrupted);
-  const index_t n_corrupted =
-      static_cast<index_t>(std::count(corrupted.begin(), corrupted.end(), std::uint8_t{1}));
   // time to a good answer (the large-scale protocol's bar): the first evaluation at which an
   // instance flags with F1 >= 0.90 and, with baselines, tests within 2 points of the oracle
   double quality_seconds = -1;
@@ -282,7 +295,7 @@ int run(const HypercleanArgs& a) {
     const auto count = [](double v) { return std::isfinite(v) ? std::llround(v) : 0LL; };
     for (index_t b = 0; b < nb; ++b) {
       last_scores.push_back(detection_scores(count(m.problem_metrics.at(1)[b]),
-                                             count(m.problem_metrics.at(2)[b]), n_corrupted));
+                                             count(m.problem_metrics.at(2)[b]), n_wrong));
       f1.push_back(last_scores.back().f1);
       prec.push_back(last_scores.back().precision);
       rec.push_back(last_scores.back().recall);
@@ -309,7 +322,9 @@ int run(const HypercleanArgs& a) {
                    {"recall", rec}});
   };
 
-  std::vector<T> x0(static_cast<std::size_t>(local * nb), T(0));
+  // x = 0 (weights 1/2), or benchopt's start x = -2 (weights sigmoid(-2) = 0.12)
+  std::vector<T> x0(static_cast<std::size_t>(local * nb),
+                    a.protocol == "benchopt" ? T(-2) : T(0));
   std::vector<T> y0(static_cast<std::size_t>(dy * nb), T(0));
   std::vector<std::vector<T>> carried =
       resume_if_asked("hyperclean", files, problem_settings, problem_tag.str(), o, local, dy, nb,
@@ -383,7 +398,9 @@ int run(const HypercleanArgs& a) {
     std::printf("  time to quality (%s): not reached at any evaluation\n", quality_bar.c_str());
   std::printf("  flagged %lld of %lld training samples; %lld truly corrupted\n",
               static_cast<long long>(s.flagged), static_cast<long long>(n),
-              static_cast<long long>(std::count(corrupted.begin(), corrupted.end(), 1)));
+              static_cast<long long>(n_wrong));
+  if (a.protocol == "benchopt")
+    std::printf("  test error (benchopt's value): %.4f\n", 1.0 - last_acc[best]);
 
   nlohmann::json summary{{"summary", true},
                          {"algorithm", a.run.algo},
@@ -400,7 +417,9 @@ int run(const HypercleanArgs& a) {
                          {"seconds", r.seconds},
                          {"iterations_per_second", per_second},
                          {"captured_graphs", r.captured_shapes},
+                         {"protocol", a.protocol},
                          {"test_accuracy", last_acc[best]},
+                         {"test_error", 1.0 - last_acc[best]},
                          {"precision", s.precision},
                          {"recall", s.recall},
                          {"f1", s.f1},
@@ -446,7 +465,14 @@ std::function<int()> add_hyperclean_command(CLI::App& app) {
   cmd->add_option("--test", a->test, "Test samples")->capture_default_str()->check(positive_integer());
   cmd->add_option("--corruption", a->corruption, "Fraction p of corrupted training labels")
       ->capture_default_str()->check(fraction_below_one());
-  cmd->add_option("--reg", a->reg, "L2 weight of the lower level")->capture_default_str()->check(number_in(0.0, 1e6));
+  cmd->add_option("--reg", a->reg, "L2 weight of the lower level (default 3e-3; 0.2 with --protocol benchopt)")
+      ->check(number_in(0.0, 1e6));
+  cmd->add_option("--protocol", a->protocol,
+                  "bilevel: exactly p n labels replaced by another class, a bias feature, x "
+                  "from 0; benchopt: benchmark_bilevel's datacleaning (each label replaced with "
+                  "probability p by a uniform class, no bias, reg 0.2, x from -2)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"bilevel", "benchopt"}));
   cmd->add_option("--iters", a->iterations,
                   "Outer iterations (default: 30 epochs, at least 500 iterations)")
       ->check(non_negative_integer());
@@ -502,6 +528,8 @@ std::function<int()> add_hyperclean_command(CLI::App& app) {
     if (!cmd->parsed()) return -1;
     HypercleanArgs expanded = *a;
     expanded.algo_given = cmd->count("--algo") > 0;
+    expanded.reg_given = cmd->count("--reg") > 0;
+    apply_protocol(expanded);
     add_step_search(expanded);
     expand_grid(expanded);
     return expanded.run.precision == "float" ? run<float>(expanded) : run<double>(expanded);

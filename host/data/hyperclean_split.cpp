@@ -75,15 +75,15 @@ void check_split(const PoolShape& pool, const std::optional<PoolShape>& test_poo
 struct HypercleanPlan {
   std::vector<index_t> order;       ///< pool indices: train, validation (, test) in turn
   std::vector<index_t> test_order;  ///< test pool indices (with a test pool)
-  std::vector<std::uint8_t> corrupted;  ///< per train sample: 1 when its label is replaced
-  std::vector<int> shift;           ///< per train sample: the replaced label is (y + shift) % C
+  std::vector<std::uint8_t> corrupted;  ///< per train sample: 1 when its label changes
+  std::vector<int> shift;           ///< per train sample: the new label is (y + shift) % C
   /// pool index -> 1 when the sample is in the train split
   std::vector<std::uint8_t> in_train;
 };
 
 HypercleanPlan plan_hyperclean(index_t pool_samples, std::optional<index_t> test_samples,
                                int classes, const SplitSizes& sizes, double corruption,
-                               std::uint64_t seed) {
+                               std::uint64_t seed, HypercleanProtocol protocol) {
   HypercleanPlan plan;
   std::mt19937_64 rng(seed);
   plan.order.resize(static_cast<std::size_t>(pool_samples));
@@ -94,10 +94,24 @@ HypercleanPlan plan_hyperclean(index_t pool_samples, std::optional<index_t> test
     std::iota(plan.test_order.begin(), plan.test_order.end(), index_t(0));
     std::shuffle(plan.test_order.begin(), plan.test_order.end(), rng);
   }
-  // corrupt exactly round(p n) train labels, each to a different class
   const index_t n = sizes.train;
   plan.corrupted.assign(static_cast<std::size_t>(n), 0);
   plan.shift.assign(static_cast<std::size_t>(n), 0);
+  plan.in_train.assign(static_cast<std::size_t>(pool_samples), 0);
+  for (index_t i = 0; i < n; ++i) plan.in_train[plan.order[i]] = 1;
+  if (protocol == HypercleanProtocol::benchopt) {
+    // each label replaced with probability p by a uniform class: (y + s) % C with s uniform in
+    // [0, C) is uniform over the classes; s = 0 keeps the true label
+    std::uniform_real_distribution<double> coin(0.0, 1.0);
+    std::uniform_int_distribution<int> any(0, classes - 1);
+    for (index_t i = 0; i < n; ++i) {
+      if (coin(rng) >= corruption) continue;
+      plan.shift[i] = any(rng);
+      plan.corrupted[i] = plan.shift[i] != 0 ? 1 : 0;
+    }
+    return plan;
+  }
+  // corrupt exactly round(p n) train labels, each to a different class
   const index_t n_bad = static_cast<index_t>(std::llround(corruption * n));
   std::vector<index_t> who(static_cast<std::size_t>(n));
   std::iota(who.begin(), who.end(), index_t(0));
@@ -107,8 +121,6 @@ HypercleanPlan plan_hyperclean(index_t pool_samples, std::optional<index_t> test
     plan.shift[who[k]] = shift(rng);
     plan.corrupted[who[k]] = 1;
   }
-  plan.in_train.assign(static_cast<std::size_t>(pool_samples), 0);
-  for (index_t i = 0; i < n; ++i) plan.in_train[plan.order[i]] = 1;
   return plan;
 }
 
@@ -159,9 +171,20 @@ void corrupt(Dataset& d, const HypercleanPlan& plan, index_t first, int classes)
 
 }  // namespace
 
+HypercleanProtocol parse_hyperclean_protocol(const std::string& text) {
+  if (text == "bilevel") return HypercleanProtocol::bilevel;
+  if (text == "benchopt") return HypercleanProtocol::benchopt;
+  BILEVEL_EXPECTS(false, "hyper-cleaning protocol must be bilevel or benchopt, got '" << text << "'");
+  return HypercleanProtocol::bilevel;
+}
+
+std::string to_string(HypercleanProtocol protocol) {
+  return protocol == HypercleanProtocol::benchopt ? "benchopt" : "bilevel";
+}
+
 HypercleanData prepare_hyperclean(const Dataset& pool, const std::optional<Dataset>& test_pool,
                                   const SplitSizes& sizes, double corruption,
-                                  std::uint64_t seed) {
+                                  std::uint64_t seed, HypercleanProtocol protocol) {
   std::optional<PoolShape> test_shape;
   if (test_pool)
     test_shape = PoolShape{test_pool->source, test_pool->samples, test_pool->features,
@@ -171,8 +194,9 @@ HypercleanData prepare_hyperclean(const Dataset& pool, const std::optional<Datas
   const HypercleanPlan plan =
       plan_hyperclean(pool.samples, test_pool ? std::optional<index_t>(test_pool->samples)
                                               : std::nullopt,
-                      pool.classes, sizes, corruption, seed);
+                      pool.classes, sizes, corruption, seed, protocol);
   HypercleanData h;
+  h.bias = protocol == HypercleanProtocol::bilevel;
   h.train = take(pool, plan.order, 0, sizes.train, "train");
   h.validation = take(pool, plan.order, sizes.train, sizes.validation, "validation");
   if (test_pool) {
@@ -203,7 +227,7 @@ HypercleanData prepare_hyperclean(const Dataset& pool, const std::optional<Datas
 
 HypercleanData load_hyperclean_shard(const std::string& spec, const SplitSizes& sizes,
                                      double corruption, std::uint64_t seed, int rank, int ranks,
-                                     const std::string& what) {
+                                     const std::string& what, HypercleanProtocol protocol) {
   BILEVEL_EXPECTS(ranks >= 1 && rank >= 0 && rank < ranks,
                   "load_hyperclean_shard: rank " << rank << " of " << ranks);
   const detail::DataFiles files = detail::resolve_data_files(spec, what);
@@ -226,7 +250,7 @@ HypercleanData load_hyperclean_shard(const std::string& spec, const SplitSizes& 
   const HypercleanPlan plan =
       plan_hyperclean(pool->samples(), test_pool ? std::optional<index_t>(test_pool->samples())
                                                  : std::nullopt,
-                      pool->classes(), sizes, corruption, seed);
+                      pool->classes(), sizes, corruption, seed, protocol);
   const index_t d = pool->features();
   const int classes = pool->classes();
 
@@ -238,6 +262,7 @@ HypercleanData load_hyperclean_shard(const std::string& spec, const SplitSizes& 
   };
   std::vector<Slot> pool_slots, test_slots;
   HypercleanData h;
+  h.bias = protocol == HypercleanProtocol::bilevel;
   const auto plan_shard = [&](Dataset& out, const std::string& name, index_t total,
                               const std::vector<index_t>& order, index_t offset,
                               std::vector<Slot>& slots, const detail::RowFile& file) {

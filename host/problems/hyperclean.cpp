@@ -13,14 +13,14 @@
 namespace bilevel {
 namespace {
 
-/// Columns of one sample each (features + a bias row of 1), as type T.
+/// Columns of one sample each (the features, then a bias row of 1 when `bias`), as type T.
 template <typename T>
-std::vector<T> with_bias(const Dataset& d) {
-  const index_t rows = d.features + 1;
+std::vector<T> feature_columns(const Dataset& d, bool bias) {
+  const index_t rows = d.features + (bias ? 1 : 0);
   std::vector<T> out(static_cast<std::size_t>(rows * d.samples));
   for (index_t i = 0; i < d.samples; ++i) {
     for (index_t j = 0; j < d.features; ++j) out[i * rows + j] = static_cast<T>(d.x[i * d.features + j]);
-    out[i * rows + d.features] = T(1);
+    if (bias) out[i * rows + d.features] = T(1);
   }
   return out;
 }
@@ -64,9 +64,11 @@ HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec, const Hy
   data.train.validate();
   data.validation.validate();
   data.test.validate();
-  rows_ = data.train.features + 1;
+  bias_ = data.bias;
+  rows_ = data.train.features + (bias_ ? 1 : 0);
   classes_ = data.train.classes;
-  BILEVEL_EXPECTS(data.validation.features + 1 == rows_ && data.test.features + 1 == rows_,
+  BILEVEL_EXPECTS(data.validation.features == data.train.features &&
+                      data.test.features == data.train.features,
                   "hyperclean: the splits have different feature counts");
   BILEVEL_EXPECTS(data.validation.classes <= classes_ && data.test.classes <= classes_,
                   "hyperclean: validation or test has more classes than train");
@@ -104,7 +106,7 @@ HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec, const Hy
     p.first = s.begin;
     p.total = total;
     p.x = Array<T>(exec_, rows_, mine->samples, placement(&p));
-    p.x.upload(with_bias<T>(*mine));
+    p.x.upload(feature_columns<T>(*mine, bias_));
     p.labels = Array<std::int32_t>(exec_, mine->samples, 1, mine->labels);
   };
   upload(data.train, train_, "train");

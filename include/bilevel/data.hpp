@@ -77,6 +77,20 @@ struct SplitSizes {
   index_t test = 10000;
 };
 
+/// Which protocol prepares the hyper-cleaning data (the split and the standardization are the
+/// same in both: train statistics, population deviation, constant features left unscaled).
+///  - `bilevel`: exactly round(p n) train labels replaced, each by a different class drawn
+///    uniformly; the model has a bias (a constant feature 1 after the data's features).
+///  - `benchopt`: benchopt's benchmark_bilevel datacleaning (datasets/mnist.py at 3ad65dc):
+///    each train label replaced with probability p by a class drawn uniformly from all C, which
+///    may be the true one (so about p (C - 1) / C of the labels end up wrong); no bias. Its
+///    objective, g = mean sigmoid(x_i) CE_i + reg ||W||^2 with reg 0.2 and x starting at -2, is
+///    the CLI's part (bilevel hyperclean --protocol benchopt).
+enum class HypercleanProtocol { bilevel, benchopt };
+/// "bilevel" | "benchopt"; InvalidArgument naming the text otherwise.
+HypercleanProtocol parse_hyperclean_protocol(const std::string& text);
+std::string to_string(HypercleanProtocol protocol);
+
 /// The prepared hyper-cleaning data: standardized with train statistics, train labels corrupted.
 /// From load_hyperclean_shard the three splits are one rank's shards (Dataset::first, total)
 /// and clean_train_labels is the train shard's; `corrupted` always covers the whole train split.
@@ -85,17 +99,21 @@ struct HypercleanData {
   Dataset validation;
   Dataset test;
   std::vector<std::int32_t> clean_train_labels;
-  std::vector<std::uint8_t> corrupted;    ///< 1 where the train label was replaced
+  std::vector<std::uint8_t> corrupted;    ///< 1 where the train label is wrong (replaced by another)
+  /// The model's bias feature (a constant 1 after the features): the protocol's choice, which
+  /// HypercleanProblem follows (the benchopt protocol has none).
+  bool bias = true;
 };
 
 /// Splits `pool` (shuffled with `seed`) into train and validation, and test unless `test_pool`
 /// is given (then test comes from it); standardizes every feature with the train mean and
 /// standard deviation (constant features: deviation 1; both summed in double over the train
 /// samples in the pool's order); replaces the label of a fraction `corruption` of the train
-/// samples by a different class drawn uniformly. Throws InvalidArgument when the sizes do not
-/// fit the data or corruption is outside [0, 1].
+/// samples by a different class drawn uniformly (or as `protocol` says). Throws
+/// InvalidArgument when the sizes do not fit the data or corruption is outside [0, 1].
 HypercleanData prepare_hyperclean(const Dataset& pool, const std::optional<Dataset>& test_pool,
-                                  const SplitSizes& sizes, double corruption, std::uint64_t seed);
+                                  const SplitSizes& sizes, double corruption, std::uint64_t seed,
+                                  HypercleanProtocol protocol = HypercleanProtocol::bilevel);
 
 /// The same data for rank `rank` of `ranks` in a data-parallel run, read from `spec` (as
 /// load_data_source: fashion-mnist, an IDX folder or a LIBSVM file) without holding the other
@@ -109,7 +127,8 @@ HypercleanData prepare_hyperclean(const Dataset& pool, const std::optional<Datas
 /// load_data_source and prepare_hyperclean; a split with fewer samples than ranks is refused.
 HypercleanData load_hyperclean_shard(const std::string& spec, const SplitSizes& sizes,
                                      double corruption, std::uint64_t seed, int rank, int ranks,
-                                     const std::string& what = "data");
+                                     const std::string& what = "data",
+                                     HypercleanProtocol protocol = HypercleanProtocol::bilevel);
 
 /// Precision, recall and F1 of flagging (flagged[i] = 1) against the truth (corrupted[i] = 1).
 struct DetectionScores {

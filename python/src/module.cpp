@@ -604,15 +604,19 @@ NB_MODULE(_bilevel, m) {
            [](HypercleanProblem<double>* self, std::shared_ptr<Executor> exec,
               const Matrix& train_x, const Labels& train_y, const Matrix& val_x,
               const Labels& val_y, const Matrix& test_x, const Labels& test_y, int classes,
-              double reg) {
+              double reg, bool bias) {
              HypercleanData data;
              data.train = to_dataset(train_x, train_y, classes, "train");
              data.validation = to_dataset(val_x, val_y, classes, "validation");
              data.test = to_dataset(test_x, test_y, classes, "test");
+             data.bias = bias;
              new (self) HypercleanProblem<double>(std::move(exec), data, reg);
            },
            "executor"_a, "train_x"_a, "train_y"_a, "validation_x"_a, "validation_y"_a,
-           "test_x"_a, "test_y"_a, "classes"_a, "reg"_a = 3e-3)
+           "test_x"_a, "test_y"_a, "classes"_a, "reg"_a = 3e-3, "bias"_a = true,
+           "Hyper-cleaning on the given splits: g = mean sigmoid(x_i) CE(W' a_i, y_i) + reg "
+           "||W||^2 on train, f = mean CE on validation. bias=False: no constant feature (W is "
+           "features x classes, benchopt's datacleaning); else (features + 1) x classes.")
       .def("test_accuracy", [](HypercleanProblem<double>& p, const Matrix& y) {
         BILEVEL_EXPECTS(static_cast<index_t>(y.shape(1)) == p.dim_y(),
                         "test_accuracy: y must have " << p.dim_y() << " columns");
@@ -625,12 +629,13 @@ NB_MODULE(_bilevel, m) {
 
   m.def("hyperclean_split",
         [](const std::string& path, index_t train, index_t validation, index_t test,
-           double corruption, std::uint64_t seed) {
+           double corruption, std::uint64_t seed, const std::string& protocol) {
           // the CLI's protocol: split, standardize on train, corrupt labels
           const DataSource source = load_data_source(path, "hyperclean_split");
           const HypercleanData d = prepare_hyperclean(source.pool, source.test,
                                                       SplitSizes{train, validation, test},
-                                                      corruption, seed);
+                                                      corruption, seed,
+                                                      parse_hyperclean_protocol(protocol));
           nb::dict out;
           const auto put = [&](const Dataset& s, const char* name) {
             out[(std::string(name) + "_x").c_str()] = to_numpy(
@@ -648,12 +653,16 @@ NB_MODULE(_bilevel, m) {
           put(d.test, "test");
           out["classes"] = d.train.classes;
           out["corrupted"] = std::vector<int>(d.corrupted.begin(), d.corrupted.end());
+          out["bias"] = d.bias;
           return out;
         },
         "path"_a, "train"_a, "validation"_a, "test"_a, "corruption"_a = 0.5, "seed"_a = 0,
+        "protocol"_a = "bilevel",
         "The hyper-cleaning protocol of `bilevel hyperclean --data PATH` (same split, "
         "standardization and corrupted labels for the same seed), as NumPy arrays: PATH is "
-        "fashion-mnist, an IDX folder or a LIBSVM file.");
+        "fashion-mnist, an IDX folder or a LIBSVM file. protocol='benchopt': each train "
+        "label redrawn uniformly with probability `corruption`, and 'bias' False (pass it to "
+        "HypercleanProblem).");
 
   nb::class_<CallbackProblem, Problem<double>>(m, "CallbackProblem",
                                                nb::type_slots(callback_problem_slots))

@@ -91,6 +91,32 @@ def test_hyperclean_equals_the_cli_for_the_same_seed(cli, tmp_path):
     assert f1 > 0.8
 
 
+def test_benchopt_protocol_equals_the_cli_for_the_same_seed(cli, tmp_path):
+    """--protocol benchopt: the same split, labels and test error from Python (bias=False, x
+    from -2, reg 0.2). (The objective against benchopt's formula: tests/test_hyperclean.cpp.)"""
+    data = tmp_path / "small.svm"
+    write_libsvm(data)
+    metrics = tmp_path / "b.jsonl"
+    subprocess.run([cli, "hyperclean", "--data", str(data), "--protocol", "benchopt", "--train", "500",
+                    "--validation", "200", "--test", "200", "--batch", "64", "--iters", "200",
+                    "--inner-step", "0.1", "--outer-step", "100", "--algo", "soba", "--seed", "3",
+                    "--no-baselines", "--backend", "cpu", "--precision", "double", "--metrics",
+                    str(metrics)], check=True, capture_output=True)
+    summary = [json.loads(l) for l in metrics.read_text().splitlines()][-1]
+    d = bilevel.hyperclean_split(str(data), 500, 200, 200, corruption=0.5, seed=3, protocol="benchopt")
+    assert d["bias"] is False
+    ours = bilevel.hyperclean_split(str(data), 500, 200, 200, corruption=0.5, seed=3)
+    assert ours["bias"] is True and sum(ours["corrupted"]) == 250
+    ex = bilevel.Executor("cpu")
+    p = bilevel.HypercleanProblem(ex, d["train_x"], d["train_y"], d["validation_x"], d["validation_y"],
+                                  d["test_x"], d["test_y"], d["classes"], reg=0.2, bias=False)
+    classes, features = d["classes"], d["train_x"].shape[1]
+    assert p.dim_y == features * classes
+    r = bilevel.solve(p, "soba", iterations=200, inner_step=0.1, outer_step=100, lower_batch=64,
+                      upper_batch=64, seed=3, x0=np.full(p.dim_x, -2.0))
+    assert 1 - p.test_accuracy(r.y)[0] == pytest.approx(summary["test_error"], abs=1e-12)
+
+
 class Quadratic:
     """g(x, y) = |y - A x|^2 / 2, f(x, y) = |y - b|^2 / 2 + lam |x|^2 / 2:
     y*(x) = A x and x* = (A'A + lam I)^-1 A' b."""

@@ -1,7 +1,8 @@
-// Data hyper-cleaning (ALGORITHMS.md, last section): one weight logit per training sample, a
-// weighted softmax regression with bias below, the clean validation loss above.
+// Data hyper-cleaning (Franceschi et al., ICML 2017; Ji et al. 2021): one weight logit per
+// training sample, a weighted softmax regression below, the clean validation loss above.
 //
-//   x in R^n_train,  y = W in R^{(d+1) x C} (column-major, bias as feature d),
+//   x in R^n_train,  y = W in R^{(d+1) x C} (column-major, bias as feature d; R^{d x C}
+//   without a bias, HypercleanData::bias = false, as benchopt's protocol),
 //   g(x, W) = (1/|b|) sum_{i in b} sigmoid(x_i) CE(W' a_i, label~_i) + reg ||W||^2   (train)
 //   f(W)    = (1/|b'|) sum_{j in b'} CE(W' a_j, label_j)                              (validation)
 //
@@ -165,7 +166,9 @@ class HypercleanProblem final : public Problem<T> {
   void neumann_term(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
                     const T* eta, MatrixView<T> r, MatrixView<T> sum,
                     MatrixView<T> work) override;
-  index_t feature_rows() const { return rows_; }  ///< d + 1
+  index_t feature_rows() const { return rows_; }  ///< d + 1 (d without a bias)
+  index_t features() const { return rows_ - (bias_ ? 1 : 0); }  ///< d
+  bool has_bias() const { return bias_; }  ///< HypercleanData::bias (synthetic data: true)
   bool supports_independent_batches() const override { return true; }
 
   /// The truly corrupted training samples (1) of a run, for the evaluation metrics "flagged"
@@ -310,6 +313,7 @@ class HypercleanProblem final : public Problem<T> {
   std::unique_ptr<kernels::LinearModelKernels<T>> fused_;
   OraclePath path_ = OraclePath::automatic;
   index_t rows_ = 0;
+  bool bias_ = true;  // the last feature row is the constant 1
   int classes_ = 0;
   double reg_ = 0;
   Part train_, validation_, test_;
