@@ -4,6 +4,7 @@
 #include <bilevel/array.hpp>
 #include <bilevel/checkpoint.hpp>
 #include <bilevel/data.hpp>
+#include <bilevel/diagnostics.hpp>
 #include <bilevel/distributed.hpp>
 #include <bilevel/error.hpp>
 #include <bilevel/estimators.hpp>

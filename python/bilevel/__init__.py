@@ -31,7 +31,7 @@ __all__ = ["Executor", "QuadraticProblem", "HypercleanProblem", "CallbackProblem
            "algorithms", "solve", "Result", "DivergenceError", "InvalidArgument", "NotSupported",
            "DeviceUnavailable", "cuda_device_count", "set_cpu_threads", "cpu_threads",
            "max_cpu_threads", "cpu_isa", "cpu_isas", "set_cpu_isa",
-           "hyperclean_split", "meta_sinusoid",
+           "hyperclean_split", "meta_sinusoid", "check_oracles", "hypergradient",
            "meta_episodes", "align_bandit"]
 
 
@@ -348,3 +348,46 @@ def align_gridworld(algorithm: str = "a-parl", *, executor=None, side: int = 5,
     answer = {k: r[k] for k in ("true_utility", "optimal_utility", "uniform_utility",
                                 "utility_ratio", "first_reward_utility_ratio")}
     return _result(r), answer
+
+
+def _points(where: str, problem: Problem, x, y):
+    """x, y as (B, dim) float64 arrays: a 1-D array is one instance."""
+    xs = np.ascontiguousarray(np.asarray(x, dtype=np.float64))
+    ys = np.ascontiguousarray(np.asarray(y, dtype=np.float64))
+    if xs.ndim == 1:
+        xs = xs[None, :]
+    if ys.ndim == 1:
+        ys = ys[None, :]
+    if xs.ndim != 2 or ys.ndim != 2:
+        raise ValueError(f"{where}: x and y must be 1-D (one instance) or (B, dim) arrays, "
+                         f"got shapes {np.shape(x)} and {np.shape(y)}")
+    return xs, ys
+
+
+def check_oracles(problem: Problem, x, y, *, step: float = 0.0, tolerance: float = 0.0,
+                  seed: int = 0) -> dict:
+    """Checks every oracle ``problem`` provides against central differences, per instance, on
+    full batches: grad_y g and grad_y f (and grad_x f, grad_x g where they exist) against the
+    values, H v and J v against grad_y g, each along a random unit direction.
+
+    x: (dim_x,) or (B, dim_x); y: (dim_y,) or (B, dim_y). step and tolerance <= 0 take the
+    defaults (1e-5 each in double). Returns a dict: ``passed`` (bool), ``checks`` (one dict per
+    oracle and instance: oracle, against, instance, analytic, finite_difference,
+    relative_error, passed), ``skipped`` (oracles not provided, and why) and ``text`` (a
+    readable table; print it)."""
+    xs, ys = _points("check_oracles", problem, x, y)
+    return _bilevel._check_oracles(problem, xs, ys, _real("check_oracles", "step", step),
+                                   _real("check_oracles", "tolerance", tolerance),
+                                   _integer("check_oracles", "seed", seed))
+
+
+def hypergradient(problem: Problem, x, y, *, method: str = "cg", iterations: int = 0,
+                  neumann_eta: float = 0.0) -> np.ndarray:
+    """One hypergradient per instance at (x, y): grad_x f - J v with v solving H v = grad_y f
+    (method "cg": conjugate gradient, ``iterations`` = 0 meaning dim_y, exact in exact
+    arithmetic; "neumann": ``iterations`` terms, default 100, of step ``neumann_eta``), on full
+    batches. At y = y*(x) it is grad F(x). Returns (B, dim_x)."""
+    xs, ys = _points("hypergradient", problem, x, y)
+    return _bilevel._hypergradient(problem, xs, ys, str(method),
+                                   _integer("hypergradient", "iterations", iterations),
+                                   _real("hypergradient", "neumann_eta", neumann_eta))

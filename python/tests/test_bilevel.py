@@ -171,6 +171,42 @@ def test_results_round_trip_through_dlpack():
     assert r2.x.shape == (2, 3)
 
 
+def test_check_oracles_passes_right_callbacks_and_names_a_wrong_one():
+    q = Quadratic()
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=4), rng.normal(size=6)
+    r = bilevel.check_oracles(q.problem(), x, y)
+    assert r["passed"], r["text"]
+    assert {c["oracle"] for c in r["checks"]} == {"grad_y g", "grad_y f", "grad_x f", "H v", "J v"}
+    A, b, lam = q.A, q.b, q.lam
+    wrong_jv = bilevel.CallbackProblem(
+        4, 6, grad_y_g=lambda x, y: y - A @ x, grad_f=lambda x, y: (lam * x, y - b),
+        hvp_jvp=lambda x, y, v: (v.copy(), A.T @ v),  # J v with the wrong sign
+        values=lambda x, y: (0.5 * np.sum((y - b) ** 2) + 0.5 * lam * np.sum(x ** 2),
+                             0.5 * np.sum((y - A @ x) ** 2)))
+    r = bilevel.check_oracles(wrong_jv, np.stack([x, x]), np.stack([y, y]))
+    assert not r["passed"]
+    assert {c["oracle"] for c in r["checks"] if not c["passed"]} == {"J v"}
+    assert "WRONG" in r["text"] and len(r["checks"]) == 10
+
+
+def test_hypergradient_at_the_lower_solution_is_grad_F():
+    q = Quadratic()
+    x = np.random.default_rng(5).normal(size=4)
+    A, b, lam = q.A, q.b, q.lam
+    # F(x) = |A x - b|^2 / 2 + lam |x|^2 / 2
+    want = A.T @ (A @ x - b) + lam * x
+    h = bilevel.hypergradient(q.problem(), x, A @ x)
+    assert h.shape == (1, 4)
+    np.testing.assert_allclose(h[0], want, rtol=1e-10, atol=1e-12)
+    h = bilevel.hypergradient(q.problem(), x, A @ x, method="neumann", iterations=3, neumann_eta=1.0)
+    np.testing.assert_allclose(h[0], want, rtol=1e-10, atol=1e-12)  # H = I: one term is exact
+    with pytest.raises(ValueError, match="method must be cg or neumann, got 'exact'"):
+        bilevel.hypergradient(q.problem(), x, A @ x, method="exact")
+    with pytest.raises(ValueError, match=r"hypergradient: x must be \(B, 4\) and y \(B, 6\)"):
+        bilevel.hypergradient(q.problem(), x, np.zeros(5))
+
+
 def test_wrong_callback_output_is_named():
     q = Quadratic()
     bad = bilevel.CallbackProblem(4, 6, grad_y_g=lambda x, y: np.zeros(5),
