@@ -154,7 +154,7 @@ int run(const HypercleanArgs& a) {
                description.c_str(), static_cast<long long>(a.train),
                corruption_words(a, n_wrong).c_str(),
                static_cast<long long>(a.validation), static_cast<long long>(a.test),
-               static_cast<long long>(problem.features()), problem.has_bias() ? " + bias" : "",
+               static_cast<long long>(problem.features()), problem.has_bias() ? "" : " (no bias)",
                problem.classes(), load_seconds);
   if (root && a.protocol == "benchopt")
     std::fprintf(stderr,
