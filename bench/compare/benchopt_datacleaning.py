@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""Same-run comparison on benchopt's datacleaning problem: benchmark_bilevel's own JAX solvers
+against `bilevel hyperclean --protocol benchopt`, test error against wall-clock time.
+
+benchopt's `time` column for its JAX solvers records dispatch, not compute (JAX runs
+asynchronously: its timer stops before the work is done - 102,400 SOBA iterations "took"
+0.08 s). So this script runs benchmark_bilevel's Dataset, Objective and Solver classes itself
+(from a checkout you give with --benchmark; nothing of it is copied here) and times from the
+outside: at each evaluation it waits for the iterate (jax.block_until_ready), then evaluates
+the test error with the benchmark's own metrics. Evaluations count in the time of both sides
+(both evaluate every --eval-every iterations; ours computes more per evaluation: validation
+loss, test accuracy, F1; at batch 512 it evaluates every 64 iterations, the samples of 512
+of benchopt's batch-64 iterations). Compilation and the solver's warm-up are outside the time;
+our side's time is its run's own clock (after loading and the L_g estimate).
+
+The data: benchopt downloads MNIST; here an IDX folder (default Debian's Fashion-MNIST) is
+written as the mnist.pkl its Dataset reads, so both sides read the same files. The split and
+the label draws are each side's own (benchopt: sklearn with random_state 32; ours: --seed):
+same protocol, different draws.
+
+  python3 bench/compare/benchopt_datacleaning.py --benchmark ~/benchmark_bilevel \\
+      --cli build/release/host/cli/bilevel --seeds 1,2,3,4,5 --seconds 30 --out DIR
+
+Needs benchopt, scikit-learn and jax importable by this interpreter. Writes DIR/runs.jsonl (one
+line per evaluation: side, solver, seed, seconds, test_error) and DIR/table.md (median over the
+seeds of the error at fixed times, and of the time to reach the error thresholds).
+"""
+import argparse
+import gzip
+import importlib.util
+import json
+import os
+import pickle
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+# benchmark_bilevel's best parameters for datacleaning p = 0.5 (config/datacleaning0_5_best_params.yml
+# at 3ad65dc), eval_freq set from --eval-every
+BEST = {
+    "SOBA": dict(batch_size=64, outer_ratio=1e-4, step_size=1.0),
+    "StocBiO": dict(batch_size=64, n_inner_steps=10, n_shia_steps=10, outer_ratio=1e-5, step_size=0.01),
+    "AmIGO": dict(batch_size=64, n_inner_steps=10, outer_ratio=1e-5, step_size=1e-3),
+    "SRBA": dict(batch_size=64, outer_ratio=1e-5, period_frac=512.0, step_size=1e-3),
+    "SABA": dict(batch_size=64, init_memory="zero", outer_ratio=1e-3, step_size=0.1),
+}
+
+
+def load(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_mnist_pickle(idx_folder, out):
+    def read(stem, offset, shape):
+        for name in os.listdir(idx_folder):
+            if name.startswith(stem):
+                path = os.path.join(idx_folder, name)
+                with (gzip.open if name.endswith(".gz") else open)(path, "rb") as f:
+                    return np.frombuffer(f.read(), np.uint8, offset=offset).reshape(*shape)
+        raise SystemExit(f"{idx_folder}: no {stem}* file")
+    data = {"training_images": read("train-images-idx3-ubyte", 16, (-1, 784)),
+            "training_labels": read("train-labels-idx1-ubyte", 8, (-1,)),
+            "test_images": read("t10k-images-idx3-ubyte", 16, (-1, 784)),
+            "test_labels": read("t10k-labels-idx1-ubyte", 8, (-1,))}
+    with open(out, "wb") as f:
+        pickle.dump(data, f)
+
+
+def run_benchopt(bench, solver_name, seed, seconds, eval_every, rows):
+    import jax
+    sys.path.insert(0, str(bench))
+    dataset = load(bench / "datasets" / "mnist.py", "bb_mnist").Dataset.get_instance(
+        ratio=0.5, random_state=32, reg=0.2)
+    objective = load(bench / "objective.py", "bb_objective").Objective.get_instance()
+    objective.set_data(**dataset.get_data())
+    solver_file = {"SOBA": "soba", "StocBiO": "stocbio", "AmIGO": "amigo", "SRBA": "srba",
+                   "SABA": "saba"}[solver_name]
+    Solver = load(bench / "solvers" / f"{solver_file}.py", f"bb_{solver_file}").Solver
+    solver = Solver.get_instance(**BEST[solver_name], eval_freq=eval_every, random_state=seed)
+    solver.set_objective(**objective.get_objective())  # jit + warm-up, outside the time
+    start = [None]
+
+    def callback():
+        jax.block_until_ready((solver.inner_var, solver.outer_var))
+        now = time.perf_counter()
+        if start[0] is None:
+            start[0] = now
+        error = objective.evaluate_result(**solver.get_result())["test_accuracy"]
+        rows.append({"side": "benchopt", "solver": solver_name, "seed": seed,
+                     "seconds": now - start[0], "test_error": float(error)})
+        return now - start[0] < seconds
+
+    solver.inner_var, solver.outer_var = objective.inner_var0, objective.outer_var0
+    solver.run(callback)
+
+
+def run_ours(cli, algo, seed, seconds, eval_every, rows, threads):
+    with tempfile.TemporaryDirectory() as tmp:
+        metrics = Path(tmp) / "m.jsonl"
+        iters = 200000
+        cmd = [cli, "hyperclean", "--protocol", "benchopt", "--algo", algo, "--seed", str(seed),
+               "--iters", str(iters), "--eval-every", str(eval_every), "--no-baselines",
+               "--backend", "cpu", "--metrics", str(metrics)]
+        if threads:
+            cmd += ["--threads", str(threads)]
+        # stop it at the time budget: the metrics lines written so far are the curve
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + seconds + 30
+        while p.poll() is None and time.time() < deadline:
+            time.sleep(0.5)
+            if metrics.exists():
+                lines = metrics.read_text().splitlines()
+                if lines and json.loads(lines[-1]).get("seconds", 0) >= seconds:
+                    break
+        p.kill()
+        p.wait()
+        for line in metrics.read_text().splitlines():
+            m = json.loads(line)
+            if "summary" in m or "test_accuracy" not in m:
+                continue
+            rows.append({"side": "bilevel", "solver": algo, "seed": seed, "seconds": m["seconds"],
+                         "test_error": 1.0 - m["test_accuracy"][0]})
+
+
+def table(rows, thresholds, times):
+    keys = sorted({(r["side"], r["solver"]) for r in rows})
+    out = ["| side | solver | " + " | ".join(f"error at {t:g} s" for t in times) + " | " +
+           " | ".join(f"time to {e:.3f}" for e in thresholds) + " |",
+           "|---|---|" + "---|" * (len(times) + len(thresholds))]
+    for side, solver in keys:
+        seeds = sorted({r["seed"] for r in rows if (r["side"], r["solver"]) == (side, solver)})
+        at, reach = [], []
+        for s in seeds:
+            curve = sorted((r["seconds"], r["test_error"]) for r in rows
+                           if (r["side"], r["solver"], r["seed"]) == (side, solver, s))
+            at.append([min([e for t, e in curve if t <= limit] or [float("nan")]) for limit in times])
+            reach.append([next((t for t, e in curve if e <= th), float("inf")) for th in thresholds])
+        med = lambda xs: statistics.median(xs)
+        cells = [f"{med([a[k] for a in at]):.4f}" for k in range(len(times))]
+        cells += [(lambda v: "not reached" if v == float("inf") else f"{v:.2f} s")(med([r[k] for r in reach]))
+                  for k in range(len(thresholds))]
+        out.append(f"| {side} | {solver} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--benchmark", required=True, type=Path, help="a checkout of benchmark_bilevel")
+    ap.add_argument("--cli", required=True, help="the bilevel command")
+    ap.add_argument("--idx", default="/usr/share/datasets/fashion-mnist", help="IDX folder")
+    ap.add_argument("--solvers", default="SOBA,StocBiO")
+    ap.add_argument("--ours", default="soba,stocbio")
+    ap.add_argument("--seeds", default="1,2,3,4,5")
+    ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--eval-every", type=int, default=512, help="benchopt's eval_freq")
+    ap.add_argument("--ours-eval-every", type=int, default=64,
+                    help="ours (batch 512, theirs 64: 64 of ours see the samples of 512 of theirs)")
+    ap.add_argument("--threads", type=int, default=0, help="our --threads (0: the default)")
+    ap.add_argument("--thresholds", default="0.24,0.23,0.225,0.22")
+    ap.add_argument("--out", required=True, type=Path)
+    args = ap.parse_args()
+    args.out = args.out.resolve()  # (the runs change the working folder)
+    args.out.mkdir(parents=True, exist_ok=True)
+    cli = str(Path(args.cli).resolve())
+    rows = []
+    work = Path(tempfile.mkdtemp())
+    write_mnist_pickle(args.idx, work / "mnist.pkl")
+    os.chdir(work)  # benchopt's Dataset reads ./mnist.pkl
+    seeds = [int(s) for s in args.seeds.split(",")]
+    for seed in seeds:
+        for name in filter(None, args.solvers.split(",")):
+            print(f"benchopt {name} seed {seed}", file=sys.stderr, flush=True)
+            run_benchopt(args.benchmark.resolve(), name, seed, args.seconds, args.eval_every, rows)
+        for algo in filter(None, args.ours.split(",")):
+            print(f"bilevel {algo} seed {seed}", file=sys.stderr, flush=True)
+            run_ours(cli, algo, seed, args.seconds, args.ours_eval_every, rows, args.threads)
+    with open(args.out / "runs.jsonl", "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    import jax
+    thresholds = [float(t) for t in args.thresholds.split(",")]
+    times = [t for t in (0.5, 1, 2, 5, 10, 30, 60) if t <= args.seconds]
+    text = (f"datacleaning p = 0.5 ({args.idx}), median over seeds {args.seeds}, wall clock "
+            f"from the first iteration, evaluations every {args.eval_every} iterations of "
+            f"benchopt's and {args.ours_eval_every} of ours; "
+            f"CPU: {cpu_model()}; jax {jax.__version__}\n\n" + table(rows, thresholds, times) + "\n")
+    (args.out / "table.md").write_text(text)
+    print(text)
+
+
+def cpu_model():
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+if __name__ == "__main__":
+    main()
