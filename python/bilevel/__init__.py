@@ -12,6 +12,8 @@ the work; this package gives it NumPy arrays and keyword options::
 
 Problems whose oracles are Python functions (written with NumPy, PyTorch or JAX, returning
 arrays NumPy can read) come through :class:`CallbackProblem`: the flexible, slower path.
+:func:`jax_problem` builds one from JAX functions g(x, y) and f(x, y) alone (autodiff gives
+every oracle), and :func:`check_oracles` / :func:`hypergradient` check a problem you wrote.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from . import _bilevel
+from .autodiff import jax_problem
 from ._bilevel import (CallbackProblem, DeviceUnavailable, DivergenceError, HypercleanProblem,
                        hyperclean_split,
                        InvalidArgument, NotSupported, Problem, QuadraticProblem, cuda_device_count,
@@ -31,7 +34,7 @@ __all__ = ["Executor", "QuadraticProblem", "HypercleanProblem", "CallbackProblem
            "algorithms", "solve", "Result", "DivergenceError", "InvalidArgument", "NotSupported",
            "DeviceUnavailable", "cuda_device_count", "set_cpu_threads", "cpu_threads",
            "max_cpu_threads", "cpu_isa", "cpu_isas", "set_cpu_isa",
-           "hyperclean_split", "meta_sinusoid", "check_oracles", "hypergradient",
+           "hyperclean_split", "meta_sinusoid", "check_oracles", "hypergradient", "jax_problem",
            "meta_episodes", "align_bandit"]
 
 

@@ -207,6 +207,33 @@ def test_hypergradient_at_the_lower_solution_is_grad_F():
         bilevel.hypergradient(q.problem(), x, np.zeros(5))
 
 
+def test_jax_problem_gives_every_oracle_by_autodiff():
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+    q = Quadratic()
+    A, b, lam = q.A, q.b, q.lam
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=4), rng.normal(size=6)
+    with jax.enable_x64(True):
+        Aj, bj = jnp.asarray(A), jnp.asarray(b)
+        p = bilevel.jax_problem(lambda x, y: 0.5 * jnp.sum((y - Aj @ x) ** 2),
+                                lambda x, y: 0.5 * jnp.sum((y - bj) ** 2) + 0.5 * lam * jnp.sum(x ** 2),
+                                dim_x=4, dim_y=6)
+        r = bilevel.check_oracles(p, x, y)
+        assert r["passed"], r["text"]
+        np.testing.assert_allclose(bilevel.hypergradient(p, x, A @ x)[0],
+                                   A.T @ (A @ x - b) + lam * x, rtol=1e-10, atol=1e-12)
+        res = bilevel.solve(p, "aid-cg", iterations=200, inner_step=0.5, outer_step=0.5)
+    assert np.linalg.norm(res.x[0] - q.answer()) < 1e-6 * max(1.0, np.linalg.norm(q.answer()))
+    # float32 JAX (x64 off): the oracles are widened, and right to float32's precision
+    Aj32, bj32 = jnp.asarray(A, dtype=jnp.float32), jnp.asarray(b, dtype=jnp.float32)
+    p32 = bilevel.jax_problem(lambda x, y: 0.5 * jnp.sum((y - Aj32 @ x) ** 2),
+                              lambda x, y: 0.5 * jnp.sum((y - bj32) ** 2) + 0.5 * lam * jnp.sum(x ** 2),
+                              dim_x=4, dim_y=6)
+    np.testing.assert_allclose(bilevel.hypergradient(p32, x, A @ x)[0],
+                               A.T @ (A @ x - b) + lam * x, rtol=1e-4, atol=1e-5)
+
+
 def test_wrong_callback_output_is_named():
     q = Quadratic()
     bad = bilevel.CallbackProblem(4, 6, grad_y_g=lambda x, y: np.zeros(5),
