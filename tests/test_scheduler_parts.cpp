@@ -49,7 +49,7 @@ using detail::DivergenceWatch;
 
 const char* const kNames[] = {"f", "g"};
 
-TEST(DivergenceWatch, MarksTheFirstDivergentValueByName) {
+TEST(DivergenceWatch, NamesEveryDivergentValue) {
   DivergenceWatch watch(3, 1e3);
   // values[r * B + b]: instance 0 healthy, 1 has g = NaN, 2 has f beyond the limit
   const double nan = std::numeric_limits<double>::quiet_NaN();
@@ -63,8 +63,16 @@ TEST(DivergenceWatch, MarksTheFirstDivergentValueByName) {
             "diverged at iteration 40, instance 1: g is nan (try smaller step sizes)");
   EXPECT_EQ(watch.messages()[2],
             "diverged at iteration 40, instance 2: f is -5000, beyond the divergence limit 1000 "
-            "(try smaller step sizes)")
-      << "the first divergent value names the instance's divergence";
+            "and g is 7000, beyond the divergence limit 1000 (try smaller step sizes)")
+      << "every divergent value of the check is named";
+  // two divergent values: both named, the finite one with the limit
+  DivergenceWatch two(1, 1e20);
+  const double xy[] = {3e21, std::numeric_limits<double>::infinity()};
+  const char* const norms[] = {"||x||", "||y||"};
+  two.check("by", 7, norms, 2, xy);
+  EXPECT_EQ(two.messages()[0],
+            "diverged by iteration 7, instance 0: ||x|| is 3e+21, beyond the divergence limit "
+            "1e+20 and ||y|| is inf (try smaller step sizes)");
   EXPECT_NO_THROW(watch.throw_if_all_diverged()) << "instance 0 is healthy";
 }
 
@@ -84,8 +92,10 @@ TEST(DivergenceWatch, TheFirstMarkStaysAndTheLastToDivergeIsReported) {
   } catch (const DivergenceError& e) {
     EXPECT_EQ(e.instance(), 1);
     EXPECT_EQ(e.iteration(), 20);
+    // both values blew up: both are named (the first alone blamed ||x|| for a y that blew up)
     EXPECT_EQ(std::string(e.what()),
-              "diverged by iteration 20, instance 1: f is inf (try smaller step sizes)");
+              "diverged by iteration 20, instance 1: f is inf and g is inf (try smaller step "
+              "sizes)");
   }
 }
 

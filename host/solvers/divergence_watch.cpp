@@ -21,17 +21,23 @@ void DivergenceWatch::check(const char* when, index_t iteration, const char* con
   const index_t nb = static_cast<index_t>(diverged_at_.size());
   for (index_t b = 0; b < nb; ++b) {
     if (diverged(b)) continue;
+    // every divergent value of this check, in order (naming only the first blamed ||x|| when
+    // y had blown up and taken x with it)
+    std::ostringstream os;
+    int found = 0;
     for (std::size_t r = 0; r < count; ++r) {
       const double value = static_cast<double>(values[static_cast<index_t>(r) * nb + b]);
       if (!divergent(value)) continue;
-      std::ostringstream os;
-      os << "diverged " << when << " iteration " << iteration << ", instance " << b << ": "
-         << names[r] << " is " << value;
+      if (found++ == 0)
+        os << "diverged " << when << " iteration " << iteration << ", instance " << b << ": ";
+      else
+        os << " and ";
+      os << names[r] << " is " << value;
       if (std::isfinite(value)) os << ", beyond the divergence limit " << limit_;
-      os << " (try smaller step sizes)";
-      mark(b, iteration, os.str());
-      break;
     }
+    if (found == 0) continue;
+    os << " (try smaller step sizes)";
+    mark(b, iteration, os.str());
   }
 }
 

@@ -22,9 +22,10 @@ class DivergenceWatch {
   /// Not finite, or beyond the divergence limit in magnitude.
   bool divergent(double value) const;
   /// Checks values[r * B + b] (r < count, named names[r]) of every healthy instance b and
-  /// marks it at the first divergent one: "diverged WHEN iteration I, instance b: NAME is V[,
-  /// beyond the divergence limit L] (try smaller step sizes)"; WHEN is "at" for values computed
-  /// at I, "by" for values seen by then. Allocates only for a message.
+  /// marks it when one is divergent, naming each divergent one: "diverged WHEN iteration I,
+  /// instance b: NAME is V[, beyond the divergence limit L][ and NAME2 is V2...] (try smaller
+  /// step sizes)"; WHEN is "at" for values computed at I, "by" for values seen by then.
+  /// Allocates only for a message.
   template <typename T>
   void check(const char* when, index_t iteration, const char* const* names, std::size_t count,
              const T* values);
