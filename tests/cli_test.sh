@@ -26,6 +26,11 @@ done
 check "summary printed" $(grep -q "instance 0: ||x - x\*||" "$work/out"; echo $?) "$(cat "$work/out")"
 
 # 2. bad options name the option
+# an x that cannot move (a float step of 1e-300 is 0) is warned about, not reported as a result
+"$bin" quadratic --dx 6 --dy 9 --samples 120 --iters 20 --precision float --outer-step 1e-300 \
+  --backend cpu >"$work/out" 2>&1
+rc=$?
+check "a step that leaves x where it was is warned about" $([ $rc -eq 0 ] && grep -q "warning: instance 0: x did not move in 20 iterations" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
 "$bin" quadratic --batch -3 >"$work/out" 2>&1
 rc=$?
 check "negative batch rejected" $([ $rc -ne 0 ] && grep -q -- "--batch: must be >= 0, got -3" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"

@@ -9,7 +9,7 @@ namespace {
 /// A problem that delegates to another and breaks one oracle on purpose.
 class Broken final : public Problem<double> {
  public:
-  enum class Fault { none, hv_scaled, jv_sign, gy_missing_term };
+  enum class Fault { none, hv_scaled, jv_sign, gy_missing_term, no_x_dependence };
   Broken(Problem<double>& inner, Fault fault) : p_(inner), fault_(fault) {}
   std::string name() const override { return "broken " + p_.name(); }
   std::shared_ptr<Executor> executor() const override { return p_.executor(); }
@@ -27,12 +27,14 @@ class Broken final : public Problem<double> {
   void grad_f(const Batch& batch, ConstMatrixView<double> x, ConstMatrixView<double> y,
               MatrixView<double> fx, MatrixView<double> fy) override {
     p_.grad_f(batch, x, y, fx, fy);
+    if (fault_ == Fault::no_x_dependence && !fx.empty()) ops().fill(fx, 0.0);
   }
   void hvp_jvp(const Batch& batch, ConstMatrixView<double> x, ConstMatrixView<double> y,
                ConstMatrixView<double> v, MatrixView<double> hv, MatrixView<double> jv) override {
     p_.hvp_jvp(batch, x, y, v, hv, jv);
     if (fault_ == Fault::hv_scaled && !hv.empty()) ops().axpby(0.0, hv, 1.02, hv);
     if (fault_ == Fault::jv_sign && !jv.empty()) ops().axpby(0.0, jv, -1.0, jv);
+    if (fault_ == Fault::no_x_dependence && !jv.empty()) ops().fill(jv, 0.0);
   }
   void values(const Batch& lower, const Batch& upper, ConstMatrixView<double> x,
               ConstMatrixView<double> y, double* f_out, double* g_out) override {
@@ -85,6 +87,30 @@ TEST(CheckOracles, RightOraclesPassAndEachWrongOneIsNamed) {
   Array<double> short_y(p.executor(), 6, nb);
   expect_message([&] { check_oracles<double>(p, x.cview(), short_y.cview()); },
                  {"check_oracles: x must be 4 x B and y 7 x B, got 4 x 2 and 6 x 2"});
+}
+
+// A problem whose hypergradient is identically zero (no grad_x f, no J v): the run says that x
+// never moved, for that instance; a healthy run says nothing.
+TEST(SolveWarnings, AnXThatNeverMovesIsReported) {
+  const QuadraticData q = QuadraticData::random(4, 7, 50, 3);
+  QuadraticProblem<double> p(cpu(), q);
+  AlgorithmOptions o = default_options("stocbio");
+  o.loop.iterations = 20;
+  o.loop.eval_every = 10;
+  o.loop.inner_step = {0.1};
+  o.loop.outer_step = {0.1};
+  o.neumann.eta = {0.1};
+  const std::vector<double> x0(4 * 2, 0.5), y0(7 * 2, 0.0);
+  const SolveResult<double> healthy = make_solver(p, o)->run(x0, y0);
+  EXPECT_TRUE(healthy.warnings.empty()) << healthy.warnings.front();
+  Broken flat(p, Broken::Fault::no_x_dependence);
+  const SolveResult<double> r = make_solver(flat, o)->run(x0, y0);
+  ASSERT_EQ(r.warnings.size(), 2u);
+  EXPECT_EQ(r.warnings[0].rfind("instance 0: x did not move in 20 iterations: every "
+                                "hypergradient estimate (grad_x f - J v) or every x step was zero", 0),
+            0u)
+      << r.warnings[0];
+  EXPECT_NE(r.warnings[1].find("instance 1"), std::string::npos);
 }
 
 TEST(CheckOracles, HypercleaningPassesAndSaysWhatItCannotCheck) {

@@ -348,6 +348,7 @@ int run(const HypercleanArgs& a) {
   index_t best = -1;
   for (index_t b = 0; b < nb; ++b)
     if (r.diverged_at[b] < 0 && (best < 0 || last_val_loss[b] < last_val_loss[best])) best = b;
+  for (const std::string& w : r.warnings) std::fprintf(stderr, "  warning: %s\n", w.c_str());
   for (index_t b = 0; b < nb; ++b)
     if (r.diverged_at[b] >= 0)
       std::fprintf(stderr, "  instance %lld diverged at iteration %lld (%s); the others went on\n",

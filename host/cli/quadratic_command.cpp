@@ -177,6 +177,7 @@ int run(const QuadraticArgs& a) {
               static_cast<long long>(r.iterations), r.seconds, per_second,
               to_string(exec->backend()).c_str(), exec->device_name().c_str());
   std::printf("  ||x*|| = %.4e\n", x_star_norm);
+  for (const std::string& w : r.warnings) std::printf("  warning: %s\n", w.c_str());
   std::vector<double> healthy_rel;
   for (index_t b = 0; b < r.instances; ++b) {
     if (r.diverged_at[b] >= 0) {

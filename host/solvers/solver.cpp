@@ -12,6 +12,8 @@
 #include "metric_readback.hpp"
 #include "run_state.hpp"
 
+#include <algorithm>
+#include <sstream>
 #include <utility>
 
 namespace bilevel {
@@ -208,6 +210,18 @@ SolveResult<T> Solver<T>::run(const std::vector<T>& x0, const std::vector<T>& y0
   result.divergence = watch.messages();
   result.x = s.x.to_host();
   result.y = s.y.to_host();
+  // an x that never moved: a zero hypergradient (no J v, no grad_x f) or zero x steps
+  const index_t dx = problem_.dim_x();
+  for (index_t b = 0; b < s.nb && last > first && dx > 0; ++b) {
+    if (watch.diverged(b)) continue;
+    const auto col = result.x.begin() + b * dx;
+    if (!std::equal(col, col + dx, x0.begin() + b * dx)) continue;
+    std::ostringstream os;
+    os << "instance " << b << ": x did not move in " << (last - first)
+       << " iterations: every hypergradient estimate (grad_x f - J v) or every x step was zero"
+          " (check J v and grad_x f with check_oracles, and the outer step size)";
+    result.warnings.push_back(os.str());
+  }
   result.carried_state = read_carried_state();
   result.seconds = clock.seconds();
   return result;

@@ -88,7 +88,8 @@ class Result:
     ``interrupted``: stopped by Ctrl-C (x, y are then the state of the last evaluation);
     ``iteration``: the iteration that state is at, and ``state``: what the algorithm carries
     between iterations then (warm-started v, momentum...; (instances, rows) arrays), so that
-    ``solve(..., resume=result)`` continues the run exactly."""
+    ``solve(..., resume=result)`` continues the run exactly. ``warnings``: what is likely a
+    mistake but not an error (an instance whose x never moved), also issued as RuntimeWarning."""
     x: np.ndarray
     y: np.ndarray
     iterations: int
@@ -101,6 +102,7 @@ class Result:
     device: str
     iteration: int = 0
     state: list = dataclasses.field(default_factory=list)
+    warnings: list = dataclasses.field(default_factory=list)
 
 
 # keyword options of solve(): name -> (type, what), as AlgorithmOptions / ScheduleOptions
@@ -225,10 +227,15 @@ def solve(problem: Problem, algorithm: str = "stocbio", *, x0=None, y0=None,
 
 
 def _result(r: dict) -> Result:
+    import warnings as _warnings
+    notes = list(r.get("warnings", []))
+    for note in notes:
+        _warnings.warn(note, RuntimeWarning, stacklevel=3)
     return Result(x=r["x"], y=r["y"], iterations=r["iterations"], seconds=r["seconds"],
                   history=r["history"], diverged_at=list(r["diverged_at"]),
                   interrupted=r["interrupted"], algorithm=r["algorithm"], backend=r["backend"],
-                  device=r["device"], iteration=r["iteration"], state=list(r["state"]))
+                  device=r["device"], iteration=r["iteration"], state=list(r["state"]),
+                  warnings=notes)
 
 
 def _meta(data, algorithm, executor, ways, meta_batch, shots, query, hidden, inner_steps,

@@ -322,6 +322,7 @@ nb::dict run_solver(Problem<double>& problem, Solver<double>& solver, const std:
     out["state"] = state_arrays(r.carried_state);
     out["seconds"] = r.seconds;
     out["diverged_at"] = r.diverged_at;
+    out["warnings"] = r.warnings;
     out["interrupted"] = false;
   } catch (const Interrupted&) {
     out["x"] = to_numpy(last_x, {static_cast<size_t>(nb_), static_cast<size_t>(dx)});
@@ -331,6 +332,7 @@ nb::dict run_solver(Problem<double>& problem, Solver<double>& solver, const std:
     out["state"] = state_arrays(last_state);
     out["seconds"] = 0.0;
     out["diverged_at"] = std::vector<index_t>(static_cast<std::size_t>(nb_), -1);
+    out["warnings"] = std::vector<std::string>();
     out["interrupted"] = true;
   }
   out["history"] = history;

@@ -234,6 +234,23 @@ def test_jax_problem_gives_every_oracle_by_autodiff():
                                A.T @ (A @ x - b) + lam * x, rtol=1e-4, atol=1e-5)
 
 
+def test_an_x_that_never_moves_is_warned_about():
+    q = Quadratic()
+    A, b = q.A, q.b
+    flat = bilevel.CallbackProblem(   # f does not depend on x and J v is zero: h = 0
+        4, 6, grad_y_g=lambda x, y: y - A @ x, grad_f=lambda x, y: (np.zeros(4), y - b),
+        hvp_jvp=lambda x, y, v: (v.copy(), np.zeros(4)),
+        values=lambda x, y: (0.5 * np.sum((y - b) ** 2), 0.5 * np.sum((y - A @ x) ** 2)))
+    with pytest.warns(RuntimeWarning, match="instance 0: x did not move in 30 iterations"):
+        r = bilevel.solve(flat, "stocbio", iterations=30, inner_step=0.5, outer_step=0.5)
+    assert len(r.warnings) == 1
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a healthy run warns about nothing
+        assert bilevel.solve(q.problem(), "stocbio", iterations=30, inner_step=0.5,
+                             outer_step=0.5).warnings == []
+
+
 def test_wrong_callback_output_is_named():
     q = Quadratic()
     bad = bilevel.CallbackProblem(4, 6, grad_y_g=lambda x, y: np.zeros(5),

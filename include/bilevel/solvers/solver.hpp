@@ -101,6 +101,9 @@ struct SolveResult {
   std::vector<index_t> diverged_at;
   /// Per instance: what diverged ("f is inf", ...), empty for healthy ones.
   std::vector<std::string> divergence;
+  /// What is not an error but likely a mistake, one line each: an instance whose x did not
+  /// move at all (every hypergradient estimate, or every x step, was zero).
+  std::vector<std::string> warnings;
   /// The carried state at the end (Solver::restore_state): with x, y and the last iteration
   /// (options().iterations), what continues this run exactly in a longer one.
   std::vector<std::vector<T>> carried_state;
