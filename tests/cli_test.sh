@@ -364,6 +364,14 @@ check "benchopt protocol: labels redrawn, the wrong ones counted" $(grep -q "eac
 check "benchopt protocol: test error printed and in the summary" $(grep -q "test error (benchopt's value): 0\.[0-9]*" "$work/out" && tail -n1 "$work/b.jsonl" | grep -q '"protocol":"benchopt"' && tail -n1 "$work/b.jsonl" | grep -q '"test_error":'; echo $?) "$(cat "$work/out"; tail -n1 "$work/b.jsonl")"
 grep -q "test, 3 features, 2 classes" <("$bin" hyperclean --data "$work/ok.svm" --train 300 --validation 100 --test 100 --batch 64 --iters 2 --eval-every 0 --backend cpu --no-baselines 2>&1)
 check "bilevel protocol header: 3 features (and a bias: nothing said)" $? "(header of the default protocol)"
+# a checkpoint of the benchopt protocol does not resume under ours (with --reg given: only the
+# protocol differs)
+"$bin" hyperclean --data "$work/ok.svm" --protocol benchopt --reg 0.2 --train 300 --validation 100 --test 100 \
+  --batch 64 --iters 20 --eval-every 0 --backend cpu --no-baselines --checkpoint "$work/bo.ck" --checkpoint-every 10 >"$work/out" 2>&1
+"$bin" hyperclean --data "$work/ok.svm" --reg 0.2 --train 300 --validation 100 --test 100 \
+  --batch 64 --iters 30 --eval-every 0 --backend cpu --no-baselines --resume "$work/bo.ck" >"$work/out" 2>&1
+rc=$?
+check "a benchopt-protocol checkpoint is refused under the bilevel protocol" $([ $rc -eq 1 ] && grep -q "other settings: problem.protocol: benchopt in the checkpoint, (none) now" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
 bad_option "benchopt protocol refuses synthetic data" "--protocol benchopt prepares a data file" hyperclean --data synthetic --protocol benchopt
 bad_option "unknown protocol refused" "--protocol: jax not in {bilevel,benchopt}" hyperclean --protocol jax
 

@@ -68,10 +68,11 @@ int run(const HypercleanArgs& a) {
       {"test", std::to_string(a.test)},
       {"corruption", exact_setting(a.corruption)},
       {"reg", exact_setting(a.reg)},
-      {"protocol", a.protocol},
       {"seed", std::to_string(a.run.seed)},
       {"data_precision", a.data_precision},
       {"ranks", std::to_string(comm->size())}};
+  // (recorded only when not the default: checkpoints written before --protocol still resume)
+  if (a.protocol != "bilevel") problem_settings.push_back({"protocol", a.protocol});
   if (a.data == "synthetic")
     for (const auto& kv : ProblemSettings{{"samples", std::to_string(a.samples)},
                                           {"features", std::to_string(a.features)},
