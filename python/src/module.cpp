@@ -666,19 +666,23 @@ NB_MODULE(_bilevel, m) {
         "label redrawn uniformly with probability `corruption`, and 'bias' False (pass it to "
         "HypercleanProblem).");
 
+  // (x, y) of the diagnostics: (B, dim_x) and (B, dim_y) arrays as dim x B columns
+  const auto points = [](Problem<double>& p, const Matrix& x, const Matrix& y, const char* what) {
+    BILEVEL_EXPECTS(x.shape(0) == y.shape(0) && static_cast<index_t>(x.shape(1)) == p.dim_x() &&
+                        static_cast<index_t>(y.shape(1)) == p.dim_y(),
+                    what << ": x must be (B, " << p.dim_x() << ") and y (B, " << p.dim_y()
+                         << "), got (" << x.shape(0) << ", " << x.shape(1) << ") and ("
+                         << y.shape(0) << ", " << y.shape(1) << ")");
+    auto exec = p.executor();
+    const index_t nb_ = static_cast<index_t>(x.shape(0));
+    return std::pair{
+        Array<double>(exec, p.dim_x(), nb_, std::vector<double>(x.data(), x.data() + x.size())),
+        Array<double>(exec, p.dim_y(), nb_, std::vector<double>(y.data(), y.data() + y.size()))};
+  };
   m.def("_check_oracles",
-        [](Problem<double>& p, const Matrix& x, const Matrix& y, double step, double tolerance,
-           std::uint64_t seed) {
-          auto exec = p.executor();
-          BILEVEL_EXPECTS(x.shape(0) == y.shape(0) && static_cast<index_t>(x.shape(1)) == p.dim_x() &&
-                              static_cast<index_t>(y.shape(1)) == p.dim_y(),
-                          "check_oracles: x must be (B, " << p.dim_x() << ") and y (B, " << p.dim_y()
-                                                          << "), got (" << x.shape(0) << ", "
-                                                          << x.shape(1) << ") and (" << y.shape(0)
-                                                          << ", " << y.shape(1) << ")");
-          const index_t nb_ = static_cast<index_t>(x.shape(0));
-          Array<double> xa(exec, p.dim_x(), nb_, std::vector<double>(x.data(), x.data() + x.size()));
-          Array<double> ya(exec, p.dim_y(), nb_, std::vector<double>(y.data(), y.data() + y.size()));
+        [points](Problem<double>& p, const Matrix& x, const Matrix& y, double step,
+                 double tolerance, std::uint64_t seed) {
+          const auto [xa, ya] = points(p, x, y, "check_oracles");
           const OracleCheckReport r =
               check_oracles<double>(p, xa.cview(), ya.cview(), OracleCheckOptions{step, tolerance, seed});
           nb::list checks;
@@ -702,22 +706,13 @@ NB_MODULE(_bilevel, m) {
         },
         "problem"_a, "x"_a, "y"_a, "step"_a, "tolerance"_a, "seed"_a);
   m.def("_hypergradient",
-        [](Problem<double>& p, const Matrix& x, const Matrix& y, const std::string& method,
-           index_t iterations, double neumann_eta) {
-          auto exec = p.executor();
-          BILEVEL_EXPECTS(x.shape(0) == y.shape(0) && static_cast<index_t>(x.shape(1)) == p.dim_x() &&
-                              static_cast<index_t>(y.shape(1)) == p.dim_y(),
-                          "hypergradient: x must be (B, " << p.dim_x() << ") and y (B, " << p.dim_y()
-                                                          << "), got (" << x.shape(0) << ", "
-                                                          << x.shape(1) << ") and (" << y.shape(0)
-                                                          << ", " << y.shape(1) << ")");
-          const index_t nb_ = static_cast<index_t>(x.shape(0));
-          Array<double> xa(exec, p.dim_x(), nb_, std::vector<double>(x.data(), x.data() + x.size()));
-          Array<double> ya(exec, p.dim_y(), nb_, std::vector<double>(y.data(), y.data() + y.size()));
-          Array<double> h(exec, p.dim_x(), nb_);
+        [points](Problem<double>& p, const Matrix& x, const Matrix& y, const std::string& method,
+                 index_t iterations, double neumann_eta) {
+          const auto [xa, ya] = points(p, x, y, "hypergradient");
+          Array<double> h(p.executor(), p.dim_x(), xa.cols());
           hypergradient<double>(p, xa.cview(), ya.cview(), h.view(),
                                 HypergradientOptions{method, iterations, neumann_eta});
-          return to_numpy(h.to_host(), {static_cast<size_t>(nb_), static_cast<size_t>(p.dim_x())});
+          return to_numpy(h.to_host(), {static_cast<size_t>(xa.cols()), static_cast<size_t>(p.dim_x())});
         },
         "problem"_a, "x"_a, "y"_a, "method"_a, "iterations"_a, "neumann_eta"_a);
 

@@ -378,7 +378,10 @@ def test_meta_sinusoid_equals_the_cli_for_the_same_seed(cli, tmp_path):
 def test_a_parl_reaches_the_known_reward_and_the_baseline_does_not():
     ex = bilevel.Executor("cpu")
     r, a = bilevel.align_bandit("a-parl", executor=ex, feedback=0, iterations=300, seed=1)
-    _, b = bilevel.align_bandit("reward-learning", executor=ex, feedback=0, iterations=300, seed=1)
+    # without the score term the exact upper gradient is zero: the baseline's reward never
+    # moves, and the run says so
+    with pytest.warns(RuntimeWarning, match="instance 0: x did not move in 300 iterations"):
+        _, b = bilevel.align_bandit("reward-learning", executor=ex, feedback=0, iterations=300, seed=1)
     assert a["relative_reward_error"][0] < 1e-3
     assert b["relative_reward_error"][0] > 0.1
     assert a["optimal_reward"].shape == (10,) and r.x.shape == (1, 10)
@@ -389,7 +392,8 @@ def test_gridworld_alignment_from_utility_feedback():
     kw = dict(executor=ex, side=4, horizon=10, feedback_type="utility", instances=3,
               iterations=400, seed=2)
     r, a = bilevel.align_gridworld("a-parl", **kw)
-    _, b = bilevel.align_gridworld("reward-learning", **kw)
+    with pytest.warns(RuntimeWarning, match="x did not move in 400 iterations"):
+        _, b = bilevel.align_gridworld("reward-learning", **kw)
     assert r.x.shape == (3, 16) and r.y.shape == (3, 64)
     assert min(a["utility_ratio"]) > 0.9
     assert max(a["first_reward_utility_ratio"]) < 0.5
