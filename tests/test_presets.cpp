@@ -1,4 +1,4 @@
-// Every algorithm preset on the quadratic with a known answer (ALGORITHMS.md, problem 1), and
+// Every algorithm preset on the quadratic with a known answer (problems/quadratic.hpp), and
 // the unrolled estimators on problem 2. Where a method is not meant to reach x* exactly (FOM is
 // biased; normalized momentum with a constant step circles at the scale of its step; decaying
 // steps converge slowly) the test says what it does reach instead.
@@ -263,7 +263,8 @@ TEST(Presets, EveryPresetIsListedWithSourceAndNeeds) {
 namespace bilevel::test {
 namespace {
 
-/// ALGORITHMS.md problem 3: the lower level has many solutions. sl-BAMM reaches x = e; stocBiO,
+/// BDA's counterexample (problems/bda_counterexample.hpp): the lower level has many solutions.
+/// sl-BAMM reaches x = e; stocBiO,
 /// which assumes a unique lower-level solution, never moves y2 and stops at (e + y2_0) / 2.
 SolveResult<double> run_bda(const std::string& name, index_t iterations, double y2_start) {
   const index_t n = 5;
@@ -302,7 +303,8 @@ TEST(BdaCounterexample, StocBioStopsHalfway) {
   for (index_t i = 5; i < 10; ++i) EXPECT_EQ(r.y[i], y2_start) << "y2 never moves";
 }
 
-/// LV-HBA on ALGORITHMS.md problem 4 follows the update rules of the authors' code
+/// LV-HBA on its toy (problems/bda_counterexample.hpp) follows the update rules of the
+/// authors' code
 /// (Toy-example/LLC: alpha = 0.008, beta = 0.02, eta = 0.01, gamma1 = gamma2 = 10, lambda0 = 1,
 /// z0 = -1, u = 1000, x0 = -20 e, y0 = theta0 = 10 e) iterate for iterate: a direct host
 /// transcription of those rules gives the same trajectory for 200 iterations (n = 7).

@@ -1,5 +1,5 @@
 // F2SA: fully first-order stochastic approximation (Kwon, Kwon, Wright, Nowak,
-// arXiv 2301.10945, Algorithm 1 as summarized in ALGORITHMS.md; the y-step scaled by 1/lambda
+// arXiv 2301.10945, Algorithm 1; the y-step scaled by 1/lambda
 // as the paper's alpha_k = alpha / lambda_k). No second-order oracle: needs grad_x g.
 #include <bilevel/estimators.hpp>
 

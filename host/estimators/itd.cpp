@@ -1,9 +1,9 @@
 // Iterative differentiation (ITD-BiO): reverse mode through D inner SGD steps. Source:
-// ALGORITHMS.md "ITD" and Ji et al., arXiv 2010.07962, Algorithm 1 with the backward pass
+// Ji et al., arXiv 2010.07962, Algorithm 1 with the backward pass
 // written out. The batch of inner step t is drawn again (counter-based RNG) for the backward
 // pass instead of being stored.
-// FOM keeps only fx(x, y_D). UFOM (arXiv 2106.02487) in its simplest unbiased form
-// (ALGORITHMS.md): with probability q the exact correction (ITD - FOM) is computed and divided
+// FOM keeps only fx(x, y_D). UFOM (arXiv 2106.02487) in its simplest unbiased form:
+// with probability q the exact correction (ITD - FOM) is computed and divided
 // by q. The paper's truncation distribution, optimal q and adaptive scheme are not implemented
 // (not checked against the paper text); the trajectory buffer is allocated for the triggered case.
 #include <bilevel/estimators.hpp>

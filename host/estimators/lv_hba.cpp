@@ -1,5 +1,5 @@
 // LV-HBA: proximal Lagrangian value function, Hessian-free, single loop (Yao, Yu, Zeng, Zhang,
-// Zhang, arXiv 2401.16164, Algorithm 1; update order and c_k from ALGORITHMS.md / the authors'
+// Zhang, arXiv 2401.16164, Algorithm 1; update order and c_k from the authors'
 // code). Owns the lower level (y) and the auxiliary theta, lambda, z.
 #include <bilevel/estimators.hpp>
 

@@ -1,5 +1,5 @@
 // sl-BAMM: single-loop bi-level aggregation (Liu, Liu, Yuan, Zeng, Zhang, arXiv 2302.03407,
-// Algorithm 1 with the practical schedule of ALGORITHMS.md). Runs the lower level itself: every
+// Algorithm 1 with a practical step schedule). Runs the lower level itself: every
 // update is computed at (x_k, y_k, v_k) before any is applied. With mu0 = 0 (no aggregation)
 // this is SOBA's step (Dagreou et al., arXiv 2201.13409): y, v and x all move from the same
 // point with one lower-level batch, H v and J v from one fused oracle call.

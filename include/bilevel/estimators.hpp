@@ -126,7 +126,7 @@ struct F2saOptions {
   double growth = 0.05;
 };
 
-/// LV-HBA (Yao et al., arXiv 2401.16164, Algorithm 1 as in ALGORITHMS.md), Hessian-free,
+/// LV-HBA (Yao et al., arXiv 2401.16164, Algorithm 1), Hessian-free,
 /// single loop, for lower levels with constraints c(x, y) <= 0 coupling both levels:
 ///   theta <- Proj_Y(theta - eta [gy(x, theta) + grad_y c(x, theta)' lambda + (theta - y) / gamma1])
 ///   lambda <- Proj(lambda - eta [-c(x, theta) + (lambda - z) / gamma2])   (same old theta)

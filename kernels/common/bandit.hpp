@@ -1,4 +1,4 @@
-// The entropy-regularised bandit of policy alignment (PARL, ALGORITHMS.md test problem 5), one
+// The entropy-regularised bandit of policy alignment (PARL, Chakraborty et al. 2023), one
 // formula for both backends, per instance (one column). A actions; the reward parameters nu
 // (A values, the upper variable) and the policy logits theta (A - 1 values, the lower variable;
 // the last action's logit is fixed at 0, which removes softmax's invariance):

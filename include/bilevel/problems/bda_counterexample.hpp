@@ -1,4 +1,4 @@
-// The counterexample of BDA (Liu et al., arXiv 2006.04045), ALGORITHMS.md problem 3: a lower
+// The counterexample of BDA (Liu et al., arXiv 2006.04045): a lower
 // level with many solutions.
 //
 //   x in R^n, y = (y1, y2) in R^2n (y1 first),
@@ -53,7 +53,7 @@ class BdaCounterexample : public Problem<T> {
   index_t reserved_ = 0;
 };
 
-/// The LV-HBA toy (Yao et al., arXiv 2401.16164; ALGORITHMS.md problem 4; the authors'
+/// The LV-HBA toy (Yao et al., arXiv 2401.16164; the authors'
 /// Toy-example/LLC code): the same f, a lower level that is merely convex, and an equality
 /// constraint coupling both levels:
 ///

@@ -1,5 +1,6 @@
-// Meta-learning as a bilevel problem (MAML, first-order MAML, ANIL, iMAML; ALGORITHMS.md
-// "MAML / ANIL", Ji's thesis): the B instances are the B tasks of a meta-batch. Each task has a
+// Meta-learning as a bilevel problem (MAML, first-order MAML, ANIL, iMAML;
+// Finn et al. 2017, Raghu et al. 2020, Rajeswaran et al. 2019, Ji's thesis): the B instances
+// are the B tasks of a meta-batch. Each task has a
 // multi-layer perceptron whose parameters are phi = x + E y:
 //
 //   x  the meta-parameters (the initialisation every task adapts from), shared by all tasks

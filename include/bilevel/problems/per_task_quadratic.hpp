@@ -1,5 +1,5 @@
-// Per-task quadratics: instance b solves the quadratic problem of task b (ALGORITHMS.md problem
-// 1, see problems/quadratic.hpp) with data of its own - M_b, B_b, xh_b - so that B instances
+// Per-task quadratics: instance b solves the quadratic problem of task b (see
+// problems/quadratic.hpp) with data of its own - M_b, B_b, xh_b - so that B instances
 // are B different problems, as in multi-task and meta-learning workloads. Every product is one
 // strided-batched GEMM over the tasks (Ops::gemm_strided_batched) instead of B GEMMs; minibatch
 // rows are shared by the tasks (the same row indices of each task's M_b).

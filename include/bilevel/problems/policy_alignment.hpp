@@ -1,5 +1,5 @@
-// Policy alignment (PARL / A-PARL, Chakraborty et al. 2023, arXiv 2308.02585; ALGORITHMS.md
-// test problem 5) on its smallest honest instance: an entropy-regularised bandit. The upper
+// Policy alignment (PARL / A-PARL, Chakraborty et al. 2023, arXiv 2308.02585) on its smallest
+// honest instance: an entropy-regularised bandit. The upper
 // level designs a reward r_nu(a) = nu_a over A actions; the lower level is the policy that is
 // optimal for it, pi*(nu) = softmax(nu / tau); the upper objective is measured on actions
 // drawn from that policy - its data distribution depends on the lower-level variable:

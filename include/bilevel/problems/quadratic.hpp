@@ -1,4 +1,4 @@
-// The strongly convex quadratic test problem of ALGORITHMS.md, with closed-form answers.
+// The strongly convex quadratic test problem, with closed-form answers.
 //
 //   g(x, y) = (1/n) sum_i 0.5 (m_i' y)^2 + 0.5 mu ||y||^2 - x' B y       (lower level)
 //   f(x, y) = (1/n) sum_i 0.5 (m_i' y)^2 + 0.5 mu ||y||^2 + 0.5 d ||x - xh||^2   (upper level)

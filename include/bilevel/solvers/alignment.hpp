@@ -2,8 +2,8 @@
 // problems/policy_alignment.hpp:
 //   a-parl           D policy-gradient steps on the lower level, the implicit hypergradient by
 //                    CG, the upper gradient with the score-function term of the data's
-//                    dependence on the policy (Chakraborty et al. 2023, as ALGORITHMS.md
-//                    summarises A-PARL; not checked line by line against the paper)
+//                    dependence on the policy (Chakraborty et al. 2023, arXiv 2308.02585, from a
+//                    summary of A-PARL; not checked line by line against the paper)
 //   reward-learning  the same without the score-function term: reward learning that treats
 //                    the feedback as if its distribution did not depend on the policy
 // On the gridworlds the lower level is soft value iteration (inner step 1 on the Bellman

@@ -1,4 +1,5 @@
-// Meta-learning algorithms as presets of the existing parts (ALGORITHMS.md "MAML / ANIL"), on
+// Meta-learning algorithms as presets of the existing parts (MAML, Finn et al. 2017; ANIL,
+// Raghu et al. 2020), on
 // problems/meta_mlp.hpp, whose instances are the tasks of a meta-batch:
 //   maml      ITD through D inner steps from y = 0 (Finn et al. 2017; Ji's thesis)
 //   fomaml    FOM: the query gradient at the adapted parameters (first-order MAML)
