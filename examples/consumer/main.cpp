@@ -4,9 +4,12 @@
 //   upper level  f(x, y) = 0.5 ||y - t||^2          => F(x) = 0.5 ||x - t||^2, x* = t
 //
 // The oracles are written with the executor's kernel set, so the same code runs on the CPU and
-// on CUDA. Two instances with different step sizes are solved at once by stocBiO.
+// on CUDA. Two instances with different step sizes are solved at once by stocBiO; then
+// check_oracles tests every oracle against differences of the values, and hypergradient gives
+// grad F at y*(x) (both from <bilevel/diagnostics.hpp>).
 #include <bilevel/bilevel.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <vector>
@@ -46,17 +49,36 @@ class TargetProblem final : public bilevel::Problem<T> {
     if (!jv.empty()) ops().axpby(T(-1), v, T(0), jv);
   }
   void values(const bilevel::Batch&, const bilevel::Batch&, bilevel::ConstMatrixView<T> x,
-              bilevel::ConstMatrixView<T>, T* f_out, T* g_out) override {
-    // Values are for logging only; this example reports zeros: one per instance, x.cols of
-    // them (f_out and g_out hold B values on the executor - never a fixed count).
-    if (f_out) ops().fill(bilevel::MatrixView<T>(f_out, x.cols, 1), T(0));
-    if (g_out) ops().fill(bilevel::MatrixView<T>(g_out, x.cols, 1), T(0));
+              bilevel::ConstMatrixView<T> y, T* f_out, T* g_out) override {
+    // One value per instance, x.cols of them (f_out and g_out hold B values on the executor -
+    // never a fixed count). check_oracles differentiates these, so they must be the real ones.
+    const bilevel::index_t nb = x.cols;
+    if (diff_.cols() != nb) {  // scratch for B instances
+      diff_ = bilevel::Array<T>(exec_, target_.rows(), nb);
+      dots_ = bilevel::Array<T>(exec_, nb, 1);
+    }
+    if (g_out) {
+      // g = 0.5 <y, y> - <x, y>
+      bilevel::MatrixView<T> g(g_out, nb, 1);
+      ops().batch_dot(y, y, g.data);
+      ops().batch_dot(x, y, dots_.data());
+      ops().axpby(T(-1), dots_.cview(), T(0.5), g);
+    }
+    if (f_out) {
+      // f = 0.5 ||y - t||^2
+      ops().copy(y, diff_.view());
+      for (bilevel::index_t b = 0; b < nb; ++b)
+        ops().axpby(T(-1), target_.view(), T(1), diff_.view().col(b));
+      bilevel::MatrixView<T> f(f_out, nb, 1);
+      ops().batch_dot(diff_.cview(), diff_.cview(), f.data);
+      ops().axpby(T(0.5), f, T(0), f);
+    }
   }
 
  private:
   bilevel::Ops<T>& ops() { return exec_->ops<T>(); }
   std::shared_ptr<bilevel::Executor> exec_;
-  bilevel::Array<T> target_;
+  bilevel::Array<T> target_, diff_, dots_;
 };
 
 }  // namespace
@@ -92,6 +114,20 @@ int main() {
   const double dist = single.history.back().distance_to_solution[0];
   std::printf("one instance: ||x - x*|| = %.3e\n", dist);
   if (!(dist < 1e-6)) status = 1;
+  // your own problem, checked: every oracle against differences of the values, and the
+  // hypergradient at y*(x) = x against the closed form grad F(x) = x - t
+  bilevel::Array<double> x(exec, 4, 2, {0.3, -0.1, 0.7, 1.2, -1.0, 0.4, 0.0, 2.0});
+  bilevel::Array<double> y(exec, 4, 2, {0.5, 0.2, -0.3, 0.1, 1.0, -1.0, 0.25, 0.0});
+  const bilevel::OracleCheckReport report = bilevel::check_oracles<double>(problem, x.cview(), y.cview());
+  std::printf("%s", report.text().c_str());
+  if (!report.passed()) status = 1;
+  bilevel::Array<double> h(exec, 4, 2);
+  bilevel::hypergradient<double>(problem, x.cview(), x.cview(), h.view());
+  const std::vector<double> hh = h.to_host(), xh = x.to_host();
+  double worst = 0;
+  for (int i = 0; i < 8; ++i) worst = std::max(worst, std::abs(hh[i] - (xh[i] - target[i % 4])));
+  std::printf("hypergradient at y*(x): max |h - (x - t)| = %.1e\n", worst);
+  if (!(worst < 1e-12)) status = 1;
   std::printf(status == 0 ? "consumer: OK\n" : "consumer: FAILED\n");
   return status;
 }
