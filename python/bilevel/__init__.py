@@ -188,6 +188,13 @@ def solve(problem: Problem, algorithm: str = "stocbio", *, x0=None, y0=None,
             known = ", ".join(sorted(_OPTIONS))
             raise TypeError(f"solve() got an unknown option {name!r}; known: {known}")
         setattr(o, name, _check(name, value))
+    if isinstance(problem, CallbackProblem):
+        for name in ("lower_batch", "upper_batch"):
+            if options.get(name):
+                raise ValueError(
+                    f"solve(): {name}={options[name]!r} has no effect on a CallbackProblem: its "
+                    f"callbacks receive whole instances, not minibatches (they compute the full "
+                    f"g and f); leave {name} out")
     if "eval_every" not in options:
         # evaluations are where Ctrl-C and the callback take effect
         o.eval_every = max(1, (options.get("iterations") or 100) // 50)

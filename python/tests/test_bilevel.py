@@ -251,6 +251,15 @@ def test_an_x_that_never_moves_is_warned_about():
                              outer_step=0.5).warnings == []
 
 
+def test_a_minibatch_size_for_callbacks_is_refused_not_ignored():
+    q = Quadratic()
+    with pytest.raises(ValueError, match="lower_batch=64 has no effect on a CallbackProblem"):
+        bilevel.solve(q.problem(), "stocbio", iterations=5, lower_batch=64)
+    with pytest.raises(ValueError, match="upper_batch=8 has no effect"):
+        bilevel.solve(q.problem(), "stocbio", iterations=5, upper_batch=8)
+    bilevel.solve(q.problem(), "stocbio", iterations=5, lower_batch=0)  # 0: full batches, as it is
+
+
 def test_wrong_callback_output_is_named():
     q = Quadratic()
     bad = bilevel.CallbackProblem(4, 6, grad_y_g=lambda x, y: np.zeros(5),
