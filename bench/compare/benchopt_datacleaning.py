@@ -76,7 +76,8 @@ def write_mnist_pickle(idx_folder, out):
 
 def run_benchopt(bench, solver_name, seed, seconds, eval_every, rows):
     import jax
-    sys.path.insert(0, str(bench))
+    if str(bench) not in sys.path:
+        sys.path.insert(0, str(bench))  # its solvers import benchmark_utils
     dataset = load(bench / "datasets" / "mnist.py", "bb_mnist").Dataset.get_instance(
         ratio=0.5, random_state=32, reg=0.2)
     objective = load(bench / "objective.py", "bb_objective").Objective.get_instance()
@@ -98,8 +99,7 @@ def run_benchopt(bench, solver_name, seed, seconds, eval_every, rows):
                      "seconds": now - start[0], "test_error": float(error)})
         return now - start[0] < seconds
 
-    solver.inner_var, solver.outer_var = objective.inner_var0, objective.outer_var0
-    solver.run(callback)
+    solver.run(callback)  # (its init() starts from the objective's inner_var0, outer_var0)
 
 
 def run_ours(cli, algo, seed, seconds, eval_every, rows, threads):

@@ -48,29 +48,33 @@ class TargetProblem final : public bilevel::Problem<T> {
     if (!hv.empty()) ops().copy(v, hv);
     if (!jv.empty()) ops().axpby(T(-1), v, T(0), jv);
   }
+  // Workspaces for up to `instances` instances, sized before a run (or a check) so that no
+  // oracle allocates inside it.
+  void reserve(bilevel::index_t instances, bilevel::index_t) override {
+    if (diff_.cols() >= instances) return;
+    diff_ = bilevel::Array<T>(exec_, target_.rows(), instances);
+    dots_ = bilevel::Array<T>(exec_, instances, 1);
+  }
   void values(const bilevel::Batch&, const bilevel::Batch&, bilevel::ConstMatrixView<T> x,
               bilevel::ConstMatrixView<T> y, T* f_out, T* g_out) override {
     // One value per instance, x.cols of them (f_out and g_out hold B values on the executor -
     // never a fixed count). check_oracles differentiates these, so they must be the real ones.
     const bilevel::index_t nb = x.cols;
-    if (diff_.cols() != nb) {  // scratch for B instances
-      diff_ = bilevel::Array<T>(exec_, target_.rows(), nb);
-      dots_ = bilevel::Array<T>(exec_, nb, 1);
-    }
     if (g_out) {
       // g = 0.5 <y, y> - <x, y>
       bilevel::MatrixView<T> g(g_out, nb, 1);
       ops().batch_dot(y, y, g.data);
       ops().batch_dot(x, y, dots_.data());
-      ops().axpby(T(-1), dots_.cview(), T(0.5), g);
+      ops().axpby(T(-1), bilevel::ConstMatrixView<T>(dots_.data(), nb, 1), T(0.5), g);
     }
     if (f_out) {
       // f = 0.5 ||y - t||^2
-      ops().copy(y, diff_.view());
+      const bilevel::MatrixView<T> diff(diff_.data(), target_.rows(), nb);
+      ops().copy(y, diff);
       for (bilevel::index_t b = 0; b < nb; ++b)
-        ops().axpby(T(-1), target_.view(), T(1), diff_.view().col(b));
+        ops().axpby(T(-1), target_.view(), T(1), diff.col(b));
       bilevel::MatrixView<T> f(f_out, nb, 1);
-      ops().batch_dot(diff_.cview(), diff_.cview(), f.data);
+      ops().batch_dot(diff, diff, f.data);
       ops().axpby(T(0.5), f, T(0), f);
     }
   }

@@ -36,6 +36,7 @@ class OracleChecker {
     u_ = direction(dx_, rng);  // along x
     v_ = direction(dy_, rng);  // along y
     w_ = direction(dy_, rng);  // a second one along y (the H v check's dot)
+    dot_ = Array<T>(exec_, nb_, 1);
     p_.reserve(nb_, std::max<index_t>(1, std::max(p.lower_samples(), p.upper_samples())));
   }
 
@@ -90,14 +91,11 @@ class OracleChecker {
     return Array<T>(exec_, rows, nb_, d);
   }
 
-  /// Per instance <a_b, d_b>, in double on the host.
-  std::vector<double> dots(const Array<T>& a, const Array<T>& d) const {
-    const std::vector<T> ah = a.to_host(), dh = d.to_host();
-    std::vector<double> out(static_cast<std::size_t>(nb_), 0.0);
-    for (index_t b = 0; b < nb_; ++b)
-      for (index_t i = 0; i < a.rows(); ++i)
-        out[b] += static_cast<double>(ah[i + b * a.rows()]) * static_cast<double>(dh[i + b * a.rows()]);
-    return out;
+  /// Per instance <a_b, d_b>, by the kernel set (B values come back, not the arrays).
+  std::vector<double> dots(const Array<T>& a, const Array<T>& d) {
+    ops_.batch_dot(a.cview(), d.cview(), dot_.data());
+    const std::vector<T> h = dot_.to_host();
+    return std::vector<double>(h.begin(), h.end());
   }
 
   Array<T> gy_at(const Array<T>& x, const Array<T>& y) {
@@ -106,23 +104,23 @@ class OracleChecker {
     return gy;
   }
 
-  /// point + s h d (a copy)
-  Array<T> moved(const Array<T>& point, const Array<T>& d, double s) {
+  /// x + s h u (along x) or y + s h v (along y), a copy; the other variable stays as it is.
+  Array<T> moved(bool along_x, double s) {
+    const Array<T>& point = along_x ? x_ : y_;
     Array<T> out(exec_, point.rows(), nb_);
     ops_.copy(point.cview(), out.view());
-    ops_.axpby(static_cast<T>(s * h_), d.cview(), T(1), out.view());
+    ops_.axpby(static_cast<T>(s * h_), (along_x ? u_ : v_).cview(), T(1), out.view());
     return out;
   }
 
   /// Central differences of g and f along u (in x) or v (in y): {g', f'} per instance.
   std::pair<std::vector<double>, std::vector<double>> value_differences(bool along_x) {
     std::vector<double> g[2], f[2];
+    Array<T> fo(exec_, nb_, 1), go(exec_, nb_, 1);
     for (int side = 0; side < 2; ++side) {
-      const double s = side == 0 ? 1.0 : -1.0;
-      const Array<T> xs = along_x ? moved(x_, u_, s) : moved(x_, u_, 0.0);
-      const Array<T> ys = along_x ? moved(y_, v_, 0.0) : moved(y_, v_, s);
-      Array<T> fo(exec_, nb_, 1), go(exec_, nb_, 1);
-      p_.values(lower(), upper(), xs.cview(), ys.cview(), fo.data(), go.data());
+      const Array<T> shifted = moved(along_x, side == 0 ? 1.0 : -1.0);
+      p_.values(lower(), upper(), (along_x ? shifted : x_).cview(),
+                (along_x ? y_ : shifted).cview(), fo.data(), go.data());
       for (const T value : fo.to_host()) f[side].push_back(static_cast<double>(value));
       for (const T value : go.to_host()) g[side].push_back(static_cast<double>(value));
     }
@@ -138,10 +136,8 @@ class OracleChecker {
   std::vector<double> gradient_difference(bool along_x, const Array<T>& d) {
     std::vector<double> side[2];
     for (int k = 0; k < 2; ++k) {
-      const double s = k == 0 ? 1.0 : -1.0;
-      const Array<T> xs = along_x ? moved(x_, u_, s) : moved(x_, u_, 0.0);
-      const Array<T> ys = along_x ? moved(y_, v_, 0.0) : moved(y_, v_, s);
-      side[k] = dots(gy_at(xs, ys), d);
+      const Array<T> shifted = moved(along_x, k == 0 ? 1.0 : -1.0);
+      side[k] = dots(gy_at(along_x ? shifted : x_, along_x ? y_ : shifted), d);
     }
     std::vector<double> out(static_cast<std::size_t>(nb_));
     for (index_t b = 0; b < nb_; ++b) out[b] = (side[0][b] - side[1][b]) / (2 * h_);
@@ -169,7 +165,7 @@ class OracleChecker {
   std::shared_ptr<Executor> exec_;
   Ops<T>& ops_;
   index_t nb_, dx_, dy_;
-  Array<T> x_, y_, u_, v_, w_;
+  Array<T> x_, y_, u_, v_, w_, dot_;
   double h_ = 0, tol_ = 0, floor_ = 0;
 };
 
