@@ -84,7 +84,10 @@ class OracleChecker {
     for (index_t b = 0; b < nb_; ++b) {
       double sq = 0;
       std::vector<double> col(static_cast<std::size_t>(rows));
-      for (auto& c : col) sq += (c = normal(rng)) * c;
+      for (auto& c : col) {
+        c = normal(rng);
+        sq += c * c;
+      }
       const double inv = sq > 0 ? 1.0 / std::sqrt(sq) : 0.0;
       for (index_t i = 0; i < rows; ++i) d[i + b * rows] = static_cast<T>(col[i] * inv);
     }
