@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(cmake ninja-build g++ pkg-config libopenblas-openmp-dev libgtest-dev libgmock-dev
-          libbenchmark-dev libcli11-dev nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist
+          libbenchmark-dev libhwy-dev libcli11-dev nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist
           clang libclang-rt-14-dev libopenmpi-dev openmpi-bin gnuplot-nox
           python3-dev python3-venv python3-numpy python3-pytest liblinear-tools)
 missing=()
