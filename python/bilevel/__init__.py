@@ -188,13 +188,19 @@ def solve(problem: Problem, algorithm: str = "stocbio", *, x0=None, y0=None,
             known = ", ".join(sorted(_OPTIONS))
             raise TypeError(f"solve() got an unknown option {name!r}; known: {known}")
         setattr(o, name, _check(name, value))
-    if isinstance(problem, CallbackProblem):
+    if isinstance(problem, CallbackProblem) and problem.lower_samples == 0:
         for name in ("lower_batch", "upper_batch"):
             if options.get(name):
                 raise ValueError(
-                    f"solve(): {name}={options[name]!r} has no effect on a CallbackProblem: its "
-                    f"callbacks receive whole instances, not minibatches (they compute the full "
-                    f"g and f); leave {name} out")
+                    f"solve(): {name}={options[name]!r} has no effect on this CallbackProblem: "
+                    f"its callbacks compute the whole g and f; build it with lower_samples= and "
+                    f"upper_samples= (the sizes of the sums behind g and f) to receive each "
+                    f"minibatch's sample indices, or leave {name} out")
+    for name, samples in (("lower_batch", problem.lower_samples),
+                          ("upper_batch", problem.upper_samples)):
+        if samples and options.get(name, 0) > samples:
+            raise ValueError(f"solve(): {name}={options[name]!r} is more than the problem's "
+                             f"{samples} samples")
     if "eval_every" not in options:
         # evaluations are where Ctrl-C and the callback take effect
         o.eval_every = max(1, (options.get("iterations") or 100) // 50)

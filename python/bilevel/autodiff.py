@@ -8,8 +8,11 @@ are jit-compiled JAX functions of your two scalars g(x, y) (lower) and f(x, y) (
   (H v, J v) = vjp of (y, x) -> grad_y g(x, y), applied to v;
 - values = (f(x, y), g(x, y)).
 
-x and y are 1-D arrays; g and f see the whole problem (full batches: the callbacks receive no
-minibatch indices). Precision: JAX computes in float32 unless ``jax_enable_x64`` is set (or the
+x and y are 1-D arrays. By default g and f see the whole problem. For finite sums, give
+``lower_samples`` and ``upper_samples`` (how many samples g and f sum over): g(x, y, idx) and
+f(x, y, idx) then receive each minibatch's sample indices (an int64 array; None for a full
+pass, e.g. at evaluations) and return the mean over those samples, and ``solve(...,
+lower_batch=, upper_batch=)`` draws the minibatches. Precision: JAX computes in float32 unless ``jax_enable_x64`` is set (or the
 problem is built inside ``with jax.enable_x64(True):``); the solver's state is float64 either
 way. With x64 the results pass to the solver through DLPack without a copy; in float32 they
 are widened to float64 (a copy).
@@ -23,29 +26,44 @@ import numpy as np
 from ._bilevel import CallbackProblem
 
 
-def jax_problem(g: Callable, f: Callable, dim_x: int, dim_y: int) -> CallbackProblem:
-    """A problem from JAX functions g(x, y) and f(x, y) returning scalars: see the module
-    docstring. Raises ImportError when JAX is not installed."""
+def jax_problem(g: Callable, f: Callable, dim_x: int, dim_y: int, *, lower_samples: int = 0,
+                upper_samples: int = 0) -> CallbackProblem:
+    """A problem from JAX functions g and f returning scalars: g(x, y) and f(x, y), or with
+    ``lower_samples``/``upper_samples`` g(x, y, idx) and f(x, y, idx) (see the module
+    docstring). Raises ImportError when JAX is not installed."""
     import jax
 
-    grad_y = jax.grad(g, argnums=1)
+    sampled = lower_samples > 0 or upper_samples > 0
+    if not sampled:
+        g2, f2 = (lambda x, y, idx: g(x, y)), (lambda x, y, idx: f(x, y))
+    else:
+        g2, f2 = g, f
+    grad_y = jax.grad(g2, argnums=1)
     grad_y_g = jax.jit(grad_y)
-    grad_f = jax.jit(jax.grad(f, argnums=(0, 1)))
+    grad_f = jax.jit(jax.grad(f2, argnums=(0, 1)))
 
     @jax.jit
-    def hvp_jvp(x, y, v):
-        _, vjp = jax.vjp(lambda y_, x_: grad_y(x_, y_), y, x)
+    def hvp_jvp(x, y, v, idx):
+        _, vjp = jax.vjp(lambda y_, x_: grad_y(x_, y_, idx), y, x)
         return vjp(v)  # (H v, J v)
 
-    values = jax.jit(lambda x, y: (f(x, y), g(x, y)))
+    values = jax.jit(lambda x, y, lower, upper: (f2(x, y, upper), g2(x, y, lower)))
 
     def out(a):
         # float64 JAX arrays go through DLPack as they are; float32 ones are widened
         return a if a.dtype == np.float64 else np.asarray(a, dtype=np.float64)
 
+    if not sampled:
+        return CallbackProblem(
+            int(dim_x), int(dim_y),
+            grad_y_g=lambda x, y: out(grad_y_g(x, y, None)),
+            grad_f=lambda x, y: tuple(out(a) for a in grad_f(x, y, None)),
+            hvp_jvp=lambda x, y, v: tuple(out(a) for a in hvp_jvp(x, y, v, None)),
+            values=lambda x, y: tuple(float(a) for a in values(x, y, None, None)))
     return CallbackProblem(
         int(dim_x), int(dim_y),
-        grad_y_g=lambda x, y: out(grad_y_g(x, y)),
-        grad_f=lambda x, y: tuple(out(a) for a in grad_f(x, y)),
-        hvp_jvp=lambda x, y, v: tuple(out(a) for a in hvp_jvp(x, y, v)),
-        values=lambda x, y: tuple(float(a) for a in values(x, y)))
+        grad_y_g=lambda x, y, idx: out(grad_y_g(x, y, idx)),
+        grad_f=lambda x, y, idx: tuple(out(a) for a in grad_f(x, y, idx)),
+        hvp_jvp=lambda x, y, v, idx: tuple(out(a) for a in hvp_jvp(x, y, v, idx)),
+        values=lambda x, y, lower, upper: tuple(float(a) for a in values(x, y, lower, upper)),
+        lower_samples=int(lower_samples), upper_samples=int(upper_samples))

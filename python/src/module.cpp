@@ -105,49 +105,74 @@ struct Interrupted {};
 /// A problem whose oracles are Python callables on one instance's (x, y) as NumPy vectors:
 ///   grad_y_g(x, y) -> gy;  grad_f(x, y) -> (fx, fy);  hvp_jvp(x, y, v) -> (hv, jv);
 ///   values(x, y) -> (f, g)
-/// Deterministic (full-batch) oracles on the CPU executor; instances one after another.
+/// on the CPU executor, instances one after another. Deterministic (full-batch) oracles, or,
+/// with lower_samples / upper_samples > 0 (g and f are sums over that many samples), each
+/// callable also receives the batch's sample indices as a last argument (an int64 NumPy array,
+/// or None for a full pass): grad_y_g and hvp_jvp the lower batch's, grad_f the upper batch's,
+/// values(x, y, lower, upper) both.
 class CallbackProblem final : public Problem<double> {
  public:
   CallbackProblem(index_t dx, index_t dy, nb::callable grad_y_g, nb::callable grad_f,
-                  nb::callable hvp_jvp, nb::callable values)
-      : exec_(make_executor(Backend::cpu)), dx_(dx), dy_(dy), grad_y_g_(std::move(grad_y_g)),
+                  nb::callable hvp_jvp, nb::callable values, index_t lower_samples,
+                  index_t upper_samples)
+      : exec_(make_executor(Backend::cpu)), dx_(dx), dy_(dy), lower_samples_(lower_samples),
+        upper_samples_(upper_samples), grad_y_g_(std::move(grad_y_g)),
         grad_f_(std::move(grad_f)), hvp_jvp_(std::move(hvp_jvp)), values_(std::move(values)) {
     BILEVEL_EXPECTS(dx > 0 && dy > 0, "CallbackProblem: dim_x and dim_y must be > 0, got "
                                           << dx << " and " << dy);
+    BILEVEL_EXPECTS(lower_samples >= 0 && upper_samples >= 0,
+                    "CallbackProblem: lower_samples and upper_samples must be >= 0 (0: the "
+                    "callbacks compute whole g and f), got "
+                        << lower_samples << " and " << upper_samples);
+    BILEVEL_EXPECTS((lower_samples > 0) == (upper_samples > 0),
+                    "CallbackProblem: give both lower_samples and upper_samples (the callbacks "
+                    "then receive batch indices), or neither; got "
+                        << lower_samples << " and " << upper_samples);
   }
   std::string name() const override { return "python callbacks"; }
   std::shared_ptr<Executor> executor() const override { return exec_; }
   index_t dim_x() const override { return dx_; }
   index_t dim_y() const override { return dy_; }
+  index_t lower_samples() const override { return lower_samples_; }
+  index_t upper_samples() const override { return upper_samples_; }
   bool capturable() const override { return false; }
 
-  void grad_y_g(const Batch&, ConstMatrixView<double> x, ConstMatrixView<double> y,
+  void grad_y_g(const Batch& batch, ConstMatrixView<double> x, ConstMatrixView<double> y,
                 MatrixView<double> out) override {
     for (index_t b = 0; b < x.cols; ++b)
-      put(call(grad_y_g_, "grad_y_g", column(x, b), column(y, b)), dy_, "grad_y_g", out, b);
+      put(sampled() ? call(grad_y_g_, "grad_y_g", column(x, b), column(y, b), indices(batch, b))
+                    : call(grad_y_g_, "grad_y_g", column(x, b), column(y, b)),
+          dy_, "grad_y_g", out, b);
   }
-  void grad_f(const Batch&, ConstMatrixView<double> x, ConstMatrixView<double> y,
+  void grad_f(const Batch& batch, ConstMatrixView<double> x, ConstMatrixView<double> y,
               MatrixView<double> fx, MatrixView<double> fy) override {
     for (index_t b = 0; b < x.cols; ++b) {
-      nb::object r = call(grad_f_, "grad_f", column(x, b), column(y, b));
+      nb::object r = sampled() ? call(grad_f_, "grad_f", column(x, b), column(y, b),
+                                      indices(batch, b))
+                               : call(grad_f_, "grad_f", column(x, b), column(y, b));
       const auto pair = returned_pair<nb::object>(r, "grad_f", "(fx, fy)");
       if (!fx.empty()) put(pair.first, dx_, "grad_f (fx)", fx, b);
       put(pair.second, dy_, "grad_f (fy)", fy, b);
     }
   }
-  void hvp_jvp(const Batch&, ConstMatrixView<double> x, ConstMatrixView<double> y,
+  void hvp_jvp(const Batch& batch, ConstMatrixView<double> x, ConstMatrixView<double> y,
                ConstMatrixView<double> v, MatrixView<double> hv, MatrixView<double> jv) override {
     for (index_t b = 0; b < x.cols; ++b) {
-      nb::object r = call(hvp_jvp_, "hvp_jvp", column(x, b), column(y, b), column(v, b));
+      nb::object r = sampled() ? call(hvp_jvp_, "hvp_jvp", column(x, b), column(y, b),
+                                      column(v, b), indices(batch, b))
+                               : call(hvp_jvp_, "hvp_jvp", column(x, b), column(y, b),
+                                      column(v, b));
       const auto pair = returned_pair<nb::object>(r, "hvp_jvp", "(hv, jv)");
       if (!hv.empty()) put(pair.first, dy_, "hvp_jvp (hv)", hv, b);
       if (!jv.empty()) put(pair.second, dx_, "hvp_jvp (jv)", jv, b);
     }
   }
-  void values(const Batch&, const Batch&, ConstMatrixView<double> x, ConstMatrixView<double> y,
-              double* f_out, double* g_out) override {
+  void values(const Batch& lower, const Batch& upper, ConstMatrixView<double> x,
+              ConstMatrixView<double> y, double* f_out, double* g_out) override {
     for (index_t b = 0; b < x.cols; ++b) {
-      nb::object r = call(values_, "values", column(x, b), column(y, b));
+      nb::object r = sampled() ? call(values_, "values", column(x, b), column(y, b),
+                                      indices(lower, b), indices(upper, b))
+                               : call(values_, "values", column(x, b), column(y, b));
       const auto pair = returned_pair<double>(r, "values", "(f, g) of numbers");
       if (f_out) f_out[b] = pair.first;
       if (g_out) g_out[b] = pair.second;
@@ -155,6 +180,18 @@ class CallbackProblem final : public Problem<double> {
   }
 
  private:
+  bool sampled() const { return lower_samples_ > 0; }
+  /// Instance b's sample indices of a batch as an int64 NumPy array; None for a full pass.
+  nb::object indices(const Batch& batch, index_t b) const {
+    if (batch.full()) return nb::none();
+    draw_batch_indices(*exec_, batch);
+    const sample_index_t* first = batch.indices + (batch.independent() ? b * batch.stride : 0);
+    auto* owned = new std::vector<std::int64_t>(first, first + batch.size);
+    nb::capsule owner(owned,
+                      [](void* p) noexcept { delete static_cast<std::vector<std::int64_t>*>(p); });
+    const size_t shape[1] = {owned->size()};
+    return nb::cast(nb::ndarray<nb::numpy, std::int64_t>(owned->data(), 1, shape, owner));
+  }
   static nb::object column(ConstMatrixView<double> m, index_t b) {
     return nb::cast(to_numpy(std::vector<double>(m.data + b * m.ld, m.data + b * m.ld + m.rows),
                              {static_cast<size_t>(m.rows)}));
@@ -194,6 +231,7 @@ class CallbackProblem final : public Problem<double> {
 
   std::shared_ptr<Executor> exec_;
   index_t dx_, dy_;
+  index_t lower_samples_, upper_samples_;  // > 0: the callbacks receive batch indices
   nb::callable grad_y_g_, grad_f_, hvp_jvp_, values_;
 
  public:
@@ -584,6 +622,10 @@ NB_MODULE(_bilevel, m) {
       .def_prop_ro("name", &Problem<double>::name)
       .def_prop_ro("dim_x", &Problem<double>::dim_x)
       .def_prop_ro("dim_y", &Problem<double>::dim_y)
+      .def_prop_ro("lower_samples", &Problem<double>::lower_samples,
+                   "samples in the sum behind g (0: deterministic, batches ignored)")
+      .def_prop_ro("upper_samples", &Problem<double>::upper_samples,
+                   "samples in the sum behind f (0: deterministic, batches ignored)")
       .def_prop_ro("backend", [](const Problem<double>& p) { return to_string(p.executor()->backend()); });
 
   nb::class_<QuadraticProblem<double>, Problem<double>>(m, "QuadraticProblem")
@@ -716,10 +758,20 @@ NB_MODULE(_bilevel, m) {
         },
         "problem"_a, "x"_a, "y"_a, "method"_a, "iterations"_a, "neumann_eta"_a);
 
-  nb::class_<CallbackProblem, Problem<double>>(m, "CallbackProblem",
-                                               nb::type_slots(callback_problem_slots))
-      .def(nb::init<index_t, index_t, nb::callable, nb::callable, nb::callable, nb::callable>(),
-           "dim_x"_a, "dim_y"_a, "grad_y_g"_a, "grad_f"_a, "hvp_jvp"_a, "values"_a);
+  nb::class_<CallbackProblem, Problem<double>>(
+      m, "CallbackProblem",
+      "A problem from Python functions of one instance (1-D float64 arrays in; NumPy or CPU\n"
+      "DLPack arrays back): grad_y_g(x, y) -> gy, grad_f(x, y) -> (fx, fy), hvp_jvp(x, y, v)\n"
+      "-> (hv, jv), values(x, y) -> (f, g). With lower_samples and upper_samples > 0 (g and f\n"
+      "are means over that many samples) each function takes the batch's sample indices as a\n"
+      "last argument (int64 array, None for a full pass): the lower batch for grad_y_g and\n"
+      "hvp_jvp, the upper for grad_f, values(x, y, lower, upper) both; solve(lower_batch=,\n"
+      "upper_batch=) draws them. Runs on the CPU, instances one after another.",
+      nb::type_slots(callback_problem_slots))
+      .def(nb::init<index_t, index_t, nb::callable, nb::callable, nb::callable, nb::callable,
+                    index_t, index_t>(),
+           "dim_x"_a, "dim_y"_a, "grad_y_g"_a, "grad_f"_a, "hvp_jvp"_a, "values"_a,
+           "lower_samples"_a = 0, "upper_samples"_a = 0);
 
   nb::class_<SolveOptions>(m, "SolveOptions")
       .def(nb::init<>())
