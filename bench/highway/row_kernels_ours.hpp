@@ -2,7 +2,8 @@
 // the way the library drives them at B = 1: blocks of kRowBlock rows x kDotColumns columns for
 // the logits (the next block's rows prefetched), ranges of kInPlaceSamples samples x row tiles x
 // column blocks for the back-product. Included by row_kernels_ours_{avx2,avx512}.cpp after
-// linear_model_passes.hpp, inside that file's instruction-set namespace.
+// linear_model_passes.hpp (and the per-concern headers it includes), inside that file's
+// instruction-set namespace.
 #pragma once
 
 #include "row_kernels.hpp"

@@ -1,0 +1,296 @@
+// Pass 2 of the CPU linear-model oracles, for one instruction set (see linear_model_passes.hpp):
+// grad and H v as back-products of the coefficients over the batch's rows (packed row tiles, or
+// the rows in place in ranges of samples), every output entry summed in batch order.
+#pragma once
+
+#include "linear_model_vectors.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace bilevel::kernels::cpu::BILEVEL_CPU_ISA {
+namespace {
+
+/// Output columns of one register block of the back-product: 2 x kBlockColumns vector
+/// accumulators, 2 row loads and kBlockColumns broadcasts per sample (with 32 registers an
+/// 8-column block had 10 loads per 16 FMAs; 12 is the most that fits).
+constexpr int kBlockColumns = kRegisterBlockColumns;
+
+/// The value an output entry starts from: its old value (accumulating), reg2 init, or 0.
+template <typename T>
+inline T start_value(const T* out, const T* init, index_t e, T reg2, bool accumulate) {
+  return accumulate ? out[e] : (reg2 != T(0) ? reg2 * init[e] : T(0));
+}
+
+/// Where pass 2 reads sample i's rows [j0, j0 + 2 lanes): a packed row tile (ap[i 2L + jj] =
+/// a_i[j0 + jj], zero past the data's rows and for another rank's samples)...
+template <typename T>
+struct PackedRowTile {
+  const T* ap;
+  bool load(index_t i, typename Simd<T>::type* x) const {
+    constexpr int L = Simd<T>::lanes;
+    x[0] = load_vec(ap + i * 2 * L);
+    x[1] = load_vec(ap + i * 2 * L + L);
+    return true;
+  }
+  void prefetch(index_t) const {}  // contiguous: the hardware prefetcher follows it
+};
+/// ... or the data's rows in place (few columns: packing would cost more than it saves);
+/// false for another rank's sample (zero coefficients).
+template <typename D, typename T>
+struct RowsInPlace {
+  const LinearModelBatch<T>& b;
+  index_t g, j0;
+  bool load(index_t i, typename Simd<T>::type* x) const {
+    constexpr int L = Simd<T>::lanes;
+    const index_t k = data_sample(b, g, i);
+    if (k < 0) return false;
+    const D* a = data_of<D>(b) + k * b.rows + j0;
+    x[0] = load_rows<T>(a);
+    x[1] = load_rows<T>(a + L);
+    return true;
+  }
+  /// Sample i's piece, asked for ahead of its use: the pieces are a row's length apart (3 KB
+  /// for 785 features), a stride the hardware prefetchers lose at every page, and the loop
+  /// waited on each piece in turn (over 80% of the full-batch back-product's time).
+  void prefetch(index_t i) const {
+    constexpr int L = Simd<T>::lanes;
+    const index_t k = data_sample(b, g, i);
+    if (k < 0) return;
+    const D* a = data_of<D>(b) + k * b.rows + j0;
+    __builtin_prefetch(a);
+    __builtin_prefetch(a + 2 * L - 1);
+  }
+};
+
+/// Samples ahead of use that a row piece is prefetched.
+constexpr index_t kPrefetchSamples = 8;
+
+/// out[j, c] (+)= sum_i R[i, c] a_i[j] over the samples i0 <= i < i1, for the n <= 2 lanes rows
+/// [j0, j0 + n) of one row tile and NC columns from c0: 2 x NC vector accumulators held in
+/// registers over the samples, two row loads and NC broadcasts of R per sample. Every entry sums
+/// over i in batch order; a range that continues an earlier one (accumulate) starts from the
+/// stored sum, so splitting the batch into ranges does not change a bit.
+/// R[i, c] is read at R[c ldr + i] (ldr > 0: the workspace's columns) or, with ldr == 0, from a
+/// panel packed sample-major for this block (R[i kBlockColumns + c], c0's block at R).
+template <int NC, typename Rows, typename T>
+void back_product_block(const Rows& a, index_t i0, index_t i1, index_t rows, index_t j0,
+                        index_t n, index_t c0, const T* R, index_t ldr, const T* init, T reg2,
+                        bool accumulate, T* out) {
+  using V = typename Simd<T>::type;
+  constexpr int L = Simd<T>::lanes;
+  V acc[NC][2];
+  for (int c = 0; c < NC; ++c)
+    for (int h = 0; h < 2; ++h) {
+      if (accumulate && n == 2 * L) {  // a whole tile continuing its sums
+        acc[c][h] = load_vec(out + (c0 + c) * rows + j0 + h * L);
+        continue;
+      }
+      T start[L];
+      for (int l = 0; l < L; ++l) {
+        const index_t jj = h * L + l;
+        start[l] = jj < n ? start_value(out, init, (c0 + c) * rows + j0 + jj, reg2, accumulate)
+                          : T(0);
+      }
+      acc[c][h] = load_vec(start);
+    }
+  if (ldr == 0) {
+    for (index_t i = i0; i < i1; ++i) {
+      V x[2];
+      if (!a.load(i, x)) continue;
+      const T* r = R + i * kBlockColumns;
+      for (int c = 0; c < NC; ++c) {
+        const T rc = r[c];
+        acc[c][0] += rc * x[0];
+        acc[c][1] += rc * x[1];
+      }
+    }
+  } else {
+    const T* r = R + c0 * ldr;
+    for (index_t i = i0; i < i1; ++i) {
+      if (i + kPrefetchSamples < i1) a.prefetch(i + kPrefetchSamples);
+      V x[2];
+      if (!a.load(i, x)) continue;
+      for (int c = 0; c < NC; ++c) {
+        const T rc = r[c * ldr + i];
+        acc[c][0] += rc * x[0];
+        acc[c][1] += rc * x[1];
+      }
+    }
+  }
+  for (int c = 0; c < NC; ++c) {
+    T* o = out + (c0 + c) * rows + j0;
+    if (n == 2 * L) {
+      store_vec(o, acc[c][0]);
+      store_vec(o + L, acc[c][1]);
+      continue;
+    }
+    T lanes[2 * L];
+    store_vec(lanes, acc[c][0]);
+    store_vec(lanes + L, acc[c][1]);
+    for (index_t jj = 0; jj < n; ++jj) o[jj] = lanes[jj];
+  }
+}
+
+template <typename Rows, typename T>
+void back_product_any(int nc, const Rows& a, index_t i0, index_t i1, index_t rows, index_t j0,
+                      index_t n, index_t c0, const T* R, index_t ldr, const T* init, T reg2,
+                      bool accumulate, T* out) {
+  with_columns<kBlockColumns>(nc, [&](auto k) {
+    back_product_block<decltype(k)::value>(a, i0, i1, rows, j0, n, c0, R, ldr, init, reg2,
+                                           accumulate, out);
+  });
+}
+
+/// The rows in place for the last tile of fewer than 2 lanes rows: a local tile, the samples
+/// i0 <= i < i1 in the same order.
+template <typename D, typename T>
+void back_product_tail(const LinearModelBatch<T>& b, index_t g, index_t i0, index_t i1,
+                       index_t j0, index_t n, index_t c0, index_t nc, const T* R, index_t ldr,
+                       const T* init, T reg2, bool accumulate, T* out) {
+  const D* data = data_of<D>(b);
+  constexpr int L = Simd<T>::lanes;
+  T t[kBlockColumns][2 * L];
+  for (index_t c = 0; c < nc; ++c)
+    for (index_t jj = 0; jj < n; ++jj)
+      t[c][jj] = start_value(out, init, (c0 + c) * b.rows + j0 + jj, reg2, accumulate);
+  for (index_t i = i0; i < i1; ++i) {
+    const index_t k = data_sample(b, g, i);
+    if (k < 0) continue;  // another rank's sample (zero coefficients)
+    const D* a = data + k * b.rows + j0;
+    const T* r = R + i + c0 * ldr;
+    for (index_t c = 0; c < nc; ++c) {
+      const T rc = r[c * ldr];
+      for (index_t jj = 0; jj < n; ++jj) t[c][jj] += rc * common::data_value<T>(a[jj]);
+    }
+  }
+  for (index_t c = 0; c < nc; ++c)
+    for (index_t jj = 0; jj < n; ++jj) out[(c0 + c) * b.rows + j0 + jj] = t[c][jj];
+}
+
+/// Samples per range of the in-place back-product: every (output, column block) of a row tile
+/// runs over one range before the next, so the range's row pieces (kInPlaceSamples x 2 vectors,
+/// 8-16 KB) are read from memory once and then from L1, whatever the cache sizes (over the
+/// whole batch at once, each piece was fetched again per output and column block: the
+/// full-batch H v + J v at B = 1 read the data four times).
+constexpr index_t kInPlaceSamples = 128;
+
+/// Pass 2: grad and hv as back-products over the batch, split over (output, row tile of 2
+/// vectors, block of kBlockColumns columns); the result does not depend on the split. With
+/// kPackedColumns columns per group or more, the batch's rows are first packed group by group in
+/// row tiles (contiguous per tile, bf16 widened, another rank's samples zero): read in place,
+/// 512 gathered rows per 12 columns were the pass's stalls (they left L2 while R streamed past).
+/// With fewer, each row is used by too few columns to pay for its copy and is read in place.
+template <typename D, typename T>
+void back_product_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>& o,
+                       const LinearModelWorkspace<T>& ws) {
+  const Shape<T> sh = shape_of(b);
+  constexpr index_t RT = 2 * Simd<T>::lanes;  // rows per tile
+  const index_t tiles = (b.rows + RT - 1) / RT;
+  const index_t col_blocks = (sh.columns + kBlockColumns - 1) / kBlockColumns;
+  struct Output {
+    T* out;
+    const T* R;
+    const T* init;
+  };
+  Output outputs[2];
+  int n_out = 0;
+  if (o.grad) outputs[n_out++] = {o.grad, ws.rg, o.w};
+  if (o.hv) outputs[n_out++] = {o.hv, ws.rh, o.v};
+  const index_t items = n_out * tiles * col_blocks;  // per group
+  // item -> (output, tile, column block) of group g, and the block's columns
+  struct Item {
+    const Output* out;
+    index_t t, j0, n, c0, nc;
+  };
+  const auto item_of = [&](index_t g, index_t item) {
+    const index_t cb = item % col_blocks, t = (item / col_blocks) % tiles;
+    const index_t c0 = g * sh.columns + cb * kBlockColumns;
+    return Item{&outputs[item / (col_blocks * tiles)], t, t * RT, std::min(RT, b.rows - t * RT),
+                c0, std::min<index_t>(kBlockColumns, (g + 1) * sh.columns - c0)};
+  };
+  if (sh.columns < kPackedColumns) {
+    // Each thread takes a contiguous share of the (group, row tile) pairs and walks the batch in
+    // ranges of kInPlaceSamples samples, every pair of its share per range: a range's rows are
+    // then read piece after piece along each row (a few pages), where a walk over the whole
+    // batch per tile jumped a row's length at every sample (a TLB miss and a cache miss each).
+#pragma omp parallel
+    {
+      const index_t pairs = sh.groups * tiles;
+      const index_t threads = omp_get_num_threads(), me = omp_get_thread_num();
+      const index_t lo = pairs * me / threads, hi = pairs * (me + 1) / threads;
+      for (index_t i0 = 0; i0 < b.count; i0 += kInPlaceSamples) {
+        const index_t i1 = std::min(b.count, i0 + kInPlaceSamples);
+        const bool accumulate = o.accumulate || i0 > 0;
+        for (index_t gt = lo; gt < hi; ++gt) {
+          const index_t g = gt / tiles, t = gt % tiles;
+          for (index_t item = t * col_blocks; item < items; item += tiles * col_blocks)
+            for (index_t cb = 0; cb < col_blocks; ++cb) {
+              const Item it = item_of(g, item + cb);
+              if (it.n == RT)
+                back_product_any(static_cast<int>(it.nc), RowsInPlace<D, T>{b, g, it.j0}, i0,
+                                 i1, b.rows, it.j0, it.n, it.c0, it.out->R, ws.ld,
+                                 it.out->init, o.reg2, accumulate, it.out->out);
+              else
+                back_product_tail<D>(b, g, i0, i1, it.j0, it.n, it.c0, it.nc, it.out->R, ws.ld,
+                                     it.out->init, o.reg2, accumulate, it.out->out);
+            }
+        }
+      }
+    }
+    return;
+  }
+  // one group's packed rows: packed[(t count + i) RT + jj] = a_i[t RT + jj] (kept from call to
+  // call: no allocation in an iteration once the shapes are seen)
+  const D* data = data_of<D>(b);
+  thread_local std::vector<T> packed_rows;
+  if (static_cast<index_t>(packed_rows.size()) < tiles * b.count * RT)
+    packed_rows.resize(static_cast<std::size_t>(tiles * b.count * RT));
+  T* packed = packed_rows.data();
+  thread_local std::vector<T> packed_coefficients;
+  const index_t panel_size = n_out * col_blocks * b.count * kBlockColumns;
+  if (static_cast<index_t>(packed_coefficients.size()) < panel_size)
+    packed_coefficients.resize(static_cast<std::size_t>(panel_size));
+  T* panels = packed_coefficients.data();
+#pragma omp parallel
+  for (index_t g = 0; g < sh.groups; ++g) {
+#pragma omp for schedule(static)
+    for (index_t i = 0; i < b.count; ++i) {
+      const index_t k = data_sample(b, g, i);  // < 0: another rank's sample
+      const D* a = data + (k < 0 ? 0 : k) * b.rows;
+      for (index_t t = 0; t < tiles; ++t) {
+        T* dst = packed + (t * b.count + i) * RT;
+        for (index_t jj = 0; jj < RT; ++jj) {
+          const index_t j = t * RT + jj;
+          dst[jj] = k >= 0 && j < b.rows ? common::data_value<T>(a[j]) : T(0);
+        }
+      }
+    }
+    // the coefficients of each output's column blocks packed sample-major: one stream of
+    // broadcasts per block instead of kBlockColumns a column's length apart
+#pragma omp for schedule(static)
+    for (index_t ob = 0; ob < n_out * col_blocks; ++ob) {
+      const index_t out = ob / col_blocks, cb = ob % col_blocks;
+      const index_t c0 = g * sh.columns + cb * kBlockColumns;
+      const index_t nc = std::min<index_t>(kBlockColumns, (g + 1) * sh.columns - c0);
+      const T* R = outputs[out].R + c0 * ws.ld;
+      T* panel = panels + ob * b.count * kBlockColumns;
+      for (index_t i = 0; i < b.count; ++i)
+        for (index_t c = 0; c < nc; ++c) panel[i * kBlockColumns + c] = R[c * ws.ld + i];
+    }
+#pragma omp for schedule(static)
+    for (index_t item = 0; item < items; ++item) {
+      const Item it = item_of(g, item);
+      const index_t ob = (it.out - outputs) * col_blocks + item % col_blocks;
+      back_product_any(static_cast<int>(it.nc), PackedRowTile<T>{packed + it.t * b.count * RT},
+                       0, b.count, b.rows, it.j0, it.n, it.c0,
+                       panels + ob * b.count * kBlockColumns, index_t(0), it.out->init, o.reg2,
+                       o.accumulate, it.out->out);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace bilevel::kernels::cpu::BILEVEL_CPU_ISA
