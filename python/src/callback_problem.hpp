@@ -1,0 +1,173 @@
+// CallbackProblem for bilevel._bilevel (python/src/module.cpp): a problem whose oracles are
+// Python callables, with the type slots that let Python's garbage collector see through them.
+#pragma once
+
+#include "conversions.hpp"
+
+#include <memory>
+#include <utility>
+
+namespace bilevel::python {
+namespace nb = nanobind;
+
+/// A problem whose oracles are Python callables on one instance's (x, y) as NumPy vectors:
+///   grad_y_g(x, y) -> gy;  grad_f(x, y) -> (fx, fy);  hvp_jvp(x, y, v) -> (hv, jv);
+///   values(x, y) -> (f, g)
+/// on the CPU executor, instances one after another. Deterministic (full-batch) oracles, or,
+/// with lower_samples / upper_samples > 0 (g and f are sums over that many samples), each
+/// callable also receives the batch's sample indices as a last argument (an int64 NumPy array,
+/// or None for a full pass): grad_y_g and hvp_jvp the lower batch's, grad_f the upper batch's,
+/// values(x, y, lower, upper) both.
+class CallbackProblem final : public Problem<double> {
+ public:
+  CallbackProblem(index_t dx, index_t dy, nb::callable grad_y_g, nb::callable grad_f,
+                  nb::callable hvp_jvp, nb::callable values, index_t lower_samples,
+                  index_t upper_samples)
+      : exec_(make_executor(Backend::cpu)), dx_(dx), dy_(dy), lower_samples_(lower_samples),
+        upper_samples_(upper_samples), grad_y_g_(std::move(grad_y_g)),
+        grad_f_(std::move(grad_f)), hvp_jvp_(std::move(hvp_jvp)), values_(std::move(values)) {
+    BILEVEL_EXPECTS(dx > 0 && dy > 0, "CallbackProblem: dim_x and dim_y must be > 0, got "
+                                          << dx << " and " << dy);
+    BILEVEL_EXPECTS(lower_samples >= 0 && upper_samples >= 0,
+                    "CallbackProblem: lower_samples and upper_samples must be >= 0 (0: the "
+                    "callbacks compute whole g and f), got "
+                        << lower_samples << " and " << upper_samples);
+    BILEVEL_EXPECTS((lower_samples > 0) == (upper_samples > 0),
+                    "CallbackProblem: give both lower_samples and upper_samples (the callbacks "
+                    "then receive batch indices), or neither; got "
+                        << lower_samples << " and " << upper_samples);
+  }
+  std::string name() const override { return "python callbacks"; }
+  std::shared_ptr<Executor> executor() const override { return exec_; }
+  index_t dim_x() const override { return dx_; }
+  index_t dim_y() const override { return dy_; }
+  index_t lower_samples() const override { return lower_samples_; }
+  index_t upper_samples() const override { return upper_samples_; }
+  bool capturable() const override { return false; }
+
+  void grad_y_g(const Batch& batch, ConstMatrixView<double> x, ConstMatrixView<double> y,
+                MatrixView<double> out) override {
+    for (index_t b = 0; b < x.cols; ++b)
+      put(sampled() ? call(grad_y_g_, "grad_y_g", column(x, b), column(y, b), indices(batch, b))
+                    : call(grad_y_g_, "grad_y_g", column(x, b), column(y, b)),
+          dy_, "grad_y_g", out, b);
+  }
+  void grad_f(const Batch& batch, ConstMatrixView<double> x, ConstMatrixView<double> y,
+              MatrixView<double> fx, MatrixView<double> fy) override {
+    for (index_t b = 0; b < x.cols; ++b) {
+      nb::object r = sampled() ? call(grad_f_, "grad_f", column(x, b), column(y, b),
+                                      indices(batch, b))
+                               : call(grad_f_, "grad_f", column(x, b), column(y, b));
+      const auto pair = returned_pair<nb::object>(r, "grad_f", "(fx, fy)");
+      if (!fx.empty()) put(pair.first, dx_, "grad_f (fx)", fx, b);
+      put(pair.second, dy_, "grad_f (fy)", fy, b);
+    }
+  }
+  void hvp_jvp(const Batch& batch, ConstMatrixView<double> x, ConstMatrixView<double> y,
+               ConstMatrixView<double> v, MatrixView<double> hv, MatrixView<double> jv) override {
+    for (index_t b = 0; b < x.cols; ++b) {
+      nb::object r = sampled() ? call(hvp_jvp_, "hvp_jvp", column(x, b), column(y, b),
+                                      column(v, b), indices(batch, b))
+                               : call(hvp_jvp_, "hvp_jvp", column(x, b), column(y, b),
+                                      column(v, b));
+      const auto pair = returned_pair<nb::object>(r, "hvp_jvp", "(hv, jv)");
+      if (!hv.empty()) put(pair.first, dy_, "hvp_jvp (hv)", hv, b);
+      if (!jv.empty()) put(pair.second, dx_, "hvp_jvp (jv)", jv, b);
+    }
+  }
+  void values(const Batch& lower, const Batch& upper, ConstMatrixView<double> x,
+              ConstMatrixView<double> y, double* f_out, double* g_out) override {
+    for (index_t b = 0; b < x.cols; ++b) {
+      nb::object r = sampled() ? call(values_, "values", column(x, b), column(y, b),
+                                      indices(lower, b), indices(upper, b))
+                               : call(values_, "values", column(x, b), column(y, b));
+      const auto pair = returned_pair<double>(r, "values", "(f, g) of numbers");
+      if (f_out) f_out[b] = pair.first;
+      if (g_out) g_out[b] = pair.second;
+    }
+  }
+
+ private:
+  bool sampled() const { return lower_samples_ > 0; }
+  /// Instance b's sample indices of a batch as an int64 NumPy array; None for a full pass.
+  nb::object indices(const Batch& batch, index_t b) const {
+    if (batch.full()) return nb::none();
+    draw_batch_indices(*exec_, batch);
+    const sample_index_t* first = batch.indices + (batch.independent() ? b * batch.stride : 0);
+    auto* owned = new std::vector<std::int64_t>(first, first + batch.size);
+    nb::capsule owner(owned,
+                      [](void* p) noexcept { delete static_cast<std::vector<std::int64_t>*>(p); });
+    const size_t shape[1] = {owned->size()};
+    return nb::cast(nb::ndarray<nb::numpy, std::int64_t>(owned->data(), 1, shape, owner));
+  }
+  static nb::object column(ConstMatrixView<double> m, index_t b) {
+    return nb::cast(to_numpy(std::vector<double>(m.data + b * m.ld, m.data + b * m.ld + m.rows),
+                             {static_cast<size_t>(m.rows)}));
+  }
+  /// A callback's result as a pair, or TypeError naming the callback, what it must return and
+  /// the type it returned (not std::bad_cast).
+  template <typename E>
+  static std::pair<E, E> returned_pair(const nb::object& r, const char* what, const char* want) {
+    std::pair<E, E> out;
+    if (!nb::try_cast(r, out))
+      throw nb::type_error((std::string("CallbackProblem: ") + what + " must return a pair " +
+                            want + ", got " + nb::type_name(r.type()).c_str())
+                               .c_str());
+    return out;
+  }
+  template <typename... A>
+  static nb::object call(const nb::callable& f, const char* what, A&&... args) {
+    try {
+      return f(std::forward<A>(args)...);
+    } catch (nb::python_error& e) {
+      if (e.matches(PyExc_KeyboardInterrupt)) throw Interrupted{};
+      throw;
+    }
+  }
+  /// Copies a returned array (anything NumPy can read, DLPack arrays included) into column b.
+  static void put(const nb::object& value, index_t n, const char* what, MatrixView<double> out,
+                  index_t b) {
+    Vector v;
+    if (!nb::try_cast(value, v))
+      throw InvalidArgument(std::string("CallbackProblem: ") + what +
+                            " must return a 1-D float64 CPU array (NumPy, or DLPack)");
+    BILEVEL_EXPECTS(static_cast<index_t>(v.shape(0)) == n,
+                    "CallbackProblem: " << what << " returned " << v.shape(0) << " values, expected "
+                                        << n);
+    std::copy(v.data(), v.data() + n, out.data + b * out.ld);
+  }
+
+  std::shared_ptr<Executor> exec_;
+  index_t dx_, dy_;
+  index_t lower_samples_, upper_samples_;  // > 0: the callbacks receive batch indices
+  nb::callable grad_y_g_, grad_f_, hvp_jvp_, values_;
+
+ public:
+  /// The callables, for Python's garbage collector: a lambda that refers to its own problem
+  /// (through the module's globals) is a cycle the collector must see through.
+  int traverse(visitproc visit, void* arg) {
+    for (nb::callable* c : {&grad_y_g_, &grad_f_, &hvp_jvp_, &values_}) Py_VISIT(c->ptr());
+    return 0;
+  }
+  void clear() {
+    for (nb::callable* c : {&grad_y_g_, &grad_f_, &hvp_jvp_, &values_}) *c = nb::callable();
+  }
+};
+
+inline int callback_problem_traverse(PyObject* self, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(self));
+  if (!nb::inst_ready(self)) return 0;
+  return nb::inst_ptr<CallbackProblem>(self)->traverse(visit, arg);
+}
+
+inline int callback_problem_clear(PyObject* self) {
+  if (nb::inst_ready(self)) nb::inst_ptr<CallbackProblem>(self)->clear();
+  return 0;
+}
+
+inline PyType_Slot callback_problem_slots[] = {
+    {Py_tp_traverse, reinterpret_cast<void*>(callback_problem_traverse)},
+    {Py_tp_clear, reinterpret_cast<void*>(callback_problem_clear)},
+    {0, nullptr}};
+
+}  // namespace bilevel::python
