@@ -4,6 +4,9 @@
 // steps converge slowly) the test says what it does reach instead.
 #include "test_support.hpp"
 
+#include <map>
+#include <sstream>
+
 namespace bilevel::test {
 namespace {
 
@@ -499,6 +502,61 @@ INSTANTIATE_TEST_SUITE_P(Presets, PresetParity, ::testing::ValuesIn(preset_names
                            for (char& c : n) c = c == '-' ? '_' : c;
                            return n;
                          });
+
+}  // namespace
+}  // namespace bilevel::test
+
+namespace bilevel::test {
+namespace {
+
+// Every option of the table reaches its own field of AlgorithmOptions, and only that field, as
+// describe_settings (what a checkpoint records) shows; bad values name the option.
+TEST(AlgorithmOptionFields, EachKeySetsItsOwnFieldAndBadValuesNameIt) {
+  const auto lines = [](const std::string& text) {
+    std::map<std::string, std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);)
+      out[line.substr(0, line.find('='))] = line.substr(line.find('=') + 1);
+    return out;
+  };
+  const AlgorithmOptions defaults = default_options("soba");
+  const auto before = lines(describe_settings(defaults));
+  ASSERT_GE(algorithm_option_fields().size(), 40u);
+  for (const AlgorithmOptionField& f : algorithm_option_fields()) {
+    ASSERT_TRUE(before.count(f.key)) << f.key << " is not in describe_settings";
+    AlgorithmOptions o = defaults;
+    const std::string old = before.at(f.key);
+    std::vector<double> value{old == "0" ? 1.0 : 0.0};
+    if (f.kind == "int" || f.kind == "seed") value = {std::stod(old) + 3};
+    if (f.kind == "real") value = {std::stod(old) * 0.5 + 0.125};
+    if (f.kind == "reals") value = {0.25, 0.375};
+    set_algorithm_option(o, f.key, value);
+    auto after = lines(describe_settings(o));
+    EXPECT_NE(after.at(f.key), old) << f.key;
+    after[f.key] = old;
+    EXPECT_EQ(after, before) << f.key << " moved another option";
+  }
+  AlgorithmOptions o = defaults;
+  // the message of what set_algorithm_option throws (empty: nothing thrown)
+  const auto thrown = [](AlgorithmOptions& opts, const std::string& key, std::vector<double> v) {
+    try {
+      set_algorithm_option(opts, key, v);
+    } catch (const InvalidArgument& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(thrown(o, "loop.momentun", {0.5}),
+            "unknown algorithm option 'loop.momentun'");
+  EXPECT_EQ(thrown(o, "loop.inner_period", {1.5}),
+            "option loop.inner_period must be a whole number >= 0, got 1.5");
+  EXPECT_EQ(thrown(o, "cg.warm_start", {2}),
+            "option cg.warm_start is 0 or 1 (a bool), got 2");
+  EXPECT_EQ(thrown(o, "loop.momentum", {0.5, 0.6}),
+            "option loop.momentum takes one value, got 2");
+  EXPECT_EQ(thrown(o, "fixed_point.nu", {}),
+            "option fixed_point.nu takes one value or one per instance, got 0");
+}
 
 }  // namespace
 }  // namespace bilevel::test

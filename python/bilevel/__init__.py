@@ -31,7 +31,7 @@ from ._bilevel import (CallbackProblem, DeviceUnavailable, DivergenceError, Hype
                        set_cpu_isa)
 
 __all__ = ["Executor", "QuadraticProblem", "HypercleanProblem", "CallbackProblem", "Problem",
-           "algorithms", "solve", "Result", "DivergenceError", "InvalidArgument", "NotSupported",
+           "algorithms", "solve", "options", "settings", "Result", "DivergenceError", "InvalidArgument", "NotSupported",
            "DeviceUnavailable", "cuda_device_count", "set_cpu_threads", "cpu_threads",
            "max_cpu_threads", "cpu_isa", "cpu_isas", "set_cpu_isa",
            "hyperclean_split", "meta_sinusoid", "check_oracles", "hypergradient", "jax_problem",
@@ -123,6 +123,29 @@ _OPTIONS = {
 }
 _PER_INSTANCE = {"inner_step", "outer_step", "neumann_eta"}
 
+# every other option of the C++ AlgorithmOptions, by its key ("loop.inner_decay" ->
+# inner_decay, "fixed_point.nu" -> fixed_point_nu): name -> (key, kind, what)
+_FIELDS = {key.replace("loop.", "", 1).replace(".", "_"): (key, kind, what)
+           for key, kind, what in _bilevel.algorithm_option_fields()}
+
+
+def _field_values(name: str, value) -> list:
+    key, kind, _ = _FIELDS[name]
+    values = (list(value) if kind == "reals" and isinstance(value, (list, tuple, np.ndarray))
+              else [value])
+    if not values:
+        raise ValueError(f"solve(): {name} must be a number or a list of one per instance, "
+                         f"got an empty {type(value).__name__}")
+    for v in values:
+        if kind == "bool":
+            if not isinstance(v, (bool, np.bool_)):
+                raise TypeError(f"solve(): {name} must be True or False, got {v!r}")
+        elif isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
+            raise TypeError(f"solve(): {name} must be a number, got {v!r}")
+        elif kind in ("int", "seed") and not float(v).is_integer():
+            raise ValueError(f"solve(): {name} must be a whole number, got {v!r}")
+    return [float(v) for v in values]
+
 
 def _check(name: str, value: Any):
     kind, _ = _OPTIONS[name]
@@ -148,27 +171,62 @@ def _check(name: str, value: Any):
     return int(value)
 
 
+def _solve_options(where: str, algorithm: str, instances: int, options: dict):
+    """The C++ SolveOptions of a preset and keyword options, each checked by name."""
+    names = {a["name"] for a in algorithms()}
+    if algorithm not in names:
+        raise ValueError(f"{where}: unknown algorithm {algorithm!r}; known: {', '.join(sorted(names))}")
+    if isinstance(instances, bool) or not isinstance(instances, (int, np.integer)) or instances < 1:
+        raise ValueError(f"{where}: instances must be an integer >= 1, got {instances!r}")
+    o = _bilevel.SolveOptions()
+    o.algorithm = algorithm
+    o.instances = int(instances)
+    settings = []
+    for name, value in options.items():
+        if name in _OPTIONS:
+            setattr(o, name, _check(name, value))
+        elif name in _FIELDS:
+            settings.append((_FIELDS[name][0], _field_values(name, value)))
+        else:
+            known = ", ".join(sorted(set(_OPTIONS) | set(_FIELDS)))
+            raise TypeError(f"{where} got an unknown option {name!r}; known: {known}")
+    o.settings = settings
+    return o
+
+
+def options() -> dict:
+    """Every keyword option of :func:`solve` and :func:`settings`: name -> what it is."""
+    out = {name: what for name, (_, what) in _OPTIONS.items()}
+    for name, (key, kind, what) in _FIELDS.items():
+        out.setdefault(name, f"{what} ({key}; " + ("one value or one per instance" if kind == "reals"
+                                                   else kind) + ")")
+    return dict(sorted(out.items()))
+
+
+def settings(algorithm: str = "stocbio", *, instances: int = 1, **options) -> str:
+    """The options a :func:`solve` with these arguments would run with, as the C++
+    ``describe_settings`` writes them and a checkpoint records them (``key=value`` lines,
+    values exact): the preset's defaults with the given options on top. (Some presets fix
+    schedule fields when the solver is made, e.g. bo-rep's normalized-momentum x update:
+    ``algorithms()`` describes each.)"""
+    return _bilevel.describe_settings(_solve_options("settings()", algorithm, instances, options))
+
+
 def solve(problem: Problem, algorithm: str = "stocbio", *, x0=None, y0=None,
           instances: int = 1, callback: Optional[Callable[[dict], None]] = None,
           progress: Optional[bool] = None, resume: Optional[Result] = None,
           **options) -> Result:
     """Runs a preset (see :func:`algorithms`) on a problem from x0, y0 (default 0;
-    ``instances`` x dim arrays or flat). Options are those of the C++ ``AlgorithmOptions``
-    (unknown names raise TypeError listing the known ones). ``callback(metrics)`` sees every
+    ``instances`` x dim arrays or flat). Options are those of the C++ ``AlgorithmOptions``,
+    every one by keyword (:func:`options` lists them, :func:`settings` shows what a run would
+    use; unknown names raise TypeError listing the known ones). ``callback(metrics)`` sees every
     evaluation; ``progress`` shows a tqdm bar (default: when tqdm is installed and stderr is a
     terminal). Ctrl-C stops the run at the next evaluation and returns the state reached
     (``Result.interrupted``). ``resume=result`` continues a finished or interrupted run of the
     same algorithm, problem and options from where it stopped (x, y, its iteration and the
     algorithm's carried state) up to ``iterations``: the same iterates as one uninterrupted
     run."""
-    names = {a["name"] for a in algorithms()}
-    if algorithm not in names:
-        raise ValueError(f"solve(): unknown algorithm {algorithm!r}; known: {', '.join(sorted(names))}")
-    if isinstance(instances, bool) or not isinstance(instances, (int, np.integer)) or instances < 1:
-        raise ValueError(f"solve(): instances must be an integer >= 1, got {instances!r}")
-    o = _bilevel.SolveOptions()
-    o.algorithm = algorithm
-    o.instances = int(instances)
+    o = _solve_options("solve()", algorithm, instances, options)
     if resume is not None:
         if not isinstance(resume, Result):
             raise TypeError(f"solve(): resume must be a Result, got {type(resume).__name__}")
@@ -183,11 +241,6 @@ def solve(problem: Problem, algorithm: str = "stocbio", *, x0=None, y0=None,
         o.start_iteration = int(resume.iteration)
         o.state = [np.ascontiguousarray(a, dtype=np.float64).reshape(-1).tolist()
                    for a in resume.state]
-    for name, value in options.items():
-        if name not in _OPTIONS:
-            known = ", ".join(sorted(_OPTIONS))
-            raise TypeError(f"solve() got an unknown option {name!r}; known: {known}")
-        setattr(o, name, _check(name, value))
     if isinstance(problem, CallbackProblem) and problem.lower_samples == 0:
         for name in ("lower_batch", "upper_batch"):
             if options.get(name):

@@ -41,6 +41,8 @@ struct SolveOptions {
   std::vector<double> inner_step, outer_step, neumann_eta;
   std::int64_t seed = -1;
   bool capture = true, independent_batches = false;
+  /// Any other option of AlgorithmOptions by its key (set_algorithm_option), applied last.
+  std::vector<std::pair<std::string, std::vector<double>>> settings;
   /// Continuing a run (solve(..., resume=result)): its iteration and carried state.
   index_t start_iteration = 0;
   std::vector<std::vector<double>> state;
@@ -150,8 +152,8 @@ nb::dict run_solver(Problem<double>& problem, Solver<double>& solver, const std:
   return out;
 }
 
-nb::dict solve(Problem<double>& problem, const SolveOptions& s, nb::object x0, nb::object y0,
-               nb::object callback) {
+/// The preset's defaults with the options given on top.
+AlgorithmOptions algorithm_options(const SolveOptions& s) {
   AlgorithmOptions o = default_options(s.algorithm);
   if (s.iterations >= 0) o.loop.iterations = s.iterations;
   if (s.inner_steps >= 0) o.loop.inner_steps = s.inner_steps;
@@ -164,9 +166,16 @@ nb::dict solve(Problem<double>& problem, const SolveOptions& s, nb::object x0, n
   if (s.neumann_terms >= 0) o.neumann.terms = s.neumann_terms;
   if (!s.neumann_eta.empty()) o.neumann.eta = s.neumann_eta;
   if (s.cg_iterations >= 0) o.cg.iterations = s.cg_iterations;
+  for (const auto& [key, values] : s.settings) set_algorithm_option(o, key, values);
   o.loop.capture = s.capture;
   o.loop.independent_batches = s.independent_batches;
   o.loop.start_iteration = s.start_iteration;
+  return o;
+}
+
+nb::dict solve(Problem<double>& problem, const SolveOptions& s, nb::object x0, nb::object y0,
+               nb::object callback) {
+  const AlgorithmOptions o = algorithm_options(s);
   auto solver = make_solver(problem, o);
   solver->restore_state(s.state);
   return run_solver(problem, *solver, s.algorithm, s.instances, x0, y0, callback);
@@ -561,7 +570,16 @@ NB_MODULE(_bilevel, m) {
       .def_rw("capture", &SolveOptions::capture)
       .def_rw("independent_batches", &SolveOptions::independent_batches)
       .def_rw("start_iteration", &SolveOptions::start_iteration)
-      .def_rw("state", &SolveOptions::state);
+      .def_rw("state", &SolveOptions::state)
+      .def_rw("settings", &SolveOptions::settings);
+  m.def("describe_settings",
+        [](const SolveOptions& s) { return describe_settings(algorithm_options(s)); });
+  m.def("algorithm_option_fields", []() {
+    nb::list out;
+    for (const AlgorithmOptionField& f : algorithm_option_fields())
+      out.append(nb::make_tuple(f.key, f.kind, f.description));
+    return out;
+  });
 
   m.def("solve", &solve, "problem"_a, "options"_a, "x0"_a.none() = nb::none(),
         "y0"_a.none() = nb::none(), "callback"_a.none() = nb::none());

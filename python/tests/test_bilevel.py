@@ -373,6 +373,63 @@ def test_jax_problem_over_minibatches_takes_the_same_steps_as_numpy_callbacks():
     np.testing.assert_allclose(got.x, want.x, rtol=1e-9, atol=1e-12)
 
 
+def test_every_algorithm_option_is_a_keyword_that_reaches_the_settings():
+    def lines(text):
+        return dict(line.split("=", 1) for line in text.strip().splitlines())
+
+    defaults = lines(bilevel.settings("soba", instances=2))
+    described = bilevel.options()
+    fields = bilevel._FIELDS
+    assert len(fields) >= 40 and set(fields) <= set(described)
+    for name, (key, kind, _) in fields.items():
+        old = defaults[key]
+        if kind == "bool":
+            value, want = old == "0", "1" if old == "0" else "0"
+        elif kind in ("int", "seed"):
+            value = int(old) + 3
+            want = str(value)
+        elif kind == "real":
+            value = float(old) * 0.5 + 0.125
+            want = value
+        else:  # per instance
+            value = [0.25, 0.375]
+            want = "0.25,0.375"
+        got = lines(bilevel.settings("soba", instances=2, **{name: value}))
+        assert (float(got[key]) if kind == "real" else got[key]) == want, (name, got[key], want)
+        # and nothing else moved
+        assert {k: v for k, v in got.items() if k != key} == {k: v for k, v in defaults.items()
+                                                               if k != key}, name
+
+
+def test_bad_option_values_are_refused_by_name():
+    with pytest.raises(ValueError, match="inner_period must be a whole number, got 1.5"):
+        bilevel.settings("bo-rep", inner_period=1.5)
+    with pytest.raises(TypeError, match="cg_warm_start must be True or False, got 2"):
+        bilevel.settings("aid-cg", cg_warm_start=2)
+    with pytest.raises(ValueError, match="fixed_point_nu must be a number or a list"):
+        bilevel.settings("soba", fixed_point_nu=[])
+    with pytest.raises(ValueError, match="option lv_hba.bound must be finite, got nan"):
+        bilevel.settings("lv-hba", lv_hba_bound=float("nan"))
+    with pytest.raises(ValueError, match="option f2sa.steps must be a whole number >= 0, got -1"):
+        bilevel.settings("f2sa", f2sa_steps=-1)
+    with pytest.raises(TypeError, match="unknown option 'outer_decays'"):
+        bilevel.settings("soba", outer_decays=0.5)
+    # a range is the solver's to check, with its own words
+    q = Quadratic()
+    with pytest.raises(ValueError, match=r"momentum mu must be in \[0, 1\), got 1.5"):
+        bilevel.solve(q.problem(), "bo-rep", iterations=2, momentum=1.5)
+
+
+def test_a_schedule_option_set_by_keyword_changes_the_run():
+    q = Quadratic()
+    common = dict(iterations=50, inner_steps=5, inner_step=0.5, outer_step=0.5, neumann_eta=1.0)
+    plain = bilevel.solve(q.problem(), "stocbio", **common)
+    decayed = bilevel.solve(q.problem(), "stocbio", outer_decay=0.5, **common)
+    # beta_k = 0.5 (k + 1)^-0.5: smaller steps, so after 50 iterations x is farther from x*
+    x_star = q.answer()
+    assert np.linalg.norm(decayed.x[0] - x_star) > 2 * np.linalg.norm(plain.x[0] - x_star)
+
+
 def test_wrong_callback_output_is_named():
     q = Quadratic()
     bad = bilevel.CallbackProblem(4, 6, grad_y_g=lambda x, y: np.zeros(5),

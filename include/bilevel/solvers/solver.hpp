@@ -190,6 +190,22 @@ UpperUpdate preset_upper_update(const std::string& name);
 /// (Checkpoint::settings) and what ranks of one run compare.
 std::string describe_settings(const AlgorithmOptions& options);
 
+/// One option of AlgorithmOptions reachable by name: `key` as describe_settings writes it
+/// ("loop.inner_decay", "fixed_point.nu"), `kind` one of "int", "real", "reals" (per instance:
+/// one value for all or one per instance), "bool", "seed", and what it is.
+struct AlgorithmOptionField {
+  std::string key, kind, description;
+};
+/// The options set_algorithm_option takes (the schedule's and every estimator part's that shape
+/// the iterates; not the run length, evaluations, checkpoints or capture).
+const std::vector<AlgorithmOptionField>& algorithm_option_fields();
+/// Sets option `key` of `o` from `values` (one value; 1 or more for "reals"). InvalidArgument
+/// naming the key for an unknown key, a count other than one, a non-integer or negative "int" or
+/// "seed", a non-finite value, or a "bool" other than 0 or 1. Ranges (a momentum in [0, 1), ...)
+/// are the solver's to check, when it is made.
+void set_algorithm_option(AlgorithmOptions& o, const std::string& key,
+                          const std::vector<double>& values);
+
 /// One preset: its name, what it is, its source, what it needs of a problem.
 struct AlgorithmInfo {
   std::string name;
