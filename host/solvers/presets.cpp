@@ -82,6 +82,18 @@ struct Soba {
   }
 };
 
+// SABA (Dagreou et al.): SOBA's single loop with SAGA tables on its five directions, over fixed
+// batches of the run's batch sizes; its steps are constant (the paper's, and benchopt's)
+struct Saba {
+  static void defaults(AlgorithmOptions& o) { o.loop.inner_steps = 1; }
+  template <typename T>
+  static Estimator<T> build(const AlgorithmOptions&, ScheduleOptions& loop) {
+    loop.upper = UpperUpdate::sgd;
+    return make_saba_estimator<T>(
+        SabaOptions{loop.inner_step, loop.lower_batch, loop.upper_batch, loop.seed});
+  }
+};
+
 // TTSA (Hong et al.): alpha_k ~ k^-2/5, beta_k ~ k^-3/5, K = 10 terms
 struct Ttsa {
   static void defaults(AlgorithmOptions& o) {
@@ -228,6 +240,8 @@ const std::vector<Preset>& presets() {
                  "Dagreou et al. 2022, arXiv 2201.13409", "HVP"}),
       row<Soba>({"ma-soba", "SOBA with a moving average of the x direction",
                  "Chen, Xu, Zhang 2023, arXiv 2306.12067", "HVP"}),
+      row<Saba>({"saba", "SOBA with SAGA variance reduction of its five directions over fixed batches, constant steps",
+                 "Dagreou et al. 2022, arXiv 2201.13409; benchopt solvers/saba.py", "HVP"}),
       row<Ttsa>({"ttsa", "one inner step (alpha_k ~ k^-2/5), random-truncation Neumann, x step ~ k^-3/5, projection",
                  "Hong et al. 2023, arXiv 2007.05170", "HVP"}),
       row<BoRep>({"bo-rep", "init refinement, N inner steps every I iterations, one step on z, normalized momentum",

@@ -145,6 +145,17 @@ struct LvHbaOptions {
   double bound = 1000.0;            ///< u
 };
 
+/// SABA (Dagreou et al., arXiv 2201.13409): SOBA's single loop with SAGA variance reduction on
+/// each direction (grad_y g, H v, J v on the lower batch; grad_y f, grad_x f on the upper one),
+/// over fixed batches of the given sizes, with constant steps. Memory: per instance, one stored
+/// term per batch of each kind: (2 dy + dx) lower batches + (dy + dx) upper batches values.
+struct SabaOptions {
+  std::vector<double> rho{0.1};  ///< the step on y and v, per instance (1 or B values)
+  index_t lower_batch = 0;       ///< samples per lower batch (0: all, one batch)
+  index_t upper_batch = 0;       ///< samples per upper batch (0: all, one batch)
+  std::uint64_t seed = 0;        ///< the batch picks' hash seed
+};
+
 /// What the unrolled estimator returns.
 enum class UnrolledMode {
   itd,   ///< reverse mode through the D inner steps (exact gradient of f(x, y_D(x)))
@@ -185,6 +196,8 @@ template <typename T>
 std::unique_ptr<HypergradientEstimator<T>> make_f2sa_estimator(F2saOptions options);
 template <typename T>
 std::unique_ptr<HypergradientEstimator<T>> make_lv_hba_estimator(LvHbaOptions options);
+template <typename T>
+std::unique_ptr<HypergradientEstimator<T>> make_saba_estimator(SabaOptions options);
 
 /// A uniform draw in [0, 1) for (seed, stream, iteration), the same on every machine: random
 /// choices that the host makes between kernel launches (never a device read-back).
