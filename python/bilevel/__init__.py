@@ -31,7 +31,8 @@ from ._bilevel import (CallbackProblem, DeviceUnavailable, DivergenceError, Hype
                        set_cpu_isa)
 
 __all__ = ["Executor", "QuadraticProblem", "HypercleanProblem", "CallbackProblem", "Problem",
-           "algorithms", "solve", "options", "settings", "Result", "DivergenceError", "InvalidArgument", "NotSupported",
+           "algorithms", "solve", "options", "settings", "Result", "DivergenceError",
+           "InvalidArgument", "NotSupported",
            "DeviceUnavailable", "cuda_device_count", "set_cpu_threads", "cpu_threads",
            "max_cpu_threads", "cpu_isa", "cpu_isas", "set_cpu_isa",
            "hyperclean_split", "meta_sinusoid", "check_oracles", "hypergradient", "jax_problem",
