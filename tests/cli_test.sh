@@ -130,6 +130,12 @@ BILEVEL_MEMORY_LIMIT=5000000 "$bin" hyperclean --data synthetic --samples 60000 
   --train 50000 --validation 5000 --test 5000 --instances 4 --backend cpu >"$work/out" 2>&1
 rc=$?
 check "nothing fits: refused, host residence named" $([ $rc -eq 1 ] && grep -q "but 5.0 MB are available" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+# SABA's tables (one stored term per fixed batch) count in the plan: at batch 8 they are 1.3 GB,
+# and the refusal names the batch size that fits
+BILEVEL_MEMORY_LIMIT=200000000 "$bin" hyperclean --data synthetic --samples 60000 --features 64 \
+  --train 50000 --validation 5000 --test 5000 --backend cpu --algo saba --batch 8 --iters 2 >"$work/out" 2>&1
+rc=$?
+check "SABA's tables planned and a batch that fits named" $([ $rc -eq 1 ] && grep -q "the run needs 1.30 GB on CPU .*solver state 1.29 GB) but 200.0 MB are available; it would fit with --batch 64 (fewer SABA tables" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
 
 # 2d. run length in epochs, and the default that scales with the data
 "$bin" hyperclean --data synthetic --samples 7000 --features 10 --train 5000 --validation 1000 \

@@ -132,11 +132,20 @@ template <typename T>
 MemoryDecision plan_memory(Executor& exec, const HypercleanArgs& a, index_t features, int classes,
                            index_t ranks) {
   const DataPrecision precision = parse_data_precision(a.data_precision);
+  // SABA's tables (one stored term per fixed batch) on top of the solver's arrays
+  const auto tables = [&](index_t instances, index_t train, index_t batch) {
+    return preset_table_values(a.run.algo, train, (features + 1) * classes, train, a.validation,
+                               batch, batch, false) *
+           static_cast<std::size_t>(instances) * sizeof(T);
+  };
   const auto plan = [&](DataPrecision p, index_t instances, index_t train,
-                        DataResidence r = DataResidence::device) {
-    return HypercleanProblem<T>::memory_plan(train, a.validation, a.test, features, classes,
-                                             instances, a.batch, p, a.run.independent_batches,
-                                             solver_x_arrays(a.run.algo), r);
+                        DataResidence r = DataResidence::device, index_t batch = 0) {
+    batch = batch > 0 ? batch : a.batch;
+    HypercleanMemory m = HypercleanProblem<T>::memory_plan(
+        train, a.validation, a.test, features, classes, instances, batch, p,
+        a.run.independent_batches, solver_x_arrays(a.run.algo), r);
+    m.solver += tables(instances, train, batch);
+    return m;
   };
   const std::size_t available = exec.memory_available();
   const auto parts = [&](const HypercleanMemory& p) {
@@ -179,6 +188,16 @@ MemoryDecision plan_memory(Executor& exec, const HypercleanArgs& a, index_t feat
     if (b.total() <= available)
       fits.push_back("--data-precision bf16 (" + human_bytes(double(b.total())) + ")");
   }
+  if (tables(a.run.instances, a.train, a.batch) > 0)
+    for (index_t batch = 2 * a.batch; batch < a.train; batch *= 2) {
+      const HypercleanMemory b = plan(precision, a.run.instances, a.train, DataResidence::device,
+                                      batch);
+      if (b.total() <= available) {
+        fits.push_back("--batch " + std::to_string(batch) + " (fewer SABA tables: " +
+                       human_bytes(double(b.total())) + ")");
+        break;
+      }
+    }
   for (index_t nb = a.run.instances - 1; nb >= 1; --nb) {
     const HypercleanMemory b = plan(precision, nb, a.train);
     if (b.total() <= available) {

@@ -336,4 +336,20 @@ int solver_x_arrays(const std::string& preset_name) {
   return 6;  // bda, lv-hba, user combinations
 }
 
+std::size_t preset_table_values(const std::string& preset, index_t dx, index_t dy,
+                                index_t lower_samples, index_t upper_samples,
+                                index_t lower_batch, index_t upper_batch,
+                                bool upper_depends_on_x) {
+  if (preset != "saba") return 0;
+  // batches of one level (0, or a batch of all of them: one batch)
+  const auto batches = [](index_t n, index_t b) -> std::size_t {
+    if (n <= 0 || b <= 0 || b >= n) return 1;
+    return static_cast<std::size_t>((n + b - 1) / b);
+  };
+  const std::size_t lower = batches(lower_samples, lower_batch);
+  const std::size_t upper = batches(upper_samples, upper_batch);
+  const auto x = static_cast<std::size_t>(dx), y = static_cast<std::size_t>(dy);
+  return lower * (2 * y + x) + upper * (y + (upper_depends_on_x ? x : 0));
+}
+
 }  // namespace bilevel

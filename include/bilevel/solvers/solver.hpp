@@ -114,6 +114,16 @@ struct SolveResult {
 /// planning memory when x is large (hyper-cleaning: one entry per training sample).
 int solver_x_arrays(const std::string& preset);
 
+/// Values per instance that a preset's estimator keeps on top of those (and of the y-sized
+/// arrays every solver holds), for the same planning: SABA's tables, one stored term per fixed
+/// batch - (2 dy + dx) per lower batch and dy (+ dx where f depends on x) per upper batch, with
+/// batches of `lower_batch` of `lower_samples` and `upper_batch` of `upper_samples` (0: one
+/// batch). 0 for the other presets.
+std::size_t preset_table_values(const std::string& preset, index_t dx, index_t dy,
+                                index_t lower_samples, index_t upper_samples,
+                                index_t lower_batch, index_t upper_batch,
+                                bool upper_depends_on_x);
+
 template <typename T>
 class Solver {
  public:
