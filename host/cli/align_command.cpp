@@ -90,6 +90,7 @@ int run_bandit(AlignArgs a) {
       y0(static_cast<std::size_t>((a.actions - 1) * a.instances), T(0));
   const SolveResult<T> r = make_alignment_solver(problem, o)->run(x0, y0, observe);
   progress.finish();
+  for (const std::string& w : r.warnings) std::fprintf(stderr, "  warning: %s\n", w.c_str());
 
   const std::vector<double> star = problem.optimal_reward();
   const double star_norm =
@@ -215,6 +216,7 @@ int run_gridworld(AlignArgs a) {
   const SolveResult<T> r = solver->run(std::vector<T>(nu0.begin(), nu0.end()),
                                        std::vector<T>(q0.begin(), q0.end()), observe);
   progress.finish();
+  for (const std::string& w : r.warnings) std::fprintf(stderr, "  warning: %s\n", w.c_str());
 
   // the learned reward's own optimal policy (the lower level solved exactly)
   const std::vector<double> q = problem.soft_optimal_q(std::vector<double>(r.x.begin(), r.x.end()));

@@ -163,6 +163,7 @@ int run(const HpoArgs& a) {
   auto solver = make_solver(problem, o);
   const SolveResult<T> r = solver->run(x0, y0, observe);
   progress.finish();
+  for (const std::string& w : r.warnings) std::fprintf(stderr, "  warning: %s\n", w.c_str());
   const Fit tuned = fit(r.x, 1);
 
   std::vector<double> weights(static_cast<std::size_t>(d));

@@ -163,6 +163,7 @@ int run(const MetaArgs& a) {
   auto solver = make_meta_solver(problem, o);
   const SolveResult<T> r = solver->run(x0, y0, observe);
   progress.finish();
+  for (const std::string& w : r.warnings) std::fprintf(stderr, "  warning: %s\n", w.c_str());
 
   // meta-test: new tasks of the test split, adapted from the learned x
   MetaMlpSpec test_spec = spec;

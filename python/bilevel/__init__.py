@@ -130,21 +130,21 @@ _FIELDS = {key.replace("loop.", "", 1).replace(".", "_"): (key, kind, what)
            for key, kind, what in _bilevel.algorithm_option_fields()}
 
 
-def _field_values(name: str, value) -> list:
+def _field_values(where: str, name: str, value) -> list:
     key, kind, _ = _FIELDS[name]
     values = (list(value) if kind == "reals" and isinstance(value, (list, tuple, np.ndarray))
               else [value])
     if not values:
-        raise ValueError(f"solve(): {name} must be a number or a list of one per instance, "
+        raise ValueError(f"{where}: {name} must be a number or a list of one per instance, "
                          f"got an empty {type(value).__name__}")
     for v in values:
         if kind == "bool":
             if not isinstance(v, (bool, np.bool_)):
-                raise TypeError(f"solve(): {name} must be True or False, got {v!r}")
+                raise TypeError(f"{where}: {name} must be True or False, got {v!r}")
         elif isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
-            raise TypeError(f"solve(): {name} must be a number, got {v!r}")
+            raise TypeError(f"{where}: {name} must be a number, got {v!r}")
         elif kind in ("int", "seed") and not float(v).is_integer():
-            raise ValueError(f"solve(): {name} must be a whole number, got {v!r}")
+            raise ValueError(f"{where}: {name} must be a whole number, got {v!r}")
     return [float(v) for v in values]
 
 
@@ -187,7 +187,7 @@ def _solve_options(where: str, algorithm: str, instances: int, options: dict):
         if name in _OPTIONS:
             setattr(o, name, _check(name, value))
         elif name in _FIELDS:
-            settings.append((_FIELDS[name][0], _field_values(name, value)))
+            settings.append((_FIELDS[name][0], _field_values(where, name, value)))
         else:
             known = ", ".join(sorted(set(_OPTIONS) | set(_FIELDS)))
             raise TypeError(f"{where} got an unknown option {name!r}; known: {known}")
