@@ -103,7 +103,7 @@ TEST(SobaPreset, StochasticNoiseBallShrinksWithTheStep) {
 
 /// SABA on the same stochastic quadratic with the same batches and steps: its SAGA tables
 /// remove the minibatch noise, so with constant steps it converges to x* itself (linearly:
-/// measured 5e-15 of ||x*||), where SOBA stays in its noise ball (12% here). SAGA wants a
+/// measured 2e-15 of ||x*||), where SOBA stays in its noise ball (12% here). SAGA wants a
 /// smaller step than 1 / L_g (at 0.4 ~ 0.85 / L_g with these batches it diverged): 0.2, 0.1.
 TEST(SabaPreset, ConvergesToTheSolutionWithConstantStepsAndMinibatches) {
   const QuadraticData q = problem();

@@ -9,23 +9,18 @@
 // With those directions, at (x_k, y_k, v_k):
 //   y <- y - rho D[grad_y g];  v <- v - rho (D[H v] - D[grad_y f]);  h = D[grad_x f] - D[J v]
 // (bilevel's v solves H v = fy: benchopt's is its negative). Constant steps, as in the paper.
-// Batches are picked uniformly with replacement from a hash of (seed, iteration), where
-// benchopt walks a shuffled order of them per epoch.
+// Batches are picked uniformly with replacement by the library's Philox draw (keyed by the seed,
+// the lower or upper stream and the iteration, as the minibatch sampler's), where benchopt walks
+// a shuffled order of them per epoch.
 #include <bilevel/estimators.hpp>
+
+#include "../../kernels/common/philox.hpp"
 
 #include <algorithm>
 #include <cstdint>
 
 namespace bilevel {
 namespace {
-
-/// splitmix64: a fixed hash of (seed, iteration, stream) to a batch id.
-std::uint64_t mix(std::uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 /// The fixed batches of one level: batch j is samples [j size, min((j + 1) size, n)).
 struct Partition {
@@ -115,8 +110,8 @@ class SabaEstimator final : public HypergradientEstimator<T> {
                 MatrixView<T> h) override {
     Problem<T>& p = ctx.problem;
     Ops<T>& ops = p.executor()->template ops<T>();
-    const auto k = static_cast<std::uint64_t>(ctx.iteration);
-    const index_t i = pick(k, 1, lower_), j = pick(k, 2, upper_);
+    const index_t i = pick(SampleStream::lower_step, ctx.iteration, lower_),
+                  j = pick(SampleStream::upper, ctx.iteration, upper_);
     const Batch lower = batch(lower_, lower_samples_, i), upper = batch(upper_, upper_samples_, j);
     // at (x_k, y_k, v_k): fx, fy on upper batch j; gy, H v, J v on lower batch i
     p.single_point_oracles(lower, upper, x, y, v_.view(), gy_.fresh.view(), hv_.fresh.view(),
@@ -157,10 +152,11 @@ class SabaEstimator final : public HypergradientEstimator<T> {
   }
 
  private:
-  index_t pick(std::uint64_t k, std::uint64_t stream, const Partition& part) const {
+  /// The batch of iteration k for one level: Philox (seed, stream, k), uniform over its batches.
+  index_t pick(SampleStream stream, index_t k, const Partition& part) const {
     if (part.batches <= 1) return 0;
-    const std::uint64_t r = mix(mix(options_.seed ^ (stream << 56)) ^ k);
-    return static_cast<index_t>(r % static_cast<std::uint64_t>(part.batches));
+    return kernels::common::sample_index(options_.seed, static_cast<std::uint32_t>(stream),
+                                         static_cast<std::uint32_t>(k), 0, 0, part.batches);
   }
   static Batch batch(const Partition& part, Array<sample_index_t>& samples, index_t j) {
     Batch b;

@@ -153,7 +153,7 @@ struct SabaOptions {
   std::vector<double> rho{0.1};  ///< the step on y and v, per instance (1 or B values)
   index_t lower_batch = 0;       ///< samples per lower batch (0: all, one batch)
   index_t upper_batch = 0;       ///< samples per upper batch (0: all, one batch)
-  std::uint64_t seed = 0;        ///< the batch picks' hash seed
+  std::uint64_t seed = 0;        ///< the batch picks' Philox seed
 };
 
 /// What the unrolled estimator returns.
