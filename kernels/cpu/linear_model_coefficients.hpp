@@ -55,7 +55,8 @@ void logits_any(int nc, const T* at, index_t rows, const T* const* w, T* z) {
   with_columns<kLogitColumns>(nc, [&](auto n) { logits_block<decltype(n)::value>(at, rows, w, z); });
 }
 
-/// Softmax cross-entropy coefficients of one instance for the TS samples of a packed tile,
+/// Softmax cross-entropy coefficients of one instance for the TS samples of a tile (packed, or
+/// rows read in place),
 /// vectorized over the samples (common::SoftmaxCrossEntropy's arithmetic in the same order per
 /// sample, exp_nonpositive for exp: libm's scalar exp was a fifth of a B = 64 iteration).
 /// z[c TS + r]: the instance's logits (overwritten by p), u: V's (nullptr: no H v, J v);
@@ -347,29 +348,34 @@ void coefficient_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>&
                 xs[bi * tile + r] = k[r] >= 0 ? b.x[k[r] + (g * sh.width + b0 + bi) * b.ldx] : T(0);
           // coefficients of each (instance, sample): an instance's columns of rg and rh are
           // written down the tile's batch positions, not across the instances' columns.
-          // Softmax cross-entropy on a packed tile: vectorized over the tile's samples (all of
-          // them own samples: a sharded call packs only its own).
+          // Softmax cross-entropy: vectorized over the tile's samples, packed (TS samples) or
+          // read in place (kRowBlock; a short block's repeated last row is computed, not
+          // stored). All of them own samples: a sharded call takes only its own.
           if constexpr (std::is_same_v<Loss, common::SoftmaxCrossEntropy>) {
-            if (packing && !o.jv_loss) {
-              T weight[TS];
-              int label[TS];
-              index_t pos[TS];
-              for (index_t r = 0; r < TS; ++r) {
+            if (!o.jv_loss) {
+              constexpr index_t most_tile = TS > kRowBlock ? TS : kRowBlock;
+              T weight[most_tile];
+              int label[most_tile];
+              index_t pos[most_tile];
+              for (index_t r = 0; r < tile; ++r) {
                 label[r] = r < m ? static_cast<int>(b.labels[k[r]]) : 0;
                 pos[r] = r < m ? position(g, i0 + r) : 0;
               }
               for (index_t bi = 0; bi < nbi; ++bi) {
                 const index_t inst = g * sh.width + b0 + bi;
-                for (index_t r = 0; r < TS; ++r)
+                for (index_t r = 0; r < tile; ++r)
                   weight[r] = r >= m ? T(0)
                               : b.x  ? b.scale * common::sigmoid(xs[bi * tile + r])
                                      : b.scale;
-                softmax_ce_tile<TS>(&logits[bi * C * TS],
-                                    second ? &logits[(wcols + bi * C) * TS] : nullptr, C, weight,
-                                    label, pos, m, ws.ld,
-                                    o.grad ? ws.rg + inst * C * ws.ld : nullptr,
-                                    o.hv ? ws.rh + inst * C * ws.ld : nullptr,
-                                    o.jv ? ws.cross + inst * ws.ld : nullptr);
+                T* z = &logits[bi * C * tile];
+                const T* u = second ? &logits[(wcols + bi * C) * tile] : nullptr;
+                T* rg = o.grad ? ws.rg + inst * C * ws.ld : nullptr;
+                T* rh = o.hv ? ws.rh + inst * C * ws.ld : nullptr;
+                T* cross = o.jv ? ws.cross + inst * ws.ld : nullptr;
+                if (packing)
+                  softmax_ce_tile<TS>(z, u, C, weight, label, pos, m, ws.ld, rg, rh, cross);
+                else
+                  softmax_ce_tile<kRowBlock>(z, u, C, weight, label, pos, m, ws.ld, rg, rh, cross);
               }
               continue;
             }
