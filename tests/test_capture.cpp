@@ -109,7 +109,10 @@ INSTANTIATE_TEST_SUITE_P(Presets, CapturedRuns,
                                            Case{"itd-bio", 1, 1}, Case{"fom", 1, 1},
                                            // with and without the correction (q = 0.2)
                                            Case{"ufom", 2, 2}, Case{"bda", 1, 1},
-                                           Case{"sl-bamm", 1, 1}, Case{"f2sa", 1, 1}),
+                                           Case{"sl-bamm", 1, 1}, Case{"f2sa", 1, 1},
+                                           // full-batch restarts (period 200 / 32 = 6) and the
+                                           // recursion
+                                           Case{"srba", 2, 2}),
                          [](const auto& info) {
                            std::string n = info.param.name;
                            for (char& c : n) c = c == '-' ? '_' : c;

@@ -121,6 +121,47 @@ TEST(SabaPreset, ConvergesToTheSolutionWithConstantStepsAndMinibatches) {
   EXPECT_GT(soba, 1e-2 * norm(q.solution_x()));  // the same steps and batches without the tables
 }
 
+/// SRBA on the same stochastic quadratic, batches and steps: its SARAH-recursive directions,
+/// restarted from full batches every period iterations (benchopt's rule: (200/16 + 200/16) / 2
+/// -> 12), remove the minibatch noise as SABA's tables do, so with constant steps it converges to
+/// x* itself, where SOBA stays in its noise ball.
+TEST(SrbaPreset, ConvergesToTheSolutionWithConstantStepsAndMinibatches) {
+  const QuadraticData q = problem();
+  AlgorithmOptions o = base_options(q, "srba", 4000);
+  o.loop.lower_batch = o.loop.upper_batch = 16;
+  o.loop.inner_step = {0.2};
+  o.loop.outer_step = {0.1};
+  o.loop.seed = 50;
+  const double srba = run_distance(o, q);
+  o.name = "soba";
+  const double soba = run_distance(o, q);
+  RecordProperty("srba", std::to_string(srba));
+  RecordProperty("soba", std::to_string(soba));
+  EXPECT_LT(srba, 1e-10 * norm(q.solution_x()));
+  EXPECT_GT(soba, 1e-2 * norm(q.solution_x()));
+}
+
+/// The restart period: benchopt's (n_inner + n_outer) / 2 / batch, per level's own batch; a
+/// given period is kept; with full batches every iteration restarts, and the recursion is then
+/// exact: SRBA is full-batch SOBA, iterate for iterate.
+TEST(SrbaPreset, PeriodFollowsBenchoptsRuleAndFullBatchesMakeItSoba) {
+  EXPECT_EQ(srba_default_period(20000, 64, 5000, 64), 195);  // int(25000 * 0.5 / 64)
+  EXPECT_EQ(srba_default_period(200, 16, 200, 16), 12);
+  EXPECT_EQ(srba_default_period(200, 0, 200, 0), 1);
+  EXPECT_EQ(srba_default_period(100, 200, 30, 0), 1);
+  const QuadraticData q = problem();
+  AlgorithmOptions o = base_options(q, "srba", 50);
+  o.loop.inner_step = {0.2};
+  o.loop.outer_step = {0.1};
+  o.fixed_point.nu = {0.2};
+  SolveResult<double> srba, soba;
+  run_distance(o, q, &srba);
+  o.name = "soba";
+  run_distance(o, q, &soba);
+  EXPECT_EQ(srba.x, soba.x);
+  EXPECT_EQ(srba.y, soba.y);
+}
+
 /// TTSA's steps decay (alpha_k ~ k^-2/5, beta_k ~ k^-3/5) and its Neumann estimate is random
 /// (K = 10 terms: bias (1 - eta mu)^10, below 1e-3 here), with a variance that dominates: the
 /// noise in x scales like sqrt(beta_k) ~ k^-0.3. Averaged over 8 seeds, the distance to x*

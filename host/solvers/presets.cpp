@@ -94,6 +94,18 @@ struct Saba {
   }
 };
 
+// SRBA (Dagreou et al. 2024): SOBA's directions SARAH-recursive between full-batch restarts,
+// constant steps (benchopt's solvers/srba.py)
+struct Srba {
+  static void defaults(AlgorithmOptions& o) { o.loop.inner_steps = 1; }
+  template <typename T>
+  static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions& loop) {
+    loop.upper = UpperUpdate::sgd;
+    return make_srba_estimator<T>(
+        SrbaOptions{loop.inner_step, o.srba_period, loop.lower_batch, loop.upper_batch});
+  }
+};
+
 // TTSA (Hong et al.): alpha_k ~ k^-2/5, beta_k ~ k^-3/5, K = 10 terms
 struct Ttsa {
   static void defaults(AlgorithmOptions& o) {
@@ -242,6 +254,8 @@ const std::vector<Preset>& presets() {
                  "Chen, Xu, Zhang 2023, arXiv 2306.12067", "HVP"}),
       row<Saba>({"saba", "SOBA with SAGA variance reduction of its five directions over fixed batches, constant steps",
                  "Dagreou et al. 2022, arXiv 2201.13409; benchopt solvers/saba.py", "HVP"}),
+      row<Srba>({"srba", "SOBA with SARAH-recursive directions, full batches every period iterations, constant steps",
+                 "Dagreou et al. 2024, arXiv 2302.08766; benchopt solvers/srba.py", "HVP"}),
       row<Ttsa>({"ttsa", "one inner step (alpha_k ~ k^-2/5), random-truncation Neumann, x step ~ k^-3/5, projection",
                  "Hong et al. 2023, arXiv 2007.05170", "HVP"}),
       row<BoRep>({"bo-rep", "init refinement, N inner steps every I iterations, one step on z, normalized momentum",
@@ -333,6 +347,9 @@ int solver_x_arrays(const std::string& preset_name) {
   if (p == "bo-rep" || p == "ma-soba" || p == "f2sa" || p == "itd-bio" || p == "fom" ||
       p == "ufom")
     return 5;
+  // the solver's 3, the previous x, D_x and J v at both points, and one more that covers its
+  // 7 y-sized arrays beyond the 12 the plan counts (dy < dx on hyper-cleaning)
+  if (p == "srba") return 8;
   return 6;  // bda, lv-hba, user combinations
 }
 

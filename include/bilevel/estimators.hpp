@@ -156,6 +156,17 @@ struct SabaOptions {
   std::uint64_t seed = 0;        ///< the batch picks' Philox seed
 };
 
+/// SRBA (Dagreou et al., arXiv 2302.08766): SOBA's three directions made SARAH-recursive (each
+/// moves by the minibatch term at the new point minus the same batch's term at the previous
+/// point), restarted from full batches every `period` iterations, with constant steps. Two
+/// single-point oracle calls per iteration; memory: the previous point and the three directions.
+struct SrbaOptions {
+  std::vector<double> rho{0.1};  ///< the step on y and v, per instance (1 or B values)
+  index_t period = 0;            ///< full-batch restart every period iterations (0: benchopt's rule)
+  index_t lower_batch = 0;       ///< the run's batch sizes, for the period's rule (0: full data)
+  index_t upper_batch = 0;
+};
+
 /// What the unrolled estimator returns.
 enum class UnrolledMode {
   itd,   ///< reverse mode through the D inner steps (exact gradient of f(x, y_D(x)))
@@ -198,6 +209,13 @@ template <typename T>
 std::unique_ptr<HypergradientEstimator<T>> make_lv_hba_estimator(LvHbaOptions options);
 template <typename T>
 std::unique_ptr<HypergradientEstimator<T>> make_saba_estimator(SabaOptions options);
+template <typename T>
+std::unique_ptr<HypergradientEstimator<T>> make_srba_estimator(SrbaOptions options);
+/// SRBA's restart period when SrbaOptions::period is 0: benchopt's (n_inner + n_outer) / 2 /
+/// batch with each level's own batch, floor((n_lower / b_lower + n_upper / b_upper) / 2), at
+/// least 1 (a full batch counts as one batch).
+index_t srba_default_period(index_t lower_samples, index_t lower_batch, index_t upper_samples,
+                            index_t upper_batch);
 
 /// A uniform draw in [0, 1) for (seed, stream, iteration), the same on every machine: random
 /// choices that the host makes between kernel launches (never a device read-back).

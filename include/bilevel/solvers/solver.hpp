@@ -182,6 +182,7 @@ struct AlgorithmOptions {
   F2saOptions f2sa;        ///< steps and alpha default to loop.inner_steps and loop.inner_step
   double ufom_probability = 0.2;  ///< q of UFOM
   double bda_aggregation = 0.6;   ///< mu of BDA (authors' code)
+  index_t srba_period = 0;        ///< SRBA's full-batch restart period (0: benchopt's rule)
   LvHbaOptions lv_hba;            ///< alpha defaults to loop.outer_step
 };
 
