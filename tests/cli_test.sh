@@ -37,6 +37,24 @@ check "negative batch rejected" $([ $rc -ne 0 ] && grep -q -- "--batch: must be 
 "$bin" quadratic --algo magic >"$work/out" 2>&1
 rc=$?
 check "unknown algorithm rejected" $([ $rc -ne 0 ] && grep -q -- "--algo: magic not in" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+# --set: any algorithm option by its key; bad keys and values name the argument
+"$bin" quadratic --set fixed_point.nuu=0.1 --iters 1 --backend cpu >"$work/out" 2>&1
+rc=$?
+check "--set with an unknown key rejected" $([ $rc -ne 0 ] && grep -q -- "--set: unknown algorithm option 'fixed_point.nuu'" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+"$bin" quadratic --set neumann.terms=x --iters 1 --backend cpu >"$work/out" 2>&1
+rc=$?
+check "--set with a non-number rejected" $([ $rc -ne 0 ] && grep -q -- "'neumann.terms=x': 'x' is not a finite number" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+"$bin" quadratic --set neumann.terms=2.5 --iters 1 --backend cpu >"$work/out" 2>&1
+rc=$?
+check "--set with a fractional count rejected" $([ $rc -ne 0 ] && grep -q -- "option neumann.terms must be a whole number >= 0, got 2.5" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+# it reaches the solver: stocBiO with 0 Neumann terms (v = eta fy) stops short of x*, with 30 it
+# gets there (as run 1)
+"$bin" quadratic --dx 6 --dy 9 --samples 120 --batch 0 --iters 150 --neumann-terms 30 \
+  --set neumann.terms=0 --backend cpu --metrics "$work/set.jsonl" >"$work/out" 2>&1
+rel=$(tail -n1 "$work/set.jsonl" | grep -o '"max_relative_distance":[^,}]*' | cut -d: -f2)
+check "--set neumann.terms=0 overrides --neumann-terms 30" $(awk -v r="$rel" 'BEGIN{exit !(r > 1e-3)}'; echo $?) "max_relative_distance=$rel"
+"$bin" algorithms --options >"$work/out" 2>&1
+check "algorithms --options lists the keys" $(grep -q "^srba_period *int" "$work/out"; echo $?) "$(cat "$work/out")"
 "$bin" quadratic --instances 3 --outer-step 0.1,0.2 --iters 1 --backend cpu >"$work/out" 2>&1
 rc=$?
 check "step count mismatch rejected" $([ $rc -eq 1 ] && grep -q "outer_step (beta): expected 1 value or one per instance (3), got 2" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"

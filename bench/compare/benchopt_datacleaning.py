@@ -51,6 +51,17 @@ BEST = {
 }
 
 
+# Our presets at benchopt's best parameters above (`--ours srba:benchopt`): its batch, its
+# step_size on y and v, step_size / outer_ratio on x (both constant in SABA and SRBA, as ours),
+# and SRBA's period int((n_inner + n_outer) period_frac / batch) with the protocol's 20000 + 5000
+# samples. The x step needs no rescaling: --protocol benchopt's g and f are benchopt's functions.
+SAME = {
+    "saba": ["--batch", "64", "--inner-step", "0.1", "--outer-step", str(0.1 / 1e-3)],
+    "srba": ["--batch", "64", "--inner-step", "1e-3", "--outer-step", str(1e-3 / 1e-5),
+             "--set", f"srba_period={int((20000 + 5000) * 512.0 / 64)}"],
+}
+
+
 def load(path, name):
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
@@ -103,12 +114,16 @@ def run_benchopt(bench, solver_name, seed, seconds, eval_every, rows):
 
 
 def run_ours(cli, algo, seed, seconds, eval_every, rows, threads):
+    """`algo`, or `algo:benchopt` for benchopt's best parameters of that solver (SAME)."""
+    name, _, params = algo.partition(":")
     with tempfile.TemporaryDirectory() as tmp:
         metrics = Path(tmp) / "m.jsonl"
         iters = 200000
-        cmd = [cli, "hyperclean", "--protocol", "benchopt", "--algo", algo, "--seed", str(seed),
+        cmd = [cli, "hyperclean", "--protocol", "benchopt", "--algo", name, "--seed", str(seed),
                "--iters", str(iters), "--eval-every", str(eval_every), "--no-baselines",
                "--backend", "cpu", "--metrics", str(metrics)]
+        if params == "benchopt":
+            cmd += SAME[name]
         if threads:
             cmd += ["--threads", str(threads)]
         # stop it at the time budget: the metrics lines written so far are the curve
@@ -157,7 +172,9 @@ def main():
     ap.add_argument("--cli", required=True, help="the bilevel command")
     ap.add_argument("--idx", default="/usr/share/datasets/fashion-mnist", help="IDX folder")
     ap.add_argument("--solvers", default="SOBA,StocBiO")
-    ap.add_argument("--ours", default="soba,stocbio")
+    ap.add_argument("--ours", default="soba,stocbio",
+                    help="our presets; PRESET:benchopt runs it at benchopt's best parameters "
+                         "(saba, srba)")
     ap.add_argument("--seeds", default="1,2,3,4,5")
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--eval-every", type=int, default=512, help="benchopt's eval_freq")
@@ -181,7 +198,9 @@ def main():
             run_benchopt(args.benchmark.resolve(), name, seed, args.seconds, args.eval_every, rows)
         for algo in filter(None, args.ours.split(",")):
             print(f"bilevel {algo} seed {seed}", file=sys.stderr, flush=True)
-            run_ours(cli, algo, seed, args.seconds, args.ours_eval_every, rows, args.threads)
+            # at benchopt's parameters (its batch 64) every benchopt eval_freq iterations
+            every = args.eval_every if algo.endswith(":benchopt") else args.ours_eval_every
+            run_ours(cli, algo, seed, args.seconds, every, rows, args.threads)
     with open(args.out / "runs.jsonl", "w") as f:
         for r in rows:
             f.write(json.dumps(r) + "\n")

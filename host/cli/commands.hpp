@@ -5,11 +5,13 @@
 
 #include <bilevel/distributed.hpp>
 #include <bilevel/executor.hpp>
+#include <bilevel/solvers/solver.hpp>
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace bilevel::cli {
 
@@ -35,12 +37,17 @@ struct RunOptions {
   index_t checkpoint_every = 500;
   std::string resume;            ///< --resume FILE
   bool independent_batches = false;  ///< --independent-batches
+  /// --set KEY=V[,V...]: any algorithm option by its key (algorithm_option_fields), applied
+  /// after every other option, so it wins.
+  std::vector<std::string> settings;
 };
+/// Applies RunOptions::settings to `o` (set_algorithm_option, in command-line order).
+void apply_settings(const RunOptions& run, AlgorithmOptions& o);
 /// Registers --backend, --precision, --metrics and --no-graph on `cmd` (every solving command).
 void add_execution_options(CLI::App* cmd, std::string& backend, std::string& precision,
                            std::string& metrics, bool& graphs);
 /// Registers --backend, --precision, --metrics, --seed, --algo, --instances, --no-graph,
-/// --checkpoint, --checkpoint-every and --resume on `cmd`.
+/// --checkpoint, --checkpoint-every, --resume and --set on `cmd`.
 void add_run_options(CLI::App* cmd, RunOptions& o, const std::string& seed_help);
 
 /// The executor for --backend; says on stderr when `auto` falls back to the CPU, and why. On the

@@ -40,7 +40,41 @@ bool finite_number(const std::string& text, double& v) {
          std::isfinite(v);
 }
 
+/// "KEY=V1,V2" as the key and its values; the error in words, or empty.
+std::string parse_setting(const std::string& text, std::string& key, std::vector<double>& values) {
+  const std::size_t eq = text.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == text.size())
+    return "must be KEY=VALUE or KEY=V1,V2,... (keys: bilevel algorithms --options), got '" +
+           text + "'";
+  key = text.substr(0, eq);
+  values.clear();
+  std::stringstream list(text.substr(eq + 1));
+  for (std::string item; std::getline(list, item, ',');) {
+    double v = 0;
+    if (!finite_number(item, v))
+      return "'" + text + "': '" + item + "' is not a finite number";
+    values.push_back(v);
+  }
+  if (values.empty() || text.back() == ',') return "'" + text + "': a value is missing";
+  return {};
+}
+
 }  // namespace
+
+void apply_settings(const RunOptions& run, AlgorithmOptions& o) {
+  for (const std::string& text : run.settings) {
+    std::string key;
+    std::vector<double> values;
+    const std::string error = parse_setting(text, key, values);
+    BILEVEL_EXPECTS(error.empty(), "--set " << error);
+    try {
+      set_algorithm_option(o, key, values);
+    } catch (const InvalidArgument& e) {
+      throw InvalidArgument("--set " + text + ": " + e.what() +
+                            " (bilevel algorithms --options lists the keys)");
+    }
+  }
+}
 
 CLI::Validator positive_number() {
   return CLI::Validator(
@@ -137,6 +171,24 @@ void add_run_options(CLI::App* cmd, RunOptions& o, const std::string& seed_help)
   cmd->add_option("--resume", o.resume,
                   "Continue the run from this checkpoint (to the iterates of the uninterrupted "
                   "run)");
+  cmd->add_option("--set", o.settings,
+                  "KEY=VALUE or KEY=V1,V2,...: any algorithm option by its key (bilevel "
+                  "algorithms --options lists them), after every other option; repeatable")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            std::string key;
+            std::vector<double> values;
+            std::string error = parse_setting(text, key, values);
+            if (!error.empty()) return error;
+            AlgorithmOptions scratch;
+            try {
+              set_algorithm_option(scratch, key, values);
+            } catch (const InvalidArgument& e) {
+              return e.what() + std::string(" (bilevel algorithms --options lists the keys)");
+            }
+            return {};
+          },
+          "KEY=VALUES"));
 }
 
 std::shared_ptr<Executor> make_cli_executor(const std::string& backend_name) {

@@ -239,6 +239,11 @@ int run(const HypercleanArgs& a) {
                static_cast<long long>(iterations), static_cast<double>(iterations) / per_epoch,
                static_cast<long long>(a.batch), static_cast<long long>(n), length_why.c_str(),
                step_why);
+  if (root && !a.run.settings.empty()) {
+    std::string set;
+    for (const std::string& t : a.run.settings) set += " " + t;
+    std::fprintf(stderr, "  --set:%s\n", set.c_str());
+  }
 
   BaselineResult plain, oracle;
   // The baselines train as long as the run (at least 1500 steps): a baseline stopped early is
@@ -275,6 +280,7 @@ int run(const HypercleanArgs& a) {
   o.cg = CgOptions{a.cg_iterations, true};
   o.fixed_point = FixedPointOptions{1, o.neumann.eta, true};
   o.truncated_neumann = TruncatedNeumannOptions{10, o.neumann.eta, a.run.seed};
+  apply_settings(a.run, o);
 
   Progress progress;
   std::vector<double> last_acc, last_val_loss;

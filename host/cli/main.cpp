@@ -4,7 +4,7 @@
 //   bilevel meta       [options]   meta-learning (MAML, FOMAML, ANIL, iMAML) on sinusoid tasks
 //   bilevel align      [options]   policy alignment (A-PARL) on a bandit with a known answer
 //   bilevel plot FILES -o PIC      curves of recorded runs (gnuplot)
-//   bilevel algorithms             the algorithms this build knows
+//   bilevel algorithms             the algorithms this build knows (--options: their options)
 //   bilevel devices                the backends available here
 #include "commands.hpp"
 
@@ -95,6 +95,9 @@ int main(int argc, char** argv) {
   std::function<int()> run_hpo = bilevel::cli::add_hpo_command(app);
 
   CLI::App* algorithms = app.add_subcommand("algorithms", "List the algorithms");
+  bool list_options = false;
+  algorithms->add_flag("--options", list_options,
+                       "List the algorithm options that --set takes, with their kinds");
   CLI::App* devices = app.add_subcommand("devices", "List the backends available here");
 
   try {
@@ -108,6 +111,11 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   try {
+    if (algorithms->parsed() && list_options) {
+      for (const bilevel::AlgorithmOptionField& f : bilevel::algorithm_option_fields())
+        std::printf("%-26s %-6s %s\n", f.key.c_str(), f.kind.c_str(), f.description.c_str());
+      return 0;
+    }
     if (algorithms->parsed()) {
       for (const bilevel::AlgorithmInfo& a : bilevel::algorithm_presets())
         std::printf(a.name.size() > 9 ? "%s\n          %s\n          source: %s; needs: %s\n"

@@ -98,6 +98,7 @@ int run(const QuadraticArgs& a) {
   o.cg = CgOptions{a.cg_iterations, true};
   o.fixed_point = FixedPointOptions{1, o.neumann.eta, true};
   o.truncated_neumann = TruncatedNeumannOptions{10, o.neumann.eta, a.run.seed};
+  apply_settings(a.run, o);
   for (double s : o.loop.inner_step)
     if (s > 2.0 / l_g)
       BILEVEL_EXPECTS(false, "--inner-step " << s << " is too large for L_g = " << l_g
