@@ -18,6 +18,7 @@
 #include <bilevel/problems/mlp.hpp>
 #include <bilevel/problems/quadratic.hpp>
 #include <bilevel/problems/per_task_quadratic.hpp>
+#include <bilevel/problems/finite_sum_quadratic.hpp>
 #include <bilevel/problems/gridworld_alignment.hpp>
 #include <bilevel/problems/policy_alignment.hpp>
 #include <bilevel/sampling.hpp>
