@@ -37,6 +37,18 @@ check "negative batch rejected" $([ $rc -ne 0 ] && grep -q -- "--batch: must be 
 "$bin" quadratic --algo magic >"$work/out" 2>&1
 rc=$?
 check "unknown algorithm rejected" $([ $rc -ne 0 ] && grep -q -- "--algo: magic not in" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+# benchopt's quadratics: SRBA reaches the closed-form x* of a synthetic instance; a file that is
+# not one is refused by name
+"$bin" quadratics --dx 4 --dy 6 --inner-samples 96 --outer-samples 64 --iters 3000 --eval-every 0 \
+  --backend cpu --metrics "$work/qs.jsonl" >"$work/out" 2>&1
+rc=$?
+rel=$(tail -n1 "$work/qs.jsonl" | grep -o '"relative_distance":\[[^],]*' | cut -d[ -f2)
+check "quadratics: srba reaches x*" $([ $rc -eq 0 ] && awk -v r="$rel" 'BEGIN{exit !(r < 1e-8)}'; echo $?) "rc=$rc rel=$rel: $(cat "$work/out")"
+printf 'not a quadratics file at all, but longer than forty bytes of header' >"$work/bad.bin"
+"$bin" quadratics --data "$work/bad.bin" --backend cpu >"$work/out" 2>&1
+rc=$?
+check "quadratics: a foreign file refused by name" $([ $rc -ne 0 ] && grep -q "bad.bin: not a quadratics file" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+
 # --set: any algorithm option by its key; bad keys and values name the argument
 "$bin" quadratic --set fixed_point.nuu=0.1 --iters 1 --backend cpu >"$work/out" 2>&1
 rc=$?

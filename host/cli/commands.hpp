@@ -18,6 +18,7 @@ namespace bilevel::cli {
 /// Each registers a subcommand on `app`; the returned function runs it when it was parsed
 /// (its exit code), and returns -1 otherwise.
 std::function<int()> add_quadratic_command(CLI::App& app);
+std::function<int()> add_quadratics_command(CLI::App& app);
 std::function<int()> add_hyperclean_command(CLI::App& app);
 std::function<int()> add_meta_command(CLI::App& app);
 std::function<int()> add_align_command(CLI::App& app);

@@ -1,6 +1,7 @@
 // `bilevel`: the command-line tool.
 //   bilevel hyperclean [options]   data hyper-cleaning (Fashion-MNIST, IDX, LIBSVM, synthetic)
 //   bilevel quadratic  [options]   stocBiO / AID-CG / ITD-BiO on a quadratic with a known answer
+//   bilevel quadratics [options]   benchopt's quadratics (per-sample dense matrices, known x*)
 //   bilevel meta       [options]   meta-learning (MAML, FOMAML, ANIL, iMAML) on sinusoid tasks
 //   bilevel align      [options]   policy alignment (A-PARL) on a bandit with a known answer
 //   bilevel plot FILES -o PIC      curves of recorded runs (gnuplot)
@@ -88,6 +89,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   std::function<int()> run_quadratic = bilevel::cli::add_quadratic_command(app);
+  std::function<int()> run_quadratics = bilevel::cli::add_quadratics_command(app);
   std::function<int()> run_hyperclean = bilevel::cli::add_hyperclean_command(app);
   std::function<int()> run_meta = bilevel::cli::add_meta_command(app);
   std::function<int()> run_align = bilevel::cli::add_align_command(app);
@@ -146,7 +148,7 @@ int main(int argc, char** argv) {
                     bilevel::make_executor(bilevel::Backend::cuda, d)->device_name().c_str());
       return 0;
     }
-    for (const auto& command : {run_quadratic, run_hyperclean, run_meta, run_align, run_plot, run_hpo}) {
+    for (const auto& command : {run_quadratic, run_quadratics, run_hyperclean, run_meta, run_align, run_plot, run_hpo}) {
       const int rc = command();
       if (rc >= 0) return rc;
     }
