@@ -44,6 +44,14 @@ TEST(FiniteSumQuadratic, ClosedFormsAgree) {
   EXPECT_LT(norm(gy.to_host()), 1e-10);
   hypergradient(p, x.cview(), y.cview(), h.view(), HypergradientOptions{"cg", 6, 0});
   EXPECT_LT(relative_error(h.to_host(), q.hypergradient(x0)), 1e-8);
+  // benchopt's metric on the executor: ||grad F(x)||^2 at x0, and 0 at x*
+  Array<double> metric(cpu(), 1, 1);
+  p.evaluation_metrics(x.cview(), y.cview(), metric.data());
+  const std::vector<double> g0 = q.hypergradient(x0);
+  EXPECT_NEAR(metric.to_host()[0], norm(g0) * norm(g0), 1e-10 * norm(g0) * norm(g0));
+  Array<double> at(cpu(), 4, 1, xs);
+  p.evaluation_metrics(at.cview(), y.cview(), metric.data());
+  EXPECT_LT(metric.to_host()[0], 1e-18);
 }
 
 /// A minibatch's oracle is the mean of its samples' (the host's arithmetic), shared or per

@@ -35,6 +35,24 @@ FiniteSumQuadraticProblem<T>::FiniteSumQuadraticProblem(std::shared_ptr<Executor
     const std::vector<double> mean = data.mean(l);
     levels_[k].full = Array<T>(exec_, rows_, 1, std::vector<T>(mean.begin(), mean.end()));
   }
+  const std::vector<double> g = data.value_function_hessian();
+  const std::vector<double> c = data.hypergradient(std::vector<double>(static_cast<std::size_t>(dx_), 0.0));
+  value_hessian_ = Array<T>(exec_, dx_, dx_, std::vector<T>(g.begin(), g.end()));
+  gradient_at_zero_ = Array<T>(exec_, dx_, 1, std::vector<T>(c.begin(), c.end()));
+}
+
+template <typename T>
+void FiniteSumQuadraticProblem<T>::evaluation_metrics(ConstMatrixView<T> x, ConstMatrixView<T> y,
+                                                      T* out) {
+  check("evaluation_metrics", x, y);
+  Ops<T>& ops = exec_->ops<T>();
+  MatrixView<T> h(tmp_x_.data(), dx_, x.cols, dx_);
+  // h = G x + grad F(0) 1'
+  ops.gemm(Op::none, Op::none, T(1), value_hessian_.view(), x, T(0), h);
+  ops.gemm(Op::none, Op::none, T(1), gradient_at_zero_.view(),
+           ConstMatrixView<T>(ones_.data(), 1, x.cols, 1), T(1), h);
+  // out = ||h||^2 per instance
+  ops.batch_dot(h, h, out);
 }
 
 template <typename T>

@@ -111,8 +111,11 @@ FiniteSumQuadraticLevel generate(index_t dx, index_t dy, index_t n, double mu, d
   return l;
 }
 
+}  // namespace
+
 /// The Hessian of F (dx x dx): J' Hf_yy J + Hf_xx + C_f J + (C_f J)', J = -Hg_yy^{-1} C_g'.
-std::vector<double> upper_hessian(const FiniteSumQuadraticData& q) {
+std::vector<double> FiniteSumQuadraticData::value_function_hessian() const {
+  const FiniteSumQuadraticData& q = *this;
   const index_t dx = q.dx, dy = q.dy;
   const Sizes s = sizes_of(dx, dy);
   const std::vector<double> g = q.mean(q.inner), f = q.mean(q.outer);
@@ -132,8 +135,6 @@ std::vector<double> upper_hessian(const FiniteSumQuadraticData& q) {
       h[r + c * dx] += hfx[r + c * dx] + cj[r + c * dx] + cj[c + r * dx];
   return h;
 }
-
-}  // namespace
 
 void FiniteSumQuadraticData::validate() const {
   BILEVEL_EXPECTS(dx > 0 && dy > 0, "finite-sum quadratic: dx and dy must be > 0, got " << dx
@@ -224,7 +225,7 @@ std::vector<double> FiniteSumQuadraticData::solution_x() const {
   for (double& v : rhs) v = -v;
   std::vector<double> x;
   try {
-    x = linalg::spd_solve(upper_hessian(*this), rhs, dx, 1);
+    x = linalg::spd_solve(value_function_hessian(), rhs, dx, 1);
   } catch (const InvalidArgument&) {
     throw InvalidArgument(
         "finite-sum quadratic: the Hessian of the value function F is not positive definite "
@@ -254,7 +255,7 @@ FiniteSumQuadraticData FiniteSumQuadraticData::random(index_t dx, index_t dy, in
     // benchopt's defaults: L = 1 for both Hessians, L_cross 0.1
     q.inner = generate(dx, dy, n_inner, mu, 0.1, rng);
     q.outer = generate(dx, dy, n_outer, mu, 0.1, rng);
-    const std::vector<double> e = linalg::symmetric_eigenvalues(upper_hessian(q), dx);
+    const std::vector<double> e = linalg::symmetric_eigenvalues(q.value_function_hessian(), dx);
     if (e.front() >= 1e-12 && q.lower_hessian_spectrum().first > 0) return q;
   }
   throw InvalidArgument("finite-sum quadratic: no strongly convex value function in 20 draws");

@@ -60,6 +60,8 @@ struct FiniteSumQuadraticData {
   std::vector<double> solution_y(const std::vector<double>& x) const;
   /// grad F(x) = grad_x f + J' grad_y f at y*(x), with J = dy*/dx = -Hyy_g^{-1} C_g'.
   std::vector<double> hypergradient(const std::vector<double>& x) const;
+  /// The Hessian of F (dx x dx): J' Hf_yy J + Hf_xx + C_f J + (C_f J)'.
+  std::vector<double> value_function_hessian() const;
   /// The x with grad F(x) = 0 (F is quadratic: one solve with its Hessian).
   std::vector<double> solution_x() const;
   /// Smallest and largest eigenvalues of the mean Hyy of g.
@@ -78,6 +80,12 @@ class FiniteSumQuadraticProblem final : public Problem<T> {
   index_t lower_samples() const override { return levels_[0].n; }
   index_t upper_samples() const override { return levels_[1].n; }
   bool supports_independent_batches() const override { return true; }
+  /// benchopt's metric at every evaluation: ||grad F(x)||^2 = ||G x + grad F(0)||^2 with the
+  /// closed form's G (value_function_hessian), per instance.
+  std::vector<std::string> evaluation_metric_names() const override {
+    return {"hypergradient_norm_squared"};
+  }
+  void evaluation_metrics(ConstMatrixView<T> x, ConstMatrixView<T> y, T* out) override;
 
   void reserve(index_t instances, index_t max_batch) override;
   void grad_y_g(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
@@ -123,6 +131,7 @@ class FiniteSumQuadraticProblem final : public Problem<T> {
   Level levels_[2];
   index_t reserved_instances_ = 0, reserved_batch_ = 0;
   Array<T> gathered_, means_, ones_, tmp_y_, tmp_x_, dots_;
+  Array<T> value_hessian_, gradient_at_zero_;  ///< G and grad F(0), for the metric
 };
 
 extern template class FiniteSumQuadraticProblem<float>;
