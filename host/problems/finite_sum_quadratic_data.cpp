@@ -177,13 +177,15 @@ std::vector<double> FiniteSumQuadraticData::mean(const FiniteSumQuadraticLevel& 
   std::vector<double> out;
   out.reserve(static_cast<std::size_t>(packed_rows()));
   for (int p = 0; p < 5; ++p) {
+    // sample by sample (sequential reads: a 3 GB level in one pass), sums in sample order
     const index_t size = part_size(s, p);
     const std::vector<double>& v = *parts(l, p);
-    for (index_t r = 0; r < size; ++r) {
-      double sum = 0;
-      for (index_t i = 0; i < l.n; ++i) sum += v[i * size + r];
-      out.push_back(sum / static_cast<double>(l.n));
+    std::vector<double> sum(static_cast<std::size_t>(size), 0.0);
+    for (index_t i = 0; i < l.n; ++i) {
+      const double* sample = v.data() + i * size;
+      for (index_t r = 0; r < size; ++r) sum[r] += sample[r];
     }
+    for (const double t : sum) out.push_back(t / static_cast<double>(l.n));
   }
   return out;
 }

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Same-run comparison on benchopt's quadratics: benchmark_bilevel's own JAX solvers against
+`bilevel quadratics` on the same instance, benchopt's metric ||grad F(x)||^2 against wall clock.
+
+The instance: benchmark_bilevel's best-parameter configuration (config/quadratics_021424_
+best_params.yml at 3ad65dc: 32768 inner and 1024 outer samples, dim_inner 100, dim_outer 10,
+mu_inner 0.1, L_cross 0.1, random_state 2442). benchopt's side builds it with its own Dataset;
+ours reads the same draws from the file benchopt_quadratic_data.py writes (--data). Both run
+its solvers' best parameters (batch 64, step_size 0.1, outer_ratio 1, SRBA's period_frac 1/2,
+SABA's zero memory) in float32 (benchopt's JAX default; ours --precision float), and are timed
+from the outside as in benchopt_datacleaning.py (jax.block_until_ready at each evaluation;
+ours: its run's own clock). Evaluations every --eval-every iterations on both sides.
+
+  python3 bench/compare/benchopt_quadratic_data.py --benchmark BB --out q.bin \\
+      --n-samples-inner 32768 --n-samples-outer 1024 --dim-inner 100 --dim-outer 10
+  python3 bench/compare/benchopt_quadratics.py --benchmark BB --data q.bin \\
+      --cli build/release/host/cli/bilevel --seeds 1,2,3,4,5 --seconds 10 --out DIR
+"""
+import argparse
+import importlib.util
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DATASET = dict(L_cross_inner=0.1, L_cross_outer=0.1, mu_inner=0.1, n_samples_inner=32768,
+               n_samples_outer=1024, dim_inner=100, dim_outer=10)
+BEST = {"SABA": dict(batch_size=64, mode_init_memory="zero", outer_ratio=1.0, step_size=0.1),
+        "SRBA": dict(batch_size=64, outer_ratio=1.0, period_frac=0.5, step_size=0.1)}
+OURS = ["--batch", "64", "--inner-step", "0.1", "--outer-step", "0.1", "--precision", "float"]
+
+
+def load(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_benchopt(bench, name, seed, seconds, eval_every, rows):
+    import jax
+    if str(bench) not in sys.path:
+        sys.path.insert(0, str(bench))
+    dataset = load(bench / "datasets" / "simulated.py", "bb_simulated").Dataset.get_instance(**DATASET)
+    objective = load(bench / "objective.py", "bb_objective").Objective.get_instance()
+    objective.set_data(**dataset.get_data())
+    Solver = load(bench / "solvers" / f"{name.lower()}.py", f"bb_{name.lower()}").Solver
+    params = dict(BEST[name])
+    if name == "SABA" and "mode_init_memory" not in Solver.parameters:
+        params["init_memory"] = params.pop("mode_init_memory")
+    solver = Solver.get_instance(**params, eval_freq=eval_every, random_state=seed)
+    solver.set_objective(**objective.get_objective())
+    start = [None]
+
+    def callback():
+        jax.block_until_ready((solver.inner_var, solver.outer_var))
+        now = time.perf_counter()
+        if start[0] is None:
+            start[0] = now
+        value = objective.evaluate_result(**solver.get_result())["value"]
+        rows.append({"side": "benchopt", "solver": name, "seed": seed,
+                     "seconds": now - start[0], "value": float(value)})
+        return now - start[0] < seconds
+
+    solver.run(callback)
+
+
+def run_ours(cli, data, algo, seed, seconds, eval_every, rows, threads):
+    with tempfile.TemporaryDirectory() as tmp:
+        metrics = Path(tmp) / "m.jsonl"
+        cmd = [cli, "quadratics", "--data", str(data), "--algo", algo, "--seed", str(seed),
+               "--iters", "10000000", "--eval-every", str(eval_every), "--backend", "cpu",
+               "--metrics", str(metrics)] + OURS
+        if threads:
+            cmd += ["--threads", str(threads)]
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + seconds + 120  # (reading the file comes first)
+        while p.poll() is None and time.time() < deadline:
+            time.sleep(0.5)
+            if metrics.exists():
+                lines = metrics.read_text().splitlines()
+                if lines and json.loads(lines[-1]).get("seconds", 0) >= seconds:
+                    break
+        p.kill()
+        p.wait()
+        for line in metrics.read_text().splitlines():
+            m = json.loads(line)
+            if "summary" in m or "hypergradient_norm_squared" not in m:
+                continue
+            rows.append({"side": "bilevel", "solver": algo, "seed": seed, "seconds": m["seconds"],
+                         "value": m["hypergradient_norm_squared"][0]})
+
+
+def table(rows, times, thresholds):
+    keys = sorted({(r["side"], r["solver"]) for r in rows})
+    out = ["| side | solver | " + " | ".join(f"value at {t:g} s" for t in times) + " | " +
+           " | ".join(f"time to {e:g}" for e in thresholds) + " |",
+           "|---|---|" + "---|" * (len(times) + len(thresholds))]
+    for side, solver in keys:
+        seeds = sorted({r["seed"] for r in rows if (r["side"], r["solver"]) == (side, solver)})
+        at, reach = [], []
+        for s in seeds:
+            curve = sorted((r["seconds"], r["value"]) for r in rows
+                           if (r["side"], r["solver"], r["seed"]) == (side, solver, s))
+            at.append([min([v for t, v in curve if t <= limit] or [float("nan")]) for limit in times])
+            reach.append([next((t for t, v in curve if v <= th), float("inf")) for th in thresholds])
+        med = statistics.median
+        cells = [f"{med([a[k] for a in at]):.3e}" for k in range(len(times))]
+        cells += [(lambda v: "not reached" if v == float("inf") else f"{v:.2f} s")(med([r[k] for r in reach]))
+                  for k in range(len(thresholds))]
+        out.append(f"| {side} | {solver} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--benchmark", required=True, type=Path)
+    ap.add_argument("--data", required=True, type=Path, help="the instance, from benchopt_quadratic_data.py")
+    ap.add_argument("--cli", required=True)
+    ap.add_argument("--solvers", default="SABA,SRBA")
+    ap.add_argument("--ours", default="saba,srba")
+    ap.add_argument("--seeds", default="1,2,3,4,5")
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--eval-every", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--thresholds", default="1e-4,1e-6,1e-8,1e-10")
+    ap.add_argument("--out", required=True, type=Path)
+    a = ap.parse_args()
+    a.out = a.out.resolve()
+    a.out.mkdir(parents=True, exist_ok=True)
+    cli, data = str(Path(a.cli).resolve()), a.data.resolve()
+    rows = []
+    work = Path(tempfile.mkdtemp())
+    import os
+    os.chdir(work)  # (gen_matrices caches in ./__cache__)
+    for seed in [int(s) for s in a.seeds.split(",")]:
+        for name in filter(None, a.solvers.split(",")):
+            print(f"benchopt {name} seed {seed}", file=sys.stderr, flush=True)
+            run_benchopt(a.benchmark.resolve(), name, seed, a.seconds, a.eval_every, rows)
+        for algo in filter(None, a.ours.split(",")):
+            print(f"bilevel {algo} seed {seed}", file=sys.stderr, flush=True)
+            run_ours(cli, data, algo, seed, a.seconds, a.eval_every, rows, a.threads)
+    with open(a.out / "runs.jsonl", "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    import jax
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), "unknown")
+    times = [t for t in (0.5, 1, 2, 5, 10, 30) if t <= a.seconds]
+    text = (f"benchopt quadratics ({DATASET}), best parameters, float32, median over seeds "
+            f"{a.seeds}, ||grad F(x)||^2 against wall clock from the first evaluation, evaluations "
+            f"every {a.eval_every} iterations; CPU: {cpu}; jax {jax.__version__}\n\n" +
+            table(rows, times, [float(t) for t in a.thresholds.split(",")]) + "\n")
+    (a.out / "table.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
