@@ -27,18 +27,18 @@ seeds of the error at fixed times, and of the time to reach the error thresholds
 """
 import argparse
 import gzip
-import importlib.util
 import json
 import os
 import pickle
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from benchopt_common import cpu_model, load, run_cli_for
 
 # benchmark_bilevel's best parameters for datacleaning p = 0.5 (config/datacleaning0_5_best_params.yml
 # at 3ad65dc), eval_freq set from --eval-every
@@ -60,13 +60,6 @@ SAME = {
     "srba": ["--batch", "64", "--inner-step", "1e-3", "--outer-step", str(1e-3 / 1e-5),
              "--set", f"srba_period={int((20000 + 5000) * 512.0 / 64)}"],
 }
-
-
-def load(path, name):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def write_mnist_pickle(idx_folder, out):
@@ -127,19 +120,8 @@ def run_ours(cli, algo, seed, seconds, eval_every, rows, threads):
         if threads:
             cmd += ["--threads", str(threads)]
         # stop it at the time budget: the metrics lines written so far are the curve
-        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + seconds + 30
-        while p.poll() is None and time.time() < deadline:
-            time.sleep(0.5)
-            if metrics.exists():
-                lines = metrics.read_text().splitlines()
-                if lines and json.loads(lines[-1]).get("seconds", 0) >= seconds:
-                    break
-        p.kill()
-        p.wait()
-        for line in metrics.read_text().splitlines():
-            m = json.loads(line)
-            if "summary" in m or "test_accuracy" not in m:
+        for m in run_cli_for(cmd, metrics, seconds, 30):
+            if "test_accuracy" not in m:
                 continue
             rows.append({"side": "bilevel", "solver": algo, "seed": seed, "seconds": m["seconds"],
                          "test_error": 1.0 - m["test_accuracy"][0]})
@@ -213,13 +195,6 @@ def main():
             f"CPU: {cpu_model()}; jax {jax.__version__}\n\n" + table(rows, thresholds, times) + "\n")
     (args.out / "table.md").write_text(text)
     print(text)
-
-
-def cpu_model():
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 if __name__ == "__main__":

@@ -184,14 +184,21 @@ void FiniteSumQuadraticProblem<T>::grad_f(const Batch& batch, ConstMatrixView<T>
 }
 
 template <typename T>
+void FiniteSumQuadraticProblem<T>::second_order(int level, const Batch& batch, index_t instances,
+                                                ConstMatrixView<T> v, MatrixView<T> hv,
+                                                MatrixView<T> jv) {
+  const Means m = batch_means(level, batch, instances);
+  // hv = Hyy v;  jv = C v
+  if (!hv.empty()) apply(m, 0, dy_, dy_, Op::none, T(1), v, T(0), hv);
+  if (!jv.empty()) apply(m, off_cross_, dx_, dy_, Op::none, T(1), v, T(0), jv);
+}
+
+template <typename T>
 void FiniteSumQuadraticProblem<T>::hvp_jvp(const Batch& batch, ConstMatrixView<T> x,
                                            ConstMatrixView<T> y, ConstMatrixView<T> v,
                                            MatrixView<T> hv, MatrixView<T> jv) {
   check("hvp_jvp", x, y);
-  const Means m = batch_means(0, batch, x.cols);
-  // hv = Hyy v;  jv = C v
-  if (!hv.empty()) apply(m, 0, dy_, dy_, Op::none, T(1), v, T(0), hv);
-  if (!jv.empty()) apply(m, off_cross_, dx_, dy_, Op::none, T(1), v, T(0), jv);
+  second_order(0, batch, x.cols, v, hv, jv);
 }
 
 template <typename T>
@@ -199,10 +206,7 @@ void FiniteSumQuadraticProblem<T>::hvp_jvp_f(const Batch& batch, ConstMatrixView
                                              ConstMatrixView<T> y, ConstMatrixView<T> v,
                                              MatrixView<T> hv, MatrixView<T> jv) {
   check("hvp_jvp_f", x, y);
-  const Means m = batch_means(1, batch, x.cols);
-  // hv = Hf_yy v;  jv = C_f v
-  if (!hv.empty()) apply(m, 0, dy_, dy_, Op::none, T(1), v, T(0), hv);
-  if (!jv.empty()) apply(m, off_cross_, dx_, dy_, Op::none, T(1), v, T(0), jv);
+  second_order(1, batch, x.cols, v, hv, jv);
 }
 
 template <typename T>

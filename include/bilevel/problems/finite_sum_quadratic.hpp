@@ -122,6 +122,9 @@ class FiniteSumQuadraticProblem final : public Problem<T> {
   /// grad_y (gy) and grad_x (gx) of one level's mean quadratic; either may be empty.
   void gradients(const Means& m, ConstMatrixView<T> x, ConstMatrixView<T> y, MatrixView<T> gx,
                  MatrixView<T> gy);
+  /// hv = Hyy v and jv = C v of one level (0: g, 1: f) on `batch`; either may be empty.
+  void second_order(int level, const Batch& batch, index_t instances, ConstMatrixView<T> v,
+                    MatrixView<T> hv, MatrixView<T> jv);
   void level_values(const Means& m, ConstMatrixView<T> x, ConstMatrixView<T> y, T* out);
   void check(const char* oracle, ConstMatrixView<T> x, ConstMatrixView<T> y) const;
 
