@@ -48,6 +48,9 @@ printf 'not a quadratics file at all, but longer than forty bytes of header' >"$
 "$bin" quadratics --data "$work/bad.bin" --backend cpu >"$work/out" 2>&1
 rc=$?
 check "quadratics: a foreign file refused by name" $([ $rc -ne 0 ] && grep -q "bad.bin: not a quadratics file" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+"$bin" quadratics --data "$work/bad.bin" --dx 5 --backend cpu >"$work/out" 2>&1
+rc=$?
+check "quadratics: a synthetic-only option beside a file refused" $([ $rc -ne 0 ] && grep -q -- "--dx sets the synthetic instance" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
 
 # --set: any algorithm option by its key; bad keys and values name the argument
 "$bin" quadratic --set fixed_point.nuu=0.1 --iters 1 --backend cpu >"$work/out" 2>&1

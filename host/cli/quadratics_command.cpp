@@ -173,6 +173,13 @@ std::function<int()> add_quadratics_command(CLI::App& app) {
   add_run_options(cmd, a->run, "Seed of the synthetic data and of the minibatches");
   return [a, cmd]() -> int {
     if (!cmd->parsed()) return -1;
+    // the generator's options shape nothing when the instance comes from a file: refused, not
+    // ignored
+    if (a->data != "synthetic")
+      for (const char* option : {"--dx", "--dy", "--inner-samples", "--outer-samples", "--mu"})
+        BILEVEL_EXPECTS(cmd->count(option) == 0,
+                        option << " sets the synthetic instance; --data " << a->data
+                               << " brings its own sizes");
     return a->run.precision == "float" ? run<float>(*a) : run<double>(*a);
   };
 }
