@@ -1,7 +1,8 @@
 """What the benchopt comparison scripts share: loading the benchmark's modules from a checkout,
-running `bilevel` until its own clock passes a budget, and the CPU's name."""
+running `bilevel` until its own clock passes a budget, the median table, and the CPU's name."""
 import importlib.util
 import json
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -33,6 +34,29 @@ def run_cli_for(cmd, metrics, seconds, grace):
         return []
     rows = [json.loads(line) for line in metrics.read_text().splitlines()]
     return [m for m in rows if "summary" not in m]
+
+
+def median_table(rows, metric, label, times, thresholds, value_format, threshold_format):
+    """One line per (side, solver): the median over its seeds of the best `metric` seen by each
+    of `times` (seconds), then of the time at which it first reached each of `thresholds`."""
+    keys = sorted({(r["side"], r["solver"]) for r in rows})
+    out = ["| side | solver | " + " | ".join(f"{label} at {t:g} s" for t in times) + " | " +
+           " | ".join(f"time to {e:{threshold_format}}" for e in thresholds) + " |",
+           "|---|---|" + "---|" * (len(times) + len(thresholds))]
+    for side, solver in keys:
+        seeds = sorted({r["seed"] for r in rows if (r["side"], r["solver"]) == (side, solver)})
+        at, reach = [], []
+        for s in seeds:
+            curve = sorted((r["seconds"], r[metric]) for r in rows
+                           if (r["side"], r["solver"], r["seed"]) == (side, solver, s))
+            at.append([min([v for t, v in curve if t <= limit] or [float("nan")]) for limit in times])
+            reach.append([next((t for t, v in curve if v <= th), float("inf")) for th in thresholds])
+        med = statistics.median
+        cells = [f"{med([a[k] for a in at]):{value_format}}" for k in range(len(times))]
+        cells += [(lambda v: "not reached" if v == float("inf") else f"{v:.2f} s")(med([r[k] for r in reach]))
+                  for k in range(len(thresholds))]
+        out.append(f"| {side} | {solver} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
 
 
 def cpu_model():

@@ -30,7 +30,6 @@ import gzip
 import json
 import os
 import pickle
-import statistics
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchopt_common import cpu_model, load, run_cli_for
+from benchopt_common import cpu_model, load, median_table, run_cli_for
 
 # benchmark_bilevel's best parameters for datacleaning p = 0.5 (config/datacleaning0_5_best_params.yml
 # at 3ad65dc), eval_freq set from --eval-every
@@ -128,24 +127,7 @@ def run_ours(cli, algo, seed, seconds, eval_every, rows, threads):
 
 
 def table(rows, thresholds, times):
-    keys = sorted({(r["side"], r["solver"]) for r in rows})
-    out = ["| side | solver | " + " | ".join(f"error at {t:g} s" for t in times) + " | " +
-           " | ".join(f"time to {e:.3f}" for e in thresholds) + " |",
-           "|---|---|" + "---|" * (len(times) + len(thresholds))]
-    for side, solver in keys:
-        seeds = sorted({r["seed"] for r in rows if (r["side"], r["solver"]) == (side, solver)})
-        at, reach = [], []
-        for s in seeds:
-            curve = sorted((r["seconds"], r["test_error"]) for r in rows
-                           if (r["side"], r["solver"], r["seed"]) == (side, solver, s))
-            at.append([min([e for t, e in curve if t <= limit] or [float("nan")]) for limit in times])
-            reach.append([next((t for t, e in curve if e <= th), float("inf")) for th in thresholds])
-        med = lambda xs: statistics.median(xs)
-        cells = [f"{med([a[k] for a in at]):.4f}" for k in range(len(times))]
-        cells += [(lambda v: "not reached" if v == float("inf") else f"{v:.2f} s")(med([r[k] for r in reach]))
-                  for k in range(len(thresholds))]
-        out.append(f"| {side} | {solver} | " + " | ".join(cells) + " |")
-    return "\n".join(out)
+    return median_table(rows, "test_error", "error", times, thresholds, ".4f", ".3f")
 
 
 def main():

@@ -18,13 +18,12 @@ ours: its run's own clock). Evaluations every --eval-every iterations on both si
 """
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchopt_common import cpu_model, load, run_cli_for
+from benchopt_common import cpu_model, load, median_table, run_cli_for
 
 DATASET = dict(L_cross_inner=0.1, L_cross_outer=0.1, mu_inner=0.1, n_samples_inner=32768,
                n_samples_outer=1024, dim_inner=100, dim_outer=10)
@@ -78,24 +77,7 @@ def run_ours(cli, data, algo, seed, seconds, eval_every, rows, threads):
 
 
 def table(rows, times, thresholds):
-    keys = sorted({(r["side"], r["solver"]) for r in rows})
-    out = ["| side | solver | " + " | ".join(f"value at {t:g} s" for t in times) + " | " +
-           " | ".join(f"time to {e:g}" for e in thresholds) + " |",
-           "|---|---|" + "---|" * (len(times) + len(thresholds))]
-    for side, solver in keys:
-        seeds = sorted({r["seed"] for r in rows if (r["side"], r["solver"]) == (side, solver)})
-        at, reach = [], []
-        for s in seeds:
-            curve = sorted((r["seconds"], r["value"]) for r in rows
-                           if (r["side"], r["solver"], r["seed"]) == (side, solver, s))
-            at.append([min([v for t, v in curve if t <= limit] or [float("nan")]) for limit in times])
-            reach.append([next((t for t, v in curve if v <= th), float("inf")) for th in thresholds])
-        med = statistics.median
-        cells = [f"{med([a[k] for a in at]):.3e}" for k in range(len(times))]
-        cells += [(lambda v: "not reached" if v == float("inf") else f"{v:.2f} s")(med([r[k] for r in reach]))
-                  for k in range(len(thresholds))]
-        out.append(f"| {side} | {solver} | " + " | ".join(cells) + " |")
-    return "\n".join(out)
+    return median_table(rows, "value", "value", times, thresholds, ".3e", "g")
 
 
 def main():
