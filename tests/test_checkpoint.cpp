@@ -332,6 +332,13 @@ TEST(Checkpoints, FilesRoundTripAndBadFilesAreNamed) {
     EXPECT_EQ(settings_difference("problem.mu=1e-07\nalgorithm=soba\n", "algorithm=sgd\nproblem.mu=2e-07\n"),
               "problem.mu: 1e-07 in the checkpoint, 2e-07 now; algorithm: soba in the checkpoint, "
               "sgd now");
+    // an option added after the file was written: agrees at its default, not otherwise
+    const std::string defaults = describe_settings(AlgorithmOptions{});
+    EXPECT_EQ(settings_difference("algorithm=srba\n", "algorithm=srba\nsrba_period=0\n", defaults), "");
+    EXPECT_EQ(settings_difference("algorithm=srba\n", "algorithm=srba\nsrba_period=5\n", defaults),
+              "srba_period: (none) in the checkpoint, 5 now");
+    EXPECT_EQ(settings_difference("algorithm=srba\n", "algorithm=srba\nproblem.dx=4\n", defaults),
+              "problem.dx: (none) in the checkpoint, 4 now");
   }
   {  // versions 3 (the fuzz corpus keeps one) and 2 are still read; 5 is not
     const Checkpoint<float> v3 =

@@ -110,7 +110,8 @@ std::vector<std::vector<T>> resume_if_asked(const std::string& command, const Ru
   }
   if (!c.settings.empty()) {
     const std::string differ =
-        settings_difference(c.settings, run_settings(command, run, problem, options));
+        settings_difference(c.settings, run_settings(command, run, problem, options),
+                            describe_settings(AlgorithmOptions{}));
     BILEVEL_EXPECTS(differ.empty(), "--resume: checkpoint '" << file
                                         << "' was written by a run with other settings: "
                                         << differ);

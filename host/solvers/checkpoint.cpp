@@ -313,7 +313,8 @@ Checkpoint<T> read_checkpoint(const std::string& path) {
   return c;
 }
 
-std::string settings_difference(const std::string& written, const std::string& now) {
+std::string settings_difference(const std::string& written, const std::string& now,
+                                const std::string& defaults_text) {
   const auto parse = [](const std::string& text) {
     std::map<std::string, std::string> out;
     std::istringstream in(text);
@@ -339,8 +340,14 @@ std::string settings_difference(const std::string& written, const std::string& n
     if (it == b.end()) add(key, value, "");
     else if (it->second != value) add(key, value, it->second);
   }
-  for (const auto& [key, value] : b)
-    if (a.find(key) == a.end()) add(key, "", value);
+  // a setting the checkpoint does not name was added after it was written: at its default it
+  // runs as the writing version ran (srba_period=0 in files from before SRBA)
+  const auto defaults = parse(defaults_text);
+  for (const auto& [key, value] : b) {
+    if (a.find(key) != a.end()) continue;
+    const auto d = defaults.find(key);
+    if (d == defaults.end() || d->second != value) add(key, "", value);
+  }
   problem.insert(problem.end(), other.begin(), other.end());
   std::string out;
   for (std::size_t i = 0; i < problem.size() && i < 5; ++i) out += (i ? "; " : "") + problem[i];

@@ -68,7 +68,10 @@ template <typename T>
 Checkpoint<T> read_checkpoint(const std::string& path);
 
 /// The settings that differ between a checkpoint's and this run's ("key=value" lines), as
-/// "key: A in the checkpoint, B now; ..."; empty when they agree.
-std::string settings_difference(const std::string& written, const std::string& now);
+/// "key: A in the checkpoint, B now; ..."; empty when they agree. A setting the checkpoint does
+/// not name (added after the file was written) agrees when `defaults` ("key=value" lines: the
+/// CLI passes describe_settings of a default AlgorithmOptions) holds its value now.
+std::string settings_difference(const std::string& written, const std::string& now,
+                                const std::string& defaults = "");
 
 }  // namespace bilevel
