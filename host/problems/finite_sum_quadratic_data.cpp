@@ -42,7 +42,10 @@ std::vector<double> reflection(index_t n, std::mt19937_64& rng) {
   std::normal_distribution<double> normal;
   std::vector<double> u(static_cast<std::size_t>(n));
   double uu = 0;
-  for (double& v : u) uu += (v = normal(rng)) * v;
+  for (double& v : u) {
+    v = normal(rng);
+    uu += v * v;
+  }
   std::vector<double> q = linalg::identity(n);
   for (index_t c = 0; c < n; ++c)
     for (index_t r = 0; r < n; ++r)
@@ -289,12 +292,12 @@ FiniteSumQuadraticData FiniteSumQuadraticData::read(const std::string& path) {
   q.inner.n = static_cast<index_t>(header[2]);
   q.outer.n = static_cast<index_t>(header[3]);
   const Sizes s = sizes_of(q.dx, q.dy);
-  // values the header announces, in 128-bit arithmetic so that no product wraps
-  unsigned __int128 values = 0;
+  // values the header announces: packed_rows() < 3 x 2^32 + 2^17 (dx, dy <= 2^16) and n <= 2^20
+  // per level, so 40 + 8 x (both levels' values) < 2^58 cannot wrap in 64 bits
+  std::uint64_t values = 0;
   for (const auto* l : {&q.inner, &q.outer})
-    values += static_cast<unsigned __int128>(l->n) *
-              static_cast<unsigned __int128>(q.packed_rows());
-  const unsigned __int128 expected = 40 + 8 * values;
+    values += static_cast<std::uint64_t>(l->n) * static_cast<std::uint64_t>(q.packed_rows());
+  const std::uint64_t expected = 40 + 8 * values;
   BILEVEL_EXPECTS(expected == bytes,
                   path << ": " << bytes << " bytes, but its header (dx " << q.dx << ", dy " << q.dy
                        << ", " << q.inner.n << " inner and " << q.outer.n
