@@ -51,8 +51,10 @@ struct LinearModelBatch {
   index_t shard_samples = -1;
   /// Indices drawn inside the kernels (a deferred minibatch, Batch::draw): sample i of group g
   /// is common::sample_index(draw_seed, draw_stream, draw_step + *draw_step_on_device, g, i,
-  /// population); `indices` is then not read.
+  /// population), or common::reshuffled_index of batches of `count` with draw_epochs (the
+  /// epoch walk); `indices` is then not read.
   bool drawn = false;
+  bool draw_epochs = false;
   std::uint64_t draw_seed = 0;
   std::uint32_t draw_stream = 0, draw_step = 0;
   const std::uint32_t* draw_step_on_device = nullptr;

@@ -453,6 +453,55 @@ TEST(FusedOracles, FusedStepsGiveTheSeparateUpdatesBits) {
   EXPECT_NE(y.to_host(), random_vector<double>(dy * nb, 2, -0.3, 0.3));  // it moved
 }
 
+/// The epoch walk (MinibatchSampler's `epochs`): batches of one stream cover the data once per
+/// epoch, and a batch drawn inside the fused kernels is the one the sampler writes (the
+/// kernels get the walk's flag and the batch size with the draw).
+TEST(FusedOracles, EpochWalkDrawnInTheKernelsIsTheWrittenOne) {
+  auto exec = cpu();
+  const HypercleanData data = linear_model_data(300, 23, 4);
+  HypercleanProblem<double> p(exec, data, 2e-3);
+  const index_t nb = 2, dx = p.dim_x(), dy = p.dim_y(), size = 60;
+  p.reserve(nb, size);
+  MinibatchSampler<double> eager(exec, 3, dx, size, 1, true), deferred(exec, 3, dx, size, 1, true),
+      replacement(exec, 3, dx, size);
+  deferred.set_deferred(true);
+  std::vector<int> seen(static_cast<std::size_t>(dx), 0);
+  for (index_t k = 0; k < dx / size; ++k) {  // one epoch: 300 / 60 batches
+    const Batch b = eager.draw(SampleStream::lower_step, 0, k);
+    for (index_t i = 0; i < size; ++i) ++seen[static_cast<std::size_t>(b.indices[i])];  // (CPU)
+  }
+  EXPECT_EQ(seen, std::vector<int>(static_cast<std::size_t>(dx), 1));
+  Array<double> x(exec, dx, nb, random_vector<double>(dx * nb, 1)),
+      y(exec, dy, nb, random_vector<double>(dy * nb, 2, -0.3, 0.3)), a(exec, dy, nb),
+      b(exec, dy, nb), c(exec, dy, nb);
+  p.grad_y_g(eager.draw(SampleStream::lower_step, 0, 7), x.cview(), y.cview(), a.view());
+  p.grad_y_g(deferred.draw(SampleStream::lower_step, 0, 7), x.cview(), y.cview(), b.view());
+  p.grad_y_g(replacement.draw(SampleStream::lower_step, 0, 7), x.cview(), y.cview(), c.view());
+  EXPECT_EQ(a.to_host(), b.to_host());
+  EXPECT_NE(a.to_host(), c.to_host());  // (another batch: the flag reached the kernels)
+}
+
+/// The CUDA coefficient and back-product kernels draw the epoch walk's batch as the CPU twin
+/// does (each sample's index computed where the kernel reads it).
+TEST(FusedOracles, EpochWalkDrawnOnCudaMatchesCpu) {
+  BILEVEL_REQUIRE_CUDA(gpu);
+  const HypercleanData data = linear_model_data(300, 23, 4);
+  const auto run = [&](std::shared_ptr<Executor> exec, bool epochs) {
+    HypercleanProblem<double> p(exec, data, 2e-3);
+    const index_t nb = 2, dx = p.dim_x(), dy = p.dim_y();
+    p.reserve(nb, 60);
+    MinibatchSampler<double> sampler(exec, 3, dx, 60, 1, epochs);
+    sampler.set_deferred(true);
+    Array<double> x(exec, dx, nb, random_vector<double>(dx * nb, 1)),
+        y(exec, dy, nb, random_vector<double>(dy * nb, 2, -0.3, 0.3)), gy(exec, dy, nb);
+    p.grad_y_g(sampler.draw(SampleStream::lower_step, 0, 7), x.cview(), y.cview(), gy.view());
+    return gy.to_host();
+  };
+  const std::vector<double> on_gpu = run(gpu, true);
+  EXPECT_LT(relative_error(on_gpu, run(cpu(), true)), 1e-12);
+  EXPECT_GT(relative_error(on_gpu, run(cpu(), false)), 1e-3);  // (another batch)
+}
+
 /// A SOBA iteration on hyper-cleaning is four kernels: the coefficients of both batches, their
 /// back-products (the minibatch indices drawn inside both), the single-point update of y, v
 /// and h, and the x step that advances the counter. (Six before the indices were drawn in the

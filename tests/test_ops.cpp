@@ -5,6 +5,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 
@@ -153,6 +154,10 @@ Outputs run_kernels(const std::shared_ptr<Executor>& exec, const Inputs<T>& in) 
   const std::vector<sample_index_t> sets_host = sets.to_host(), one_host = one.to_host();
   out["sample_index_sets"] = std::vector<double>(sets_host.begin(), sets_host.end());
   out["sample_index_set1"] = std::vector<double>(one_host.begin(), one_host.end());
+  // the epoch walk: a batch of 2 r + 1 at step 0 is two whole epochs and one more sample
+  ops.sample_indices(1234, 5, 0, 0, r, idx.size(), idx.data(), nullptr, 1, true);
+  const std::vector<sample_index_t> walk = idx.to_host();
+  out["sample_indices_epochs"] = std::vector<double>(walk.begin(), walk.end());
   // alpha_j (k + 1)^-0.6 and alpha_j (2 + 0.5 k) at k = 4
   ops.schedule(alpha.data(), c, Schedule{1.0, 1.0, 0.6}, counter.data(), scal.data());
   take("schedule_decay", scal);
@@ -344,6 +349,16 @@ TYPED_TEST(OpsTest, CpuKernelsMatchNaiveLoops) {
     EXPECT_EQ(std::vector<double>(sets.begin() + half, sets.end()), got.at("sample_index_set1"));
     if (s.rows > 1) {  // (population 1: every index is 0)
       EXPECT_NE(got.at("sample_index_set1"), got.at("sample_indices"));
+    }
+    {  // the epoch walk: each of the two whole epochs is a permutation of [0, rows)
+      const auto& walk = got.at("sample_indices_epochs");
+      std::vector<double> all(static_cast<std::size_t>(s.rows));
+      for (index_t k = 0; k < s.rows; ++k) all[static_cast<std::size_t>(k)] = double(k);
+      for (int e = 0; e < 2; ++e) {
+        std::vector<double> epoch(walk.begin() + e * s.rows, walk.begin() + (e + 1) * s.rows);
+        std::sort(epoch.begin(), epoch.end());
+        EXPECT_EQ(epoch, all) << "epoch " << e;
+      }
     }
     // indices: in range, and gather_rows picked those rows
     const auto& idx = got.at("sample_indices");

@@ -275,6 +275,8 @@ int run(const HypercleanArgs& a) {
   o.loop.eval_every = eval_every;
   o.loop.capture = a.run.graphs;
   o.loop.independent_batches = a.run.independent_batches;
+  // the preset's sampling (SRBA walks epochs); --set loop.epoch_sampling=... overrides it
+  o.loop.epoch_sampling = default_options(o.name).loop.epoch_sampling;
   o.neumann = NeumannOptions{a.neumann_terms,
                              a.neumann_eta.empty() ? std::vector<double>{default_step} : a.neumann_eta};
   o.cg = CgOptions{a.cg_iterations, true};

@@ -92,6 +92,8 @@ int run(const QuadraticArgs& a) {
   o.loop.eval_every = a.eval_every;
   o.loop.capture = a.run.graphs;
   o.loop.independent_batches = a.run.independent_batches;
+  // the preset's sampling (SRBA walks epochs); --set loop.epoch_sampling=... overrides it
+  o.loop.epoch_sampling = default_options(o.name).loop.epoch_sampling;
   o.loop.reference_x = x_star;
   o.neumann = NeumannOptions{a.neumann_terms,
                              a.neumann_eta.empty() ? std::vector<double>{1.0 / l_g} : a.neumann_eta};

@@ -89,6 +89,7 @@ bool HypercleanProblem<T>::fused_minibatch_call(const Part& p, const Batch& batc
     b.draw_step = batch.draw.step;
     b.draw_step_on_device = batch.draw.step_on_device;
     b.population = batch.population;
+    b.draw_epochs = batch.draw.epochs;
   }
   if (sharded()) {
     // global indices; the kernels take this rank's samples and skip the others'

@@ -97,7 +97,10 @@ struct Saba {
 // SRBA (Dagreou et al. 2024): SOBA's directions SARAH-recursive between full-batch restarts,
 // constant steps (benchopt's solvers/srba.py)
 struct Srba {
-  static void defaults(AlgorithmOptions& o) { o.loop.inner_steps = 1; }
+  static void defaults(AlgorithmOptions& o) {
+    o.loop.inner_steps = 1;
+    o.loop.epoch_sampling = true;  // benchopt's epoch walk (docs/algorithms.md, SRBA)
+  }
   template <typename T>
   static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions& loop) {
     loop.upper = UpperUpdate::sgd;

@@ -45,9 +45,9 @@ RunState<T>::RunState(Problem<T>& problem, HypergradientEstimator<T>& estimator,
       shared(problem.shared_upper() && nb > 1),
       shards(problem.upper_shards()),
       lower(exec, options.seed, problem.lower_samples(), options.lower_batch,
-            sampler_sets(problem, options, nb)),
+            sampler_sets(problem, options, nb), options.epoch_sampling),
       upper(exec, options.seed, problem.upper_samples(), options.upper_batch,
-            sampler_sets(problem, options, nb)) {
+            sampler_sets(problem, options, nb), options.epoch_sampling) {
   if (shards != nullptr && shards->size() == 1) shards = nullptr;
   if (shards != nullptr)
     BILEVEL_EXPECTS(options.reference_x.empty(),

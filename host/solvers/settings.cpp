@@ -62,6 +62,7 @@ const std::vector<OptionEntry>& option_entries() {
       BILEVEL_OPTION("loop.upper_batch", "int", loop.upper_batch, "samples per upper-level batch (0: full data)"),
       BILEVEL_OPTION("loop.seed", "seed", loop.seed, "minibatch seed"),
       BILEVEL_OPTION("loop.independent_batches", "bool", loop.independent_batches, "each instance draws its own minibatches"),
+      BILEVEL_OPTION("loop.epoch_sampling", "bool", loop.epoch_sampling, "minibatches walk the data in epochs, reshuffled each (off: with replacement)"),
       BILEVEL_OPTION("loop.divergence_limit", "real", loop.divergence_limit, "a norm above this is divergence"),
       BILEVEL_OPTION("neumann.terms", "int", neumann.terms, "Neumann terms Q"),
       BILEVEL_OPTION("neumann.eta", "reals", neumann.eta, "the Neumann step"),

@@ -173,18 +173,21 @@ class Ops {
   /// step is `step + *step_on_device`, read by the kernel: the launch does not change from one
   /// iteration to the next, so a captured graph can replay it. With `sets` > 1, set b (at
   /// out + b count) is drawn with instance word instance + b.
+  /// With `epochs` the indices walk the data in epochs instead, a new random order each
+  /// (common::reshuffled_index: batch `step` holds positions step count .. step count + count
+  /// - 1 of the walk; every sample once per epoch).
   void sample_indices(std::uint64_t seed, std::uint32_t stream, std::uint32_t step,
                       std::uint32_t instance, index_t population, index_t count,
                       sample_index_t* out, const std::uint32_t* step_on_device = nullptr,
-                      index_t sets = 1) {
+                      index_t sets = 1, bool epochs = false) {
     BILEVEL_EXPECTS(population > 0 && population <= INT32_MAX,
                     "sample_indices: population must be in [1, 2^31), got " << population);
     BILEVEL_EXPECTS(count >= 0 && sets >= 1,
                     "sample_indices: count must be >= 0 and sets >= 1, got " << count << " and "
                                                                              << sets);
     if (count > 0)
-      counted().do_sample_indices(seed, stream, step, step_on_device, instance, population, count, sets,
-                        out);
+      counted().do_sample_indices(seed, stream, step, step_on_device, instance, population, count,
+                                  sets, epochs, out);
   }
   /// *counter += 1 on the executor (the device-resident iteration counter).
   void advance_counter(std::uint32_t* counter) {
@@ -314,7 +317,7 @@ class Ops {
                                    MatrixView<T> y) = 0;
   virtual void do_sample_indices(std::uint64_t seed, std::uint32_t stream, std::uint32_t step,
                                  const std::uint32_t* step_on_device, std::uint32_t instance,
-                                 index_t population, index_t count, index_t sets,
+                                 index_t population, index_t count, index_t sets, bool epochs,
                                  sample_index_t* out) = 0;
   virtual void do_advance_counter(std::uint32_t* counter) = 0;
   virtual void do_schedule(const T* base, index_t count, Schedule s,

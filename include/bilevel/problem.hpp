@@ -24,7 +24,8 @@ class Communicator;
 /// on the host).
 /// How a deferred minibatch's indices are drawn (MinibatchSampler in deferred mode, for
 /// problems that draw them inside their own kernels: Problem::draws_minibatches): index i of
-/// set s is common::sample_index(seed, stream, step + *step_on_device, s, i, population).
+/// set s is common::sample_index(seed, stream, step + *step_on_device, s, i, population), or
+/// with `epochs` common::reshuffled_index(..., i, size, population): the epoch walk.
 struct BatchDraw {
   bool deferred = false;  ///< the indices are not written yet: draw_batch_indices writes them
   std::uint64_t seed = 0;
@@ -32,6 +33,7 @@ struct BatchDraw {
   std::uint32_t step = 0;
   const std::uint32_t* step_on_device = nullptr;  ///< the iteration counter, or nullptr
   index_t sets = 1;  ///< index sets (independent batches: one per instance, `stride` apart)
+  bool epochs = false;  ///< the epoch walk (MinibatchSampler's `epochs`), else with replacement
 };
 
 struct Batch {

@@ -27,8 +27,12 @@ class MinibatchSampler {
  public:
   /// `size` = 0 or >= `population` gives full batches (the deterministic case). `sets` > 1
   /// draws one independent index set per instance (Philox instance word b for instance b).
+  /// `epochs`: each stream (purpose, substep) walks the data in epochs, a new random order
+  /// each, batch `iteration` taking the next `size` samples of the walk (random reshuffling:
+  /// every sample once per epoch, as a shuffled DataLoader or benchopt's samplers); else every
+  /// index is drawn uniformly with replacement.
   MinibatchSampler(std::shared_ptr<Executor> exec, std::uint64_t seed, index_t population,
-                   index_t size, index_t sets = 1);
+                   index_t size, index_t sets = 1, bool epochs = false);
 
   /// Draws the batch for (purpose, substep, iteration) into this sampler's buffer and returns
   /// it. The batch stays valid until the next draw from this sampler. With a counter attached
@@ -55,6 +59,7 @@ class MinibatchSampler {
   index_t size_;
   index_t sets_;
   bool full_;
+  bool epochs_;
   Array<sample_index_t> indices_;
   const std::uint32_t* counter_ = nullptr;
   bool deferred_ = false;

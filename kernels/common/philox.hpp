@@ -51,6 +51,62 @@ BILEVEL_HOST_DEVICE std::int32_t sample_index(std::uint64_t seed, std::uint32_t 
       (static_cast<std::uint64_t>(word) * static_cast<std::uint64_t>(population)) >> 32);
 }
 
+/// murmur3's 32-bit finalizer: an avalanche mix of one word (the Feistel rounds below).
+BILEVEL_HOST_DEVICE std::uint32_t mix32(std::uint32_t h) {
+  h ^= h >> 16;
+  h *= 0x85EBCA6Bu;
+  h ^= h >> 13;
+  h *= 0xC2B2AE35u;
+  h ^= h >> 16;
+  return h;
+}
+
+/// Minibatch index i of (seed, stream, step, instance) when the data are walked in epochs
+/// without replacement (random reshuffling): batch `step` of `count` samples holds positions
+/// q = step count + i of the walk, epoch e = q / population, and its sample is the image of
+/// q mod population under a bijection of [0, population) keyed by (seed, stream, instance, e).
+/// Every sample once per epoch, a new order each epoch, computed where it is used (no stored
+/// permutation, the same bits on every backend). The bijection: a 4-round balanced Feistel
+/// network on the smallest power of 4 >= population (round keys: one Philox block; round
+/// function: mix32 of the right half and the key), cycle-walked back into [0, population)
+/// (under 4 walks on average: the domain is less than 4 x the population).
+BILEVEL_HOST_DEVICE std::int32_t reshuffled_index(std::uint64_t seed, std::uint32_t stream,
+                                                  std::uint32_t step, std::uint32_t instance,
+                                                  std::int64_t i, std::int64_t count,
+                                                  std::int64_t population) {
+  const std::int64_t q = static_cast<std::int64_t>(step) * count + i;
+  const std::int64_t epoch = q / population;
+  std::uint32_t v = static_cast<std::uint32_t>(q - epoch * population);
+  // (counter and key apart from sample_index's: the key's second word is inverted)
+  const Philox4x32 keys = philox4x32_10(
+      Philox4x32{{static_cast<std::uint32_t>(epoch), instance, stream,
+                  static_cast<std::uint32_t>(epoch >> 32)}},
+      static_cast<std::uint32_t>(seed), ~static_cast<std::uint32_t>(seed >> 32));
+  int half = 1;  // bits per half: 4^half >= population
+  while ((std::int64_t(1) << (2 * half)) < population) ++half;
+  const std::uint32_t mask = (1u << half) - 1u;
+  do {
+    std::uint32_t left = v >> half, right = v & mask;
+    for (int round = 0; round < 4; ++round) {
+      const std::uint32_t next = left ^ (mix32(right ^ keys.v[round]) & mask);
+      left = right;
+      right = next;
+    }
+    v = (left << half) | right;
+  } while (static_cast<std::int64_t>(v) >= population);
+  return static_cast<std::int32_t>(v);
+}
+
+/// Index i of minibatch `step` (of `count` samples) drawn uniformly with replacement
+/// (sample_index), or by the epoch walk when `epochs` (reshuffled_index).
+BILEVEL_HOST_DEVICE std::int32_t draw_index(std::uint64_t seed, std::uint32_t stream,
+                                            std::uint32_t step, std::uint32_t instance,
+                                            std::int64_t i, std::int64_t count,
+                                            std::int64_t population, bool epochs) {
+  return epochs ? reshuffled_index(seed, stream, step, instance, i, count, population)
+                : sample_index(seed, stream, step, instance, i, population);
+}
+
 /// Uniform number k in (0, 1) of (seed, stream, step, instance): word k % 4 of the Philox
 /// block (k / 4, instance, stream, step), centred in its 2^-32 bin (task draws of meta-learning).
 BILEVEL_HOST_DEVICE double uniform_open01(std::uint64_t seed, std::uint32_t stream,

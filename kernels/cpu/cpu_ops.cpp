@@ -219,15 +219,15 @@ void CpuOps<T>::do_batch_xpay_ratio(const T* num, const T* den, ConstMatrixView<
 template <typename T>
 void CpuOps<T>::do_sample_indices(std::uint64_t seed, std::uint32_t stream, std::uint32_t step,
                                   const std::uint32_t* step_on_device, std::uint32_t instance,
-                                  index_t population, index_t count, index_t sets,
+                                  index_t population, index_t count, index_t sets, bool epochs,
                                   sample_index_t* out) {
   const std::uint32_t s = step + (step_on_device != nullptr ? *step_on_device : 0u);
 #pragma omp parallel for collapse(2) schedule(static) if (count * sets > kParallelThreshold)
   for (index_t b = 0; b < sets; ++b)
     for (index_t i = 0; i < count; ++i)
-      out[i + b * count] = common::sample_index(seed, stream, s,
-                                                instance + static_cast<std::uint32_t>(b), i,
-                                                population);
+      out[i + b * count] = common::draw_index(seed, stream, s,
+                                              instance + static_cast<std::uint32_t>(b), i, count,
+                                              population, epochs);
 }
 
 template <typename T>

@@ -33,7 +33,7 @@ class CpuOps final : public Ops<T> {
                            MatrixView<T> y) override;
   void do_sample_indices(std::uint64_t seed, std::uint32_t stream, std::uint32_t step,
                          const std::uint32_t* step_on_device, std::uint32_t instance,
-                         index_t population, index_t count, index_t sets,
+                         index_t population, index_t count, index_t sets, bool epochs,
                          sample_index_t* out) override;
   void do_advance_counter(std::uint32_t* counter) override;
   void do_schedule(const T* base, index_t count, Schedule s, const std::uint32_t* counter,

@@ -125,8 +125,9 @@ class CpuLinearModelKernels final : public LinearModelKernels<T> {
 #pragma omp parallel for schedule(static) if (groups * b.count > 4096)
     for (index_t e = 0; e < groups * b.count; ++e) {
       const index_t g = e / b.count, i = e % b.count;
-      idx[static_cast<std::size_t>(i + g * stride)] = common::sample_index(
-          b.draw_seed, b.draw_stream, step, static_cast<std::uint32_t>(g), i, b.population);
+      idx[static_cast<std::size_t>(i + g * stride)] =
+          common::draw_index(b.draw_seed, b.draw_stream, step, static_cast<std::uint32_t>(g), i,
+                             b.count, b.population, b.draw_epochs);
     }
     drawn_[c] = b;
     drawn_[c].drawn = false;

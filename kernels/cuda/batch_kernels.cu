@@ -113,14 +113,14 @@ struct Sqrt {
 __global__ void sample_indices_kernel(std::uint64_t seed, std::uint32_t stream,
                                       std::uint32_t step, const std::uint32_t* step_on_device,
                                       std::uint32_t instance, index_t population, index_t count,
-                                      index_t sets, sample_index_t* out) {
+                                      index_t sets, bool epochs, sample_index_t* out) {
   const std::uint32_t s = step + (step_on_device != nullptr ? *step_on_device : 0u);
   for (index_t b = blockIdx.y; b < sets; b += gridDim.y)
     for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < count;
          i += static_cast<index_t>(gridDim.x) * blockDim.x)
-      out[i + b * count] = common::sample_index(seed, stream, s,
-                                                instance + static_cast<std::uint32_t>(b), i,
-                                                population);
+      out[i + b * count] = common::draw_index(seed, stream, s,
+                                              instance + static_cast<std::uint32_t>(b), i, count,
+                                              population, epochs);
 }
 
 __global__ void advance_counter_kernel(std::uint32_t* counter) { ++*counter; }
@@ -384,12 +384,12 @@ void launch_gather_columns(cudaStream_t s, ConstMatrixView<T> src, const sample_
 void launch_sample_indices(cudaStream_t s, std::uint64_t seed, std::uint32_t stream,
                            std::uint32_t step, const std::uint32_t* step_on_device,
                            std::uint32_t instance, index_t population, index_t count,
-                           index_t sets, sample_index_t* out) {
+                           index_t sets, bool epochs, sample_index_t* out) {
   const dim3 grid(static_cast<unsigned>(std::min<index_t>((count + kBlock - 1) / kBlock, 4096)),
                   static_cast<unsigned>(std::min<index_t>(sets, 65535)));
   BILEVEL_LAUNCH(grid, kBlock, 0, s, sample_indices_kernel)(seed, stream, step, step_on_device,
                                                             instance, population, count, sets,
-                                                            out);
+                                                            epochs, out);
   BILEVEL_CHECK_LAUNCH(s, "sample_indices");
 }
 

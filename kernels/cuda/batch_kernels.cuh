@@ -78,7 +78,7 @@ void launch_normalized_momentum_step(cudaStream_t s, T mu, ConstMatrixView<T> h,
 void launch_sample_indices(cudaStream_t s, std::uint64_t seed, std::uint32_t stream,
                            std::uint32_t step, const std::uint32_t* step_on_device,
                            std::uint32_t instance, index_t population, index_t count,
-                           index_t sets, sample_index_t* out);
+                           index_t sets, bool epochs, sample_index_t* out);
 void launch_advance_counter(cudaStream_t s, std::uint32_t* counter);
 
 }  // namespace bilevel::kernels::cuda

@@ -108,10 +108,10 @@ void CudaOps<T>::do_batch_xpay_ratio(const T* num, const T* den, ConstMatrixView
 template <typename T>
 void CudaOps<T>::do_sample_indices(std::uint64_t seed, std::uint32_t stream, std::uint32_t step,
                                    const std::uint32_t* step_on_device, std::uint32_t instance,
-                                   index_t population, index_t count, index_t sets,
+                                   index_t population, index_t count, index_t sets, bool epochs,
                                    sample_index_t* out) {
   launch_sample_indices(stream_, seed, stream, step, step_on_device, instance, population, count,
-                        sets, out);
+                        sets, epochs, out);
 }
 template <typename T>
 void CudaOps<T>::do_advance_counter(std::uint32_t* counter) {

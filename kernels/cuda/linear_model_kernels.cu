@@ -57,10 +57,10 @@ __device__ __forceinline__ index_t data_sample(const LinearModelBatch<T>& b, ind
                                                index_t i) {
   // a drawn batch: the index from the counter-based RNG, as the sampler would have written it
   const index_t k =
-      b.drawn ? static_cast<index_t>(common::sample_index(
+      b.drawn ? static_cast<index_t>(common::draw_index(
                     b.draw_seed, b.draw_stream,
                     b.draw_step + (b.draw_step_on_device ? *b.draw_step_on_device : 0u),
-                    static_cast<std::uint32_t>(g), i, b.population))
+                    static_cast<std::uint32_t>(g), i, b.count, b.population, b.draw_epochs))
       : b.indices ? static_cast<index_t>(b.indices[i + g * b.index_stride])
                   : b.offset + i;
   return common::shard_row(k, b.shard_first, b.shard_samples);

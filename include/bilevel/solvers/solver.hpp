@@ -48,6 +48,11 @@ struct ScheduleOptions {
   /// One minibatch index set per instance (B independent runs, e.g. B seeds' worth of noise at
   /// once) instead of one set shared by all; the problem must support_independent_batches().
   bool independent_batches = false;
+  /// Minibatches walk the data in epochs, a new random order each (random reshuffling: every
+  /// sample once per epoch, as benchopt's samplers); off: indices drawn uniformly with
+  /// replacement. SRBA's preset turns it on (its recursion drifts further on batches drawn
+  /// with replacement: docs/algorithms.md).
+  bool epoch_sampling = false;
   index_t eval_every = 0;             ///< metrics every k iterations (0: only at the end)
   /// A metric (f, g, ||h||, ||x - x*||) that is not finite or whose magnitude exceeds this is
   /// divergence (double precision can take thousands of exploding steps before an Inf).
