@@ -9,12 +9,17 @@
 // Every case is one timed run of fixed length after a warm-up outside the timing (no Google
 // Benchmark repetitions), so the whole CUDA suite fits a few minutes. Counters: bytes the
 // oracle must move (see bench/README.md), GB/s; for iterations, kernel launches per iteration
-// (counted on an uncaptured run) and the nodes of the captured graphs.
+// (counted on an uncaptured run) and the nodes of the captured graphs; the fused kernels' FLOPs
+// per call or iteration (fused_flop_count) and GFLOP/s. On the CPU, cpu_fma_peak measures the
+// multiply-add peak of the instruction set in use beside them (fma_peak/).
 #include <bilevel/bilevel.hpp>
 
 #include <benchmark/benchmark.h>
 
 #include "bench_main.hpp"
+#include "fma_peak/fma_peak_dispatch.hpp"
+
+#include <omp.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -56,6 +61,28 @@ void set_counters(benchmark::State& state, double bytes) {
       benchmark::Counter(bytes * state.iterations() / 1e9, benchmark::Counter::kIsRate);
 }
 
+/// "flops": the fused kernels' FLOPs per call (fused_flop_count's growth over `calls` calls),
+/// and GFLOP/s at the manual time; nothing on the composed path, which is not counted.
+void set_flop_counters(benchmark::State& state, std::uint64_t before, double calls) {
+  const double flops = static_cast<double>(fused_flop_count() - before) / calls;
+  if (flops <= 0.0) return;
+  state.counters["flops"] = flops;
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+}
+
+/// The multiply-add peak of one core's worth of threads for the CPU instruction set in use
+/// (fma_peak.hpp), as GFLOP/s: the ceiling of the fused passes' arithmetic on this machine.
+void bm_fma_peak(benchmark::State& state, int threads) {
+  double gflops = 0.0;
+  for (auto _ : state) {
+    gflops = std::max(gflops, bench_fma_peak::gflops(cpu_isa(), threads, 0.3));
+    state.SetIterationTime(1.0 / gflops);
+  }
+  state.counters["GFLOP/s"] = gflops;
+  state.counters["threads"] = threads;
+}
+
 /// Calls of an oracle per timed run (CUDA: short calls, many of them).
 index_t oracle_calls(const std::shared_ptr<Executor>& exec) {
   return exec->backend() == Backend::cuda ? 500 : 50;
@@ -90,12 +117,14 @@ void bm_oracle(benchmark::State& state, std::shared_ptr<Executor> exec, index_t 
   const std::uint64_t launches = launch_count();
   call();
   const double per_call_launches = static_cast<double>(launch_count() - launches);
+  const std::uint64_t flops = fused_flop_count();
   for (auto _ : state) {
     const double ms = exec->time_ms([&] {
       for (index_t c = 0; c < calls; ++c) call();
     });
     state.SetIterationTime(ms / 1e3 / static_cast<double>(calls));
   }
+  set_flop_counters(state, flops, static_cast<double>(calls));
   const double rows = kFeatures + 1, fused = path != OraclePath::composed;
   // fused: the batch's rows read twice (coefficients, back-product); composed: gather (read +
   // write) + two GEMM reads (gy) or three (Z, U, back) or five (gy's two, then H v's three)
@@ -149,6 +178,7 @@ void bm_hvp_full(benchmark::State& state, std::shared_ptr<Executor> exec, index_
   const Batch full{nullptr, train, train};
   p->hvp_jvp(full, x.cview(), y.cview(), v.cview(), out.view(), jv.view());  // warm-up
   const index_t calls = exec->backend() == Backend::cuda ? (train > 100000 ? 10 : 100) : 5;
+  const std::uint64_t flops = fused_flop_count();
   for (auto _ : state) {
     const double ms = exec->time_ms([&] {
       for (index_t c = 0; c < calls; ++c)
@@ -156,6 +186,7 @@ void bm_hvp_full(benchmark::State& state, std::shared_ptr<Executor> exec, index_
     });
     state.SetIterationTime(ms / 1e3 / static_cast<double>(calls));
   }
+  set_flop_counters(state, flops, static_cast<double>(calls));
   const double data = sizeof(T) * static_cast<double>(features + 1) * static_cast<double>(train);
   // passes over the data: fused 2 (coefficients, back-product); composed 3 (Z = A'W, U = A'V,
   // hv += A U; 2 when Z and U come from one GEMM); + x read and jv written
@@ -215,10 +246,12 @@ void bm_iteration(benchmark::State& state, std::shared_ptr<Executor> exec, index
   const std::vector<T> x0(static_cast<std::size_t>(p->dim_x() * nb), T(0));
   const std::vector<T> y0(static_cast<std::size_t>(p->dim_y() * nb), T(0));
   SolveResult<T> result = solver->run(x0, y0);  // warm-up
+  const std::uint64_t flops = fused_flop_count();
   for (auto _ : state) {
     const double ms = exec->time_ms([&] { result = solver->run(x0, y0); });
     state.SetIterationTime(ms / 1e3 / static_cast<double>(iterations));
   }
+  set_flop_counters(state, flops, static_cast<double>(iterations));
   state.counters["instances"] = static_cast<double>(nb);
   state.counters["launches"] = launches;
   state.counters["captured_graphs"] = static_cast<double>(result.captured_shapes);
@@ -237,6 +270,9 @@ void register_all(const std::shared_ptr<Executor>& exec, const char* precision) 
         ->Unit(benchmark::kMicrosecond)
         ->Iterations(1);
   };
+  if (exec->backend() == Backend::cpu)
+    add("cpu_fma_peak/" + std::string(precision) + "/" + cpu_isa(), bm_fma_peak,
+        omp_get_max_threads());
   for (index_t nb : {index_t(1), index_t(8), index_t(64)}) {
     const std::string suffix = "/" + backend + "/" + precision + "/B:" + std::to_string(nb);
     const char* oracles[] = {"gy", "hvp_jvp", "lower"};

@@ -105,6 +105,20 @@ struct LinearModelCall {
   LinearModelWorkspace<T> workspace;
 };
 
+/// Floating-point operations of a call's two passes (a multiply-add counts two): the logits of
+/// W, and of V when H v or J v is asked for, and one back-product per output (grad, hv), each
+/// rows x C x B multiply-adds per sample. Both backends add it to fused_flop_count().
+template <typename T>
+std::uint64_t linear_model_flops(const LinearModelCall<T>& call) {
+  const LinearModelBatch<T>& b = call.batch;
+  const LinearModelOutputs<T>& o = call.outputs;
+  const bool second = !o.jv_loss && o.v != nullptr && (o.hv != nullptr || o.jv != nullptr);
+  const std::uint64_t passes =
+      1u + (second ? 1u : 0u) + (o.grad ? 1u : 0u) + (o.hv ? 1u : 0u);
+  return 2u * passes * static_cast<std::uint64_t>(b.rows) * static_cast<std::uint64_t>(b.count) *
+         static_cast<std::uint64_t>(b.classes) * static_cast<std::uint64_t>(b.instances);
+}
+
 /// Calls one launch pair may carry (a single-loop step: the lower batch's gy, H v, J v and
 /// the upper batch's fy).
 constexpr int kMaxLinearModelCalls = 2;

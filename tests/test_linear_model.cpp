@@ -502,6 +502,27 @@ TEST(FusedOracles, EpochWalkDrawnOnCudaMatchesCpu) {
   EXPECT_GT(relative_error(on_gpu, run(cpu(), false)), 1e-3);  // (another batch)
 }
 
+/// fused_flop_count: each call adds its logits and back-products, 2 rows C B FLOPs per sample
+/// each (gy: W's logits and one back-product; H v + J v: W's and V's logits, one back-product).
+TEST(FusedOracles, FlopCountIsTheCallsLogitsAndBackProducts) {
+  auto exec = cpu();
+  const HypercleanData data = linear_model_data(300, 23, 4);
+  HypercleanProblem<float> p(exec, data, 2e-3);
+  const index_t nb = 2, dx = p.dim_x(), dy = p.dim_y(), size = 64;
+  p.reserve(nb, size);
+  MinibatchSampler<float> sampler(exec, 3, dx, size);
+  sampler.set_deferred(true);
+  const Batch batch = sampler.draw(SampleStream::lower_step, 0, 0);
+  Array<float> x(exec, dx, nb), y(exec, dy, nb), v(exec, dy, nb), out(exec, dy, nb), jv(exec, dx, nb);
+  const std::uint64_t per_pass = 2ull * (23 + 1) * size * 4 * nb;
+  std::uint64_t before = fused_flop_count();
+  p.grad_y_g(batch, x.cview(), y.cview(), out.view());
+  EXPECT_EQ(fused_flop_count() - before, 2 * per_pass);
+  before = fused_flop_count();
+  p.hvp_jvp(batch, x.cview(), y.cview(), v.cview(), out.view(), jv.view());
+  EXPECT_EQ(fused_flop_count() - before, 3 * per_pass);
+}
+
 /// A SOBA iteration on hyper-cleaning is four kernels: the coefficients of both batches, their
 /// back-products (the minibatch indices drawn inside both), the single-point update of y, v
 /// and h, and the x step that advances the counter. (Six before the indices were drawn in the

@@ -56,7 +56,7 @@ def ours(args, env, log):
     full = "full1M_1024" if args.device == "cuda" else "full20000"
     suffix = "_graph" if args.device == "cuda" else ""
     regex = (f"(hyperclean_iteration_(soba|stocbio|bo-rep){suffix}|hyperclean_hvp_jvp_{full})"
-             f"/{backend}/float/B:(1|64)/")
+             f"/{backend}/float/B:(1|64)/|cpu_fma_peak")
     out = Path(args.out) / "bilevel.json"
     p = run(pinned([args.bench, f"--benchmark_filter={regex}", f"--benchmark_out={out}",
                     "--benchmark_out_format=json"], args.threads, args.device), env, log)
@@ -65,11 +65,14 @@ def ours(args, env, log):
     rows = {}
     for b in json.loads(out.read_text())["benchmarks"]:
         name = b["name"]
+        if name.startswith("cpu_fma_peak"):
+            rows["peak"] = {"gflops": b["GFLOP/s"], "isa": name.split("/")[2]}
+            continue
         nb = int(name.split("/B:")[1].split("/")[0])
         case = ("hvp_full" if "hvp_jvp_full" in name else
                 name.split("hyperclean_iteration_")[1].split("/")[0].replace("_graph", ""))
         rows[(case, nb)] = {"us": b["real_time"], "launches": b.get("launches"),
-                            "graph_nodes": b.get("graph_nodes_max")}
+                            "graph_nodes": b.get("graph_nodes_max"), "flops": b.get("flops")}
     return rows
 
 
@@ -135,13 +138,22 @@ def main():
                                                torch_common + ["--mode", "graph", "--cases",
                                                                "soba,stocbio,bo-rep"],
                                                env, log, args.python_torch)
+    peak = results["bilevel"].pop("peak", None)
     columns = [k for k in results if results[k]]
     missing = [k for k in results if not results[k]]
+    # GFLOP/s: the fused kernels' counted FLOPs of the case (the same arithmetic in every
+    # framework) over each framework's time; % of the multiply-add peak of the path in use
+    gf = lambda flops, us: flops / (us * 1e3) if flops and us else None
     lines = [f"device: {args.device}" + (f", {args.threads} thread(s) pinned" if args.threads else "") +
-             (f", every program capped at {args.isa}" if args.isa else "") + cpu_model(),
-             "", "| case | B | " + " | ".join(f"{c} (us)" for c in columns) +
-             " | " + " | ".join(f"{c} / bilevel" for c in columns if c != "bilevel") + " |",
-             "|---|---|" + "---|" * (2 * len(columns) - 1)]
+             (f", every program capped at {args.isa}" if args.isa else "") + cpu_model()]
+    if peak:
+        lines.append(f"multiply-add peak of bilevel's {peak['isa']} path on these threads: "
+                     f"{peak['gflops']:.1f} GFLOP/s (bench_hyperclean cpu_fma_peak)")
+    lines += ["", "| case | B | " + " | ".join(f"{c} (us)" for c in columns) +
+              " | " + " | ".join(f"{c} / bilevel" for c in columns if c != "bilevel") +
+              " | " + " | ".join(f"{c} GFLOP/s" for c in columns) + " |",
+              "|---|---|" + "---|" * (3 * len(columns) - 1)]
+    above_peak = set()
     for case in CASES:
         for nb in (1, 64):
             if not any((case, nb) in results[c] for c in columns):
@@ -155,7 +167,23 @@ def main():
                     continue
                 t = results[c].get((case, nb), {}).get("us")
                 ratios.append(f"{t / ref:.2f}x" if t and ref else "-")
-            lines.append(f"| {case} | {nb} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+            flops = results["bilevel"].get((case, nb), {}).get("flops")
+            rates = []
+            for c in columns:
+                r = gf(flops, results[c].get((case, nb), {}).get("us"))
+                cell = "-" if r is None else f"{r:.1f}"
+                if r is not None and peak:
+                    cell += f" ({100 * r / peak['gflops']:.0f}%)"
+                    if r > peak["gflops"]:
+                        above_peak.add(c)
+                rates.append(cell)
+            lines.append(f"| {case} | {nb} | " + " | ".join(cells) + " | " + " | ".join(ratios) +
+                         " | " + " | ".join(rates) + " |")
+    if above_peak and args.isa:
+        lines.append("")
+        lines.append(f"above the {args.isa} peak, so not held to it: " + ", ".join(sorted(above_peak)) +
+                     " (XLA's dots run in YNNPACK or Eigen, which pick their kernels by CPUID at run"
+                     " time; --xla_cpu_max_isa caps only XLA's own code)")
     if missing:
         lines.append("")
         lines.append("no results from: " + ", ".join(missing) + " (see log.txt)")

@@ -24,9 +24,17 @@ using sample_index_t = std::int32_t;
 /// from differences of it; on CUDA, captured graphs also report their exact node counts
 /// (CapturedWork::nodes).
 std::uint64_t launch_count();
+/// Floating-point operations of the fused linear-model kernels so far in this process, on every
+/// executor (a multiply-add counts two): each call's logits and back-products, counted from its
+/// shape (kernels/linear_model_kernels.hpp, linear_model_flops); the regularizer, the softmax
+/// and the composed (BLAS) path are not counted. Benchmarks report GFLOP/s from differences of
+/// it, against the FMA peak of the instruction set in use.
+std::uint64_t fused_flop_count();
 namespace detail {
 /// Adds n to launch_count() (kernel families outside Ops call it for their launches).
 void note_launches(std::uint64_t n = 1);
+/// Adds n to fused_flop_count().
+void note_fused_flops(std::uint64_t n);
 }  // namespace detail
 
 /// (offset + slope k)^(-power) of the iteration k: power > 0 decays (alpha (k + 1)^-0.4 is

@@ -48,6 +48,7 @@ class CpuLinearModelKernels final : public LinearModelKernels<T> {
                       "linear model oracle: the loss terms of grad_x g go alone");
       BILEVEL_EXPECTS(o.jv == nullptr || b.x != nullptr,
                       "linear model oracle: J v needs the weight logits x");
+      detail::note_fused_flops(linear_model_flops(calls[c]));
       if (o.step == nullptr) {
         passes(b, o, ws);
         continue;

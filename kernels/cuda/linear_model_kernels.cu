@@ -354,6 +354,7 @@ class CudaLinearModelKernels final : public LinearModelKernels<T> {
                            (o.hv == nullptr || (o.hv == o.v && o.sum != nullptr))),
                       "linear model oracle: a fused step updates w or v in place, one call, no jv");
       set.call[set.count++] = calls[c];
+      detail::note_fused_flops(linear_model_flops(calls[c]));
       pairs += sh.groups * b.count;
       groups += sh.groups;
       const int outputs = (o.grad ? 1 : 0) + (o.hv ? 1 : 0);
