@@ -112,7 +112,9 @@ INSTANTIATE_TEST_SUITE_P(Presets, CapturedRuns,
                                            Case{"sl-bamm", 1, 1}, Case{"f2sa", 1, 1},
                                            // full-batch restarts (period 200 / 32 = 6) and the
                                            // recursion
-                                           Case{"srba", 2, 2}),
+                                           Case{"srba", 2, 2},
+                                           // PAGE's coin (p = 32 / 232): restarts and recursion
+                                           Case{"spaba", 2, 2}),
                          [](const auto& info) {
                            std::string n = info.param.name;
                            for (char& c : n) c = c == '-' ? '_' : c;

@@ -162,6 +162,58 @@ TEST(SrbaPreset, PeriodFollowsBenchoptsRuleAndFullBatchesMakeItSoba) {
   EXPECT_EQ(srba.y, soba.y);
 }
 
+/// SPABA: SRBA's directions restarted by PAGE's coin (p = 16 / (200 + 16) by default here)
+/// instead of a period, on the same problem, batches and steps, with the epoch walk: it reaches
+/// x* as SRBA does.
+TEST(SpabaPreset, ConvergesToTheSolutionWithConstantStepsAndMinibatches) {
+  const QuadraticData q = problem();
+  AlgorithmOptions o = base_options(q, "spaba", 4000);
+  o.loop.lower_batch = o.loop.upper_batch = 16;
+  o.loop.inner_step = {0.2};
+  o.loop.outer_step = {0.1};
+  o.loop.seed = 50;
+  o.loop.epoch_sampling = true;
+  const double spaba = run_distance(o, q);
+  RecordProperty("spaba", std::to_string(spaba));
+  EXPECT_LT(spaba, 1e-10 * norm(q.solution_x()));
+  EXPECT_TRUE(default_options("spaba").loop.epoch_sampling);
+}
+
+/// The coin: PAGE's p = b / (n + b) by default; restarts come at that rate (never on the host's
+/// whim: a function of the seed and the iteration); with p = 1 every iteration restarts and
+/// SPABA is full-batch SOBA, iterate for iterate, whatever the batch.
+TEST(SpabaPreset, RestartsWithPagesProbability) {
+  EXPECT_DOUBLE_EQ(spaba_default_probability(20000, 512), 512.0 / 20512.0);
+  EXPECT_DOUBLE_EQ(spaba_default_probability(200, 0), 1.0);
+  const QuadraticData q = problem();
+  QuadraticProblem<double> p(cpu(), q);
+  SrbaOptions s;
+  s.page = true;
+  s.probability = 0.1;
+  s.seed = 3;
+  auto spaba = make_srba_estimator<double>(s);
+  spaba->prepare(p, 1);
+  int restarts = 0;
+  for (index_t k = 1; k <= 20000; ++k) restarts += spaba->iteration_shape(k) == 1;
+  EXPECT_NEAR(restarts, 2000, 5 * std::sqrt(20000 * 0.1 * 0.9));
+  EXPECT_EQ(spaba->iteration_shape(0), 1u);
+  EXPECT_EQ(spaba->name(), "spaba");
+
+  AlgorithmOptions o = base_options(q, "spaba", 50);
+  o.loop.lower_batch = o.loop.upper_batch = 16;
+  o.loop.inner_step = {0.2};
+  o.loop.outer_step = {0.1};
+  o.fixed_point.nu = {0.2};
+  o.spaba_probability = 1.0;
+  SolveResult<double> always, soba;
+  run_distance(o, q, &always);
+  o.name = "soba";
+  o.loop.lower_batch = o.loop.upper_batch = 0;
+  run_distance(o, q, &soba);
+  EXPECT_EQ(always.x, soba.x);
+  EXPECT_EQ(always.y, soba.y);
+}
+
 /// TTSA's steps decay (alpha_k ~ k^-2/5, beta_k ~ k^-3/5) and its Neumann estimate is random
 /// (K = 10 terms: bias (1 - eta mu)^10, below 1e-3 here), with a variance that dominates: the
 /// noise in x scales like sqrt(beta_k) ~ k^-0.3. Averaged over 8 seeds, the distance to x*

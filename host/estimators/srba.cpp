@@ -10,6 +10,12 @@
 // steps. (bilevel's v solves H v = fy: benchopt's is its negative.) benchopt's period is
 // (n_inner + n_outer) period_frac / batch with period_frac = 1/2; here 0 asks for the same rule
 // with each level's own batch: floor((n_lower / b_lower + n_upper / b_upper) / 2), at least 1.
+//
+// SPABA (Chu, Xu, Yao, Zhang, ICML 2024, arXiv 2405.18777) is PAGE (Li et al. 2021) in the same
+// decoupled directions: every iteration after the first restarts from full batches with
+// probability p (PAGE's choice p = b / (n + b) by default), else takes the recursive step above.
+// The coin is host_uniform(seed, stream, k): decided on the host from k alone, so the iteration's
+// shape is known before it is launched (captured graphs) and a resumed run draws the same coins.
 #include <bilevel/estimators.hpp>
 
 #include <algorithm>
@@ -46,8 +52,11 @@ class SrbaEstimator final : public HypergradientEstimator<T> {
                                               << options_.period);
     BILEVEL_EXPECTS(options_.lower_batch >= 0 && options_.upper_batch >= 0,
                     "srba: batch sizes must be >= 0 (0: the whole data)");
+    BILEVEL_EXPECTS(options_.probability >= 0.0 && options_.probability <= 1.0,
+                    "spaba: the restart probability must be in [0, 1] (0: PAGE's b / (n + b)), got "
+                        << options_.probability);
   }
-  std::string name() const override { return "srba"; }
+  std::string name() const override { return spaba() ? "spaba" : "srba"; }
   bool runs_lower_level() const override { return true; }
   // two shapes: the full-batch restart and the recursive step (the batches come from the
   // samplers, which read the iteration on the executor)
@@ -62,6 +71,9 @@ class SrbaEstimator final : public HypergradientEstimator<T> {
     period_ = options_.period > 0 ? options_.period
                                   : default_period(problem.lower_samples(), options_.lower_batch,
                                                    problem.upper_samples(), options_.upper_batch);
+    probability_ = options_.probability > 0.0
+                       ? options_.probability
+                       : default_probability(problem.lower_samples(), options_.lower_batch);
     const index_t dx = problem.dim_x(), dy = problem.dim_y();
     const bool with_fx = problem.upper_depends_on_x();
     now_.prepare(exec, dx, dy, instances, with_fx);
@@ -150,6 +162,11 @@ class SrbaEstimator final : public HypergradientEstimator<T> {
             d_y_.view(), d_v_.view(),  d_x_.view()};
   }
 
+  static double default_probability(index_t lower_samples, index_t lower_batch) {
+    if (lower_samples <= 0 || lower_batch <= 0 || lower_batch >= lower_samples) return 1.0;
+    return double(lower_batch) / double(lower_samples + lower_batch);
+  }
+
   static index_t default_period(index_t lower_samples, index_t lower_batch,
                                 index_t upper_samples, index_t upper_batch) {
     const auto batches = [](index_t n, index_t b) {
@@ -161,7 +178,14 @@ class SrbaEstimator final : public HypergradientEstimator<T> {
   }
 
  private:
-  bool restarts(index_t k) const { return period_ <= 1 || k % period_ == 0; }
+  bool spaba() const { return options_.page; }
+  bool restarts(index_t k) const {
+    if (spaba())  // PAGE's coin; the first iteration always starts from full batches
+      return k == 0 || host_uniform(options_.seed, kCoinStream, k) < probability_;
+    return period_ <= 1 || k % period_ == 0;
+  }
+  /// The coin's Philox stream (apart from the minibatch streams, SampleStream 1-6 << 24).
+  static constexpr std::uint32_t kCoinStream = 0x7A000000u;
 
   static void set_x_direction(Ops<T>& ops, Terms<T>& t, MatrixView<T> d) {
     if (t.fx.size() > 0)
@@ -173,6 +197,7 @@ class SrbaEstimator final : public HypergradientEstimator<T> {
 
   SrbaOptions options_;
   index_t period_ = 1;
+  double probability_ = 1.0;
   bool started_ = false;
   Array<T> rho_, v_, x_old_, y_old_, v_old_, d_y_, d_v_, d_x_;
   Terms<T> now_, before_;
@@ -189,6 +214,10 @@ index_t srba_default_period(index_t lower_samples, index_t lower_batch, index_t 
                             index_t upper_batch) {
   return SrbaEstimator<double>::default_period(lower_samples, lower_batch, upper_samples,
                                                upper_batch);
+}
+
+double spaba_default_probability(index_t lower_samples, index_t lower_batch) {
+  return SrbaEstimator<double>::default_probability(lower_samples, lower_batch);
 }
 
 template std::unique_ptr<HypergradientEstimator<float>> make_srba_estimator(SrbaOptions);

@@ -109,6 +109,20 @@ struct Srba {
   }
 };
 
+// SPABA (Chu et al. 2024): SRBA's directions with PAGE's coin for the full-batch restarts
+struct Spaba {
+  static void defaults(AlgorithmOptions& o) { Srba::defaults(o); }
+  template <typename T>
+  static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions& loop) {
+    loop.upper = UpperUpdate::sgd;
+    SrbaOptions s{loop.inner_step, 0, loop.lower_batch, loop.upper_batch};
+    s.page = true;
+    s.probability = o.spaba_probability;
+    s.seed = loop.seed;
+    return make_srba_estimator<T>(s);
+  }
+};
+
 // TTSA (Hong et al.): alpha_k ~ k^-2/5, beta_k ~ k^-3/5, K = 10 terms
 struct Ttsa {
   static void defaults(AlgorithmOptions& o) {
@@ -259,6 +273,8 @@ const std::vector<Preset>& presets() {
                  "Dagreou et al. 2022, arXiv 2201.13409; benchopt solvers/saba.py", "HVP"}),
       row<Srba>({"srba", "SOBA with SARAH-recursive directions, full batches every period iterations, constant steps",
                  "Dagreou et al. 2024, arXiv 2302.08766; benchopt solvers/srba.py", "HVP"}),
+      row<Spaba>({"spaba", "SRBA's recursive directions restarted from full batches with probability p (PAGE), constant steps",
+                  "Chu, Xu, Yao, Zhang 2024 (ICML), arXiv 2405.18777", "HVP"}),
       row<Ttsa>({"ttsa", "one inner step (alpha_k ~ k^-2/5), random-truncation Neumann, x step ~ k^-3/5, projection",
                  "Hong et al. 2023, arXiv 2007.05170", "HVP"}),
       row<BoRep>({"bo-rep", "init refinement, N inner steps every I iterations, one step on z, normalized momentum",
@@ -352,7 +368,7 @@ int solver_x_arrays(const std::string& preset_name) {
     return 5;
   // the solver's 3, the previous x, D_x and J v at both points, and one more that covers its
   // 7 y-sized arrays beyond the 12 the plan counts (dy < dx on hyper-cleaning)
-  if (p == "srba") return 8;
+  if (p == "srba" || p == "spaba") return 8;
   return 6;  // bda, lv-hba, user combinations
 }
 

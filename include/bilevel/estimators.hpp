@@ -160,11 +160,18 @@ struct SabaOptions {
 /// moves by the minibatch term at the new point minus the same batch's term at the previous
 /// point), restarted from full batches every `period` iterations, with constant steps. Two
 /// single-point oracle calls per iteration; memory: the previous point and the three directions.
+/// With `page` it is SPABA (Chu, Xu, Yao, Zhang, ICML 2024, arXiv 2405.18777): PAGE's coin
+/// instead of the period - each iteration after the first restarts from full batches with
+/// probability p (a host_uniform draw of (seed, iteration): the same on every machine, in
+/// captured graphs and resumed runs), else takes the recursive step.
 struct SrbaOptions {
   std::vector<double> rho{0.1};  ///< the step on y and v, per instance (1 or B values)
   index_t period = 0;            ///< full-batch restart every period iterations (0: benchopt's rule)
   index_t lower_batch = 0;       ///< the run's batch sizes, for the period's rule (0: full data)
   index_t upper_batch = 0;
+  bool page = false;             ///< SPABA: PAGE's coin instead of the period
+  double probability = 0.0;      ///< SPABA's p in [0, 1]; 0: PAGE's b / (n + b)
+  std::uint64_t seed = 0;        ///< the coin's seed (SPABA)
 };
 
 /// What the unrolled estimator returns.
@@ -216,6 +223,10 @@ std::unique_ptr<HypergradientEstimator<T>> make_srba_estimator(SrbaOptions optio
 /// least 1 (a full batch counts as one batch).
 index_t srba_default_period(index_t lower_samples, index_t lower_batch, index_t upper_samples,
                             index_t upper_batch);
+/// SPABA's restart probability when none is given: PAGE's b / (n + b) of the lower level (the
+/// expected restart interval then matches a pass over the data in batches of b), 1 for full
+/// batches.
+double spaba_default_probability(index_t lower_samples, index_t lower_batch);
 
 /// A uniform draw in [0, 1) for (seed, stream, iteration), the same on every machine: random
 /// choices that the host makes between kernel launches (never a device read-back).

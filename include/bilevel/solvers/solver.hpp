@@ -188,6 +188,7 @@ struct AlgorithmOptions {
   double ufom_probability = 0.2;  ///< q of UFOM
   double bda_aggregation = 0.6;   ///< mu of BDA (authors' code)
   index_t srba_period = 0;        ///< SRBA's full-batch restart period (0: benchopt's rule)
+  double spaba_probability = 0.0; ///< SPABA's restart probability (0: PAGE's b / (n + b))
   LvHbaOptions lv_hba;            ///< alpha defaults to loop.outer_step
 };
 
