@@ -119,6 +119,16 @@ TEST(SabaPreset, ConvergesToTheSolutionWithConstantStepsAndMinibatches) {
   RecordProperty("soba", std::to_string(soba));
   EXPECT_LT(saba, 1e-10 * norm(q.solution_x()));
   EXPECT_GT(soba, 1e-2 * norm(q.solution_x()));  // the same steps and batches without the tables
+  // its batches walked in epochs (benchopt's order): x* too, by another path
+  o.name = "saba";
+  o.loop.iterations = 50;
+  SolveResult<double> drawn, walked;
+  run_distance(o, q, &drawn);
+  o.loop.epoch_sampling = true;
+  run_distance(o, q, &walked);
+  EXPECT_NE(drawn.x, walked.x);
+  o.loop.iterations = 4000;
+  EXPECT_LT(run_distance(o, q), 1e-10 * norm(q.solution_x()));
 }
 
 /// SRBA on the same stochastic quadratic, batches and steps: its SARAH-recursive directions,
@@ -236,6 +246,45 @@ TEST(TtsaPreset, ApproachesTheSolutionWithDecayingSteps) {
   RecordProperty("late", std::to_string(late));
   EXPECT_LT(late, 0.04 * norm(q.solution_x()));
   EXPECT_LT(late, 0.7 * early);
+}
+
+/// MRBO with full batches: its STORM directions are the exact gradient and Neumann
+/// hypergradient (the recursion's correction cancels), so with its decaying steps it reaches x*
+/// (up to the Neumann bias, 1e-13 here with Q = 40).
+TEST(MrboPreset, ReachesTheSolutionWithFullBatches) {
+  const QuadraticData q = problem();
+  AlgorithmOptions o = base_options(q, "mrbo", 3000);
+  const double d = run_distance(o, q);
+  RecordProperty("distance", std::to_string(d));
+  EXPECT_LT(d, 1e-6 * norm(q.solution_x()));
+}
+
+/// MRBO on minibatches of 16 with its decaying steps and momentum (eta_k ~ k^-2/3): averaged over
+/// 4 seeds the distance to x* shrinks from 1000 to 8000 iterations, and it ends closer than
+/// stocBiO's estimate with the same batches and the same decaying steps (no recursion).
+TEST(MrboPreset, ApproachesTheSolutionOnMinibatches) {
+  const QuadraticData q = problem();
+  const auto mean_distance = [&](const std::string& name, index_t iterations) {
+    AlgorithmOptions o = base_options(q, name, iterations);
+    o.loop.lower_batch = o.loop.upper_batch = 16;
+    o.loop.inner_steps = 1;
+    o.loop.outer_decay = 1.0 / 3.0;
+    o.loop.inner_decay = 1.0 / 3.0;
+    o.neumann.terms = 10;
+    double sum = 0;
+    for (int seed = 0; seed < 4; ++seed) {
+      o.loop.seed = 20 + seed;
+      sum += run_distance(o, q) / 4;
+    }
+    return sum;
+  };
+  const double early = mean_distance("mrbo", 1000), late = mean_distance("mrbo", 8000),
+               stocbio = mean_distance("stocbio", 8000);
+  RecordProperty("early", std::to_string(early));
+  RecordProperty("late", std::to_string(late));
+  RecordProperty("stocbio", std::to_string(stocbio));
+  EXPECT_LT(late, 0.7 * early);
+  EXPECT_LT(late, stocbio);
 }
 
 /// BO-REP's normalized momentum moves x by eta each iteration: with a constant eta it settles

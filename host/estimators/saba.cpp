@@ -10,8 +10,8 @@
 //   y <- y - rho D[grad_y g];  v <- v - rho (D[H v] - D[grad_y f]);  h = D[grad_x f] - D[J v]
 // (bilevel's v solves H v = fy: benchopt's is its negative). Constant steps, as in the paper.
 // Batches are picked uniformly with replacement by the library's Philox draw (keyed by the seed,
-// the lower or upper stream and the iteration, as the minibatch sampler's), where benchopt walks
-// a shuffled order of them per epoch.
+// the lower or upper stream and the iteration, as the minibatch sampler's), or with
+// loop.epoch_sampling walked in a new random order each epoch, as benchopt walks them.
 #include <bilevel/estimators.hpp>
 
 #include "../../kernels/common/philox.hpp"
@@ -152,11 +152,13 @@ class SabaEstimator final : public HypergradientEstimator<T> {
   }
 
  private:
-  /// The batch of iteration k for one level: Philox (seed, stream, k), uniform over its batches.
+  /// The batch of iteration k for one level: Philox (seed, stream, k), uniform over its batches,
+  /// or position k of the epoch walk over them (every batch once per epoch, reshuffled).
   index_t pick(SampleStream stream, index_t k, const Partition& part) const {
     if (part.batches <= 1) return 0;
-    return kernels::common::sample_index(options_.seed, static_cast<std::uint32_t>(stream),
-                                         static_cast<std::uint32_t>(k), 0, 0, part.batches);
+    return kernels::common::draw_index(options_.seed, static_cast<std::uint32_t>(stream),
+                                       static_cast<std::uint32_t>(k), 0, 0, 1, part.batches,
+                                       options_.epochs);
   }
   static Batch batch(const Partition& part, Array<sample_index_t>& samples, index_t j) {
     Batch b;

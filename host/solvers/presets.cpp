@@ -89,8 +89,8 @@ struct Saba {
   template <typename T>
   static Estimator<T> build(const AlgorithmOptions&, ScheduleOptions& loop) {
     loop.upper = UpperUpdate::sgd;
-    return make_saba_estimator<T>(
-        SabaOptions{loop.inner_step, loop.lower_batch, loop.upper_batch, loop.seed});
+    return make_saba_estimator<T>(SabaOptions{loop.inner_step, loop.lower_batch,
+                                              loop.upper_batch, loop.seed, loop.epoch_sampling});
   }
 };
 
@@ -120,6 +120,27 @@ struct Spaba {
     s.probability = o.spaba_probability;
     s.seed = loop.seed;
     return make_srba_estimator<T>(s);
+  }
+};
+
+// MRBO (Yang, Ji, Liang 2021): STORM directions for y and x with stocBiO's Neumann
+// hypergradient at both points; alpha_k, beta_k ~ k^-1/3, eta_k ~ k^-2/3 (benchopt's
+// solvers/mrbo.py, n_shia_steps = 10)
+struct Mrbo {
+  static void defaults(AlgorithmOptions& o) {
+    o.loop.inner_steps = 1;
+    o.loop.outer_decay = 1.0 / 3.0;
+    o.neumann = NeumannOptions{10, {0.1}};
+  }
+  template <typename T>
+  static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions& loop) {
+    loop.upper = UpperUpdate::sgd;
+    loop.outer_decay = 1.0 / 3.0;  // beta_k = beta (k + 1)^-1/3, as benchopt's
+    MrboOptions m;
+    m.alpha = loop.inner_step;
+    m.eta = o.mrbo_eta;
+    m.neumann = o.neumann;
+    return make_mrbo_estimator<T>(m);
   }
 };
 
@@ -275,6 +296,8 @@ const std::vector<Preset>& presets() {
                  "Dagreou et al. 2024, arXiv 2302.08766; benchopt solvers/srba.py", "HVP"}),
       row<Spaba>({"spaba", "SRBA's recursive directions restarted from full batches with probability p (PAGE), constant steps",
                   "Chu, Xu, Yao, Zhang 2024 (ICML), arXiv 2405.18777", "HVP"}),
+      row<Mrbo>({"mrbo", "momentum-recursive (STORM) directions for y and x, Neumann hypergradient at both points, decaying steps",
+                 "Yang, Ji, Liang 2021 (NeurIPS), arXiv 2106.04692; benchopt solvers/mrbo.py", "HVP"}),
       row<Ttsa>({"ttsa", "one inner step (alpha_k ~ k^-2/5), random-truncation Neumann, x step ~ k^-3/5, projection",
                  "Hong et al. 2023, arXiv 2007.05170", "HVP"}),
       row<BoRep>({"bo-rep", "init refinement, N inner steps every I iterations, one step on z, normalized momentum",

@@ -154,6 +154,9 @@ struct SabaOptions {
   index_t lower_batch = 0;       ///< samples per lower batch (0: all, one batch)
   index_t upper_batch = 0;       ///< samples per upper batch (0: all, one batch)
   std::uint64_t seed = 0;        ///< the batch picks' Philox seed
+  /// The batches walked in epochs, a new order each (loop.epoch_sampling: benchopt's SABA walks
+  /// its fixed batches so); off: each iteration's batch picked uniformly with replacement.
+  bool epochs = false;
 };
 
 /// SRBA (Dagreou et al., arXiv 2302.08766): SOBA's three directions made SARAH-recursive (each
@@ -172,6 +175,19 @@ struct SrbaOptions {
   bool page = false;             ///< SPABA: PAGE's coin instead of the period
   double probability = 0.0;      ///< SPABA's p in [0, 1]; 0: PAGE's b / (n + b)
   std::uint64_t seed = 0;        ///< the coin's seed (SPABA)
+};
+
+/// MRBO (Yang, Ji, Liang, NeurIPS 2021, arXiv 2106.04692): STORM-style momentum-recursive
+/// directions for y and x, d = q(k) + (1 - eta_k) (d - q(k-1)) with both terms on the same
+/// batches, q the lower gradient (y) and the Neumann hypergradient (x); eta_k = eta (k + 1)^
+/// -eta_decay; y moves by alpha (k + 1)^-inner_decay d_y. Three gradient-and-Neumann evaluations'
+/// worth of oracles per iteration at two points; memory: the previous point and both directions.
+struct MrboOptions {
+  std::vector<double> alpha{0.1};  ///< the step on y, per instance (1 or B values)
+  double eta = 0.5;                ///< the momentum's eta
+  double eta_decay = 2.0 / 3.0;    ///< eta_k = eta (k + 1)^-eta_decay (the paper's and benchopt's)
+  double inner_decay = 1.0 / 3.0;  ///< alpha_k = alpha (k + 1)^-inner_decay
+  NeumannOptions neumann;          ///< the hypergradient at each point (benchopt: Q = 10)
 };
 
 /// What the unrolled estimator returns.
@@ -218,6 +234,8 @@ template <typename T>
 std::unique_ptr<HypergradientEstimator<T>> make_saba_estimator(SabaOptions options);
 template <typename T>
 std::unique_ptr<HypergradientEstimator<T>> make_srba_estimator(SrbaOptions options);
+template <typename T>
+std::unique_ptr<HypergradientEstimator<T>> make_mrbo_estimator(MrboOptions options);
 /// SRBA's restart period when SrbaOptions::period is 0: benchopt's (n_inner + n_outer) / 2 /
 /// batch with each level's own batch, floor((n_lower / b_lower + n_upper / b_upper) / 2), at
 /// least 1 (a full batch counts as one batch).

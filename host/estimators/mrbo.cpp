@@ -1,0 +1,125 @@
+// MRBO (Yang, Ji, Liang, "Provably faster algorithms for bilevel optimization", NeurIPS 2021,
+// arXiv 2106.04692, Algorithm 1), as benchopt's solvers/mrbo.py runs it (benchopt/
+// benchmark_bilevel at 3ad65dc): STORM-style momentum-recursive directions for y and x. At
+// iteration k, with eta_k = eta (k + 1)^-eta_decay and one lower batch B_k:
+//   d_y = gy(x_k, y_k; B_k) + (1 - eta_k) (d_y - gy(x_k-1, y_k-1; B_k))
+//   d_x = h(x_k, y_k)       + (1 - eta_k) (d_x - h(x_k-1, y_k-1))
+// where h is the Neumann hypergradient (stocBiO's: fy and fx on an upper batch, Q HVP terms on
+// fresh lower batches, J v) evaluated at both points with the same batches (benchopt's
+// joint_shia), then y <- y - alpha (k + 1)^-inner_decay d_y, and h = d_x for the solver's x step
+// (the preset decays it as beta (k + 1)^-1/3). At k = 0 the directions are the fresh terms
+// (STORM's start; benchopt starts from zero memory at the zero point instead, which makes its
+// first direction eta_0 times the gradient plus the term at 0). Both points' estimates draw the
+// same batches because every draw is a function of (stream, sub-step, iteration) only.
+#include <bilevel/estimators.hpp>
+
+#include <cmath>
+
+namespace bilevel {
+namespace {
+
+template <typename T>
+class MrboEstimator final : public HypergradientEstimator<T> {
+ public:
+  explicit MrboEstimator(MrboOptions o)
+      : options_(std::move(o)),
+        now_(make_neumann_estimator<T>(options_.neumann)),
+        before_(make_neumann_estimator<T>(options_.neumann)) {
+    for (double a : options_.alpha) BILEVEL_EXPECTS(a > 0.0, "mrbo: the step alpha must be > 0, got " << a);
+    BILEVEL_EXPECTS(options_.eta > 0.0 && options_.eta <= 1.0,
+                    "mrbo: the momentum eta must be in (0, 1], got " << options_.eta);
+    BILEVEL_EXPECTS(options_.eta_decay >= 0.0 && options_.inner_decay >= 0.0,
+                    "mrbo: the decay exponents must be >= 0");
+  }
+  std::string name() const override { return "mrbo"; }
+  bool runs_lower_level() const override { return true; }
+  // (the momentum weight 1 - eta_k and the step's decay are host scalars that change with k)
+
+  void prepare(Problem<T>& problem, index_t instances) override {
+    auto exec = problem.executor();
+    alpha_ = per_instance_array<T>(exec, options_.alpha, instances, "mrbo alpha");
+    now_->prepare(problem, instances);
+    before_->prepare(problem, instances);
+    const index_t dx = problem.dim_x(), dy = problem.dim_y();
+    x_old_ = Array<T>(exec, dx, instances);
+    y_old_ = Array<T>(exec, dy, instances);
+    d_y_ = Array<T>(exec, dy, instances);
+    d_x_ = Array<T>(exec, dx, instances);
+    gy_ = Array<T>(exec, dy, instances);
+    gy_old_ = Array<T>(exec, dy, instances);
+    h_old_ = Array<T>(exec, dx, instances);
+    started_ = false;
+  }
+
+  /// The previous point is the start and the directions 0; the first iteration takes the
+  /// fresh terms.
+  void start_state(ConstMatrixView<T> x, ConstMatrixView<T> y) override {
+    Ops<T>& ops = x_old_.executor().template ops<T>();
+    ops.copy(x, x_old_.view());
+    ops.copy(y, y_old_.view());
+    ops.fill(d_y_.view(), T(0));
+    ops.fill(d_x_.view(), T(0));
+    started_ = true;
+  }
+  void state_restored() override { started_ = true; }
+
+  void estimate(const EstimateContext<T>& ctx, ConstMatrixView<T> x, MatrixView<T> y,
+                MatrixView<T> h) override {
+    Problem<T>& p = ctx.problem;
+    Ops<T>& ops = p.executor()->template ops<T>();
+    if (!started_) start_state(x, y);
+    const double k1 = static_cast<double>(ctx.iteration + 1);
+    // 1 - eta_k: 0 at the first iteration (the directions are the fresh terms)
+    const T keep = ctx.iteration == 0 ? T(0)
+                                      : static_cast<T>(1.0 - options_.eta * std::pow(k1, -options_.eta_decay));
+    const Batch lower = ctx.lower.draw(SampleStream::lower_step, 0, ctx.iteration);
+    // gy at (x_k, y_k) and at (x_k-1, y_k-1), on the same batch
+    p.grad_y_g(lower, x, y, gy_.view());
+    p.grad_y_g(lower, x_old_.view(), y_old_.view(), gy_old_.view());
+    // d_y = gy + keep (d_y - gy_old)
+    ops.axpby(T(-1), gy_old_.view(), T(1), d_y_.view());
+    ops.axpby(T(1), gy_.view(), keep, d_y_.view());
+    // h = Neumann hypergradient at (x_k, y_k); h_old at (x_k-1, y_k-1), the same batches
+    now_->estimate(ctx, x, y, h);
+    before_->estimate(ctx, x_old_.view(), y_old_.view(), h_old_.view());
+    // d_x = h + keep (d_x - h_old)
+    ops.axpby(T(-1), h_old_.view(), T(1), d_x_.view());
+    ops.axpby(T(1), h, keep, d_x_.view());
+    // (x_k-1, y_k-1) <- (x_k, y_k)
+    ops.copy(x, x_old_.view());
+    ops.copy(y, y_old_.view());
+    // y <- Proj_Y(y - alpha (k + 1)^-inner_decay d_y)
+    ops.batch_axpy(static_cast<T>(-std::pow(k1, -options_.inner_decay)), alpha_.data(),
+                   d_y_.view(), y);
+    p.project_y(y);
+    // h = d_x (the solver steps x along it)
+    ops.copy(d_x_.view(), h);
+  }
+
+  ConstMatrixView<T> linear_system_solution() const override {
+    return now_->linear_system_solution();
+  }
+
+  /// The previous point and both directions: a resumed run continues bit for bit.
+  std::vector<MatrixView<T>> carried_state() override {
+    return {x_old_.view(), y_old_.view(), d_y_.view(), d_x_.view()};
+  }
+
+ private:
+  MrboOptions options_;
+  std::unique_ptr<HypergradientEstimator<T>> now_, before_;
+  bool started_ = false;
+  Array<T> alpha_, x_old_, y_old_, d_y_, d_x_, gy_, gy_old_, h_old_;
+};
+
+}  // namespace
+
+template <typename T>
+std::unique_ptr<HypergradientEstimator<T>> make_mrbo_estimator(MrboOptions options) {
+  return std::make_unique<MrboEstimator<T>>(std::move(options));
+}
+
+template std::unique_ptr<HypergradientEstimator<float>> make_mrbo_estimator(MrboOptions);
+template std::unique_ptr<HypergradientEstimator<double>> make_mrbo_estimator(MrboOptions);
+
+}  // namespace bilevel
