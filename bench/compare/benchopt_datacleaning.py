@@ -58,6 +58,9 @@ SAME = {
     "saba": ["--batch", "64", "--inner-step", "0.1", "--outer-step", str(0.1 / 1e-3)],
     "srba": ["--batch", "64", "--inner-step", "1e-3", "--outer-step", str(1e-3 / 1e-5),
              "--set", f"srba_period={int((20000 + 5000) * 512.0 / 64)}"],
+    # AmIGO: n_inner_steps SGD steps on y and as many on v (its sgd_v), both at step_size
+    "amigo": ["--batch", "64", "--inner-steps", "10", "--inner-step", "1e-3",
+              "--neumann-eta", "1e-3", "--outer-step", str(1e-3 / 1e-5)],
 }
 
 
