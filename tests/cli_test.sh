@@ -68,6 +68,15 @@ check "--set with a fractional count rejected" $([ $rc -ne 0 ] && grep -q -- "op
   --set neumann.terms=0 --backend cpu --metrics "$work/set.jsonl" >"$work/out" 2>&1
 rel=$(tail -n1 "$work/set.jsonl" | grep -o '"max_relative_distance":[^,}]*' | cut -d: -f2)
 check "--set neumann.terms=0 overrides --neumann-terms 30" $(awk -v r="$rel" 'BEGIN{exit !(r > 1e-3)}'; echo $?) "max_relative_distance=$rel"
+# a bool option by true/false: SRBA's epoch walk (its default) turned off changes its batches
+for walk in true false; do
+  "$bin" quadratic --dx 6 --dy 9 --samples 120 --batch 16 --iters 40 --algo srba \
+    --set loop.epoch_sampling=$walk --backend cpu --metrics "$work/walk-$walk.jsonl" >"$work/out-$walk" 2>&1
+  rc=$?
+  check "--set loop.epoch_sampling=$walk runs" $([ $rc -eq 0 ]; echo $?) "rc=$rc: $(cat "$work/out-$walk")"
+done
+check "the epoch walk changes SRBA's run" $(! cmp -s <(tail -n1 "$work/walk-true.jsonl" | grep -o '"max_relative_distance":[^,}]*') \
+  <(tail -n1 "$work/walk-false.jsonl" | grep -o '"max_relative_distance":[^,}]*'); echo $?) "$(tail -n1 "$work/walk-true.jsonl")"
 "$bin" algorithms --options >"$work/out" 2>&1
 check "algorithms --options lists the keys" $(grep -q "^srba_period *int" "$work/out"; echo $?) "$(cat "$work/out")"
 "$bin" quadratic --instances 3 --outer-step 0.1,0.2 --iters 1 --backend cpu >"$work/out" 2>&1

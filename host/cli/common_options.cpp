@@ -51,8 +51,10 @@ std::string parse_setting(const std::string& text, std::string& key, std::vector
   std::stringstream list(text.substr(eq + 1));
   for (std::string item; std::getline(list, item, ',');) {
     double v = 0;
-    if (!finite_number(item, v))
-      return "'" + text + "': '" + item + "' is not a finite number";
+    if (item == "true" || item == "false")
+      v = item == "true" ? 1.0 : 0.0;  // a bool option's value
+    else if (!finite_number(item, v))
+      return "'" + text + "': '" + item + "' is not a finite number, true or false";
     values.push_back(v);
   }
   if (values.empty() || text.back() == ',') return "'" + text + "': a value is missing";
