@@ -114,7 +114,9 @@ INSTANTIATE_TEST_SUITE_P(Presets, CapturedRuns,
                                            // recursion
                                            Case{"srba", 2, 2},
                                            // PAGE's coin (p = 32 / 232): restarts and recursion
-                                           Case{"spaba", 2, 2}),
+                                           Case{"spaba", 2, 2},
+                                           // one graph per truncation depth (K = 4), as TTSA
+                                           Case{"bsa", 2, 4}),
                          [](const auto& info) {
                            std::string n = info.param.name;
                            for (char& c : n) c = c == '-' ? '_' : c;

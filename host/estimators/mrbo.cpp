@@ -11,6 +11,11 @@
 // (STORM's start; benchopt starts from zero memory at the zero point instead, which makes its
 // first direction eta_0 times the gradient plus the term at 0). Both points' estimates draw the
 // same batches because every draw is a function of (stream, sub-step, iteration) only.
+//
+// SUSTAIN (Khanduri, Zeng, Hong, Wai, Wang, Yang, NeurIPS 2021, arXiv 2102.07367), as benchopt's
+// solvers/sustain.py runs it, is the same iteration with the random-truncation Neumann
+// hypergradient (v = K eta (I - eta H)^p fy, p uniform in 0 .. K - 1: benchopt's joint_hia) at
+// both points; the depth p is host_uniform(seed, k), so both points get the same p as well.
 #include <bilevel/estimators.hpp>
 
 #include <cmath>
@@ -23,15 +28,15 @@ class MrboEstimator final : public HypergradientEstimator<T> {
  public:
   explicit MrboEstimator(MrboOptions o)
       : options_(std::move(o)),
-        now_(make_neumann_estimator<T>(options_.neumann)),
-        before_(make_neumann_estimator<T>(options_.neumann)) {
+        now_(hypergradient(options_)),
+        before_(hypergradient(options_)) {
     for (double a : options_.alpha) BILEVEL_EXPECTS(a > 0.0, "mrbo: the step alpha must be > 0, got " << a);
     BILEVEL_EXPECTS(options_.eta > 0.0 && options_.eta <= 1.0,
                     "mrbo: the momentum eta must be in (0, 1], got " << options_.eta);
     BILEVEL_EXPECTS(options_.eta_decay >= 0.0 && options_.inner_decay >= 0.0,
                     "mrbo: the decay exponents must be >= 0");
   }
-  std::string name() const override { return "mrbo"; }
+  std::string name() const override { return options_.truncated ? "sustain" : "mrbo"; }
   bool runs_lower_level() const override { return true; }
   // (the momentum weight 1 - eta_k and the step's decay are host scalars that change with k)
 
@@ -79,7 +84,8 @@ class MrboEstimator final : public HypergradientEstimator<T> {
     // d_y = gy + keep (d_y - gy_old)
     ops.axpby(T(-1), gy_old_.view(), T(1), d_y_.view());
     ops.axpby(T(1), gy_.view(), keep, d_y_.view());
-    // h = Neumann hypergradient at (x_k, y_k); h_old at (x_k-1, y_k-1), the same batches
+    // h = Neumann hypergradient at (x_k, y_k); h_old at (x_k-1, y_k-1), the same batches (and,
+    // truncated, the same depth)
     now_->estimate(ctx, x, y, h);
     before_->estimate(ctx, x_old_.view(), y_old_.view(), h_old_.view());
     // d_x = h + keep (d_x - h_old)
@@ -106,6 +112,11 @@ class MrboEstimator final : public HypergradientEstimator<T> {
   }
 
  private:
+  static std::unique_ptr<HypergradientEstimator<T>> hypergradient(const MrboOptions& o) {
+    if (o.truncated) return make_truncated_neumann_estimator<T>(o.truncated_neumann);
+    return make_neumann_estimator<T>(o.neumann);
+  }
+
   MrboOptions options_;
   std::unique_ptr<HypergradientEstimator<T>> now_, before_;
   bool started_ = false;

@@ -140,7 +140,43 @@ struct Mrbo {
     m.alpha = loop.inner_step;
     m.eta = o.mrbo_eta;
     m.neumann = o.neumann;
+    m.truncated = o.name == "sustain";
+    m.truncated_neumann = o.truncated_neumann;
+    m.truncated_neumann.seed = loop.seed;
     return make_mrbo_estimator<T>(m);
+  }
+};
+
+// SUSTAIN (Khanduri et al. 2021): MRBO's iteration with the random-truncation Neumann
+// hypergradient (benchopt's solvers/sustain.py: n_hia_steps = 10, the same decays)
+struct Sustain {
+  static void defaults(AlgorithmOptions& o) {
+    Mrbo::defaults(o);
+    o.truncated_neumann = TruncatedNeumannOptions{10, {0.1}, 0};
+  }
+  template <typename T>
+  static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions& loop) {
+    return Mrbo::build<T>(o, loop);
+  }
+};
+
+// BSA (Ghadimi & Wang 2018): D SGD steps on y and the random-truncation Neumann
+// hypergradient, both steps decaying as k^-1/2 (benchopt's solvers/bsa.py: D = 10, K = 10)
+struct Bsa {
+  static void defaults(AlgorithmOptions& o) {
+    o.loop.inner_steps = 10;
+    o.loop.inner_decay = 0.5;
+    o.loop.outer_decay = 0.5;
+    o.truncated_neumann = TruncatedNeumannOptions{10, {0.1}, 0};
+  }
+  template <typename T>
+  static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions& loop) {
+    loop.inner_decay = 0.5;
+    loop.outer_decay = 0.5;
+    loop.upper = UpperUpdate::sgd;
+    TruncatedNeumannOptions tn = o.truncated_neumann;
+    tn.seed = loop.seed;
+    return make_truncated_neumann_estimator<T>(tn);
   }
 };
 
@@ -298,6 +334,10 @@ const std::vector<Preset>& presets() {
                   "Chu, Xu, Yao, Zhang 2024 (ICML), arXiv 2405.18777", "HVP"}),
       row<Mrbo>({"mrbo", "momentum-recursive (STORM) directions for y and x, Neumann hypergradient at both points, decaying steps",
                  "Yang, Ji, Liang 2021 (NeurIPS), arXiv 2106.04692; benchopt solvers/mrbo.py", "HVP"}),
+      row<Sustain>({"sustain", "MRBO's STORM directions with the random-truncation Neumann hypergradient, decaying steps",
+                    "Khanduri et al. 2021 (NeurIPS), arXiv 2102.07367; benchopt solvers/sustain.py", "HVP"}),
+      row<Bsa>({"bsa", "D inner SGD steps, random-truncation Neumann hypergradient, both steps ~ k^-1/2",
+                "Ghadimi & Wang 2018, arXiv 1802.02246; benchopt solvers/bsa.py", "HVP"}),
       row<Ttsa>({"ttsa", "one inner step (alpha_k ~ k^-2/5), random-truncation Neumann, x step ~ k^-3/5, projection",
                  "Hong et al. 2023, arXiv 2007.05170", "HVP"}),
       row<BoRep>({"bo-rep", "init refinement, N inner steps every I iterations, one step on z, normalized momentum",

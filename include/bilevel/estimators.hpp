@@ -188,6 +188,12 @@ struct MrboOptions {
   double eta_decay = 2.0 / 3.0;    ///< eta_k = eta (k + 1)^-eta_decay (the paper's and benchopt's)
   double inner_decay = 1.0 / 3.0;  ///< alpha_k = alpha (k + 1)^-inner_decay
   NeumannOptions neumann;          ///< the hypergradient at each point (benchopt: Q = 10)
+  /// SUSTAIN (Khanduri et al., NeurIPS 2021, arXiv 2102.07367): the same directions with the
+  /// random-truncation Neumann hypergradient (BSA's and TTSA's: v = K eta (I - eta H)^p fy, p
+  /// uniform in 0 .. K - 1), the same depth p and batches at both points, as benchopt's
+  /// solvers/sustain.py with its joint_hia.
+  bool truncated = false;
+  TruncatedNeumannOptions truncated_neumann;
 };
 
 /// What the unrolled estimator returns.
