@@ -147,6 +147,24 @@ struct Mrbo {
   }
 };
 
+// FSLA (Li, Gu, Huang 2022): one step on y and on v, STORM momentum on x, every step ~ k^-1/2
+// (benchopt's solvers/fsla.py)
+struct Fsla {
+  static void defaults(AlgorithmOptions& o) {
+    o.loop.inner_steps = 1;
+    o.loop.outer_decay = 0.5;
+  }
+  template <typename T>
+  static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions& loop) {
+    loop.upper = UpperUpdate::sgd;
+    loop.outer_decay = 0.5;  // beta_k = beta (k + 1)^-1/2, as benchopt's
+    FslaOptions f;
+    f.alpha = loop.inner_step;
+    f.eta = o.fsla_eta;
+    return make_fsla_estimator<T>(f);
+  }
+};
+
 // SUSTAIN (Khanduri et al. 2021): MRBO's iteration with the random-truncation Neumann
 // hypergradient (benchopt's solvers/sustain.py: n_hia_steps = 10, the same decays)
 struct Sustain {
@@ -334,6 +352,8 @@ const std::vector<Preset>& presets() {
                   "Chu, Xu, Yao, Zhang 2024 (ICML), arXiv 2405.18777", "HVP"}),
       row<Mrbo>({"mrbo", "momentum-recursive (STORM) directions for y and x, Neumann hypergradient at both points, decaying steps",
                  "Yang, Ji, Liang 2021 (NeurIPS), arXiv 2106.04692; benchopt solvers/mrbo.py", "HVP"}),
+      row<Fsla>({"fsla", "one step on y and on v, STORM momentum on the x direction, every step ~ k^-1/2",
+                 "Li, Gu, Huang 2022 (AAAI), arXiv 2112.04660; benchopt solvers/fsla.py", "HVP"}),
       row<Sustain>({"sustain", "MRBO's STORM directions with the random-truncation Neumann hypergradient, decaying steps",
                     "Khanduri et al. 2021 (NeurIPS), arXiv 2102.07367; benchopt solvers/sustain.py", "HVP"}),
       row<Bsa>({"bsa", "D inner SGD steps, random-truncation Neumann hypergradient, both steps ~ k^-1/2",

@@ -196,6 +196,16 @@ struct MrboOptions {
   TruncatedNeumannOptions truncated_neumann;
 };
 
+/// FSLA (Li, Gu, Huang, AAAI 2022, arXiv 2112.04660): a single loop - one SGD step on y, one on
+/// v for H v = fy at the new y - and STORM momentum on the x direction h = fx - J v, the
+/// previous point's h taken on the same batches; every step decays as (k + 1)^-decay, and so
+/// does eta. Memory: v, the previous point and the direction.
+struct FslaOptions {
+  std::vector<double> alpha{0.1};  ///< the step on y and v, per instance (1 or B values)
+  double eta = 1.0;                ///< eta_k = eta (k + 1)^-decay (benchopt: its step_size, 1.0)
+  double decay = 0.5;              ///< the exponent of every step (benchopt's)
+};
+
 /// What the unrolled estimator returns.
 enum class UnrolledMode {
   itd,   ///< reverse mode through the D inner steps (exact gradient of f(x, y_D(x)))
@@ -242,6 +252,8 @@ template <typename T>
 std::unique_ptr<HypergradientEstimator<T>> make_srba_estimator(SrbaOptions options);
 template <typename T>
 std::unique_ptr<HypergradientEstimator<T>> make_mrbo_estimator(MrboOptions options);
+template <typename T>
+std::unique_ptr<HypergradientEstimator<T>> make_fsla_estimator(FslaOptions options);
 /// SRBA's restart period when SrbaOptions::period is 0: benchopt's (n_inner + n_outer) / 2 /
 /// batch with each level's own batch, floor((n_lower / b_lower + n_upper / b_upper) / 2), at
 /// least 1 (a full batch counts as one batch).
