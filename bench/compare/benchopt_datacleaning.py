@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchopt_common import cpu_model, load, median_table, run_cli_for
+from benchopt_common import cpu_model, load, median_table, plot_runs, run_cli_for
 
 # benchmark_bilevel's best parameters for datacleaning p = 0.5 (config/datacleaning0_5_best_params.yml
 # at 3ad65dc), eval_freq set from --eval-every
@@ -180,6 +180,7 @@ def main():
             f"CPU: {cpu_model()}; jax {jax.__version__}\n\n" + table(rows, thresholds, times) + "\n")
     (args.out / "table.md").write_text(text)
     print(text)
+    plot_runs(args.out, "datacleaning")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchopt_common import cpu_model, load, median_table, run_cli_for
+from benchopt_common import cpu_model, load, median_table, plot_runs, run_cli_for
 
 DATASET = dict(L_cross_inner=0.1, L_cross_outer=0.1, mu_inner=0.1, n_samples_inner=32768,
                n_samples_outer=1024, dim_inner=100, dim_outer=10)
@@ -120,6 +120,7 @@ def main():
             table(rows, times, [float(t) for t in a.thresholds.split(",")]) + "\n")
     (a.out / "table.md").write_text(text)
     print(text)
+    plot_runs(a.out, "quadratics")
 
 
 if __name__ == "__main__":
