@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Hyper-cleaning on Fashion-MNIST at the README protocol (20000 / 5000 / 10000, p = 0.5, the
 # defaults of `bilevel hyperclean`): BO-REP, SOBA, MA-SOBA, SABA, SRBA, SPABA, MRBO, SUSTAIN, BSA,
-# FSLA, stocBiO and AmIGO each
+# FSLA, BOME, stocBiO and AmIGO each
 # beat the `plain` baseline, and at least one of them - and SABA and SRBA themselves - reach both
 # hyper-cleaning targets (test accuracy >= 82% and F1 >= 0.90); SPABA tests within 2 points of the
 # `oracle` baseline. SOBA with the features stored as bf16 stays within 0.3 points of test
@@ -30,7 +30,7 @@ status=0
 plain=""
 oracle=""
 on_target=""
-for algo in stocbio amigo soba ma-soba saba srba spaba mrbo sustain bsa fsla bo-rep; do
+for algo in stocbio amigo soba ma-soba saba srba spaba mrbo sustain bsa fsla bome bo-rep; do
   args=(--data fashion-mnist --train 20000 --validation 5000 --test 10000 --corruption 0.5
         --algo "$algo" --backend cpu --metrics "$work/$algo.jsonl")
   # (BO-REP's normalized step takes its own default rule: 2 x sqrt(batch / 512))

@@ -165,6 +165,21 @@ struct Fsla {
   }
 };
 
+// BOME (Liu et al. 2022): first order, the value gap's dynamic barrier; T = inner_steps gradient
+// steps for y_T, constant steps (benchopt's solvers/bome.py: T = 10, eta = 0.5)
+struct Bome {
+  static void defaults(AlgorithmOptions& o) { o.loop.inner_steps = 10; }
+  template <typename T>
+  static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions& loop) {
+    loop.upper = UpperUpdate::sgd;
+    BomeOptions b;
+    b.alpha = loop.inner_step;
+    b.steps = loop.inner_steps;
+    b.eta = o.bome_eta;
+    return make_bome_estimator<T>(b);
+  }
+};
+
 // SUSTAIN (Khanduri et al. 2021): MRBO's iteration with the random-truncation Neumann
 // hypergradient (benchopt's solvers/sustain.py: n_hia_steps = 10, the same decays)
 struct Sustain {
@@ -354,6 +369,8 @@ const std::vector<Preset>& presets() {
                  "Yang, Ji, Liang 2021 (NeurIPS), arXiv 2106.04692; benchopt solvers/mrbo.py", "HVP"}),
       row<Fsla>({"fsla", "one step on y and on v, STORM momentum on the x direction, every step ~ k^-1/2",
                  "Li, Gu, Huang 2022 (AAAI), arXiv 2112.04660; benchopt solvers/fsla.py", "HVP"}),
+      row<Bome>({"bome", "first order: T steps give y_T, the value gap g(x, y) - g(x, y_T) as a dynamic barrier on (x, y)'s step",
+                 "Liu, Ye, Wright, Stone, Liu 2022 (NeurIPS), arXiv 2209.08709; benchopt solvers/bome.py", "grad_x g"}),
       row<Sustain>({"sustain", "MRBO's STORM directions with the random-truncation Neumann hypergradient, decaying steps",
                     "Khanduri et al. 2021 (NeurIPS), arXiv 2102.07367; benchopt solvers/sustain.py", "HVP"}),
       row<Bsa>({"bsa", "D inner SGD steps, random-truncation Neumann hypergradient, both steps ~ k^-1/2",

@@ -86,6 +86,7 @@ const std::vector<OptionEntry>& option_entries() {
       BILEVEL_OPTION("bda_aggregation", "real", bda_aggregation, "mu of BDA"),
       BILEVEL_OPTION("srba_period", "int", srba_period, "SRBA's full-batch restart period (0: benchopt's rule)"),
       BILEVEL_OPTION("spaba_probability", "real", spaba_probability, "SPABA's full-batch restart probability (0: PAGE's b / (n + b))"),
+      BILEVEL_OPTION("bome_eta", "real", bome_eta, "BOME's barrier eta (lambda = max(eta |q'|^2 - <f', q'>, 0) / |q'|^2)"),
       BILEVEL_OPTION("fsla_eta", "real", fsla_eta, "FSLA's momentum eta (eta_k = eta (k + 1)^-1/2)"),
       BILEVEL_OPTION("mrbo_eta", "real", mrbo_eta, "MRBO's and SUSTAIN's momentum eta (eta_k = eta (k + 1)^-2/3)"),
       BILEVEL_OPTION("lv_hba.alpha", "reals", lv_hba.alpha, "LV-HBA's step on y and x"),

@@ -206,6 +206,17 @@ struct FslaOptions {
   double decay = 0.5;              ///< the exponent of every step (benchopt's)
 };
 
+/// BOME (Liu et al., NeurIPS 2022, arXiv 2209.08709): first order only (grad_y g, grad_x g,
+/// grad f; no H v, no J v). T gradient steps from y give y_T ~ y*(x); the value gap q(x, y) =
+/// g(x, y) - g(x, y_T) enters (x, y)'s direction grad f + lambda grad q with the dynamic
+/// barrier's lambda = max(eta ||grad q||^2 - <grad f, grad q>, 0) / ||grad q||^2 per instance.
+/// Constant steps: alpha on y (and the T inner steps), the run's outer step on x.
+struct BomeOptions {
+  std::vector<double> alpha{0.1};  ///< the step on y and of the inner steps, per instance
+  index_t steps = 10;              ///< T (benchopt: n_inner_steps = 10)
+  double eta = 0.5;                ///< the barrier's eta (benchopt's default)
+};
+
 /// What the unrolled estimator returns.
 enum class UnrolledMode {
   itd,   ///< reverse mode through the D inner steps (exact gradient of f(x, y_D(x)))
@@ -254,6 +265,8 @@ template <typename T>
 std::unique_ptr<HypergradientEstimator<T>> make_mrbo_estimator(MrboOptions options);
 template <typename T>
 std::unique_ptr<HypergradientEstimator<T>> make_fsla_estimator(FslaOptions options);
+template <typename T>
+std::unique_ptr<HypergradientEstimator<T>> make_bome_estimator(BomeOptions options);
 /// SRBA's restart period when SrbaOptions::period is 0: benchopt's (n_inner + n_outer) / 2 /
 /// batch with each level's own batch, floor((n_lower / b_lower + n_upper / b_upper) / 2), at
 /// least 1 (a full batch counts as one batch).

@@ -191,6 +191,7 @@ struct AlgorithmOptions {
   double spaba_probability = 0.0; ///< SPABA's restart probability (0: PAGE's b / (n + b))
   double mrbo_eta = 0.5;          ///< MRBO's and SUSTAIN's momentum eta (eta_k = eta (k + 1)^-2/3)
   double fsla_eta = 1.0;          ///< FSLA's momentum eta (eta_k = eta (k + 1)^-1/2)
+  double bome_eta = 0.5;          ///< BOME's barrier eta
   LvHbaOptions lv_hba;            ///< alpha defaults to loop.outer_step
 };
 
