@@ -116,7 +116,9 @@ INSTANTIATE_TEST_SUITE_P(Presets, CapturedRuns,
                                            // PAGE's coin (p = 32 / 232): restarts and recursion
                                            Case{"spaba", 2, 2},
                                            // one graph per truncation depth (K = 4), as TTSA
-                                           Case{"bsa", 2, 4}),
+                                           Case{"bsa", 2, 4},
+                                           // first order: lambda stays on the executor
+                                           Case{"bome", 1, 1}),
                          [](const auto& info) {
                            std::string n = info.param.name;
                            for (char& c : n) c = c == '-' ? '_' : c;
