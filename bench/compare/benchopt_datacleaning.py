@@ -106,6 +106,7 @@ def run_benchopt(bench, solver_name, seed, seconds, eval_every, rows):
         return now - start[0] < seconds
 
     solver.run(callback)  # (its init() starts from the objective's inner_var0, outer_var0)
+    jax.clear_caches()  # (each solver's jitted closures: released before the next)
 
 
 def run_ours(cli, algo, seed, seconds, eval_every, rows, threads):
@@ -159,18 +160,27 @@ def main():
     write_mnist_pickle(args.idx, work / "mnist.pkl")
     os.chdir(work)  # benchopt's Dataset reads ./mnist.pkl
     seeds = [int(s) for s in args.seeds.split(",")]
+    runs = open(args.out / "runs.jsonl", "w")  # written run by run: a crash keeps what is done
+
+    def keep(start):
+        for r in rows[start:]:
+            runs.write(json.dumps(r) + "\n")
+        runs.flush()
+
     for seed in seeds:
         for name in filter(None, args.solvers.split(",")):
             print(f"benchopt {name} seed {seed}", file=sys.stderr, flush=True)
+            start = len(rows)
             run_benchopt(args.benchmark.resolve(), name, seed, args.seconds, args.eval_every, rows)
+            keep(start)
         for algo in filter(None, args.ours.split(",")):
             print(f"bilevel {algo} seed {seed}", file=sys.stderr, flush=True)
             # at benchopt's parameters (its batch 64) every benchopt eval_freq iterations
             every = args.eval_every if algo.endswith(":benchopt") else args.ours_eval_every
+            start = len(rows)
             run_ours(cli, algo, seed, args.seconds, every, rows, args.threads)
-    with open(args.out / "runs.jsonl", "w") as f:
-        for r in rows:
-            f.write(json.dumps(r) + "\n")
+            keep(start)
+    runs.close()
     import jax
     thresholds = [float(t) for t in args.thresholds.split(",")]
     times = [t for t in (0.5, 1, 2, 5, 10, 30, 60) if t <= args.seconds]
