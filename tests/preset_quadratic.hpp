@@ -1,9 +1,11 @@
 // The quadratic with a known answer that the preset tests share (test_presets.cpp,
-// test_momentum_presets.cpp): its data, each preset's options on it, and a run's distance to x*.
+// test_momentum_presets.cpp, test_first_order_presets.cpp): its data, each preset's options on
+// it, and a run's distance to x* (one run, or the mean over seeds).
 #pragma once
 
 #include "test_support.hpp"
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +36,18 @@ inline double run_distance(const AlgorithmOptions& o, const QuadraticData& q, So
   const double d = distance(r.x, q.solution_x());
   if (out) *out = std::move(r);
   return d;
+}
+
+/// run_distance averaged over `seeds` runs of `o` with loop seeds first_seed, first_seed + 1, ...
+/// (the presets whose noise or random depth makes one run say little).
+inline double mean_distance(AlgorithmOptions o, const QuadraticData& q, int seeds,
+                            std::uint64_t first_seed) {
+  double sum = 0;
+  for (int s = 0; s < seeds; ++s) {
+    o.loop.seed = first_seed + static_cast<std::uint64_t>(s);
+    sum += run_distance(o, q) / seeds;
+  }
+  return sum;
 }
 
 }  // namespace bilevel::test::presets

@@ -1,6 +1,7 @@
-// The variance-reduced and momentum presets (SABA, SRBA, SPABA, MRBO, SUSTAIN, BSA) on the
-// quadratic with a known answer: each reaches x*, or approaches it as its decaying steps say, and
-// each against the method it improves on with the same batches and steps.
+// The variance-reduced and momentum presets (SABA, SRBA, SPABA, MRBO, SUSTAIN, BSA, FSLA) and
+// TTSA's random truncation on the quadratic with a known answer: each reaches x*, or approaches
+// it as its decaying steps say, and each against the method it improves on with the same batches
+// and steps.
 #include "preset_quadratic.hpp"
 
 #include <cmath>
@@ -10,6 +11,7 @@ namespace {
 
 using presets::base_options;
 using presets::problem;
+using presets::mean_distance;
 using presets::run_distance;
 
 /// SABA on the same stochastic quadratic with the same batches and steps: its SAGA tables
@@ -142,17 +144,12 @@ TEST(SpabaPreset, RestartsWithPagesProbability) {
 /// 20^-0.3 = 0.41) and ends within 4% of ||x*||.
 TEST(TtsaPreset, ApproachesTheSolutionWithDecayingSteps) {
   const QuadraticData q = problem();
-  const auto mean_distance = [&](index_t iterations) {
+  const auto distance = [&](index_t iterations) {
     AlgorithmOptions o = base_options(q, "ttsa", iterations);
     o.truncated_neumann.terms = 10;
-    double sum = 0;
-    for (int seed = 0; seed < 8; ++seed) {
-      o.loop.seed = 10 + seed;
-      sum += run_distance(o, q) / 8;
-    }
-    return sum;
+    return mean_distance(o, q, 8, 10);
   };
-  const double early = mean_distance(1000), late = mean_distance(20000);
+  const double early = distance(1000), late = distance(20000);
   RecordProperty("early", std::to_string(early));
   RecordProperty("late", std::to_string(late));
   EXPECT_LT(late, 0.04 * norm(q.solution_x()));
@@ -175,22 +172,17 @@ TEST(MrboPreset, ReachesTheSolutionWithFullBatches) {
 /// stocBiO's estimate with the same batches and the same decaying steps (no recursion).
 TEST(MrboPreset, ApproachesTheSolutionOnMinibatches) {
   const QuadraticData q = problem();
-  const auto mean_distance = [&](const std::string& name, index_t iterations) {
+  const auto distance = [&](const std::string& name, index_t iterations) {
     AlgorithmOptions o = base_options(q, name, iterations);
     o.loop.lower_batch = o.loop.upper_batch = 16;
     o.loop.inner_steps = 1;
     o.loop.outer_decay = 1.0 / 3.0;
     o.loop.inner_decay = 1.0 / 3.0;
     o.neumann.terms = 10;
-    double sum = 0;
-    for (int seed = 0; seed < 4; ++seed) {
-      o.loop.seed = 20 + seed;
-      sum += run_distance(o, q) / 4;
-    }
-    return sum;
+    return mean_distance(o, q, 4, 20);
   };
-  const double early = mean_distance("mrbo", 1000), late = mean_distance("mrbo", 8000),
-               stocbio = mean_distance("stocbio", 8000);
+  const double early = distance("mrbo", 1000), late = distance("mrbo", 8000),
+               stocbio = distance("stocbio", 8000);
   RecordProperty("early", std::to_string(early));
   RecordProperty("late", std::to_string(late));
   RecordProperty("stocbio", std::to_string(stocbio));
@@ -215,22 +207,17 @@ TEST(FslaPreset, ReachesTheSolutionWithFullBatches) {
 /// the momentum on x, with the same batches and decaying steps (0.0128).
 TEST(FslaPreset, ApproachesTheSolutionOnMinibatches) {
   const QuadraticData q = problem();
-  const auto mean_distance = [&](const std::string& name, index_t iterations) {
+  const auto distance = [&](const std::string& name, index_t iterations) {
     AlgorithmOptions o = base_options(q, name, iterations);
     o.loop.lower_batch = o.loop.upper_batch = 16;
     o.loop.inner_steps = 1;
     o.loop.outer_decay = 0.5;
     o.loop.inner_decay = 0.5;
     o.fixed_point.steps = 1;
-    double sum = 0;
-    for (int seed = 0; seed < 4; ++seed) {
-      o.loop.seed = 40 + seed;
-      sum += run_distance(o, q) / 4;
-    }
-    return sum;
+    return mean_distance(o, q, 4, 40);
   };
-  const double early = mean_distance("fsla", 1000), late = mean_distance("fsla", 8000),
-               soba = mean_distance("soba", 8000);
+  const double early = distance("fsla", 1000), late = distance("fsla", 8000),
+               soba = distance("soba", 8000);
   RecordProperty("early", std::to_string(early));
   RecordProperty("late", std::to_string(late));
   RecordProperty("soba", std::to_string(soba));
@@ -245,18 +232,13 @@ TEST(FslaPreset, ApproachesTheSolutionOnMinibatches) {
 /// (0.031), which uses the same estimator without the recursion, with its own k^-1/2 decays.
 TEST(SustainPreset, ApproachesTheSolutionFasterThanWithoutTheRecursion) {
   const QuadraticData q = problem();
-  const auto mean_distance = [&](const std::string& name, index_t iterations) {
+  const auto distance = [&](const std::string& name, index_t iterations) {
     AlgorithmOptions o = base_options(q, name, iterations);
     o.truncated_neumann.terms = 10;
-    double sum = 0;
-    for (int seed = 0; seed < 4; ++seed) {
-      o.loop.seed = 30 + seed;
-      sum += run_distance(o, q) / 4;
-    }
-    return sum;
+    return mean_distance(o, q, 4, 30);
   };
-  const double early = mean_distance("sustain", 1000), late = mean_distance("sustain", 8000),
-               bsa = mean_distance("bsa", 8000);
+  const double early = distance("sustain", 1000), late = distance("sustain", 8000),
+               bsa = distance("bsa", 8000);
   RecordProperty("early", std::to_string(early));
   RecordProperty("late", std::to_string(late));
   RecordProperty("bsa", std::to_string(bsa));
@@ -264,7 +246,7 @@ TEST(SustainPreset, ApproachesTheSolutionFasterThanWithoutTheRecursion) {
   EXPECT_LT(late, 0.7 * bsa);
   // the random depth is in use: MRBO, the same iteration on the whole Neumann sum, has no depth
   // noise and is at x* by 1000 iterations
-  EXPECT_GT(early, 100 * mean_distance("mrbo", 1000));
+  EXPECT_GT(early, 100 * distance("mrbo", 1000));
 }
 
 /// BSA: D = 10 inner steps and the random-truncation Neumann estimate (K = 10), both steps
@@ -273,17 +255,12 @@ TEST(SustainPreset, ApproachesTheSolutionFasterThanWithoutTheRecursion) {
 /// sets the pace, as for TTSA).
 TEST(BsaPreset, ApproachesTheSolutionWithDecayingSteps) {
   const QuadraticData q = problem();
-  const auto mean_distance = [&](index_t iterations) {
+  const auto distance = [&](index_t iterations) {
     AlgorithmOptions o = base_options(q, "bsa", iterations);
     o.truncated_neumann.terms = 10;
-    double sum = 0;
-    for (int seed = 0; seed < 8; ++seed) {
-      o.loop.seed = 10 + seed;
-      sum += run_distance(o, q) / 8;
-    }
-    return sum;
+    return mean_distance(o, q, 8, 10);
   };
-  const double early = mean_distance(1000), late = mean_distance(20000);
+  const double early = distance(1000), late = distance(20000);
   RecordProperty("early", std::to_string(early));
   RecordProperty("late", std::to_string(late));
   EXPECT_LT(late, 0.7 * early);

@@ -11,6 +11,7 @@
 #include <bilevel/estimators.hpp>
 
 #include "aid_hypergradient.hpp"
+#include "storm.hpp"
 
 #include <cmath>
 
@@ -65,9 +66,7 @@ class FslaEstimator final : public HypergradientEstimator<T> {
     if (!started_) start_state(x, y);
     const double k1 = static_cast<double>(ctx.iteration + 1);
     const T step = static_cast<T>(-std::pow(k1, -options_.decay));  // -(k + 1)^-1/2
-    const T keep = ctx.iteration == 0
-                       ? T(0)
-                       : static_cast<T>(1.0 - options_.eta * std::pow(k1, -options_.decay));
+    const T keep = detail::storm_keep<T>(ctx.iteration, options_.eta, options_.decay);
     // y_k+1 = Proj_Y(y_k - alpha_k gy(x_k, y_k; B1)), y_k kept as the previous point's y
     ops.copy(y, y_old_.view());
     p.grad_y_g(ctx.lower.draw(SampleStream::lower_step, 0, ctx.iteration), x, y, gy_.view());
@@ -90,8 +89,7 @@ class FslaEstimator final : public HypergradientEstimator<T> {
     detail::aid_hypergradient<T>(ctx, x_old_.view(), y_old_.view(), v_old_.view(), fx,
                                  h_old_.view());
     // d = h + keep (d - h_old)
-    ops.axpby(T(-1), h_old_.view(), T(1), d_x_.view());
-    ops.axpby(T(1), h, keep, d_x_.view());
+    detail::storm_update<T>(ops, keep, h, h_old_.view(), d_x_.view());
     // x_k-1 <- x_k; h = d (the solver steps x along it)
     ops.copy(x, x_old_.view());
     ops.copy(d_x_.view(), h);

@@ -18,6 +18,8 @@
 // both points; the depth p is host_uniform(seed, k), so both points get the same p as well.
 #include <bilevel/estimators.hpp>
 
+#include "storm.hpp"
+
 #include <cmath>
 
 namespace bilevel {
@@ -75,22 +77,19 @@ class MrboEstimator final : public HypergradientEstimator<T> {
     if (!started_) start_state(x, y);
     const double k1 = static_cast<double>(ctx.iteration + 1);
     // 1 - eta_k: 0 at the first iteration (the directions are the fresh terms)
-    const T keep = ctx.iteration == 0 ? T(0)
-                                      : static_cast<T>(1.0 - options_.eta * std::pow(k1, -options_.eta_decay));
+    const T keep = detail::storm_keep<T>(ctx.iteration, options_.eta, options_.eta_decay);
     const Batch lower = ctx.lower.draw(SampleStream::lower_step, 0, ctx.iteration);
     // gy at (x_k, y_k) and at (x_k-1, y_k-1), on the same batch
     p.grad_y_g(lower, x, y, gy_.view());
     p.grad_y_g(lower, x_old_.view(), y_old_.view(), gy_old_.view());
     // d_y = gy + keep (d_y - gy_old)
-    ops.axpby(T(-1), gy_old_.view(), T(1), d_y_.view());
-    ops.axpby(T(1), gy_.view(), keep, d_y_.view());
+    detail::storm_update<T>(ops, keep, gy_.view(), gy_old_.view(), d_y_.view());
     // h = Neumann hypergradient at (x_k, y_k); h_old at (x_k-1, y_k-1), the same batches (and,
     // truncated, the same depth)
     now_->estimate(ctx, x, y, h);
     before_->estimate(ctx, x_old_.view(), y_old_.view(), h_old_.view());
     // d_x = h + keep (d_x - h_old)
-    ops.axpby(T(-1), h_old_.view(), T(1), d_x_.view());
-    ops.axpby(T(1), h, keep, d_x_.view());
+    detail::storm_update<T>(ops, keep, h, h_old_.view(), d_x_.view());
     // (x_k-1, y_k-1) <- (x_k, y_k)
     ops.copy(x, x_old_.view());
     ops.copy(y, y_old_.view());

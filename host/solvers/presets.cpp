@@ -370,7 +370,7 @@ const std::vector<Preset>& presets() {
       row<Fsla>({"fsla", "one step on y and on v, STORM momentum on the x direction, every step ~ k^-1/2",
                  "Li, Gu, Huang 2022 (AAAI), arXiv 2112.04660; benchopt solvers/fsla.py", "HVP"}),
       row<Bome>({"bome", "first order: T steps give y_T, the value gap g(x, y) - g(x, y_T) as a dynamic barrier on (x, y)'s step",
-                 "Liu, Ye, Wright, Stone, Liu 2022 (NeurIPS), arXiv 2209.08709; benchopt solvers/bome.py", "grad_x g"}),
+                 "Liu, Ye, Wright, Stone, Liu 2022 (NeurIPS), arXiv 2209.08709; benchopt solvers/bome.py", "first order (grad_x g)"}),
       row<Sustain>({"sustain", "MRBO's STORM directions with the random-truncation Neumann hypergradient, decaying steps",
                     "Khanduri et al. 2021 (NeurIPS), arXiv 2102.07367; benchopt solvers/sustain.py", "HVP"}),
       row<Bsa>({"bsa", "D inner SGD steps, random-truncation Neumann hypergradient, both steps ~ k^-1/2",
