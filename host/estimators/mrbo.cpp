@@ -30,8 +30,7 @@ class MrboEstimator final : public HypergradientEstimator<T> {
  public:
   explicit MrboEstimator(MrboOptions o)
       : options_(std::move(o)),
-        now_(hypergradient(options_)),
-        before_(hypergradient(options_)) {
+        hypergradient_(make_hypergradient(options_)) {
     for (double a : options_.alpha) BILEVEL_EXPECTS(a > 0.0, "mrbo: the step alpha must be > 0, got " << a);
     BILEVEL_EXPECTS(options_.eta > 0.0 && options_.eta <= 1.0,
                     "mrbo: the momentum eta must be in (0, 1], got " << options_.eta);
@@ -45,8 +44,7 @@ class MrboEstimator final : public HypergradientEstimator<T> {
   void prepare(Problem<T>& problem, index_t instances) override {
     auto exec = problem.executor();
     alpha_ = per_instance_array<T>(exec, options_.alpha, instances, "mrbo alpha");
-    now_->prepare(problem, instances);
-    before_->prepare(problem, instances);
+    hypergradient_->prepare(problem, instances);
     const index_t dx = problem.dim_x(), dy = problem.dim_y();
     x_old_ = Array<T>(exec, dx, instances);
     y_old_ = Array<T>(exec, dy, instances);
@@ -84,10 +82,11 @@ class MrboEstimator final : public HypergradientEstimator<T> {
     p.grad_y_g(lower, x_old_.view(), y_old_.view(), gy_old_.view());
     // d_y = gy + keep (d_y - gy_old)
     detail::storm_update<T>(ops, keep, gy_.view(), gy_old_.view(), d_y_.view());
-    // h = Neumann hypergradient at (x_k, y_k); h_old at (x_k-1, y_k-1), the same batches (and,
-    // truncated, the same depth)
-    now_->estimate(ctx, x, y, h);
-    before_->estimate(ctx, x_old_.view(), y_old_.view(), h_old_.view());
+    // h_old = Neumann hypergradient at (x_k-1, y_k-1); h at (x_k, y_k), the same batches (and,
+    // truncated, the same depth). One estimator serves both: it carries nothing between calls,
+    // and the current point's call comes last so that its v is linear_system_solution().
+    hypergradient_->estimate(ctx, x_old_.view(), y_old_.view(), h_old_.view());
+    hypergradient_->estimate(ctx, x, y, h);
     // d_x = h + keep (d_x - h_old)
     detail::storm_update<T>(ops, keep, h, h_old_.view(), d_x_.view());
     // (x_k-1, y_k-1) <- (x_k, y_k)
@@ -102,7 +101,7 @@ class MrboEstimator final : public HypergradientEstimator<T> {
   }
 
   ConstMatrixView<T> linear_system_solution() const override {
-    return now_->linear_system_solution();
+    return hypergradient_->linear_system_solution();
   }
 
   /// The previous point and both directions: a resumed run continues bit for bit.
@@ -111,13 +110,13 @@ class MrboEstimator final : public HypergradientEstimator<T> {
   }
 
  private:
-  static std::unique_ptr<HypergradientEstimator<T>> hypergradient(const MrboOptions& o) {
+  static std::unique_ptr<HypergradientEstimator<T>> make_hypergradient(const MrboOptions& o) {
     if (o.truncated) return make_truncated_neumann_estimator<T>(o.truncated_neumann);
     return make_neumann_estimator<T>(o.neumann);
   }
 
   MrboOptions options_;
-  std::unique_ptr<HypergradientEstimator<T>> now_, before_;
+  std::unique_ptr<HypergradientEstimator<T>> hypergradient_;
   bool started_ = false;
   Array<T> alpha_, x_old_, y_old_, d_y_, d_x_, gy_, gy_old_, h_old_;
 };
