@@ -118,7 +118,12 @@ INSTANTIATE_TEST_SUITE_P(Presets, CapturedRuns,
                                            // one graph per truncation depth (K = 4), as TTSA
                                            Case{"bsa", 2, 4},
                                            // first order: lambda stays on the executor
-                                           Case{"bome", 1, 1}),
+                                           Case{"bome", 1, 1},
+                                           // its scheduled 1 / gamma_k on the executor
+                                           Case{"v-pbgd", 1, 1}, Case{"f2ba", 1, 1},
+                                           // from k = 1: the inner loop, with and without the
+                                           // restart (period 6)
+                                           Case{"vrbo", 2, 2}),
                          [](const auto& info) {
                            std::string n = info.param.name;
                            for (char& c : n) c = c == '-' ? '_' : c;

@@ -235,7 +235,7 @@ TEST(Hardening, DivergenceIsCaughtWithoutEvaluations) {
 /// (within 5%, data-dominated sizes), and bounds it from above; bf16 halves the features.
 TEST(MemoryPlan, MatchesWhatARunHolds) {
   auto exec = cpu();
-  for (const char* name : {"soba", "stocbio", "srba"})
+  for (const char* name : {"soba", "stocbio", "srba", "vrbo", "pzobo"})
     for (const index_t nb : {index_t(1), index_t(4)}) {
       SCOPED_TRACE(std::string(name) + ", B " + std::to_string(nb));
       const std::size_t before = exec->memory_in_use();

@@ -1,4 +1,4 @@
-// The variance-reduced and momentum presets (SABA, SRBA, SPABA, MRBO, SUSTAIN, BSA, FSLA) and
+// The variance-reduced and momentum presets (SABA, SRBA, SPABA, VRBO, MRBO, SUSTAIN, BSA, FSLA) and
 // TTSA's random truncation on the quadratic with a known answer: each reaches x*, or approaches
 // it as its decaying steps say, and each against the method it improves on with the same batches
 // and steps.
@@ -135,6 +135,53 @@ TEST(SpabaPreset, RestartsWithPagesProbability) {
   run_distance(o, q, &soba);
   EXPECT_EQ(always.x, soba.x);
   EXPECT_EQ(always.y, soba.y);
+}
+
+/// VRBO on the same stochastic quadratic, batches and steps: its SARAH directions (restarted
+/// from full batches every period iterations: SRBA's rule, 12 here), moved by each inner step's
+/// same-batch difference between the new point and the previous one - x's move included - remove
+/// the minibatch noise, so with constant steps it converges to x* itself (up to the Neumann
+/// bias, ~1e-13 with Q = 40), where stocBiO with the same batches, inner steps and Neumann
+/// terms stays in its noise ball.
+TEST(VrboPreset, ConvergesToTheSolutionWithConstantStepsAndMinibatches) {
+  const QuadraticData q = problem();
+  AlgorithmOptions o = base_options(q, "vrbo", 400);
+  o.loop.lower_batch = o.loop.upper_batch = 16;
+  o.loop.inner_step = {0.2};
+  o.loop.outer_step = {0.1};
+  o.loop.seed = 50;
+  const double vrbo = run_distance(o, q);
+  o.name = "stocbio";
+  const double stocbio = run_distance(o, q);
+  RecordProperty("vrbo", std::to_string(vrbo));
+  RecordProperty("stocbio", std::to_string(stocbio));
+  EXPECT_LT(vrbo, 1e-8 * norm(q.solution_x()));
+  EXPECT_GT(stocbio, 1e-3 * norm(q.solution_x()));
+}
+
+/// VRBO's restart period: SRBA's rule by default, benchopt's period_frac = 128 on request (a
+/// restart every 50,000 iterations on its datacleaning), and a given period kept; the shapes of
+/// its captured iterations follow it.
+TEST(VrboPreset, PeriodFollowsTheRuleAndShapesTheIterations) {
+  EXPECT_EQ(full_batch_period(20000, 64, 5000, 64, 0.5), 195);
+  EXPECT_EQ(full_batch_period(20000, 64, 5000, 64, 128.0), 50000);
+  EXPECT_EQ(full_batch_period(200, 0, 200, 0, 128.0), 256);
+  const QuadraticData q = problem();
+  QuadraticProblem<double> p(cpu(), q);
+  VrboOptions v;
+  v.lower_batch = v.upper_batch = 16;
+  auto vrbo = make_vrbo_estimator<double>(v);
+  vrbo->prepare(p, 1);
+  // iteration 0 restarts only; then the inner loop, with a restart every 12
+  EXPECT_EQ(vrbo->iteration_shape(0), 2u);
+  EXPECT_EQ(vrbo->iteration_shape(1), 1u);
+  EXPECT_EQ(vrbo->iteration_shape(12), 3u);
+  EXPECT_EQ(vrbo->iteration_shape(13), 1u);
+  v.period = 5;
+  auto given = make_vrbo_estimator<double>(v);
+  given->prepare(p, 1);
+  EXPECT_EQ(given->iteration_shape(10), 3u);
+  EXPECT_EQ(given->iteration_shape(12), 1u);
 }
 
 /// TTSA's steps decay (alpha_k ~ k^-2/5, beta_k ~ k^-3/5) and its Neumann estimate is random

@@ -18,7 +18,7 @@ template <typename T>
 void aid_hypergradient(const EstimateContext<T>& ctx, ConstMatrixView<T> x, ConstMatrixView<T> y,
                        ConstMatrixView<T> v, ConstMatrixView<T> fx, MatrixView<T> h) {
   // h = J v
-  ctx.problem.hvp_jvp(ctx.lower.draw(SampleStream::cross, 0, ctx.iteration), x, y, v,
+  ctx.problem.hvp_jvp(ctx.draw_lower(SampleStream::cross, 0), x, y, v,
                       MatrixView<T>(), h);
   Ops<T>& ops = ctx.problem.executor()->template ops<T>();
   if (fx.empty())

@@ -8,9 +8,17 @@
 //   lambda = max(eta ||q||^2 - <grad f, q>, 0) / ||q||^2      (0 where ||q|| = 0)
 //   y <- y - alpha (fy + lambda q_y);  h = fx + lambda q_x      (the solver: x <- x - beta h)
 // with the norms and the inner product over (x, y) together, per instance, on the executor.
+//
+// V-PBGD (Shen & Chen, "On penalty-based bilevel gradient descent method", ICML 2023, arXiv
+// 2302.05185, Algorithm 1) steps on the same value-function penalty f + gamma q with a fixed
+// multiplier instead of the barrier, gamma_k = gamma0 + growth k, and the step 1 / (L_f +
+// gamma L_g) folded into the direction as a factor 1 / gamma_k:
+//   y <- y - alpha (fy / gamma_k + q_y);  h = fx / gamma_k + q_x
+// (y_T from y, as BOME's; the paper's y_hat may start anywhere, its error enters as T's.)
 #include <bilevel/estimators.hpp>
 
 #include "aid_hypergradient.hpp"
+#include "scheduled_weights.hpp"
 
 #include <limits>
 
@@ -24,8 +32,11 @@ class BomeEstimator final : public HypergradientEstimator<T> {
     for (double a : options_.alpha) BILEVEL_EXPECTS(a > 0.0, "bome: the step alpha must be > 0, got " << a);
     BILEVEL_EXPECTS(options_.eta > 0.0, "bome: eta must be > 0, got " << options_.eta);
     BILEVEL_EXPECTS(options_.steps >= 0, "bome: the inner steps T must be >= 0, got " << options_.steps);
+    BILEVEL_EXPECTS(options_.gamma0 > 0.0 && options_.growth >= 0.0,
+                    "v-pbgd: gamma0 must be > 0 and growth >= 0, got " << options_.gamma0 << " and "
+                                                                         << options_.growth);
   }
-  std::string name() const override { return "bome"; }
+  std::string name() const override { return options_.penalty ? "v-pbgd" : "bome"; }
   bool runs_lower_level() const override { return true; }
   bool capturable() const override { return true; }
 
@@ -43,6 +54,10 @@ class BomeEstimator final : public HypergradientEstimator<T> {
     dots_ = Array<T>(exec, instances, 4);  // ||q_y||^2, ||q_x||^2, <fy, q_y>, <fx, q_x>
     num_ = Array<T>(exec, instances, 1);
     den_ = Array<T>(exec, instances, 1);
+    // V-PBGD: 1 / gamma_k = (gamma0 + growth k)^-1, on the executor
+    if (options_.penalty)
+      inverse_gamma_.prepare(exec, {1.0}, instances,
+                             Schedule{options_.gamma0, options_.growth, 1.0}, "v-pbgd 1/gamma");
   }
 
   void estimate(const EstimateContext<T>& ctx, ConstMatrixView<T> x, MatrixView<T> y,
@@ -54,19 +69,23 @@ class BomeEstimator final : public HypergradientEstimator<T> {
     ops.copy(y, y_t_.view());
     for (index_t t = 0; t < options_.steps; ++t) {
       const Batch batch =
-          ctx.lower.draw(SampleStream::lower_step, static_cast<std::uint32_t>(t), ctx.iteration);
+          ctx.draw_lower(SampleStream::lower_step, static_cast<std::uint32_t>(t));
       p.lower_step(batch, x, y_t_.view(), alpha_.data(), gy_.view());
       p.project_y(y_t_.view());
     }
     // fx, fy = grad f(x, y)
     const MatrixView<T> fx = detail::wanted_fx(p, fx_.view());
-    p.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, y, fx, fy_.view());
+    p.grad_f(ctx.draw_upper(SampleStream::upper, 0), x, y, fx, fy_.view());
     // q_y = grad_y g(x, y);  q_x = grad_x g(x, y) - grad_x g(x, y_T), on one batch
-    const Batch cross = ctx.lower.draw(SampleStream::cross, 0, ctx.iteration);
+    const Batch cross = ctx.draw_lower(SampleStream::cross, 0);
     p.grad_y_g(cross, x, y, q_y_.view());
     p.grad_x_g(cross, x, y, q_x_.view());
     p.grad_x_g(cross, x, y_t_.view(), gx_t_.view());
     ops.axpby(T(-1), gx_t_.view(), T(1), q_x_.view());
+    if (options_.penalty) {
+      penalty_step(ctx, fx, y, h);
+      return;
+    }
     // ||q||^2 and <grad f, q> per instance
     T* d = dots_.data();
     ops.batch_dot(q_y_.view(), q_y_.view(), d);
@@ -97,8 +116,24 @@ class BomeEstimator final : public HypergradientEstimator<T> {
   }
 
  private:
+  /// V-PBGD's step with q_y and q_x in place.
+  void penalty_step(const EstimateContext<T>& ctx, ConstMatrixView<T> fx, MatrixView<T> y,
+                    MatrixView<T> h) {
+    Problem<T>& p = ctx.problem;
+    Ops<T>& ops = p.executor()->template ops<T>();
+    const T* inverse_gamma = inverse_gamma_.at(ctx);
+    // y <- Proj_Y(y - alpha (fy / gamma_k + q_y))
+    ops.batch_axpy(T(1), inverse_gamma, fy_.view(), q_y_.view());
+    ops.batch_axpy(T(-1), alpha_.data(), q_y_.view(), y);
+    p.project_y(y);
+    // h = fx / gamma_k + q_x
+    ops.copy(q_x_.view(), h);
+    if (!fx.empty()) ops.batch_axpy(T(1), inverse_gamma, fx, h);
+  }
+
   BomeOptions options_;
   Array<T> alpha_, y_t_, gy_, q_y_, q_x_, gx_t_, fx_, fy_, dots_, num_, den_;
+  detail::ScheduledWeights<T> inverse_gamma_;
 };
 
 }  // namespace

@@ -39,10 +39,10 @@ class CgEstimator final : public HypergradientEstimator<T> {
                 MatrixView<T> h) override {
     Problem<T>& pr = ctx.problem;
     Ops<T>& ops = pr.executor()->template ops<T>();
-    pr.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, y,
+    pr.grad_f(ctx.draw_upper(SampleStream::upper, 0), x, y,
               detail::wanted_fx(pr, fx_.view()), fy_.view());
     // One batch for all CG iterations: CG needs a fixed operator.
-    const Batch batch = ctx.lower.draw(SampleStream::second_order, 0, ctx.iteration);
+    const Batch batch = ctx.draw_lower(SampleStream::second_order, 0);
     if (!options_.warm_start) ops.fill(v_.view(), T(0));
     // r = fy - H v
     pr.hvp_jvp(batch, x, y, v_.view(), hp_.view(), MatrixView<T>());

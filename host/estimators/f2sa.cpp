@@ -47,10 +47,8 @@ class F2saEstimator final : public HypergradientEstimator<T> {
     const T* lambda = lambda_.at(ctx);
     const T* inverse_lambda = inverse_lambda_.at(ctx);
     for (index_t t = 0; t < options_.steps; ++t) {
-      const Batch lower = ctx.lower.draw(SampleStream::lower_step, static_cast<std::uint32_t>(t),
-                                         ctx.iteration);
-      const Batch upper = ctx.upper.draw(SampleStream::upper, static_cast<std::uint32_t>(t + 1),
-                                         ctx.iteration);
+      const Batch lower = ctx.draw_lower(SampleStream::lower_step, static_cast<std::uint32_t>(t));
+      const Batch upper = ctx.draw_upper(SampleStream::upper, static_cast<std::uint32_t>(t + 1));
       // gy = grad_y g(x, y); fy = grad_y f(x, y); gz = grad_y g(x, z)
       p.grad_y_g(lower, x, y, gy_.view());
       p.grad_f(upper, x, y, fx_.view(), fy_.view());
@@ -63,9 +61,9 @@ class F2saEstimator final : public HypergradientEstimator<T> {
       ops.batch_axpy(T(-1), alpha_.data(), gz_.view(), z_.view());
       p.project_y(z_.view());
     }
-    const Batch lower = ctx.lower.draw(SampleStream::cross, 0, ctx.iteration);
+    const Batch lower = ctx.draw_lower(SampleStream::cross, 0);
     // fx = grad_x f(x, y)
-    p.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, y, fx_.view(), fy_.view());
+    p.grad_f(ctx.draw_upper(SampleStream::upper, 0), x, y, fx_.view(), fy_.view());
     // h = gx(x, y) - gx(x, z)
     p.grad_x_g(lower, x, y, h);
     p.grad_x_g(lower, x, z_.view(), gxz_.view());

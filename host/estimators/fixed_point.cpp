@@ -34,12 +34,11 @@ class FixedPointEstimator final : public HypergradientEstimator<T> {
     Problem<T>& p = ctx.problem;
     Ops<T>& ops = p.executor()->template ops<T>();
     // fx, fy = grad f(x, y)
-    p.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, y,
+    p.grad_f(ctx.draw_upper(SampleStream::upper, 0), x, y,
              detail::wanted_fx(p, fx_.view()), fy_.view());
     if (!options_.warm_start) ops.fill(v_.view(), T(0));
     for (index_t m = 0; m < options_.steps; ++m) {
-      const Batch batch = ctx.lower.draw(SampleStream::second_order,
-                                         static_cast<std::uint32_t>(m), ctx.iteration);
+      const Batch batch = ctx.draw_lower(SampleStream::second_order, static_cast<std::uint32_t>(m));
       // hv = H v - fy
       p.hvp_jvp(batch, x, y, v_.view(), hv_.view(), MatrixView<T>());
       ops.axpby(T(-1), fy_.view(), T(1), hv_.view());

@@ -69,19 +69,19 @@ class FslaEstimator final : public HypergradientEstimator<T> {
     const T keep = detail::storm_keep<T>(ctx.iteration, options_.eta, options_.decay);
     // y_k+1 = Proj_Y(y_k - alpha_k gy(x_k, y_k; B1)), y_k kept as the previous point's y
     ops.copy(y, y_old_.view());
-    p.grad_y_g(ctx.lower.draw(SampleStream::lower_step, 0, ctx.iteration), x, y, gy_.view());
+    p.grad_y_g(ctx.draw_lower(SampleStream::lower_step, 0), x, y, gy_.view());
     ops.batch_axpy(step, alpha_.data(), gy_.view(), y);
     p.project_y(y);
     // v_k+1 = v_k - alpha_k (H v_k - fy) at (x_k, y_k+1), v_k kept
     ops.copy(v_.view(), v_old_.view());
-    p.hvp_jvp(ctx.lower.draw(SampleStream::second_order, 1, ctx.iteration), x, y, v_.view(),
+    p.hvp_jvp(ctx.draw_lower(SampleStream::second_order, 1), x, y, v_.view(),
               hv_.view(), MatrixView<T>());
-    p.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, y,
+    p.grad_f(ctx.draw_upper(SampleStream::upper, 0), x, y,
              detail::wanted_fx(p, fx_.view()), fy_.view());
     ops.axpby(T(-1), fy_.view(), T(1), hv_.view());
     ops.batch_axpy(step, alpha_.data(), hv_.view(), v_.view());
     // h = fx - J v at (x_k, y_k+1, v_k+1); h_old at (x_k-1, y_k, v_k): the same U2 and B3
-    const Batch u2 = ctx.upper.draw(SampleStream::upper, 1, ctx.iteration);
+    const Batch u2 = ctx.draw_upper(SampleStream::upper, 1);
     const MatrixView<T> fx = detail::wanted_fx(p, fx_.view());
     if (!fx.empty()) p.grad_f(u2, x, y, fx, fy_.view());
     detail::aid_hypergradient<T>(ctx, x, y, v_.view(), fx, h);

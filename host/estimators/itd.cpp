@@ -63,12 +63,12 @@ class ItdEstimator final : public HypergradientEstimator<T> {
     ops.copy(y, state(0));
     for (index_t t = 0; t < steps; ++t) {
       const Batch batch =
-          ctx.lower.draw(SampleStream::lower_step, static_cast<std::uint32_t>(t), ctx.iteration);
+          ctx.draw_lower(SampleStream::lower_step, static_cast<std::uint32_t>(t));
       // gy = grad_y g(x, y_t)
       p.grad_y_g(batch, x, state(t), gy_.view());
       if (aggregated()) {
         // BDA: gy = (1 - mu_t) gy + mu_t fy(x, y_t)
-        p.grad_f(ctx.upper.draw(SampleStream::upper, static_cast<std::uint32_t>(t + 1), ctx.iteration),
+        p.grad_f(ctx.draw_upper(SampleStream::upper, static_cast<std::uint32_t>(t + 1)),
                  x, state(t), fx_t_.view(), fy_t_.view());
         ops.axpby(mu(t), fy_t_.view(), T(1) - mu(t), gy_.view());
       }
@@ -77,7 +77,7 @@ class ItdEstimator final : public HypergradientEstimator<T> {
       ops.batch_axpy(T(-1), alpha_.data(), gy_.view(), state(t + 1));
     }
     // h = fx(x, y_D); a = fy(x, y_D)
-    p.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, state(steps), h,
+    p.grad_f(ctx.draw_upper(SampleStream::upper, 0), x, state(steps), h,
              a_.view());
     // FOM: h = fx(x, y_D). UFOM: add the exact correction / q with probability q.
     T correction_scale = T(1);
@@ -88,12 +88,12 @@ class ItdEstimator final : public HypergradientEstimator<T> {
     }
     for (index_t t = backward ? steps - 1 : -1; t >= 0; --t) {
       const Batch batch =
-          ctx.lower.draw(SampleStream::lower_step, static_cast<std::uint32_t>(t), ctx.iteration);
+          ctx.draw_lower(SampleStream::lower_step, static_cast<std::uint32_t>(t));
       // ha = H(x, y_t) a; jv = J(x, y_t) a
       p.hvp_jvp(batch, x, state(t), a_.view(), ha_.view(), jv_.view());
       if (aggregated()) {
         // BDA: ha = (1 - mu_t) H_g a + mu_t H_f a; jv = (1 - mu_t) J_g a + mu_t J_f a
-        p.hvp_jvp_f(ctx.upper.draw(SampleStream::upper, static_cast<std::uint32_t>(t + 1), ctx.iteration),
+        p.hvp_jvp_f(ctx.draw_upper(SampleStream::upper, static_cast<std::uint32_t>(t + 1)),
                     x, state(t), a_.view(), fy_t_.view(), fx_t_.view());
         ops.axpby(mu(t), fy_t_.view(), T(1) - mu(t), ha_.view());
         ops.axpby(mu(t), fx_t_.view(), T(1) - mu(t), jv_.view());

@@ -57,7 +57,7 @@ class LvHbaEstimator final : public HypergradientEstimator<T> {
     if (!started_) start_state(x, y);
     // 1 / c_k, on the executor
     const T* inv_ck = inverse_ck_.at(ctx);
-    const Batch lower = ctx.lower.draw(SampleStream::lower_step, 0, ctx.iteration);
+    const Batch lower = ctx.draw_lower(SampleStream::lower_step, 0);
 
     // 1. both at the current theta (the authors' code):
     //    g_theta = gy(x, theta) + grad_y c(x, theta)' lambda + (theta - y) / gamma1
@@ -77,7 +77,7 @@ class LvHbaEstimator final : public HypergradientEstimator<T> {
     ops.clamp(lambda_.view(), lo, hi);
 
     // 2. h = d_x = fx / c_k + gx(x, y) - gx(x, theta) - grad_x c(x, theta)' lambda
-    p.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, y, fx_.view(), fy_.view());
+    p.grad_f(ctx.draw_upper(SampleStream::upper, 0), x, y, fx_.view(), fy_.view());
     p.grad_x_g(lower, x, y, h);
     p.grad_x_g(lower, x, theta_.view(), gx_theta_.view());
     p.constraint_vjp(x, theta_.view(), lambda_.view(), cx_.view(), MatrixView<T>());

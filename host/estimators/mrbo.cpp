@@ -76,7 +76,7 @@ class MrboEstimator final : public HypergradientEstimator<T> {
     const double k1 = static_cast<double>(ctx.iteration + 1);
     // 1 - eta_k: 0 at the first iteration (the directions are the fresh terms)
     const T keep = detail::storm_keep<T>(ctx.iteration, options_.eta, options_.eta_decay);
-    const Batch lower = ctx.lower.draw(SampleStream::lower_step, 0, ctx.iteration);
+    const Batch lower = ctx.draw_lower(SampleStream::lower_step, 0);
     // gy at (x_k, y_k) and at (x_k-1, y_k-1), on the same batch
     p.grad_y_g(lower, x, y, gy_.view());
     p.grad_y_g(lower, x_old_.view(), y_old_.view(), gy_old_.view());

@@ -34,14 +34,13 @@ class NeumannEstimator final : public HypergradientEstimator<T> {
     Problem<T>& p = ctx.problem;
     Ops<T>& ops = p.executor()->template ops<T>();
     // fx, fy = grad f(x, y) on an upper batch
-    p.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, y,
+    p.grad_f(ctx.draw_upper(SampleStream::upper, 0), x, y,
              detail::wanted_fx(p, fx_.view()), fy_.view());
     // r_0 = fy; v = r_0
     ops.copy(fy_.view(), r_.view());
     ops.copy(fy_.view(), v_.view());
     for (index_t i = 1; i <= options_.terms; ++i) {
-      const Batch batch = ctx.lower.draw(SampleStream::second_order, static_cast<std::uint32_t>(i),
-                                         ctx.iteration);
+      const Batch batch = ctx.draw_lower(SampleStream::second_order, static_cast<std::uint32_t>(i));
       // r <- r - eta H_i r;  v <- v + r   (hr: scratch where the problem does not fuse it)
       p.neumann_term(batch, x, y, eta_.data(), r_.view(), v_.view(), hr_.view());
     }

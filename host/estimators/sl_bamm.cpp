@@ -46,8 +46,8 @@ class SlBammEstimator final : public HypergradientEstimator<T> {
     Ops<T>& ops = p.executor()->template ops<T>();
     // mu_k = mu_0 (k + 1)^(-1/p), on the executor
     const T* mu = options_.mu0 > 0 ? mu_.at(ctx) : nullptr;
-    const Batch lower = ctx.lower.draw(SampleStream::lower_step, 0, ctx.iteration);
-    const Batch upper = ctx.upper.draw(SampleStream::upper, 0, ctx.iteration);
+    const Batch lower = ctx.draw_lower(SampleStream::lower_step, 0);
+    const Batch upper = ctx.draw_upper(SampleStream::upper, 0);
     // fx only where f depends on x (hyper-cleaning: it does not)
     const MatrixView<T> fx = p.upper_depends_on_x() ? fx_.view() : MatrixView<T>();
     // all at (x_k, y_k, v_k): fx, fy on the upper batch; gy, H v, J v (into h) on the lower one

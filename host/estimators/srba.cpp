@@ -120,8 +120,8 @@ class SrbaEstimator final : public HypergradientEstimator<T> {
       // D_x = fx - J v
       set_x_direction(ops, now_, d_x_.view());
     } else {
-      const Batch lower = ctx.lower.draw(SampleStream::lower_step, 0, ctx.iteration);
-      const Batch upper = ctx.upper.draw(SampleStream::upper, 0, ctx.iteration);
+      const Batch lower = ctx.draw_lower(SampleStream::lower_step, 0);
+      const Batch upper = ctx.draw_upper(SampleStream::upper, 0);
       // the same batches at (x_k, y_k, v_k) and at (x_k-1, y_k-1, v_k-1)
       now_.evaluate(p, lower, upper, x, y, v_.view());
       before_.evaluate(p, lower, upper, x_old_.view(), y_old_.view(), v_old_.view());
@@ -169,12 +169,7 @@ class SrbaEstimator final : public HypergradientEstimator<T> {
 
   static index_t default_period(index_t lower_samples, index_t lower_batch,
                                 index_t upper_samples, index_t upper_batch) {
-    const auto batches = [](index_t n, index_t b) {
-      return n <= 0 || b <= 0 || b >= n ? 1.0 : double(n) / double(b);
-    };
-    const double half = 0.5 * (batches(lower_samples, lower_batch) +
-                               batches(upper_samples, upper_batch));
-    return std::max<index_t>(1, static_cast<index_t>(std::floor(half)));
+    return full_batch_period(lower_samples, lower_batch, upper_samples, upper_batch, 0.5);
   }
 
  private:
@@ -208,6 +203,20 @@ class SrbaEstimator final : public HypergradientEstimator<T> {
 template <typename T>
 std::unique_ptr<HypergradientEstimator<T>> make_srba_estimator(SrbaOptions options) {
   return std::make_unique<SrbaEstimator<T>>(std::move(options));
+}
+
+index_t full_batch_period(index_t lower_samples, index_t lower_batch, index_t upper_samples,
+                          index_t upper_batch, double fraction) {
+  BILEVEL_EXPECTS(fraction > 0.0 && std::isfinite(fraction),
+                  "the full-batch period's fraction must be > 0, got " << fraction);
+  const auto batches = [](index_t n, index_t b) {
+    return n <= 0 || b <= 0 || b >= n ? 1.0 : double(n) / double(b);
+  };
+  const double period =
+      fraction * (batches(lower_samples, lower_batch) + batches(upper_samples, upper_batch));
+  // (capped where an index_t cannot hold it: a period no run reaches)
+  if (period >= 1e18) return static_cast<index_t>(1e18);
+  return std::max<index_t>(1, static_cast<index_t>(std::floor(period)));
 }
 
 index_t srba_default_period(index_t lower_samples, index_t lower_batch, index_t upper_samples,

@@ -48,11 +48,10 @@ class TruncatedNeumannEstimator final : public HypergradientEstimator<T> {
     // p ~ Uniform{0 .. K-1}, drawn on the host from the counter-based RNG (no read-back)
     const index_t p_depth = depth(ctx.iteration);
     // fx, r = grad f(x, y)
-    p.grad_f(ctx.upper.draw(SampleStream::upper, 0, ctx.iteration), x, y,
+    p.grad_f(ctx.draw_upper(SampleStream::upper, 0), x, y,
              detail::wanted_fx(p, fx_.view()), r_.view());
     for (index_t i = 1; i <= p_depth; ++i) {
-      const Batch batch = ctx.lower.draw(SampleStream::second_order, static_cast<std::uint32_t>(i),
-                                         ctx.iteration);
+      const Batch batch = ctx.draw_lower(SampleStream::second_order, static_cast<std::uint32_t>(i));
       // r <- (I - eta H_i) r
       p.hvp_jvp(batch, x, y, r_.view(), hr_.view(), MatrixView<T>());
       ops.batch_axpy(T(-1), eta_.data(), hr_.view(), r_.view());

@@ -330,6 +330,78 @@ struct F2sa {
   }
 };
 
+// F2BA (Chen, Ma, Zhang 2023): F2SA's y and z sequences with a fixed penalty lambda (the
+// deterministic near-optimal method; F2SA grows lambda for stochastic oracles)
+struct F2ba {
+  static void defaults(AlgorithmOptions& o) { o.loop.inner_steps = 10; }
+  template <typename T>
+  static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions& loop) {
+    F2saOptions f = o.f2sa;
+    f.steps = loop.inner_steps;
+    f.alpha = loop.inner_step;
+    f.lambda0 = o.f2ba_lambda;
+    f.growth = 0.0;  // F2BA's lambda is fixed
+    return make_f2sa_estimator<T>(f);
+  }
+};
+
+// VRBO (Yang, Ji, Liang 2021): SARAH directions for y and x, full batches every period
+// iterations, 10 inner steps with the Neumann hypergradient at both points, constant steps
+// (benchopt's solvers/vrbo.py: n_inner_steps = n_shia_steps = 10; its period_frac = 128 is not
+// the default: VrboOptions::period_fraction)
+struct Vrbo {
+  static void defaults(AlgorithmOptions& o) {
+    o.loop.inner_steps = 10;
+    o.neumann = NeumannOptions{10, {0.1}};
+  }
+  template <typename T>
+  static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions& loop) {
+    loop.upper = UpperUpdate::sgd;
+    VrboOptions v;
+    v.alpha = loop.inner_step;
+    v.steps = loop.inner_steps;
+    v.period = o.vrbo_period;
+    v.lower_batch = loop.lower_batch;
+    v.upper_batch = loop.upper_batch;
+    v.neumann = o.neumann;
+    return make_vrbo_estimator<T>(v);
+  }
+};
+
+// PZOBO (Sow, Ji, Liang 2022): T = 10 inner steps, the Jacobian by Q = 10 Gaussian finite
+// differences of radius mu = 0.1, constant steps (benchopt's solvers/pzobo.py)
+struct Pzobo {
+  static void defaults(AlgorithmOptions& o) { o.loop.inner_steps = 10; }
+  template <typename T>
+  static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions& loop) {
+    loop.upper = UpperUpdate::sgd;
+    PzoboOptions z;
+    z.alpha = loop.inner_step;
+    z.steps = loop.inner_steps;
+    z.directions = o.pzobo_directions;
+    z.mu = o.pzobo_mu;
+    z.seed = loop.seed;
+    return make_pzobo_estimator<T>(z);
+  }
+};
+
+// V-PBGD (Shen & Chen 2023): BOME's value gap as a penalty with gamma_k = gamma0 + growth k
+// instead of the barrier; T = inner_steps gradient steps for y_hat
+struct Vpbgd {
+  static void defaults(AlgorithmOptions& o) { o.loop.inner_steps = 10; }
+  template <typename T>
+  static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions& loop) {
+    loop.upper = UpperUpdate::sgd;
+    BomeOptions b;
+    b.alpha = loop.inner_step;
+    b.steps = loop.inner_steps;
+    b.penalty = true;
+    b.gamma0 = o.vpbgd_gamma0;
+    b.growth = o.vpbgd_growth;
+    return make_bome_estimator<T>(b);
+  }
+};
+
 // --- the table ---
 
 struct Preset {
@@ -371,6 +443,12 @@ const std::vector<Preset>& presets() {
                  "Li, Gu, Huang 2022 (AAAI), arXiv 2112.04660; benchopt solvers/fsla.py", "HVP"}),
       row<Bome>({"bome", "first order: T steps give y_T, the value gap g(x, y) - g(x, y_T) as a dynamic barrier on (x, y)'s step",
                  "Liu, Ye, Wright, Stone, Liu 2022 (NeurIPS), arXiv 2209.08709; benchopt solvers/bome.py", "first order (grad_x g)"}),
+      row<Vrbo>({"vrbo", "SARAH directions for y and x, full batches every period iterations, inner steps with the Neumann hypergradient at both points",
+                 "Yang, Ji, Liang 2021 (NeurIPS), arXiv 2106.04692; benchopt solvers/vrbo.py", "HVP"}),
+      row<Pzobo>({"pzobo", "Hessian-free: the inner trajectory's Jacobian by Gaussian finite differences (Q directions)",
+                  "Sow, Ji, Liang 2022 (NeurIPS), arXiv 2110.07004; benchopt solvers/pzobo.py", "first order (grad_y g and grad f only)"}),
+      row<Vpbgd>({"v-pbgd", "first order: the value gap g(x, y) - g(x, y_T) as a penalty gamma_k = gamma0 + growth k on (x, y)'s step",
+                  "Shen & Chen 2023 (ICML), arXiv 2302.05185", "first order (grad_x g)"}),
       row<Sustain>({"sustain", "MRBO's STORM directions with the random-truncation Neumann hypergradient, decaying steps",
                     "Khanduri et al. 2021 (NeurIPS), arXiv 2102.07367; benchopt solvers/sustain.py", "HVP"}),
       row<Bsa>({"bsa", "D inner SGD steps, random-truncation Neumann hypergradient, both steps ~ k^-1/2",
@@ -396,6 +474,8 @@ const std::vector<Preset>& presets() {
                   "first order (grad_x g), constraints; LL merely convex"}),
       row<F2sa>({"f2sa", "fully first order: penalized y and plain z sequences, lambda growing",
                  "Kwon et al. 2023, arXiv 2301.10945", "first order (grad_x g)"}),
+      row<F2ba>({"f2ba", "fully first order: F2SA's penalized y and plain z sequences with a fixed lambda",
+                 "Chen, Ma, Zhang 2023, arXiv 2306.14853", "first order (grad_x g)"}),
   };
   return table;
 }
@@ -469,7 +549,9 @@ int solver_x_arrays(const std::string& preset_name) {
   // the solver's 3, the previous x, D_x and J v at both points, and one more that covers its
   // 7 y-sized arrays beyond the 12 the plan counts (dy < dx on hyper-cleaning)
   if (p == "srba" || p == "spaba") return 8;
-  return 6;  // bda, lv-hba, user combinations
+  // the solver's 3, the Neumann estimator's fx, the previous x, D_x and the previous point's h
+  if (p == "vrbo" || p == "mrbo" || p == "sustain") return 7;
+  return 6;  // bda, lv-hba, bome, v-pbgd, pzobo, user combinations
 }
 
 std::size_t preset_table_values(const std::string& preset, index_t dx, index_t dy,

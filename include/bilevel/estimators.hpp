@@ -24,6 +24,19 @@ struct EstimateContext {
   /// The same iteration on the executor (the solver's counter), for weights that change with
   /// k; null outside a solver, where estimators set a counter of their own from `iteration`.
   const std::uint32_t* counter = nullptr;
+  /// Added to every sub-step an estimator draws with: an estimator that calls another several
+  /// times in one iteration (VRBO's inner steps, each with its own Neumann batches) gives each
+  /// call a base of its own, so that their batches differ. 0 otherwise.
+  std::uint32_t substep_base = 0;
+
+  /// The batch of g (lower) or f (upper) for (purpose, substep_base + substep) at this
+  /// iteration: what every estimator draws through.
+  Batch draw_lower(SampleStream purpose, std::uint32_t substep) const {
+    return lower.draw(purpose, substep_base + substep, iteration);
+  }
+  Batch draw_upper(SampleStream purpose, std::uint32_t substep) const {
+    return upper.draw(purpose, substep_base + substep, iteration);
+  }
 };
 
 template <typename T>
@@ -196,6 +209,28 @@ struct MrboOptions {
   TruncatedNeumannOptions truncated_neumann;
 };
 
+/// VRBO (Yang, Ji, Liang, NeurIPS 2021, arXiv 2106.04692): SARAH-recursive directions for y
+/// and x, restarted from full batches every `period` iterations (d_y = gy, d_x = the Neumann
+/// hypergradient, both on all the data); after each x step, `steps` inner steps each move the
+/// directions by the same batches' terms at the new point minus those at the previous point
+/// (the first step's previous point has the previous x: the authors' recursion, which sees x
+/// move; benchopt's omits it), then y <- y - alpha d_y. The Neumann hypergradient at both
+/// points draws the same batches (benchopt's joint_shia). Per iteration 2 steps (Q + 3) oracle
+/// calls; memory: the previous point and both directions.
+struct VrboOptions {
+  std::vector<double> alpha{0.1};  ///< the inner step on y, per instance (1 or B values)
+  index_t steps = 10;              ///< inner steps per iteration (benchopt: n_inner_steps = 10)
+  index_t period = 0;              ///< full-batch restart every period iterations (0: the rule)
+  /// period 0: floor((n_lower / b_lower + n_upper / b_upper) fraction), SRBA's rule (about one
+  /// pass over the data's batches between restarts). benchopt's vrbo.py has the same rule with
+  /// fraction 128 (a restart every 50,000 iterations on its datacleaning): with the x move in
+  /// the recursion the directions then drift (docs/algorithms.md, VRBO).
+  double period_fraction = 0.5;
+  index_t lower_batch = 0;         ///< the run's batch sizes, for the rule (0: full data)
+  index_t upper_batch = 0;
+  NeumannOptions neumann;          ///< the hypergradient (benchopt: n_shia_steps = 10)
+};
+
 /// FSLA (Li, Gu, Huang, AAAI 2022, arXiv 2112.04660): a single loop - one SGD step on y, one on
 /// v for H v = fy at the new y - and STORM momentum on the x direction h = fx - J v, the
 /// previous point's h taken on the same batches; every step decays as (k + 1)^-decay, and so
@@ -215,6 +250,25 @@ struct BomeOptions {
   std::vector<double> alpha{0.1};  ///< the step on y and of the inner steps, per instance
   index_t steps = 10;              ///< T (benchopt: n_inner_steps = 10)
   double eta = 0.5;                ///< the barrier's eta (benchopt's default)
+  /// V-PBGD (Shen & Chen, ICML 2023, arXiv 2302.05185): the penalty f + gamma_k q instead of the
+  /// barrier, gamma_k = gamma0 + growth k, the direction divided by gamma_k (the paper's step
+  /// 1 / (L_f + gamma L_g) scales so): y <- y - alpha (fy / gamma_k + q_y), h = fx / gamma_k + q_x.
+  bool penalty = false;
+  double gamma0 = 10.0;
+  double growth = 0.0;
+};
+
+/// PZOBO (Sow, Ji, Liang, arXiv 2110.07004), as benchopt's solvers/pzobo.py: Hessian-free by
+/// Gaussian finite differences of the inner trajectory. T gradient steps take y_0 = y to y_T at
+/// x; the same T steps (the same batches) from y_0 at x + mu u_q give y_T^q, for Q Gaussian
+/// u_q; then h = fx(x, y_T) + (1 / Q) sum_q u_q <(y_T^q - y_T) / mu, fy(x, y_T)>, and y = y_T.
+/// Needs grad_y g and grad f only. (Q + 1) T lower-level steps per iteration.
+struct PzoboOptions {
+  std::vector<double> alpha{0.1};  ///< the inner step, per instance (1 or B values)
+  index_t steps = 10;              ///< T (benchopt: n_inner_steps = 10)
+  index_t directions = 10;         ///< Q (benchopt: n_gaussian_vectors = 10)
+  double mu = 0.1;                 ///< the finite differences' radius (benchopt: mu = 0.1)
+  std::uint64_t seed = 0;          ///< the Gaussian directions' Philox seed
 };
 
 /// What the unrolled estimator returns.
@@ -266,12 +320,21 @@ std::unique_ptr<HypergradientEstimator<T>> make_mrbo_estimator(MrboOptions optio
 template <typename T>
 std::unique_ptr<HypergradientEstimator<T>> make_fsla_estimator(FslaOptions options);
 template <typename T>
+std::unique_ptr<HypergradientEstimator<T>> make_vrbo_estimator(VrboOptions options);
+template <typename T>
+std::unique_ptr<HypergradientEstimator<T>> make_pzobo_estimator(PzoboOptions options);
+template <typename T>
 std::unique_ptr<HypergradientEstimator<T>> make_bome_estimator(BomeOptions options);
 /// SRBA's restart period when SrbaOptions::period is 0: benchopt's (n_inner + n_outer) / 2 /
 /// batch with each level's own batch, floor((n_lower / b_lower + n_upper / b_upper) / 2), at
 /// least 1 (a full batch counts as one batch).
 index_t srba_default_period(index_t lower_samples, index_t lower_batch, index_t upper_samples,
                             index_t upper_batch);
+/// The full-batch restart period of the variance-reduced presets' rule: floor((n_lower / b_lower
+/// + n_upper / b_upper) fraction), at least 1 (a full batch counts as one batch). SRBA's is
+/// fraction 1/2, VRBO's 128 (benchopt's period_frac).
+index_t full_batch_period(index_t lower_samples, index_t lower_batch, index_t upper_samples,
+                          index_t upper_batch, double fraction);
 /// SPABA's restart probability when none is given: PAGE's b / (n + b) of the lower level (the
 /// expected restart interval then matches a pass over the data in batches of b), 1 for full
 /// batches.

@@ -97,7 +97,7 @@ class Problem {
   virtual void grad_x_g(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
                         MatrixView<T> out) {
     (void)batch, (void)x, (void)y, (void)out;
-    throw NotSupported(name() + " does not provide grad_x g (needed by F2SA and LV-HBA)");
+    throw NotSupported(name() + " does not provide grad_x g (needed by BOME, V-PBGD, F2SA, F2BA and LV-HBA)");
   }
   /// fx = grad_x f(x, y), fy = grad_y f(x, y) on the upper-level batch. fx may be an empty
   /// view (not wanted) when upper_depends_on_x() is false.
@@ -105,8 +105,16 @@ class Problem {
                       MatrixView<T> fx, MatrixView<T> fy) = 0;
   /// The fused second-order oracle on the lower-level batch: hv = grad2_yy g(x, y) v (dy x B)
   /// and jv = grad2_xy g(x, y) v (dx x B). Either output may be an empty view: not wanted.
+  /// Optional: a problem with gradients only (grad_y_g, grad_f, and grad_x_g for the penalty
+  /// and barrier methods) leaves it out and runs the first-order presets (BOME, V-PBGD, F2SA,
+  /// F2BA, PZOBO, FOM); a preset that needs it stops at its first call with NotSupported.
   virtual void hvp_jvp(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
-                       ConstMatrixView<T> v, MatrixView<T> hv, MatrixView<T> jv) = 0;
+                       ConstMatrixView<T> v, MatrixView<T> hv, MatrixView<T> jv) {
+    (void)batch, (void)x, (void)y, (void)v, (void)hv, (void)jv;
+    throw NotSupported(name() +
+                       " provides gradients only: no H v and J v (needed by the Hessian-based "
+                       "presets; BOME, V-PBGD, F2SA, F2BA, PZOBO and FOM run without them)");
+  }
   /// The lower-level oracles of single-loop methods, all at one point and on one batch:
   /// gy = grad_y g(x, y), hv = H v, jv = J v (any output may be an empty view). Problems that
   /// can read the batch once for all three override it; the default calls grad_y_g, then

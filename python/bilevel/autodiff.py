@@ -3,7 +3,8 @@
 ``jax_problem(g, f, dim_x, dim_y)`` returns a :class:`bilevel.CallbackProblem` whose oracles
 are jit-compiled JAX functions of your two scalars g(x, y) (lower) and f(x, y) (upper):
 
-- grad_y g = jax.grad(g, 1); grad f = jax.grad(f, (0, 1));
+- grad_y g = jax.grad(g, 1); grad_x g = jax.grad(g, 0) (the first-order presets' oracle);
+  grad f = jax.grad(f, (0, 1));
 - H v and J v from one vector-Jacobian product of grad_y g (H is symmetric):
   (H v, J v) = vjp of (y, x) -> grad_y g(x, y), applied to v;
 - values = (f(x, y), g(x, y)).
@@ -40,6 +41,7 @@ def jax_problem(g: Callable, f: Callable, dim_x: int, dim_y: int, *, lower_sampl
         g2, f2 = g, f
     grad_y = jax.grad(g2, argnums=1)
     grad_y_g = jax.jit(grad_y)
+    grad_x_g = jax.jit(jax.grad(g2, argnums=0))
     grad_f = jax.jit(jax.grad(f2, argnums=(0, 1)))
 
     @jax.jit
@@ -59,11 +61,13 @@ def jax_problem(g: Callable, f: Callable, dim_x: int, dim_y: int, *, lower_sampl
             grad_y_g=lambda x, y: out(grad_y_g(x, y, None)),
             grad_f=lambda x, y: tuple(out(a) for a in grad_f(x, y, None)),
             hvp_jvp=lambda x, y, v: tuple(out(a) for a in hvp_jvp(x, y, v, None)),
-            values=lambda x, y: tuple(float(a) for a in values(x, y, None, None)))
+            values=lambda x, y: tuple(float(a) for a in values(x, y, None, None)),
+            grad_x_g=lambda x, y: out(grad_x_g(x, y, None)))
     return CallbackProblem(
         int(dim_x), int(dim_y),
         grad_y_g=lambda x, y, idx: out(grad_y_g(x, y, idx)),
         grad_f=lambda x, y, idx: tuple(out(a) for a in grad_f(x, y, idx)),
         hvp_jvp=lambda x, y, v, idx: tuple(out(a) for a in hvp_jvp(x, y, v, idx)),
         values=lambda x, y, lower, upper: tuple(float(a) for a in values(x, y, lower, upper)),
-        lower_samples=int(lower_samples), upper_samples=int(upper_samples))
+        lower_samples=int(lower_samples), upper_samples=int(upper_samples),
+        grad_x_g=lambda x, y, idx: out(grad_x_g(x, y, idx)))

@@ -11,21 +11,28 @@ namespace bilevel::python {
 namespace nb = nanobind;
 
 /// A problem whose oracles are Python callables on one instance's (x, y) as NumPy vectors:
-///   grad_y_g(x, y) -> gy;  grad_f(x, y) -> (fx, fy);  hvp_jvp(x, y, v) -> (hv, jv);
-///   values(x, y) -> (f, g)
-/// on the CPU executor, instances one after another. Deterministic (full-batch) oracles, or,
-/// with lower_samples / upper_samples > 0 (g and f are sums over that many samples), each
-/// callable also receives the batch's sample indices as a last argument (an int64 NumPy array,
-/// or None for a full pass): grad_y_g and hvp_jvp the lower batch's, grad_f the upper batch's,
-/// values(x, y, lower, upper) both.
+///   grad_y_g(x, y) -> gy;  grad_f(x, y) -> (fx, fy);  values(x, y) -> (f, g);
+///   optional: hvp_jvp(x, y, v) -> (hv, jv);  grad_x_g(x, y) -> gx
+/// on the CPU executor, instances one after another. Without hvp_jvp the problem has gradients
+/// only: the first-order presets run on it (BOME, V-PBGD, F2SA and F2BA with grad_x_g; PZOBO
+/// and FOM without), the others stop with NotSupported naming what is missing. Deterministic
+/// (full-batch) oracles, or, with lower_samples / upper_samples > 0 (g and f are sums over that
+/// many samples), each callable also receives the batch's sample indices as a last argument (an
+/// int64 NumPy array, or None for a full pass): grad_y_g, grad_x_g and hvp_jvp the lower
+/// batch's, grad_f the upper batch's, values(x, y, lower, upper) both.
 class CallbackProblem final : public Problem<double> {
  public:
   CallbackProblem(index_t dx, index_t dy, nb::callable grad_y_g, nb::callable grad_f,
-                  nb::callable hvp_jvp, nb::callable values, index_t lower_samples,
-                  index_t upper_samples)
+                  nb::object hvp_jvp, nb::object values, index_t lower_samples,
+                  index_t upper_samples, nb::object grad_x_g)
       : exec_(make_executor(Backend::cpu)), dx_(dx), dy_(dy), lower_samples_(lower_samples),
         upper_samples_(upper_samples), grad_y_g_(std::move(grad_y_g)),
-        grad_f_(std::move(grad_f)), hvp_jvp_(std::move(hvp_jvp)), values_(std::move(values)) {
+        grad_f_(std::move(grad_f)), hvp_jvp_(optional(std::move(hvp_jvp), "hvp_jvp")),
+        values_(optional(std::move(values), "values")),
+        grad_x_g_(optional(std::move(grad_x_g), "grad_x_g")) {
+    if (!values_.is_valid())
+      throw nb::type_error("CallbackProblem: values(x, y) -> (f, g) is required (the solver's "
+                           "metrics and divergence checks read it)");
     BILEVEL_EXPECTS(dx > 0 && dy > 0, "CallbackProblem: dim_x and dim_y must be > 0, got "
                                           << dx << " and " << dy);
     BILEVEL_EXPECTS(lower_samples >= 0 && upper_samples >= 0,
@@ -63,8 +70,21 @@ class CallbackProblem final : public Problem<double> {
       put(pair.second, dy_, "grad_f (fy)", fy, b);
     }
   }
+  void grad_x_g(const Batch& batch, ConstMatrixView<double> x, ConstMatrixView<double> y,
+                MatrixView<double> out) override {
+    if (!grad_x_g_.is_valid())
+      throw NotSupported("python callbacks: no grad_x_g callback (CallbackProblem(grad_x_g=...) "
+                         "is needed by BOME, V-PBGD, F2SA, F2BA and LV-HBA)");
+    for (index_t b = 0; b < x.cols; ++b)
+      put(sampled() ? call(grad_x_g_, "grad_x_g", column(x, b), column(y, b), indices(batch, b))
+                    : call(grad_x_g_, "grad_x_g", column(x, b), column(y, b)),
+          dx_, "grad_x_g", out, b);
+  }
   void hvp_jvp(const Batch& batch, ConstMatrixView<double> x, ConstMatrixView<double> y,
                ConstMatrixView<double> v, MatrixView<double> hv, MatrixView<double> jv) override {
+    if (!hvp_jvp_.is_valid())
+      throw NotSupported("python callbacks: no hvp_jvp callback, gradients only (the first-order "
+                         "presets bome, v-pbgd, f2sa, f2ba, pzobo and fom run without it)");
     for (index_t b = 0; b < x.cols; ++b) {
       nb::object r = sampled() ? call(hvp_jvp_, "hvp_jvp", column(x, b), column(y, b),
                                       column(v, b), indices(batch, b))
@@ -88,6 +108,15 @@ class CallbackProblem final : public Problem<double> {
   }
 
  private:
+  /// A callable, or an empty object for None; TypeError naming the argument for anything else.
+  static nb::object optional(nb::object f, const char* what) {
+    if (f.is_none()) return nb::object();
+    if (!PyCallable_Check(f.ptr()))
+      throw nb::type_error((std::string("CallbackProblem: ") + what + " must be callable or None, got " +
+                            nb::type_name(f.type()).c_str())
+                               .c_str());
+    return f;
+  }
   bool sampled() const { return lower_samples_ > 0; }
   /// Instance b's sample indices of a batch as an int64 NumPy array; None for a full pass.
   nb::object indices(const Batch& batch, index_t b) const {
@@ -116,7 +145,7 @@ class CallbackProblem final : public Problem<double> {
     return out;
   }
   template <typename... A>
-  static nb::object call(const nb::callable& f, const char* what, A&&... args) {
+  static nb::object call(const nb::handle& f, const char* what, A&&... args) {
     try {
       return f(std::forward<A>(args)...);
     } catch (nb::python_error& e) {
@@ -140,17 +169,18 @@ class CallbackProblem final : public Problem<double> {
   std::shared_ptr<Executor> exec_;
   index_t dx_, dy_;
   index_t lower_samples_, upper_samples_;  // > 0: the callbacks receive batch indices
-  nb::callable grad_y_g_, grad_f_, hvp_jvp_, values_;
+  nb::object grad_y_g_, grad_f_, hvp_jvp_, values_, grad_x_g_;  // hvp_jvp_, grad_x_g_: may be empty
 
  public:
   /// The callables, for Python's garbage collector: a lambda that refers to its own problem
   /// (through the module's globals) is a cycle the collector must see through.
   int traverse(visitproc visit, void* arg) {
-    for (nb::callable* c : {&grad_y_g_, &grad_f_, &hvp_jvp_, &values_}) Py_VISIT(c->ptr());
+    for (nb::object* c : {&grad_y_g_, &grad_f_, &hvp_jvp_, &values_, &grad_x_g_})
+      if (c->is_valid()) Py_VISIT(c->ptr());
     return 0;
   }
   void clear() {
-    for (nb::callable* c : {&grad_y_g_, &grad_f_, &hvp_jvp_, &values_}) *c = nb::callable();
+    for (nb::object* c : {&grad_y_g_, &grad_f_, &hvp_jvp_, &values_, &grad_x_g_}) *c = nb::object();
   }
 };
 

@@ -540,17 +540,21 @@ NB_MODULE(_bilevel, m) {
   nb::class_<CallbackProblem, Problem<double>>(
       m, "CallbackProblem",
       "A problem from Python functions of one instance (1-D float64 arrays in; NumPy or CPU\n"
-      "DLPack arrays back): grad_y_g(x, y) -> gy, grad_f(x, y) -> (fx, fy), hvp_jvp(x, y, v)\n"
-      "-> (hv, jv), values(x, y) -> (f, g). With lower_samples and upper_samples > 0 (g and f\n"
-      "are means over that many samples) each function takes the batch's sample indices as a\n"
-      "last argument (int64 array, None for a full pass): the lower batch for grad_y_g and\n"
-      "hvp_jvp, the upper for grad_f, values(x, y, lower, upper) both; solve(lower_batch=,\n"
-      "upper_batch=) draws them. Runs on the CPU, instances one after another.",
+      "DLPack arrays back): grad_y_g(x, y) -> gy, grad_f(x, y) -> (fx, fy), values(x, y) ->\n"
+      "(f, g), and optionally hvp_jvp(x, y, v) -> (hv, jv) and grad_x_g(x, y) -> gx. Without\n"
+      "hvp_jvp (None) the problem has gradients only: the first-order presets run on it\n"
+      "(bome, v-pbgd, f2sa, f2ba with grad_x_g; pzobo and fom without), the others raise\n"
+      "NotSupported. With lower_samples and upper_samples > 0 (g and f are means over that\n"
+      "many samples) each function takes the batch's sample indices as a last argument (int64\n"
+      "array, None for a full pass): the lower batch for grad_y_g, grad_x_g and hvp_jvp, the\n"
+      "upper for grad_f, values(x, y, lower, upper) both; solve(lower_batch=, upper_batch=)\n"
+      "draws them. Runs on the CPU, instances one after another.",
       nb::type_slots(callback_problem_slots))
-      .def(nb::init<index_t, index_t, nb::callable, nb::callable, nb::callable, nb::callable,
-                    index_t, index_t>(),
-           "dim_x"_a, "dim_y"_a, "grad_y_g"_a, "grad_f"_a, "hvp_jvp"_a, "values"_a,
-           "lower_samples"_a = 0, "upper_samples"_a = 0);
+      .def(nb::init<index_t, index_t, nb::callable, nb::callable, nb::object, nb::object,
+                    index_t, index_t, nb::object>(),
+           "dim_x"_a, "dim_y"_a, "grad_y_g"_a, "grad_f"_a, "hvp_jvp"_a = nb::none(),
+           "values"_a = nb::none(), "lower_samples"_a = 0, "upper_samples"_a = 0,
+           "grad_x_g"_a = nb::none());
 
   nb::class_<SolveOptions>(m, "SolveOptions")
       .def(nb::init<>())

@@ -192,6 +192,12 @@ struct AlgorithmOptions {
   double mrbo_eta = 0.5;          ///< MRBO's and SUSTAIN's momentum eta (eta_k = eta (k + 1)^-2/3)
   double fsla_eta = 1.0;          ///< FSLA's momentum eta (eta_k = eta (k + 1)^-1/2)
   double bome_eta = 0.5;          ///< BOME's barrier eta
+  index_t vrbo_period = 0;        ///< VRBO's full-batch restart period (0: SRBA's rule)
+  index_t pzobo_directions = 10;  ///< PZOBO's Gaussian directions Q
+  double pzobo_mu = 0.1;          ///< PZOBO's finite-difference radius mu
+  double vpbgd_gamma0 = 10.0;     ///< V-PBGD's first penalty gamma_0
+  double vpbgd_growth = 0.0;      ///< gamma_k = gamma_0 + growth k
+  double f2ba_lambda = 10.0;      ///< F2BA's fixed penalty lambda
   LvHbaOptions lv_hba;            ///< alpha defaults to loop.outer_step
 };
 
