@@ -35,7 +35,7 @@ for algo in stocbio amigo soba ma-soba saba srba spaba mrbo sustain bsa fsla bom
             vrbo bo-rep; do
   args=(--data fashion-mnist --train 20000 --validation 5000 --test 10000 --corruption 0.5
         --algo "$algo" --backend cpu --metrics "$work/$algo.jsonl")
-  # (VRBO's 10 inner steps x 2 (Q + 3) oracle calls take 39 s with its defaults: shortened)
+  # (VRBO's 10 inner steps x 2 (Q + 3) oracle calls take 45 s with its defaults: shortened)
   [[ $algo == vrbo ]] && args+=(--neumann-terms 3 --inner-steps 3)
   # (BO-REP's normalized step takes its own default rule: 2 x sqrt(batch / 512))
   [[ -n $plain ]] && args+=(--no-baselines)
@@ -74,7 +74,7 @@ for algo in saba srba f2ba; do
 done
 # SPABA at PAGE's p = 512 / 20512 restarts less often than SRBA's period of 24 (measured: 82.23%,
 # F1 0.865, oracle 83.33%): the oracle's accuracy band, not the F1 target
-# V-PBGD (fixed gamma = 10: measured 81.75%, F1 0.879) and the shortened VRBO (81.91%, F1 0.896)
+# V-PBGD (fixed gamma = 10: measured 81.75%, F1 0.879) and the shortened VRBO (81.71%, F1 0.899)
 # likewise
 for algo in spaba v-pbgd vrbo; do
   acc=$(number test_accuracy "$work/$algo.jsonl")

@@ -47,6 +47,8 @@ BEST = {
     "AmIGO": dict(batch_size=64, n_inner_steps=10, outer_ratio=1e-5, step_size=1e-3),
     "SRBA": dict(batch_size=64, outer_ratio=1e-5, period_frac=512.0, step_size=1e-3),
     "SABA": dict(batch_size=64, init_memory="zero", outer_ratio=1e-3, step_size=0.1),
+    "VRBO": dict(batch_size=64, n_inner_steps=10, n_shia_steps=10, outer_ratio=1e-4,
+                 period_frac=0.5, step_size=0.1),
 }
 
 
@@ -61,6 +63,10 @@ SAME = {
     # AmIGO: n_inner_steps SGD steps on y and as many on v (its sgd_v), both at step_size
     "amigo": ["--batch", "64", "--inner-steps", "10", "--inner-step", "1e-3",
               "--neumann-eta", "1e-3", "--outer-step", str(1e-3 / 1e-5)],
+    # VRBO: 10 inner steps, 10 Neumann terms of step step_size; period_frac 0.5 is our default
+    # rule: int((20000 + 5000) 0.5 / 64) = 195
+    "vrbo": ["--batch", "64", "--inner-steps", "10", "--inner-step", "0.1",
+             "--neumann-terms", "10", "--neumann-eta", "0.1", "--outer-step", str(0.1 / 1e-4)],
 }
 
 
@@ -89,7 +95,7 @@ def run_benchopt(bench, solver_name, seed, seconds, eval_every, rows):
     objective = load(bench / "objective.py", "bb_objective").Objective.get_instance()
     objective.set_data(**dataset.get_data())
     solver_file = {"SOBA": "soba", "StocBiO": "stocbio", "AmIGO": "amigo", "SRBA": "srba",
-                   "SABA": "saba"}[solver_name]
+                   "SABA": "saba", "VRBO": "vrbo"}[solver_name]
     Solver = load(bench / "solvers" / f"{solver_file}.py", f"bb_{solver_file}").Solver
     solver = Solver.get_instance(**BEST[solver_name], eval_freq=eval_every, random_state=seed)
     solver.set_objective(**objective.get_objective())  # jit + warm-up, outside the time
@@ -110,8 +116,10 @@ def run_benchopt(bench, solver_name, seed, seconds, eval_every, rows):
 
 
 def run_ours(cli, algo, seed, seconds, eval_every, rows, threads):
-    """`algo`, or `algo:benchopt` for benchopt's best parameters of that solver (SAME)."""
-    name, _, params = algo.partition(":")
+    """`algo`, or `algo:benchopt` for benchopt's best parameters of that solver (SAME), and
+    `algo:benchopt:KEY=V[:KEY=V...]` with more `--set KEY=V` (e.g. vrbo:benchopt:vrbo_x_move=false)."""
+    name, _, rest = algo.partition(":")
+    params, *extras = rest.split(":") if rest else [""]
     with tempfile.TemporaryDirectory() as tmp:
         metrics = Path(tmp) / "m.jsonl"
         iters = 200000
@@ -120,6 +128,8 @@ def run_ours(cli, algo, seed, seconds, eval_every, rows, threads):
                "--backend", "cpu", "--metrics", str(metrics)]
         if params == "benchopt":
             cmd += SAME[name]
+        for extra in extras:
+            cmd += ["--set", extra]
         if threads:
             cmd += ["--threads", str(threads)]
         # stop it at the time budget: the metrics lines written so far are the curve
@@ -142,7 +152,7 @@ def main():
     ap.add_argument("--solvers", default="SOBA,StocBiO")
     ap.add_argument("--ours", default="soba,stocbio",
                     help="our presets; PRESET:benchopt runs it at benchopt's best parameters "
-                         "(saba, srba)")
+                         "(saba, srba, amigo, vrbo)")
     ap.add_argument("--seeds", default="1,2,3,4,5")
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--eval-every", type=int, default=512, help="benchopt's eval_freq")
@@ -176,7 +186,7 @@ def main():
         for algo in filter(None, args.ours.split(",")):
             print(f"bilevel {algo} seed {seed}", file=sys.stderr, flush=True)
             # at benchopt's parameters (its batch 64) every benchopt eval_freq iterations
-            every = args.eval_every if algo.endswith(":benchopt") else args.ours_eval_every
+            every = args.eval_every if ":benchopt" in algo else args.ours_eval_every
             start = len(rows)
             run_ours(cli, algo, seed, args.seconds, every, rows, args.threads)
             keep(start)

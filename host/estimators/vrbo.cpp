@@ -31,7 +31,7 @@ class VrboEstimator final : public HypergradientEstimator<T> {
     for (double a : options_.alpha) BILEVEL_EXPECTS(a > 0.0, "vrbo: the step alpha must be > 0, got " << a);
     BILEVEL_EXPECTS(options_.steps >= 1, "vrbo: the inner steps must be >= 1, got " << options_.steps);
     BILEVEL_EXPECTS(options_.period >= 0,
-                    "vrbo: the period must be >= 0 (0: benchopt's rule), got " << options_.period);
+                    "vrbo: the period must be >= 0 (0: SRBA's rule), got " << options_.period);
     BILEVEL_EXPECTS(options_.lower_batch >= 0 && options_.upper_batch >= 0,
                     "vrbo: batch sizes must be >= 0 (0: the whole data)");
   }
@@ -68,9 +68,8 @@ class VrboEstimator final : public HypergradientEstimator<T> {
   }
 
   /// The previous point is the start and the directions 0 (iteration 0 restarts from full
-  /// batches).
-  /// An instance restarted after divergence gets these back mid-run: its directions then track
-  /// the change since the restart until the next full-batch restart.
+  /// batches). An instance restarted after divergence gets these back mid-run: its directions
+  /// then track the change since the restart until the next full-batch restart.
   void start_state(ConstMatrixView<T> x, ConstMatrixView<T> y) override {
     Ops<T>& ops = y_old_.executor().template ops<T>();
     ops.copy(x, x_old_.view());
@@ -88,6 +87,8 @@ class VrboEstimator final : public HypergradientEstimator<T> {
     if (!started_) start_state(x, y);
     // 3. of iteration k - 1: its inner loop at x_k (h is the scratch of the current y's term)
     if (ctx.iteration > 0) {
+      // benchopt's recursion: the previous point at the new x (x's move left out)
+      if (!options_.x_move) ops.copy(x, x_old_.view());
       const std::uint32_t stride = static_cast<std::uint32_t>(options_.neumann.terms + 1);
       for (index_t t = 0; t < options_.steps; ++t) {
         EstimateContext<T> step = ctx;

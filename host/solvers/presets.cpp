@@ -347,12 +347,13 @@ struct F2ba {
 
 // VRBO (Yang, Ji, Liang 2021): SARAH directions for y and x, full batches every period
 // iterations, 10 inner steps with the Neumann hypergradient at both points, constant steps
-// (benchopt's solvers/vrbo.py: n_inner_steps = n_shia_steps = 10; its period_frac = 128 is not
-// the default: VrboOptions::period_fraction)
+// (benchopt's solvers/vrbo.py: n_inner_steps = n_shia_steps = 10; the period's rule with the
+// period_frac = 0.5 of its best datacleaning parameters: VrboOptions::period_fraction)
 struct Vrbo {
   static void defaults(AlgorithmOptions& o) {
     o.loop.inner_steps = 10;
     o.neumann = NeumannOptions{10, {0.1}};
+    o.loop.epoch_sampling = true;  // benchopt's epoch walk, as SRBA's (docs/algorithms.md, VRBO)
   }
   template <typename T>
   static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions& loop) {
@@ -364,6 +365,7 @@ struct Vrbo {
     v.lower_batch = loop.lower_batch;
     v.upper_batch = loop.upper_batch;
     v.neumann = o.neumann;
+    v.x_move = o.vrbo_x_move;
     return make_vrbo_estimator<T>(v);
   }
 };

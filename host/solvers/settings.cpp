@@ -88,6 +88,7 @@ const std::vector<OptionEntry>& option_entries() {
       BILEVEL_OPTION("spaba_probability", "real", spaba_probability, "SPABA's full-batch restart probability (0: PAGE's b / (n + b))"),
       BILEVEL_OPTION("bome_eta", "real", bome_eta, "BOME's barrier eta (lambda = max(eta |q'|^2 - <f', q'>, 0) / |q'|^2)"),
       BILEVEL_OPTION("vrbo_period", "int", vrbo_period, "VRBO's full-batch restart period (0: SRBA's rule, (n_l/b_l + n_u/b_u) / 2)"),
+      BILEVEL_OPTION("vrbo_x_move", "bool", vrbo_x_move, "VRBO's recursion takes in x's move (the paper's; false: benchopt's, both terms at the new x)"),
       BILEVEL_OPTION("pzobo_directions", "int", pzobo_directions, "PZOBO's Gaussian directions Q"),
       BILEVEL_OPTION("pzobo_mu", "real", pzobo_mu, "PZOBO's finite-difference radius mu"),
       BILEVEL_OPTION("vpbgd_gamma0", "real", vpbgd_gamma0, "V-PBGD's first penalty gamma_0"),

@@ -222,13 +222,15 @@ struct VrboOptions {
   index_t steps = 10;              ///< inner steps per iteration (benchopt: n_inner_steps = 10)
   index_t period = 0;              ///< full-batch restart every period iterations (0: the rule)
   /// period 0: floor((n_lower / b_lower + n_upper / b_upper) fraction), SRBA's rule (about one
-  /// pass over the data's batches between restarts). benchopt's vrbo.py has the same rule with
-  /// fraction 128 (a restart every 50,000 iterations on its datacleaning): with the x move in
-  /// the recursion the directions then drift (docs/algorithms.md, VRBO).
+  /// pass over the data's batches between restarts): benchopt's vrbo.py rule with the
+  /// period_frac = 0.5 of its best datacleaning parameters (its class default is 128).
   double period_fraction = 0.5;
   index_t lower_batch = 0;         ///< the run's batch sizes, for the rule (0: full data)
   index_t upper_batch = 0;
   NeumannOptions neumann;          ///< the hypergradient (benchopt: n_shia_steps = 10)
+  /// The first inner step's previous point has the previous x (the paper's recursion, which
+  /// sees x move); false: benchopt's vrbo.py, both terms at the new x.
+  bool x_move = true;
 };
 
 /// FSLA (Li, Gu, Huang, AAAI 2022, arXiv 2112.04660): a single loop - one SGD step on y, one on

@@ -193,6 +193,7 @@ struct AlgorithmOptions {
   double fsla_eta = 1.0;          ///< FSLA's momentum eta (eta_k = eta (k + 1)^-1/2)
   double bome_eta = 0.5;          ///< BOME's barrier eta
   index_t vrbo_period = 0;        ///< VRBO's full-batch restart period (0: SRBA's rule)
+  bool vrbo_x_move = true;        ///< VRBO's recursion sees x move (false: benchopt's)
   index_t pzobo_directions = 10;  ///< PZOBO's Gaussian directions Q
   double pzobo_mu = 0.1;          ///< PZOBO's finite-difference radius mu
   double vpbgd_gamma0 = 10.0;     ///< V-PBGD's first penalty gamma_0
