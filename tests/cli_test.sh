@@ -25,6 +25,17 @@ for key in '"summary":true' '"backend":"cpu"' '"iterations_per_second"' '"device
 done
 check "summary printed" $(grep -q "instance 0: ||x - x\*||" "$work/out"; echo $?) "$(cat "$work/out")"
 
+# 1b. a preset's own defaults reach the run where the command has no flag for them (AID-FP's M =
+# 10 fixed-point steps, BO-REP's 100 init steps), and the command's flags win where it has one;
+# the checkpoint's settings (describe_settings) say what ran
+for spec in "aid-fp fixed_point.steps=10" "bo-rep loop.init_steps=100" "srba loop.epoch_sampling=1"; do
+  algo=${spec%% *}; want=${spec#* }
+  "$bin" quadratic --dx 6 --dy 9 --samples 120 --iters 4 --algo "$algo" --backend cpu \
+    --inner-steps 7 --checkpoint "$work/p.ckpt" --checkpoint-every 2 >"$work/out" 2>&1
+  check "$algo runs with its preset's $want" $(grep -aq "^$want\$" "$work/p.ckpt" &&
+    grep -aq "^loop.inner_steps=7\$" "$work/p.ckpt"; echo $?) "$(grep -a '=' "$work/p.ckpt" | head -40)"
+done
+
 # 2. bad options name the option
 # an x that cannot move (a float step of 1e-300 is 0) is warned about, not reported as a result
 "$bin" quadratic --dx 6 --dy 9 --samples 120 --iters 20 --precision float --outer-step 1e-300 \

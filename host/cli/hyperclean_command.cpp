@@ -264,8 +264,9 @@ int run(const HypercleanArgs& a) {
                  plain.seconds, 100 * oracle.test_accuracy, oracle.seconds);
   }
 
-  AlgorithmOptions o;
-  o.name = a.run.algo;
+  // the preset's defaults (its paper's or authors' code), then what this command sets: the run,
+  // its flags (their defaults included) and the steps derived from the problem's smoothness
+  AlgorithmOptions o = default_options(a.run.algo);
   o.loop.iterations = iterations;
   o.loop.inner_steps = a.inner_steps;
   o.loop.inner_step = a.inner_step.empty() ? std::vector<double>{default_step} : a.inner_step;
@@ -275,13 +276,12 @@ int run(const HypercleanArgs& a) {
   o.loop.eval_every = eval_every;
   o.loop.capture = a.run.graphs;
   o.loop.independent_batches = a.run.independent_batches;
-  // the preset's sampling (SRBA walks epochs); --set loop.epoch_sampling=... overrides it
-  o.loop.epoch_sampling = default_options(o.name).loop.epoch_sampling;
   o.neumann = NeumannOptions{a.neumann_terms,
                              a.neumann_eta.empty() ? std::vector<double>{default_step} : a.neumann_eta};
-  o.cg = CgOptions{a.cg_iterations, true};
-  o.fixed_point = FixedPointOptions{1, o.neumann.eta, true};
-  o.truncated_neumann = TruncatedNeumannOptions{10, o.neumann.eta, a.run.seed};
+  o.cg.iterations = a.cg_iterations;
+  o.fixed_point.nu = o.neumann.eta;
+  o.truncated_neumann.eta = o.neumann.eta;
+  o.truncated_neumann.seed = a.run.seed;
   apply_settings(a.run, o);
 
   Progress progress;

@@ -80,8 +80,9 @@ int run(const QuadraticArgs& a) {
   const RunOptions files = per_rank_checkpoints(a.run, *comm);
   QuadraticProblem<T> problem(exec, q, comm);
 
-  AlgorithmOptions o;
-  o.name = a.run.algo;
+  // the preset's defaults (its paper's or authors' code), then what this command sets: the run,
+  // its flags (their defaults included) and the steps derived from the problem's smoothness
+  AlgorithmOptions o = default_options(a.run.algo);
   o.loop.iterations = a.iterations;
   o.loop.inner_steps = a.inner_steps;
   // Step sizes default to 1/L of the level they act on (L computed from the data).
@@ -92,14 +93,13 @@ int run(const QuadraticArgs& a) {
   o.loop.eval_every = a.eval_every;
   o.loop.capture = a.run.graphs;
   o.loop.independent_batches = a.run.independent_batches;
-  // the preset's sampling (SRBA walks epochs); --set loop.epoch_sampling=... overrides it
-  o.loop.epoch_sampling = default_options(o.name).loop.epoch_sampling;
   o.loop.reference_x = x_star;
   o.neumann = NeumannOptions{a.neumann_terms,
                              a.neumann_eta.empty() ? std::vector<double>{1.0 / l_g} : a.neumann_eta};
-  o.cg = CgOptions{a.cg_iterations, true};
-  o.fixed_point = FixedPointOptions{1, o.neumann.eta, true};
-  o.truncated_neumann = TruncatedNeumannOptions{10, o.neumann.eta, a.run.seed};
+  o.cg.iterations = a.cg_iterations;
+  o.fixed_point.nu = o.neumann.eta;
+  o.truncated_neumann.eta = o.neumann.eta;
+  o.truncated_neumann.seed = a.run.seed;
   apply_settings(a.run, o);
   for (double s : o.loop.inner_step)
     if (s > 2.0 / l_g)
