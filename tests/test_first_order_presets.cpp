@@ -134,6 +134,22 @@ TEST(BomePreset, ReproducesBenchoptsIterationWithGradientsOnly) {
   EXPECT_LT(distance(r.x, q.solution_x()), 0.5 * norm(q.solution_x()));
 }
 
+/// check_oracles on the gradient-only problem checks what it provides and says what it does not:
+/// the gradients pass, H v and J v are listed as not checked with the problem's reason.
+TEST(FirstOrderPresets, CheckOraclesSkipsTheSecondOrderOfAGradientOnlyProblem) {
+  const QuadraticData q = problem();
+  GradientOnlyQuadratic<double> p(cpu(), q);
+  const Array<double> x(cpu(), 5, 2, random_vector<double>(10, 1)),
+      y(cpu(), 10, 2, random_vector<double>(20, 2));
+  const OracleCheckReport r = check_oracles<double>(p, x.cview(), y.cview());
+  EXPECT_TRUE(r.passed()) << r.text();
+  EXPECT_EQ(r.checks.size(), 8u);  // grad_y g, grad_y f, grad_x f, grad_x g; 2 instances
+  ASSERT_EQ(r.skipped.size(), 1u);
+  EXPECT_NE(r.skipped[0].find("H v, J v: gradient-only quadratic provides gradients only"),
+            std::string::npos)
+      << r.skipped[0];
+}
+
 /// F2SA (first order too) on the same gradient-only problem, and a preset that needs H v
 /// refused with the problem's reason.
 TEST(FirstOrderPresets, RunWithGradientsOnlyWhereHvpPresetsAreRefused) {

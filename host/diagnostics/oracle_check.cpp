@@ -64,9 +64,14 @@ class OracleChecker {
       r.skipped.push_back(std::string("grad_x g: ") + e.what());
     }
     // H v against differences of <grad_y g, w> along v; J v against those of <grad_y g, v>
-    // along u
+    // along u, where provided (a gradient-only problem has neither)
     Array<T> hv(exec_, dy_, nb_), jv(exec_, dx_, nb_);
-    p_.hvp_jvp(lower(), x_.cview(), y_.cview(), v_.cview(), hv.view(), jv.view());
+    try {
+      p_.hvp_jvp(lower(), x_.cview(), y_.cview(), v_.cview(), hv.view(), jv.view());
+    } catch (const NotSupported& e) {
+      r.skipped.push_back(std::string("H v, J v: ") + e.what());
+      return r;
+    }
     add(r, "H v", "<grad_y g, w> along y", dots(hv, w_), gradient_difference(false, w_));
     add(r, "J v", "<grad_y g, v> along x", dots(jv, u_), gradient_difference(true, v_));
     return r;

@@ -174,6 +174,21 @@ def test_gradient_only_callbacks_run_the_first_order_presets(algorithm):
         bilevel.solve(p, "soba", iterations=5)
 
 
+def test_check_oracles_on_gradient_only_callbacks_says_what_it_could_not_check():
+    q = Quadratic()
+    A, b, lam = q.A, q.b, q.lam
+    p = bilevel.CallbackProblem(
+        4, 6, grad_y_g=lambda x, y: y - A @ x, grad_f=lambda x, y: (lam * x, y - b),
+        grad_x_g=lambda x, y: -A.T @ (y - A @ x),
+        values=lambda x, y: (0.5 * np.sum((y - b) ** 2) + 0.5 * lam * np.sum(x ** 2),
+                             0.5 * np.sum((y - A @ x) ** 2)))
+    rng = np.random.default_rng(5)
+    r = bilevel.check_oracles(p, rng.normal(size=4), rng.normal(size=6))
+    assert r["passed"], r["text"]
+    assert {c["oracle"] for c in r["checks"]} == {"grad_y g", "grad_y f", "grad_x f", "grad_x g"}
+    assert "no hvp_jvp callback" in r["text"]
+
+
 def test_callback_problem_names_a_missing_or_wrong_optional_callback():
     q = Quadratic()
     A, b = q.A, q.b
