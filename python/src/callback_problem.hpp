@@ -12,7 +12,8 @@ namespace nb = nanobind;
 
 /// A problem whose oracles are Python callables on one instance's (x, y) as NumPy vectors:
 ///   grad_y_g(x, y) -> gy;  grad_f(x, y) -> (fx, fy);  values(x, y) -> (f, g);
-///   optional: hvp_jvp(x, y, v) -> (hv, jv);  grad_x_g(x, y) -> gx
+///   optional: hvp_jvp(x, y, v) -> (hv, jv);  grad_x_g(x, y) -> gx;
+///   project_x(x) -> x, project_y(y) -> y (projections onto the feasible sets, after each step)
 /// on the CPU executor, instances one after another. Without hvp_jvp the problem has gradients
 /// only: the first-order presets run on it (BOME, V-PBGD, F2SA and F2BA with grad_x_g; PZOBO
 /// and FOM without), the others stop with NotSupported naming what is missing. Deterministic
@@ -24,12 +25,15 @@ class CallbackProblem final : public Problem<double> {
  public:
   CallbackProblem(index_t dx, index_t dy, nb::callable grad_y_g, nb::callable grad_f,
                   nb::object hvp_jvp, nb::object values, index_t lower_samples,
-                  index_t upper_samples, nb::object grad_x_g)
+                  index_t upper_samples, nb::object grad_x_g, nb::object project_x,
+                  nb::object project_y)
       : exec_(make_executor(Backend::cpu)), dx_(dx), dy_(dy), lower_samples_(lower_samples),
         upper_samples_(upper_samples), grad_y_g_(std::move(grad_y_g)),
         grad_f_(std::move(grad_f)), hvp_jvp_(optional(std::move(hvp_jvp), "hvp_jvp")),
         values_(optional(std::move(values), "values")),
-        grad_x_g_(optional(std::move(grad_x_g), "grad_x_g")) {
+        grad_x_g_(optional(std::move(grad_x_g), "grad_x_g")),
+        project_x_(optional(std::move(project_x), "project_x")),
+        project_y_(optional(std::move(project_y), "project_y")) {
     if (!values_.is_valid())
       throw nb::type_error("CallbackProblem: values(x, y) -> (f, g) is required (the solver's "
                            "metrics and divergence checks read it)");
@@ -95,6 +99,9 @@ class CallbackProblem final : public Problem<double> {
       if (!jv.empty()) put(pair.second, dx_, "hvp_jvp (jv)", jv, b);
     }
   }
+  /// The projections, one instance at a time (identity without a callback).
+  void project_x(MatrixView<double> x) override { project(project_x_, "project_x", x); }
+  void project_y(MatrixView<double> y) override { project(project_y_, "project_y", y); }
   void values(const Batch& lower, const Batch& upper, ConstMatrixView<double> x,
               ConstMatrixView<double> y, double* f_out, double* g_out) override {
     for (index_t b = 0; b < x.cols; ++b) {
@@ -108,6 +115,10 @@ class CallbackProblem final : public Problem<double> {
   }
 
  private:
+  void project(const nb::object& f, const char* what, MatrixView<double> m) {
+    if (!f.is_valid()) return;
+    for (index_t b = 0; b < m.cols; ++b) put(call(f, what, column(m, b)), m.rows, what, m, b);
+  }
   /// A callable, or an empty object for None; TypeError naming the argument for anything else.
   static nb::object optional(nb::object f, const char* what) {
     if (f.is_none()) return nb::object();
@@ -169,18 +180,22 @@ class CallbackProblem final : public Problem<double> {
   std::shared_ptr<Executor> exec_;
   index_t dx_, dy_;
   index_t lower_samples_, upper_samples_;  // > 0: the callbacks receive batch indices
-  nb::object grad_y_g_, grad_f_, hvp_jvp_, values_, grad_x_g_;  // hvp_jvp_, grad_x_g_: may be empty
+  // hvp_jvp_, grad_x_g_ and the projections may be empty (not given)
+  nb::object grad_y_g_, grad_f_, hvp_jvp_, values_, grad_x_g_, project_x_, project_y_;
 
  public:
   /// The callables, for Python's garbage collector: a lambda that refers to its own problem
   /// (through the module's globals) is a cycle the collector must see through.
   int traverse(visitproc visit, void* arg) {
-    for (nb::object* c : {&grad_y_g_, &grad_f_, &hvp_jvp_, &values_, &grad_x_g_})
+    for (nb::object* c :
+         {&grad_y_g_, &grad_f_, &hvp_jvp_, &values_, &grad_x_g_, &project_x_, &project_y_})
       if (c->is_valid()) Py_VISIT(c->ptr());
     return 0;
   }
   void clear() {
-    for (nb::object* c : {&grad_y_g_, &grad_f_, &hvp_jvp_, &values_, &grad_x_g_}) *c = nb::object();
+    for (nb::object* c :
+         {&grad_y_g_, &grad_f_, &hvp_jvp_, &values_, &grad_x_g_, &project_x_, &project_y_})
+      *c = nb::object();
   }
 };
 

@@ -544,17 +544,19 @@ NB_MODULE(_bilevel, m) {
       "(f, g), and optionally hvp_jvp(x, y, v) -> (hv, jv) and grad_x_g(x, y) -> gx. Without\n"
       "hvp_jvp (None) the problem has gradients only: the first-order presets run on it\n"
       "(bome, v-pbgd, f2sa, f2ba with grad_x_g; pzobo and fom without), the others raise\n"
-      "NotSupported. With lower_samples and upper_samples > 0 (g and f are means over that\n"
+      "NotSupported. project_x(x) -> x and project_y(y) -> y, when given, project each\n"
+      "instance onto its feasible set after every step on it. With lower_samples and\n"
+      "upper_samples > 0 (g and f are means over that\n"
       "many samples) each function takes the batch's sample indices as a last argument (int64\n"
       "array, None for a full pass): the lower batch for grad_y_g, grad_x_g and hvp_jvp, the\n"
       "upper for grad_f, values(x, y, lower, upper) both; solve(lower_batch=, upper_batch=)\n"
       "draws them. Runs on the CPU, instances one after another.",
       nb::type_slots(callback_problem_slots))
       .def(nb::init<index_t, index_t, nb::callable, nb::callable, nb::object, nb::object,
-                    index_t, index_t, nb::object>(),
+                    index_t, index_t, nb::object, nb::object, nb::object>(),
            "dim_x"_a, "dim_y"_a, "grad_y_g"_a, "grad_f"_a, "hvp_jvp"_a = nb::none(),
            "values"_a = nb::none(), "lower_samples"_a = 0, "upper_samples"_a = 0,
-           "grad_x_g"_a = nb::none());
+           "grad_x_g"_a = nb::none(), "project_x"_a = nb::none(), "project_y"_a = nb::none());
 
   nb::class_<SolveOptions>(m, "SolveOptions")
       .def(nb::init<>())

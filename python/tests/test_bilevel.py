@@ -174,6 +174,40 @@ def test_gradient_only_callbacks_run_the_first_order_presets(algorithm):
         bilevel.solve(p, "soba", iterations=5)
 
 
+def test_projection_callbacks_keep_x_in_its_box_and_reach_the_constrained_solution():
+    """x in [-c, c]^4 through project_x: deterministic stocBiO ends at the box-constrained
+    minimizer of F(x) = |A x - b|^2 / 2 + lam |x|^2 / 2 (y*(x) = A x), which projected gradient
+    descent on F's closed form finds in NumPy; without the projection it ends at x*, outside."""
+    q = Quadratic()
+    A, b, lam = q.A, q.b, q.lam
+    c = 0.5 * np.max(np.abs(q.answer()))  # the box cuts the unconstrained solution
+    calls = {"project_x": 0}
+
+    def project_x(x):
+        calls["project_x"] += 1
+        return np.clip(x, -c, c)
+
+    kwargs = dict(grad_y_g=lambda x, y: y - A @ x, grad_f=lambda x, y: (lam * x, y - b),
+                  hvp_jvp=lambda x, y, v: (v.copy(), -A.T @ v),
+                  values=lambda x, y: (0.5 * np.sum((y - b) ** 2) + 0.5 * lam * np.sum(x ** 2),
+                                       0.5 * np.sum((y - A @ x) ** 2)))
+    p = bilevel.CallbackProblem(4, 6, **kwargs, project_x=project_x)
+    r = bilevel.solve(p, "stocbio", iterations=400, inner_steps=5, inner_step=0.5,
+                      outer_step=0.5, neumann_eta=1.0)
+    H = A.T @ A + lam * np.eye(4)
+    x = np.zeros(4)
+    for _ in range(20000):  # projected gradient descent on the closed form
+        x = np.clip(x - 0.5 * (H @ x - A.T @ b), -c, c)
+    assert np.max(np.abs(r.x[0])) <= c + 1e-12
+    assert np.linalg.norm(r.x[0] - x) < 1e-6 * np.linalg.norm(x), (r.x[0], x)
+    assert calls["project_x"] >= 400
+    free = bilevel.solve(bilevel.CallbackProblem(4, 6, **kwargs), "stocbio", iterations=400,
+                         inner_steps=5, inner_step=0.5, outer_step=0.5, neumann_eta=1.0)
+    assert np.max(np.abs(free.x[0])) > c + 1e-3
+    with pytest.raises(TypeError, match="project_y must be callable or None"):
+        bilevel.CallbackProblem(4, 6, **kwargs, project_y="clip")
+
+
 def test_check_oracles_on_gradient_only_callbacks_says_what_it_could_not_check():
     q = Quadratic()
     A, b, lam = q.A, q.b, q.lam
