@@ -132,15 +132,29 @@ class Quadratic:
         A = self.A
         return np.linalg.solve(A.T @ A + self.lam * np.eye(A.shape[1]), A.T @ self.b)
 
-    def problem(self):
+    def callbacks(self):
+        """CallbackProblem's keyword arguments: every oracle, grad_x g included."""
         A, b, lam, out = self.A, self.b, self.lam, self.out
-        return bilevel.CallbackProblem(
-            A.shape[1], A.shape[0],
+        return dict(
             grad_y_g=lambda x, y: out(y - A @ x),
             grad_f=lambda x, y: (out(lam * x), out(y - b)),
             hvp_jvp=lambda x, y, v: (out(v.copy()), out(-A.T @ v)),
             values=lambda x, y: (0.5 * np.sum((y - b) ** 2) + 0.5 * lam * np.sum(x ** 2),
-                                 0.5 * np.sum((y - A @ x) ** 2)))
+                                 0.5 * np.sum((y - A @ x) ** 2)),
+            grad_x_g=lambda x, y: out(-A.T @ (y - A @ x)))
+
+    def problem(self, **extra):
+        """Every oracle but grad_x g (the Hessian-based presets' problem); `extra` callbacks
+        (projections) on top."""
+        callbacks = self.callbacks()
+        del callbacks["grad_x_g"]
+        return bilevel.CallbackProblem(self.A.shape[1], self.A.shape[0], **callbacks, **extra)
+
+    def gradient_only_problem(self):
+        """grad_y g, grad_x g, grad f and values: no hvp_jvp."""
+        callbacks = self.callbacks()
+        del callbacks["hvp_jvp"]
+        return bilevel.CallbackProblem(self.A.shape[1], self.A.shape[0], **callbacks)
 
 
 @pytest.mark.parametrize("algorithm", ["stocbio", "aid-cg"])
@@ -160,12 +174,7 @@ def test_gradient_only_callbacks_run_the_first_order_presets(algorithm):
     off x* where grad_y f is not 0 at the solution, docs/algorithms.md); a preset that needs H v
     raises NotSupported naming what is missing."""
     q = Quadratic()
-    A, b, lam = q.A, q.b, q.lam
-    p = bilevel.CallbackProblem(
-        4, 6, grad_y_g=lambda x, y: y - A @ x, grad_f=lambda x, y: (lam * x, y - b),
-        grad_x_g=lambda x, y: -A.T @ (y - A @ x),
-        values=lambda x, y: (0.5 * np.sum((y - b) ** 2) + 0.5 * lam * np.sum(x ** 2),
-                             0.5 * np.sum((y - A @ x) ** 2)))
+    p = q.gradient_only_problem()
     r = bilevel.solve(p, algorithm, iterations=600, inner_steps=10, inner_step=0.5,
                       outer_step=0.5, seed=3)
     err = np.linalg.norm(r.x[0] - q.answer()) / np.linalg.norm(q.answer())
@@ -187,11 +196,7 @@ def test_projection_callbacks_keep_x_in_its_box_and_reach_the_constrained_soluti
         calls["project_x"] += 1
         return np.clip(x, -c, c)
 
-    kwargs = dict(grad_y_g=lambda x, y: y - A @ x, grad_f=lambda x, y: (lam * x, y - b),
-                  hvp_jvp=lambda x, y, v: (v.copy(), -A.T @ v),
-                  values=lambda x, y: (0.5 * np.sum((y - b) ** 2) + 0.5 * lam * np.sum(x ** 2),
-                                       0.5 * np.sum((y - A @ x) ** 2)))
-    p = bilevel.CallbackProblem(4, 6, **kwargs, project_x=project_x)
+    p = q.problem(project_x=project_x)
     r = bilevel.solve(p, "stocbio", iterations=400, inner_steps=5, inner_step=0.5,
                       outer_step=0.5, neumann_eta=1.0)
     H = A.T @ A + lam * np.eye(4)
@@ -201,21 +206,16 @@ def test_projection_callbacks_keep_x_in_its_box_and_reach_the_constrained_soluti
     assert np.max(np.abs(r.x[0])) <= c + 1e-12
     assert np.linalg.norm(r.x[0] - x) < 1e-6 * np.linalg.norm(x), (r.x[0], x)
     assert calls["project_x"] >= 400
-    free = bilevel.solve(bilevel.CallbackProblem(4, 6, **kwargs), "stocbio", iterations=400,
-                         inner_steps=5, inner_step=0.5, outer_step=0.5, neumann_eta=1.0)
+    free = bilevel.solve(q.problem(), "stocbio", iterations=400, inner_steps=5, inner_step=0.5,
+                         outer_step=0.5, neumann_eta=1.0)
     assert np.max(np.abs(free.x[0])) > c + 1e-3
     with pytest.raises(TypeError, match="project_y must be callable or None"):
-        bilevel.CallbackProblem(4, 6, **kwargs, project_y="clip")
+        q.problem(project_y="clip")
 
 
 def test_check_oracles_on_gradient_only_callbacks_says_what_it_could_not_check():
     q = Quadratic()
-    A, b, lam = q.A, q.b, q.lam
-    p = bilevel.CallbackProblem(
-        4, 6, grad_y_g=lambda x, y: y - A @ x, grad_f=lambda x, y: (lam * x, y - b),
-        grad_x_g=lambda x, y: -A.T @ (y - A @ x),
-        values=lambda x, y: (0.5 * np.sum((y - b) ** 2) + 0.5 * lam * np.sum(x ** 2),
-                             0.5 * np.sum((y - A @ x) ** 2)))
+    p = q.gradient_only_problem()
     rng = np.random.default_rng(5)
     r = bilevel.check_oracles(p, rng.normal(size=4), rng.normal(size=6))
     assert r["passed"], r["text"]
