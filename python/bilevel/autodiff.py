@@ -28,10 +28,13 @@ from ._bilevel import CallbackProblem
 
 
 def jax_problem(g: Callable, f: Callable, dim_x: int, dim_y: int, *, lower_samples: int = 0,
-                upper_samples: int = 0) -> CallbackProblem:
+                upper_samples: int = 0, project_x: Callable | None = None,
+                project_y: Callable | None = None) -> CallbackProblem:
     """A problem from JAX functions g and f returning scalars: g(x, y) and f(x, y), or with
     ``lower_samples``/``upper_samples`` g(x, y, idx) and f(x, y, idx) (see the module
-    docstring). Raises ImportError when JAX is not installed."""
+    docstring). ``project_x``/``project_y``: as CallbackProblem's (one instance's vector in,
+    the projected one out; NumPy, applied after every step). Raises ImportError when JAX is
+    not installed."""
     import jax
 
     sampled = lower_samples > 0 or upper_samples > 0
@@ -62,7 +65,8 @@ def jax_problem(g: Callable, f: Callable, dim_x: int, dim_y: int, *, lower_sampl
             grad_f=lambda x, y: tuple(out(a) for a in grad_f(x, y, None)),
             hvp_jvp=lambda x, y, v: tuple(out(a) for a in hvp_jvp(x, y, v, None)),
             values=lambda x, y: tuple(float(a) for a in values(x, y, None, None)),
-            grad_x_g=lambda x, y: out(grad_x_g(x, y, None)))
+            grad_x_g=lambda x, y: out(grad_x_g(x, y, None)),
+            project_x=project_x, project_y=project_y)
     return CallbackProblem(
         int(dim_x), int(dim_y),
         grad_y_g=lambda x, y, idx: out(grad_y_g(x, y, idx)),
@@ -70,4 +74,5 @@ def jax_problem(g: Callable, f: Callable, dim_x: int, dim_y: int, *, lower_sampl
         hvp_jvp=lambda x, y, v, idx: tuple(out(a) for a in hvp_jvp(x, y, v, idx)),
         values=lambda x, y, lower, upper: tuple(float(a) for a in values(x, y, lower, upper)),
         lower_samples=int(lower_samples), upper_samples=int(upper_samples),
-        grad_x_g=lambda x, y, idx: out(grad_x_g(x, y, idx)))
+        grad_x_g=lambda x, y, idx: out(grad_x_g(x, y, idx)),
+        project_x=project_x, project_y=project_y)
