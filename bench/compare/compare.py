@@ -21,6 +21,7 @@ those of the machine: a real AVX2 machine (AMD Zen 3: 512 KB L2) is still worth 
 """
 import argparse
 import json
+import statistics
 import os
 import subprocess
 import sys
@@ -76,6 +77,23 @@ def ours(args, env, log):
     return rows
 
 
+def merge_rounds(rounds):
+    """One row per case from several rounds: the median time; the highest peak measured (the
+    machine's capability: a round with a busy neighbour measures less); the other fields from
+    the first round that has the case."""
+    merged = {}
+    for key in {k for r in rounds for k in r}:
+        rows = [r[key] for r in rounds if key in r]
+        if key == "peak":
+            merged[key] = max(rows, key=lambda p: p["gflops"])
+            continue
+        merged[key] = dict(rows[0])
+        times = [row["us"] for row in rows if row.get("us")]
+        if times:
+            merged[key]["us"] = statistics.median(times)
+    return merged
+
+
 def cpu_model():
     """', CPU: <model name>' from /proc/cpuinfo (every number is kept with the CPU it came from)."""
     try:
@@ -109,7 +127,14 @@ def main():
     ap.add_argument("--python-torch", default=sys.executable, help="interpreter with torch")
     ap.add_argument("--python-jax", default=sys.executable, help="interpreter with jax")
     ap.add_argument("--isa", choices=sorted(ISA_CAPS), help="CPU: cap every program at this instruction set")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run the programs this many times, alternating (bilevel, JAX, PyTorch, "
+                         "bilevel, ...); each time is the median over the rounds and each ratio "
+                         "the median of the rounds' paired ratios, with their range: on a shared "
+                         "machine whose load drifts, a pair run minutes apart is the fair one")
     args = ap.parse_args()
+    if args.rounds < 1:
+        ap.error(f"--rounds must be >= 1, got {args.rounds}")
     Path(args.out).mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     if args.device == "cpu" and args.threads > 0:
@@ -123,21 +148,34 @@ def main():
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + f" --xla_cpu_max_isa={xla}").strip()
         env["ATEN_CPU_CAPABILITY"] = aten
     full = ["--full-train", "1000000", "--full-features", "1024"] if args.device == "cuda" else []
+    rounds = {"bilevel": [], "jax": [], "torch eager": []}
+    if args.device == "cuda":
+        rounds["torch graph"] = []
     with open(Path(args.out) / "log.txt", "w") as log:
-        results = {"bilevel": ours(args, env, log)}
-        results["jax"] = framework(args, "hyperclean_jax.py",
-                                   ["--iters", str(args.iters), "--instances", "1,64"] + full,
-                                   env, log, args.python_jax)
-        torch_common = ["--device", args.device, "--iters", str(args.iters)] + full
-        if args.device == "cpu" and args.threads > 0:
-            torch_common += ["--threads", str(args.threads)]
-        results["torch eager"] = framework(args, "hyperclean_torch.py", torch_common, env, log,
-                                           args.python_torch)
-        if args.device == "cuda":
-            results["torch graph"] = framework(args, "hyperclean_torch.py",
-                                               torch_common + ["--mode", "graph", "--cases",
-                                                               "soba,stocbio,bo-rep"],
-                                               env, log, args.python_torch)
+        for r in range(args.rounds):
+            log.write(f"==== round {r + 1} of {args.rounds}\n")
+            rounds["bilevel"].append(ours(args, env, log))
+            rounds["jax"].append(framework(args, "hyperclean_jax.py",
+                                           ["--iters", str(args.iters), "--instances", "1,64"] + full,
+                                           env, log, args.python_jax))
+            torch_common = ["--device", args.device, "--iters", str(args.iters)] + full
+            if args.device == "cpu" and args.threads > 0:
+                torch_common += ["--threads", str(args.threads)]
+            rounds["torch eager"].append(framework(args, "hyperclean_torch.py", torch_common, env,
+                                                   log, args.python_torch))
+            if args.device == "cuda":
+                rounds["torch graph"].append(framework(args, "hyperclean_torch.py",
+                                                       torch_common + ["--mode", "graph", "--cases",
+                                                                       "soba,stocbio,bo-rep"],
+                                                       env, log, args.python_torch))
+    results = {c: merge_rounds(rs) for c, rs in rounds.items()}
+    # paired ratios: round r's time of c over round r's time of bilevel
+    paired = {}
+    for c, rs in rounds.items():
+        for ours_r, theirs_r in zip(rounds["bilevel"], rs):
+            for key, row in theirs_r.items():
+                if key != "peak" and key in ours_r and row.get("us") and ours_r[key].get("us"):
+                    paired.setdefault((c, key), []).append(row["us"] / ours_r[key]["us"])
     peak = results["bilevel"].pop("peak", None)
     columns = [k for k in results if results[k]]
     missing = [k for k in results if not results[k]]
@@ -146,6 +184,9 @@ def main():
     gf = lambda flops, us: flops / (us * 1e3) if flops and us else None
     lines = [f"device: {args.device}" + (f", {args.threads} thread(s) pinned" if args.threads else "") +
              (f", every program capped at {args.isa}" if args.isa else "") + cpu_model()]
+    if args.rounds > 1:
+        lines.append(f"{args.rounds} rounds, programs alternating: times are medians over the "
+                     f"rounds, ratios the median [range] of the rounds' paired ratios")
     if peak:
         lines.append(f"multiply-add peak of bilevel's {peak['isa']} path on these threads: "
                      f"{peak['gflops']:.1f} GFLOP/s (bench_hyperclean cpu_fma_peak)")
@@ -165,8 +206,11 @@ def main():
             for c in columns:
                 if c == "bilevel":
                     continue
-                t = results[c].get((case, nb), {}).get("us")
-                ratios.append(f"{t / ref:.2f}x" if t and ref else "-")
+                pr = paired.get((c, (case, nb)), [])
+                cell = f"{statistics.median(pr):.2f}x" if pr else "-"
+                if len(pr) > 1:
+                    cell += f" [{min(pr):.2f}-{max(pr):.2f}]"
+                ratios.append(cell)
             flops = results["bilevel"].get((case, nb), {}).get("flops")
             rates = []
             for c in columns:
@@ -194,7 +238,9 @@ def main():
     print(table)
     (Path(args.out) / "table.md").write_text(table + "\n")
     (Path(args.out) / "results.json").write_text(json.dumps(
-        {c: {f"{k[0]}/B:{k[1]}": v for k, v in results[c].items()} for c in results}, indent=1))
+        {c: {f"{k[0]}/B:{k[1]}": v for k, v in results[c].items()} for c in results} |
+        {"rounds": {c: [{(k if k == "peak" else f"{k[0]}/B:{k[1]}"): v for k, v in r.items()}
+                        for r in rs] for c, rs in rounds.items()}}, indent=1))
 
 
 if __name__ == "__main__":
