@@ -612,6 +612,38 @@ w = s["feature_weights"]
 assert max(w[5:]) > 2 * max(w[:5]) or sum(w[5:]) / 25 > sum(w[:5]) / 5, w  # noise shrunk harder
 print("ok   hpo synthetic: test loss %.4f below the best scalar's %.4f" % (s["test_loss"], s["scalar_test_loss"]))
 PY
+# covtype's shape (54 features, 7 classes) in a generated LIBSVM file (class 6's samples
+# noisier than the others), covtype's map: one L2 weight per class, no bias (benchopt's covtype
+# model); the per-class weights beat the best scalar one on validation
+python3 - "$work/covtype_like.svm" <<'PY'
+import sys
+import numpy as np
+rng = np.random.default_rng(3)
+n, d, c = 4000, 54, 7
+centers = rng.normal(size=(c, d))
+labels = rng.integers(0, c, size=n)
+noise = np.where(labels == 6, 4.0, 1.0)[:, None]
+x = centers[labels] + noise * rng.normal(size=(n, d))
+with open(sys.argv[1], "w") as out:
+    for i in range(n):
+        out.write(f"{labels[i] + 1} " + " ".join(f"{j + 1}:{x[i, j]:.5g}" for j in range(d)) + "\n")
+PY
+"$bin" hpo --backend cpu --data "$work/covtype_like.svm" --penalty per-class --no-bias --train 400 \
+  --validation 1600 --test 2000 --outer-step 10 --iters 200 --metrics "$work/hpo3.jsonl" >"$work/out" 2>&1
+check "hpo per-class exits 0" $? "$(cat "$work/out")"
+check "hpo per-class header says the map and the bias" \
+  $(grep -q "per-class L2 of logistic regression on .*54 features, 7 classes, no bias" "$work/out"; echo $?) "$(cat "$work/out")"
+python3 - "$work/hpo3.jsonl" <<'PY' || fail=1
+import json, sys
+s = [json.loads(l) for l in open(sys.argv[1])][-1]
+assert s["penalty"] == "per-class" and s["bias"] is False, s
+w = s["class_weights"]
+assert len(w) == 7, w
+assert s["validation_loss"] < s["scalar_validation_loss"], (s["validation_loss"], s["scalar_validation_loss"])
+print("ok   hpo per-class: validation loss %.4f below the best scalar's %.4f; class weights %s" % (
+    s["validation_loss"], s["scalar_validation_loss"], " ".join("%.3g" % v for v in w)))
+PY
+bad_option "hpo unknown penalty map named" "--penalty: per-sample not in" hpo --penalty per-sample --backend cpu
 bad_option "hpo missing file named" "$work/none.svm" hpo --data "$work/none.svm" --backend cpu
 bad_option "hpo unknown algorithm named" "--algo: reptile not in" hpo --algo reptile --data "$work/none.svm" --backend cpu
 

@@ -1,15 +1,19 @@
-// Per-feature L2 tuning of logistic regression (problems/l2_tuning.hpp): every oracle against
-// finite differences of g and f in double (B = 2 instances with different weights), the CUDA
-// oracles against the CPU twin (skips without a device), and a short AID-CG run that lowers the
+// L2 tuning of logistic regression (problems/l2_tuning.hpp): every oracle against finite
+// differences of g and f in double (B = 2 instances with different weights), for both penalty
+// maps with and without a bias; g and f against benchopt's covtype formula; the two-class
+// per-feature problem against benchopt's ijcnn1 (binary logistic) at lambda - log 2; the CUDA
+// oracles against the CPU twin (skips without a device); and a short AID-CG run that lowers the
 // validation loss below the best scalar weight it starts from.
 #include "test_support.hpp"
 
 namespace bilevel::test {
 namespace {
 
-HypercleanData l2_data(std::uint64_t seed = 4) {
-  const Dataset pool = make_synthetic(60 + 25 + 25, 5, 3, seed, 2.0);
-  return prepare_hyperclean(pool, std::nullopt, SplitSizes{60, 25, 25}, 0.0, seed);
+HypercleanData l2_data(std::uint64_t seed = 4, bool bias = true, int classes = 3) {
+  const Dataset pool = make_synthetic(60 + 25 + 25, 5, classes, seed, 2.0);
+  HypercleanData data = prepare_hyperclean(pool, std::nullopt, SplitSizes{60, 25, 25}, 0.0, seed);
+  data.bias = bias;
+  return data;
 }
 
 struct Point {
@@ -40,9 +44,8 @@ std::vector<double> gy_at(L2TuningProblem<double>& p, const std::vector<double>&
   return gy.to_host();
 }
 
-TEST(L2Tuning, OraclesMatchFiniteDifferences) {
-  auto exec = cpu();
-  L2TuningProblem<double> p(exec, l2_data());
+void expect_oracles_match_finite_differences(L2TuningProblem<double>& p) {
+  auto exec = p.executor();
   const index_t nb = 2, dx = p.dim_x(), dy = p.dim_y();
   p.reserve(nb, 0);
   const Point at = point(p, nb);
@@ -88,6 +91,128 @@ TEST(L2Tuning, OraclesMatchFiniteDifferences) {
   EXPECT_EQ(fx.to_host(), std::vector<double>(static_cast<std::size_t>(dx * nb), 0.0));
 }
 
+TEST(L2Tuning, OraclesMatchFiniteDifferences) {
+  L2TuningProblem<double> p(cpu(), l2_data());
+  EXPECT_EQ(p.dim_x(), 5);
+  EXPECT_EQ(p.dim_y(), 6 * 3);
+  expect_oracles_match_finite_differences(p);
+}
+
+TEST(L2Tuning, OraclesMatchFiniteDifferencesWithoutABias) {
+  L2TuningProblem<double> p(cpu(), l2_data(4, false));
+  EXPECT_FALSE(p.has_bias());
+  EXPECT_EQ(p.dim_y(), 5 * 3);
+  expect_oracles_match_finite_differences(p);
+}
+
+TEST(L2Tuning, PerClassOraclesMatchFiniteDifferences) {
+  for (const bool bias : {true, false}) {
+    SCOPED_TRACE(bias ? "with a bias" : "without a bias");
+    L2TuningProblem<double> p(cpu(), l2_data(5, bias), L2Penalty::per_class);
+    EXPECT_EQ(p.dim_x(), 3);
+    expect_oracles_match_finite_differences(p);
+  }
+}
+
+TEST(L2Tuning, PenaltyMapsByName) {
+  EXPECT_EQ(parse_l2_penalty("per-class"), L2Penalty::per_class);
+  EXPECT_EQ(to_string(parse_l2_penalty("per-feature")), "per-feature");
+  try {
+    parse_l2_penalty("per-sample");
+    ADD_FAILURE() << "no error";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown L2 penalty map 'per-sample'"), std::string::npos)
+        << e.what();
+  }
+}
+
+/// The standardized features of a split as the problem holds them: sample i's d values.
+std::vector<std::vector<double>> samples_of(const Dataset& split) {
+  std::vector<std::vector<double>> out(static_cast<std::size_t>(split.samples));
+  for (index_t i = 0; i < split.samples; ++i)
+    for (index_t j = 0; j < split.features; ++j)
+      out[static_cast<std::size_t>(i)].push_back(split.x[static_cast<std::size_t>(i * split.features + j)]);
+  return out;
+}
+
+// benchopt's covtype objective (datasets/covtype.py at 3ad65dc), written out here from its
+// formula: inner_var reshaped (n_features, n_classes), no bias,
+//   g = mean_i (logsumexp(x_i W) - x_i W[:, y_i]) + 0.5 exp(lambda) @ (W * W).sum(axis=0),
+//   f = the same mean over validation, no penalty.
+TEST(L2Tuning, PerClassWithoutABiasIsBenchoptsCovtypeObjective) {
+  const HypercleanData data = l2_data(6, false, 3);
+  L2TuningProblem<double> p(cpu(), data, L2Penalty::per_class);
+  const index_t d = 5, c = 3;
+  const std::vector<double> lambda = {-1.0, 0.3, -2.5};
+  const std::vector<double> w = random_vector<double>(d * c, 9, -0.8, 0.8);  // W(j, c) = w[j + c d]
+  const auto mean_ce = [&](const Dataset& split) {
+    const auto a = samples_of(split);
+    double total = 0;
+    for (index_t i = 0; i < split.samples; ++i) {
+      std::vector<double> z(static_cast<std::size_t>(c), 0.0);
+      for (index_t k = 0; k < c; ++k)
+        for (index_t j = 0; j < d; ++j) z[k] += a[i][j] * w[j + k * d];
+      const double m = *std::max_element(z.begin(), z.end());
+      double se = 0;
+      for (double zk : z) se += std::exp(zk - m);
+      total += m + std::log(se) - z[static_cast<std::size_t>(split.labels[i])];
+    }
+    return total / static_cast<double>(split.samples);
+  };
+  double penalty = 0;
+  for (index_t k = 0; k < c; ++k)
+    for (index_t j = 0; j < d; ++j) penalty += 0.5 * std::exp(lambda[k]) * w[j + k * d] * w[j + k * d];
+  p.reserve(1, 0);
+  const auto [f, g] = fg(p, lambda, w, 1);
+  EXPECT_NEAR(g[0], mean_ce(data.train) + penalty, 1e-12);
+  EXPECT_NEAR(f[0], mean_ce(data.validation), 1e-12);
+}
+
+// benchopt's ijcnn1 (datasets/ijcnn1.py at 3ad65dc): binary logistic regression, one weight
+// vector w, no bias, g = mean softplus(-s_i w'a_i) + (1/2) sum_j exp(lambda_j) w_j^2 with
+// s = +-1. The two-class per-feature problem without a bias has F(lambda) = benchopt's
+// F(lambda - log 2), and W_1 - W_0 = w* at the lower solutions (the header's argument): both
+// lower problems solved here to convergence by gradient descent, benchopt's on the host.
+TEST(L2Tuning, TwoClassPerFeatureIsBenchoptsIjcnn1ShiftedByLog2) {
+  const HypercleanData data = l2_data(8, false, 2);
+  auto exec = cpu();
+  L2TuningProblem<double> p(exec, data);
+  const index_t d = 5;
+  ASSERT_EQ(p.classes(), 2);
+  const std::vector<double> lambda = {-2.0, -0.5, -3.0, 0.2, -1.2};
+  p.reserve(1, 0);
+  Array<double> x(exec, d, 1, lambda), y(exec, 2 * d, 1);
+  exec->ops<double>().fill(y.view(), 0.0);
+  train_lower_level(p, x.cview(), y.view(), LowerLevelOptions{20000, {0.5}, 0, 0});
+  const std::vector<double> wy = y.to_host();
+  // benchopt's lower problem at lambda - log 2, by gradient descent from 0
+  const auto a = samples_of(data.train);
+  const auto sign = [](std::int32_t label) { return label == 1 ? 1.0 : -1.0; };
+  std::vector<double> w(static_cast<std::size_t>(d), 0.0);
+  for (int step = 0; step < 20000; ++step) {
+    std::vector<double> grad(static_cast<std::size_t>(d), 0.0);
+    for (index_t i = 0; i < data.train.samples; ++i) {
+      double z = 0;
+      for (index_t j = 0; j < d; ++j) z += w[j] * a[i][j];
+      const double s = sign(data.train.labels[i]);
+      const double coef = -s / (1.0 + std::exp(s * z)) / static_cast<double>(data.train.samples);
+      for (index_t j = 0; j < d; ++j) grad[j] += coef * a[i][j];
+    }
+    for (index_t j = 0; j < d; ++j) w[j] -= 0.5 * (grad[j] + std::exp(lambda[j] - std::log(2.0)) * w[j]);
+  }
+  for (index_t j = 0; j < d; ++j) EXPECT_NEAR(wy[j + d] - wy[j], w[j], 1e-9) << "feature " << j;
+  const auto val = samples_of(data.validation);
+  double F_benchopt = 0;
+  for (index_t i = 0; i < data.validation.samples; ++i) {
+    double z = 0;
+    for (index_t j = 0; j < d; ++j) z += w[j] * val[i][j];
+    F_benchopt += std::log1p(std::exp(-sign(data.validation.labels[i]) * z));
+  }
+  F_benchopt /= static_cast<double>(data.validation.samples);
+  const auto [f, g] = fg(p, lambda, wy, 1);
+  EXPECT_NEAR(f[0], F_benchopt, 1e-10);
+}
+
 TEST(L2Tuning, WeightsAreBoundedWhenAsked) {
   auto exec = cpu();
   L2TuningProblem<double> p(exec, l2_data());
@@ -103,25 +228,29 @@ TEST(L2Tuning, WeightsAreBoundedWhenAsked) {
 
 TEST(L2TuningParity, CudaMatchesCpu) {
   BILEVEL_REQUIRE_CUDA(gpu);
-  const HypercleanData data = l2_data();
-  std::vector<std::vector<double>> outs[2];
-  int k = 0;
-  for (const auto& exec : {cpu(), gpu}) {
-    L2TuningProblem<double> p(exec, data);
-    const index_t nb = 2, dx = p.dim_x(), dy = p.dim_y();
-    p.reserve(nb, 0);
-    const Point at = point(p, nb);
-    Array<double> x(exec, dx, nb, at.x), y(exec, dy, nb, at.y), v(exec, dy, nb, at.v),
-        gy(exec, dy, nb), hv(exec, dy, nb), jv(exec, dx, nb), fy(exec, dy, nb), vals(exec, nb, 2);
-    const Batch lower{nullptr, p.lower_samples()}, upper{nullptr, p.upper_samples()};
-    p.grad_y_g(lower, x.cview(), y.cview(), gy.view());
-    p.hvp_jvp(lower, x.cview(), y.cview(), v.cview(), hv.view(), jv.view());
-    p.grad_f(upper, x.cview(), y.cview(), MatrixView<double>(), fy.view());
-    p.values(lower, upper, x.cview(), y.cview(), vals.data(), vals.data() + nb);
-    outs[k++] = {gy.to_host(), hv.to_host(), jv.to_host(), fy.to_host(), vals.to_host()};
+  for (const auto& [penalty, bias] : {std::pair{L2Penalty::per_feature, true},
+                                      std::pair{L2Penalty::per_class, false}}) {
+    SCOPED_TRACE(to_string(penalty));
+    const HypercleanData data = l2_data(4, bias);
+    std::vector<std::vector<double>> outs[2];
+    int k = 0;
+    for (const auto& exec : {cpu(), gpu}) {
+      L2TuningProblem<double> p(exec, data, penalty);
+      const index_t nb = 2, dx = p.dim_x(), dy = p.dim_y();
+      p.reserve(nb, 0);
+      const Point at = point(p, nb);
+      Array<double> x(exec, dx, nb, at.x), y(exec, dy, nb, at.y), v(exec, dy, nb, at.v),
+          gy(exec, dy, nb), hv(exec, dy, nb), jv(exec, dx, nb), fy(exec, dy, nb), vals(exec, nb, 2);
+      const Batch lower{nullptr, p.lower_samples()}, upper{nullptr, p.upper_samples()};
+      p.grad_y_g(lower, x.cview(), y.cview(), gy.view());
+      p.hvp_jvp(lower, x.cview(), y.cview(), v.cview(), hv.view(), jv.view());
+      p.grad_f(upper, x.cview(), y.cview(), MatrixView<double>(), fy.view());
+      p.values(lower, upper, x.cview(), y.cview(), vals.data(), vals.data() + nb);
+      outs[k++] = {gy.to_host(), hv.to_host(), jv.to_host(), fy.to_host(), vals.to_host()};
+    }
+    for (std::size_t e = 0; e < outs[0].size(); ++e)
+      EXPECT_LT(relative_error(outs[1][e], outs[0][e]), 1e-10) << "output " << e;
   }
-  for (std::size_t e = 0; e < outs[0].size(); ++e)
-    EXPECT_LT(relative_error(outs[1][e], outs[0][e]), 1e-10) << "output " << e;
 }
 
 // From the best of three scalar weights (and its W), AID-CG on the per-feature weights lowers

@@ -30,6 +30,8 @@ struct HpoArgs {
   std::string backend = "auto", precision = "double", metrics;
   std::uint64_t seed = 0;
   bool graphs = true;
+  std::string penalty = "per-feature";
+  bool bias = true;
 };
 
 template <typename T>
@@ -50,9 +52,11 @@ int run(const HpoArgs& a) {
   BILEVEL_EXPECTS(a.batch <= train, "--batch " << a.batch << " is larger than the training split ("
                                                 << train << " samples): give at most " << train
                                                 << ", or 0 for full batches");
-  const HypercleanData data =
+  HypercleanData data =
       prepare_hyperclean(pool, std::nullopt, SplitSizes{train, validation, test}, 0.0, a.seed);
-  L2TuningProblem<T> problem(exec, data);
+  data.bias = a.bias;
+  const L2Penalty penalty = parse_l2_penalty(a.penalty);
+  L2TuningProblem<T> problem(exec, data, penalty);
   const index_t d = problem.dim_x(), dy = problem.dim_y(), g = a.grid_points;
   Ops<T>& ops = exec->ops<T>();
   problem.reserve(std::max<index_t>(g, 1), a.batch);
@@ -65,15 +69,15 @@ int run(const HpoArgs& a) {
     l_ce = estimate_lower_smoothness(problem, x.cview(), y.cview(), a.batch, 50, a.seed)[0];
   }
   std::fprintf(stderr,
-               "bilevel hpo: per-feature L2 of logistic regression on %s (%lld samples, %lld "
-               "features, %d classes)\n"
+               "bilevel hpo: %s L2 of logistic regression on %s (%lld samples, %lld "
+               "features, %d classes, %s)\n"
                "  split %lld train / %lld validation / %lld test (standardized on train); %s on "
                "%s (%s), %s\n"
                "  L of the cross-entropy ~ %.3g; baseline: %lld scalar L2 weights in [%g, %g] "
                "(log-spaced), trained at once\n",
-               (a.data == "synthetic" ? pool.source : "'" + a.data + "'").c_str(),
-               static_cast<long long>(n), static_cast<long long>(d),
-               problem.classes(), static_cast<long long>(train), static_cast<long long>(validation),
+               a.penalty.c_str(), (a.data == "synthetic" ? pool.source : "'" + a.data + "'").c_str(),
+               static_cast<long long>(n), static_cast<long long>(pool.features),
+               problem.classes(), a.bias ? "a bias" : "no bias", static_cast<long long>(train), static_cast<long long>(validation),
                static_cast<long long>(test), a.algo.c_str(), to_string(exec->backend()).c_str(),
                exec->device_name().c_str(), a.precision.c_str(), l_ce,
                static_cast<long long>(g), a.grid_min, a.grid_max);
@@ -120,7 +124,7 @@ int run(const HpoArgs& a) {
   std::fprintf(stderr, "  grid: best scalar L2 %g (validation loss %.4f; %.2f s for all %lld)\n",
                grid[best], scalar.validation_loss[best], grid_seconds, static_cast<long long>(g));
 
-  // per-feature weights, from the best scalar one and its W
+  // per-feature (per-class) weights, from the best scalar one and its W
   AlgorithmOptions o = default_options(a.algo);
   o.loop.iterations = a.iterations;
   o.loop.inner_steps = a.inner_steps;
@@ -176,9 +180,11 @@ int run(const HpoArgs& a) {
   std::snprintf(label, sizeof label, "best scalar L2 (%g)", grid[best]);
   std::printf("  %-34s %9.4f %9.4f %8.2f%%\n", label, scalar.validation_loss[best],
               scalar.test_loss[best], 100 * scalar.test_accuracy[best]);
-  std::printf("  %-34s %9.4f %9.4f %8.2f%%\n", "per-feature L2 (retrained)",
+  std::snprintf(label, sizeof label, "%s L2 (retrained)", a.penalty.c_str());
+  std::printf("  %-34s %9.4f %9.4f %8.2f%%\n", label,
               tuned.validation_loss[0], tuned.test_loss[0], 100 * tuned.test_accuracy[0]);
-  std::printf("  feature weights: min %.3g, median %.3g, max %.3g\n",
+  std::printf("  %s weights: min %.3g, median %.3g, max %.3g\n",
+              penalty == L2Penalty::per_feature ? "feature" : "class",
               *std::min_element(weights.begin(), weights.end()),
               [&] {
                 std::vector<double> w = weights;
@@ -202,7 +208,9 @@ int run(const HpoArgs& a) {
                  {"validation_loss", tuned.validation_loss[0]},
                  {"test_loss", tuned.test_loss[0]},
                  {"test_accuracy", tuned.test_accuracy[0]},
-                 {"feature_weights", weights},
+                 {"penalty", a.penalty},
+                 {"bias", a.bias},
+                 {penalty == L2Penalty::per_feature ? "feature_weights" : "class_weights", weights},
                  {"diverged_at", r.diverged_at}});
   return 0;
 }
@@ -212,7 +220,7 @@ int run(const HpoArgs& a) {
 std::function<int()> add_hpo_command(CLI::App& app) {
   auto a = std::make_shared<HpoArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "hpo", "One L2 weight per feature for logistic regression (LIBSVM file) against a grid of scalar L2");
+      "hpo", "One L2 weight per feature (or per class) for logistic regression (LIBSVM file) against a grid of scalar L2");
   cmd->add_option("--data", a->data,
                   "A LIBSVM file (default: heart_scale of Debian's liblinear-tools), or synthetic "
                   "(binary logistic data in which only --informative of --features matter)")
@@ -238,6 +246,13 @@ std::function<int()> add_hpo_command(CLI::App& app) {
   cmd->add_option("--grid-max", a->grid_max, "Largest scalar L2 weight")->capture_default_str()->check(positive_number());
   cmd->add_option("--retrain-steps", a->retrain_steps, "Gradient steps that fit W for the comparison")->capture_default_str()->check(positive_integer());
   cmd->add_option("--seed", a->seed, "Seed of the split and of the minibatches")->capture_default_str()->check(seed_value());
+  cmd->add_option("--penalty", a->penalty,
+                  "What one L2 weight covers: per-feature (a feature's row of W: benchopt's ijcnn1 "
+                  "map) or per-class (a class's column: benchopt's covtype map)")
+      ->capture_default_str()->check(CLI::IsMember({"per-feature", "per-class"}));
+  cmd->add_flag("--bias,!--no-bias", a->bias,
+                "A bias feature (never penalised); benchopt's ijcnn1 and covtype models have none")
+      ->capture_default_str();
   add_execution_options(cmd, a->backend, a->precision, a->metrics, a->graphs);
   return [a, cmd]() -> int {
     if (!cmd->parsed()) return -1;

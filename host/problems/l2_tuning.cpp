@@ -1,4 +1,4 @@
-// L2TuningProblem: per-feature L2 weights of logistic regression (see the header).
+// L2TuningProblem: per-feature or per-class L2 weights of logistic regression (see the header).
 #include <bilevel/problems/l2_tuning.hpp>
 
 #include <bilevel/error.hpp>
@@ -12,14 +12,32 @@ namespace {
 constexpr double kUnitWeightLogit = 40.0;
 }  // namespace
 
+L2Penalty parse_l2_penalty(const std::string& text) {
+  if (text == "per-feature") return L2Penalty::per_feature;
+  if (text == "per-class") return L2Penalty::per_class;
+  throw InvalidArgument("unknown L2 penalty map '" + text + "': use per-feature or per-class");
+}
+
+std::string to_string(L2Penalty penalty) {
+  return penalty == L2Penalty::per_feature ? "per-feature" : "per-class";
+}
+
 template <typename T>
-L2TuningProblem<T>::L2TuningProblem(std::shared_ptr<Executor> exec, const HypercleanData& data)
-    : exec_(exec), model_(exec, data, 0.0), features_(data.train.features) {
-  const index_t rows = features_ + 1, dy = model_.dim_y();
-  // entry k of a W column (C columns of d + 1 rows) belongs to feature k % (d + 1)
-  std::vector<sample_index_t> row_of(static_cast<std::size_t>(dy));
-  for (index_t k = 0; k < dy; ++k) row_of[static_cast<std::size_t>(k)] = static_cast<sample_index_t>(k % rows);
-  row_of_entry_ = Array<sample_index_t>(exec_, dy, 1, row_of);
+L2TuningProblem<T>::L2TuningProblem(std::shared_ptr<Executor> exec, const HypercleanData& data,
+                                    L2Penalty penalty)
+    : exec_(exec), model_(exec, data, 0.0), features_(data.train.features), penalty_map_(penalty) {
+  const index_t rows = model_.feature_rows(), dy = model_.dim_y(), zero = dim_x();
+  // entry k of W is row k % r of class column k / r; the bias row (row d, when there is one)
+  // reads source_'s last row, which stays 0
+  std::vector<sample_index_t> source_of(static_cast<std::size_t>(dy));
+  for (index_t k = 0; k < dy; ++k) {
+    const index_t row = k % rows, cls = k / rows;
+    const index_t src = row >= features_ ? zero : (penalty == L2Penalty::per_feature ? row : cls);
+    source_of[static_cast<std::size_t>(k)] = static_cast<sample_index_t>(src);
+  }
+  source_of_entry_ = Array<sample_index_t>(exec_, dy, 1, source_of);
+  if (penalty == L2Penalty::per_class)
+    row_ones_ = Array<T>(exec_, rows, 1, std::vector<T>(static_cast<std::size_t>(rows), T(1)));
 }
 
 template <typename T>
@@ -27,27 +45,29 @@ void L2TuningProblem<T>::reserve(index_t instances, index_t max_batch) {
   model_.reserve(instances, max_batch);
   if (instances <= reserved_) return;
   reserved_ = instances;
-  const index_t rows = features_ + 1, dy = model_.dim_y(), c = model_.classes();
+  const index_t rows = model_.feature_rows(), dy = model_.dim_y(), c = model_.classes();
   weights_ = Array<T>(exec_, model_.dim_x(), instances);
   exec_->ops<T>().fill(weights_.view(), static_cast<T>(kUnitWeightLogit));
-  rows_exp_ = Array<T>(exec_, rows, instances);
-  exec_->ops<T>().fill(rows_exp_.view(), T(0));
+  source_ = Array<T>(exec_, dim_x() + 1, instances);
+  exec_->ops<T>().fill(source_.view(), T(0));
   penalty_ = Array<T>(exec_, dy, instances);
   product_ = Array<T>(exec_, dy, instances);
-  per_row_ = Array<T>(exec_, rows, instances);
   scalars_ = Array<T>(exec_, instances, 1);
-  // block ones: column b has ones at rows b C .. (b + 1) C
-  std::vector<T> ones(static_cast<std::size_t>(c * instances * instances), T(0));
-  for (index_t b = 0; b < instances; ++b)
-    for (index_t k = 0; k < c; ++k) ones[static_cast<std::size_t>(b * c + k + b * c * instances)] = T(1);
-  class_sums_ = Array<T>(exec_, c * instances, instances, ones);
+  if (penalty_map_ == L2Penalty::per_feature) {
+    per_row_ = Array<T>(exec_, rows, instances);
+    // block ones: column b has ones at rows b C .. (b + 1) C
+    std::vector<T> ones(static_cast<std::size_t>(c * instances * instances), T(0));
+    for (index_t b = 0; b < instances; ++b)
+      for (index_t k = 0; k < c; ++k) ones[static_cast<std::size_t>(b * c + k + b * c * instances)] = T(1);
+    class_sums_ = Array<T>(exec_, c * instances, instances, ones);
+  }
 }
 
 template <typename T>
 void L2TuningProblem<T>::check(const char* oracle, ConstMatrixView<T> x, ConstMatrixView<T> y) const {
-  BILEVEL_EXPECTS(x.rows == features_ && y.rows == model_.dim_y() && x.cols == y.cols &&
+  BILEVEL_EXPECTS(x.rows == dim_x() && y.rows == model_.dim_y() && x.cols == y.cols &&
                       x.ld == x.rows && y.ld == y.rows,
-                  "l2-tuning " << oracle << ": x must be a contiguous " << features_
+                  "l2-tuning " << oracle << ": x must be a contiguous " << dim_x()
                                << " x B and y " << model_.dim_y() << " x B, got " << x.rows
                                << " x " << x.cols << " and " << y.rows << " x " << y.cols);
   BILEVEL_EXPECTS(x.cols <= reserved_, "l2-tuning " << oracle << ": " << x.cols
@@ -63,12 +83,12 @@ ConstMatrixView<T> L2TuningProblem<T>::unit_weights(index_t instances) const {
 template <typename T>
 void L2TuningProblem<T>::expand_penalty(ConstMatrixView<T> x) {
   Ops<T>& ops = exec_->ops<T>();
-  const index_t nb = x.cols, rows = features_ + 1;
-  MatrixView<T> rows_exp(rows_exp_.data(), rows, nb, rows);
-  // exp(lambda) in rows 0 .. d - 1 (the bias row stays 0)
-  ops.exp(x, MatrixView<T>(rows_exp.data, features_, nb, rows));
-  // E = the rows broadcast over the C classes
-  ops.gather_rows(rows_exp, row_of_entry_.data(), MatrixView<T>(penalty_.data(), model_.dim_y(), nb));
+  const index_t nb = x.cols, sources = dim_x() + 1;
+  MatrixView<T> source(source_.data(), sources, nb, sources);
+  // exp(lambda) in rows 0 .. dim_x - 1 (the last row stays 0: the bias rows' entry)
+  ops.exp(x, MatrixView<T>(source.data, dim_x(), nb, sources));
+  // E = each entry of W gets its lambda's weight (per feature row, or per class column)
+  ops.gather_rows(source, source_of_entry_.data(), MatrixView<T>(penalty_.data(), model_.dim_y(), nb));
 }
 
 template <typename T>
@@ -96,7 +116,7 @@ void L2TuningProblem<T>::hvp_jvp(const Batch& batch, ConstMatrixView<T> x, Const
                                  ConstMatrixView<T> v, MatrixView<T> hv, MatrixView<T> jv) {
   check("hvp_jvp", x, y);
   Ops<T>& ops = exec_->ops<T>();
-  const index_t nb = x.cols, rows = features_ + 1;
+  const index_t nb = x.cols, rows = model_.feature_rows();
   expand_penalty(x);
   const ConstMatrixView<T> e(penalty_.data(), y.rows, nb);
   if (!hv.empty()) {
@@ -105,16 +125,27 @@ void L2TuningProblem<T>::hvp_jvp(const Batch& batch, ConstMatrixView<T> x, Const
     ops.hadamard(T(1), e, v, T(1), hv);
   }
   if (!jv.empty()) {
-    // P = E .* W .* V;  per_row (d + 1 x B) = the sum of each instance's C columns of P
+    // P = E .* W .* V
     MatrixView<T> p(product_.data(), y.rows, nb);
     ops.hadamard(T(1), e, y, T(0), p);
     ops.hadamard(T(1), p, v, T(0), p);
     const index_t c = model_.classes();
-    ops.gemm(Op::none, Op::none, T(1), ConstMatrixView<T>(p.data, rows, c * nb, rows),
-             ConstMatrixView<T>(class_sums_.data(), c * nb, nb, c * reserved_), T(0),
-             MatrixView<T>(per_row_.data(), rows, nb, rows));
-    // jv = its feature rows (the bias is not penalised)
-    ops.copy(ConstMatrixView<T>(per_row_.data(), features_, nb, rows), jv);
+    const ConstMatrixView<T> columns(p.data, rows, c * nb, rows);  // instance b: columns bC..
+    if (penalty_map_ == L2Penalty::per_feature) {
+      // per_row (r x B) = the sum of each instance's C columns of P
+      ops.gemm(Op::none, Op::none, T(1), columns,
+               ConstMatrixView<T>(class_sums_.data(), c * nb, nb, c * reserved_), T(0),
+               MatrixView<T>(per_row_.data(), rows, nb, rows));
+      // jv = its feature rows (the bias is not penalised)
+      ops.copy(ConstMatrixView<T>(per_row_.data(), features_, nb, rows), jv);
+    } else {
+      // jv (C x B, contiguous) = the sum of each column's rows: 1' P as one row of C B
+      // (the bias row of P is 0: E is 0 there)
+      BILEVEL_EXPECTS(jv.ld == jv.rows, "l2-tuning hvp_jvp: jv must be contiguous (ld "
+                                            << jv.ld << ", rows " << jv.rows << ")");
+      ops.gemm(Op::transpose, Op::none, T(1), row_ones_.cview(), columns, T(0),
+               MatrixView<T>(jv.data, 1, c * nb, 1));
+    }
   }
 }
 
