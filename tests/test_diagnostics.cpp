@@ -1,5 +1,6 @@
 // check_oracles and hypergradient: right oracles pass, each kind of wrong one is caught by
-// name; the hypergradient at y*(x) is the closed-form grad F(x) of the quadratic.
+// name; the hypergradient at y*(x) is the closed-form grad F(x) of the quadratic; steps from
+// the problem (set_steps_from_smoothness) are 0.9 / L_g of its closed-form spectrum.
 #include "test_files.hpp"
 #include "test_support.hpp"
 
@@ -91,6 +92,31 @@ TEST(CheckOracles, RightOraclesPassAndEachWrongOneIsNamed) {
 
 // A problem whose hypergradient is identically zero (no grad_x f, no J v): the run says that x
 // never moved, for that instance; a healthy run says nothing.
+TEST(ProblemSteps, StepsAreAFractionOfTheEstimatedLowerSmoothness) {
+  const QuadraticData q = QuadraticData::random(4, 7, 50, 3);
+  QuadraticProblem<double> p(cpu(), q);
+  const double l_g = q.lower_hessian_spectrum().second;
+  AlgorithmOptions o = default_options("stocbio");
+  Array<double> x(cpu(), 4, 2, std::vector<double>(8, 0.5)), y(cpu(), 7, 2, std::vector<double>(14, 0.0));
+  const std::vector<double> est = set_steps_from_smoothness<double>(p, o, x.cview(), y.cview());
+  ASSERT_EQ(est.size(), 2u);
+  for (std::size_t b = 0; b < 2; ++b) {
+    EXPECT_NEAR(est[b], l_g, 1e-6 * l_g);  // the quadratic's H is constant: its top eigenvalue
+    EXPECT_DOUBLE_EQ(o.loop.inner_step[b], 0.9 / est[b]);
+    EXPECT_DOUBLE_EQ(o.neumann.eta[b], 0.9 / est[b]);
+    EXPECT_DOUBLE_EQ(o.fixed_point.nu[b], 0.9 / est[b]);
+  }
+  // the preset's own default step (0.05) against 0.9 / L_g here: stocBiO reaches x* with the
+  // derived steps in 150 iterations
+  o.loop.iterations = 150;
+  o.loop.outer_step = {0.5};
+  o.neumann.terms = 30;
+  o.loop.reference_x = q.solution_x();
+  const SolveResult<double> r = make_solver(p, o)->run(x.to_host(), y.to_host());
+  for (double dist : r.history.back().distance_to_solution) EXPECT_LT(dist, 1e-6);
+  EXPECT_THROW(set_steps_from_smoothness<double>(p, o, x.cview(), y.cview(), 0, 2.0), InvalidArgument);
+}
+
 TEST(SolveWarnings, AnXThatNeverMovesIsReported) {
   const QuadraticData q = QuadraticData::random(4, 7, 50, 3);
   QuadraticProblem<double> p(cpu(), q);

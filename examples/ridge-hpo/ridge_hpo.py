@@ -77,9 +77,40 @@ def numpy_problem(data, box=True):
         project_x=(lambda x: np.clip(x, X_MIN, X_MAX)) if box else None)
 
 
-def jax_ridge_problem(data):
+def numpy_problem_vectorized(data, box=True):
+    """The same oracles for all B instances in one call (``vectorized=True``): x, y and v
+    arrive as (B, d) arrays, one row per instance, and every result is (B, d); values returns
+    B numbers for f and for g. One call per oracle instead of B."""
+    A, b, V, c = data["A"], data["b"], data["V"], data["c"]
+    rows = lambda idx: (A, b) if idx is None else (A[idx], b[idx])
+
+    def grad_y_g(X, Y, idx):
+        a, t = rows(idx)
+        return (a.T @ (a @ Y.T - t[:, None])).T / len(t) + np.exp(X) * Y
+
+    def grad_f(X, Y, idx):
+        return np.zeros_like(X), (V.T @ (V @ Y.T - c[:, None])).T / len(c)
+
+    def hvp_jvp(X, Y, W, idx):
+        a, _ = rows(idx)
+        return (a.T @ (a @ W.T)).T / len(a) + np.exp(X) * W, np.exp(X) * Y * W
+
+    def values(X, Y, lower, upper):
+        a, t = rows(lower)
+        g = 0.5 * np.mean((a @ Y.T - t[:, None]) ** 2, axis=0) + 0.5 * np.sum(np.exp(X) * Y ** 2, axis=1)
+        return 0.5 * np.mean((V @ Y.T - c[:, None]) ** 2, axis=0), g
+
+    return bilevel.CallbackProblem(
+        A.shape[1], A.shape[1], grad_y_g=grad_y_g, grad_f=grad_f, hvp_jvp=hvp_jvp, values=values,
+        lower_samples=len(b), upper_samples=len(c),
+        grad_x_g=lambda X, Y, idx: 0.5 * np.exp(X) * Y ** 2,
+        project_x=(lambda X: np.clip(X, X_MIN, X_MAX)) if box else None, vectorized=True)
+
+
+def jax_ridge_problem(data, vectorized=False):
     """g and f only, as JAX functions: grad_y g, grad f, H v and J v come from autodiff. Build
-    it inside ``with jax.enable_x64(True):`` for float64 oracles."""
+    it inside ``with jax.enable_x64(True):`` for float64 oracles. ``vectorized``: the oracles
+    are vmapped over the instances, one call for all of them."""
     import jax.numpy as jnp
     A, b, V, c = (jnp.asarray(data[k]) for k in ("A", "b", "V", "c"))
 
@@ -92,7 +123,7 @@ def jax_ridge_problem(data):
 
     d = A.shape[1]
     return bilevel.jax_problem(g, f, d, d, lower_samples=A.shape[0], upper_samples=V.shape[0],
-                               project_x=lambda x: np.clip(x, X_MIN, X_MAX))
+                               project_x=lambda x: np.clip(x, X_MIN, X_MAX), vectorized=vectorized)
 
 
 # The runs main() prints and the tests assert: AID-CG on full batches follows exact projected

@@ -90,7 +90,9 @@ class Result:
     ``iteration``: the iteration that state is at, and ``state``: what the algorithm carries
     between iterations then (warm-started v, momentum...; (instances, rows) arrays), so that
     ``solve(..., resume=result)`` continues the run exactly. ``warnings``: what is likely a
-    mistake but not an error (an instance whose x never moved), also issued as RuntimeWarning."""
+    mistake but not an error (an instance whose x never moved), also issued as RuntimeWarning.
+    ``lower_smoothness``: with ``auto_steps=True``, the L_g estimated per instance at the start
+    (the steps were 0.9 / L_g); empty otherwise."""
     x: np.ndarray
     y: np.ndarray
     iterations: int
@@ -104,6 +106,7 @@ class Result:
     iteration: int = 0
     state: list = dataclasses.field(default_factory=list)
     warnings: list = dataclasses.field(default_factory=list)
+    lower_smoothness: list = dataclasses.field(default_factory=list)
 
 
 # keyword options of solve(): name -> (type, what), as AlgorithmOptions / ScheduleOptions
@@ -121,7 +124,13 @@ _OPTIONS = {
     "cg_iterations": (int, "CG iterations per estimate"),
     "capture": (bool, "replay iterations as CUDA graphs"),
     "independent_batches": (bool, "each instance draws its own minibatches"),
+    "auto_steps": (bool, "steps from the problem: every lower-level and linear-system step "
+                         "(inner_step, neumann_eta, fixed_point_nu, ...) 0.9 / L_g, L_g of each "
+                         "instance estimated at (x0, y0) by power iteration on H v"),
 }
+# the steps auto_steps sets (giving one of them too is an error: which one would win is unclear)
+_AUTO_STEPS = ("inner_step", "neumann_eta", "fixed_point_nu", "truncated_neumann_eta",
+               "sl_bamm_s", "sl_bamm_eta")
 _PER_INSTANCE = {"inner_step", "outer_step", "neumann_eta"}
 
 # every other option of the C++ AlgorithmOptions, by its key ("loop.inner_decay" ->
@@ -228,6 +237,11 @@ def solve(problem: Problem, algorithm: str = "stocbio", *, x0=None, y0=None,
     algorithm's carried state) up to ``iterations``: the same iterates as one uninterrupted
     run."""
     o = _solve_options("solve()", algorithm, instances, options)
+    if options.get("auto_steps"):
+        given = [name for name in _AUTO_STEPS if name in options]
+        if given:
+            raise ValueError(f"solve(): auto_steps=True sets {', '.join(_AUTO_STEPS)} from the "
+                             f"problem; drop {', '.join(given)} or auto_steps")
     if resume is not None:
         if not isinstance(resume, Result):
             raise TypeError(f"solve(): resume must be a Result, got {type(resume).__name__}")
@@ -302,7 +316,7 @@ def _result(r: dict) -> Result:
                   history=r["history"], diverged_at=list(r["diverged_at"]),
                   interrupted=r["interrupted"], algorithm=r["algorithm"], backend=r["backend"],
                   device=r["device"], iteration=r["iteration"], state=list(r["state"]),
-                  warnings=notes)
+                  warnings=notes, lower_smoothness=list(r.get("lower_smoothness", [])))
 
 
 def _meta(data, algorithm, executor, ways, meta_batch, shots, query, hidden, inner_steps,

@@ -29,12 +29,14 @@ from ._bilevel import CallbackProblem
 
 def jax_problem(g: Callable, f: Callable, dim_x: int, dim_y: int, *, lower_samples: int = 0,
                 upper_samples: int = 0, project_x: Callable | None = None,
-                project_y: Callable | None = None) -> CallbackProblem:
+                project_y: Callable | None = None, vectorized: bool = False) -> CallbackProblem:
     """A problem from JAX functions g and f returning scalars: g(x, y) and f(x, y), or with
     ``lower_samples``/``upper_samples`` g(x, y, idx) and f(x, y, idx) (see the module
     docstring). ``project_x``/``project_y``: as CallbackProblem's (one instance's vector in,
-    the projected one out; NumPy, applied after every step). Raises ImportError when JAX is
-    not installed."""
+    the projected one out; NumPy, applied after every step). ``vectorized``: every oracle is
+    ``jax.vmap``-ed over the instances and called once for all of them (the projections then
+    get (B, dim) arrays too): B instances cost about one call instead of B. Raises ImportError
+    when JAX is not installed."""
     import jax
 
     sampled = lower_samples > 0 or upper_samples > 0
@@ -47,16 +49,43 @@ def jax_problem(g: Callable, f: Callable, dim_x: int, dim_y: int, *, lower_sampl
     grad_x_g = jax.jit(jax.grad(g2, argnums=0))
     grad_f = jax.jit(jax.grad(f2, argnums=(0, 1)))
 
-    @jax.jit
-    def hvp_jvp(x, y, v, idx):
+    def hvp_jvp_one(x, y, v, idx):
         _, vjp = jax.vjp(lambda y_, x_: grad_y(x_, y_, idx), y, x)
         return vjp(v)  # (H v, J v)
+
+    hvp_jvp = jax.jit(hvp_jvp_one)
 
     values = jax.jit(lambda x, y, lower, upper: (f2(x, y, upper), g2(x, y, lower)))
 
     def out(a):
         # float64 JAX arrays go through DLPack as they are; float32 ones are widened
         return a if a.dtype == np.float64 else np.asarray(a, dtype=np.float64)
+
+    if vectorized:
+        # one jit-compiled call for all instances: x, y, v are (B, dim), the indices shared
+        each = lambda fn, n: jax.jit(jax.vmap(fn, in_axes=(0,) * n + (None,)))
+        grad_y_g, grad_x_g, grad_f = each(grad_y, 2), each(jax.grad(g2, argnums=0), 2), \
+            each(jax.grad(f2, argnums=(0, 1)), 2)
+        hvp_jvp = jax.jit(jax.vmap(hvp_jvp_one, in_axes=(0, 0, 0, None)))
+        values = jax.jit(jax.vmap(lambda x, y, lower, upper: (f2(x, y, upper), g2(x, y, lower)),
+                                  in_axes=(0, 0, None, None)))
+        common = dict(project_x=project_x, project_y=project_y, vectorized=True)
+        if not sampled:
+            return CallbackProblem(
+                int(dim_x), int(dim_y),
+                grad_y_g=lambda x, y: out(grad_y_g(x, y, None)),
+                grad_f=lambda x, y: tuple(out(a) for a in grad_f(x, y, None)),
+                hvp_jvp=lambda x, y, v: tuple(out(a) for a in hvp_jvp(x, y, v, None)),
+                values=lambda x, y: tuple(out(a) for a in values(x, y, None, None)),
+                grad_x_g=lambda x, y: out(grad_x_g(x, y, None)), **common)
+        return CallbackProblem(
+            int(dim_x), int(dim_y),
+            grad_y_g=lambda x, y, idx: out(grad_y_g(x, y, idx)),
+            grad_f=lambda x, y, idx: tuple(out(a) for a in grad_f(x, y, idx)),
+            hvp_jvp=lambda x, y, v, idx: tuple(out(a) for a in hvp_jvp(x, y, v, idx)),
+            values=lambda x, y, lower, upper: tuple(out(a) for a in values(x, y, lower, upper)),
+            lower_samples=int(lower_samples), upper_samples=int(upper_samples),
+            grad_x_g=lambda x, y, idx: out(grad_x_g(x, y, idx)), **common)
 
     if not sampled:
         return CallbackProblem(

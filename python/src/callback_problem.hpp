@@ -21,14 +21,18 @@ namespace nb = nanobind;
 /// many samples), each callable also receives the batch's sample indices as a last argument (an
 /// int64 NumPy array, or None for a full pass): grad_y_g, grad_x_g and hvp_jvp the lower
 /// batch's, grad_f the upper batch's, values(x, y, lower, upper) both.
+/// Vectorised (vectorized = true): each callable is called once for all B instances, with
+/// (B, dim) arrays (row b: instance b) and returns (B, dim) arrays; values returns (f, g) as
+/// two arrays of B numbers; the indices are one int64 array shared by the instances, or a
+/// (B, size) array with independent batches.
 class CallbackProblem final : public Problem<double> {
  public:
   CallbackProblem(index_t dx, index_t dy, nb::callable grad_y_g, nb::callable grad_f,
                   nb::object hvp_jvp, nb::object values, index_t lower_samples,
                   index_t upper_samples, nb::object grad_x_g, nb::object project_x,
-                  nb::object project_y)
+                  nb::object project_y, bool vectorized)
       : exec_(make_executor(Backend::cpu)), dx_(dx), dy_(dy), lower_samples_(lower_samples),
-        upper_samples_(upper_samples), grad_y_g_(std::move(grad_y_g)),
+        upper_samples_(upper_samples), vectorized_(vectorized), grad_y_g_(std::move(grad_y_g)),
         grad_f_(std::move(grad_f)), hvp_jvp_(optional(std::move(hvp_jvp), "hvp_jvp")),
         values_(optional(std::move(values), "values")),
         grad_x_g_(optional(std::move(grad_x_g), "grad_x_g")),
@@ -55,9 +59,14 @@ class CallbackProblem final : public Problem<double> {
   index_t lower_samples() const override { return lower_samples_; }
   index_t upper_samples() const override { return upper_samples_; }
   bool capturable() const override { return false; }
+  bool vectorized() const { return vectorized_; }
 
   void grad_y_g(const Batch& batch, ConstMatrixView<double> x, ConstMatrixView<double> y,
                 MatrixView<double> out) override {
+    if (vectorized_)
+      return put_all(sampled() ? call(grad_y_g_, "grad_y_g", rows(x), rows(y), all_indices(batch, x.cols))
+                               : call(grad_y_g_, "grad_y_g", rows(x), rows(y)),
+                     dy_, "grad_y_g", out);
     for (index_t b = 0; b < x.cols; ++b)
       put(sampled() ? call(grad_y_g_, "grad_y_g", column(x, b), column(y, b), indices(batch, b))
                     : call(grad_y_g_, "grad_y_g", column(x, b), column(y, b)),
@@ -65,6 +74,13 @@ class CallbackProblem final : public Problem<double> {
   }
   void grad_f(const Batch& batch, ConstMatrixView<double> x, ConstMatrixView<double> y,
               MatrixView<double> fx, MatrixView<double> fy) override {
+    if (vectorized_) {
+      nb::object r = sampled() ? call(grad_f_, "grad_f", rows(x), rows(y), all_indices(batch, x.cols))
+                               : call(grad_f_, "grad_f", rows(x), rows(y));
+      const auto pair = returned_pair<nb::object>(r, "grad_f", "(fx, fy)");
+      if (!fx.empty()) put_all(pair.first, dx_, "grad_f (fx)", fx);
+      return put_all(pair.second, dy_, "grad_f (fy)", fy);
+    }
     for (index_t b = 0; b < x.cols; ++b) {
       nb::object r = sampled() ? call(grad_f_, "grad_f", column(x, b), column(y, b),
                                       indices(batch, b))
@@ -79,6 +95,10 @@ class CallbackProblem final : public Problem<double> {
     if (!grad_x_g_.is_valid())
       throw NotSupported("python callbacks: no grad_x_g callback (CallbackProblem(grad_x_g=...) "
                          "is needed by BOME, V-PBGD, F2SA, F2BA and LV-HBA)");
+    if (vectorized_)
+      return put_all(sampled() ? call(grad_x_g_, "grad_x_g", rows(x), rows(y), all_indices(batch, x.cols))
+                               : call(grad_x_g_, "grad_x_g", rows(x), rows(y)),
+                     dx_, "grad_x_g", out);
     for (index_t b = 0; b < x.cols; ++b)
       put(sampled() ? call(grad_x_g_, "grad_x_g", column(x, b), column(y, b), indices(batch, b))
                     : call(grad_x_g_, "grad_x_g", column(x, b), column(y, b)),
@@ -89,6 +109,15 @@ class CallbackProblem final : public Problem<double> {
     if (!hvp_jvp_.is_valid())
       throw NotSupported("python callbacks: no hvp_jvp callback, gradients only (the first-order "
                          "presets bome, v-pbgd, f2sa, f2ba, pzobo and fom run without it)");
+    if (vectorized_) {
+      nb::object r = sampled() ? call(hvp_jvp_, "hvp_jvp", rows(x), rows(y), rows(v),
+                                      all_indices(batch, x.cols))
+                               : call(hvp_jvp_, "hvp_jvp", rows(x), rows(y), rows(v));
+      const auto pair = returned_pair<nb::object>(r, "hvp_jvp", "(hv, jv)");
+      if (!hv.empty()) put_all(pair.first, dy_, "hvp_jvp (hv)", hv);
+      if (!jv.empty()) put_all(pair.second, dx_, "hvp_jvp (jv)", jv);
+      return;
+    }
     for (index_t b = 0; b < x.cols; ++b) {
       nb::object r = sampled() ? call(hvp_jvp_, "hvp_jvp", column(x, b), column(y, b),
                                       column(v, b), indices(batch, b))
@@ -104,6 +133,15 @@ class CallbackProblem final : public Problem<double> {
   void project_y(MatrixView<double> y) override { project(project_y_, "project_y", y); }
   void values(const Batch& lower, const Batch& upper, ConstMatrixView<double> x,
               ConstMatrixView<double> y, double* f_out, double* g_out) override {
+    if (vectorized_) {
+      nb::object r = sampled() ? call(values_, "values", rows(x), rows(y), all_indices(lower, x.cols),
+                                      all_indices(upper, x.cols))
+                               : call(values_, "values", rows(x), rows(y));
+      const auto pair = returned_pair<nb::object>(r, "values", "(f, g) of arrays of B numbers");
+      if (f_out) put_numbers(pair.first, x.cols, "values (f)", f_out);
+      if (g_out) put_numbers(pair.second, x.cols, "values (g)", g_out);
+      return;
+    }
     for (index_t b = 0; b < x.cols; ++b) {
       nb::object r = sampled() ? call(values_, "values", column(x, b), column(y, b),
                                       indices(lower, b), indices(upper, b))
@@ -117,6 +155,7 @@ class CallbackProblem final : public Problem<double> {
  private:
   void project(const nb::object& f, const char* what, MatrixView<double> m) {
     if (!f.is_valid()) return;
+    if (vectorized_) return put_all(call(f, what, rows(m)), m.rows, what, m);
     for (index_t b = 0; b < m.cols; ++b) put(call(f, what, column(m, b)), m.rows, what, m, b);
   }
   /// A callable, or an empty object for None; TypeError naming the argument for anything else.
@@ -139,6 +178,33 @@ class CallbackProblem final : public Problem<double> {
                       [](void* p) noexcept { delete static_cast<std::vector<std::int64_t>*>(p); });
     const size_t shape[1] = {owned->size()};
     return nb::cast(nb::ndarray<nb::numpy, std::int64_t>(owned->data(), 1, shape, owner));
+  }
+  /// Every instance's sample indices: one int64 array shared by all, a (B, size) array with
+  /// independent batches, None for a full pass.
+  nb::object all_indices(const Batch& batch, index_t instances) const {
+    if (batch.full()) return nb::none();
+    draw_batch_indices(*exec_, batch);
+    const index_t count = batch.independent() ? instances : 1;
+    auto* owned = new std::vector<std::int64_t>();
+    for (index_t b = 0; b < count; ++b) {
+      const sample_index_t* first = batch.indices + b * batch.stride;
+      owned->insert(owned->end(), first, first + batch.size);
+    }
+    nb::capsule owner(owned,
+                      [](void* p) noexcept { delete static_cast<std::vector<std::int64_t>*>(p); });
+    const size_t shape2[2] = {static_cast<size_t>(count), static_cast<size_t>(batch.size)};
+    const size_t shape1[1] = {static_cast<size_t>(batch.size)};
+    return batch.independent()
+               ? nb::cast(nb::ndarray<nb::numpy, std::int64_t>(owned->data(), 2, shape2, owner))
+               : nb::cast(nb::ndarray<nb::numpy, std::int64_t>(owned->data(), 1, shape1, owner));
+  }
+  /// The B instances of a (dim x B, column-major) matrix as a (B, dim) NumPy array.
+  static nb::object rows(ConstMatrixView<double> m) {
+    std::vector<double> values(static_cast<std::size_t>(m.rows * m.cols));
+    for (index_t b = 0; b < m.cols; ++b)
+      std::copy(m.data + b * m.ld, m.data + b * m.ld + m.rows, values.begin() + b * m.rows);
+    return nb::cast(to_numpy(std::move(values),
+                             {static_cast<size_t>(m.cols), static_cast<size_t>(m.rows)}));
   }
   static nb::object column(ConstMatrixView<double> m, index_t b) {
     return nb::cast(to_numpy(std::vector<double>(m.data + b * m.ld, m.data + b * m.ld + m.rows),
@@ -177,9 +243,38 @@ class CallbackProblem final : public Problem<double> {
     std::copy(v.data(), v.data() + n, out.data + b * out.ld);
   }
 
+  /// Copies a vectorised callback's (B, n) result into the B columns of out.
+  static void put_all(const nb::object& value, index_t n, const char* what, MatrixView<double> out) {
+    Matrix m;
+    if (!nb::try_cast(value, m))
+      throw InvalidArgument(std::string("CallbackProblem (vectorized): ") + what +
+                            " must return a 2-D float64 CPU array of shape (instances, " +
+                            std::to_string(n) + ") (NumPy, or DLPack)");
+    BILEVEL_EXPECTS(static_cast<index_t>(m.shape(0)) == out.cols &&
+                        static_cast<index_t>(m.shape(1)) == n,
+                    "CallbackProblem (vectorized): " << what << " returned shape (" << m.shape(0)
+                                                     << ", " << m.shape(1) << "), expected ("
+                                                     << out.cols << ", " << n << ")");
+    for (index_t b = 0; b < out.cols; ++b)
+      std::copy(m.data() + b * n, m.data() + (b + 1) * n, out.data + b * out.ld);
+  }
+  /// B numbers (values' f or g) from a vectorised callback.
+  static void put_numbers(const nb::object& value, index_t count, const char* what, double* out) {
+    Vector v;
+    if (!nb::try_cast(value, v))
+      throw InvalidArgument(std::string("CallbackProblem (vectorized): ") + what +
+                            " must be a 1-D float64 array of one number per instance");
+    BILEVEL_EXPECTS(static_cast<index_t>(v.shape(0)) == count,
+                    "CallbackProblem (vectorized): " << what << " has " << v.shape(0)
+                                                     << " numbers, expected " << count
+                                                     << " (one per instance)");
+    std::copy(v.data(), v.data() + count, out);
+  }
+
   std::shared_ptr<Executor> exec_;
   index_t dx_, dy_;
   index_t lower_samples_, upper_samples_;  // > 0: the callbacks receive batch indices
+  bool vectorized_ = false;  // one call for all instances, (B, dim) arrays
   // hvp_jvp_, grad_x_g_ and the projections may be empty (not given)
   nb::object grad_y_g_, grad_f_, hvp_jvp_, values_, grad_x_g_, project_x_, project_y_;
 

@@ -41,12 +41,30 @@ struct SolveOptions {
   std::vector<double> inner_step, outer_step, neumann_eta;
   std::int64_t seed = -1;
   bool capture = true, independent_batches = false;
+  /// Steps from the problem: set_steps_from_smoothness at (x0, y0) before the run.
+  bool auto_steps = false;
   /// Any other option of AlgorithmOptions by its key (set_algorithm_option), applied last.
   std::vector<std::pair<std::string, std::vector<double>>> settings;
   /// Continuing a run (solve(..., resume=result)): its iteration and carried state.
   index_t start_iteration = 0;
   std::vector<std::vector<double>> state;
 };
+
+/// A start point of nb_ instances of dimension d: `given` (a float64 CPU array of d nb_
+/// values), or `fallback`, or zeros; InvalidArgument naming `what` otherwise.
+std::vector<double> start_values(nb::object given, index_t d, index_t nb_, const char* what,
+                                 std::vector<double> fallback = {}) {
+  if (given.is_none())
+    return fallback.empty() ? std::vector<double>(static_cast<std::size_t>(d * nb_), 0.0)
+                            : fallback;
+  nb::ndarray<const double, nb::c_contig, nb::device::cpu> a;
+  if (!nb::try_cast(given, a))
+    throw InvalidArgument(std::string(what) + " must be a float64 CPU array (NumPy or DLPack)");
+  BILEVEL_EXPECTS(static_cast<index_t>(a.size()) == d * nb_,
+                  what << " must hold " << d << " x " << nb_ << " instance(s) values, has "
+                       << a.size());
+  return std::vector<double>(a.data(), a.data() + a.size());
+}
 
 /// Runs `solver` on `problem` from x0, y0 (None: zeros) for `nb_` instances: the history, the
 /// callback at every evaluation, Ctrl-C returning the state of the last evaluation.
@@ -57,16 +75,7 @@ nb::dict run_solver(Problem<double>& problem, Solver<double>& solver, const std:
   BILEVEL_EXPECTS(nb_ >= 1, "instances must be >= 1, got " << nb_);
   const auto start = [&](nb::object given, index_t d, const char* what,
                          std::vector<double> fallback) {
-    if (given.is_none())
-      return fallback.empty() ? std::vector<double>(static_cast<std::size_t>(d * nb_), 0.0)
-                              : fallback;
-    nb::ndarray<const double, nb::c_contig, nb::device::cpu> a;
-    if (!nb::try_cast(given, a))
-      throw InvalidArgument(std::string(what) + " must be a float64 CPU array (NumPy or DLPack)");
-    BILEVEL_EXPECTS(static_cast<index_t>(a.size()) == d * nb_,
-                    what << " must hold " << d << " x " << nb_ << " instance(s) values, has "
-                         << a.size());
-    return std::vector<double>(a.data(), a.data() + a.size());
+    return start_values(std::move(given), d, nb_, what, std::move(fallback));
   };
   const std::vector<double> xs = start(x0, dx, "x0", std::move(default_x0)),
                             ys = start(y0, dy, "y0", std::move(default_y0));
@@ -175,10 +184,21 @@ AlgorithmOptions algorithm_options(const SolveOptions& s) {
 
 nb::dict solve(Problem<double>& problem, const SolveOptions& s, nb::object x0, nb::object y0,
                nb::object callback) {
-  const AlgorithmOptions o = algorithm_options(s);
+  AlgorithmOptions o = algorithm_options(s);
+  std::vector<double> l_g;
+  if (s.auto_steps) {
+    // the lower-level and linear-system steps: 0.9 / L_g estimated at (x0, y0)
+    BILEVEL_EXPECTS(s.instances >= 1, "instances must be >= 1, got " << s.instances);
+    const index_t dx = problem.dim_x(), dy = problem.dim_y();
+    Array<double> xa(problem.executor(), dx, s.instances, start_values(x0, dx, s.instances, "x0")),
+        ya(problem.executor(), dy, s.instances, start_values(y0, dy, s.instances, "y0"));
+    l_g = set_steps_from_smoothness<double>(problem, o, xa.cview(), ya.cview(), o.loop.lower_batch);
+  }
   auto solver = make_solver(problem, o);
   solver->restore_state(s.state);
-  return run_solver(problem, *solver, s.algorithm, s.instances, x0, y0, callback);
+  nb::dict out = run_solver(problem, *solver, s.algorithm, s.instances, x0, y0, callback);
+  if (!l_g.empty()) out["lower_smoothness"] = l_g;
+  return out;
 }
 
 /// The meta-learning of `bilevel meta` (same tasks, initialisation and schedule for the same
@@ -550,13 +570,18 @@ NB_MODULE(_bilevel, m) {
       "many samples) each function takes the batch's sample indices as a last argument (int64\n"
       "array, None for a full pass): the lower batch for grad_y_g, grad_x_g and hvp_jvp, the\n"
       "upper for grad_f, values(x, y, lower, upper) both; solve(lower_batch=, upper_batch=)\n"
-      "draws them. Runs on the CPU, instances one after another.",
+      "draws them. Runs on the CPU, instances one after another - or, with vectorized=True,\n"
+      "all at once: each function then gets (B, dim) arrays (row b: instance b; the indices\n"
+      "one int64 array shared by the instances) and returns (B, dim) arrays, values two\n"
+      "arrays of B numbers (f, g): one call per oracle for every instance, e.g. with jax.vmap.",
       nb::type_slots(callback_problem_slots))
       .def(nb::init<index_t, index_t, nb::callable, nb::callable, nb::object, nb::object,
-                    index_t, index_t, nb::object, nb::object, nb::object>(),
+                    index_t, index_t, nb::object, nb::object, nb::object, bool>(),
            "dim_x"_a, "dim_y"_a, "grad_y_g"_a, "grad_f"_a, "hvp_jvp"_a = nb::none(),
            "values"_a = nb::none(), "lower_samples"_a = 0, "upper_samples"_a = 0,
-           "grad_x_g"_a = nb::none(), "project_x"_a = nb::none(), "project_y"_a = nb::none());
+           "grad_x_g"_a = nb::none(), "project_x"_a = nb::none(), "project_y"_a = nb::none(),
+           "vectorized"_a = false)
+      .def_prop_ro("vectorized", &CallbackProblem::vectorized);
 
   nb::class_<SolveOptions>(m, "SolveOptions")
       .def(nb::init<>())
@@ -573,6 +598,7 @@ NB_MODULE(_bilevel, m) {
       .def_rw("outer_step", &SolveOptions::outer_step)
       .def_rw("neumann_eta", &SolveOptions::neumann_eta)
       .def_rw("seed", &SolveOptions::seed)
+      .def_rw("auto_steps", &SolveOptions::auto_steps)
       .def_rw("capture", &SolveOptions::capture)
       .def_rw("independent_batches", &SolveOptions::independent_batches)
       .def_rw("start_iteration", &SolveOptions::start_iteration)

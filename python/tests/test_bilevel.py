@@ -755,3 +755,18 @@ def test_a_callback_returning_the_wrong_type_is_named():
                                 values=lambda x, y: "no")
     with pytest.raises(TypeError, match=r"values must return a pair \(f, g\) of numbers, got str"):
         bilevel.solve(q, "aid-cg", iterations=2, inner_step=0.5, outer_step=0.5)
+
+
+def test_auto_steps_take_every_lower_step_from_the_estimated_smoothness():
+    """g = |y - A x|^2 / 2 has H = I: L_g = 1, and auto_steps sets the steps to 0.9."""
+    q = Quadratic()
+    p = q.problem()
+    r = bilevel.solve(p, "stocbio", auto_steps=True, instances=2, iterations=100, outer_step=0.5)
+    assert r.lower_smoothness == pytest.approx([1.0, 1.0], rel=1e-9)
+    for row in r.x:
+        assert np.linalg.norm(row - q.answer()) < 1e-6
+    assert bilevel.solve(p, "stocbio", iterations=1).lower_smoothness == []
+    with pytest.raises(ValueError, match="auto_steps=True sets inner_step.*drop inner_step or auto_steps"):
+        bilevel.solve(p, "stocbio", auto_steps=True, inner_step=0.5)
+    with pytest.raises(bilevel.NotSupported, match="gradients only"):
+        bilevel.solve(q.gradient_only_problem(), "f2ba", auto_steps=True, iterations=1)

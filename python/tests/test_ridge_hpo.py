@@ -63,3 +63,44 @@ def test_the_projection_is_what_keeps_the_example_stable(data):
     with pytest.raises(bilevel.DivergenceError, match="y"):
         bilevel.solve(ridge.numpy_problem(data, box=False), "aid-cg",
                       **dict(ridge.AID_CG, iterations=1500, inner_steps=20))
+
+
+# The vectorised form: one call per oracle for all instances, the same iterates
+THREE = dict(ridge.AID_CG, iterations=40, outer_step=[5.0, 10.0, 20.0])
+SOBA_TWO = dict(ridge.SOBA, iterations=300, outer_step=[5.0, 2.0])
+
+
+def test_vectorized_numpy_callbacks_take_the_same_steps(data):
+    one, all_ = ridge.numpy_problem(data), ridge.numpy_problem_vectorized(data)
+    assert all_.vectorized and not one.vectorized
+    for algorithm, options, n in (("aid-cg", THREE, 3), ("soba", SOBA_TWO, 2)):
+        a = bilevel.solve(one, algorithm, instances=n, **options)
+        b = bilevel.solve(all_, algorithm, instances=n, **options)
+        np.testing.assert_allclose(b.x, a.x, rtol=1e-10, atol=1e-12, err_msg=algorithm)
+        assert len({tuple(np.round(row, 6)) for row in a.x}) == n  # the instances differ
+
+
+def test_vectorized_jax_problem_takes_the_same_steps(data):
+    jax = pytest.importorskip("jax", reason="JAX is not installed")
+    with jax.enable_x64(True):
+        a = bilevel.solve(ridge.jax_ridge_problem(data), "soba", instances=2, **SOBA_TWO)
+        b = bilevel.solve(ridge.jax_ridge_problem(data, vectorized=True), "soba", instances=2,
+                          **SOBA_TWO)
+    np.testing.assert_allclose(b.x, a.x, rtol=1e-10, atol=1e-12)
+
+
+def test_a_vectorized_callback_with_the_wrong_shape_is_named(data):
+    d = data["A"].shape[1]
+    p = bilevel.CallbackProblem(
+        d, d, grad_y_g=lambda X, Y: Y[0], grad_f=lambda X, Y: (np.zeros_like(X), Y),
+        hvp_jvp=lambda X, Y, W: (W, W), values=lambda X, Y: (np.zeros(len(X)), np.zeros(len(X))),
+        vectorized=True)
+    with pytest.raises(ValueError, match=r"grad_y_g must return a 2-D float64 CPU array of "
+                                         r"shape \(instances, 12\)"):
+        bilevel.solve(p, "stocbio", instances=2, iterations=2)
+    p = bilevel.CallbackProblem(
+        d, d, grad_y_g=lambda X, Y: Y, grad_f=lambda X, Y: (np.zeros_like(X), Y),
+        hvp_jvp=lambda X, Y, W: (W, W), values=lambda X, Y: (0.0, 0.0), vectorized=True)
+    with pytest.raises(ValueError, match=r"values \(f\) must be a 1-D float64 array of one "
+                                         r"number per instance"):
+        bilevel.solve(p, "stocbio", instances=2, iterations=2)

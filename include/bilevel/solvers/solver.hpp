@@ -208,6 +208,21 @@ struct AlgorithmOptions {
 /// them by 0.9 / L_g estimated on the problem. Throws InvalidArgument for an unknown name.
 AlgorithmOptions default_options(const std::string& name);
 
+/// Step sizes from the problem, for a problem of your own (what `bilevel hyperclean` and
+/// `bilevel hpo` do for theirs): L_g of each instance estimated at (x0, y0) by power iteration
+/// on H v (estimate_lower_smoothness, `iterations` steps on a lower batch of `batch` samples, 0:
+/// full), then every lower-level and linear-system step of `options` - loop.inner_step,
+/// neumann.eta, fixed_point.nu, truncated_neumann.eta, sl_bamm.s and sl_bamm.eta - set to
+/// fraction / L_g per instance. Returns the estimates. They hold at (x0, y0): on a problem whose
+/// curvature grows as x moves (a learned L2 weight), bound x (project_x) or leave a margin.
+/// InvalidArgument for a fraction outside (0, 2) or an estimate that is not positive and finite
+/// (a problem without H v throws NotSupported).
+template <typename T>
+std::vector<double> set_steps_from_smoothness(Problem<T>& problem, AlgorithmOptions& options,
+                                              ConstMatrixView<T> x0, ConstMatrixView<T> y0,
+                                              index_t batch = 0, double fraction = 0.9,
+                                              index_t iterations = 50);
+
 /// The x update the preset `name` runs with its defaults (set when the solver is made: e.g.
 /// normalized momentum for bo-rep, a moving average for ma-soba).
 UpperUpdate preset_upper_update(const std::string& name);
