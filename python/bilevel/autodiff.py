@@ -69,39 +69,22 @@ def jax_problem(g: Callable, f: Callable, dim_x: int, dim_y: int, *, lower_sampl
         hvp_jvp = jax.jit(jax.vmap(hvp_jvp_one, in_axes=(0, 0, 0, None)))
         values = jax.jit(jax.vmap(lambda x, y, lower, upper: (f2(x, y, upper), g2(x, y, lower)),
                                   in_axes=(0, 0, None, None)))
-        common = dict(project_x=project_x, project_y=project_y, vectorized=True)
-        if not sampled:
-            return CallbackProblem(
-                int(dim_x), int(dim_y),
-                grad_y_g=lambda x, y: out(grad_y_g(x, y, None)),
-                grad_f=lambda x, y: tuple(out(a) for a in grad_f(x, y, None)),
-                hvp_jvp=lambda x, y, v: tuple(out(a) for a in hvp_jvp(x, y, v, None)),
-                values=lambda x, y: tuple(out(a) for a in values(x, y, None, None)),
-                grad_x_g=lambda x, y: out(grad_x_g(x, y, None)), **common)
-        return CallbackProblem(
-            int(dim_x), int(dim_y),
-            grad_y_g=lambda x, y, idx: out(grad_y_g(x, y, idx)),
-            grad_f=lambda x, y, idx: tuple(out(a) for a in grad_f(x, y, idx)),
-            hvp_jvp=lambda x, y, v, idx: tuple(out(a) for a in hvp_jvp(x, y, v, idx)),
-            values=lambda x, y, lower, upper: tuple(out(a) for a in values(x, y, lower, upper)),
-            lower_samples=int(lower_samples), upper_samples=int(upper_samples),
-            grad_x_g=lambda x, y, idx: out(grad_x_g(x, y, idx)), **common)
-
+    # values returns one number each for f and g, or (vectorized) an array of B numbers each
+    number = out if vectorized else float
+    common = dict(project_x=project_x, project_y=project_y, vectorized=vectorized)
     if not sampled:
         return CallbackProblem(
             int(dim_x), int(dim_y),
             grad_y_g=lambda x, y: out(grad_y_g(x, y, None)),
             grad_f=lambda x, y: tuple(out(a) for a in grad_f(x, y, None)),
             hvp_jvp=lambda x, y, v: tuple(out(a) for a in hvp_jvp(x, y, v, None)),
-            values=lambda x, y: tuple(float(a) for a in values(x, y, None, None)),
-            grad_x_g=lambda x, y: out(grad_x_g(x, y, None)),
-            project_x=project_x, project_y=project_y)
+            values=lambda x, y: tuple(number(a) for a in values(x, y, None, None)),
+            grad_x_g=lambda x, y: out(grad_x_g(x, y, None)), **common)
     return CallbackProblem(
         int(dim_x), int(dim_y),
         grad_y_g=lambda x, y, idx: out(grad_y_g(x, y, idx)),
         grad_f=lambda x, y, idx: tuple(out(a) for a in grad_f(x, y, idx)),
         hvp_jvp=lambda x, y, v, idx: tuple(out(a) for a in hvp_jvp(x, y, v, idx)),
-        values=lambda x, y, lower, upper: tuple(float(a) for a in values(x, y, lower, upper)),
+        values=lambda x, y, lower, upper: tuple(number(a) for a in values(x, y, lower, upper)),
         lower_samples=int(lower_samples), upper_samples=int(upper_samples),
-        grad_x_g=lambda x, y, idx: out(grad_x_g(x, y, idx)),
-        project_x=project_x, project_y=project_y)
+        grad_x_g=lambda x, y, idx: out(grad_x_g(x, y, idx)), **common)
