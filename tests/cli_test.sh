@@ -542,6 +542,8 @@ assert root.tag.endswith('svg') and root.get('width').startswith('800'), root.at
   "$bin" plot "$work/large.jsonl" -o "$work/q.png" --script "$work/q.gp" >"$work/out" 2>&1
   it=$(tail -n 1 "$work/large.jsonl" | grep -o '"time_to_quality_iteration":[0-9]*' | cut -d: -f2)
   check "plot marks the time to quality" $(grep -q "^set arrow from $it, graph 0 to $it, graph 1 nohead dashtype 2" "$work/q.gp" && grep -q "(dashed: time to quality)" "$work/q.gp"; echo $?) "iteration $it: $(grep arrow "$work/q.gp")"
+  # the legend goes below the plots, outside the axes, so it never covers a curve
+  check "plot puts the legend outside the curves" $(grep -q '^set key outside below' "$work/q.gp" && ! grep -q '^set key inside' "$work/q.gp"; echo $?) "$(grep 'set key' "$work/q.gp")"
   printf '{"iteration": 1, "seconds": 0.1, "f1": [0.5]}\n{"summary": true, "time_to_quality_iteration": -1, "time_to_quality_seconds": "1e9"}\n' >"$work/noq.jsonl"
   "$bin" plot "$work/noq.jsonl" -o "$work/noq.png" --script "$work/noq.gp" >"$work/out" 2>&1
   check "plot draws no time to quality that is not a number >= 0" $(! grep -q "arrow from" "$work/noq.gp"; echo $?) "$(grep arrow "$work/noq.gp")"

@@ -23,8 +23,7 @@ namespace nb = nanobind;
 /// batch's, grad_f the upper batch's, values(x, y, lower, upper) both.
 /// Vectorised (vectorized = true): each callable is called once for all B instances, with
 /// (B, dim) arrays (row b: instance b) and returns (B, dim) arrays; values returns (f, g) as
-/// two arrays of B numbers; the indices are one int64 array shared by the instances, or a
-/// (B, size) array with independent batches.
+/// two arrays of B numbers; the indices are one int64 array shared by the instances.
 class CallbackProblem final : public Problem<double> {
  public:
   CallbackProblem(index_t dx, index_t dy, nb::callable grad_y_g, nb::callable grad_f,
@@ -179,8 +178,8 @@ class CallbackProblem final : public Problem<double> {
     const size_t shape[1] = {owned->size()};
     return nb::cast(nb::ndarray<nb::numpy, std::int64_t>(owned->data(), 1, shape, owner));
   }
-  /// Every instance's sample indices: one int64 array shared by all, a (B, size) array with
-  /// independent batches, None for a full pass.
+  /// Every instance's sample indices: one int64 array shared by all (a (B, size) array if the
+  /// batches were independent: this problem does not ask for them), None for a full pass.
   nb::object all_indices(const Batch& batch, index_t instances) const {
     if (batch.full()) return nb::none();
     draw_batch_indices(*exec_, batch);
