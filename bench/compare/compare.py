@@ -21,8 +21,8 @@ those of the machine: a real AVX2 machine (AMD Zen 3: 512 KB L2) is still worth 
 """
 import argparse
 import json
-import statistics
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path

@@ -45,30 +45,28 @@ def jax_problem(g: Callable, f: Callable, dim_x: int, dim_y: int, *, lower_sampl
     else:
         g2, f2 = g, f
     grad_y = jax.grad(g2, argnums=1)
-    grad_y_g = jax.jit(grad_y)
-    grad_x_g = jax.jit(jax.grad(g2, argnums=0))
-    grad_f = jax.jit(jax.grad(f2, argnums=(0, 1)))
 
     def hvp_jvp_one(x, y, v, idx):
         _, vjp = jax.vjp(lambda y_, x_: grad_y(x_, y_, idx), y, x)
         return vjp(v)  # (H v, J v)
 
-    hvp_jvp = jax.jit(hvp_jvp_one)
+    def compiled(fn, points, index_args=1):
+        # jit-compiled, for one instance's vectors, or (vectorized) vmapped over the rows of the
+        # `points` (B, dim) arguments with the sample indices shared: one call for all instances
+        if vectorized:
+            fn = jax.vmap(fn, in_axes=(0,) * points + (None,) * index_args)
+        return jax.jit(fn)
 
-    values = jax.jit(lambda x, y, lower, upper: (f2(x, y, upper), g2(x, y, lower)))
+    grad_y_g = compiled(grad_y, 2)
+    grad_x_g = compiled(jax.grad(g2, argnums=0), 2)
+    grad_f = compiled(jax.grad(f2, argnums=(0, 1)), 2)
+    hvp_jvp = compiled(hvp_jvp_one, 3)
+    values = compiled(lambda x, y, lower, upper: (f2(x, y, upper), g2(x, y, lower)), 2, 2)
 
     def out(a):
         # float64 JAX arrays go through DLPack as they are; float32 ones are widened
         return a if a.dtype == np.float64 else np.asarray(a, dtype=np.float64)
 
-    if vectorized:
-        # one jit-compiled call for all instances: x, y, v are (B, dim), the indices shared
-        each = lambda fn, n: jax.jit(jax.vmap(fn, in_axes=(0,) * n + (None,)))
-        grad_y_g, grad_x_g, grad_f = each(grad_y, 2), each(jax.grad(g2, argnums=0), 2), \
-            each(jax.grad(f2, argnums=(0, 1)), 2)
-        hvp_jvp = jax.jit(jax.vmap(hvp_jvp_one, in_axes=(0, 0, 0, None)))
-        values = jax.jit(jax.vmap(lambda x, y, lower, upper: (f2(x, y, upper), g2(x, y, lower)),
-                                  in_axes=(0, 0, None, None)))
     # values returns one number each for f and g, or (vectorized) an array of B numbers each
     number = out if vectorized else float
     common = dict(project_x=project_x, project_y=project_y, vectorized=vectorized)
