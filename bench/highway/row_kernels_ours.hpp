@@ -1,6 +1,6 @@
 // The library's row-form passes (kernels/cpu/linear_model_passes.hpp) driven over a RowBatch
-// the way the library drives them at B = 1: blocks of kRowBlock rows x kDotColumns columns for
-// the logits (the next block's rows prefetched), ranges of kInPlaceSamples samples x row tiles x
+// the way the library drives them at B = 1: blocks of kRowBlock rows x at most kDotColumns columns
+// for the logits (the next block's rows prefetched), ranges of kInPlaceSamples samples x row tiles x
 // column blocks for the back-product. Included by row_kernels_ours_{avx2,avx512}.cpp after
 // linear_model_passes.hpp (and the per-concern headers it includes), inside that file's
 // instruction-set namespace.
@@ -9,6 +9,7 @@
 #include "row_kernels.hpp"
 
 #include <algorithm>
+#include <vector>
 
 namespace bilevel::kernels::cpu::BILEVEL_CPU_ISA {
 
@@ -27,26 +28,17 @@ inline void bench_logits(const bench::highway::RowBatch& rb, float* z) {
   const index_t n = rb.rows, count = rb.count;
   const int C = rb.columns;
   const auto row = [&](index_t i) { return rb.data + rb.indices[std::min(i, count - 1)] * n; };
+  std::vector<float> logits(static_cast<std::size_t>(kRowBlock * C));
   for (index_t i0 = 0; i0 < count; i0 += kRowBlock) {
     const index_t m = std::min(kRowBlock, count - i0);
     const float *a[kRowBlock], *next[kRowBlock];
     for (index_t r = 0; r < kRowBlock; ++r) a[r] = row(i0 + std::min(r, m - 1));
     const bool ahead = i0 + kRowBlock < count;
     for (index_t r = 0; r < kRowBlock; ++r) next[r] = row(i0 + kRowBlock + r);
-    int col = 0;
-    for (; col + kDotColumns <= C; col += kDotColumns) {
-      const float* wc[kDotColumns];
-      for (int c = 0; c < kDotColumns; ++c) wc[c] = rb.w + (col + c) * n;
-      float sums[kRowBlock * kDotColumns];
-      dot_block_columns(a, wc, n, sums, col == 0 && ahead ? next : nullptr);
-      for (index_t r = 0; r < m; ++r)
-        for (int c = 0; c < kDotColumns; ++c) z[(col + c) * count + i0 + r] = sums[r * kDotColumns + c];
-    }
-    for (; col < C; ++col) {
-      float s[kRowBlock];
-      dot_block(a, rb.w + col * n, n, s);
-      for (index_t r = 0; r < m; ++r) z[col * count + i0 + r] = s[r];
-    }
+    row_block_logits(a, n, C, [&](index_t col) { return rb.w + col * n; },
+                     ahead ? next : nullptr, logits.data());
+    for (index_t r = 0; r < m; ++r)
+      for (int c = 0; c < C; ++c) z[c * count + i0 + r] = logits[c * kRowBlock + r];
   }
 }
 

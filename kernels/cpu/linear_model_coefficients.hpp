@@ -3,6 +3,10 @@
 // a few columns) and the loss's coefficients rg, rh and cross from them.
 #pragma once
 
+
+
+
+
 #include "linear_model_vectors.hpp"
 #include "vector_exp.hpp"
 
@@ -130,62 +134,77 @@ void softmax_ce_tile(T* z, const T* u, int C, const T* weight, const int* label,
 /// Samples of one block of the row form of pass 1 (few columns: no packing).
 constexpr index_t kRowBlock = 4;
 
-/// s[r] = a_r . w over `n` features for the kRowBlock rows a_r.
-template <typename T, typename D>
-__attribute__((noinline)) void dot_block(const D* const* a, const T* w, index_t n, T* s) {
-  using common::data_value;
-  T s0 = T(0), s1 = T(0), s2 = T(0), s3 = T(0);
-  const D *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
-#pragma omp simd reduction(+ : s0, s1, s2, s3)
-  for (index_t j = 0; j < n; ++j) {
-    const T wj = w[j];
-    s0 += data_value<T>(a0[j]) * wj;
-    s1 += data_value<T>(a1[j]) * wj;
-    s2 += data_value<T>(a2[j]) * wj;
-    s3 += data_value<T>(a3[j]) * wj;
-  }
-  s[0] = s0, s[1] = s1, s[2] = s2, s[3] = s3;
-}
-
-/// Columns of the row form's register block: kRowBlock x kDotColumns vector accumulators, the
-/// columns' vectors and a row must fit the register file (32 registers: 4 x 4 + 4 + 1; 16:
+/// Most columns of the row form's register block: kRowBlock x kDotColumns vector accumulators,
+/// the columns' vectors and a row must fit the register file (32 registers: 4 x 5 + 5 + 1; 16:
 /// 4 x 3 + 3 + 1 - a 4 x 4 block there spilled on every feature, and 4 x 2 was bound by its
 /// loads: AVX2 stocBiO at B = 1, 13.2 -> 11.1 ms from 2 to 3 columns).
-constexpr int kDotColumns = kVectorRegisters >= 32 ? 4 : 3;
+constexpr int kDotColumns = kVectorRegisters >= 32 ? 5 : 3;
 
-/// s[r * kDotColumns + c] = a_r . w_c over `n` features for the kRowBlock rows a_r and
-/// kDotColumns columns w_c: kRowBlock x kDotColumns sums from kRowBlock + kDotColumns loads per
-/// vector of features (register blocking; the dot_block form needs 5 loads for 4 sums). Each
-/// sum adds its vector's lanes by halves (halving_sum), then the features past the last whole
-/// vector in order. Not inlined: inlined into pass 1's loop nest, GCC 12 stopped vectorizing such loops.
-/// `next` (or nullptr): the rows of the block that follows, prefetched a cache line per row per
-/// vector of features: minibatch rows are scattered over the data set, and the first block of
-/// columns waited on each new row (a fifth of a B = 1 SOBA iteration).
-template <typename T, typename D>
+/// s[r * NC + c] = a_r . w_c over `n` features for the kRowBlock rows a_r and NC <= kDotColumns
+/// columns w_c: kRowBlock x NC sums from kRowBlock + NC loads per vector of features (register
+/// blocking; a one-column form needs 5 loads for 4 sums). Each sum adds its vector's lanes by
+/// halves (halving_sum), then the features past the last whole vector in order: a sum's bits do
+/// not depend on NC. Not inlined: inlined into pass 1's loop nest, GCC 12 stopped vectorizing
+/// such loops.
+/// `next` (or nullptr): the rows of the block that follows, prefetched a cache line per row at
+/// every `period`-th vector of features from `phase` on: minibatch rows are scattered over the
+/// data set, and the first block of columns waited on each new row (a fifth of a B = 1 SOBA
+/// iteration). The column blocks of a tile take turns (phase = block, period = blocks), so
+/// each line is asked for once and the requests are spread over the whole tile: all of them in
+/// the first block asked for 4 rows (12 KB) in a few hundred cycles, more than one core's
+/// outstanding misses cover.
+template <int NC, typename T, typename D>
 __attribute__((noinline)) void dot_block_columns(const D* const* a, const T* const* w, index_t n,
-                                                 T* s, const D* const* next) {
+                                                 T* s, const D* const* next, index_t phase,
+                                                 index_t period) {
   using V = typename Simd<T>::type;
   constexpr int L = Simd<T>::lanes;
-  V acc[kRowBlock][kDotColumns];
+  V acc[kRowBlock][NC];
   for (int r = 0; r < kRowBlock; ++r)
-    for (int c = 0; c < kDotColumns; ++c) acc[r][c] = V{};
-  index_t j = 0;
+    for (int c = 0; c < NC; ++c) acc[r][c] = V{};
+  index_t j = 0, turn = phase;
   for (; j + L <= n; j += L) {
-    if (next != nullptr)
-      for (int r = 0; r < kRowBlock; ++r) __builtin_prefetch(next[r] + j);
-    V wv[kDotColumns];
-    for (int c = 0; c < kDotColumns; ++c) wv[c] = load_vec(w[c] + j);
+    if (next != nullptr) {
+      if (turn == 0)
+        for (int r = 0; r < kRowBlock; ++r) __builtin_prefetch(next[r] + j);
+      turn = turn == 0 ? period - 1 : turn - 1;
+    }
+    V wv[NC];
+    for (int c = 0; c < NC; ++c) wv[c] = load_vec(w[c] + j);
     for (int r = 0; r < kRowBlock; ++r) {
       const V x = load_rows<T>(a[r] + j);
-      for (int c = 0; c < kDotColumns; ++c) acc[r][c] += x * wv[c];
+      for (int c = 0; c < NC; ++c) acc[r][c] += x * wv[c];
     }
   }
   for (int r = 0; r < kRowBlock; ++r)
-    for (int c = 0; c < kDotColumns; ++c) {
+    for (int c = 0; c < NC; ++c) {
       T t = halving_sum<T>(acc[r][c]);
       for (index_t jj = j; jj < n; ++jj) t += common::data_value<T>(a[r][jj]) * w[c][jj];
-      s[r * kDotColumns + c] = t;
+      s[r * NC + c] = t;
     }
+}
+
+/// logits[col kRowBlock + r] = a_r . column(col) for the kRowBlock rows a_r and the `total`
+/// columns column(0 .. total), in blocks of nearly equal width (at most kDotColumns: 10 columns
+/// are 5 + 5 or 3 + 3 + 2 + 2, never a one-column leftover at 5 loads per 4 sums); `next` (or
+/// nullptr): the rows of the block that follows, asked for across all the blocks.
+template <typename T, typename D, typename Column>
+void row_block_logits(const D* const* a, index_t n, index_t total, const Column& column,
+                      const D* const* next, T* logits) {
+  const index_t blocks = (total + kDotColumns - 1) / kDotColumns;
+  for (index_t blk = 0, col = 0; blk < blocks; ++blk) {
+    const index_t nc = total / blocks + (blk < total % blocks ? 1 : 0);
+    with_columns<kDotColumns>(static_cast<int>(nc), [&](auto width) {
+      constexpr int NC = decltype(width)::value;
+      const T* wc[NC];
+      for (int c = 0; c < NC; ++c) wc[c] = column(col + c);
+      T sums[kRowBlock * NC];
+      dot_block_columns<NC>(a, wc, n, sums, next, blk, blocks);
+      for (int r = 0; r < kRowBlock; ++r)
+        for (int c = 0; c < NC; ++c) logits[(col + c) * kRowBlock + r] = sums[r * NC + c];
+    });
+    col += nc;
+  }
 }
 
 /// Pass 1: logits of W (and V) of every sample from its row, then the loss's coefficients rg,
@@ -245,9 +264,8 @@ void coefficient_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>&
   const index_t tile = packing ? TS : kRowBlock;  // samples per tile
   const index_t tiles = (most + tile - 1) / tile;
   const index_t wanted = 2 * static_cast<index_t>(omp_get_max_threads());
-  // The row form takes every column in one chunk: which of its columns dot_block_columns or dot_block
-  // computes, and so their last bits, must not depend on the thread count. (A sharded call may
-  // own no sample of the batch: no tiles.)
+  // The row form takes every column in one chunk: its column blocks share the prefetch of the
+  // next tile's rows. (A sharded call may own no sample of the batch: no tiles.)
   const index_t work = std::max<index_t>(sh.groups * tiles, 1);
   const index_t chunks =
       packing ? std::clamp<index_t>((wanted + work - 1) / work, 1, sh.width) : 1;
@@ -327,17 +345,7 @@ void coefficient_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>&
                   data_sample(b, g, position(g, std::min(i0 + tile + r, here - 1)));
               next[r] = data + (kr < 0 ? 0 : kr) * b.rows;
             }
-            index_t col = 0;
-            for (; col + kDotColumns <= total; col += kDotColumns) {
-              const T* wc[kDotColumns];
-              for (int c = 0; c < kDotColumns; ++c) wc[c] = column(col + c);
-              T sums[kRowBlock * kDotColumns];
-              dot_block_columns(a, wc, b.rows, sums, col == 0 && ahead ? next : nullptr);
-              for (int r = 0; r < kRowBlock; ++r)
-                for (int c = 0; c < kDotColumns; ++c)
-                  logits[(col + c) * kRowBlock + r] = sums[r * kDotColumns + c];
-            }
-            for (; col < total; ++col) dot_block(a, column(col), b.rows, &logits[col * kRowBlock]);
+            row_block_logits(a, b.rows, total, column, ahead ? next : nullptr, logits.data());
           }
           // the weight logits x[k, inst] of the chunk's (instance, sample) pairs, read in one
           // tight loop first: they are scattered over the data set, and the loop below would
