@@ -3,10 +3,6 @@
 // a few columns) and the loss's coefficients rg, rh and cross from them.
 #pragma once
 
-
-
-
-
 #include "linear_model_vectors.hpp"
 #include "vector_exp.hpp"
 
@@ -149,10 +145,10 @@ constexpr int kDotColumns = kVectorRegisters >= 32 ? 5 : 3;
 /// `next` (or nullptr): the rows of the block that follows, prefetched a cache line per row at
 /// every `period`-th vector of features from `phase` on: minibatch rows are scattered over the
 /// data set, and the first block of columns waited on each new row (a fifth of a B = 1 SOBA
-/// iteration). The column blocks of a tile take turns (phase = block, period = blocks), so
-/// each line is asked for once and the requests are spread over the whole tile: all of them in
-/// the first block asked for 4 rows (12 KB) in a few hundred cycles, more than one core's
-/// outstanding misses cover.
+/// iteration). The column blocks of a tile take turns (phase = block, period = blocks): each
+/// line is asked for once, and the requests are spread over the whole tile instead of 4 rows
+/// (12 KB) in the first block's few hundred cycles (measured together with the blocks of equal
+/// width: 3-5% on B = 1 iterations on the AMD VM; docs/design.md).
 template <int NC, typename T, typename D>
 __attribute__((noinline)) void dot_block_columns(const D* const* a, const T* const* w, index_t n,
                                                  T* s, const D* const* next, index_t phase,
@@ -337,7 +333,7 @@ void coefficient_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>&
               a[r] = data + (kr < 0 ? 0 : kr) * b.rows;
             }
             // the rows of this thread's next block (the schedule is static: tile t + 1), read
-            // ahead during the first block of columns
+            // ahead across the blocks of columns
             const D* next[kRowBlock];
             const bool ahead = chunks == 1 && t + 1 < tiles && i0 + tile < here;
             for (index_t r = 0; ahead && r < kRowBlock; ++r) {
