@@ -22,6 +22,17 @@ struct RowBatch {
 
 enum class Isa { avx2, avx512 };
 
+/// The coefficients of samples i0 <= i < i1 packed sample-major per block of `block` columns, as
+/// the library's pass 2 reads them: panels[(cb range + i - i0) block + c] = r[(cb block + c)
+/// count + i] (both sides of the comparison read this panel).
+inline void pack_range(const RowBatch& b, index_t i0, index_t i1, int block, index_t range,
+                       float* panels) {
+  for (int c0 = 0; c0 < b.columns; c0 += block)
+    for (index_t i = i0; i < i1; ++i)
+      for (int c = 0; c < block && c0 + c < b.columns; ++c)
+        panels[((c0 / block) * range + i - i0) * block + c] = b.r[(c0 + c) * b.count + i];
+}
+
 /// Pass 1, the logits: z[c count + i] = a_i . w_c.
 void logits_ours(Isa isa, const RowBatch& b, float* z);
 void logits_highway(Isa isa, const RowBatch& b, float* z);

@@ -13,6 +13,7 @@
 #include "bench/highway/row_kernels.hpp"
 
 #include <algorithm>
+#include <vector>
 
 HWY_BEFORE_NAMESPACE();
 namespace bilevel::bench::highway::HWY_NAMESPACE {
@@ -81,10 +82,11 @@ void Logits(const RowBatch& b, float* z) {
   }
 }
 
-/// out[j0 .. j0 + 2L, c0 .. c0 + NC] (+)= sum over i0 <= i < i1 of r[c count + i] a_i[j].
+/// out[j0 .. j0 + 2L, c0 .. c0 + NC] (+)= sum over i0 <= i < i1 of r[c count + i] a_i[j], r read
+/// from the range's panel of this column block (pack_range: panel[(i - i0) kBlockColumns + c]).
 template <int NC>
-void back_product_block(const RowBatch& b, index_t i0, index_t i1, index_t j0, index_t c0,
-                        bool accumulate, float* out) {
+void back_product_block(const RowBatch& b, const float* panel, index_t i0, index_t i1,
+                        index_t j0, index_t c0, bool accumulate, float* out) {
   const hn::ScalableTag<float> d;
   using V = hn::Vec<decltype(d)>;
   const index_t L = static_cast<index_t>(hn::Lanes(d));
@@ -92,7 +94,6 @@ void back_product_block(const RowBatch& b, index_t i0, index_t i1, index_t j0, i
   for (int c = 0; c < NC; ++c)
     for (index_t h = 0; h < 2; ++h)
       acc[c][h] = accumulate ? hn::LoadU(d, out + (c0 + c) * b.rows + j0 + h * L) : hn::Zero(d);
-  const float* r = b.r + c0 * b.count;
   for (index_t i = i0; i < i1; ++i) {
     if (i + kPrefetchSamples < i1) {
       const float* p = b.data + b.indices[i + kPrefetchSamples] * b.rows + j0;
@@ -102,7 +103,7 @@ void back_product_block(const RowBatch& b, index_t i0, index_t i1, index_t j0, i
     const float* a = b.data + b.indices[i] * b.rows + j0;
     const V x0 = hn::LoadU(d, a), x1 = hn::LoadU(d, a + L);
     for (int c = 0; c < NC; ++c) {
-      const V rc = hn::Set(d, r[c * b.count + i]);
+      const V rc = hn::Set(d, panel[(i - i0) * kBlockColumns + c]);
       acc[c][0] = hn::MulAdd(rc, x0, acc[c][0]);
       acc[c][1] = hn::MulAdd(rc, x1, acc[c][1]);
     }
@@ -114,24 +115,29 @@ void back_product_block(const RowBatch& b, index_t i0, index_t i1, index_t j0, i
 }
 
 template <int N = kBlockColumns>
-void back_product_columns(int nc, const RowBatch& b, index_t i0, index_t i1, index_t j0,
-                          index_t c0, bool accumulate, float* out) {
+void back_product_columns(int nc, const RowBatch& b, const float* panel, index_t i0, index_t i1,
+                          index_t j0, index_t c0, bool accumulate, float* out) {
   if constexpr (N > 1)
-    if (nc < N) return back_product_columns<N - 1>(nc, b, i0, i1, j0, c0, accumulate, out);
-  back_product_block<N>(b, i0, i1, j0, c0, accumulate, out);
+    if (nc < N)
+      return back_product_columns<N - 1>(nc, b, panel, i0, i1, j0, c0, accumulate, out);
+  back_product_block<N>(b, panel, i0, i1, j0, c0, accumulate, out);
 }
 
 void BackProduct(const RowBatch& b, float* out) {
   const hn::ScalableTag<float> d;
   const index_t RT = 2 * static_cast<index_t>(hn::Lanes(d));
+  const int col_blocks = (b.columns + kBlockColumns - 1) / kBlockColumns;
+  std::vector<float> panels(static_cast<std::size_t>(col_blocks * kInPlaceSamples * kBlockColumns));
   for (index_t i0 = 0; i0 < b.count; i0 += kInPlaceSamples) {
     const index_t i1 = std::min(b.count, i0 + kInPlaceSamples);
+    pack_range(b, i0, i1, kBlockColumns, kInPlaceSamples, panels.data());
     for (index_t j0 = 0; j0 < b.rows; j0 += RT) {
       const index_t n = std::min(RT, b.rows - j0);
       for (int c0 = 0; c0 < b.columns; c0 += kBlockColumns) {
         const int nc = std::min(kBlockColumns, b.columns - c0);
         if (n == RT) {
-          back_product_columns(nc, b, i0, i1, j0, c0, i0 > 0, out);
+          back_product_columns(nc, b, panels.data() + (c0 / kBlockColumns) * kInPlaceSamples * kBlockColumns,
+                               i0, i1, j0, c0, i0 > 0, out);
           continue;
         }
         // the last rows, fewer than a tile: scalar, sample by sample as the library's tail
