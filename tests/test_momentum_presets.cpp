@@ -32,7 +32,8 @@ TEST(SabaPreset, ConvergesToTheSolutionWithConstantStepsAndMinibatches) {
   RecordProperty("soba", std::to_string(soba));
   EXPECT_LT(saba, 1e-10 * norm(q.solution_x()));
   EXPECT_GT(soba, 1e-2 * norm(q.solution_x()));  // the same steps and batches without the tables
-  // its batches walked in epochs (benchopt's order): x* too, by another path
+  // its batches walked in epochs (benchopt's order, the preset's default): x* too, by another
+  // path
   o.name = "saba";
   o.loop.iterations = 50;
   SolveResult<double> drawn, walked;
@@ -42,6 +43,7 @@ TEST(SabaPreset, ConvergesToTheSolutionWithConstantStepsAndMinibatches) {
   EXPECT_NE(drawn.x, walked.x);
   o.loop.iterations = 4000;
   EXPECT_LT(run_distance(o, q), 1e-10 * norm(q.solution_x()));
+  EXPECT_TRUE(default_options("saba").loop.epoch_sampling);
 }
 
 /// SRBA on the same stochastic quadratic, batches and steps: its SARAH-recursive directions,

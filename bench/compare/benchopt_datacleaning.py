@@ -100,6 +100,7 @@ def run_benchopt(bench, solver_name, seed, seconds, eval_every, rows):
     solver = Solver.get_instance(**BEST[solver_name], eval_freq=eval_every, random_state=seed)
     solver.set_objective(**objective.get_objective())  # jit + warm-up, outside the time
     start = [None]
+    evaluations = [0]  # its callback runs at iteration 0, then every eval_freq iterations
 
     def callback():
         jax.block_until_ready((solver.inner_var, solver.outer_var))
@@ -108,7 +109,9 @@ def run_benchopt(bench, solver_name, seed, seconds, eval_every, rows):
             start[0] = now
         error = objective.evaluate_result(**solver.get_result())["test_accuracy"]
         rows.append({"side": "benchopt", "solver": solver_name, "seed": seed,
-                     "seconds": now - start[0], "test_error": float(error)})
+                     "seconds": now - start[0], "test_error": float(error),
+                     "iteration": evaluations[0] * eval_every})
+        evaluations[0] += 1
         return now - start[0] < seconds
 
     solver.run(callback)  # (its init() starts from the objective's inner_var0, outer_var0)
@@ -137,7 +140,8 @@ def run_ours(cli, algo, seed, seconds, eval_every, rows, threads):
             if "test_accuracy" not in m:
                 continue
             rows.append({"side": "bilevel", "solver": algo, "seed": seed, "seconds": m["seconds"],
-                         "test_error": 1.0 - m["test_accuracy"][0]})
+                         "test_error": 1.0 - m["test_accuracy"][0],
+                         "iteration": m.get("iteration")})
 
 
 def table(rows, thresholds, times):

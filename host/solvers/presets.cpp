@@ -85,7 +85,13 @@ struct Soba {
 // SABA (Dagreou et al.): SOBA's single loop with SAGA tables on its five directions, over fixed
 // batches of the run's batch sizes; its steps are constant (the paper's, and benchopt's)
 struct Saba {
-  static void defaults(AlgorithmOptions& o) { o.loop.inner_steps = 1; }
+  static void defaults(AlgorithmOptions& o) {
+    o.loop.inner_steps = 1;
+    // benchopt's epoch walk over the fixed batches, as SRBA's: with replacement, SABA at
+    // benchopt's parameters left its seeds' spread after ~50k iterations and one seed diverged
+    // (docs/algorithms.md, SABA)
+    o.loop.epoch_sampling = true;
+  }
   template <typename T>
   static Estimator<T> build(const AlgorithmOptions&, ScheduleOptions& loop) {
     loop.upper = UpperUpdate::sgd;

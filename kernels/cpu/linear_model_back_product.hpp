@@ -212,7 +212,7 @@ void back_product_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>
       const index_t lo = pairs * me / threads, hi = pairs * (me + 1) / threads;
       // one range's coefficients of group g packed sample-major per (output, column block),
       // as back_product_block reads them: panels[(ob kInPlaceSamples + i - i0) kBlockColumns + c]
-      // (AVX-512, 1 thread, B = 1: grad_y g 253 -> 229 us, SOBA 900 -> 780 us)
+      // (AVX-512, 1 thread, B = 1: grad_y g 253 -> 229 us, SOBA 885-942 -> 828 us)
       thread_local std::vector<T> range_panels;
       const index_t panel_size = n_out * col_blocks * kInPlaceSamples * kBlockColumns;
       if (static_cast<index_t>(range_panels.size()) < panel_size)
