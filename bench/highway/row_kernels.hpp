@@ -23,8 +23,9 @@ struct RowBatch {
 enum class Isa { avx2, avx512 };
 
 /// The coefficients of samples i0 <= i < i1 packed sample-major per block of `block` columns, as
-/// the library's pass 2 reads them: panels[(cb range + i - i0) block + c] = r[(cb block + c)
-/// count + i] (both sides of the comparison read this panel).
+/// the library's pass 2 reads them (its pack_coefficients, which our side calls):
+/// panels[(cb range + i - i0) block + c] = r[(cb block + c) count + i]. The Highway side reads
+/// the same panel.
 inline void pack_range(const RowBatch& b, index_t i0, index_t i1, int block, index_t range,
                        float* panels) {
   for (int c0 = 0; c0 < b.columns; c0 += block)

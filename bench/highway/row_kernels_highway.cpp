@@ -127,7 +127,8 @@ void BackProduct(const RowBatch& b, float* out) {
   const hn::ScalableTag<float> d;
   const index_t RT = 2 * static_cast<index_t>(hn::Lanes(d));
   const int col_blocks = (b.columns + kBlockColumns - 1) / kBlockColumns;
-  std::vector<float> panels(static_cast<std::size_t>(col_blocks * kInPlaceSamples * kBlockColumns));
+  thread_local std::vector<float> panels;  // (kept from call to call, as the library's)
+  panels.resize(static_cast<std::size_t>(col_blocks * kInPlaceSamples * kBlockColumns));
   for (index_t i0 = 0; i0 < b.count; i0 += kInPlaceSamples) {
     const index_t i1 = std::min(b.count, i0 + kInPlaceSamples);
     pack_range(b, i0, i1, kBlockColumns, kInPlaceSamples, panels.data());

@@ -28,7 +28,8 @@ inline void bench_logits(const bench::highway::RowBatch& rb, float* z) {
   const index_t n = rb.rows, count = rb.count;
   const int C = rb.columns;
   const auto row = [&](index_t i) { return rb.data + rb.indices[std::min(i, count - 1)] * n; };
-  std::vector<float> logits(static_cast<std::size_t>(kRowBlock * C));
+  thread_local std::vector<float> logits;  // (kept from call to call)
+  logits.resize(static_cast<std::size_t>(kRowBlock * C));
   for (index_t i0 = 0; i0 < count; i0 += kRowBlock) {
     const index_t m = std::min(kRowBlock, count - i0);
     const float *a[kRowBlock], *next[kRowBlock];
@@ -46,10 +47,14 @@ inline void bench_back_product(const bench::highway::RowBatch& rb, float* out) {
   const LinearModelBatch<float> b = batch_of(rb);
   constexpr index_t RT = 2 * Simd<float>::lanes;
   const index_t col_blocks = (rb.columns + kBlockColumns - 1) / kBlockColumns;
-  std::vector<float> panels(static_cast<std::size_t>(col_blocks * kInPlaceSamples * kBlockColumns));
+  thread_local std::vector<float> panels;  // (kept from call to call, as the library's)
+  panels.resize(static_cast<std::size_t>(col_blocks * kInPlaceSamples * kBlockColumns));
   for (index_t i0 = 0; i0 < b.count; i0 += kInPlaceSamples) {
     const index_t i1 = std::min(b.count, i0 + kInPlaceSamples);
-    bench::highway::pack_range(rb, i0, i1, kBlockColumns, kInPlaceSamples, panels.data());
+    for (index_t c0 = 0; c0 < rb.columns; c0 += kBlockColumns)
+      pack_coefficients(rb.r + c0 * b.count, b.count, i0, i1,
+                        std::min<index_t>(kBlockColumns, rb.columns - c0),
+                        panels.data() + (c0 / kBlockColumns) * kInPlaceSamples * kBlockColumns);
     for (index_t j0 = 0; j0 < b.rows; j0 += RT) {
       const index_t n = std::min(RT, b.rows - j0);
       for (index_t c0 = 0; c0 < rb.columns; c0 += kBlockColumns) {

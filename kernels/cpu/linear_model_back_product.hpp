@@ -133,6 +133,14 @@ void back_product_any(int nc, const Rows& a, index_t i0, index_t i1, index_t row
   });
 }
 
+/// panel[(i - i0) kBlockColumns + c] = R[c ldr + i] for i0 <= i < i1 and c < nc: one column
+/// block's coefficients sample-major, as back_product_block reads them.
+template <typename T>
+void pack_coefficients(const T* R, index_t ldr, index_t i0, index_t i1, index_t nc, T* panel) {
+  for (index_t i = i0; i < i1; ++i)
+    for (index_t c = 0; c < nc; ++c) panel[(i - i0) * kBlockColumns + c] = R[c * ldr + i];
+}
+
 /// The rows in place for the last tile of fewer than 2 lanes rows: a local tile, the samples
 /// i0 <= i < i1 in the same order.
 template <typename D, typename T>
@@ -228,11 +236,8 @@ void back_product_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>
             for (index_t ob = 0; ob < n_out * col_blocks; ++ob) {
               const index_t c0 = g * sh.columns + (ob % col_blocks) * kBlockColumns;
               const index_t nc = std::min<index_t>(kBlockColumns, (g + 1) * sh.columns - c0);
-              const T* R = outputs[ob / col_blocks].R + c0 * ws.ld;
-              T* panel = panels + ob * kInPlaceSamples * kBlockColumns;
-              for (index_t i = i0; i < i1; ++i)
-                for (index_t c = 0; c < nc; ++c)
-                  panel[(i - i0) * kBlockColumns + c] = R[c * ws.ld + i];
+              pack_coefficients(outputs[ob / col_blocks].R + c0 * ws.ld, ws.ld, i0, i1, nc,
+                                panels + ob * kInPlaceSamples * kBlockColumns);
             }
             packed_group = g;
           }
@@ -287,10 +292,8 @@ void back_product_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>
       const index_t out = ob / col_blocks, cb = ob % col_blocks;
       const index_t c0 = g * sh.columns + cb * kBlockColumns;
       const index_t nc = std::min<index_t>(kBlockColumns, (g + 1) * sh.columns - c0);
-      const T* R = outputs[out].R + c0 * ws.ld;
-      T* panel = panels + ob * b.count * kBlockColumns;
-      for (index_t i = 0; i < b.count; ++i)
-        for (index_t c = 0; c < nc; ++c) panel[i * kBlockColumns + c] = R[c * ws.ld + i];
+      pack_coefficients(outputs[out].R + c0 * ws.ld, ws.ld, index_t(0), b.count, nc,
+                        panels + ob * b.count * kBlockColumns);
     }
 #pragma omp for schedule(static)
     for (index_t item = 0; item < items; ++item) {
