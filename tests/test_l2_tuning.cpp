@@ -83,23 +83,36 @@ void expect_oracles_match_finite_differences(L2TuningProblem<double>& p) {
       jv_fd[j + b * dx] = s;
     }
   }
+  // grad_x g = d/dlambda_j g
+  std::vector<double> gx_fd(static_cast<std::size_t>(dx * nb));
+  for (index_t j = 0; j < dx; ++j) {
+    std::vector<double> xu = at.x, xd = at.x;
+    for (index_t b = 0; b < nb; ++b) xu[j + b * dx] += h, xd[j + b * dx] -= h;
+    const auto [f1, g1] = fg(p, xu, at.y, nb);
+    const auto [f0, g0] = fg(p, xd, at.y, nb);
+    for (index_t b = 0; b < nb; ++b) gx_fd[j + b * dx] = (g1[b] - g0[b]) / (2 * h);
+  }
+  Array<double> gx(exec, dx, nb);
+  p.grad_x_g(lower, x.cview(), y.cview(), gx.view());
   EXPECT_LT(relative_error(gy.to_host(), gy_fd), 1e-7);
   EXPECT_LT(relative_error(fy.to_host(), fy_fd), 1e-7);
   EXPECT_LT(relative_error(hv.to_host(), hv_fd), 1e-7);
   EXPECT_LT(relative_error(jv.to_host(), jv_fd), 1e-7);
+  EXPECT_LT(relative_error(gx.to_host(), gx_fd), 1e-7);
   EXPECT_GT(norm(jv_fd), 1e-4);
+  EXPECT_GT(norm(gx_fd), 1e-4);
   EXPECT_EQ(fx.to_host(), std::vector<double>(static_cast<std::size_t>(dx * nb), 0.0));
 }
 
 TEST(L2Tuning, OraclesMatchFiniteDifferences) {
-  L2TuningProblem<double> p(cpu(), l2_data());
+  L2TuningProblem<double> p(cpu(), l2_data(), L2Penalty::per_feature);
   EXPECT_EQ(p.dim_x(), 5);
   EXPECT_EQ(p.dim_y(), 6 * 3);
   expect_oracles_match_finite_differences(p);
 }
 
 TEST(L2Tuning, OraclesMatchFiniteDifferencesWithoutABias) {
-  L2TuningProblem<double> p(cpu(), l2_data(4, false));
+  L2TuningProblem<double> p(cpu(), l2_data(4, false), L2Penalty::per_feature);
   EXPECT_FALSE(p.has_bias());
   EXPECT_EQ(p.dim_y(), 5 * 3);
   expect_oracles_match_finite_differences(p);
@@ -112,6 +125,99 @@ TEST(L2Tuning, PerClassOraclesMatchFiniteDifferences) {
     EXPECT_EQ(p.dim_x(), 3);
     expect_oracles_match_finite_differences(p);
   }
+}
+
+/// The calls that bundle oracles (lower_oracles, single_point_oracles, lower_step,
+/// neumann_term), which hyper-cleaning fuses, carry the penalty's terms too: on a minibatch,
+/// each equals the single oracles it stands for, for both maps.
+TEST(L2Tuning, BundledOraclesCarryThePenalty) {
+  for (const L2Penalty map : {L2Penalty::per_feature, L2Penalty::per_class}) {
+    SCOPED_TRACE(to_string(map));
+    auto exec = cpu();
+    L2TuningProblem<double> p(exec, l2_data(6), map);
+    EXPECT_EQ(p.outer_map(), map == L2Penalty::per_feature ? OuterMap::per_feature_l2
+                                                           : OuterMap::per_class_l2);
+    const index_t nb = 2, dx = p.dim_x(), dy = p.dim_y();
+    p.reserve(nb, 16);
+    const Point at = point(p, nb);
+    MinibatchSampler<double> lower_sampler(exec, 5, p.lower_samples(), 16);
+    MinibatchSampler<double> upper_sampler(exec, 6, p.upper_samples(), 16);
+    const Batch lower = lower_sampler.draw(SampleStream::lower_step, 0, 0);
+    const Batch upper = upper_sampler.draw(SampleStream::upper, 0, 0);
+    Array<double> x(exec, dx, nb, at.x), y(exec, dy, nb, at.y), v(exec, dy, nb, at.v);
+    const auto zeros = [&](index_t rows) { return Array<double>(exec, rows, nb); };
+    // the single oracles
+    Array<double> gy = zeros(dy), hv = zeros(dy), jv = zeros(dx), fx = zeros(dx), fy = zeros(dy);
+    p.grad_y_g(lower, x.cview(), y.cview(), gy.view());
+    p.hvp_jvp(lower, x.cview(), y.cview(), v.cview(), hv.view(), jv.view());
+    p.grad_f(upper, x.cview(), y.cview(), fx.view(), fy.view());
+    EXPECT_GT(norm(jv.to_host()), 1e-4);
+    // lower_oracles
+    Array<double> gy2 = zeros(dy), hv2 = zeros(dy), jv2 = zeros(dx);
+    p.lower_oracles(lower, x.cview(), y.cview(), v.cview(), gy2.view(), hv2.view(), jv2.view());
+    EXPECT_LT(relative_error(gy2.to_host(), gy.to_host()), 1e-12);
+    EXPECT_LT(relative_error(hv2.to_host(), hv.to_host()), 1e-12);
+    EXPECT_LT(relative_error(jv2.to_host(), jv.to_host()), 1e-12);
+    // single_point_oracles
+    Array<double> gy3 = zeros(dy), hv3 = zeros(dy), jv3 = zeros(dx), fx3 = zeros(dx), fy3 = zeros(dy);
+    p.single_point_oracles(lower, upper, x.cview(), y.cview(), v.cview(), gy3.view(), hv3.view(),
+                           jv3.view(), fx3.view(), fy3.view());
+    EXPECT_LT(relative_error(gy3.to_host(), gy.to_host()), 1e-12);
+    EXPECT_LT(relative_error(hv3.to_host(), hv.to_host()), 1e-12);
+    EXPECT_LT(relative_error(jv3.to_host(), jv.to_host()), 1e-12);
+    EXPECT_LT(relative_error(fy3.to_host(), fy.to_host()), 1e-12);
+    // lower_step: y - alpha gy; neumann_term: r - eta H r and sum + that
+    const std::vector<double> steps{0.3, 0.7};
+    Array<double> alpha(exec, nb, 1, steps), stepped(exec, dy, nb, at.y), work = zeros(dy);
+    p.lower_step(lower, x.cview(), stepped.view(), alpha.data(), work.view());
+    std::vector<double> want = at.y;
+    const std::vector<double> g = gy.to_host(), h = hv.to_host();
+    for (index_t b = 0; b < nb; ++b)
+      for (index_t k = 0; k < dy; ++k) want[k + b * dy] -= steps[b] * g[k + b * dy];
+    EXPECT_LT(relative_error(stepped.to_host(), want), 1e-12);
+    Array<double> r(exec, dy, nb, at.v), sum(exec, dy, nb, std::vector<double>(dy * nb, 1.0));
+    p.neumann_term(lower, x.cview(), y.cview(), alpha.data(), r.view(), sum.view(), work.view());
+    std::vector<double> r_want = at.v, sum_want(static_cast<std::size_t>(dy * nb), 1.0);
+    for (index_t b = 0; b < nb; ++b)
+      for (index_t k = 0; k < dy; ++k) {
+        const std::size_t e = static_cast<std::size_t>(k + b * dy);
+        r_want[e] -= steps[b] * h[e];
+        sum_want[e] += r_want[e];
+      }
+    EXPECT_LT(relative_error(r.to_host(), r_want), 1e-12);
+    EXPECT_LT(relative_error(sum.to_host(), sum_want), 1e-12);
+  }
+}
+
+/// One family: hyper-cleaning and L2 tuning are the same class, told apart by the outer map.
+TEST(L2Tuning, SharesTheLinearModelFamilyWithHyperclean) {
+  static_assert(std::is_same_v<L2TuningProblem<double>, HypercleanProblem<double>>);
+  auto exec = cpu();
+  const HypercleanData data = l2_data(8);
+  HypercleanProblem<double> weights(exec, data, 0.0);
+  L2TuningProblem<double> l2(exec, data, L2Penalty::per_feature);
+  EXPECT_EQ(weights.outer_map(), OuterMap::sample_weights);
+  EXPECT_EQ(weights.name(), "hyperclean");
+  EXPECT_EQ(l2.name(), "l2-tuning");
+  EXPECT_EQ(weights.dim_x(), 60);
+  EXPECT_EQ(l2.dim_x(), 5);
+  EXPECT_EQ(weights.dim_y(), l2.dim_y());
+  EXPECT_THROW(weights.penalty_map(), InvalidArgument);
+  EXPECT_THROW(weights.set_max_weight(1.0), InvalidArgument);
+  EXPECT_THROW(l2.set_detection_truth(std::vector<std::uint8_t>(60, 0)), InvalidArgument);
+  // with every sample weight at sigmoid(40) = 1 and reg 0, hyper-cleaning's g is the L2 map's
+  // at lambda = -inf (no penalty): the same cross-entropy oracles
+  const index_t nb = 1;
+  weights.reserve(nb, 0);
+  l2.reserve(nb, 0);
+  const std::vector<double> w = random_vector<double>(l2.dim_y(), 9, -0.5, 0.5);
+  Array<double> xw(exec, 60, nb, std::vector<double>(60, 40.0)), xl(exec, 5, nb, std::vector<double>(5, -800.0)),
+      y(exec, l2.dim_y(), nb, w), gw(exec, l2.dim_y(), nb), gl(exec, l2.dim_y(), nb);
+  const Batch full{nullptr, 60};
+  weights.grad_y_g(full, xw.cview(), y.cview(), gw.view());
+  l2.grad_y_g(full, xl.cview(), y.cview(), gl.view());
+  EXPECT_LT(relative_error(gl.to_host(), gw.to_host()), 1e-14);
+  EXPECT_GT(norm(gw.to_host()), 1e-3);
 }
 
 TEST(L2Tuning, PenaltyMapsByName) {
@@ -176,7 +282,7 @@ TEST(L2Tuning, PerClassWithoutABiasIsBenchoptsCovtypeObjective) {
 TEST(L2Tuning, TwoClassPerFeatureIsBenchoptsIjcnn1ShiftedByLog2) {
   const HypercleanData data = l2_data(8, false, 2);
   auto exec = cpu();
-  L2TuningProblem<double> p(exec, data);
+  L2TuningProblem<double> p(exec, data, L2Penalty::per_feature);
   const index_t d = 5;
   ASSERT_EQ(p.classes(), 2);
   const std::vector<double> lambda = {-2.0, -0.5, -3.0, 0.2, -1.2};
@@ -215,7 +321,7 @@ TEST(L2Tuning, TwoClassPerFeatureIsBenchoptsIjcnn1ShiftedByLog2) {
 
 TEST(L2Tuning, WeightsAreBoundedWhenAsked) {
   auto exec = cpu();
-  L2TuningProblem<double> p(exec, l2_data());
+  L2TuningProblem<double> p(exec, l2_data(), L2Penalty::per_feature);
   Array<double> x(exec, p.dim_x(), 1, std::vector<double>{-3.0, 0.0, 1.0, 5.0, -20.0});
   p.project_x(x.view());  // no bound by default
   EXPECT_EQ(x.to_host(), (std::vector<double>{-3.0, 0.0, 1.0, 5.0, -20.0}));
@@ -257,7 +363,7 @@ TEST(L2TuningParity, CudaMatchesCpu) {
 // the validation loss of W retrained at the weights found.
 TEST(L2Tuning, AidCgLowersTheValidationLossBelowTheBestScalar) {
   auto exec = cpu();
-  L2TuningProblem<double> p(exec, l2_data(7));
+  L2TuningProblem<double> p(exec, l2_data(7), L2Penalty::per_feature);
   const index_t dx = p.dim_x(), dy = p.dim_y();
   p.reserve(3, 0);
   const auto fit = [&](const std::vector<double>& lambdas, index_t nb) {

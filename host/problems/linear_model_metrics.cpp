@@ -1,11 +1,11 @@
 // The hyper-cleaning problem's evaluation: whole-split losses and accuracies, the metrics a
 // run reports (test accuracy, and the flagged samples against the corruption truth), and the
 // features and per-instance reductions that tests and the Python module read back.
-#include <bilevel/problems/hyperclean.hpp>
+#include <bilevel/problems/linear_model.hpp>
 
 #include "../../kernels/linear_model_kernels.hpp"
 #include "../../kernels/softmax_kernels.hpp"
-#include "hyperclean_chunks.hpp"
+#include "linear_model_chunks.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -13,7 +13,7 @@
 namespace bilevel {
 
 template <typename T>
-std::vector<double> HypercleanProblem<T>::reduce_part(DataSplit split, ConstMatrixView<T> y,
+std::vector<double> LinearModelProblem<T>::reduce_part(DataSplit split, ConstMatrixView<T> y,
                                                       bool accuracy) {
   reduce_part_into(split, y, accuracy, scalars_.data());
   std::vector<T> host(static_cast<std::size_t>(y.cols));
@@ -22,7 +22,7 @@ std::vector<double> HypercleanProblem<T>::reduce_part(DataSplit split, ConstMatr
 }
 
 template <typename T>
-void HypercleanProblem<T>::reduce_part_into(DataSplit split, ConstMatrixView<T> y, bool accuracy,
+void LinearModelProblem<T>::reduce_part_into(DataSplit split, ConstMatrixView<T> y, bool accuracy,
                                             T* out) {
   BILEVEL_EXPECTS(y.rows == dim_y() && y.ld == y.rows && y.cols <= reserved_instances_,
                   "hyperclean: y must be a contiguous " << dim_y() << " x B (B <= "
@@ -53,7 +53,10 @@ void HypercleanProblem<T>::reduce_part_into(DataSplit split, ConstMatrixView<T> 
 }
 
 template <typename T>
-void HypercleanProblem<T>::set_detection_truth(const std::vector<std::uint8_t>& corrupted) {
+void LinearModelProblem<T>::set_detection_truth(const std::vector<std::uint8_t>& corrupted) {
+  BILEVEL_EXPECTS(map_ == OuterMap::sample_weights,
+                  name() << ": a detection truth flags sample weights; this problem's x are L2 "
+                            "weights");
   BILEVEL_EXPECTS(static_cast<index_t>(corrupted.size()) == train_.total,
                   "hyperclean: the detection truth needs " << train_.total << " values, got "
                                                            << corrupted.size());
@@ -63,13 +66,13 @@ void HypercleanProblem<T>::set_detection_truth(const std::vector<std::uint8_t>& 
 }
 
 template <typename T>
-std::vector<std::string> HypercleanProblem<T>::evaluation_metric_names() const {
+std::vector<std::string> LinearModelProblem<T>::evaluation_metric_names() const {
   if (corrupted_.size() == 0) return {"test_accuracy"};
   return {"test_accuracy", "flagged", "true_positives"};
 }
 
 template <typename T>
-void HypercleanProblem<T>::evaluation_metrics(ConstMatrixView<T> x, ConstMatrixView<T> y,
+void LinearModelProblem<T>::evaluation_metrics(ConstMatrixView<T> x, ConstMatrixView<T> y,
                                               T* out) {
   const index_t nb = y.cols;
   // accuracy of W on the test split
@@ -83,7 +86,7 @@ void HypercleanProblem<T>::evaluation_metrics(ConstMatrixView<T> x, ConstMatrixV
 }
 
 template <typename T>
-std::vector<T> HypercleanProblem<T>::features_of(DataSplit split) {
+std::vector<T> LinearModelProblem<T>::features_of(DataSplit split) {
   const Part& p = part(split);
   Array<T> out(exec_, rows_, p.samples);
   columns_as_t(p, nullptr, 0, p.samples, out.data());
@@ -91,29 +94,29 @@ std::vector<T> HypercleanProblem<T>::features_of(DataSplit split) {
 }
 
 template <typename T>
-std::vector<double> HypercleanProblem<T>::accuracy(DataSplit split, ConstMatrixView<T> y) {
+std::vector<double> LinearModelProblem<T>::accuracy(DataSplit split, ConstMatrixView<T> y) {
   return reduce_part(split, y, true);
 }
 
 template <typename T>
-std::vector<double> HypercleanProblem<T>::mean_loss(DataSplit split, ConstMatrixView<T> y) {
+std::vector<double> LinearModelProblem<T>::mean_loss(DataSplit split, ConstMatrixView<T> y) {
   return reduce_part(split, y, false);
 }
-// The members defined above, for both precisions (hyperclean.cpp instantiates the class and
+// The members defined above, for both precisions (linear_model.cpp instantiates the class and
 // the members defined there).
-#define BILEVEL_HYPERCLEAN_METRICS(T)                                                            \
-  template std::vector<double> HypercleanProblem<T>::reduce_part(DataSplit, ConstMatrixView<T>,  \
+#define BILEVEL_LINEAR_MODEL_METRICS(T)                                                            \
+  template std::vector<double> LinearModelProblem<T>::reduce_part(DataSplit, ConstMatrixView<T>,  \
                                                                  bool);                          \
-  template void HypercleanProblem<T>::reduce_part_into(DataSplit, ConstMatrixView<T>, bool, T*); \
-  template void HypercleanProblem<T>::set_detection_truth(const std::vector<std::uint8_t>&);     \
-  template std::vector<std::string> HypercleanProblem<T>::evaluation_metric_names() const;       \
-  template void HypercleanProblem<T>::evaluation_metrics(ConstMatrixView<T>, ConstMatrixView<T>, \
+  template void LinearModelProblem<T>::reduce_part_into(DataSplit, ConstMatrixView<T>, bool, T*); \
+  template void LinearModelProblem<T>::set_detection_truth(const std::vector<std::uint8_t>&);     \
+  template std::vector<std::string> LinearModelProblem<T>::evaluation_metric_names() const;       \
+  template void LinearModelProblem<T>::evaluation_metrics(ConstMatrixView<T>, ConstMatrixView<T>, \
                                                          T*);                                    \
-  template std::vector<T> HypercleanProblem<T>::features_of(DataSplit);                          \
-  template std::vector<double> HypercleanProblem<T>::accuracy(DataSplit, ConstMatrixView<T>);    \
-  template std::vector<double> HypercleanProblem<T>::mean_loss(DataSplit, ConstMatrixView<T>);
-BILEVEL_HYPERCLEAN_METRICS(float)
-BILEVEL_HYPERCLEAN_METRICS(double)
-#undef BILEVEL_HYPERCLEAN_METRICS
+  template std::vector<T> LinearModelProblem<T>::features_of(DataSplit);                          \
+  template std::vector<double> LinearModelProblem<T>::accuracy(DataSplit, ConstMatrixView<T>);    \
+  template std::vector<double> LinearModelProblem<T>::mean_loss(DataSplit, ConstMatrixView<T>);
+BILEVEL_LINEAR_MODEL_METRICS(float)
+BILEVEL_LINEAR_MODEL_METRICS(double)
+#undef BILEVEL_LINEAR_MODEL_METRICS
 
 }  // namespace bilevel

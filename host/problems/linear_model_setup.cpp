@@ -1,12 +1,13 @@
-// The hyper-cleaning problem's setup: the splits uploaded or generated (shards included), their
-// residence (executor or host memory) and precision (T or bf16), the memory plan, and the
-// workspaces reserved for a run's shapes. The oracles are in hyperclean.cpp, the evaluation in
-// hyperclean_metrics.cpp: one class, its members explicitly instantiated where they are defined.
-#include <bilevel/problems/hyperclean.hpp>
+// The linear-model family's setup: the splits uploaded or generated (shards included), their
+// residence (executor or host memory) and precision (T or bf16), the outer map (sample weights,
+// or an L2 map and its terms), the memory plan, and the workspaces reserved for a run's shapes. The oracles are in linear_model.cpp, the evaluation in
+// linear_model_metrics.cpp: one class, its members explicitly instantiated where they are defined.
+#include <bilevel/problems/linear_model.hpp>
 #include <bilevel/sampling.hpp>
 
 #include "../../kernels/linear_model_kernels.hpp"
 #include "../../kernels/softmax_kernels.hpp"
+#include "l2_penalty.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -44,24 +45,24 @@ DataResidence parse_data_residence(const std::string& text) {
 }
 
 template <typename T>
-typename Array<T>::Residence HypercleanProblem<T>::placement(const Part* part) const {
+typename Array<T>::Residence LinearModelProblem<T>::placement(const Part* part) const {
   return part == &train_ && residence_ == DataResidence::host ? Array<T>::Residence::host_mapped
                                                               : Array<T>::Residence::executor;
 }
 
 template <typename T>
-HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec, const HypercleanData& data,
+LinearModelProblem<T>::LinearModelProblem(std::shared_ptr<Executor> exec, const HypercleanData& data,
                                         double reg, DataPrecision precision,
                                         DataResidence residence)
-    : HypercleanProblem(std::move(exec), data, reg, local_communicator(), precision, residence) {}
+    : LinearModelProblem(std::move(exec), data, reg, local_communicator(), precision, residence) {}
 
 template <typename T>
-HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec, const HypercleanData& data,
+LinearModelProblem<T>::LinearModelProblem(std::shared_ptr<Executor> exec, const HypercleanData& data,
                                         double reg, std::shared_ptr<Communicator> comm,
                                         DataPrecision precision, DataResidence residence)
     : comm_(std::move(comm)), exec_(std::move(exec)), reg_(reg) {
-  BILEVEL_EXPECTS(exec_ != nullptr, "HypercleanProblem needs an executor");
-  BILEVEL_EXPECTS(comm_ != nullptr, "HypercleanProblem needs a communicator");
+  BILEVEL_EXPECTS(exec_ != nullptr, "LinearModelProblem needs an executor");
+  BILEVEL_EXPECTS(comm_ != nullptr, "LinearModelProblem needs a communicator");
   BILEVEL_EXPECTS(reg >= 0.0, "hyperclean: regularization must be >= 0, got " << reg);
   data.train.validate();
   data.validation.validate();
@@ -118,22 +119,59 @@ HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec, const Hy
 }
 
 template <typename T>
-HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec,
+LinearModelProblem<T>::LinearModelProblem(std::shared_ptr<Executor> exec, const HypercleanData& data,
+                                          L2Penalty penalty)
+    : LinearModelProblem(std::move(exec), data, 0.0) {
+  map_ = penalty == L2Penalty::per_feature ? OuterMap::per_feature_l2 : OuterMap::per_class_l2;
+  penalty_ = std::make_unique<L2PenaltyTerms<T>>(exec_, rows_, features(), classes_, penalty);
+}
+
+template <typename T>
+std::string LinearModelProblem<T>::name() const {
+  return map_ == OuterMap::sample_weights ? "hyperclean" : "l2-tuning";
+}
+
+template <typename T>
+index_t LinearModelProblem<T>::dim_x() const {
+  return penalty_ ? penalty_->dim_x() : train_.samples;
+}
+
+template <typename T>
+L2Penalty LinearModelProblem<T>::penalty_map() const {
+  BILEVEL_EXPECTS(penalty_ != nullptr, name() << ": sample weights have no L2 penalty map");
+  return penalty_->map();
+}
+
+template <typename T>
+void LinearModelProblem<T>::set_max_weight(double max_weight) {
+  BILEVEL_EXPECTS(penalty_ != nullptr,
+                  name() << ": a largest weight bounds an L2 map's weights; sample weights have "
+                            "none");
+  penalty_->set_max_weight(max_weight);
+}
+
+template <typename T>
+void LinearModelProblem<T>::project_x(MatrixView<T> x) {
+  if (penalty_) penalty_->project(x);
+}
+
+template <typename T>
+LinearModelProblem<T>::LinearModelProblem(std::shared_ptr<Executor> exec,
                                         const SyntheticHypercleanSpec& spec, double reg,
                                         HypercleanTruth* truth, DataPrecision precision,
                                         DataResidence residence)
-    : HypercleanProblem(std::move(exec), spec, reg, truth, local_communicator(), precision,
+    : LinearModelProblem(std::move(exec), spec, reg, truth, local_communicator(), precision,
                         residence) {}
 
 template <typename T>
-HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec,
+LinearModelProblem<T>::LinearModelProblem(std::shared_ptr<Executor> exec,
                                         const SyntheticHypercleanSpec& spec, double reg,
                                         HypercleanTruth* truth, std::shared_ptr<Communicator> comm,
                                         DataPrecision precision, DataResidence residence)
     : comm_(std::move(comm)), exec_(std::move(exec)), reg_(reg) {
   residence_ = residence;
-  BILEVEL_EXPECTS(exec_ != nullptr, "HypercleanProblem needs an executor");
-  BILEVEL_EXPECTS(comm_ != nullptr, "HypercleanProblem needs a communicator");
+  BILEVEL_EXPECTS(exec_ != nullptr, "LinearModelProblem needs an executor");
+  BILEVEL_EXPECTS(comm_ != nullptr, "LinearModelProblem needs a communicator");
   BILEVEL_EXPECTS(reg >= 0.0, "hyperclean: regularization must be >= 0, got " << reg);
   BILEVEL_EXPECTS(spec.train > 0 && spec.validation > 0 && spec.test > 0,
                   "synthetic data: split sizes must be positive");
@@ -274,7 +312,7 @@ HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor> exec,
 }
 
 template <typename T>
-void HypercleanProblem<T>::store_as_bf16() {
+void LinearModelProblem<T>::store_as_bf16() {
   for (Part* p : {&train_, &validation_, &test_}) {
     if (p->x.size() == 0 && p->x_bf16.size() > 0) continue;  // generated as bf16 already
     // x_bf16 = round(x) (nearest, ties to even), then the T copy goes
@@ -290,7 +328,7 @@ void HypercleanProblem<T>::store_as_bf16() {
 }
 
 template <typename T>
-std::size_t HypercleanProblem<T>::feature_bytes() const {
+std::size_t LinearModelProblem<T>::feature_bytes() const {
   std::size_t bytes = 0;
   for (const Part* p : {&train_, &validation_, &test_})
     bytes += static_cast<std::size_t>(rows_ * p->samples) *
@@ -299,7 +337,7 @@ std::size_t HypercleanProblem<T>::feature_bytes() const {
 }
 
 template <typename T>
-void HypercleanProblem<T>::columns_as_t(const Part& p, const sample_index_t* idx, index_t offset,
+void LinearModelProblem<T>::columns_as_t(const Part& p, const sample_index_t* idx, index_t offset,
                                         index_t count, T* dst) {
   if (bf16_) {
     // dst = the bf16 columns widened to T
@@ -314,10 +352,10 @@ void HypercleanProblem<T>::columns_as_t(const Part& p, const sample_index_t* idx
 }
 
 template <typename T>
-HypercleanProblem<T>::~HypercleanProblem() = default;
+LinearModelProblem<T>::~LinearModelProblem() = default;
 
 template <typename T>
-HypercleanMemory HypercleanProblem<T>::memory_plan(index_t train, index_t validation,
+HypercleanMemory LinearModelProblem<T>::memory_plan(index_t train, index_t validation,
                                                    index_t test, index_t features, int classes,
                                                    index_t instances, index_t batch,
                                                    DataPrecision precision,
@@ -362,7 +400,7 @@ HypercleanMemory HypercleanProblem<T>::memory_plan(index_t train, index_t valida
 }
 
 template <typename T>
-void HypercleanProblem<T>::reserve(index_t instances, index_t max_batch) {
+void LinearModelProblem<T>::reserve(index_t instances, index_t max_batch) {
   BILEVEL_EXPECTS(instances > 0, "hyperclean: reserve needs instances > 0, got " << instances);
   max_batch = std::max<index_t>(max_batch, 1);
   if (instances <= reserved_instances_ && max_batch <= reserved_batch_) return;
@@ -380,37 +418,45 @@ void HypercleanProblem<T>::reserve(index_t instances, index_t max_batch) {
   ones_ = Array<T>(exec_, chunk_, 1);
   scalars_ = Array<T>(exec_, reserved_instances_, 1);
   exec_->ops<T>().fill(ones_.view(), T(1));
+  if (penalty_) penalty_->reserve(reserved_instances_);
 }
 
-// The members defined above, for both precisions (hyperclean.cpp instantiates the class and
+// The members defined above, for both precisions (linear_model.cpp instantiates the class and
 // the members defined there).
-#define BILEVEL_HYPERCLEAN_SETUP(T)                                                              \
-  template typename Array<T>::Residence HypercleanProblem<T>::placement(const Part*) const;      \
-  template HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor>,                    \
+#define BILEVEL_LINEAR_MODEL_SETUP(T)                                                              \
+  template typename Array<T>::Residence LinearModelProblem<T>::placement(const Part*) const;      \
+  template LinearModelProblem<T>::LinearModelProblem(std::shared_ptr<Executor>,                    \
                                                    const HypercleanData&, double, DataPrecision, \
                                                    DataResidence);                               \
-  template HypercleanProblem<T>::HypercleanProblem(                                              \
+  template LinearModelProblem<T>::LinearModelProblem(                                              \
       std::shared_ptr<Executor>, const HypercleanData&, double, std::shared_ptr<Communicator>,   \
       DataPrecision, DataResidence);                                                             \
-  template HypercleanProblem<T>::HypercleanProblem(std::shared_ptr<Executor>,                    \
+  template LinearModelProblem<T>::LinearModelProblem(std::shared_ptr<Executor>,                    \
                                                    const SyntheticHypercleanSpec&, double,       \
                                                    HypercleanTruth*, DataPrecision,              \
                                                    DataResidence);                               \
-  template HypercleanProblem<T>::HypercleanProblem(                                              \
+  template LinearModelProblem<T>::LinearModelProblem(                                              \
       std::shared_ptr<Executor>, const SyntheticHypercleanSpec&, double, HypercleanTruth*,       \
       std::shared_ptr<Communicator>, DataPrecision, DataResidence);                              \
-  template HypercleanProblem<T>::~HypercleanProblem();                                           \
-  template void HypercleanProblem<T>::store_as_bf16();                                           \
-  template std::size_t HypercleanProblem<T>::feature_bytes() const;                              \
-  template void HypercleanProblem<T>::columns_as_t(const Part&, const sample_index_t*, index_t,  \
+  template LinearModelProblem<T>::LinearModelProblem(std::shared_ptr<Executor>,                  \
+                                                     const HypercleanData&, L2Penalty);          \
+  template std::string LinearModelProblem<T>::name() const;                                       \
+  template index_t LinearModelProblem<T>::dim_x() const;                                          \
+  template L2Penalty LinearModelProblem<T>::penalty_map() const;                                  \
+  template void LinearModelProblem<T>::set_max_weight(double);                                    \
+  template void LinearModelProblem<T>::project_x(MatrixView<T>);                                  \
+  template LinearModelProblem<T>::~LinearModelProblem();                                           \
+  template void LinearModelProblem<T>::store_as_bf16();                                           \
+  template std::size_t LinearModelProblem<T>::feature_bytes() const;                              \
+  template void LinearModelProblem<T>::columns_as_t(const Part&, const sample_index_t*, index_t,  \
                                                    index_t, T*);                                 \
-  template HypercleanMemory HypercleanProblem<T>::memory_plan(index_t, index_t, index_t,         \
+  template HypercleanMemory LinearModelProblem<T>::memory_plan(index_t, index_t, index_t,         \
                                                               index_t, int, index_t, index_t,    \
                                                               DataPrecision, bool, int,          \
                                                               DataResidence);                    \
-  template void HypercleanProblem<T>::reserve(index_t, index_t);
-BILEVEL_HYPERCLEAN_SETUP(float)
-BILEVEL_HYPERCLEAN_SETUP(double)
-#undef BILEVEL_HYPERCLEAN_SETUP
+  template void LinearModelProblem<T>::reserve(index_t, index_t);
+BILEVEL_LINEAR_MODEL_SETUP(float)
+BILEVEL_LINEAR_MODEL_SETUP(double)
+#undef BILEVEL_LINEAR_MODEL_SETUP
 
 }  // namespace bilevel

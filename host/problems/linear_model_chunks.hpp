@@ -1,8 +1,8 @@
-// HypercleanProblem::for_each_chunk, the walk over a batch's samples that the oracles
-// (hyperclean.cpp) and the evaluation (hyperclean_metrics.cpp) share: private to host/problems.
+// LinearModelProblem::for_each_chunk, the walk over a batch's samples that the oracles
+// (linear_model.cpp) and the evaluation (linear_model_metrics.cpp) share: private to host/problems.
 #pragma once
 
-#include <bilevel/problems/hyperclean.hpp>
+#include <bilevel/problems/linear_model.hpp>
 #include <bilevel/sampling.hpp>
 
 #include <algorithm>
@@ -11,7 +11,7 @@ namespace bilevel {
 
 template <typename T>
 template <typename F>
-void HypercleanProblem<T>::for_each_chunk(const Part& p, const Batch& batch, index_t instances,
+void LinearModelProblem<T>::for_each_chunk(const Part& p, const Batch& batch, index_t instances,
                                           F&& f) {
   // the composed path reads the indices from memory: a deferred batch's are drawn now
   draw_batch_indices(*exec_, batch);

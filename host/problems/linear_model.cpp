@@ -1,13 +1,15 @@
-// The hyper-cleaning problem's oracles: the fused linear-model kernels (rows read by index,
-// two kernels per call), or composed from gather, GEMM, softmax pass, GEMM. The setup (data,
-// residence, precision, memory plan, workspaces) is in hyperclean_setup.cpp, the evaluation
-// in hyperclean_metrics.cpp.
-#include <bilevel/problems/hyperclean.hpp>
+// The linear-model family's oracles: the fused linear-model kernels (rows read by index, two
+// kernels per call), or composed from gather, GEMM, softmax pass, GEMM; the L2 maps' terms
+// (l2_penalty.cpp) added after the per-sample part. The setup (data,
+// residence, precision, memory plan, workspaces) is in linear_model_setup.cpp, the evaluation
+// in linear_model_metrics.cpp.
+#include <bilevel/problems/linear_model.hpp>
 #include <bilevel/sampling.hpp>
 
 #include "../../kernels/linear_model_kernels.hpp"
 #include "../../kernels/softmax_kernels.hpp"
-#include "hyperclean_chunks.hpp"
+#include "l2_penalty.hpp"
+#include "linear_model_chunks.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -15,25 +17,27 @@
 namespace bilevel {
 
 template <typename T>
-const typename HypercleanProblem<T>::Part& HypercleanProblem<T>::part(DataSplit split) const {
+const typename LinearModelProblem<T>::Part& LinearModelProblem<T>::part(DataSplit split) const {
   return split == DataSplit::train ? train_ : split == DataSplit::validation ? validation_ : test_;
 }
 
 template <typename T>
-void HypercleanProblem<T>::check(const char* oracle, ConstMatrixView<T> x,
+void LinearModelProblem<T>::check(const char* oracle, ConstMatrixView<T> x,
                                  ConstMatrixView<T> y) const {
   BILEVEL_EXPECTS(x.rows == dim_x() && y.rows == dim_y() && x.cols == y.cols,
-                  "hyperclean " << oracle << ": x must be " << dim_x() << " x B and y "
-                                << dim_y() << " x B, got " << x.rows << " x " << x.cols
-                                << " and " << y.rows << " x " << y.cols);
-  BILEVEL_EXPECTS(y.ld == y.rows, "hyperclean " << oracle << ": y must be contiguous");
+                  name() << " " << oracle << ": x must be " << dim_x() << " x B and y "
+                         << dim_y() << " x B, got " << x.rows << " x " << x.cols << " and "
+                         << y.rows << " x " << y.cols);
+  BILEVEL_EXPECTS(y.ld == y.rows, name() << " " << oracle << ": y must be contiguous");
+  // (the L2 maps' entrywise terms take x as one contiguous block)
+  BILEVEL_EXPECTS(!penalty_ || x.ld == x.rows, name() << " " << oracle << ": x must be contiguous");
   BILEVEL_EXPECTS(x.cols <= reserved_instances_,
-                  "hyperclean " << oracle << ": " << x.cols << " instances but workspace for "
-                                << reserved_instances_ << " (call reserve first)");
+                  name() << " " << oracle << ": " << x.cols << " instances but workspace for "
+                         << reserved_instances_ << " (call reserve first)");
 }
 
 template <typename T>
-bool HypercleanProblem<T>::fused_minibatch_call(const Part& p, const Batch& batch,
+bool LinearModelProblem<T>::fused_minibatch_call(const Part& p, const Batch& batch,
                                                 index_t instances, const T* x, index_t ldx,
                                                 const kernels::LinearModelOutputs<T>& o,
                                                 const kernels::LinearModelWorkspace<T>& ws,
@@ -100,7 +104,7 @@ bool HypercleanProblem<T>::fused_minibatch_call(const Part& p, const Batch& batc
 }
 
 template <typename T>
-bool HypercleanProblem<T>::fused_oracle(const Part& p, const Batch& batch, index_t instances,
+bool LinearModelProblem<T>::fused_oracle(const Part& p, const Batch& batch, index_t instances,
                                         const T* x, index_t ldx,
                                         kernels::LinearModelOutputs<T> o) {
   // coefficients Rg, Rh (count x C B) and the J v terms (count x B) in the logits workspaces
@@ -130,27 +134,27 @@ bool HypercleanProblem<T>::fused_oracle(const Part& p, const Batch& batch, index
 }
 
 template <typename T>
-bool HypercleanProblem<T>::sharded() const {
+bool LinearModelProblem<T>::sharded() const {
   return comm_->size() > 1;
 }
 
 template <typename T>
-bool HypercleanProblem<T>::capturable() const {
+bool LinearModelProblem<T>::capturable() const {
   return comm_->capturable();
 }
 
 template <typename T>
-T HypercleanProblem<T>::reg2() const {
+T LinearModelProblem<T>::reg2() const {
   return comm_->rank() == 0 ? static_cast<T>(2 * reg_) : T(0);
 }
 
 template <typename T>
-void HypercleanProblem<T>::reduce(T* data, index_t count) {
+void LinearModelProblem<T>::reduce(T* data, index_t count) {
   if (sharded()) comm_->allreduce_sum(*exec_, data, count);
 }
 
 template <typename T>
-void HypercleanProblem<T>::require_fused(bool fused, const char* oracle) const {
+void LinearModelProblem<T>::require_fused(bool fused, const char* oracle) const {
   BILEVEL_EXPECTS(fused || !sharded(),
                   "hyperclean " << oracle << ": a run split over " << comm_->size()
                                 << " ranks takes the fused oracle path only (contiguous views, "
@@ -160,12 +164,12 @@ void HypercleanProblem<T>::require_fused(bool fused, const char* oracle) const {
 }
 
 template <typename T>
-MatrixView<T> HypercleanProblem<T>::weights_view(ConstMatrixView<T> y) const {
+MatrixView<T> LinearModelProblem<T>::weights_view(ConstMatrixView<T> y) const {
   return MatrixView<T>(const_cast<T*>(y.data), rows_, classes_ * y.cols, rows_);
 }
 
 template <typename T>
-void HypercleanProblem<T>::logits(const Chunk& c, ConstMatrixView<T> y, MatrixView<T> z,
+void LinearModelProblem<T>::logits(const Chunk& c, ConstMatrixView<T> y, MatrixView<T> z,
                                   index_t instances) {
   Ops<T>& ops = exec_->ops<T>();
   if (!c.independent) {
@@ -181,7 +185,7 @@ void HypercleanProblem<T>::logits(const Chunk& c, ConstMatrixView<T> y, MatrixVi
 }
 
 template <typename T>
-void HypercleanProblem<T>::accumulate(const Chunk& c, ConstMatrixView<T> z, MatrixView<T> out,
+void LinearModelProblem<T>::accumulate(const Chunk& c, ConstMatrixView<T> z, MatrixView<T> out,
                                       index_t instances) {
   Ops<T>& ops = exec_->ops<T>();
   if (!c.independent) {
@@ -197,7 +201,7 @@ void HypercleanProblem<T>::accumulate(const Chunk& c, ConstMatrixView<T> z, Matr
 }
 
 template <typename T>
-void HypercleanProblem<T>::grad_y_g(const Batch& batch, ConstMatrixView<T> x,
+void LinearModelProblem<T>::grad_y_g(const Batch& batch, ConstMatrixView<T> x,
                                     ConstMatrixView<T> y, MatrixView<T> out) {
   check("grad_y_g", x, y);
   const index_t nb = x.cols, cb = classes_ * nb;
@@ -207,11 +211,14 @@ void HypercleanProblem<T>::grad_y_g(const Batch& batch, ConstMatrixView<T> x,
     o.w = y.data;
     o.grad = out.data;
     o.reg2 = reg2();
-    const bool fused = out.ld == out.rows && fused_oracle(train_, batch, nb, x.data, x.ld, o);
+    const bool fused = out.ld == out.rows && fused_oracle(train_, batch, nb, sample_weights(x),
+                                                          sample_weights_ld(x), o);
     require_fused(fused, "grad_y_g");
     if (fused) {
       // sharded: gy summed over the ranks
       reduce(out.data, out.rows * out.cols);
+      // L2 maps: gy += E .* W
+      if (penalty_) penalty_->add_gradient(x, y, out);
       return;
     }
   }
@@ -223,21 +230,29 @@ void HypercleanProblem<T>::grad_y_g(const Batch& batch, ConstMatrixView<T> x,
     MatrixView<T> z(z_.data(), c.count, cb, z_.rows());
     // Z = A_c' W   (logits of every sample and instance)
     logits(c, y, z, nb);
-    // Z <- sigmoid(x_i) / s (softmax(Z) - e_label)
+    // Z <- w_i / s (softmax(Z) - e_label), w_i = sigmoid(x_i) or 1
     softmax_->gradient({c.count, classes_, nb, train_.labels.data() + c.offset, c.indices,
-                        x.data + c.offset, x.ld, T(1) / static_cast<T>(s), c.index_stride()},
+                        weights_at(x, c.offset), sample_weights_ld(x), T(1) / static_cast<T>(s),
+                        c.index_stride()},
                        z.data, z.ld);
     // gy += A_c Z
     accumulate(c, z, out, nb);
   });
+  // L2 maps: gy += E .* W
+  if (penalty_) penalty_->add_gradient(x, y, out);
 }
 
 template <typename T>
-void HypercleanProblem<T>::grad_x_g(const Batch& batch, ConstMatrixView<T> x,
+void LinearModelProblem<T>::grad_x_g(const Batch& batch, ConstMatrixView<T> x,
                                     ConstMatrixView<T> y, MatrixView<T> out) {
   check("grad_x_g", x, y);
   BILEVEL_EXPECTS(out.rows == dim_x() && out.cols == x.cols,
-                  "hyperclean grad_x_g: out must be " << dim_x() << " x " << x.cols);
+                  name() << " grad_x_g: out must be " << dim_x() << " x " << x.cols);
+  if (penalty_) {
+    // L2 maps: gx_k = (1/2) exp(lambda_k) sum of W .* W over lambda_k's entries
+    penalty_->jvp(x, y, y, T(0.5), out);
+    return;
+  }
   {
     // gx_i = sigmoid'(x_i) / s CE(W' a_i, label_i) for the batch's samples, 0 elsewhere: the
     // J v scatter of the fused kernels with the loss in place of the J v term (sharded: each
@@ -269,7 +284,7 @@ void HypercleanProblem<T>::grad_x_g(const Batch& batch, ConstMatrixView<T> x,
 }
 
 template <typename T>
-void HypercleanProblem<T>::hvp_jvp_f(const Batch& batch, ConstMatrixView<T> x,
+void LinearModelProblem<T>::hvp_jvp_f(const Batch& batch, ConstMatrixView<T> x,
                                      ConstMatrixView<T> y, ConstMatrixView<T> v,
                                      MatrixView<T> hv, MatrixView<T> jv) {
   check("hvp_jvp_f", x, y);
@@ -310,7 +325,7 @@ void HypercleanProblem<T>::hvp_jvp_f(const Batch& batch, ConstMatrixView<T> x,
 }
 
 template <typename T>
-void HypercleanProblem<T>::grad_f(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+void LinearModelProblem<T>::grad_f(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
                                   MatrixView<T> fx, MatrixView<T> fy) {
   check("grad_f", x, y);
   Ops<T>& ops = exec_->ops<T>();
@@ -345,22 +360,24 @@ void HypercleanProblem<T>::grad_f(const Batch& batch, ConstMatrixView<T> x, Cons
 }
 
 template <typename T>
-void HypercleanProblem<T>::hvp_jvp(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
+void LinearModelProblem<T>::hvp_jvp(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
                                    ConstMatrixView<T> v, MatrixView<T> hv, MatrixView<T> jv) {
   check("hvp_jvp", x, y);
   BILEVEL_EXPECTS(v.rows == dim_y() && v.cols == x.cols && v.ld == v.rows,
-                  "hyperclean hvp_jvp: v must be a contiguous " << dim_y() << " x " << x.cols);
+                  name() << " hvp_jvp: v must be a contiguous " << dim_y() << " x " << x.cols);
   const bool fused = lower_fused(batch, x, y, v, MatrixView<T>(), hv, jv);
   require_fused(fused, "hvp_jvp");
   if (fused) {
     if (!hv.empty()) reduce(hv.data, hv.rows * hv.cols);
+    add_penalty_terms(x, y, v, MatrixView<T>(), hv, jv);
     return;
   }
   Ops<T>& ops = exec_->ops<T>();
   const index_t nb = x.cols, cb = classes_ * nb;
   const index_t s = batch.full() ? train_.total : std::min(batch.size, train_.total);
-  // jv = 0 (only the batch's samples get a value)
-  if (!jv.empty()) ops.fill(jv, T(0));
+  // sample weights: jv = 0 (only the batch's samples get a value); L2 maps: the penalty's, below
+  MatrixView<T> sample_jv = penalty_ ? MatrixView<T>() : jv;
+  if (!sample_jv.empty()) ops.fill(sample_jv, T(0));
   // hv = 2 reg v
   if (!hv.empty()) ops.axpby(static_cast<T>(2 * reg_), v, T(0), hv);
   if (fused_logits_) {
@@ -383,18 +400,31 @@ void HypercleanProblem<T>::hvp_jvp(const Batch& batch, ConstMatrixView<T> x, Con
       logits(c, y, z, nb);
       logits(c, v, u, nb);
     }
-    // U <- sigmoid(x_i)/s (diag p - p p') U;  jv_i += sigmoid'(x_i)/s (p - e_label) . U
+    // U <- w_i/s (diag p - p p') U;  jv_i += sigmoid'(x_i)/s (p - e_label) . U (sample weights)
     softmax_->hvp_jvp({c.count, classes_, nb, train_.labels.data() + c.offset, c.indices,
-                       x.data + c.offset, x.ld, T(1) / static_cast<T>(s), c.index_stride()},
+                       weights_at(x, c.offset), sample_weights_ld(x), T(1) / static_cast<T>(s),
+                       c.index_stride()},
                       z.data, z.ld, u.data, u.ld,
-                      jv.empty() ? nullptr : jv.data + c.offset, jv.ld);
+                      sample_jv.empty() ? nullptr : sample_jv.data + c.offset, sample_jv.ld);
     // hv += A_c U
     if (!hv.empty()) accumulate(c, u, hv, nb);
   });
+  add_penalty_terms(x, y, v, MatrixView<T>(), hv, jv);
 }
 
 template <typename T>
-bool HypercleanProblem<T>::lower_outputs(ConstMatrixView<T> y, ConstMatrixView<T> v,
+void LinearModelProblem<T>::add_penalty_terms(ConstMatrixView<T> x, ConstMatrixView<T> y,
+                                              ConstMatrixView<T> v, MatrixView<T> gy,
+                                              MatrixView<T> hv, MatrixView<T> jv) {
+  if (!penalty_) return;
+  // gy += E .* W;  hv += E .* V;  jv_k = exp(lambda_k) sum of W .* V over lambda_k's entries
+  if (!gy.empty()) penalty_->add_gradient(x, y, gy);
+  if (!hv.empty()) penalty_->add_hvp(x, v, hv);
+  if (!jv.empty()) penalty_->jvp(x, y, v, T(1), jv);
+}
+
+template <typename T>
+bool LinearModelProblem<T>::lower_outputs(ConstMatrixView<T> y, ConstMatrixView<T> v,
                                          MatrixView<T> gy, MatrixView<T> hv, MatrixView<T> jv,
                                          kernels::LinearModelOutputs<T>& o) const {
   const bool contiguous = (gy.empty() || gy.ld == gy.rows) && (hv.empty() || hv.ld == hv.rows) &&
@@ -406,7 +436,8 @@ bool HypercleanProblem<T>::lower_outputs(ConstMatrixView<T> y, ConstMatrixView<T
   o.v = v.data;
   o.grad = gy.empty() ? nullptr : gy.data;
   o.hv = hv.empty() ? nullptr : hv.data;
-  o.jv = jv.empty() ? nullptr : jv.data;
+  // (L2 maps: the loss's J v is 0, the penalty's comes after the kernels)
+  o.jv = jv.empty() || penalty_ ? nullptr : jv.data;
   o.ldjv = jv.ld;
   o.jv_rows = dim_x();
   o.reg2 = reg2();
@@ -414,27 +445,28 @@ bool HypercleanProblem<T>::lower_outputs(ConstMatrixView<T> y, ConstMatrixView<T
 }
 
 template <typename T>
-void HypercleanProblem<T>::lower_step(const Batch& batch, ConstMatrixView<T> x, MatrixView<T> y,
+void LinearModelProblem<T>::lower_step(const Batch& batch, ConstMatrixView<T> x, MatrixView<T> y,
                                       const T* steps, MatrixView<T> work) {
   check("lower_step", x, y);
-  if (!sharded() && !batch.full() && y.ld == y.rows) {
+  // (L2 maps: the penalty's term is not in the kernels' epilogue; the default step)
+  if (!penalty_ && !sharded() && !batch.full() && y.ld == y.rows) {
     // y <- y - steps gy, gy = 2 reg W + A_b Rg: the step in the back-product's epilogue
     kernels::LinearModelOutputs<T> o;
     o.w = y.data;
     o.grad = y.data;
     o.reg2 = reg2();
     o.step = steps;
-    if (fused_oracle(train_, batch, x.cols, x.data, x.ld, o)) return;
+    if (fused_oracle(train_, batch, x.cols, sample_weights(x), sample_weights_ld(x), o)) return;
   }
   Problem<T>::lower_step(batch, x, y, steps, work);
 }
 
 template <typename T>
-void HypercleanProblem<T>::neumann_term(const Batch& batch, ConstMatrixView<T> x,
+void LinearModelProblem<T>::neumann_term(const Batch& batch, ConstMatrixView<T> x,
                                         ConstMatrixView<T> y, const T* eta, MatrixView<T> r,
                                         MatrixView<T> sum, MatrixView<T> work) {
   check("neumann_term", x, y);
-  if (!sharded() && !batch.full() && r.ld == r.rows && sum.ld == sum.rows) {
+  if (!penalty_ && !sharded() && !batch.full() && r.ld == r.rows && sum.ld == sum.rows) {
     // r <- r - eta H r, sum <- sum + r: the term in the back-product's epilogue
     kernels::LinearModelOutputs<T> o;
     o.w = y.data;
@@ -443,48 +475,49 @@ void HypercleanProblem<T>::neumann_term(const Batch& batch, ConstMatrixView<T> x
     o.reg2 = reg2();
     o.step = eta;
     o.sum = sum.data;
-    if (fused_oracle(train_, batch, x.cols, x.data, x.ld, o)) return;
+    if (fused_oracle(train_, batch, x.cols, sample_weights(x), sample_weights_ld(x), o)) return;
   }
   Problem<T>::neumann_term(batch, x, y, eta, r, sum, work);
 }
 
 template <typename T>
-bool HypercleanProblem<T>::lower_fused(const Batch& batch, ConstMatrixView<T> x,
+bool LinearModelProblem<T>::lower_fused(const Batch& batch, ConstMatrixView<T> x,
                                        ConstMatrixView<T> y, ConstMatrixView<T> v,
                                        MatrixView<T> gy, MatrixView<T> hv, MatrixView<T> jv) {
   kernels::LinearModelOutputs<T> o;
   return lower_outputs(y, v, gy, hv, jv, o) &&
-         fused_oracle(train_, batch, x.cols, x.data, x.ld, o);
+         fused_oracle(train_, batch, x.cols, sample_weights(x), sample_weights_ld(x), o);
 }
 
 template <typename T>
-void HypercleanProblem<T>::lower_oracles(const Batch& batch, ConstMatrixView<T> x,
+void LinearModelProblem<T>::lower_oracles(const Batch& batch, ConstMatrixView<T> x,
                                          ConstMatrixView<T> y, ConstMatrixView<T> v,
                                          MatrixView<T> gy, MatrixView<T> hv, MatrixView<T> jv) {
   check("lower_oracles", x, y);
   BILEVEL_EXPECTS(v.rows == dim_y() && v.cols == x.cols && v.ld == v.rows,
-                  "hyperclean lower_oracles: v must be a contiguous " << dim_y() << " x "
-                                                                      << x.cols);
+                  name() << " lower_oracles: v must be a contiguous " << dim_y() << " x "
+                         << x.cols);
   const bool fused = lower_fused(batch, x, y, v, gy, hv, jv);
   require_fused(fused, "lower_oracles");
   if (fused) {
     if (!gy.empty()) reduce(gy.data, gy.rows * gy.cols);
     if (!hv.empty()) reduce(hv.data, hv.rows * hv.cols);
+    add_penalty_terms(x, y, v, gy, hv, jv);
     return;
   }
   Problem<T>::lower_oracles(batch, x, y, v, gy, hv, jv);
 }
 
 template <typename T>
-void HypercleanProblem<T>::single_point_oracles(const Batch& lower, const Batch& upper,
+void LinearModelProblem<T>::single_point_oracles(const Batch& lower, const Batch& upper,
                                                 ConstMatrixView<T> x, ConstMatrixView<T> y,
                                                 ConstMatrixView<T> v, MatrixView<T> gy,
                                                 MatrixView<T> hv, MatrixView<T> jv,
                                                 MatrixView<T> fx, MatrixView<T> fy) {
   check("single_point_oracles", x, y);
   BILEVEL_EXPECTS(v.rows == dim_y() && v.cols == x.cols && v.ld == v.rows,
-                  "hyperclean single_point_oracles: v must be a contiguous " << dim_y() << " x "
-                                                                             << x.cols);
+                  name() << " single_point_oracles: v must be a contiguous " << dim_y()
+                         << " x " << x.cols);
   const index_t nb = x.cols;
   kernels::LinearModelCall<T> calls[2];
   kernels::LinearModelOutputs<T> lo;
@@ -498,7 +531,8 @@ void HypercleanProblem<T>::single_point_oracles(const Batch& lower, const Batch&
                                                     chunk_};
     const kernels::LinearModelWorkspace<T> upper_ws{upper_rg_.data(), nullptr, nullptr,
                                                     upper_rg_.rows()};
-    if (fused_minibatch_call(train_, lower, nb, x.data, x.ld, lo, lower_ws, calls[0]) &&
+    if (fused_minibatch_call(train_, lower, nb, sample_weights(x), sample_weights_ld(x), lo,
+                             lower_ws, calls[0]) &&
         fused_minibatch_call(validation_, upper, nb, nullptr, 0, up, upper_ws, calls[1]) &&
         calls[0].batch.indices != nullptr && calls[1].batch.indices != nullptr &&
         calls[1].batch.count <= upper_rg_.rows()) {
@@ -508,6 +542,7 @@ void HypercleanProblem<T>::single_point_oracles(const Batch& lower, const Batch&
       if (!gy.empty()) reduce(gy.data, gy.rows * gy.cols);
       if (!hv.empty()) reduce(hv.data, hv.rows * hv.cols);
       reduce(fy.data, fy.rows * fy.cols);
+      add_penalty_terms(x, y, v, gy, hv, jv);
       return;
     }
   }
@@ -516,7 +551,7 @@ void HypercleanProblem<T>::single_point_oracles(const Batch& lower, const Batch&
 }
 
 template <typename T>
-void HypercleanProblem<T>::values(const Batch& lower, const Batch& upper, ConstMatrixView<T> x,
+void LinearModelProblem<T>::values(const Batch& lower, const Batch& upper, ConstMatrixView<T> x,
                                   ConstMatrixView<T> y, T* f_out, T* g_out) {
   check("values", x, y);
   BILEVEL_EXPECTS(!sharded() || (lower.full() && upper.full()),
@@ -534,7 +569,8 @@ void HypercleanProblem<T>::values(const Batch& lower, const Batch& upper, ConstM
       logits(c, y, z, nb);
       // L = w CE(Z, label) / s
       softmax_->loss({c.count, classes_, nb, p.labels.data() + c.offset, c.indices,
-                      weights ? weights + c.offset : nullptr, x.ld, T(1) / static_cast<T>(s), c.index_stride()},
+                      weights ? weights + c.offset : nullptr, sample_weights_ld(x),
+                      T(1) / static_cast<T>(s), c.index_stride()},
                      z.data, z.ld, l.data, l.ld);
       // out (+)= L' 1
       ops.gemm(Op::transpose, Op::none, T(1), l, ConstMatrixView<T>(ones_.data(), c.count, 1),
@@ -549,15 +585,17 @@ void HypercleanProblem<T>::values(const Batch& lower, const Batch& upper, ConstM
   }
   if (g_out != nullptr) {
     // g = mean weighted train CE + reg ||W||^2 (the sum over the ranks' samples first)
-    sum_losses(train_, lower, x.data, g_out);
+    sum_losses(train_, lower, sample_weights(x), g_out);
     reduce(g_out, nb);
     ops.batch_dot(y, y, scalars_.data());
     ops.axpby(static_cast<T>(reg_), ConstMatrixView<T>(scalars_.data(), nb, 1), T(1),
               MatrixView<T>(g_out, nb, 1));
+    // L2 maps: g += (1/2) sum E .* W .* W
+    if (penalty_) penalty_->add_value(x, y, g_out);
   }
 }
 
-template class HypercleanProblem<float>;
-template class HypercleanProblem<double>;
+template class LinearModelProblem<float>;
+template class LinearModelProblem<double>;
 
 }  // namespace bilevel
