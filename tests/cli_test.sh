@@ -614,6 +614,23 @@ w = s["feature_weights"]
 assert max(w[5:]) > 2 * max(w[:5]) or sum(w[5:]) / 25 > sum(w[:5]) / 5, w  # noise shrunk harder
 print("ok   hpo synthetic: test loss %.4f below the best scalar's %.4f" % (s["test_loss"], s["scalar_test_loss"]))
 PY
+# the same data as benchopt's ijcnn1 model: binary logistic regression with one weight vector
+# and no bias (--loss binary)
+"$bin" hpo --backend cpu --data synthetic --samples 6000 --features 30 --informative 5 --train 300 \
+  --validation 2000 --test 3000 --outer-step 10 --iters 300 --loss binary --no-bias \
+  --metrics "$work/hpo4.jsonl" >"$work/out" 2>&1
+check "hpo binary exits 0" $? "$(cat "$work/out")"
+check "hpo binary header names the one-logit model" \
+  $(grep -q "per-feature L2 of binary logistic regression (one logit) on .*2 classes, no bias" "$work/out"; echo $?) "$(cat "$work/out")"
+python3 - "$work/hpo4.jsonl" <<'PY' || fail=1
+import json, sys
+s = [json.loads(l) for l in open(sys.argv[1])][-1]
+assert s["loss"] == "binary" and len(s["feature_weights"]) == 30, s
+assert s["validation_loss"] < s["scalar_validation_loss"] - 0.01, s
+print("ok   hpo binary: validation loss %.4f below the best scalar's %.4f" % (
+    s["validation_loss"], s["scalar_validation_loss"]))
+PY
+bad_option "hpo binary per-class refused" "a per-class penalty has nothing to weigh" hpo --loss binary --penalty per-class --data synthetic --backend cpu
 # covtype's shape (54 features, 7 classes) in a generated LIBSVM file (class 6's samples
 # noisier than the others), covtype's map: one L2 weight per class, no bias (benchopt's covtype
 # model); the per-class weights beat the best scalar one on validation
@@ -645,6 +662,29 @@ assert s["validation_loss"] < s["scalar_validation_loss"], (s["validation_loss"]
 print("ok   hpo per-class: validation loss %.4f below the best scalar's %.4f; class weights %s" % (
     s["validation_loss"], s["scalar_validation_loss"], " ".join("%.3g" % v for v in w)))
 PY
+# benchopt's covtype splits (bench/compare/benchopt_l2_splits.py: its train_test_split twice
+# with RandomState(2442)) of the same file, given to hpo as three files
+script="$(dirname "$0")/../bench/compare/benchopt_l2_splits.py"
+check_sklearn=()
+python3 -c "import sklearn" 2>/dev/null && check_sklearn=(--check-sklearn)
+python3 "$script" --data "$work/covtype_like.svm" --out "$work/covsplits" "${check_sklearn[@]}" >"$work/out" 2>&1
+check "benchopt covtype splits written" $? "$(cat "$work/out")"
+[[ ${#check_sklearn[@]} -eq 0 ]] && echo "skip the comparison with scikit-learn's train_test_split: scikit-learn is not installed"
+check "benchopt covtype splits are 64/16/20 percent" \
+  $([ "$(wc -l < "$work/covsplits/train.svm")" -eq 2560 ] && [ "$(wc -l < "$work/covsplits/validation.svm")" -eq 640 ] && [ "$(wc -l < "$work/covsplits/test.svm")" -eq 800 ]; echo $?) "$(cat "$work/out")"
+"$bin" hpo --backend cpu --data "$work/covsplits/train.svm" --validation-data "$work/covsplits/validation.svm" \
+  --test-data "$work/covsplits/test.svm" --penalty per-class --no-bias --outer-step 10 --iters 50 \
+  --metrics "$work/hpo5.jsonl" >"$work/out" 2>&1
+check "hpo given splits exit 0" $? "$(cat "$work/out")"
+check "hpo given splits header says so" \
+  $(grep -q "split 2560 train / 640 validation / 800 test (as given, standardized on train)" "$work/out"; echo $?) "$(cat "$work/out")"
+bad_option "hpo given splits come together" "--validation-data and --test-data come together" \
+  hpo --data "$work/covsplits/train.svm" --validation-data "$work/covsplits/validation.svm" --backend cpu
+bad_option "hpo given splits take no sizes" "each split is its whole file" \
+  hpo --data "$work/covsplits/train.svm" --validation-data "$work/covsplits/validation.svm" \
+  --test-data "$work/covsplits/test.svm" --train 100 --backend cpu
+bad_option "hpo no-standardize needs given splits" "--no-standardize takes the splits as given" \
+  hpo --data "$work/covtype_like.svm" --no-standardize --backend cpu
 bad_option "hpo unknown penalty map named" "--penalty: per-sample not in" hpo --penalty per-sample --backend cpu
 bad_option "hpo missing file named" "$work/none.svm" hpo --data "$work/none.svm" --backend cpu
 bad_option "hpo unknown algorithm named" "--algo: reptile not in" hpo --algo reptile --data "$work/none.svm" --backend cpu

@@ -106,6 +106,62 @@ TEST(LibsvmReader, MalformedLinesNameFileAndLine) {
   expect_message([&] { read_libsvm(dir.file("missing.svm")); }, {"cannot open", "missing.svm"});
 }
 
+/// Split files of one data set share a class map and a dimension: here the validation file has
+/// no sample of class 3 and no feature 4, and read alone it would map its labels {1, 7} to
+/// {0, 1} and have 2 features.
+TEST(LibsvmReader, SplitFilesShareClassesAndFeatures) {
+  TempDir dir;
+  std::ofstream(dir.file("train.svm")) << "1 1:1 4:2\n3 2:1\n7 1:3\n";
+  std::ofstream(dir.file("val.svm")) << "7 2:1\n1 1:2\n";
+  std::ofstream(dir.file("test.svm")) << "3 3:5\n";
+  const std::vector<Dataset> s =
+      read_libsvm_splits({dir.file("train.svm"), dir.file("val.svm"), dir.file("test.svm")});
+  ASSERT_EQ(s.size(), 3u);
+  for (const Dataset& d : s) {
+    EXPECT_EQ(d.features, 4);
+    EXPECT_EQ(d.classes, 3);
+  }
+  EXPECT_EQ(s[0].labels, (std::vector<std::int32_t>{0, 1, 2}));
+  EXPECT_EQ(s[1].labels, (std::vector<std::int32_t>{2, 0}));
+  EXPECT_EQ(s[2].labels, (std::vector<std::int32_t>{1}));  // one class alone is a split
+  EXPECT_EQ(s[1].x, (std::vector<float>{0, 1, 0, 0, 2, 0, 0, 0}));
+  EXPECT_EQ(read_libsvm(dir.file("val.svm")).features, 2);
+  // errors name the file
+  std::ofstream(dir.file("bad.svm")) << "1 1:2\n0 1:x\n";
+  expect_message([&] { read_libsvm_splits({dir.file("train.svm"), dir.file("bad.svm")}); },
+                 {dir.file("bad.svm"), "line 2"});
+}
+
+/// Given splits keep their samples and order, corrupt nothing, and are standardized with the
+/// training split's statistics alone (or left as given).
+TEST(GivenSplits, StandardizeOnTrainOnly) {
+  Dataset train, validation, test;
+  const auto make = [](Dataset& d, const char* name, std::vector<float> x, std::vector<std::int32_t> labels) {
+    d.source = name;
+    d.features = 2;
+    d.samples = static_cast<index_t>(labels.size());
+    d.classes = 2;
+    d.x = std::move(x);
+    d.labels = std::move(labels);
+  };
+  make(train, "train", {1, 5, 3, 5}, {0, 1});        // feature 0: mean 2, sd 1; feature 1 constant
+  make(validation, "validation", {4, 6}, {1});
+  make(test, "test", {0, 5, 2, 7}, {1, 0});
+  const HypercleanData raw = prepare_given_splits(train, validation, test, false);
+  EXPECT_EQ(raw.validation.x, validation.x);
+  EXPECT_EQ(raw.train.labels, train.labels);
+  EXPECT_EQ(raw.corrupted, (std::vector<std::uint8_t>{0, 0}));
+  const HypercleanData h = prepare_given_splits(train, validation, test);
+  EXPECT_EQ(h.train.x, (std::vector<float>{-1, 0, 1, 0}));
+  EXPECT_EQ(h.validation.x, (std::vector<float>{2, 1}));  // (4 - 2) / 1, (6 - 5) / 1
+  EXPECT_EQ(h.test.x, (std::vector<float>{-2, 0, 0, 2}));
+  EXPECT_EQ(h.clean_train_labels, train.labels);
+  Dataset wide = test;
+  wide.features = 1;
+  wide.x = {0, 2};
+  expect_message([&] { prepare_given_splits(train, validation, wide); }, {"'test' has 1 features", "'train' (train) 2"});
+}
+
 TEST(Dataset, ValidateNamesBadLabelsAndValues) {
   Dataset d;
   d.source = "hand-made";

@@ -129,12 +129,15 @@ TEST(L2Tuning, PerClassOraclesMatchFiniteDifferences) {
 
 /// The calls that bundle oracles (lower_oracles, single_point_oracles, lower_step,
 /// neumann_term), which hyper-cleaning fuses, carry the penalty's terms too: on a minibatch,
-/// each equals the single oracles it stands for, for both maps.
+/// each equals the single oracles it stands for, for both maps and the binary logistic loss.
 TEST(L2Tuning, BundledOraclesCarryThePenalty) {
-  for (const L2Penalty map : {L2Penalty::per_feature, L2Penalty::per_class}) {
-    SCOPED_TRACE(to_string(map));
+  for (const auto [map, loss] : {std::pair{L2Penalty::per_feature, LinearModelLoss::softmax},
+                                 std::pair{L2Penalty::per_class, LinearModelLoss::softmax},
+                                 std::pair{L2Penalty::per_feature, LinearModelLoss::binary_logistic}}) {
+    const bool binary = loss == LinearModelLoss::binary_logistic;
+    SCOPED_TRACE(to_string(map) + (binary ? ", binary logistic" : ""));
     auto exec = cpu();
-    L2TuningProblem<double> p(exec, l2_data(6), map);
+    L2TuningProblem<double> p(exec, l2_data(6, true, binary ? 2 : 3), map, loss);
     EXPECT_EQ(p.outer_map(), map == L2Penalty::per_feature ? OuterMap::per_feature_l2
                                                            : OuterMap::per_class_l2);
     const index_t nb = 2, dx = p.dim_x(), dy = p.dim_y();
@@ -319,6 +322,65 @@ TEST(L2Tuning, TwoClassPerFeatureIsBenchoptsIjcnn1ShiftedByLog2) {
   EXPECT_NEAR(f[0], F_benchopt, 1e-10);
 }
 
+// The same task exactly (LinearModelLoss::binary_logistic): y is the one vector w, and g and f
+// are benchopt's formulas at the same lambda, to rounding.
+TEST(L2Tuning, BinaryLogisticIsBenchoptsIjcnn1Objective) {
+  const HypercleanData data = l2_data(8, false, 2);
+  L2TuningProblem<double> p(cpu(), data, L2Penalty::per_feature, LinearModelLoss::binary_logistic);
+  const index_t d = 5;
+  EXPECT_EQ(p.dim_y(), d);
+  EXPECT_EQ(p.loss(), LinearModelLoss::binary_logistic);
+  const std::vector<double> lambda = {-2.0, -0.5, -3.0, 0.2, -1.2};
+  const std::vector<double> w = random_vector<double>(d, 9, -0.8, 0.8);
+  const auto sign = [](std::int32_t label) { return label == 1 ? 1.0 : -1.0; };
+  // benchopt's loss: mean -log_sigmoid(s w'a)
+  const auto mean_loss = [&](const Dataset& split) {
+    const auto a = samples_of(split);
+    double total = 0;
+    for (index_t i = 0; i < split.samples; ++i) {
+      double z = 0;
+      for (index_t j = 0; j < d; ++j) z += w[j] * a[i][j];
+      total += std::log1p(std::exp(-sign(split.labels[i]) * z));
+    }
+    return total / static_cast<double>(split.samples);
+  };
+  double penalty = 0;
+  for (index_t j = 0; j < d; ++j) penalty += 0.5 * std::exp(lambda[j]) * w[j] * w[j];
+  p.reserve(1, 0);
+  const auto [f, g] = fg(p, lambda, w, 1);
+  EXPECT_NEAR(g[0], mean_loss(data.train) + penalty, 1e-12);
+  EXPECT_NEAR(f[0], mean_loss(data.validation), 1e-12);
+  // and the test accuracy is that of sign(w'a)
+  const auto a = samples_of(data.test);
+  double correct = 0;
+  for (index_t i = 0; i < data.test.samples; ++i) {
+    double z = 0;
+    for (index_t j = 0; j < d; ++j) z += w[j] * a[i][j];
+    correct += (z > 0) == (data.test.labels[i] == 1) ? 1.0 : 0.0;
+  }
+  Array<double> y(p.executor(), d, 1, w);
+  EXPECT_NEAR(p.accuracy(DataSplit::test, y.cview())[0], correct / static_cast<double>(data.test.samples), 1e-12);
+}
+
+TEST(L2Tuning, BinaryLogisticOraclesMatchFiniteDifferences) {
+  for (const bool bias : {true, false}) {
+    SCOPED_TRACE(bias ? "with a bias" : "without a bias");
+    L2TuningProblem<double> p(cpu(), l2_data(9, bias, 2), L2Penalty::per_feature,
+                              LinearModelLoss::binary_logistic);
+    EXPECT_EQ(p.dim_y(), bias ? 6 : 5);
+    expect_oracles_match_finite_differences(p);
+  }
+  // three classes cannot be one logit; the loss by name
+  EXPECT_THROW(L2TuningProblem<double>(cpu(), l2_data(9, false, 3), L2Penalty::per_feature,
+                                       LinearModelLoss::binary_logistic),
+               InvalidArgument);
+  EXPECT_THROW(L2TuningProblem<double>(cpu(), l2_data(9, false, 2), L2Penalty::per_class,
+                                       LinearModelLoss::binary_logistic),
+               InvalidArgument);
+  EXPECT_EQ(parse_linear_model_loss("binary"), LinearModelLoss::binary_logistic);
+  EXPECT_THROW(parse_linear_model_loss("hinge"), InvalidArgument);
+}
+
 TEST(L2Tuning, WeightsAreBoundedWhenAsked) {
   auto exec = cpu();
   L2TuningProblem<double> p(exec, l2_data(), L2Penalty::per_feature);
@@ -334,14 +396,21 @@ TEST(L2Tuning, WeightsAreBoundedWhenAsked) {
 
 TEST(L2TuningParity, CudaMatchesCpu) {
   BILEVEL_REQUIRE_CUDA(gpu);
-  for (const auto& [penalty, bias] : {std::pair{L2Penalty::per_feature, true},
-                                      std::pair{L2Penalty::per_class, false}}) {
-    SCOPED_TRACE(to_string(penalty));
-    const HypercleanData data = l2_data(4, bias);
+  struct Case {
+    L2Penalty penalty;
+    bool bias;
+    LinearModelLoss loss;
+  };
+  for (const Case& c : {Case{L2Penalty::per_feature, true, LinearModelLoss::softmax},
+                        Case{L2Penalty::per_class, false, LinearModelLoss::softmax},
+                        Case{L2Penalty::per_feature, false, LinearModelLoss::binary_logistic}}) {
+    const bool binary = c.loss == LinearModelLoss::binary_logistic;
+    SCOPED_TRACE(to_string(c.penalty) + (binary ? ", binary logistic" : ""));
+    const HypercleanData data = l2_data(4, c.bias, binary ? 2 : 3);
     std::vector<std::vector<double>> outs[2];
     int k = 0;
     for (const auto& exec : {cpu(), gpu}) {
-      L2TuningProblem<double> p(exec, data, penalty);
+      L2TuningProblem<double> p(exec, data, c.penalty, c.loss);
       const index_t nb = 2, dx = p.dim_x(), dy = p.dim_y();
       p.reserve(nb, 0);
       const Point at = point(p, nb);

@@ -31,32 +31,67 @@ struct HpoArgs {
   std::uint64_t seed = 0;
   bool graphs = true;
   std::string penalty = "per-feature";
+  std::string loss = "softmax";
   bool bias = true;
+  /// Given splits (benchopt's): --data is the training split, these the other two.
+  std::string validation_data, test_data;
+  bool standardize = true;
 };
 
 template <typename T>
 int run(const HpoArgs& a) {
   auto exec = make_cli_executor(a.backend);
-  // a LIBSVM file, or the sparse-logistic generator (only the first features matter)
-  const Dataset pool = a.data == "synthetic"
-                           ? make_sparse_logistic(a.samples, a.features, a.informative, a.seed + 11)
-                           : read_libsvm(a.data);
-  const index_t n = pool.samples;
-  const index_t train = a.train > 0 ? a.train : n / 2;
-  const index_t validation = a.validation > 0 ? a.validation : n / 4;
-  const index_t test = a.test > 0 ? a.test : n - train - validation;
-  BILEVEL_EXPECTS(train > 0 && validation > 0 && test > 0 && train + validation + test <= n,
-                  "--train " << train << " + --validation " << validation << " + --test " << test
-                             << " do not fit in the " << n << " samples of '" << a.data << "'");
-  // the split and standardization of hyper-cleaning, with no label corrupted
+  // a LIBSVM file, or the sparse-logistic generator (only the first features matter), split
+  // here; or three LIBSVM files, the splits as given
+  const bool given = !a.validation_data.empty() || !a.test_data.empty();
+  HypercleanData data;
+  index_t n = 0, train = 0, validation = 0, test = 0, features = 0;
+  std::string source;
+  if (given) {
+    BILEVEL_EXPECTS(!a.validation_data.empty() && !a.test_data.empty(),
+                    "--validation-data and --test-data come together (the splits as given: "
+                    "--data is the training split)");
+    BILEVEL_EXPECTS(a.data != "synthetic", "--validation-data and --test-data take LIBSVM files; "
+                                           "--data synthetic is split here");
+    BILEVEL_EXPECTS(a.train == 0 && a.validation == 0 && a.test == 0,
+                    "--train, --validation and --test size a split of one file; with "
+                    "--validation-data and --test-data each split is its whole file");
+    std::vector<Dataset> splits = read_libsvm_splits({a.data, a.validation_data, a.test_data});
+    train = splits[0].samples;
+    validation = splits[1].samples;
+    test = splits[2].samples;
+    n = train + validation + test;
+    features = splits[0].features;
+    source = "'" + a.data + "', '" + a.validation_data + "', '" + a.test_data + "'";
+    data = prepare_given_splits(std::move(splits[0]), std::move(splits[1]), std::move(splits[2]),
+                                a.standardize);
+  } else {
+    BILEVEL_EXPECTS(a.standardize, "--no-standardize takes the splits as given (--validation-data "
+                                   "and --test-data); a file split here is standardized on its "
+                                   "training split");
+    const Dataset pool = a.data == "synthetic"
+                             ? make_sparse_logistic(a.samples, a.features, a.informative, a.seed + 11)
+                             : read_libsvm(a.data);
+    n = pool.samples;
+    train = a.train > 0 ? a.train : n / 2;
+    validation = a.validation > 0 ? a.validation : n / 4;
+    test = a.test > 0 ? a.test : n - train - validation;
+    BILEVEL_EXPECTS(train > 0 && validation > 0 && test > 0 && train + validation + test <= n,
+                    "--train " << train << " + --validation " << validation << " + --test "
+                               << test << " do not fit in the " << n << " samples of '" << a.data
+                               << "'");
+    features = pool.features;
+    source = a.data == "synthetic" ? pool.source : "'" + a.data + "'";
+    // the split and standardization of hyper-cleaning, with no label corrupted
+    data = prepare_hyperclean(pool, std::nullopt, SplitSizes{train, validation, test}, 0.0, a.seed);
+  }
   BILEVEL_EXPECTS(a.batch <= train, "--batch " << a.batch << " is larger than the training split ("
                                                 << train << " samples): give at most " << train
                                                 << ", or 0 for full batches");
-  HypercleanData data =
-      prepare_hyperclean(pool, std::nullopt, SplitSizes{train, validation, test}, 0.0, a.seed);
   data.bias = a.bias;
   const L2Penalty penalty = parse_l2_penalty(a.penalty);
-  L2TuningProblem<T> problem(exec, data, penalty);
+  const LinearModelLoss loss = parse_linear_model_loss(a.loss);
+  L2TuningProblem<T> problem(exec, data, penalty, loss);
   const index_t d = problem.dim_x(), dy = problem.dim_y(), g = a.grid_points;
   Ops<T>& ops = exec->ops<T>();
   problem.reserve(std::max<index_t>(g, 1), a.batch);
@@ -69,16 +104,20 @@ int run(const HpoArgs& a) {
     l_ce = estimate_lower_smoothness(problem, x.cview(), y.cview(), a.batch, 50, a.seed)[0];
   }
   std::fprintf(stderr,
-               "bilevel hpo: %s L2 of logistic regression on %s (%lld samples, %lld "
-               "features, %d classes, %s)\n"
-               "  split %lld train / %lld validation / %lld test (standardized on train); %s on "
+               "bilevel hpo: %s L2 of %s on %s (%lld samples, %lld features, %d classes, %s)\n"
+               "  split %lld train / %lld validation / %lld test (%s); %s on "
                "%s (%s), %s\n"
                "  L of the cross-entropy ~ %.3g; baseline: %lld scalar L2 weights in [%g, %g] "
                "(log-spaced), trained at once\n",
-               a.penalty.c_str(), (a.data == "synthetic" ? pool.source : "'" + a.data + "'").c_str(),
-               static_cast<long long>(n), static_cast<long long>(pool.features),
+               a.penalty.c_str(),
+               loss == LinearModelLoss::binary_logistic ? "binary logistic regression (one logit)"
+                                                        : "logistic regression",
+               source.c_str(), static_cast<long long>(n), static_cast<long long>(features),
                problem.classes(), a.bias ? "a bias" : "no bias", static_cast<long long>(train), static_cast<long long>(validation),
-               static_cast<long long>(test), a.algo.c_str(), to_string(exec->backend()).c_str(),
+               static_cast<long long>(test),
+               given ? (a.standardize ? "as given, standardized on train" : "as given, not standardized")
+                     : "standardized on train",
+               a.algo.c_str(), to_string(exec->backend()).c_str(),
                exec->device_name().c_str(), a.precision.c_str(), l_ce,
                static_cast<long long>(g), a.grid_min, a.grid_max);
 
@@ -209,6 +248,7 @@ int run(const HpoArgs& a) {
                  {"test_loss", tuned.test_loss[0]},
                  {"test_accuracy", tuned.test_accuracy[0]},
                  {"penalty", a.penalty},
+                 {"loss", a.loss},
                  {"bias", a.bias},
                  {penalty == L2Penalty::per_feature ? "feature_weights" : "class_weights", weights},
                  {"diverged_at", r.diverged_at}});
@@ -229,6 +269,15 @@ std::function<int()> add_hpo_command(CLI::App& app) {
   cmd->add_option("--features", a->features, "synthetic: features")->capture_default_str()->check(positive_integer());
   cmd->add_option("--informative", a->informative, "synthetic: features that carry weight")
       ->capture_default_str()->check(positive_integer());
+  cmd->add_option("--validation-data", a->validation_data,
+                  "The validation split as its own LIBSVM file (with --test-data: --data is then "
+                  "the training split, and no split is drawn; e.g. benchopt's ijcnn1 and "
+                  "ijcnn1.t, or bench/compare/benchopt_l2_splits.py's covtype files)");
+  cmd->add_option("--test-data", a->test_data, "The test split as its own LIBSVM file (with --validation-data)");
+  cmd->add_flag("--standardize,!--no-standardize", a->standardize,
+                "Standardize the features with the training split's statistics (given splits may "
+                "skip it: benchopt's ijcnn1 does)")
+      ->capture_default_str();
   cmd->add_option("--train", a->train, "Training samples (default: half)")->check(positive_integer());
   cmd->add_option("--validation", a->validation, "Validation samples (default: a quarter)")->check(positive_integer());
   cmd->add_option("--test", a->test, "Test samples (default: the rest)")->check(positive_integer());
@@ -250,6 +299,10 @@ std::function<int()> add_hpo_command(CLI::App& app) {
                   "What one L2 weight covers: per-feature (a feature's row of W: benchopt's ijcnn1 "
                   "map) or per-class (a class's column: benchopt's covtype map)")
       ->capture_default_str()->check(CLI::IsMember({"per-feature", "per-class"}));
+  cmd->add_option("--loss", a->loss,
+                  "softmax (a column of W per class) or binary (two classes, one weight vector: "
+                  "log(1 + exp(-s w'a)), s = +-1, benchopt's ijcnn1 loss; per-feature only)")
+      ->capture_default_str()->check(CLI::IsMember({"softmax", "binary"}));
   cmd->add_flag("--bias,!--no-bias", a->bias,
                 "A bias feature (never penalised); benchopt's ijcnn1 and covtype models have none")
       ->capture_default_str();

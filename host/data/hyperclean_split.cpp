@@ -225,6 +225,35 @@ HypercleanData prepare_hyperclean(const Dataset& pool, const std::optional<Datas
   return h;
 }
 
+HypercleanData prepare_given_splits(Dataset train, Dataset validation, Dataset test,
+                                    bool standardize) {
+  for (const Dataset* split : {&train, &validation, &test}) {
+    split->validate();
+    BILEVEL_EXPECTS(split->features == train.features,
+                    "'" << split->source << "' has " << split->features << " features, '"
+                        << train.source << "' (train) " << train.features);
+  }
+  HypercleanData h;
+  const int classes = std::max({train.classes, validation.classes, test.classes});
+  if (standardize) {
+    // with train statistics, summed in the train split's order
+    const index_t d = train.features;
+    TrainStatistics stats(d, train.samples);
+    for (index_t k = 0; k < train.samples; ++k) stats.add_to_mean(train.x.data() + k * d);
+    stats.finish_mean();
+    for (index_t k = 0; k < train.samples; ++k) stats.add_to_variance(train.x.data() + k * d);
+    stats.finish();
+    for (Dataset* split : {&train, &validation, &test}) stats.standardize(*split);
+  }
+  h.train = std::move(train);
+  h.validation = std::move(validation);
+  h.test = std::move(test);
+  for (Dataset* split : {&h.train, &h.validation, &h.test}) split->classes = classes;
+  h.clean_train_labels = h.train.labels;
+  h.corrupted.assign(static_cast<std::size_t>(h.train.samples), 0);
+  return h;
+}
+
 HypercleanData load_hyperclean_shard(const std::string& spec, const SplitSizes& sizes,
                                      double corruption, std::uint64_t seed, int rank, int ranks,
                                      const std::string& what, HypercleanProtocol protocol) {

@@ -226,40 +226,87 @@ std::unique_ptr<RowFile> open_libsvm_rows(const std::string& path) {
 }
 }  // namespace detail
 
-Dataset read_libsvm(const std::string& path, index_t features) {
-  LineParser parser(path);
+namespace {
+
+/// A LIBSVM file's rows as parsed, and its largest feature index.
+struct LibsvmFile {
   std::vector<Row> rows;
   index_t max_index = 0;
+};
+
+LibsvmFile read_rows(const std::string& path) {
+  LineParser parser(path);
+  LibsvmFile f;
   for (Row row; parser.next(row);) {
-    max_index = std::max(max_index, last_index(row));
-    rows.push_back(std::move(row));
+    f.max_index = std::max(f.max_index, last_index(row));
+    f.rows.push_back(std::move(row));
     row = Row{};
   }
-  BILEVEL_EXPECTS(!rows.empty(), "'" << path << "': no samples");
-  if (features == 0) features = max_index;
-  BILEVEL_EXPECTS(features > 0, "'" << path << "': no sample has a feature");
-  BILEVEL_EXPECTS(max_index <= features, "'" << path << "': feature index " << max_index
-                                             << " exceeds the dimension " << features);
+  BILEVEL_EXPECTS(!f.rows.empty(), "'" << path << "': no samples");
+  return f;
+}
+
+std::vector<long> raw_labels(const LibsvmFile& f) {
   std::vector<long> raw;
-  raw.reserve(rows.size());
-  for (const Row& r : rows) raw.push_back(r.label);
-  const std::map<long, int> classes = class_ids(raw);
+  raw.reserve(f.rows.size());
+  for (const Row& r : f.rows) raw.push_back(r.label);
+  return raw;
+}
+
+/// The rows as dense samples of `features` features, labels through `classes`.
+Dataset to_dataset(const std::string& path, const LibsvmFile& f, index_t features,
+                   const std::map<long, int>& classes) {
+  BILEVEL_EXPECTS(features > 0, "'" << path << "': no sample has a feature");
+  BILEVEL_EXPECTS(f.max_index <= features, "'" << path << "': feature index " << f.max_index
+                                               << " exceeds the dimension " << features);
   Dataset d;
   d.source = path;
-  d.samples = static_cast<index_t>(rows.size());
+  d.samples = static_cast<index_t>(f.rows.size());
   d.features = features;
   d.classes = static_cast<int>(classes.size());
   d.x.assign(static_cast<std::size_t>(checked_mul(d.samples, features,
                                                   "'" + path + "': samples x features")),
              0.0f);
-  d.labels.resize(rows.size());
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    d.labels[i] = classes.at(rows[i].label);
-    for (const auto& [j, v] : rows[i].entries) d.x[i * features + j] = v;
+  d.labels.resize(f.rows.size());
+  for (std::size_t i = 0; i < f.rows.size(); ++i) {
+    d.labels[i] = classes.at(f.rows[i].label);
+    for (const auto& [j, v] : f.rows[i].entries) d.x[i * features + j] = v;
   }
+  return d;
+}
+
+}  // namespace
+
+Dataset read_libsvm(const std::string& path, index_t features) {
+  const LibsvmFile f = read_rows(path);
+  const std::map<long, int> classes = class_ids(raw_labels(f));
+  Dataset d = to_dataset(path, f, features == 0 ? f.max_index : features, classes);
   BILEVEL_EXPECTS(d.classes >= 2, "'" << path << "': all samples have the same label");
   d.validate();
   return d;
+}
+
+std::vector<Dataset> read_libsvm_splits(const std::vector<std::string>& paths, index_t features) {
+  BILEVEL_EXPECTS(!paths.empty(), "read_libsvm_splits: no files");
+  std::vector<LibsvmFile> files;
+  std::vector<long> raw;
+  index_t max_index = 0;
+  for (const std::string& path : paths) {
+    files.push_back(read_rows(path));
+    const std::vector<long> labels = raw_labels(files.back());
+    raw.insert(raw.end(), labels.begin(), labels.end());
+    max_index = std::max(max_index, files.back().max_index);
+  }
+  // one class map and one dimension for every file: a split may lack a class or a feature
+  const std::map<long, int> classes = class_ids(raw);
+  BILEVEL_EXPECTS(classes.size() >= 2, "'" << paths.front() << "' and the other splits: all "
+                                           "samples have the same label");
+  std::vector<Dataset> out;
+  for (std::size_t k = 0; k < paths.size(); ++k) {
+    out.push_back(to_dataset(paths[k], files[k], features == 0 ? max_index : features, classes));
+    out.back().validate();
+  }
+  return out;
 }
 
 }  // namespace bilevel

@@ -24,9 +24,9 @@ const typename LinearModelProblem<T>::Part& LinearModelProblem<T>::part(DataSpli
 template <typename T>
 void LinearModelProblem<T>::check(const char* oracle, ConstMatrixView<T> x,
                                  ConstMatrixView<T> y) const {
-  BILEVEL_EXPECTS(x.rows == dim_x() && y.rows == dim_y() && x.cols == y.cols,
+  BILEVEL_EXPECTS(x.rows == dim_x() && y.rows == call_dim_y() && x.cols == y.cols,
                   name() << " " << oracle << ": x must be " << dim_x() << " x B and y "
-                         << dim_y() << " x B, got " << x.rows << " x " << x.cols << " and "
+                         << call_dim_y() << " x B, got " << x.rows << " x " << x.cols << " and "
                          << y.rows << " x " << y.cols);
   BILEVEL_EXPECTS(y.ld == y.rows, name() << " " << oracle << ": y must be contiguous");
   // (the L2 maps' entrywise terms take x as one contiguous block)
@@ -204,6 +204,13 @@ template <typename T>
 void LinearModelProblem<T>::grad_y_g(const Batch& batch, ConstMatrixView<T> x,
                                     ConstMatrixView<T> y, MatrixView<T> out) {
   check("grad_y_g", x, y);
+  if (narrow_call()) {
+    // binary logistic: the two-class body on [0 w]; gy = its class-1 columns
+    const WideCall wide(*this);
+    grad_y_g(batch, x, widen(y, 0), wide_output(out, 0));
+    narrow(0, out);
+    return;
+  }
   const index_t nb = x.cols, cb = classes_ * nb;
   {
     // gy = 2 reg W + A_b Rg, one read of each sampled row
@@ -248,6 +255,11 @@ void LinearModelProblem<T>::grad_x_g(const Batch& batch, ConstMatrixView<T> x,
   check("grad_x_g", x, y);
   BILEVEL_EXPECTS(out.rows == dim_x() && out.cols == x.cols,
                   name() << " grad_x_g: out must be " << dim_x() << " x " << x.cols);
+  if (narrow_call()) {
+    const WideCall wide(*this);
+    grad_x_g(batch, x, widen(y, 0), out);
+    return;
+  }
   if (penalty_) {
     // L2 maps: gx_k = (1/2) exp(lambda_k) sum of W .* W over lambda_k's entries
     penalty_->jvp(x, y, y, T(0.5), out);
@@ -288,6 +300,12 @@ void LinearModelProblem<T>::hvp_jvp_f(const Batch& batch, ConstMatrixView<T> x,
                                      ConstMatrixView<T> y, ConstMatrixView<T> v,
                                      MatrixView<T> hv, MatrixView<T> jv) {
   check("hvp_jvp_f", x, y);
+  if (narrow_call()) {
+    const WideCall wide(*this);
+    hvp_jvp_f(batch, x, widen(y, 0), widen(v, 1), wide_output(hv, 0), jv);
+    narrow(0, hv);
+    return;
+  }
   Ops<T>& ops = exec_->ops<T>();
   const index_t nb = x.cols, cb = classes_ * nb;
   const index_t s = batch.full() ? validation_.total : std::min(batch.size, validation_.total);
@@ -328,6 +346,12 @@ template <typename T>
 void LinearModelProblem<T>::grad_f(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
                                   MatrixView<T> fx, MatrixView<T> fy) {
   check("grad_f", x, y);
+  if (narrow_call()) {
+    const WideCall wide(*this);
+    grad_f(batch, x, widen(y, 0), fx, wide_output(fy, 0));
+    narrow(0, fy);
+    return;
+  }
   Ops<T>& ops = exec_->ops<T>();
   const index_t nb = x.cols, cb = classes_ * nb;
   const index_t s = batch.full() ? validation_.total : std::min(batch.size, validation_.total);
@@ -363,8 +387,15 @@ template <typename T>
 void LinearModelProblem<T>::hvp_jvp(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
                                    ConstMatrixView<T> v, MatrixView<T> hv, MatrixView<T> jv) {
   check("hvp_jvp", x, y);
-  BILEVEL_EXPECTS(v.rows == dim_y() && v.cols == x.cols && v.ld == v.rows,
-                  name() << " hvp_jvp: v must be a contiguous " << dim_y() << " x " << x.cols);
+  BILEVEL_EXPECTS(v.rows == call_dim_y() && v.cols == x.cols && v.ld == v.rows,
+                  name() << " hvp_jvp: v must be a contiguous " << call_dim_y() << " x "
+                         << x.cols);
+  if (narrow_call()) {
+    const WideCall wide(*this);
+    hvp_jvp(batch, x, widen(y, 0), widen(v, 1), wide_output(hv, 0), jv);
+    narrow(0, hv);
+    return;
+  }
   const bool fused = lower_fused(batch, x, y, v, MatrixView<T>(), hv, jv);
   require_fused(fused, "hvp_jvp");
   if (fused) {
@@ -382,8 +413,8 @@ void LinearModelProblem<T>::hvp_jvp(const Batch& batch, ConstMatrixView<T> x, Co
   if (!hv.empty()) ops.axpby(static_cast<T>(2 * reg_), v, T(0), hv);
   if (fused_logits_) {
     // [W V]: the two weight matrices side by side
-    ops.copy(y, MatrixView<T>(wv_.data(), dim_y(), nb));
-    ops.copy(v, MatrixView<T>(wv_.data() + dim_y() * nb, dim_y(), nb));
+    ops.copy(y, MatrixView<T>(wv_.data(), model_dim_y(), nb));
+    ops.copy(v, MatrixView<T>(wv_.data() + model_dim_y() * nb, model_dim_y(), nb));
   }
   for_each_chunk(train_, batch, nb, [&](const Chunk& c) {
     // (independent batches: W_b and V_b are not side by side; two GEMMs)
@@ -448,8 +479,9 @@ template <typename T>
 void LinearModelProblem<T>::lower_step(const Batch& batch, ConstMatrixView<T> x, MatrixView<T> y,
                                       const T* steps, MatrixView<T> work) {
   check("lower_step", x, y);
-  // (L2 maps: the penalty's term is not in the kernels' epilogue; the default step)
-  if (!penalty_ && !sharded() && !batch.full() && y.ld == y.rows) {
+  // (L2 maps: the penalty's term is not in the kernels' epilogue; binary logistic: y is
+  // widened first; both take the default step)
+  if (!penalty_ && !one_logit_ && !sharded() && !batch.full() && y.ld == y.rows) {
     // y <- y - steps gy, gy = 2 reg W + A_b Rg: the step in the back-product's epilogue
     kernels::LinearModelOutputs<T> o;
     o.w = y.data;
@@ -466,7 +498,7 @@ void LinearModelProblem<T>::neumann_term(const Batch& batch, ConstMatrixView<T> 
                                         ConstMatrixView<T> y, const T* eta, MatrixView<T> r,
                                         MatrixView<T> sum, MatrixView<T> work) {
   check("neumann_term", x, y);
-  if (!penalty_ && !sharded() && !batch.full() && r.ld == r.rows && sum.ld == sum.rows) {
+  if (!penalty_ && !one_logit_ && !sharded() && !batch.full() && r.ld == r.rows && sum.ld == sum.rows) {
     // r <- r - eta H r, sum <- sum + r: the term in the back-product's epilogue
     kernels::LinearModelOutputs<T> o;
     o.w = y.data;
@@ -494,9 +526,16 @@ void LinearModelProblem<T>::lower_oracles(const Batch& batch, ConstMatrixView<T>
                                          ConstMatrixView<T> y, ConstMatrixView<T> v,
                                          MatrixView<T> gy, MatrixView<T> hv, MatrixView<T> jv) {
   check("lower_oracles", x, y);
-  BILEVEL_EXPECTS(v.rows == dim_y() && v.cols == x.cols && v.ld == v.rows,
-                  name() << " lower_oracles: v must be a contiguous " << dim_y() << " x "
+  BILEVEL_EXPECTS(v.rows == call_dim_y() && v.cols == x.cols && v.ld == v.rows,
+                  name() << " lower_oracles: v must be a contiguous " << call_dim_y() << " x "
                          << x.cols);
+  if (narrow_call()) {
+    const WideCall wide(*this);
+    lower_oracles(batch, x, widen(y, 0), widen(v, 1), wide_output(gy, 0), wide_output(hv, 1), jv);
+    narrow(0, gy);
+    narrow(1, hv);
+    return;
+  }
   const bool fused = lower_fused(batch, x, y, v, gy, hv, jv);
   require_fused(fused, "lower_oracles");
   if (fused) {
@@ -515,9 +554,18 @@ void LinearModelProblem<T>::single_point_oracles(const Batch& lower, const Batch
                                                 MatrixView<T> hv, MatrixView<T> jv,
                                                 MatrixView<T> fx, MatrixView<T> fy) {
   check("single_point_oracles", x, y);
-  BILEVEL_EXPECTS(v.rows == dim_y() && v.cols == x.cols && v.ld == v.rows,
-                  name() << " single_point_oracles: v must be a contiguous " << dim_y()
+  BILEVEL_EXPECTS(v.rows == call_dim_y() && v.cols == x.cols && v.ld == v.rows,
+                  name() << " single_point_oracles: v must be a contiguous " << call_dim_y()
                          << " x " << x.cols);
+  if (narrow_call()) {
+    const WideCall wide(*this);
+    single_point_oracles(lower, upper, x, widen(y, 0), widen(v, 1), wide_output(gy, 0),
+                         wide_output(hv, 1), jv, fx, wide_output(fy, 2));
+    narrow(0, gy);
+    narrow(1, hv);
+    narrow(2, fy);
+    return;
+  }
   const index_t nb = x.cols;
   kernels::LinearModelCall<T> calls[2];
   kernels::LinearModelOutputs<T> lo;
@@ -554,6 +602,11 @@ template <typename T>
 void LinearModelProblem<T>::values(const Batch& lower, const Batch& upper, ConstMatrixView<T> x,
                                   ConstMatrixView<T> y, T* f_out, T* g_out) {
   check("values", x, y);
+  if (narrow_call()) {
+    const WideCall wide(*this);
+    values(lower, upper, x, widen(y, 0), f_out, g_out);
+    return;
+  }
   BILEVEL_EXPECTS(!sharded() || (lower.full() && upper.full()),
                   "hyperclean values: a run split over ranks evaluates f and g on full passes "
                   "only");

@@ -1,4 +1,4 @@
-// The hyper-cleaning problem's evaluation: whole-split losses and accuracies, the metrics a
+// The linear-model family's evaluation: whole-split losses and accuracies, the metrics a
 // run reports (test accuracy, and the flagged samples against the corruption truth), and the
 // features and per-instance reductions that tests and the Python module read back.
 #include <bilevel/problems/linear_model.hpp>
@@ -24,9 +24,15 @@ std::vector<double> LinearModelProblem<T>::reduce_part(DataSplit split, ConstMat
 template <typename T>
 void LinearModelProblem<T>::reduce_part_into(DataSplit split, ConstMatrixView<T> y, bool accuracy,
                                             T* out) {
-  BILEVEL_EXPECTS(y.rows == dim_y() && y.ld == y.rows && y.cols <= reserved_instances_,
-                  "hyperclean: y must be a contiguous " << dim_y() << " x B (B <= "
-                                                        << reserved_instances_ << ")");
+  BILEVEL_EXPECTS(y.rows == call_dim_y() && y.ld == y.rows && y.cols <= reserved_instances_,
+                  name() << ": y must be a contiguous " << call_dim_y() << " x B (B <= "
+                         << reserved_instances_ << ")");
+  if (narrow_call()) {
+    // binary logistic: the two-class logits (0, w' a)
+    const WideCall wide(*this);
+    reduce_part_into(split, widen(y, 0), accuracy, out);
+    return;
+  }
   const Part& p = part(split);
   Ops<T>& ops = exec_->ops<T>();
   const index_t nb = y.cols, cb = classes_ * nb;

@@ -120,9 +120,17 @@ LinearModelProblem<T>::LinearModelProblem(std::shared_ptr<Executor> exec, const 
 
 template <typename T>
 LinearModelProblem<T>::LinearModelProblem(std::shared_ptr<Executor> exec, const HypercleanData& data,
-                                          L2Penalty penalty)
+                                          L2Penalty penalty, LinearModelLoss loss)
     : LinearModelProblem(std::move(exec), data, 0.0) {
   map_ = penalty == L2Penalty::per_feature ? OuterMap::per_feature_l2 : OuterMap::per_class_l2;
+  one_logit_ = loss == LinearModelLoss::binary_logistic;
+  BILEVEL_EXPECTS(!one_logit_ || classes_ == 2,
+                  "l2-tuning: binary logistic regression needs two classes; the training split "
+                  "has "
+                      << classes_);
+  BILEVEL_EXPECTS(!one_logit_ || penalty == L2Penalty::per_feature,
+                  "l2-tuning: binary logistic regression has one weight column; a per-class "
+                  "penalty has nothing to weigh (use per-feature)");
   penalty_ = std::make_unique<L2PenaltyTerms<T>>(exec_, rows_, features(), classes_, penalty);
 }
 
@@ -419,6 +427,14 @@ void LinearModelProblem<T>::reserve(index_t instances, index_t max_batch) {
   scalars_ = Array<T>(exec_, reserved_instances_, 1);
   exec_->ops<T>().fill(ones_.view(), T(1));
   if (penalty_) penalty_->reserve(reserved_instances_);
+  if (one_logit_) {
+    // binary logistic's widened y and v (class 0's columns stay 0) and outputs
+    for (Array<T>& a : wide_in_) {
+      a = Array<T>(exec_, model_dim_y(), reserved_instances_);
+      exec_->ops<T>().fill(a.view(), T(0));
+    }
+    for (Array<T>& a : wide_out_) a = Array<T>(exec_, model_dim_y(), reserved_instances_);
+  }
 }
 
 // The members defined above, for both precisions (linear_model.cpp instantiates the class and
@@ -439,7 +455,8 @@ void LinearModelProblem<T>::reserve(index_t instances, index_t max_batch) {
       std::shared_ptr<Executor>, const SyntheticHypercleanSpec&, double, HypercleanTruth*,       \
       std::shared_ptr<Communicator>, DataPrecision, DataResidence);                              \
   template LinearModelProblem<T>::LinearModelProblem(std::shared_ptr<Executor>,                  \
-                                                     const HypercleanData&, L2Penalty);          \
+                                                     const HypercleanData&, L2Penalty,           \
+                                                     LinearModelLoss);                           \
   template std::string LinearModelProblem<T>::name() const;                                       \
   template index_t LinearModelProblem<T>::dim_x() const;                                          \
   template L2Penalty LinearModelProblem<T>::penalty_map() const;                                  \

@@ -45,6 +45,13 @@ Dataset read_idx(const std::string& images_path, const std::string& labels_path,
 /// supported yet).
 Dataset read_libsvm(const std::string& path, index_t features = 0);
 
+/// LIBSVM files read as the splits of one data set (e.g. ijcnn1 and ijcnn1.t): one dimension
+/// for all (the largest index in any of them, or `features`) and one class map (the distinct
+/// labels of all the files, sorted, as classes 0..C-1), so that a split may lack a class or a
+/// feature. Errors name the file and line as read_libsvm's.
+std::vector<Dataset> read_libsvm_splits(const std::vector<std::string>& paths,
+                                        index_t features = 0);
+
 /// A data set by name: "fashion-mnist" (Debian's dataset-fashion-mnist), a folder of IDX files
 /// under their MNIST names (a training pool and a separate test set), or a LIBSVM file (one
 /// pool). Throws InvalidArgument naming the path or the missing file, after `what` (the
@@ -114,6 +121,14 @@ struct HypercleanData {
 HypercleanData prepare_hyperclean(const Dataset& pool, const std::optional<Dataset>& test_pool,
                                   const SplitSizes& sizes, double corruption, std::uint64_t seed,
                                   HypercleanProtocol protocol = HypercleanProtocol::bilevel);
+
+/// Splits given as they are (another program's, e.g. benchopt's): no shuffle, no label
+/// corrupted; every feature standardized with the train mean and standard deviation as
+/// prepare_hyperclean does, unless `standardize` is false (features as given). The three must
+/// have the same features; classes become the largest count among them. Throws
+/// InvalidArgument naming the split that disagrees.
+HypercleanData prepare_given_splits(Dataset train, Dataset validation, Dataset test,
+                                    bool standardize = true);
 
 /// The same data for rank `rank` of `ranks` in a data-parallel run, read from `spec` (as
 /// load_data_source: fashion-mnist, an IDX folder or a LIBSVM file) without holding the other

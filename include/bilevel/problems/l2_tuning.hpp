@@ -21,11 +21,12 @@
 //
 // benchopt's covtype task is per_class without a bias, exactly (datasets/covtype.py at 3ad65dc;
 // tests/test_l2_tuning.cpp checks g and f against its formula). Its ijcnn1 task is binary
-// logistic regression with one weight vector w and per-feature exp(lambda) ||w_j||^2 / 2; with
-// two classes and no bias this problem is the same problem up to a shift of lambda: the loss
-// depends on W only through u = W_1 - W_0, so at the lower solution W_0 = -W_1 = -u/2 and the
-// penalty is (1/2) sum_j (exp(lambda_j) / 2) u_j^2 - F(lambda) here is benchopt's F(lambda -
-// log 2) (tested), though the iterates before convergence differ.
+// logistic regression with one weight vector w and per-feature exp(lambda_j) w_j^2 / 2: exactly
+// per_feature without a bias with LinearModelLoss::binary_logistic (y = w, r entries; tested
+// against its formula). The two-class softmax model is the same problem only up to a shift of
+// lambda: its loss depends on W only through u = W_1 - W_0, so at the lower solution
+// W_0 = -W_1 = -u/2 and its F(lambda) is benchopt's F(lambda - log 2) (tested), though the
+// iterates before convergence differ.
 #pragma once
 
 #include <bilevel/problems/linear_model.hpp>

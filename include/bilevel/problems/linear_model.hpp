@@ -59,6 +59,13 @@ class L2PenaltyTerms;  // host/problems/l2_penalty.hpp: the L2 maps' entrywise t
 /// What the upper variable x of a linear-model problem is (see the top of this file).
 enum class OuterMap { sample_weights, per_feature_l2, per_class_l2 };
 
+/// The lower level's loss: softmax cross-entropy over C classes (W has C columns), or binary
+/// logistic regression with one logit per sample (two classes, W one column w: loss
+/// log(1 + exp(-s w' a)) with s = +1 for class 1 and -1 for class 0; benchopt's ijcnn1 model).
+enum class LinearModelLoss { softmax, binary_logistic };
+/// "softmax" | "binary"; InvalidArgument naming the text otherwise.
+LinearModelLoss parse_linear_model_loss(const std::string& text);
+
 /// Which entries of W one L2 weight exp(lambda_k) penalises (the L2 outer maps).
 enum class L2Penalty { per_feature, per_class };
 /// "per-feature" | "per-class"; InvalidArgument naming the text otherwise.
@@ -173,8 +180,11 @@ class LinearModelProblem final : public Problem<T> {
   /// L2 tuning (OuterMap::per_feature_l2 or per_class_l2): the three splits (labels
   /// uncorrupted; classes from the training split; a bias row when data.bias), every sample
   /// weight 1, x the log L2 weights of the penalty map.
+  /// `loss` binary_logistic: two classes, W the one column w (dim_y() = r), the softmax of
+  /// logits (0, w' a) (exactly the binary logistic loss) computed by the family's two-class
+  /// kernels with class 0's column held at 0.
   LinearModelProblem(std::shared_ptr<Executor> exec, const HypercleanData& data,
-                     L2Penalty penalty);
+                     L2Penalty penalty, LinearModelLoss loss = LinearModelLoss::softmax);
   ~LinearModelProblem() override;
 
   /// "hyperclean" (sample weights) or "l2-tuning" (the L2 maps).
@@ -190,7 +200,11 @@ class LinearModelProblem final : public Problem<T> {
   /// step, depend on the upper iterate. Default: no bound. (Sample weights: refused.)
   void set_max_weight(double max_weight);
   void project_x(MatrixView<T> x) override;
-  index_t dim_y() const override { return rows_ * classes_; }
+  /// r C (softmax), r (binary logistic: one column)
+  index_t dim_y() const override { return one_logit_ ? rows_ : rows_ * classes_; }
+  LinearModelLoss loss() const {
+    return one_logit_ ? LinearModelLoss::binary_logistic : LinearModelLoss::softmax;
+  }
   index_t lower_samples() const override { return train_.total; }
   index_t upper_samples() const override { return validation_.total; }
   /// This rank's training samples [first, first + dim_x()) of lower_samples() (all: 0).
@@ -357,6 +371,34 @@ class LinearModelProblem final : public Problem<T> {
   /// per-sample part, whose J v is then 0). Sample weights: nothing.
   void add_penalty_terms(ConstMatrixView<T> x, ConstMatrixView<T> y, ConstMatrixView<T> v,
                          MatrixView<T> gy, MatrixView<T> hv, MatrixView<T> jv);
+  // Binary logistic (one_logit_): W = [0 w] per instance, and every oracle of the public
+  // interface widens its y (and v) into workspaces of r x 2B with class 0's columns at 0, runs
+  // the two-class body (wide_call_ set meanwhile), and keeps the class-1 columns of its
+  // y-shaped outputs (host/problems/linear_model_one_logit.cpp).
+  bool one_logit_ = false;
+  bool wide_call_ = false;
+  Array<T> wide_in_[2];   // y and v widened: r x 2B, class 0's columns 0
+  Array<T> wide_out_[3];  // y-shaped outputs (gy, hv, fy) as the two-class body writes them
+  /// True in a public oracle of a binary logistic problem before its y is widened.
+  bool narrow_call() const { return one_logit_ && !wide_call_; }
+  /// Rows of the y the body works on: r C (for binary logistic, once widened).
+  index_t model_dim_y() const { return rows_ * classes_; }
+  /// The rows of y this call takes: dim_y() at the interface, r C inside a widened call.
+  index_t call_dim_y() const { return narrow_call() ? rows_ : model_dim_y(); }
+  /// y (r x B) into workspace `slot` as [0 y_b] per instance; empty stays empty.
+  ConstMatrixView<T> widen(ConstMatrixView<T> y, int slot);
+  /// The wide workspace for a y-shaped output (empty for an empty one).
+  MatrixView<T> wide_output(MatrixView<T> out, int slot);
+  /// out (r x B) = the class-1 columns of workspace `slot` (nothing for an empty out).
+  void narrow(int slot, MatrixView<T> out);
+  /// Sets wide_call_ while a widened body runs (reset on the way out, thrown or not).
+  struct WideCall {
+    explicit WideCall(LinearModelProblem& p) : p_(p) { p_.wide_call_ = true; }
+    ~WideCall() { p_.wide_call_ = false; }
+    WideCall(const WideCall&) = delete;
+    WideCall& operator=(const WideCall&) = delete;
+    LinearModelProblem& p_;
+  };
   OuterMap map_ = OuterMap::sample_weights;
   std::unique_ptr<L2PenaltyTerms<T>> penalty_;  // the L2 maps' terms (null for sample weights)
   Array<T> corrupted_;  // n_train 0/1 mask (set_detection_truth)
