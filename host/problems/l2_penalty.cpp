@@ -72,24 +72,17 @@ ConstMatrixView<T> L2PenaltyTerms<T>::expand(ConstMatrixView<T> x) {
 }
 
 template <typename T>
-void L2PenaltyTerms<T>::add_gradient(ConstMatrixView<T> x, ConstMatrixView<T> w,
-                                     MatrixView<T> out) {
-  // out += E .* W
-  exec_->ops<T>().hadamard(T(1), expand(x), w, T(1), out);
+void L2PenaltyTerms<T>::add_product(ConstMatrixView<T> e, ConstMatrixView<T> m,
+                                    MatrixView<T> out) {
+  // out += E .* M
+  exec_->ops<T>().hadamard(T(1), e, m, T(1), out);
 }
 
 template <typename T>
-void L2PenaltyTerms<T>::add_hvp(ConstMatrixView<T> x, ConstMatrixView<T> v, MatrixView<T> hv) {
-  // hv += E .* V
-  exec_->ops<T>().hadamard(T(1), expand(x), v, T(1), hv);
-}
-
-template <typename T>
-void L2PenaltyTerms<T>::jvp(ConstMatrixView<T> x, ConstMatrixView<T> w, ConstMatrixView<T> v,
+void L2PenaltyTerms<T>::jvp(ConstMatrixView<T> e, ConstMatrixView<T> w, ConstMatrixView<T> v,
                             T factor, MatrixView<T> out) {
   Ops<T>& ops = exec_->ops<T>();
-  const index_t nb = x.cols, dy = rows_ * classes_;
-  const ConstMatrixView<T> e = expand(x);
+  const index_t nb = e.cols, dy = rows_ * classes_;
   // P = factor E .* W .* V
   MatrixView<T> p(product_.data(), dy, nb);
   ops.hadamard(factor, e, w, T(0), p);
@@ -113,12 +106,12 @@ void L2PenaltyTerms<T>::jvp(ConstMatrixView<T> x, ConstMatrixView<T> w, ConstMat
 }
 
 template <typename T>
-void L2PenaltyTerms<T>::add_value(ConstMatrixView<T> x, ConstMatrixView<T> w, T* g_out) {
+void L2PenaltyTerms<T>::add_value(ConstMatrixView<T> e, ConstMatrixView<T> w, T* g_out) {
   Ops<T>& ops = exec_->ops<T>();
-  const index_t nb = x.cols;
+  const index_t nb = e.cols;
   // g += (1/2) sum E .* W .* W
   MatrixView<T> p(product_.data(), w.rows, nb);
-  ops.hadamard(T(1), expand(x), w, T(0), p);
+  ops.hadamard(T(1), e, w, T(0), p);
   ops.batch_dot(p, w, scalars_.data());
   ops.axpby(T(0.5), ConstMatrixView<T>(scalars_.data(), nb, 1), T(1), MatrixView<T>(g_out, nb, 1));
 }

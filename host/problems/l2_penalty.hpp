@@ -23,25 +23,24 @@ class L2PenaltyTerms {
   index_t dim_x() const { return map_ == L2Penalty::per_feature ? features_ : classes_; }
   void reserve(index_t instances);
 
-  /// out += E .* W
-  void add_gradient(ConstMatrixView<T> x, ConstMatrixView<T> w, MatrixView<T> out);
-  /// hv += E .* V
-  void add_hvp(ConstMatrixView<T> x, ConstMatrixView<T> v, MatrixView<T> hv);
+  /// E (dy x B) = exp(lambda) expanded to W's entries by the map, 0 on the bias row: what the
+  /// terms below take (one expansion serves every term of a call). Valid until the next call.
+  ConstMatrixView<T> expand(ConstMatrixView<T> x);
+
+  /// out += E .* M (M = W: the gradient's term; M = V: the H v term)
+  void add_product(ConstMatrixView<T> e, ConstMatrixView<T> m, MatrixView<T> out);
   /// out_k = factor * exp(lambda_k) sum of W .* V over the entries lambda_k penalises
   /// (factor 1: J v; V = W and factor 1/2: grad_x g)
-  void jvp(ConstMatrixView<T> x, ConstMatrixView<T> w, ConstMatrixView<T> v, T factor,
+  void jvp(ConstMatrixView<T> e, ConstMatrixView<T> w, ConstMatrixView<T> v, T factor,
            MatrixView<T> out);
   /// g_out[b] += (1/2) sum E .* W .* W
-  void add_value(ConstMatrixView<T> x, ConstMatrixView<T> w, T* g_out);
+  void add_value(ConstMatrixView<T> e, ConstMatrixView<T> w, T* g_out);
 
   void set_max_weight(double max_weight);
   /// lambda <- min(lambda, log max_weight)
   void project(MatrixView<T> x);
 
  private:
-  /// penalty_ (dy x B) = exp(lambda) expanded to W's entries by the map, 0 on the bias row.
-  ConstMatrixView<T> expand(ConstMatrixView<T> x);
-
   std::shared_ptr<Executor> exec_;
   index_t rows_ = 0, features_ = 0, classes_ = 0, reserved_ = 0;
   L2Penalty map_ = L2Penalty::per_feature;

@@ -225,7 +225,7 @@ void LinearModelProblem<T>::grad_y_g(const Batch& batch, ConstMatrixView<T> x,
       // sharded: gy summed over the ranks
       reduce(out.data, out.rows * out.cols);
       // L2 maps: gy += E .* W
-      if (penalty_) penalty_->add_gradient(x, y, out);
+      if (penalty_) penalty_->add_product(penalty_->expand(x), y, out);
       return;
     }
   }
@@ -246,7 +246,7 @@ void LinearModelProblem<T>::grad_y_g(const Batch& batch, ConstMatrixView<T> x,
     accumulate(c, z, out, nb);
   });
   // L2 maps: gy += E .* W
-  if (penalty_) penalty_->add_gradient(x, y, out);
+  if (penalty_) penalty_->add_product(penalty_->expand(x), y, out);
 }
 
 template <typename T>
@@ -262,7 +262,7 @@ void LinearModelProblem<T>::grad_x_g(const Batch& batch, ConstMatrixView<T> x,
   }
   if (penalty_) {
     // L2 maps: gx_k = (1/2) exp(lambda_k) sum of W .* W over lambda_k's entries
-    penalty_->jvp(x, y, y, T(0.5), out);
+    penalty_->jvp(penalty_->expand(x), y, y, T(0.5), out);
     return;
   }
   {
@@ -448,10 +448,12 @@ void LinearModelProblem<T>::add_penalty_terms(ConstMatrixView<T> x, ConstMatrixV
                                               ConstMatrixView<T> v, MatrixView<T> gy,
                                               MatrixView<T> hv, MatrixView<T> jv) {
   if (!penalty_) return;
+  // E = exp(lambda) on W's entries, once for the call's terms
+  const ConstMatrixView<T> e = penalty_->expand(x);
   // gy += E .* W;  hv += E .* V;  jv_k = exp(lambda_k) sum of W .* V over lambda_k's entries
-  if (!gy.empty()) penalty_->add_gradient(x, y, gy);
-  if (!hv.empty()) penalty_->add_hvp(x, v, hv);
-  if (!jv.empty()) penalty_->jvp(x, y, v, T(1), jv);
+  if (!gy.empty()) penalty_->add_product(e, y, gy);
+  if (!hv.empty()) penalty_->add_product(e, v, hv);
+  if (!jv.empty()) penalty_->jvp(e, y, v, T(1), jv);
 }
 
 template <typename T>
@@ -644,7 +646,7 @@ void LinearModelProblem<T>::values(const Batch& lower, const Batch& upper, Const
     ops.axpby(static_cast<T>(reg_), ConstMatrixView<T>(scalars_.data(), nb, 1), T(1),
               MatrixView<T>(g_out, nb, 1));
     // L2 maps: g += (1/2) sum E .* W .* W
-    if (penalty_) penalty_->add_value(x, y, g_out);
+    if (penalty_) penalty_->add_value(penalty_->expand(x), y, g_out);
   }
 }
 
