@@ -30,7 +30,12 @@ from ._bilevel import (CallbackProblem, DeviceUnavailable, DivergenceError, Hype
                        cpu_threads, set_cpu_threads, max_cpu_threads, cpu_isa, cpu_isas,
                        set_cpu_isa)
 
-__all__ = ["Executor", "QuadraticProblem", "HypercleanProblem", "CallbackProblem", "Problem",
+#: The linear-model family (softmax or binary logistic regression below): HypercleanProblem(...)
+#: builds it with per-sample weights above, L2TuningProblem(...) with L2 weights. One class.
+LinearModelProblem = HypercleanProblem
+L2TuningProblem = HypercleanProblem.l2_tuning
+
+__all__ = ["Executor", "QuadraticProblem", "HypercleanProblem", "LinearModelProblem", "L2TuningProblem", "CallbackProblem", "Problem",
            "algorithms", "solve", "options", "settings", "Result", "DivergenceError",
            "InvalidArgument", "NotSupported",
            "DeviceUnavailable", "cuda_device_count", "set_cpu_threads", "cpu_threads",

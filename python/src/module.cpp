@@ -460,6 +460,31 @@ NB_MODULE(_bilevel, m) {
            "Hyper-cleaning on the given splits: g = mean sigmoid(x_i) CE(W' a_i, y_i) + reg "
            "||W||^2 on train, f = mean CE on validation. bias=False: no constant feature (W is "
            "features x classes, benchopt's datacleaning); else (features + 1) x classes.")
+      .def_static(
+          "l2_tuning",
+          [](std::shared_ptr<Executor> exec, const Matrix& train_x, const Labels& train_y,
+             const Matrix& val_x, const Labels& val_y, const Matrix& test_x, const Labels& test_y,
+             int classes, const std::string& penalty, const std::string& loss, bool bias) {
+            HypercleanData data;
+            data.train = to_dataset(train_x, train_y, classes, "train");
+            data.validation = to_dataset(val_x, val_y, classes, "validation");
+            data.test = to_dataset(test_x, test_y, classes, "test");
+            data.bias = bias;
+            return new L2TuningProblem<double>(std::move(exec), data, parse_l2_penalty(penalty),
+                                               parse_linear_model_loss(loss));
+          },
+          nb::rv_policy::take_ownership, "executor"_a, "train_x"_a, "train_y"_a,
+          "validation_x"_a, "validation_y"_a, "test_x"_a, "test_y"_a, "classes"_a,
+          "penalty"_a = "per-feature", "loss"_a = "softmax", "bias"_a = true,
+          "The same linear-model family with an L2 outer map (`bilevel hpo`): every sample "
+          "weight 1, x the log L2 weights, per-feature (x: one per feature) or per-class (one "
+          "per class); loss 'binary' is two-class logistic regression with one weight vector "
+          "(y: features (+ 1) entries; benchopt's ijcnn1 with penalty per-feature, bias False).")
+      .def_prop_ro("outer_map", [](const HypercleanProblem<double>& p) {
+        return p.outer_map() == OuterMap::sample_weights ? "sample-weights"
+               : p.outer_map() == OuterMap::per_feature_l2 ? "per-feature-l2"
+                                                         : "per-class-l2";
+      })
       .def("test_accuracy", [](HypercleanProblem<double>& p, const Matrix& y) {
         BILEVEL_EXPECTS(static_cast<index_t>(y.shape(1)) == p.dim_y(),
                         "test_accuracy: y must have " << p.dim_y() << " columns");

@@ -117,6 +117,36 @@ def test_benchopt_protocol_equals_the_cli_for_the_same_seed(cli, tmp_path):
     assert 1 - p.test_accuracy(r.y)[0] == pytest.approx(summary["test_error"], abs=1e-12)
 
 
+def test_l2_tuning_binary_logistic_is_the_one_weight_vector_model():
+    """L2TuningProblem(loss='binary', bias=False): benchopt's ijcnn1 model, y = w (one weight
+    vector), x = log L2 weights per feature; the same class as HypercleanProblem. A first-order
+    preset (F2BA: grad_x g is the penalty's) runs on it, and the test accuracy is sign(w'a)'s."""
+    rng = np.random.default_rng(5)
+    d = 6
+    w_true = rng.normal(size=d) * 2
+
+    def split(m):
+        x = rng.normal(size=(m, d))
+        y = (rng.random(m) < 1 / (1 + np.exp(-x @ w_true))).astype(np.int32)
+        return x, y
+
+    (tx, ty), (vx, vy), (sx, sy) = split(300), split(300), split(300)
+    ex = bilevel.Executor("cpu")
+    p = bilevel.L2TuningProblem(ex, tx, ty, vx, vy, sx, sy, 2, penalty="per-feature", loss="binary",
+                                bias=False)
+    assert isinstance(p, bilevel.LinearModelProblem) and isinstance(p, bilevel.HypercleanProblem)
+    assert p.outer_map == "per-feature-l2" and p.dim_x == d and p.dim_y == d
+    r = bilevel.solve(p, "f2ba", iterations=200, inner_step=0.5, outer_step=0.5,
+                      x0=np.full(d, -2.0))
+    w = r.y[0]
+    assert np.all(np.isfinite(r.x)) and np.linalg.norm(w) > 0.1
+    want = np.mean((sx @ w > 0) == (sy == 1))
+    assert p.test_accuracy(r.y)[0] == pytest.approx(want, abs=1e-12)
+    assert want > 0.7
+    with pytest.raises(bilevel.InvalidArgument, match="per-class penalty has nothing to weigh"):
+        bilevel.L2TuningProblem(ex, tx, ty, vx, vy, sx, sy, 2, penalty="per-class", loss="binary")
+
+
 class Quadratic:
     """g(x, y) = |y - A x|^2 / 2, f(x, y) = |y - b|^2 / 2 + lam |x|^2 / 2:
     y*(x) = A x and x* = (A'A + lam I)^-1 A' b."""
