@@ -1,8 +1,9 @@
-// The linear-model family's oracles: the fused linear-model kernels (rows read by index, two
-// kernels per call), or composed from gather, GEMM, softmax pass, GEMM; the L2 maps' terms
-// (l2_penalty.cpp) added after the per-sample part. The setup (data,
-// residence, precision, memory plan, workspaces) is in linear_model_setup.cpp, the evaluation
-// in linear_model_metrics.cpp.
+// The linear-model family's single oracles: the fused linear-model kernels (rows read by index,
+// two kernels per call), or composed from gather, GEMM, softmax pass, GEMM; the L2 maps' terms
+// (l2_penalty.cpp) added after the per-sample part. The rooms beside it: linear_model_bundled.cpp
+// (the calls that bundle oracles or fuse a step), linear_model_setup.cpp (data, residence,
+// precision, outer map, memory plan, workspaces), linear_model_metrics.cpp (evaluation),
+// linear_model_one_logit.cpp (binary logistic's widened calls).
 #include <bilevel/problems/linear_model.hpp>
 #include <bilevel/sampling.hpp>
 
@@ -50,7 +51,7 @@ bool LinearModelProblem<T>::fused_minibatch_call(const Part& p, const Batch& bat
   const index_t columns = (minibatch && batch.independent() ? 1 : instances) * classes_;
   const bool fits = columns <= fused_->max_columns() && classes_ <= 64;
   BILEVEL_EXPECTS(fits || (path_ == OraclePath::automatic && !sharded()),
-                  "hyperclean: the fused oracle path takes at most "
+                  name() << ": the fused oracle path takes at most "
                       << fused_->max_columns() << " columns of C x B and 64 classes on "
                       << to_string(exec_->backend()) << ", got " << columns << " and " << classes_
                       << (sharded() ? " (a run split over ranks needs the fused path: fewer "
@@ -72,14 +73,14 @@ bool LinearModelProblem<T>::fused_minibatch_call(const Part& p, const Batch& bat
   call.workspace = ws;
   if (!minibatch) return true;  // a full pass: the caller goes chunk by chunk
   BILEVEL_EXPECTS(batch.population <= p.total,
-                  "hyperclean: a batch drawn from " << batch.population
+                  name() << ": a batch drawn from " << batch.population
                                                     << " samples used on a split of "
                                                     << p.total);
   const index_t sets = batch.independent() ? instances : 1;
   BILEVEL_EXPECTS(!batch.independent() || batch.stride == batch.size,
-                  "hyperclean: independent index sets must be contiguous (stride = size)");
+                  name() << ": independent index sets must be contiguous (stride = size)");
   BILEVEL_EXPECTS(batch.size > 0 && batch.size * sets <= reserved_batch_,
-                  "hyperclean: batch of " << batch.size << " x " << sets
+                  name() << ": batch of " << batch.size << " x " << sets
                                           << " samples but workspace for " << reserved_batch_
                                           << " (call reserve first)");
   b.indices = batch.indices;
@@ -454,150 +455,6 @@ void LinearModelProblem<T>::add_penalty_terms(ConstMatrixView<T> x, ConstMatrixV
   if (!gy.empty()) penalty_->add_product(e, y, gy);
   if (!hv.empty()) penalty_->add_product(e, v, hv);
   if (!jv.empty()) penalty_->jvp(e, y, v, T(1), jv);
-}
-
-template <typename T>
-bool LinearModelProblem<T>::lower_outputs(ConstMatrixView<T> y, ConstMatrixView<T> v,
-                                         MatrixView<T> gy, MatrixView<T> hv, MatrixView<T> jv,
-                                         kernels::LinearModelOutputs<T>& o) const {
-  const bool contiguous = (gy.empty() || gy.ld == gy.rows) && (hv.empty() || hv.ld == hv.rows) &&
-                          (jv.empty() || jv.rows == dim_x());
-  if (!contiguous) return false;
-  // gy = 2 reg W + A_b Rg; hv = 2 reg V + A_b Rh; jv = sigmoid'(x) (J v terms), zero elsewhere
-  o = kernels::LinearModelOutputs<T>{};
-  o.w = y.data;
-  o.v = v.data;
-  o.grad = gy.empty() ? nullptr : gy.data;
-  o.hv = hv.empty() ? nullptr : hv.data;
-  // (L2 maps: the loss's J v is 0, the penalty's comes after the kernels)
-  o.jv = jv.empty() || penalty_ ? nullptr : jv.data;
-  o.ldjv = jv.ld;
-  o.jv_rows = dim_x();
-  o.reg2 = reg2();
-  return true;
-}
-
-template <typename T>
-void LinearModelProblem<T>::lower_step(const Batch& batch, ConstMatrixView<T> x, MatrixView<T> y,
-                                      const T* steps, MatrixView<T> work) {
-  check("lower_step", x, y);
-  // (L2 maps: the penalty's term is not in the kernels' epilogue; binary logistic: y is
-  // widened first; both take the default step)
-  if (!penalty_ && !one_logit_ && !sharded() && !batch.full() && y.ld == y.rows) {
-    // y <- y - steps gy, gy = 2 reg W + A_b Rg: the step in the back-product's epilogue
-    kernels::LinearModelOutputs<T> o;
-    o.w = y.data;
-    o.grad = y.data;
-    o.reg2 = reg2();
-    o.step = steps;
-    if (fused_oracle(train_, batch, x.cols, sample_weights(x), sample_weights_ld(x), o)) return;
-  }
-  Problem<T>::lower_step(batch, x, y, steps, work);
-}
-
-template <typename T>
-void LinearModelProblem<T>::neumann_term(const Batch& batch, ConstMatrixView<T> x,
-                                        ConstMatrixView<T> y, const T* eta, MatrixView<T> r,
-                                        MatrixView<T> sum, MatrixView<T> work) {
-  check("neumann_term", x, y);
-  if (!penalty_ && !one_logit_ && !sharded() && !batch.full() && r.ld == r.rows && sum.ld == sum.rows) {
-    // r <- r - eta H r, sum <- sum + r: the term in the back-product's epilogue
-    kernels::LinearModelOutputs<T> o;
-    o.w = y.data;
-    o.v = r.data;
-    o.hv = r.data;
-    o.reg2 = reg2();
-    o.step = eta;
-    o.sum = sum.data;
-    if (fused_oracle(train_, batch, x.cols, sample_weights(x), sample_weights_ld(x), o)) return;
-  }
-  Problem<T>::neumann_term(batch, x, y, eta, r, sum, work);
-}
-
-template <typename T>
-bool LinearModelProblem<T>::lower_fused(const Batch& batch, ConstMatrixView<T> x,
-                                       ConstMatrixView<T> y, ConstMatrixView<T> v,
-                                       MatrixView<T> gy, MatrixView<T> hv, MatrixView<T> jv) {
-  kernels::LinearModelOutputs<T> o;
-  return lower_outputs(y, v, gy, hv, jv, o) &&
-         fused_oracle(train_, batch, x.cols, sample_weights(x), sample_weights_ld(x), o);
-}
-
-template <typename T>
-void LinearModelProblem<T>::lower_oracles(const Batch& batch, ConstMatrixView<T> x,
-                                         ConstMatrixView<T> y, ConstMatrixView<T> v,
-                                         MatrixView<T> gy, MatrixView<T> hv, MatrixView<T> jv) {
-  check("lower_oracles", x, y);
-  BILEVEL_EXPECTS(v.rows == call_dim_y() && v.cols == x.cols && v.ld == v.rows,
-                  name() << " lower_oracles: v must be a contiguous " << call_dim_y() << " x "
-                         << x.cols);
-  if (narrow_call()) {
-    const WideCall wide(*this);
-    lower_oracles(batch, x, widen(y, 0), widen(v, 1), wide_output(gy, 0), wide_output(hv, 1), jv);
-    narrow(0, gy);
-    narrow(1, hv);
-    return;
-  }
-  const bool fused = lower_fused(batch, x, y, v, gy, hv, jv);
-  require_fused(fused, "lower_oracles");
-  if (fused) {
-    if (!gy.empty()) reduce(gy.data, gy.rows * gy.cols);
-    if (!hv.empty()) reduce(hv.data, hv.rows * hv.cols);
-    add_penalty_terms(x, y, v, gy, hv, jv);
-    return;
-  }
-  Problem<T>::lower_oracles(batch, x, y, v, gy, hv, jv);
-}
-
-template <typename T>
-void LinearModelProblem<T>::single_point_oracles(const Batch& lower, const Batch& upper,
-                                                ConstMatrixView<T> x, ConstMatrixView<T> y,
-                                                ConstMatrixView<T> v, MatrixView<T> gy,
-                                                MatrixView<T> hv, MatrixView<T> jv,
-                                                MatrixView<T> fx, MatrixView<T> fy) {
-  check("single_point_oracles", x, y);
-  BILEVEL_EXPECTS(v.rows == call_dim_y() && v.cols == x.cols && v.ld == v.rows,
-                  name() << " single_point_oracles: v must be a contiguous " << call_dim_y()
-                         << " x " << x.cols);
-  if (narrow_call()) {
-    const WideCall wide(*this);
-    single_point_oracles(lower, upper, x, widen(y, 0), widen(v, 1), wide_output(gy, 0),
-                         wide_output(hv, 1), jv, fx, wide_output(fy, 2));
-    narrow(0, gy);
-    narrow(1, hv);
-    narrow(2, fy);
-    return;
-  }
-  const index_t nb = x.cols;
-  kernels::LinearModelCall<T> calls[2];
-  kernels::LinearModelOutputs<T> lo;
-  // lower: gy, hv, jv as lower_oracles
-  if (fy.ld == fy.rows && lower_outputs(y, v, gy, hv, jv, lo)) {
-    // upper: fy = A_b' Rg' (unweighted validation loss)
-    kernels::LinearModelOutputs<T> up;
-    up.w = y.data;
-    up.grad = fy.data;
-    const kernels::LinearModelWorkspace<T> lower_ws{z_.data(), u_.data(), per_sample_.data(),
-                                                    chunk_};
-    const kernels::LinearModelWorkspace<T> upper_ws{upper_rg_.data(), nullptr, nullptr,
-                                                    upper_rg_.rows()};
-    if (fused_minibatch_call(train_, lower, nb, sample_weights(x), sample_weights_ld(x), lo,
-                             lower_ws, calls[0]) &&
-        fused_minibatch_call(validation_, upper, nb, nullptr, 0, up, upper_ws, calls[1]) &&
-        calls[0].batch.indices != nullptr && calls[1].batch.indices != nullptr &&
-        calls[1].batch.count <= upper_rg_.rows()) {
-      // fx = 0: f does not depend on the sample weights
-      if (!fx.empty()) exec_->ops<T>().fill(fx, T(0));
-      fused_->softmax_cross_entropy(calls, 2);
-      if (!gy.empty()) reduce(gy.data, gy.rows * gy.cols);
-      if (!hv.empty()) reduce(hv.data, hv.rows * hv.cols);
-      reduce(fy.data, fy.rows * fy.cols);
-      add_penalty_terms(x, y, v, gy, hv, jv);
-      return;
-    }
-  }
-  // (sharded: grad_f and lower_oracles reduce their own sums)
-  Problem<T>::single_point_oracles(lower, upper, x, y, v, gy, hv, jv, fx, fy);
 }
 
 template <typename T>

@@ -17,13 +17,13 @@ void LinearModelProblem<T>::for_each_chunk(const Part& p, const Batch& batch, in
   draw_batch_indices(*exec_, batch);
   if (batch.independent()) {
     BILEVEL_EXPECTS(batch.population <= p.samples,
-                    "hyperclean: a batch drawn from " << batch.population
+                    name() << ": a batch drawn from " << batch.population
                                                       << " samples used on a split of "
                                                       << p.samples);
-    BILEVEL_EXPECTS(batch.stride == batch.size, "hyperclean: independent index sets must be "
+    BILEVEL_EXPECTS(batch.stride == batch.size, name() << ": independent index sets must be "
                                                 "contiguous (stride = size)");
     BILEVEL_EXPECTS(batch.size > 0 && batch.size * instances <= reserved_batch_,
-                    "hyperclean: independent batches of " << batch.size << " samples for "
+                    name() << ": independent batches of " << batch.size << " samples for "
                                                           << instances
                                                           << " instances but workspace for "
                                                           << reserved_batch_
@@ -37,11 +37,11 @@ void LinearModelProblem<T>::for_each_chunk(const Part& p, const Batch& batch, in
   }
   if (!batch.full() && batch.size < p.samples) {
     BILEVEL_EXPECTS(batch.population <= p.samples,
-                    "hyperclean: a batch drawn from " << batch.population
+                    name() << ": a batch drawn from " << batch.population
                                                       << " samples used on a split of "
                                                       << p.samples);
     BILEVEL_EXPECTS(batch.size > 0 && batch.size <= reserved_batch_,
-                    "hyperclean: batch of " << batch.size << " samples but workspace for "
+                    name() << ": batch of " << batch.size << " samples but workspace for "
                                             << reserved_batch_ << " (call reserve first)");
     MatrixView<T> g(gathered_.data(), rows_, batch.size);
     // A_b = columns of the batch's samples

@@ -409,7 +409,7 @@ HypercleanMemory LinearModelProblem<T>::memory_plan(index_t train, index_t valid
 
 template <typename T>
 void LinearModelProblem<T>::reserve(index_t instances, index_t max_batch) {
-  BILEVEL_EXPECTS(instances > 0, "hyperclean: reserve needs instances > 0, got " << instances);
+  BILEVEL_EXPECTS(instances > 0, name() << ": reserve needs instances > 0, got " << instances);
   max_batch = std::max<index_t>(max_batch, 1);
   if (instances <= reserved_instances_ && max_batch <= reserved_batch_) return;
   reserved_instances_ = std::max(reserved_instances_, instances);
