@@ -1,5 +1,6 @@
-// The linear-model problem family: multinomial logistic regression W below, one of three
-// upper variables above, all on the same fused oracles (kernels/linear_model_kernels.hpp: one
+// The linear-model problem family: multinomial logistic regression W below (or binary logistic
+// regression with one weight vector, LinearModelLoss::binary_logistic), one of three upper
+// variables above, all on the same fused oracles (kernels/linear_model_kernels.hpp: one
 // loss functor, rows read by index) and the same data, shards, residence and precision.
 //
 //   y = W in R^{r x C} (column-major; r = d + 1 with the bias as feature d, r = d without a
@@ -88,7 +89,7 @@ DataPrecision parse_data_precision(const std::string& text);
 enum class DataResidence { device, host };
 DataResidence parse_data_residence(const std::string& text);  ///< "device" | "host"
 
-/// How the minibatch and full-pass oracles of hyper-cleaning are computed. `fused`: the
+/// How the minibatch and full-pass oracles of the linear-model family are computed. `fused`: the
 /// linear-model kernel family (kernels/linear_model_kernels.hpp: rows read by index, two
 /// kernels per call, deterministic); `composed`: gather, GEMM, softmax pass, GEMM (cuBLAS /
 /// OpenBLAS); `automatic`: fused where the backend's fused path takes the shape (CUDA: C x B
