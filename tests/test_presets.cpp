@@ -106,6 +106,40 @@ TEST(FomPreset, ConvergesToItsBiasedFixedPoint) {
   EXPECT_GT(d, 0.1 * norm(q.solution_x())) << "FOM's bias is measurable";
 }
 
+/// SOBA's steps decay as benchopt's SOBA's when loop.inner_decay asks (s_k = s (k + 1)^-decay,
+/// eta_k likewise): from the same (x, y, v = 0), iteration 3 at decay 0.5 moves y and v half as
+/// far as iteration 0; at decay 0 they move the same.
+TEST(SobaEstimator, StepsDecayWithTheIteration) {
+  const QuadraticData q = problem();
+  auto exec = cpu();
+  QuadraticProblem<double> p(exec, q);
+  p.reserve(1, 0);
+  MinibatchSampler<double> lower(exec, 1, q.n, 0), upper(exec, 1, q.n, 0);
+  const std::vector<double> xh = random_vector<double>(5, 3), y0 = random_vector<double>(10, 4);
+  // y_1 - y_0 and v_1 of one step at iteration k from (x, y0, v = 0)
+  const auto step = [&](double decay, index_t k) {
+    auto est = make_sl_bamm_estimator<double>(SlBammOptions{0.0, 1.0, {0.2}, {0.3}, decay});
+    est->prepare(p, 1);
+    Array<double> x(exec, 5, 1, xh), y(exec, 10, 1, y0), h(exec, 5, 1);
+    est->estimate(EstimateContext<double>{p, lower, upper, k}, x.view(), y.view(), h.view());
+    std::vector<double> dy = y.to_host();
+    for (std::size_t i = 0; i < dy.size(); ++i) dy[i] -= y0[i];
+    Array<double> v(exec, 10, 1);
+    exec->ops<double>().copy(est->linear_system_solution(), v.view());
+    return std::pair{dy, v.to_host()};
+  };
+  const auto [dy0, v0] = step(0.5, 0);
+  const auto [dy3, v3] = step(0.5, 3);
+  ASSERT_GT(norm(dy0), 1e-3);
+  ASSERT_GT(norm(v0), 1e-3);
+  std::vector<double> half_dy = dy0, half_v = v0;
+  for (double& e : half_dy) e *= 0.5;
+  for (double& e : half_v) e *= 0.5;
+  EXPECT_LT(relative_error(dy3, half_dy), 1e-12);
+  EXPECT_LT(relative_error(v3, half_v), 1e-12);
+  EXPECT_LT(relative_error(step(0.0, 3).first, dy0), 1e-12);
+}
+
 /// UFOM is unbiased for ITD: the mean of many estimates at one point matches the ITD gradient
 /// (closed form of the unrolled quadratic) within three standard errors, while FOM's estimate
 /// differs from it by many standard errors.

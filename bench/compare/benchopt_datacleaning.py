@@ -57,10 +57,11 @@ BEST = {
 # and SRBA's period int((n_inner + n_outer) period_frac / batch) with the protocol's 20000 + 5000
 # samples. The x step needs no rescaling: --protocol benchopt's g and f are benchopt's functions.
 SAME = {
-    # SOBA: step_size on y and v, step_size / outer_ratio on x, both decaying as (k + 1)^-0.5
-    # (its learning-rate scheduler's exponents)
-    "soba": ["--batch", "64", "--inner-step", "1.0", "--outer-step", str(1.0 / 1e-4),
-             "--set", "loop.inner_decay=0.5", "--set", "loop.outer_decay=0.5"],
+    # SOBA: step_size on y and on v (ours: --neumann-eta), step_size / outer_ratio on x, all
+    # decaying as (k + 1)^-0.5 (its learning-rate scheduler's exponents)
+    "soba": ["--batch", "64", "--inner-step", "1.0", "--neumann-eta", "1.0",
+             "--outer-step", str(1.0 / 1e-4), "--set", "loop.inner_decay=0.5",
+             "--set", "loop.outer_decay=0.5"],
     # StocBiO: n_inner_steps SGD steps on y, n_shia_steps Neumann terms of step step_size
     # (shia_jax), step_size / outer_ratio on x, all constant
     "stocbio": ["--batch", "64", "--inner-steps", "10", "--inner-step", "0.01",

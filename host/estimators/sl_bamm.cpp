@@ -19,6 +19,8 @@ class SlBammEstimator final : public HypergradientEstimator<T> {
     BILEVEL_EXPECTS(options_.mu0 >= 0 && options_.mu0 < 1,
                     "sl-bamm: mu0 must be in [0, 1), got " << options_.mu0);
     BILEVEL_EXPECTS(options_.p >= 1, "sl-bamm: p must be >= 1, got " << options_.p);
+    BILEVEL_EXPECTS(options_.decay >= 0, "sl-bamm: the steps' decay must be >= 0, got "
+                                             << options_.decay);
   }
   /// mu0 = 0: no aggregation, SOBA's single-point step.
   std::string name() const override { return options_.mu0 > 0 ? "sl-bamm" : "single-point"; }
@@ -27,8 +29,9 @@ class SlBammEstimator final : public HypergradientEstimator<T> {
 
   void prepare(Problem<T>& problem, index_t instances) override {
     auto exec = problem.executor();
-    s_ = per_instance_array<T>(exec, options_.s, instances, "sl-bamm s");
-    eta_ = per_instance_array<T>(exec, options_.eta, instances, "sl-bamm eta");
+    // s_k = s (k + 1)^-decay and eta_k likewise, on the executor (decay 0: constant)
+    s_.prepare(exec, options_.s, instances, Schedule{1.0, 1.0, options_.decay}, "sl-bamm s");
+    eta_.prepare(exec, options_.eta, instances, Schedule{1.0, 1.0, options_.decay}, "sl-bamm eta");
     // mu_k = mu_0 (k + 1)^(-1/p)
     mu_.prepare(exec, {options_.mu0}, instances, Schedule{1.0, 1.0, 1.0 / options_.p}, "sl-bamm mu");
     const index_t dy = problem.dim_y();
@@ -53,9 +56,9 @@ class SlBammEstimator final : public HypergradientEstimator<T> {
     // all at (x_k, y_k, v_k): fx, fy on the upper batch; gy, H v, J v (into h) on the lower one
     p.single_point_oracles(lower, upper, x, y, v_.view(), gy_.view(), hv_.view(), h, fx,
                            fy_.view());
-    // y <- y - s [gy + mu (fy - gy)];  v <- v - eta (H v - fy);  h = fx - J v
-    ops.single_point_step(s_.data(), eta_.data(), mu, gy_.view(), fy_.view(), hv_.view(), fx, y,
-                          v_.view(), h);
+    // y <- y - s_k [gy + mu (fy - gy)];  v <- v - eta_k (H v - fy);  h = fx - J v
+    ops.single_point_step(s_.at(ctx), eta_.at(ctx), mu, gy_.view(), fy_.view(), hv_.view(), fx,
+                          y, v_.view(), h);
     // y <- Proj_Y(y)
     p.project_y(y);
   }
@@ -66,8 +69,8 @@ class SlBammEstimator final : public HypergradientEstimator<T> {
 
  private:
   SlBammOptions options_;
-  Array<T> s_, eta_, fx_, fy_, gy_, v_, hv_;
-  detail::ScheduledWeights<T> mu_;
+  Array<T> fx_, fy_, gy_, v_, hv_;
+  detail::ScheduledWeights<T> s_, eta_, mu_;
 };
 
 }  // namespace

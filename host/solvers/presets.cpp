@@ -78,7 +78,9 @@ struct Soba {
   template <typename T>
   static Estimator<T> build(const AlgorithmOptions& o, ScheduleOptions& loop) {
     loop.upper = o.name == "soba" ? UpperUpdate::sgd : UpperUpdate::moving_average;
-    return make_sl_bamm_estimator<T>(SlBammOptions{0.0, 1.0, loop.inner_step, o.fixed_point.nu});
+    // (loop.inner_decay, default 0, decays the steps on y and v as benchopt's SOBA does)
+    return make_sl_bamm_estimator<T>(
+        SlBammOptions{0.0, 1.0, loop.inner_step, o.fixed_point.nu, loop.inner_decay});
   }
 };
 

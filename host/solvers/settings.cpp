@@ -78,6 +78,8 @@ const std::vector<OptionEntry>& option_entries() {
       BILEVEL_OPTION("sl_bamm.p", "real", sl_bamm.p, "mu_k = mu_0 (k + 1)^(-1/p)"),
       BILEVEL_OPTION("sl_bamm.s", "reals", sl_bamm.s, "sl-BAMM's lower-level step"),
       BILEVEL_OPTION("sl_bamm.eta", "reals", sl_bamm.eta, "sl-BAMM's linear-system step"),
+      BILEVEL_OPTION("sl_bamm.decay", "real", sl_bamm.decay,
+                     "sl-BAMM's s and eta decay as (k + 1)^-decay (SOBA: loop.inner_decay)"),
       BILEVEL_OPTION("f2sa.steps", "int", f2sa.steps, "K: F2SA's steps on y and z"),
       BILEVEL_OPTION("f2sa.alpha", "reals", f2sa.alpha, "F2SA's step"),
       BILEVEL_OPTION("f2sa.lambda0", "real", f2sa.lambda0, "F2SA's first penalty"),

@@ -125,6 +125,9 @@ struct SlBammOptions {
   double p = 1.0;
   std::vector<double> s{0.1};    ///< lower-level step, per instance (1 or B values)
   std::vector<double> eta{0.1};  ///< linear-system step, per instance
+  /// Both steps decay as s_k = s (k + 1)^-decay, eta_k = eta (k + 1)^-decay (0: constant).
+  /// SOBA takes loop.inner_decay here (benchopt's SOBA: 0.5 on y and v).
+  double decay = 0.0;
 };
 
 /// F2SA (Kwon et al., arXiv 2301.10945), fully first order, no HVP: K steps of
