@@ -29,9 +29,15 @@ class SlBammEstimator final : public HypergradientEstimator<T> {
 
   void prepare(Problem<T>& problem, index_t instances) override {
     auto exec = problem.executor();
-    // s_k = s (k + 1)^-decay and eta_k likewise, on the executor (decay 0: constant)
-    s_.prepare(exec, options_.s, instances, Schedule{1.0, 1.0, options_.decay}, "sl-bamm s");
-    eta_.prepare(exec, options_.eta, instances, Schedule{1.0, 1.0, options_.decay}, "sl-bamm eta");
+    s_ = per_instance_array<T>(exec, options_.s, instances, "sl-bamm s");
+    eta_ = per_instance_array<T>(exec, options_.eta, instances, "sl-bamm eta");
+    // decaying: s_k = s (k + 1)^-decay and eta_k likewise, on the executor (a launch each per
+    // iteration, which constant steps do without)
+    if (options_.decay > 0) {
+      s_k_.prepare(exec, options_.s, instances, Schedule{1.0, 1.0, options_.decay}, "sl-bamm s");
+      eta_k_.prepare(exec, options_.eta, instances, Schedule{1.0, 1.0, options_.decay},
+                     "sl-bamm eta");
+    }
     // mu_k = mu_0 (k + 1)^(-1/p)
     mu_.prepare(exec, {options_.mu0}, instances, Schedule{1.0, 1.0, 1.0 / options_.p}, "sl-bamm mu");
     const index_t dy = problem.dim_y();
@@ -56,9 +62,11 @@ class SlBammEstimator final : public HypergradientEstimator<T> {
     // all at (x_k, y_k, v_k): fx, fy on the upper batch; gy, H v, J v (into h) on the lower one
     p.single_point_oracles(lower, upper, x, y, v_.view(), gy_.view(), hv_.view(), h, fx,
                            fy_.view());
+    const bool decay = options_.decay > 0;
+    const T* s = decay ? s_k_.at(ctx) : s_.data();
+    const T* eta = decay ? eta_k_.at(ctx) : eta_.data();
     // y <- y - s_k [gy + mu (fy - gy)];  v <- v - eta_k (H v - fy);  h = fx - J v
-    ops.single_point_step(s_.at(ctx), eta_.at(ctx), mu, gy_.view(), fy_.view(), hv_.view(), fx,
-                          y, v_.view(), h);
+    ops.single_point_step(s, eta, mu, gy_.view(), fy_.view(), hv_.view(), fx, y, v_.view(), h);
     // y <- Proj_Y(y)
     p.project_y(y);
   }
@@ -69,8 +77,8 @@ class SlBammEstimator final : public HypergradientEstimator<T> {
 
  private:
   SlBammOptions options_;
-  Array<T> fx_, fy_, gy_, v_, hv_;
-  detail::ScheduledWeights<T> s_, eta_, mu_;
+  Array<T> s_, eta_, fx_, fy_, gy_, v_, hv_;
+  detail::ScheduledWeights<T> s_k_, eta_k_, mu_;
 };
 
 }  // namespace
