@@ -38,6 +38,15 @@ void LinearModelProblem<T>::check(const char* oracle, ConstMatrixView<T> x,
 }
 
 template <typename T>
+void LinearModelProblem<T>::check(const char* oracle, ConstMatrixView<T> x, ConstMatrixView<T> y,
+                                  ConstMatrixView<T> v) const {
+  check(oracle, x, y);
+  BILEVEL_EXPECTS(v.rows == call_dim_y() && v.cols == x.cols && v.ld == v.rows,
+                  name() << " " << oracle << ": v must be a contiguous " << call_dim_y() << " x "
+                         << x.cols);
+}
+
+template <typename T>
 bool LinearModelProblem<T>::fused_minibatch_call(const Part& p, const Batch& batch,
                                                 index_t instances, const T* x, index_t ldx,
                                                 const kernels::LinearModelOutputs<T>& o,
@@ -226,7 +235,7 @@ void LinearModelProblem<T>::grad_y_g(const Batch& batch, ConstMatrixView<T> x,
       // sharded: gy summed over the ranks
       reduce(out.data, out.rows * out.cols);
       // L2 maps: gy += E .* W
-      if (penalty_) penalty_->add_product(penalty_->expand(x), y, out);
+      add_penalty_terms(x, y, ConstMatrixView<T>(), out, MatrixView<T>(), MatrixView<T>());
       return;
     }
   }
@@ -247,7 +256,7 @@ void LinearModelProblem<T>::grad_y_g(const Batch& batch, ConstMatrixView<T> x,
     accumulate(c, z, out, nb);
   });
   // L2 maps: gy += E .* W
-  if (penalty_) penalty_->add_product(penalty_->expand(x), y, out);
+  add_penalty_terms(x, y, ConstMatrixView<T>(), out, MatrixView<T>(), MatrixView<T>());
 }
 
 template <typename T>
@@ -387,10 +396,7 @@ void LinearModelProblem<T>::grad_f(const Batch& batch, ConstMatrixView<T> x, Con
 template <typename T>
 void LinearModelProblem<T>::hvp_jvp(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
                                    ConstMatrixView<T> v, MatrixView<T> hv, MatrixView<T> jv) {
-  check("hvp_jvp", x, y);
-  BILEVEL_EXPECTS(v.rows == call_dim_y() && v.cols == x.cols && v.ld == v.rows,
-                  name() << " hvp_jvp: v must be a contiguous " << call_dim_y() << " x "
-                         << x.cols);
+  check("hvp_jvp", x, y, v);
   if (narrow_call()) {
     const WideCall wide(*this);
     hvp_jvp(batch, x, widen(y, 0), widen(v, 1), wide_output(hv, 0), jv);

@@ -81,10 +81,7 @@ template <typename T>
 void LinearModelProblem<T>::lower_oracles(const Batch& batch, ConstMatrixView<T> x,
                                          ConstMatrixView<T> y, ConstMatrixView<T> v,
                                          MatrixView<T> gy, MatrixView<T> hv, MatrixView<T> jv) {
-  check("lower_oracles", x, y);
-  BILEVEL_EXPECTS(v.rows == call_dim_y() && v.cols == x.cols && v.ld == v.rows,
-                  name() << " lower_oracles: v must be a contiguous " << call_dim_y() << " x "
-                         << x.cols);
+  check("lower_oracles", x, y, v);
   if (narrow_call()) {
     const WideCall wide(*this);
     lower_oracles(batch, x, widen(y, 0), widen(v, 1), wide_output(gy, 0), wide_output(hv, 1), jv);
@@ -109,10 +106,7 @@ void LinearModelProblem<T>::single_point_oracles(const Batch& lower, const Batch
                                                 ConstMatrixView<T> v, MatrixView<T> gy,
                                                 MatrixView<T> hv, MatrixView<T> jv,
                                                 MatrixView<T> fx, MatrixView<T> fy) {
-  check("single_point_oracles", x, y);
-  BILEVEL_EXPECTS(v.rows == call_dim_y() && v.cols == x.cols && v.ld == v.rows,
-                  name() << " single_point_oracles: v must be a contiguous " << call_dim_y()
-                         << " x " << x.cols);
+  check("single_point_oracles", x, y, v);
   if (narrow_call()) {
     const WideCall wide(*this);
     single_point_oracles(lower, upper, x, widen(y, 0), widen(v, 1), wide_output(gy, 0),

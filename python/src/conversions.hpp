@@ -89,6 +89,18 @@ inline Dataset to_dataset(const Matrix& x, const Labels& labels, int classes, co
   return d;
 }
 
+/// The three splits of a linear-model problem (HypercleanProblem, L2TuningProblem).
+inline HypercleanData splits_of(const Matrix& train_x, const Labels& train_y, const Matrix& val_x,
+                                const Labels& val_y, const Matrix& test_x, const Labels& test_y,
+                                int classes, bool bias) {
+  HypercleanData data;
+  data.train = to_dataset(train_x, train_y, classes, "train");
+  data.validation = to_dataset(val_x, val_y, classes, "validation");
+  data.test = to_dataset(test_x, test_y, classes, "test");
+  data.bias = bias;
+  return data;
+}
+
 /// Stopped from Python (Ctrl-C) at an evaluation: the solve returns the state reached.
 struct Interrupted {};
 

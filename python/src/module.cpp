@@ -448,11 +448,8 @@ NB_MODULE(_bilevel, m) {
               const Matrix& train_x, const Labels& train_y, const Matrix& val_x,
               const Labels& val_y, const Matrix& test_x, const Labels& test_y, int classes,
               double reg, bool bias) {
-             HypercleanData data;
-             data.train = to_dataset(train_x, train_y, classes, "train");
-             data.validation = to_dataset(val_x, val_y, classes, "validation");
-             data.test = to_dataset(test_x, test_y, classes, "test");
-             data.bias = bias;
+             const HypercleanData data =
+                 splits_of(train_x, train_y, val_x, val_y, test_x, test_y, classes, bias);
              new (self) HypercleanProblem<double>(std::move(exec), data, reg);
            },
            "executor"_a, "train_x"_a, "train_y"_a, "validation_x"_a, "validation_y"_a,
@@ -465,11 +462,8 @@ NB_MODULE(_bilevel, m) {
           [](std::shared_ptr<Executor> exec, const Matrix& train_x, const Labels& train_y,
              const Matrix& val_x, const Labels& val_y, const Matrix& test_x, const Labels& test_y,
              int classes, const std::string& penalty, const std::string& loss, bool bias) {
-            HypercleanData data;
-            data.train = to_dataset(train_x, train_y, classes, "train");
-            data.validation = to_dataset(val_x, val_y, classes, "validation");
-            data.test = to_dataset(test_x, test_y, classes, "test");
-            data.bias = bias;
+            const HypercleanData data =
+                splits_of(train_x, train_y, val_x, val_y, test_x, test_y, classes, bias);
             return new L2TuningProblem<double>(std::move(exec), data, parse_l2_penalty(penalty),
                                                parse_linear_model_loss(loss));
           },

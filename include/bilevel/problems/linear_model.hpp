@@ -351,6 +351,9 @@ class LinearModelProblem final : public Problem<T> {
   bool lower_fused(const Batch& batch, ConstMatrixView<T> x, ConstMatrixView<T> y,
                    ConstMatrixView<T> v, MatrixView<T> gy, MatrixView<T> hv, MatrixView<T> jv);
   void check(const char* oracle, ConstMatrixView<T> x, ConstMatrixView<T> y) const;
+  /// check, and v the same contiguous shape as y (the second-order oracles).
+  void check(const char* oracle, ConstMatrixView<T> x, ConstMatrixView<T> y,
+             ConstMatrixView<T> v) const;
   MatrixView<T> weights_view(ConstMatrixView<T> y) const;  // (d+1) x (C B)
   /// Per-instance sum over a whole part of a per-sample quantity (loss or correct).
   std::vector<double> reduce_part(DataSplit split, ConstMatrixView<T> y, bool accuracy);
