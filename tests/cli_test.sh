@@ -434,6 +434,29 @@ check "a benchopt-protocol checkpoint is refused under the bilevel protocol" $([
 bad_option "benchopt protocol refuses synthetic data" "--protocol benchopt prepares a data file" hyperclean --data synthetic --protocol benchopt
 bad_option "unknown protocol refused" "--protocol: jax not in {bilevel,benchopt}" hyperclean --protocol jax
 
+# 4d. splits as given (another program's draws): labels as they are, so no F1 and no oracle;
+# a checkpoint names the files; the options that split or corrupt one file are refused
+head -n 300 "$work/ok.svm" >"$work/tr.svm"; sed -n 301,400p "$work/ok.svm" >"$work/va.svm"; tail -n 100 "$work/ok.svm" >"$work/te.svm"
+"$bin" hyperclean --data "$work/tr.svm" --validation-data "$work/va.svm" --test-data "$work/te.svm" \
+  --protocol benchopt --batch 64 --iters 20 --eval-every 10 --backend cpu --baseline-steps 50 \
+  --checkpoint "$work/gs.ck" --checkpoint-every 10 --metrics "$work/g.jsonl" >"$work/out" 2>"$work/err"
+rc=$?
+check "hyperclean on given splits exits 0" $rc "rc=$rc: $(cat "$work/err")"
+check "given splits: sizes from the files, labels as given" $(grep -q "300 train (labels as given) / 100 validation / 100 test, 3 features (no bias)" "$work/err"; echo $?) "$(head -n 2 "$work/err")"
+check "given splits: no oracle, no F1" $(grep -q "no oracle (labels as given" "$work/err" && ! grep -q "oracle (clean" "$work/out" && grep -q "time to quality: not defined" "$work/out" && tail -n1 "$work/g.jsonl" | grep -q '"f1":null' && ! head -n1 "$work/g.jsonl" | grep -q '"f1"'; echo $?) "$(cat "$work/out"; cat "$work/g.jsonl")"
+check "given splits: the checkpoint names the files" $(grep -aq "^problem.validation_data=$work/va.svm\$" "$work/gs.ck"; echo $?) "$(grep -a '=' "$work/gs.ck" | head -30)"
+"$bin" hyperclean --data "$work/tr.svm" --validation-data "$work/te.svm" --test-data "$work/va.svm" \
+  --protocol benchopt --batch 64 --iters 30 --eval-every 0 --backend cpu --no-baselines --resume "$work/gs.ck" >"$work/out" 2>&1
+rc=$?
+check "given splits: a checkpoint is refused on other files" $([ $rc -eq 1 ] && grep -q "problem.validation_data" "$work/out"; echo $?) "rc=$rc: $(cat "$work/out")"
+bad_option "given splits: both files" "--validation-data and --test-data come together" hyperclean --data "$work/tr.svm" --validation-data "$work/va.svm"
+bad_option "given splits: --corruption refused" "--corruption corrupts a split made here" hyperclean --data "$work/tr.svm" --validation-data "$work/va.svm" --test-data "$work/te.svm" --corruption 0.3
+bad_option "given splits: --train refused" "--train, --validation and --test size a split of one file" hyperclean --data "$work/tr.svm" --validation-data "$work/va.svm" --test-data "$work/te.svm" --train 100
+bad_option "given splits: synthetic refused" "'synthetic' is split here" hyperclean --data synthetic --validation-data "$work/va.svm" --test-data "$work/te.svm"
+bad_option "--no-standardize only with given splits" "--no-standardize takes the splits as given" hyperclean --data "$work/ok.svm" --no-standardize
+printf '1 1:0.5\n-1 x:1\n' >"$work/ok.svm.bad"
+bad_option "given splits: a bad line named" "$work/ok.svm.bad" hyperclean --data "$work/tr.svm" --validation-data "$work/va.svm" --test-data "$work/ok.svm.bad"
+
 # 5. hyperclean bad input
 "$bin" hyperclean --data "$work/none.svm" >"$work/out" 2>&1
 rc=$?

@@ -14,9 +14,12 @@ of benchopt's batch-64 iterations). Compilation and the solver's warm-up are out
 our side's time is its run's own clock (after loading and the L_g estimate).
 
 The data: benchopt downloads MNIST; here an IDX folder (default Debian's Fashion-MNIST) is
-written as the mnist.pkl its Dataset reads, so both sides read the same files. The split and
-the label draws are each side's own (benchopt: sklearn with random_state 32; ours: --seed):
-same protocol, different draws.
+written as the mnist.pkl its Dataset reads. By default both sides then train on the same
+arrays: the ones benchopt's Dataset made (its split and label draws, random_state 32, one draw
+for every seed, as benchopt runs), taken from its metrics closure after standardization and
+written as three LIBSVM files (9 significant digits: the float32 values exactly) that ours reads
+with `--validation-data/--test-data --no-standardize`. `--own-draws` gives ours its own split
+and label draws per --seed instead (same protocol, different draws).
 
   python3 bench/compare/benchopt_datacleaning.py --benchmark ~/benchmark_bilevel \\
       --cli build/release/host/cli/bilevel --seeds 1,2,3,4,5 --seconds 30 --out DIR
@@ -95,12 +98,39 @@ def write_mnist_pickle(idx_folder, out):
         pickle.dump(data, f)
 
 
-def run_benchopt(bench, solver_name, seed, seconds, eval_every, rows):
-    import jax
+def benchopt_dataset(bench):
     if str(bench) not in sys.path:
         sys.path.insert(0, str(bench))  # its solvers import benchmark_utils
-    dataset = load(bench / "datasets" / "mnist.py", "bb_mnist").Dataset.get_instance(
+    return load(bench / "datasets" / "mnist.py", "bb_mnist").Dataset.get_instance(
         ratio=0.5, random_state=32, reg=0.2)
+
+
+def write_benchopt_splits(bench, folder):
+    """benchopt's own arrays for datacleaning p = 0.5 (split, corrupted train labels,
+    StandardScaler features: what its f_inner, f_outer and metrics read), taken by name from its
+    metrics closure, as train.svm, validation.svm and test.svm in `folder`; returns the paths."""
+    data = benchopt_dataset(bench).get_data()
+    metrics = data["metrics"]
+    cells = dict(zip(metrics.__code__.co_freevars, (c.cell_contents for c in metrics.__closure__)))
+    paths = []
+    for split, (xs, ys) in {"train": ("X_train", "y_train"), "validation": ("X_val", "y_val"),
+                            "test": ("X_test", "y_test")}.items():
+        x = np.asarray(cells[xs], dtype=np.float32)
+        y = np.asarray(cells[ys])
+        labels = y.argmax(axis=1) if y.ndim == 2 else y
+        path = folder / f"{split}.svm"
+        with open(path, "w") as f:
+            for row, label in zip(x, labels):
+                nz = np.flatnonzero(row)
+                f.write(f"{int(label)} " + " ".join(f"{j + 1}:{v:.9g}" for j, v in
+                                                    zip(nz, row[nz].tolist())) + "\n")
+        paths.append(str(path))
+    return paths
+
+
+def run_benchopt(bench, solver_name, seed, seconds, eval_every, rows):
+    import jax
+    dataset = benchopt_dataset(bench)
     objective = load(bench / "objective.py", "bb_objective").Objective.get_instance()
     objective.set_data(**dataset.get_data())
     solver_file = {"SOBA": "soba", "StocBiO": "stocbio", "AmIGO": "amigo", "SRBA": "srba",
@@ -127,9 +157,11 @@ def run_benchopt(bench, solver_name, seed, seconds, eval_every, rows):
     jax.clear_caches()  # (each solver's jitted closures: released before the next)
 
 
-def run_ours(cli, algo, seed, seconds, eval_every, rows, threads):
+def run_ours(cli, algo, seed, seconds, eval_every, rows, threads, splits=None):
     """`algo`, or `algo:benchopt` for benchopt's best parameters of that solver (SAME), and
-    `algo:benchopt:KEY=V[:KEY=V...]` with more `--set KEY=V` (e.g. vrbo:benchopt:vrbo_x_move=false)."""
+    `algo:benchopt:KEY=V[:KEY=V...]` with more `--set KEY=V` (e.g. vrbo:benchopt:vrbo_x_move=false).
+    `splits`: benchopt's train, validation and test files (write_benchopt_splits), else ours
+    are drawn from the IDX folder with --seed."""
     name, _, rest = algo.partition(":")
     params, *extras = rest.split(":") if rest else [""]
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,6 +170,11 @@ def run_ours(cli, algo, seed, seconds, eval_every, rows, threads):
         cmd = [cli, "hyperclean", "--protocol", "benchopt", "--algo", name, "--seed", str(seed),
                "--iters", str(iters), "--eval-every", str(eval_every), "--no-baselines",
                "--backend", "cpu", "--metrics", str(metrics)]
+        if splits:
+            cmd += ["--data", splits[0], "--validation-data", splits[1], "--test-data", splits[2],
+                    "--no-standardize"]
+        else:
+            cmd += ["--data", str(Path("mnist-idx").resolve())]
         if params == "benchopt":
             cmd += SAME[name]
         for extra in extras:
@@ -173,6 +210,8 @@ def main():
                     help="ours (batch 512, theirs 64: 64 of ours see the samples of 512 of theirs)")
     ap.add_argument("--threads", type=int, default=0, help="our --threads (0: the default)")
     ap.add_argument("--thresholds", default="0.24,0.23,0.225,0.22")
+    ap.add_argument("--own-draws", action="store_true",
+                    help="ours draws its split and labels per --seed (default: benchopt's arrays)")
     ap.add_argument("--out", required=True, type=Path)
     args = ap.parse_args()
     args.out = args.out.resolve()  # (the runs change the working folder)
@@ -181,7 +220,12 @@ def main():
     rows = []
     work = Path(tempfile.mkdtemp())
     write_mnist_pickle(args.idx, work / "mnist.pkl")
+    os.symlink(Path(args.idx).resolve(), work / "mnist-idx")
     os.chdir(work)  # benchopt's Dataset reads ./mnist.pkl
+    splits = None
+    if not args.own_draws:
+        print("writing benchopt's arrays as LIBSVM files", file=sys.stderr, flush=True)
+        splits = write_benchopt_splits(args.benchmark.resolve(), work)
     seeds = [int(s) for s in args.seeds.split(",")]
     runs = open(args.out / "runs.jsonl", "w")  # written run by run: a crash keeps what is done
 
@@ -201,13 +245,15 @@ def main():
             # at benchopt's parameters (its batch 64) every benchopt eval_freq iterations
             every = args.eval_every if ":benchopt" in algo else args.ours_eval_every
             start = len(rows)
-            run_ours(cli, algo, seed, args.seconds, every, rows, args.threads)
+            run_ours(cli, algo, seed, args.seconds, every, rows, args.threads, splits)
             keep(start)
     runs.close()
     import jax
     thresholds = [float(t) for t in args.thresholds.split(",")]
     times = [t for t in (0.5, 1, 2, 5, 10, 30, 60) if t <= args.seconds]
-    text = (f"datacleaning p = 0.5 ({args.idx}), median over seeds {args.seeds}, wall clock "
+    data = ("ours drew its own split and labels per seed" if args.own_draws else
+            "both sides on benchopt's arrays (its split and label draws, random_state 32)")
+    text = (f"datacleaning p = 0.5 ({args.idx}; {data}), median over seeds {args.seeds}, wall clock "
             f"from the first iteration, evaluations every {args.eval_every} iterations of "
             f"benchopt's and {args.ours_eval_every} of ours; "
             f"CPU: {cpu_model()}; jax {jax.__version__}\n\n" + table(rows, thresholds, times) + "\n")

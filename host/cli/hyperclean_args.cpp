@@ -23,7 +23,28 @@ void apply_protocol(HypercleanArgs& a) {
   if (!a.reg_given) a.reg = 0.2;  // benchmark_bilevel's datasets/mnist.py: reg 2e-1
 }
 
+void check_given_splits(const HypercleanArgs& a) {
+  if (!a.given_splits()) {
+    BILEVEL_EXPECTS(a.standardize, "--no-standardize takes the splits as given (--validation-data "
+                                   "and --test-data); a file split here is standardized on its "
+                                   "training split");
+    return;
+  }
+  BILEVEL_EXPECTS(!a.validation_data.empty() && !a.test_data.empty(),
+                  "--validation-data and --test-data come together (the splits as given: --data "
+                  "is the training split)");
+  BILEVEL_EXPECTS(a.data != "synthetic" && a.data != "fashion-mnist",
+                  "--validation-data and --test-data take LIBSVM files, and --data the training "
+                  "split's LIBSVM file; '" << a.data << "' is split here");
+  BILEVEL_EXPECTS(!a.sizes_given, "--train, --validation and --test size a split of one file; with "
+                                  "--validation-data and --test-data each split is its whole file");
+  BILEVEL_EXPECTS(!a.corruption_given,
+                  "--corruption corrupts a split made here; with --validation-data and "
+                  "--test-data the training labels are used as given");
+}
+
 std::string corruption_words(const HypercleanArgs& a, index_t wrong) {
+  if (a.given_splits()) return "labels as given";
   const double share = a.train > 0 ? 100.0 * static_cast<double>(wrong) / static_cast<double>(a.train) : 0;
   char text[160];
   if (a.protocol == "benchopt")

@@ -52,7 +52,22 @@ struct HypercleanArgs {
   std::vector<std::string> grid;
   /// One description per instance ("outer-step 1000, inner-step 0.1"), set by expand_grid.
   std::vector<std::string> instance_settings;
+  /// Splits as given (another program's draws, e.g. benchopt's): --data is the training split,
+  /// these the other two, all LIBSVM files; the training labels are used as they are (nothing
+  /// corrupted here, and which of them are wrong is unknown: no F1, no oracle baseline).
+  std::string validation_data, test_data;
+  bool standardize = true;  ///< --no-standardize: the given features as they are
+  /// What the command line set itself (given splits refuse the options that size or corrupt
+  /// a split of one file).
+  bool sizes_given = false, corruption_given = false;
+
+  bool given_splits() const { return !validation_data.empty() || !test_data.empty(); }
 };
+
+/// Given splits: both files, a data file (not synthetic), and none of the options that split or
+/// corrupt one file (--train, --validation, --test, --corruption); --no-standardize only with
+/// them. Errors name the options.
+void check_given_splits(const HypercleanArgs& a);
 
 /// The default step on the weight logits x: each x_i moves the same per touch at any n and
 /// batch. A gradient step moves it by step / batch (a sample's share of the mean), so 1000 x
@@ -64,8 +79,8 @@ double default_outer_step(const std::string& algo, index_t batch, std::string* w
 /// benchopt's reg 0.2 unless --reg was given.
 void apply_protocol(HypercleanArgs& a);
 
-/// The header's words for the corrupted labels: "50% corrupted", or with the benchopt
-/// protocol (random draws) the share that came out wrong.
+/// The header's words for the corrupted labels: "50% corrupted", with the benchopt protocol
+/// (random draws) the share that came out wrong, or "labels as given".
 std::string corruption_words(const HypercleanArgs& a, index_t wrong);
 
 /// The search factors of --search around the default x step.

@@ -5,9 +5,9 @@
 // against the truly corrupted ones.
 #include "checkpointing.hpp"
 #include "hyperclean_args.hpp"
+#include "hyperclean_data.hpp"
 #include "output_files.hpp"
 #include "commands.hpp"
-#include "data_source.hpp"
 #include "metrics_writer.hpp"
 #include "progress.hpp"
 
@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 namespace bilevel::cli {
@@ -43,7 +44,7 @@ BaselineResult train_baseline(HypercleanProblem<T>& problem, const std::vector<T
 }
 
 template <typename T>
-int run(const HypercleanArgs& a) {
+int run(HypercleanArgs a) {
   auto exec = make_cli_executor(a.run.backend);
   // data-parallel over MPI ranks: each keeps its shard of every split and of the sample
   // weights x; rank 0 reports
@@ -58,7 +59,17 @@ int run(const HypercleanArgs& a) {
   refuse_shared_outputs({{"--metrics", a.run.metrics}, {"--resume", files.resume}});
   refuse_shared_outputs({{"--metrics", a.run.metrics}, {"--data", a.data}});
   refuse_shared_outputs({{"--checkpoint", files.checkpoint}, {"--data", a.data}});
+  for (const auto& [flag, path] : {std::pair<const char*, std::string>{"--validation-data", a.validation_data},
+                                   {"--test-data", a.test_data}})
+    if (!path.empty()) {
+      refuse_shared_outputs({{"--metrics", a.run.metrics}, {flag, path}});
+      refuse_shared_outputs({{"--checkpoint", files.checkpoint}, {flag, path}});
+    }
   check_checkpoint_paths<T>(files);
+  // splits as given: read first (their sizes are the split's); labels as they are
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool given = a.given_splits();
+  std::optional<HypercleanData> given_data = read_given_splits(a, comm->size());
   MetricsWriter metrics(root ? a.run.metrics : std::string());
   // what shapes this problem beyond the algorithm's options (checkpoint settings), exact
   ProblemSettings problem_settings = {
@@ -73,6 +84,11 @@ int run(const HypercleanArgs& a) {
       {"ranks", std::to_string(comm->size())}};
   // (recorded only when not the default: checkpoints written before --protocol still resume)
   if (a.protocol != "bilevel") problem_settings.push_back({"protocol", a.protocol});
+  if (given)
+    for (const auto& kv : ProblemSettings{{"validation_data", a.validation_data},
+                                          {"test_data", a.test_data},
+                                          {"standardize", a.standardize ? "1" : "0"}})
+      problem_settings.push_back(kv);
   if (a.data == "synthetic")
     for (const auto& kv : ProblemSettings{{"samples", std::to_string(a.samples)},
                                           {"features", std::to_string(a.features)},
@@ -86,64 +102,19 @@ int run(const HypercleanArgs& a) {
               << a.corruption << " reg " << a.reg << " data " << a.data_precision;
   if (sharded) problem_tag << " ranks " << comm->size();
   if (a.protocol != "bilevel") problem_tag << " protocol " << a.protocol;
+  if (given)
+    problem_tag << " given " << a.validation_data << " " << a.test_data
+                << (a.standardize ? "" : " raw");
   if (a.data == "synthetic")
     problem_tag << " samples " << a.samples << " features " << a.features << " classes "
                 << a.classes << " scales " << a.feature_scales << " correlation "
                 << a.correlation;
 
-  const auto t0 = std::chrono::steady_clock::now();
-  std::unique_ptr<HypercleanProblem<T>> problem_ptr;
-  std::vector<std::uint8_t> corrupted;
-  std::string description;
-  MemoryDecision memory;
-  // the memory of this rank's shards (rank 0's is the largest)
-  HypercleanArgs mine = a;
-  mine.train = comm->shard(a.train).size();
-  mine.validation = comm->shard(a.validation).size();
-  mine.test = comm->shard(a.test).size();
-  if (a.data == "synthetic") {
-    // generated on the executor: the features never pass through the host
-    const index_t needed = checked_add(checked_add(a.train, a.validation, "--train + --validation"),
-                                       a.test, "--train + --validation + --test");
-    BILEVEL_EXPECTS(needed <= a.samples, "split sizes do not fit: --samples " << a.samples
-                                             << " but the split needs " << needed
-                                             << " (train + validation + test)");
-    memory = plan_memory<T>(*exec, mine, a.features, a.classes, comm->size());
-    HypercleanTruth truth;
-    // each rank generates only its shard
-    problem_ptr = std::make_unique<HypercleanProblem<T>>(
-        exec,
-        SyntheticHypercleanSpec{a.train, a.validation, a.test, a.features, a.classes,
-                                a.corruption, a.run.seed + 7, 3.0, a.feature_scales,
-                                a.correlation},
-        a.reg, &truth, comm, parse_data_precision(a.data_precision), memory.residence);
-    corrupted = std::move(truth.corrupted);
-    description = "synthetic (" + std::to_string(a.features) + " features, generated on " +
-                  exec->device_name() + ")";
-  } else {
-    // one process: the whole file, then the split; ranks: each streams the file and keeps
-    // only its shard (the same samples, bit for bit)
-    const SplitSizes sizes{a.train, a.validation, a.test};
-    const HypercleanProtocol protocol = parse_hyperclean_protocol(a.protocol);
-    HypercleanData data;
-    if (sharded) {
-      data = load_hyperclean_shard(a.data, sizes, a.corruption, a.run.seed, comm->rank(),
-                                   comm->size(), "--data", protocol);
-      description = describe_data_source(a.data, "--data");
-    } else {
-      const LoadedData loaded = load_data(a.data);
-      data = prepare_hyperclean(loaded.pool, loaded.test, sizes, a.corruption, a.run.seed,
-                                protocol);
-      description = loaded.description;
-    }
-    memory = plan_memory<T>(*exec, mine, data.train.features, data.train.classes,
-                            comm->size());
-    problem_ptr = std::make_unique<HypercleanProblem<T>>(exec, data, a.reg, comm,
-                                                         parse_data_precision(a.data_precision),
-                                                         memory.residence);
-    corrupted = data.corrupted;
-  }
-  HypercleanProblem<T>& problem = *problem_ptr;
+  HypercleanSetup<T> setup = make_hyperclean_problem<T>(exec, comm, a, std::move(given_data));
+  HypercleanProblem<T>& problem = *setup.problem;
+  const std::vector<std::uint8_t>& corrupted = setup.corrupted;
+  const std::string& description = setup.description;
+  const MemoryDecision& memory = setup.memory;
   const double load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const index_t n_wrong =
@@ -250,18 +221,28 @@ int run(const HypercleanArgs& a) {
   // a low bar (at 200000 samples 1500 steps put the oracle 6 points under its trained value).
   const index_t baseline_steps =
       a.baseline_steps >= 0 ? a.baseline_steps : std::max<index_t>(1500, iterations);
+  // which labels are wrong is known when the corruption was made here (given splits: not)
+  const bool known_wrong = !given;
+  const bool oracle_baseline = a.baselines && known_wrong;
   if (a.baselines) {
     std::vector<T> all(static_cast<std::size_t>(local), T(40)), clean(static_cast<std::size_t>(local));
     for (index_t i = 0; i < local; ++i) clean[i] = corrupted[first + i] ? T(-40) : T(40);
     plain = train_baseline(problem, all, baseline_steps, 0.45 / l_g, a.batch, a.run.seed);
-    // (the clean share of the weights: the oracle's L_g is about that much smaller)
-    const double clean_share = 1.0 - static_cast<double>(n_wrong) / static_cast<double>(n);
-    oracle = train_baseline(problem, clean, baseline_steps, 0.45 / l_g / (clean_share + 1e-9),
-                            a.batch, a.run.seed);
-    if (root)
-    std::fprintf(stderr, "  baselines (%lld SGD steps): plain %.2f%% (%.1f s), oracle %.2f%% (%.1f s)\n",
-                 static_cast<long long>(baseline_steps), 100 * plain.test_accuracy,
-                 plain.seconds, 100 * oracle.test_accuracy, oracle.seconds);
+    if (oracle_baseline) {
+      // (the clean share of the weights: the oracle's L_g is about that much smaller)
+      const double clean_share = 1.0 - static_cast<double>(n_wrong) / static_cast<double>(n);
+      oracle = train_baseline(problem, clean, baseline_steps, 0.45 / l_g / (clean_share + 1e-9),
+                              a.batch, a.run.seed);
+    }
+    if (root && oracle_baseline)
+      std::fprintf(stderr, "  baselines (%lld SGD steps): plain %.2f%% (%.1f s), oracle %.2f%% (%.1f s)\n",
+                   static_cast<long long>(baseline_steps), 100 * plain.test_accuracy,
+                   plain.seconds, 100 * oracle.test_accuracy, oracle.seconds);
+    else if (root)
+      std::fprintf(stderr, "  baseline (%lld SGD steps): plain %.2f%% (%.1f s); no oracle (labels "
+                           "as given: which are wrong is unknown)\n",
+                   static_cast<long long>(baseline_steps), 100 * plain.test_accuracy,
+                   plain.seconds);
   }
 
   // the preset's defaults (its paper's or authors' code), then what this command sets: the run,
@@ -308,27 +289,33 @@ int run(const HypercleanArgs& a) {
       f1.push_back(last_scores.back().f1);
       prec.push_back(last_scores.back().precision);
       rec.push_back(last_scores.back().recall);
-      if (quality_iteration < 0 && f1.back() >= 0.90 &&
+      if (known_wrong && quality_iteration < 0 && f1.back() >= 0.90 &&
           (!a.baselines || last_acc[b] >= oracle.test_accuracy - 0.02)) {
         quality_seconds = m.seconds;
         quality_iteration = m.iteration;
         quality_instance = b;
       }
     }
+    char f1_text[32] = "";
+    if (known_wrong) std::snprintf(f1_text, sizeof f1_text, "  F1 %.3f", f1[0]);
     char line[256];
-    std::snprintf(line, sizeof line, "iter %6lld/%lld  %6.1fs  val loss %.4f  test acc %.2f%%  F1 %.3f%s",
+    std::snprintf(line, sizeof line, "iter %6lld/%lld  %6.1fs  val loss %.4f  test acc %.2f%%%s%s",
                   static_cast<long long>(m.iteration), static_cast<long long>(iterations),
-                  m.seconds, m.upper_value[0], 100 * last_acc[0], f1[0], nb > 1 ? " (instance 0)" : "");
+                  m.seconds, m.upper_value[0], 100 * last_acc[0], f1_text,
+                  nb > 1 ? " (instance 0)" : "");
     if (root) progress.update(line);
-    metrics.write({{"iteration", m.iteration},
-                   {"seconds", m.seconds},
-                   {"validation_loss", m.upper_value},
-                   {"lower_value", m.lower_value},
-                   {"hypergradient_norm", m.hypergradient_norm},
-                   {"test_accuracy", last_acc},
-                   {"f1", f1},
-                   {"precision", prec},
-                   {"recall", rec}});
+    nlohmann::json row{{"iteration", m.iteration},
+                       {"seconds", m.seconds},
+                       {"validation_loss", m.upper_value},
+                       {"lower_value", m.lower_value},
+                       {"hypergradient_norm", m.hypergradient_norm},
+                       {"test_accuracy", last_acc}};
+    if (known_wrong) {
+      row["f1"] = f1;
+      row["precision"] = prec;
+      row["recall"] = rec;
+    }
+    metrics.write(row);
   };
 
   // x = 0 (weights 1/2), or benchopt's start x = -2 (weights sigmoid(-2) = 0.12)
@@ -386,18 +373,24 @@ int run(const HypercleanArgs& a) {
     std::printf("\n");
   }
   std::printf("  %-28s %8s %9s %9s %9s\n", "", "test acc", "precision", "recall", "F1");
-  if (a.baselines) {
+  if (a.baselines)
     std::printf("  %-28s %7.2f%% %9s %9s %9s\n", "plain (all samples)", 100 * plain.test_accuracy, "-", "-", "-");
+  if (oracle_baseline)
     std::printf("  %-28s %7.2f%% %9s %9s %9s\n", "oracle (clean samples only)", 100 * oracle.test_accuracy, "-", "-", "-");
-  }
   char label[64];
   std::snprintf(label, sizeof label, "%s%s", a.run.algo.c_str(),
                 nb > 1 ? (" (instance " + std::to_string(best) + " of " + std::to_string(nb) + ")").c_str() : "");
-  std::printf("  %-28s %7.2f%% %9.3f %9.3f %9.3f\n", label, 100 * last_acc[best], s.precision,
-              s.recall, s.f1);
+  if (known_wrong)
+    std::printf("  %-28s %7.2f%% %9.3f %9.3f %9.3f\n", label, 100 * last_acc[best], s.precision,
+                s.recall, s.f1);
+  else
+    std::printf("  %-28s %7.2f%% %9s %9s %9s\n", label, 100 * last_acc[best], "-", "-", "-");
   const std::string quality_bar =
       a.baselines ? "F1 >= 0.90 and test accuracy within 2 points of oracle" : "F1 >= 0.90";
-  if (quality_iteration >= 0)
+  if (!known_wrong)
+    std::printf("  time to quality: not defined (labels as given: which are wrong is unknown, so "
+                "no F1)\n");
+  else if (quality_iteration >= 0)
     std::printf("  time to quality (%s): %.2f s of iterations, at iteration %lld (instance %lld); "
                 "%.2f s with data %s and baselines\n",
                 quality_bar.c_str(), quality_seconds, static_cast<long long>(quality_iteration),
@@ -406,9 +399,13 @@ int run(const HypercleanArgs& a) {
                 a.data == "synthetic" ? "generation" : "loading");
   else
     std::printf("  time to quality (%s): not reached at any evaluation\n", quality_bar.c_str());
-  std::printf("  flagged %lld of %lld training samples; %lld truly corrupted\n",
-              static_cast<long long>(s.flagged), static_cast<long long>(n),
-              static_cast<long long>(n_wrong));
+  if (known_wrong)
+    std::printf("  flagged %lld of %lld training samples; %lld truly corrupted\n",
+                static_cast<long long>(s.flagged), static_cast<long long>(n),
+                static_cast<long long>(n_wrong));
+  else
+    std::printf("  flagged %lld of %lld training samples (sigmoid(x_i) < 1/2)\n",
+                static_cast<long long>(s.flagged), static_cast<long long>(n));
   if (a.protocol == "benchopt")
     std::printf("  test error (benchopt's value): %.4f\n", 1.0 - last_acc[best]);
 
@@ -430,9 +427,11 @@ int run(const HypercleanArgs& a) {
                          {"protocol", a.protocol},
                          {"test_accuracy", last_acc[best]},
                          {"test_error", 1.0 - last_acc[best]},
-                         {"precision", s.precision},
-                         {"recall", s.recall},
-                         {"f1", s.f1},
+                         {"precision", known_wrong ? nlohmann::json(s.precision) : nlohmann::json()},
+                         {"recall", known_wrong ? nlohmann::json(s.recall) : nlohmann::json()},
+                         {"f1", known_wrong ? nlohmann::json(s.f1) : nlohmann::json()},
+                         {"flagged", s.flagged},
+                         {"labels", known_wrong ? "corrupted here" : "as given"},
                          {"validation_loss", last_val_loss[best]},
                          {"test_accuracy_per_instance", last_acc},
                          {"diverged_at", r.diverged_at}};
@@ -445,9 +444,12 @@ int run(const HypercleanArgs& a) {
   summary["time_to_quality_end_to_end_seconds"] =
       quality_iteration >= 0 ? quality_seconds + load_seconds + plain.seconds + oracle.seconds : -1.0;
   summary["load_seconds"] = load_seconds;
-  if (a.baselines)
-    summary["baselines"] = {{"plain", {{"test_accuracy", plain.test_accuracy}, {"seconds", plain.seconds}}},
-                            {"oracle", {{"test_accuracy", oracle.test_accuracy}, {"seconds", oracle.seconds}}}};
+  if (a.baselines) {
+    summary["baselines"] = {{"plain", {{"test_accuracy", plain.test_accuracy}, {"seconds", plain.seconds}}}};
+    if (oracle_baseline)
+      summary["baselines"]["oracle"] = {{"test_accuracy", oracle.test_accuracy},
+                                        {"seconds", oracle.seconds}};
+  }
   metrics.write(summary);
   return 0;
 }
@@ -458,8 +460,18 @@ std::function<int()> add_hyperclean_command(CLI::App& app) {
   auto a = std::make_shared<HypercleanArgs>();
   CLI::App* cmd = app.add_subcommand(
       "hyperclean", "Data hyper-cleaning: learn per-sample weights that undo corrupted labels");
-  cmd->add_option("--data", a->data, "fashion-mnist, an IDX folder, a LIBSVM file, or synthetic")
+  cmd->add_option("--data", a->data,
+                  "fashion-mnist, an IDX folder, a LIBSVM file, or synthetic (with "
+                  "--validation-data: the training split's LIBSVM file)")
       ->capture_default_str();
+  cmd->add_option("--validation-data", a->validation_data,
+                  "The validation split as its own LIBSVM file (with --test-data; --data is then "
+                  "the training split, its labels used as given: no corruption here, no F1)");
+  cmd->add_option("--test-data", a->test_data,
+                  "The test split as its own LIBSVM file (with --validation-data)");
+  cmd->add_flag("--standardize,!--no-standardize", a->standardize,
+                "Given splits: standardize every feature with the training split's mean and "
+                "deviation (default), or use the features as given");
   cmd->add_option("--samples", a->samples, "synthetic: samples")->capture_default_str()->check(positive_integer());
   cmd->add_option("--features", a->features, "synthetic: features")->capture_default_str()->check(positive_integer());
   cmd->add_option("--feature-scales", a->feature_scales,
@@ -539,6 +551,10 @@ std::function<int()> add_hyperclean_command(CLI::App& app) {
     HypercleanArgs expanded = *a;
     expanded.algo_given = cmd->count("--algo") > 0;
     expanded.reg_given = cmd->count("--reg") > 0;
+    expanded.sizes_given =
+        cmd->count("--train") + cmd->count("--validation") + cmd->count("--test") > 0;
+    expanded.corruption_given = cmd->count("--corruption") > 0;
+    check_given_splits(expanded);
     apply_protocol(expanded);
     add_step_search(expanded);
     expand_grid(expanded);

@@ -117,6 +117,46 @@ def test_benchopt_protocol_equals_the_cli_for_the_same_seed(cli, tmp_path):
     assert 1 - p.test_accuracy(r.y)[0] == pytest.approx(summary["test_error"], abs=1e-12)
 
 
+def test_given_splits_reproduce_the_cli_split(cli, tmp_path):
+    """hyperclean --validation-data/--test-data (another program's splits): the CLI's own
+    benchopt-protocol split written out as three LIBSVM files (the standardized float values,
+    9 digits: exact; the corrupted labels) and read back with --no-standardize runs the same
+    iterates: every evaluation's validation loss and test accuracy equal, bit for bit."""
+    data = tmp_path / "small.svm"
+    write_libsvm(data)
+    d = bilevel.hyperclean_split(str(data), 500, 200, 200, corruption=0.5, seed=3, protocol="benchopt")
+
+    def write_split(name):
+        path = tmp_path / f"{name}.svm"
+        with open(path, "w") as f:
+            for row, label in zip(d[f"{name}_x"], d[f"{name}_y"]):
+                f.write(str(label) + " " + " ".join(f"{j + 1}:{v:.9g}" for j, v in enumerate(row)
+                                                      if v != 0) + "\n")
+        return str(path)
+
+    common = ["--protocol", "benchopt", "--batch", "64", "--iters", "100", "--eval-every", "25",
+              "--inner-step", "0.1", "--outer-step", "100", "--algo", "stocbio", "--seed", "3",
+              "--no-baselines", "--backend", "cpu", "--precision", "double"]
+    runs = {}
+    for name, source in [("split here", ["--data", str(data), "--train", "500", "--validation",
+                                         "200", "--test", "200"]),
+                         ("given", ["--data", write_split("train"), "--validation-data",
+                                    write_split("validation"), "--test-data", write_split("test"),
+                                    "--no-standardize"])]:
+        metrics = tmp_path / f"{len(runs)}.jsonl"
+        subprocess.run([cli, "hyperclean"] + source + common + ["--metrics", str(metrics)],
+                       check=True, capture_output=True)
+        runs[name] = [json.loads(l) for l in metrics.read_text().splitlines()]
+    here, given = runs["split here"], runs["given"]
+    assert len(here) == len(given) == 5
+    for a, b in zip(here[:-1], given[:-1]):
+        assert a["validation_loss"] == b["validation_loss"]
+        assert a["test_accuracy"] == b["test_accuracy"]
+        assert "f1" in a and "f1" not in b
+    assert here[-1]["test_error"] == given[-1]["test_error"]
+    assert given[-1]["labels"] == "as given" and given[-1]["f1"] is None
+
+
 def test_l2_tuning_binary_logistic_is_the_one_weight_vector_model():
     """L2TuningProblem(loss='binary', bias=False): benchopt's ijcnn1 model, y = w (one weight
     vector), x = log L2 weights per feature; the same class as HypercleanProblem. A first-order
