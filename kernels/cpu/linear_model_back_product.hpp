@@ -35,10 +35,11 @@ struct PackedRowTile {
     x[1] = load_vec(ap + i * 2 * L + L);
     return true;
   }
-  void prefetch(index_t) const {}  // contiguous: the hardware prefetcher follows it
 };
 /// ... or the data's rows in place (few columns: packing would cost more than it saves);
-/// false for another rank's sample (zero coefficients).
+/// false for another rank's sample (zero coefficients). No prefetch of the samples ahead: GCC 12
+/// had dropped the one written here, and forced in with asm it made B = 1 35-45% slower on the
+/// AMD VM (docs/design.md, "Pass 2's prefetch is not in the binary").
 template <typename D, typename T>
 struct RowsInPlace {
   const LinearModelBatch<T>& b;
@@ -52,21 +53,7 @@ struct RowsInPlace {
     x[1] = load_rows<T>(a + L);
     return true;
   }
-  /// Sample i's piece, asked for ahead of its use: the pieces are a row's length apart (3 KB
-  /// for 785 features), a stride the hardware prefetchers lose at every page, and the loop
-  /// waited on each piece in turn (over 80% of the full-batch back-product's time).
-  void prefetch(index_t i) const {
-    constexpr int L = Simd<T>::lanes;
-    const index_t k = data_sample(b, g, i);
-    if (k < 0) return;
-    const D* a = data_of<D>(b) + k * b.rows + j0;
-    __builtin_prefetch(a);
-    __builtin_prefetch(a + 2 * L - 1);
-  }
 };
-
-/// Samples ahead of use that a row piece is prefetched.
-constexpr index_t kPrefetchSamples = 8;
 
 /// out[j, c] (+)= sum_i R[i, c] a_i[j] over the samples i0 <= i < i1, for the n <= 2 lanes rows
 /// [j0, j0 + n) of one row tile and NC columns from c0: 2 x NC vector accumulators held in
@@ -110,7 +97,6 @@ void back_product_block(const Rows& a, index_t i0, index_t i1, index_t rows, ind
   V acc[NC][2];
   start_sums<NC>(acc, rows, j0, n, c0, init, reg2, accumulate, out);
   for (index_t i = i0; i < i1; ++i) {
-    if (i + kPrefetchSamples < i1) a.prefetch(i + kPrefetchSamples);
     V x[2];
     if (!a.load(i, x)) continue;
     const T* r = R + (i - i0) * kBlockColumns;
