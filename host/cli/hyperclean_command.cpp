@@ -1,8 +1,9 @@
-// `bilevel hyperclean`: data hyper-cleaning end to end. Loads and prepares the data (split,
-// standardization, label corruption), trains the two baselines (all samples; clean samples
-// only), runs the bilevel algorithm with a progress line and JSON-lines metrics, and prints a
-// summary: test accuracy and precision/recall/F1 of the flagged samples (sigmoid(x_i) < 0.5)
-// against the truly corrupted ones.
+// `bilevel hyperclean`: data hyper-cleaning end to end. Gets the problem on its data
+// (hyperclean_data.cpp: generated, split and corrupted here, or splits as given), trains the
+// baselines (all samples; clean samples only, where which labels are wrong is known), runs the
+// bilevel algorithm with a progress line and JSON-lines metrics, and prints a summary: test
+// accuracy and precision/recall/F1 of the flagged samples (sigmoid(x_i) < 0.5) against the truly
+// corrupted ones.
 #include "checkpointing.hpp"
 #include "hyperclean_args.hpp"
 #include "hyperclean_data.hpp"
