@@ -265,22 +265,17 @@ TEST(FslaPreset, ReachesTheSolutionWithFullBatches) {
 /// here: 0.0092.)
 TEST(FslaPreset, ApproachesTheSolutionOnMinibatches) {
   const QuadraticData q = problem();
-  const auto distance = [&](const std::string& name, index_t iterations) {
+  const auto distance = [&](const std::string& name, index_t iterations, double inner_decay) {
     AlgorithmOptions o = base_options(q, name, iterations);
     o.loop.lower_batch = o.loop.upper_batch = 16;
     o.loop.inner_steps = 1;
     o.loop.outer_decay = 0.5;
-    o.loop.inner_decay = 0.5;
+    o.loop.inner_decay = inner_decay;
     o.fixed_point.steps = 1;
     return mean_distance(o, q, 4, 40);
   };
-  const double early = distance("fsla", 1000), late = distance("fsla", 8000);
-  AlgorithmOptions o = base_options(q, "soba", 8000);
-  o.loop.lower_batch = o.loop.upper_batch = 16;
-  o.loop.inner_steps = 1;
-  o.loop.outer_decay = 0.5;
-  o.fixed_point.steps = 1;
-  const double soba = mean_distance(o, q, 4, 40);
+  const double early = distance("fsla", 1000, 0.5), late = distance("fsla", 8000, 0.5),
+               soba = distance("soba", 8000, 0.0);
   RecordProperty("early", std::to_string(early));
   RecordProperty("late", std::to_string(late));
   RecordProperty("soba", std::to_string(soba));

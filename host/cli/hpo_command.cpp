@@ -3,6 +3,7 @@
 // validation split: the grid's points train at once (one instance each), the per-feature run
 // starts from the best of them, and both are judged by retraining W to convergence.
 #include "commands.hpp"
+#include "given_splits.hpp"
 #include "metrics_writer.hpp"
 #include "progress.hpp"
 
@@ -44,31 +45,20 @@ int run(const HpoArgs& a) {
   // a LIBSVM file, or the sparse-logistic generator (only the first features matter), split
   // here; or three LIBSVM files, the splits as given
   const bool given = !a.validation_data.empty() || !a.test_data.empty();
+  check_given_splits(a.data, a.validation_data, a.test_data,
+                     a.train != 0 || a.validation != 0 || a.test != 0, a.standardize);
   HypercleanData data;
   index_t n = 0, train = 0, validation = 0, test = 0, features = 0;
   std::string source;
   if (given) {
-    BILEVEL_EXPECTS(!a.validation_data.empty() && !a.test_data.empty(),
-                    "--validation-data and --test-data come together (the splits as given: "
-                    "--data is the training split)");
-    BILEVEL_EXPECTS(a.data != "synthetic", "--validation-data and --test-data take LIBSVM files; "
-                                           "--data synthetic is split here");
-    BILEVEL_EXPECTS(a.train == 0 && a.validation == 0 && a.test == 0,
-                    "--train, --validation and --test size a split of one file; with "
-                    "--validation-data and --test-data each split is its whole file");
-    std::vector<Dataset> splits = read_libsvm_splits({a.data, a.validation_data, a.test_data});
-    train = splits[0].samples;
-    validation = splits[1].samples;
-    test = splits[2].samples;
+    data = read_given_splits(a.data, a.validation_data, a.test_data, a.standardize);
+    train = data.train.samples;
+    validation = data.validation.samples;
+    test = data.test.samples;
     n = train + validation + test;
-    features = splits[0].features;
+    features = data.train.features;
     source = "'" + a.data + "', '" + a.validation_data + "', '" + a.test_data + "'";
-    data = prepare_given_splits(std::move(splits[0]), std::move(splits[1]), std::move(splits[2]),
-                                a.standardize);
   } else {
-    BILEVEL_EXPECTS(a.standardize, "--no-standardize takes the splits as given (--validation-data "
-                                   "and --test-data); a file split here is standardized on its "
-                                   "training split");
     const Dataset pool = a.data == "synthetic"
                              ? make_sparse_logistic(a.samples, a.features, a.informative, a.seed + 11)
                              : read_libsvm(a.data);

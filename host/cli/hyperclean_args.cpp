@@ -1,5 +1,7 @@
 #include "hyperclean_args.hpp"
 
+#include "given_splits.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -24,20 +26,8 @@ void apply_protocol(HypercleanArgs& a) {
 }
 
 void check_given_splits(const HypercleanArgs& a) {
-  if (!a.given_splits()) {
-    BILEVEL_EXPECTS(a.standardize, "--no-standardize takes the splits as given (--validation-data "
-                                   "and --test-data); a file split here is standardized on its "
-                                   "training split");
-    return;
-  }
-  BILEVEL_EXPECTS(!a.validation_data.empty() && !a.test_data.empty(),
-                  "--validation-data and --test-data come together (the splits as given: --data "
-                  "is the training split)");
-  BILEVEL_EXPECTS(a.data != "synthetic" && a.data != "fashion-mnist",
-                  "--validation-data and --test-data take LIBSVM files, and --data the training "
-                  "split's LIBSVM file; '" << a.data << "' is split here");
-  BILEVEL_EXPECTS(!a.sizes_given, "--train, --validation and --test size a split of one file; with "
-                                  "--validation-data and --test-data each split is its whole file");
+  cli::check_given_splits(a.data, a.validation_data, a.test_data, a.sizes_given, a.standardize);
+  if (!a.given_splits()) return;
   BILEVEL_EXPECTS(!a.corruption_given,
                   "--corruption corrupts a split made here; with --validation-data and "
                   "--test-data the training labels are used as given");

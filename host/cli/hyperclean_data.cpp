@@ -1,6 +1,7 @@
 #include "hyperclean_data.hpp"
 
 #include "data_source.hpp"
+#include "given_splits.hpp"
 
 namespace bilevel::cli {
 
@@ -8,9 +9,8 @@ std::optional<HypercleanData> read_given_splits(HypercleanArgs& a, int ranks) {
   if (!a.given_splits()) return std::nullopt;
   BILEVEL_EXPECTS(ranks == 1, "--validation-data and --test-data run in one process: a "
                               "data-parallel run splits one file into each rank's shard");
-  std::vector<Dataset> splits = read_libsvm_splits({a.data, a.validation_data, a.test_data});
-  HypercleanData data = prepare_given_splits(std::move(splits[0]), std::move(splits[1]),
-                                             std::move(splits[2]), a.standardize);
+  HypercleanData data =
+      cli::read_given_splits(a.data, a.validation_data, a.test_data, a.standardize);
   a.train = data.train.samples;
   a.validation = data.validation.samples;
   a.test = data.test.samples;

@@ -55,18 +55,9 @@ struct RowsInPlace {
   }
 };
 
-/// out[j, c] (+)= sum_i R[i, c] a_i[j] over the samples i0 <= i < i1, for the n <= 2 lanes rows
-/// [j0, j0 + n) of one row tile and NC columns from c0: 2 x NC vector accumulators held in
-/// registers over the samples, two row loads and NC broadcasts of R per sample. Every entry sums
-/// over i in batch order; a range that continues an earlier one (accumulate) starts from the
-/// stored sum, so splitting the batch into ranges does not change a bit.
-/// R[i, c] is read from a panel packed sample-major for this block from i0 on:
-/// R[(i - i0) kBlockColumns + c], one pointer for all NC broadcasts (read from the workspace's
-/// columns, a block's NC column pointers did not fit the general registers beside the row's
-/// address, and every sample reloaded them from the stack).
 /// The 2 x NC start vectors of back_product_block: the stored sums (accumulate) or reg2 init
 /// (start_value's products). A whole tile's are vector loads: built lane by lane, each start
-/// vector waited on its lanes' stores (a tenth of the AVX2 B = 64 back-product). Not inlined:
+/// vector waited on its lanes' stores (a seventh of the AVX2 B = 64 back-product). Not inlined:
 /// inlined, the vector form slowed the in-place B = 1 pass by 5% on AVX-512.
 template <int NC, typename T>
 __attribute__((noinline)) void start_sums(typename Simd<T>::type (&acc)[NC][2], index_t rows,
@@ -88,6 +79,15 @@ __attribute__((noinline)) void start_sums(typename Simd<T>::type (&acc)[NC][2], 
     }
 }
 
+/// out[j, c] (+)= sum_i R[i, c] a_i[j] over the samples i0 <= i < i1, for the n <= 2 lanes rows
+/// [j0, j0 + n) of one row tile and NC columns from c0: 2 x NC vector accumulators held in
+/// registers over the samples, two row loads and NC broadcasts of R per sample. Every entry sums
+/// over i in batch order; a range that continues an earlier one (accumulate) starts from the
+/// stored sum, so splitting the batch into ranges does not change a bit.
+/// R[i, c] is read from a panel packed sample-major for this block from i0 on:
+/// R[(i - i0) kBlockColumns + c], one pointer for all NC broadcasts (read from the workspace's
+/// columns, a block's NC column pointers did not fit the general registers beside the row's
+/// address, and every sample reloaded them from the stack).
 template <int NC, typename Rows, typename T>
 void back_product_block(const Rows& a, index_t i0, index_t i1, index_t rows, index_t j0,
                         index_t n, index_t c0, const T* R, const T* init, T reg2,
