@@ -49,8 +49,10 @@ inline void bench_back_product(const bench::highway::RowBatch& rb, float* out) {
   const index_t col_blocks = (rb.columns + kBlockColumns - 1) / kBlockColumns;
   thread_local std::vector<float> panels;  // (kept from call to call, as the library's)
   panels.resize(static_cast<std::size_t>(col_blocks * kInPlaceSamples * kBlockColumns));
+  const float* rows[kInPlaceSamples];
   for (index_t i0 = 0; i0 < b.count; i0 += kInPlaceSamples) {
     const index_t i1 = std::min(b.count, i0 + kInPlaceSamples);
+    for (index_t i = i0; i < i1; ++i) rows[i - i0] = rb.data + rb.indices[i] * b.rows;
     for (index_t c0 = 0; c0 < rb.columns; c0 += kBlockColumns)
       pack_coefficients(rb.r + c0 * b.count, b.count, i0, i1,
                         std::min<index_t>(kBlockColumns, rb.columns - c0),
@@ -61,7 +63,7 @@ inline void bench_back_product(const bench::highway::RowBatch& rb, float* out) {
         const index_t nc = std::min<index_t>(kBlockColumns, rb.columns - c0);
         const float* panel = panels.data() + (c0 / kBlockColumns) * kInPlaceSamples * kBlockColumns;
         if (n == RT)
-          back_product_any(static_cast<int>(nc), RowsInPlace<float, float>{b, 0, j0}, i0, i1,
+          back_product_any(static_cast<int>(nc), RangeRows<float, float>{rows, i0, j0}, i0, i1,
                            b.rows, j0, n, c0, panel, static_cast<const float*>(nullptr), 0.0f,
                            i0 > 0, out);
         else

@@ -36,21 +36,23 @@ struct PackedRowTile {
     return true;
   }
 };
-/// ... or the data's rows in place (few columns: packing would cost more than it saves);
-/// false for another rank's sample (zero coefficients). No prefetch of the samples ahead: GCC 12
-/// had dropped the one written here, and forced in with asm it made B = 1 35-45% slower on the
-/// AMD VM (docs/design.md, "Pass 2's prefetch is not in the binary").
+/// ... or the data's rows in place (few columns: packing would cost more than it saves), through
+/// the range's row addresses found once per range and group: row[i - i0], nullptr for another
+/// rank's sample (zero coefficients: false). Per sample one pointer load where the index, the
+/// shard test and the row's address had been worked out again for every (output, tile, column
+/// block): AVX2 and generic paths 8-10% faster at B = 1 (docs/design.md). No prefetch of the
+/// samples ahead: GCC 12 had dropped the one written here, and forced in with asm it made B = 1
+/// 35-45% slower on the AMD VM (docs/design.md, "Pass 2's prefetch is not in the binary").
 template <typename D, typename T>
-struct RowsInPlace {
-  const LinearModelBatch<T>& b;
-  index_t g, j0;
+struct RangeRows {
+  const D* const* row;
+  index_t i0, j0;
   bool load(index_t i, typename Simd<T>::type* x) const {
     constexpr int L = Simd<T>::lanes;
-    const index_t k = data_sample(b, g, i);
-    if (k < 0) return false;
-    const D* a = data_of<D>(b) + k * b.rows + j0;
-    x[0] = load_rows<T>(a);
-    x[1] = load_rows<T>(a + L);
+    const D* a = row[i - i0];
+    if (a == nullptr) return false;
+    x[0] = load_rows<T>(a + j0);
+    x[1] = load_rows<T>(a + j0 + L);
     return true;
   }
 };
@@ -199,11 +201,15 @@ void back_product_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>
     const Output* out;
     index_t t, j0, n, c0, nc;
   };
+  // column block cb of a group: its first column and width, the blocks of nearly equal width
+  // (10 columns with 6-column registers: 5 + 5, not 6 + 4)
+  const index_t narrow = sh.columns / col_blocks, wide_blocks = sh.columns % col_blocks;
+  const auto block_start = [&](index_t cb) { return cb * narrow + std::min(cb, wide_blocks); };
+  const auto block_width = [&](index_t cb) { return narrow + (cb < wide_blocks ? 1 : 0); };
   const auto item_of = [&](index_t g, index_t item) {
     const index_t cb = item % col_blocks, t = (item / col_blocks) % tiles;
-    const index_t c0 = g * sh.columns + cb * kBlockColumns;
     return Item{&outputs[item / (col_blocks * tiles)], t, t * RT, std::min(RT, b.rows - t * RT),
-                c0, std::min<index_t>(kBlockColumns, (g + 1) * sh.columns - c0)};
+                g * sh.columns + block_start(cb), block_width(cb)};
   };
   if (sh.columns < kPackedColumns) {
     // Each thread takes a contiguous share of the (group, row tile) pairs and walks the batch in
@@ -223,6 +229,7 @@ void back_product_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>
       if (static_cast<index_t>(range_panels.size()) < panel_size)
         range_panels.resize(static_cast<std::size_t>(panel_size));
       T* panels = range_panels.data();
+      const D* row[kInPlaceSamples];
       for (index_t i0 = 0; i0 < b.count; i0 += kInPlaceSamples) {
         const index_t i1 = std::min(b.count, i0 + kInPlaceSamples);
         const bool accumulate = o.accumulate || i0 > 0;
@@ -231,12 +238,16 @@ void back_product_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>
           const index_t g = gt / tiles, t = gt % tiles;
           if (g != packed_group) {
             for (index_t ob = 0; ob < n_out * col_blocks; ++ob) {
-              const index_t c0 = g * sh.columns + (ob % col_blocks) * kBlockColumns;
-              const index_t nc = std::min<index_t>(kBlockColumns, (g + 1) * sh.columns - c0);
+              const index_t c0 = g * sh.columns + block_start(ob % col_blocks);
+              const index_t nc = block_width(ob % col_blocks);
               pack_coefficients(outputs[ob / col_blocks].R + c0 * ws.ld, ws.ld, i0, i1, nc,
                                 panels + ob * kInPlaceSamples * kBlockColumns);
             }
             packed_group = g;
+            for (index_t i = i0; i < i1; ++i) {  // the range's row addresses (RangeRows)
+              const index_t k = data_sample(b, g, i);
+              row[i - i0] = k < 0 ? nullptr : data_of<D>(b) + k * b.rows;
+            }
           }
           for (index_t item = t * col_blocks; item < items; item += tiles * col_blocks)
             for (index_t cb = 0; cb < col_blocks; ++cb) {
@@ -244,7 +255,7 @@ void back_product_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>
               const index_t ob = (it.out - outputs) * col_blocks + cb;
               const T* panel = panels + ob * kInPlaceSamples * kBlockColumns;
               if (it.n == RT)
-                back_product_any(static_cast<int>(it.nc), RowsInPlace<D, T>{b, g, it.j0}, i0,
+                back_product_any(static_cast<int>(it.nc), RangeRows<D, T>{row, i0, it.j0}, i0,
                                  i1, b.rows, it.j0, it.n, it.c0, panel, it.out->init, o.reg2,
                                  accumulate, it.out->out);
               else
@@ -287,8 +298,7 @@ void back_product_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>
 #pragma omp for schedule(static)
     for (index_t ob = 0; ob < n_out * col_blocks; ++ob) {
       const index_t out = ob / col_blocks, cb = ob % col_blocks;
-      const index_t c0 = g * sh.columns + cb * kBlockColumns;
-      const index_t nc = std::min<index_t>(kBlockColumns, (g + 1) * sh.columns - c0);
+      const index_t c0 = g * sh.columns + block_start(cb), nc = block_width(cb);
       pack_coefficients(outputs[out].R + c0 * ws.ld, ws.ld, index_t(0), b.count, nc,
                         panels + ob * b.count * kBlockColumns);
     }
