@@ -19,6 +19,13 @@
 #include <sstream>
 
 namespace bilevel {
+
+// The checkpoint file (BLVLCKPT) format is little-endian, and its numbers are read and written as the host
+// stores them: on a big-endian host they would need byte swaps, so such a build stops here
+// instead of reading every file wrong.
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "the checkpoint file (BLVLCKPT) format is little-endian and read as stored: a big-endian host needs byte swaps");
+
 namespace {
 
 constexpr char kMagic[8] = {'B', 'L', 'V', 'L', 'C', 'K', 'P', 'T'};
