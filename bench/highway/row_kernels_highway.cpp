@@ -24,7 +24,6 @@ constexpr index_t kRowBlock = 4;
 constexpr int kDotColumns = kRegisters >= 32 ? 4 : 3;
 constexpr int kBlockColumns = kRegisters >= 32 ? 12 : 6;
 constexpr index_t kInPlaceSamples = 128;
-constexpr index_t kPrefetchSamples = 8;
 
 /// s[r kDotColumns + c] = a_r . w_c for kRowBlock rows and NC <= kDotColumns columns.
 template <int NC>
@@ -83,10 +82,13 @@ void Logits(const RowBatch& b, float* z) {
 }
 
 /// out[j0 .. j0 + 2L, c0 .. c0 + NC] (+)= sum over i0 <= i < i1 of r[c count + i] a_i[j], r read
-/// from the range's panel of this column block (pack_range: panel[(i - i0) kBlockColumns + c]).
+/// from the range's panel of this column block (pack_range: panel[(i - i0) kBlockColumns + c]),
+/// the rows through the range's row addresses (rows[i - i0]) as the library's RangeRows, and no
+/// prefetch, as the library's binary.
 template <int NC>
-void back_product_block(const RowBatch& b, const float* panel, index_t i0, index_t i1,
-                        index_t j0, index_t c0, bool accumulate, float* out) {
+void back_product_block(const RowBatch& b, const float* const* rows, const float* panel,
+                        index_t i0, index_t i1, index_t j0, index_t c0, bool accumulate,
+                        float* out) {
   const hn::ScalableTag<float> d;
   using V = hn::Vec<decltype(d)>;
   const index_t L = static_cast<index_t>(hn::Lanes(d));
@@ -95,12 +97,7 @@ void back_product_block(const RowBatch& b, const float* panel, index_t i0, index
     for (index_t h = 0; h < 2; ++h)
       acc[c][h] = accumulate ? hn::LoadU(d, out + (c0 + c) * b.rows + j0 + h * L) : hn::Zero(d);
   for (index_t i = i0; i < i1; ++i) {
-    if (i + kPrefetchSamples < i1) {
-      const float* p = b.data + b.indices[i + kPrefetchSamples] * b.rows + j0;
-      hwy::Prefetch(p);
-      hwy::Prefetch(p + 2 * L - 1);
-    }
-    const float* a = b.data + b.indices[i] * b.rows + j0;
+    const float* a = rows[i - i0] + j0;
     const V x0 = hn::LoadU(d, a), x1 = hn::LoadU(d, a + L);
     for (int c = 0; c < NC; ++c) {
       const V rc = hn::Set(d, panel[(i - i0) * kBlockColumns + c]);
@@ -115,12 +112,13 @@ void back_product_block(const RowBatch& b, const float* panel, index_t i0, index
 }
 
 template <int N = kBlockColumns>
-void back_product_columns(int nc, const RowBatch& b, const float* panel, index_t i0, index_t i1,
-                          index_t j0, index_t c0, bool accumulate, float* out) {
+void back_product_columns(int nc, const RowBatch& b, const float* const* rows,
+                          const float* panel, index_t i0, index_t i1, index_t j0, index_t c0,
+                          bool accumulate, float* out) {
   if constexpr (N > 1)
     if (nc < N)
-      return back_product_columns<N - 1>(nc, b, panel, i0, i1, j0, c0, accumulate, out);
-  back_product_block<N>(b, panel, i0, i1, j0, c0, accumulate, out);
+      return back_product_columns<N - 1>(nc, b, rows, panel, i0, i1, j0, c0, accumulate, out);
+  back_product_block<N>(b, rows, panel, i0, i1, j0, c0, accumulate, out);
 }
 
 void BackProduct(const RowBatch& b, float* out) {
@@ -129,15 +127,17 @@ void BackProduct(const RowBatch& b, float* out) {
   const int col_blocks = (b.columns + kBlockColumns - 1) / kBlockColumns;
   thread_local std::vector<float> panels;  // (kept from call to call, as the library's)
   panels.resize(static_cast<std::size_t>(col_blocks * kInPlaceSamples * kBlockColumns));
+  const float* rows[kInPlaceSamples];
   for (index_t i0 = 0; i0 < b.count; i0 += kInPlaceSamples) {
     const index_t i1 = std::min(b.count, i0 + kInPlaceSamples);
+    for (index_t i = i0; i < i1; ++i) rows[i - i0] = b.data + b.indices[i] * b.rows;
     pack_range(b, i0, i1, kBlockColumns, kInPlaceSamples, panels.data());
     for (index_t j0 = 0; j0 < b.rows; j0 += RT) {
       const index_t n = std::min(RT, b.rows - j0);
       for (int c0 = 0; c0 < b.columns; c0 += kBlockColumns) {
         const int nc = std::min(kBlockColumns, b.columns - c0);
         if (n == RT) {
-          back_product_columns(nc, b, panels.data() + (c0 / kBlockColumns) * kInPlaceSamples * kBlockColumns,
+          back_product_columns(nc, b, rows, panels.data() + (c0 / kBlockColumns) * kInPlaceSamples * kBlockColumns,
                                i0, i1, j0, c0, i0 > 0, out);
           continue;
         }
