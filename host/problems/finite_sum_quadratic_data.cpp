@@ -3,6 +3,7 @@
 #include <bilevel/problems/finite_sum_quadratic.hpp>
 
 #include "../linalg/dense.hpp"
+#include "../common/file_byte_order.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -11,12 +12,6 @@
 #include <random>
 
 namespace bilevel {
-
-// The quadratics file (BLQUAD01) format is little-endian, and its numbers are read and written as the host
-// stores them: on a big-endian host they would need byte swaps, so such a build stops here
-// instead of reading every file wrong.
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
-              "the quadratics file (BLQUAD01) format is little-endian and read as stored: a big-endian host needs byte swaps");
 
 namespace {
 

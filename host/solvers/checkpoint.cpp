@@ -3,6 +3,8 @@
 
 #include <bilevel/error.hpp>
 
+#include "../common/file_byte_order.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,12 +21,6 @@
 #include <sstream>
 
 namespace bilevel {
-
-// The checkpoint file (BLVLCKPT) format is little-endian, and its numbers are read and written as the host
-// stores them: on a big-endian host they would need byte swaps, so such a build stops here
-// instead of reading every file wrong.
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
-              "the checkpoint file (BLVLCKPT) format is little-endian and read as stored: a big-endian host needs byte swaps");
 
 namespace {
 
