@@ -29,6 +29,12 @@ number() {
     grep -o "\"$1\":[-0-9.eE+]*" | head -n 1 | cut -d: -f2
 }
 
+# baseline NAME FILE: the test accuracy of the `NAME` baseline (plain or oracle) in the summary
+# line of a metrics file
+baseline() {
+  tail -n 1 "$2" | grep -o "\"$1\":{[^}]*}" | grep -o '"test_accuracy":[0-9.]*' | cut -d: -f2
+}
+
 status=0
 plain=""
 oracle=""
@@ -49,8 +55,8 @@ for algo in stocbio amigo soba ma-soba saba srba spaba mrbo sustain bsa fsla bom
   }
   if [[ -z $plain ]]; then
     # "baselines":{"oracle":{...,"test_accuracy":A},"plain":{...,"test_accuracy":B}}
-    plain=$(tail -n 1 "$work/$algo.jsonl" | grep -o '"plain":{[^}]*}' | grep -o '"test_accuracy":[0-9.]*' | cut -d: -f2)
-    oracle=$(tail -n 1 "$work/$algo.jsonl" | grep -o '"oracle":{[^}]*}' | grep -o '"test_accuracy":[0-9.]*' | cut -d: -f2)
+    plain=$(baseline plain "$work/$algo.jsonl")
+    oracle=$(baseline oracle "$work/$algo.jsonl")
     echo "plain baseline: test accuracy $plain; oracle $oracle"
   fi
   acc=$(number test_accuracy "$work/$algo.jsonl")
@@ -97,7 +103,7 @@ done
 }
 if [[ -f $work/pzobo.jsonl ]]; then
   accz=$(number test_accuracy "$work/pzobo.jsonl")
-  oraclez=$(tail -n 1 "$work/pzobo.jsonl" | grep -o '"oracle":{[^}]*}' | grep -o '"test_accuracy":[0-9.]*' | cut -d: -f2)
+  oraclez=$(baseline oracle "$work/pzobo.jsonl")
   printf 'pzobo on 1000 images: test accuracy %s (oracle %s)\n' "$accz" "$oraclez"
   if ! awk -v a="$accz" -v o="$oraclez" 'BEGIN { exit !(a >= o - 0.02) }'; then
     echo "FAIL: pzobo ($accz) is not within 2 points of the oracle ($oraclez) on 1000 images"
@@ -133,7 +139,7 @@ fi
 if [[ -f $work/soba-60k.jsonl ]]; then
   acc60=$(number test_accuracy "$work/soba-60k.jsonl")
   f160=$(number f1 "$work/soba-60k.jsonl")
-  oracle60=$(tail -n 1 "$work/soba-60k.jsonl" | grep -o '"oracle":{[^}]*}' | grep -o '"test_accuracy":[0-9.]*' | cut -d: -f2)
+  oracle60=$(baseline oracle "$work/soba-60k.jsonl")
   printf 'soba on all 60000 images: test accuracy %s (oracle %s)  F1 %s\n' "$acc60" "$oracle60" "$f160"
   if ! awk -v a="$acc60" -v o="$oracle60" -v f="$f160" 'BEGIN { exit !(a >= o - 0.02 && f >= 0.90) }'; then
     echo "FAIL: on all 60000 images SOBA is not within 2 points of the oracle with F1 >= 0.90"

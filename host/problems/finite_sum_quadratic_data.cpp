@@ -12,7 +12,6 @@
 #include <random>
 
 namespace bilevel {
-
 namespace {
 
 constexpr char kMagic[8] = {'B', 'L', 'Q', 'U', 'A', 'D', '0', '1'};

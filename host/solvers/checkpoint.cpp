@@ -21,7 +21,6 @@
 #include <sstream>
 
 namespace bilevel {
-
 namespace {
 
 constexpr char kMagic[8] = {'B', 'L', 'V', 'L', 'C', 'K', 'P', 'T'};
