@@ -168,7 +168,8 @@ __attribute__((noinline)) void dot_block_columns(const D* const* a, const T* con
     V wv[NC];
     for (int c = 0; c < NC; ++c) wv[c] = load_vec(w[c] + j);
     for (int r = 0; r < kRowBlock; ++r) {
-      const V x = load_rows<T>(a[r] + j);
+      V x = load_rows<T>(a[r] + j);
+      keep_in_register(x);  // one load per row, not one per column (see keep_in_register)
       for (int c = 0; c < NC; ++c) acc[r][c] += x * wv[c];
     }
   }
