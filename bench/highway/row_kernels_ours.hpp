@@ -47,8 +47,9 @@ inline void bench_back_product(const bench::highway::RowBatch& rb, float* out) {
   const LinearModelBatch<float> b = batch_of(rb);
   constexpr index_t RT = 2 * Simd<float>::lanes;
   const index_t col_blocks = (rb.columns + kBlockColumns - 1) / kBlockColumns;
-  thread_local std::vector<float> panels;  // (kept from call to call, as the library's)
+  thread_local std::vector<float> panels, tail;  // (kept from call to call, as the library's)
   panels.resize(static_cast<std::size_t>(col_blocks * kInPlaceSamples * kBlockColumns));
+  tail.resize(static_cast<std::size_t>(kInPlaceSamples * RT));
   const float* rows[kInPlaceSamples];
   for (index_t i0 = 0; i0 < b.count; i0 += kInPlaceSamples) {
     const index_t i1 = std::min(b.count, i0 + kInPlaceSamples);
@@ -59,6 +60,7 @@ inline void bench_back_product(const bench::highway::RowBatch& rb, float* out) {
                         panels.data() + (c0 / kBlockColumns) * kInPlaceSamples * kBlockColumns);
     for (index_t j0 = 0; j0 < b.rows; j0 += RT) {
       const index_t n = std::min(RT, b.rows - j0);
+      if (n < RT) copy_tail_pieces(rows, i0, i1, j0, n, tail.data());
       for (index_t c0 = 0; c0 < rb.columns; c0 += kBlockColumns) {
         const index_t nc = std::min<index_t>(kBlockColumns, rb.columns - c0);
         const float* panel = panels.data() + (c0 / kBlockColumns) * kInPlaceSamples * kBlockColumns;
@@ -67,8 +69,9 @@ inline void bench_back_product(const bench::highway::RowBatch& rb, float* out) {
                            b.rows, j0, n, c0, panel, static_cast<const float*>(nullptr), 0.0f,
                            i0 > 0, out);
         else
-          back_product_tail<float>(b, 0, i0, i1, j0, n, c0, nc, rb.r, b.count,
-                                   static_cast<const float*>(nullptr), 0.0f, i0 > 0, out);
+          back_product_any(static_cast<int>(nc), PackedRowTile<float>{tail.data(), i0}, i0, i1,
+                           b.rows, j0, n, c0, panel, static_cast<const float*>(nullptr), 0.0f,
+                           i0 > 0, out);
       }
     }
   }

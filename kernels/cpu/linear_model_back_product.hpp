@@ -24,15 +24,16 @@ inline T start_value(const T* out, const T* init, index_t e, T reg2, bool accumu
   return accumulate ? out[e] : (reg2 != T(0) ? reg2 * init[e] : T(0));
 }
 
-/// Where pass 2 reads sample i's rows [j0, j0 + 2 lanes): a packed row tile (ap[i 2L + jj] =
-/// a_i[j0 + jj], zero past the data's rows and for another rank's samples)...
+/// Where pass 2 reads sample i's rows [j0, j0 + 2 lanes): a packed row tile (ap[(i - i0) 2L +
+/// jj] = a_i[j0 + jj], zero past the data's rows and for another rank's samples)...
 template <typename T>
 struct PackedRowTile {
   const T* ap;
+  index_t i0;
   bool load(index_t i, typename Simd<T>::type* x) const {
     constexpr int L = Simd<T>::lanes;
-    x[0] = load_vec(ap + i * 2 * L);
-    x[1] = load_vec(ap + i * 2 * L + L);
+    x[0] = load_vec(ap + (i - i0) * 2 * L);
+    x[1] = load_vec(ap + (i - i0) * 2 * L + L);
     return true;
   }
 };
@@ -140,30 +141,23 @@ void pack_coefficients(const T* R, index_t ldr, index_t i0, index_t i1, index_t 
     for (index_t c = 0; c < nc; ++c) panel[(i - i0) * kBlockColumns + c] = R[c * ldr + i];
 }
 
-/// The rows in place for the last tile of fewer than 2 lanes rows: a local tile, the samples
-/// i0 <= i < i1 in the same order.
+/// The range's pieces of the last row tile when it has n < 2 lanes rows, copied once per range
+/// and group into a packed tile (tile[(i - i0) 2L + jj] = a_i[j0 + jj], zero past n and for
+/// another rank's sample) that every (output, column block) then reads as a whole tile: a
+/// vector load in place would read past the row's end (past the data's end at its last row).
+/// The tile had been a scalar loop of its own that found each sample's row again from its
+/// index: with 784 features on AVX-512 (24 whole tiles and one of 16 rows) grad_y g at B = 1
+/// 230 -> 222 us on the AMD VM (docs/design.md).
 template <typename D, typename T>
-void back_product_tail(const LinearModelBatch<T>& b, index_t g, index_t i0, index_t i1,
-                       index_t j0, index_t n, index_t c0, index_t nc, const T* R, index_t ldr,
-                       const T* init, T reg2, bool accumulate, T* out) {
-  const D* data = data_of<D>(b);
-  constexpr int L = Simd<T>::lanes;
-  T t[kBlockColumns][2 * L];
-  for (index_t c = 0; c < nc; ++c)
-    for (index_t jj = 0; jj < n; ++jj)
-      t[c][jj] = start_value(out, init, (c0 + c) * b.rows + j0 + jj, reg2, accumulate);
+void copy_tail_pieces(const D* const* row, index_t i0, index_t i1, index_t j0, index_t n,
+                      T* tile) {
+  constexpr index_t RT = 2 * Simd<T>::lanes;
   for (index_t i = i0; i < i1; ++i) {
-    const index_t k = data_sample(b, g, i);
-    if (k < 0) continue;  // another rank's sample (zero coefficients)
-    const D* a = data + k * b.rows + j0;
-    const T* r = R + i + c0 * ldr;
-    for (index_t c = 0; c < nc; ++c) {
-      const T rc = r[c * ldr];
-      for (index_t jj = 0; jj < n; ++jj) t[c][jj] += rc * common::data_value<T>(a[jj]);
-    }
+    T* dst = tile + (i - i0) * RT;
+    const D* a = row[i - i0];
+    for (index_t jj = 0; jj < RT; ++jj)
+      dst[jj] = a != nullptr && jj < n ? common::data_value<T>(a[j0 + jj]) : T(0);
   }
-  for (index_t c = 0; c < nc; ++c)
-    for (index_t jj = 0; jj < n; ++jj) out[(c0 + c) * b.rows + j0 + jj] = t[c][jj];
 }
 
 /// Samples per range of the in-place back-product: every (output, column block) of a row tile
@@ -224,7 +218,9 @@ void back_product_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>
       // one range's coefficients of group g packed sample-major per (output, column block),
       // as back_product_block reads them: panels[(ob kInPlaceSamples + i - i0) kBlockColumns + c]
       // (AVX-512, 1 thread, B = 1: grad_y g 253 -> 229 us, SOBA 885-942 -> 828 us)
-      thread_local std::vector<T> range_panels;
+      thread_local std::vector<T> range_panels, tail_tile;
+      if (static_cast<index_t>(tail_tile.size()) < kInPlaceSamples * RT)
+        tail_tile.resize(static_cast<std::size_t>(kInPlaceSamples * RT));
       const index_t panel_size = n_out * col_blocks * kInPlaceSamples * kBlockColumns;
       if (static_cast<index_t>(range_panels.size()) < panel_size)
         range_panels.resize(static_cast<std::size_t>(panel_size));
@@ -249,6 +245,8 @@ void back_product_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>
               row[i - i0] = k < 0 ? nullptr : data_of<D>(b) + k * b.rows;
             }
           }
+          const index_t tile_rows = std::min(RT, b.rows - t * RT);
+          if (tile_rows < RT) copy_tail_pieces(row, i0, i1, t * RT, tile_rows, tail_tile.data());
           for (index_t item = t * col_blocks; item < items; item += tiles * col_blocks)
             for (index_t cb = 0; cb < col_blocks; ++cb) {
               const Item it = item_of(g, item + cb);
@@ -259,8 +257,9 @@ void back_product_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>
                                  i1, b.rows, it.j0, it.n, it.c0, panel, it.out->init, o.reg2,
                                  accumulate, it.out->out);
               else
-                back_product_tail<D>(b, g, i0, i1, it.j0, it.n, it.c0, it.nc, it.out->R, ws.ld,
-                                     it.out->init, o.reg2, accumulate, it.out->out);
+                back_product_any(static_cast<int>(it.nc), PackedRowTile<T>{tail_tile.data(), i0},
+                                 i0, i1, b.rows, it.j0, it.n, it.c0, panel, it.out->init,
+                                 o.reg2, accumulate, it.out->out);
             }
         }
       }
@@ -306,7 +305,7 @@ void back_product_pass(const LinearModelBatch<T>& b, const LinearModelOutputs<T>
     for (index_t item = 0; item < items; ++item) {
       const Item it = item_of(g, item);
       const index_t ob = (it.out - outputs) * col_blocks + item % col_blocks;
-      back_product_any(static_cast<int>(it.nc), PackedRowTile<T>{packed + it.t * b.count * RT},
+      back_product_any(static_cast<int>(it.nc), PackedRowTile<T>{packed + it.t * b.count * RT, 0},
                        0, b.count, b.rows, it.j0, it.n, it.c0,
                        panels + ob * b.count * kBlockColumns, it.out->init, o.reg2,
                        o.accumulate, it.out->out);
