@@ -81,23 +81,33 @@ void Logits(const RowBatch& b, float* z) {
   }
 }
 
-/// out[j0 .. j0 + 2L, c0 .. c0 + NC] (+)= sum over i0 <= i < i1 of r[c count + i] a_i[j], r read
-/// from the range's panel of this column block (pack_range: panel[(i - i0) kBlockColumns + c]),
-/// the rows through the range's row addresses (rows[i - i0]) as the library's RangeRows, and no
-/// prefetch, as the library's binary.
+/// out[j0 .. j0 + n, c0 .. c0 + NC] (+)= sum over i0 <= i < i1 of r[c count + i] a_i[j], n <= 2L,
+/// r read from the range's panel of this column block (pack_range: panel[(i - i0) kBlockColumns +
+/// c]), sample i's piece at rows[i - i0] + jr (the rows in place, jr = j0, through the range's row
+/// addresses as the library's RangeRows; or the last, partial tile's packed copy, jr = 0), and
+/// no prefetch, as the library's binary.
 template <int NC>
-void back_product_block(const RowBatch& b, const float* const* rows, const float* panel,
-                        index_t i0, index_t i1, index_t j0, index_t c0, bool accumulate,
-                        float* out) {
+void back_product_block(const RowBatch& b, const float* const* rows, index_t jr,
+                        const float* panel, index_t i0, index_t i1, index_t j0, index_t n,
+                        index_t c0, bool accumulate, float* out) {
   const hn::ScalableTag<float> d;
   using V = hn::Vec<decltype(d)>;
   const index_t L = static_cast<index_t>(hn::Lanes(d));
+  HWY_ALIGN float lanes[2 * 16];  // a partial tile's start or result (L <= 16 on x86)
   V acc[NC][2];
-  for (int c = 0; c < NC; ++c)
-    for (index_t h = 0; h < 2; ++h)
-      acc[c][h] = accumulate ? hn::LoadU(d, out + (c0 + c) * b.rows + j0 + h * L) : hn::Zero(d);
+  for (int c = 0; c < NC; ++c) {
+    float* o = out + (c0 + c) * b.rows + j0;
+    if (n == 2 * L) {
+      acc[c][0] = accumulate ? hn::LoadU(d, o) : hn::Zero(d);
+      acc[c][1] = accumulate ? hn::LoadU(d, o + L) : hn::Zero(d);
+      continue;
+    }
+    for (index_t jj = 0; jj < 2 * L; ++jj) lanes[jj] = accumulate && jj < n ? o[jj] : 0.0f;
+    acc[c][0] = hn::Load(d, lanes);
+    acc[c][1] = hn::Load(d, lanes + L);
+  }
   for (index_t i = i0; i < i1; ++i) {
-    const float* a = rows[i - i0] + j0;
+    const float* a = rows[i - i0] + jr;
     const V x0 = hn::LoadU(d, a), x1 = hn::LoadU(d, a + L);
     for (int c = 0; c < NC; ++c) {
       const V rc = hn::Set(d, panel[(i - i0) * kBlockColumns + c]);
@@ -106,55 +116,58 @@ void back_product_block(const RowBatch& b, const float* const* rows, const float
     }
   }
   for (int c = 0; c < NC; ++c) {
-    hn::StoreU(acc[c][0], d, out + (c0 + c) * b.rows + j0);
-    hn::StoreU(acc[c][1], d, out + (c0 + c) * b.rows + j0 + L);
+    float* o = out + (c0 + c) * b.rows + j0;
+    if (n == 2 * L) {
+      hn::StoreU(acc[c][0], d, o);
+      hn::StoreU(acc[c][1], d, o + L);
+      continue;
+    }
+    hn::Store(acc[c][0], d, lanes);
+    hn::Store(acc[c][1], d, lanes + L);
+    for (index_t jj = 0; jj < n; ++jj) o[jj] = lanes[jj];
   }
 }
 
 template <int N = kBlockColumns>
-void back_product_columns(int nc, const RowBatch& b, const float* const* rows,
-                          const float* panel, index_t i0, index_t i1, index_t j0, index_t c0,
-                          bool accumulate, float* out) {
+void back_product_columns(int nc, const RowBatch& b, const float* const* rows, index_t jr,
+                          const float* panel, index_t i0, index_t i1, index_t j0, index_t n,
+                          index_t c0, bool accumulate, float* out) {
   if constexpr (N > 1)
     if (nc < N)
-      return back_product_columns<N - 1>(nc, b, rows, panel, i0, i1, j0, c0, accumulate, out);
-  back_product_block<N>(b, rows, panel, i0, i1, j0, c0, accumulate, out);
+      return back_product_columns<N - 1>(nc, b, rows, jr, panel, i0, i1, j0, n, c0, accumulate,
+                                         out);
+  back_product_block<N>(b, rows, jr, panel, i0, i1, j0, n, c0, accumulate, out);
 }
 
 void BackProduct(const RowBatch& b, float* out) {
   const hn::ScalableTag<float> d;
   const index_t RT = 2 * static_cast<index_t>(hn::Lanes(d));
   const int col_blocks = (b.columns + kBlockColumns - 1) / kBlockColumns;
-  thread_local std::vector<float> panels;  // (kept from call to call, as the library's)
+  // (kept from call to call, as the library's): the range's coefficient panels, and the last,
+  // partial row tile's pieces packed (tail[(i - i0) RT + jj], zero past the data's rows)
+  thread_local std::vector<float> panels, tail;
   panels.resize(static_cast<std::size_t>(col_blocks * kInPlaceSamples * kBlockColumns));
+  tail.resize(static_cast<std::size_t>(kInPlaceSamples * RT));
   const float* rows[kInPlaceSamples];
+  const float* tail_rows[kInPlaceSamples];
+  for (index_t i = 0; i < kInPlaceSamples; ++i) tail_rows[i] = tail.data() + i * RT;
   for (index_t i0 = 0; i0 < b.count; i0 += kInPlaceSamples) {
     const index_t i1 = std::min(b.count, i0 + kInPlaceSamples);
     for (index_t i = i0; i < i1; ++i) rows[i - i0] = b.data + b.indices[i] * b.rows;
     pack_range(b, i0, i1, kBlockColumns, kInPlaceSamples, panels.data());
     for (index_t j0 = 0; j0 < b.rows; j0 += RT) {
       const index_t n = std::min(RT, b.rows - j0);
+      // the last rows, fewer than a tile: copied once per range, as the library's
+      // copy_tail_pieces, then the same block
+      if (n < RT)
+        for (index_t i = i0; i < i1; ++i)
+          for (index_t jj = 0; jj < RT; ++jj)
+            tail[(i - i0) * RT + jj] = jj < n ? rows[i - i0][j0 + jj] : 0.0f;
       for (int c0 = 0; c0 < b.columns; c0 += kBlockColumns) {
         const int nc = std::min(kBlockColumns, b.columns - c0);
-        if (n == RT) {
-          back_product_columns(nc, b, rows, panels.data() + (c0 / kBlockColumns) * kInPlaceSamples * kBlockColumns,
-                               i0, i1, j0, c0, i0 > 0, out);
-          continue;
-        }
-        // the last rows, fewer than a tile: scalar, sample by sample as the library's tail
-        float t[kBlockColumns][64];
-        for (int c = 0; c < nc; ++c)
-          for (index_t jj = 0; jj < n; ++jj)
-            t[c][jj] = i0 > 0 ? out[(c0 + c) * b.rows + j0 + jj] : 0.0f;
-        for (index_t i = i0; i < i1; ++i) {
-          const float* a = b.data + b.indices[i] * b.rows + j0;
-          for (int c = 0; c < nc; ++c) {
-            const float rc = b.r[(c0 + c) * b.count + i];
-            for (index_t jj = 0; jj < n; ++jj) t[c][jj] += rc * a[jj];
-          }
-        }
-        for (int c = 0; c < nc; ++c)
-          for (index_t jj = 0; jj < n; ++jj) out[(c0 + c) * b.rows + j0 + jj] = t[c][jj];
+        const float* panel = panels.data() + (c0 / kBlockColumns) * kInPlaceSamples * kBlockColumns;
+        back_product_columns(nc, b, n == RT ? rows : tail_rows, n == RT ? j0 : 0, panel, i0, i1,
+                             j0, n, c0, i0 > 0, out);
       }
     }
   }
