@@ -163,6 +163,18 @@ class TrainStatistics {
   std::vector<double> mean_, inv_std_;
 };
 
+/// The statistics of the train rows that `each_train_row(visit)` visits, in the order it visits
+/// them: one walk for the means, a second for the variances.
+template <typename EachTrainRow>
+TrainStatistics train_statistics(index_t features, index_t samples, EachTrainRow each_train_row) {
+  TrainStatistics stats(features, samples);
+  each_train_row([&](const float* row) { stats.add_to_mean(row); });
+  stats.finish_mean();
+  each_train_row([&](const float* row) { stats.add_to_variance(row); });
+  stats.finish();
+  return stats;
+}
+
 /// Replaces the planned train labels; `first`: the index of d's first sample in the split.
 void corrupt(Dataset& d, const HypercleanPlan& plan, index_t first, int classes) {
   for (index_t i = 0; i < d.samples; ++i)
@@ -208,13 +220,10 @@ HypercleanData prepare_hyperclean(const Dataset& pool, const std::optional<Datas
 
   // standardize with train statistics (summed in the pool's order, as the shard loader does)
   const index_t d = pool.features;
-  TrainStatistics stats(d, sizes.train);
-  for (index_t k = 0; k < pool.samples; ++k)
-    if (plan.in_train[k]) stats.add_to_mean(pool.x.data() + k * d);
-  stats.finish_mean();
-  for (index_t k = 0; k < pool.samples; ++k)
-    if (plan.in_train[k]) stats.add_to_variance(pool.x.data() + k * d);
-  stats.finish();
+  const TrainStatistics stats = train_statistics(d, sizes.train, [&](auto visit) {
+    for (index_t k = 0; k < pool.samples; ++k)
+      if (plan.in_train[k]) visit(pool.x.data() + k * d);
+  });
   stats.standardize(h.train);
   stats.standardize(h.validation);
   stats.standardize(h.test);
@@ -238,11 +247,9 @@ HypercleanData prepare_given_splits(Dataset train, Dataset validation, Dataset t
   if (standardize) {
     // with train statistics, summed in the train split's order
     const index_t d = train.features;
-    TrainStatistics stats(d, train.samples);
-    for (index_t k = 0; k < train.samples; ++k) stats.add_to_mean(train.x.data() + k * d);
-    stats.finish_mean();
-    for (index_t k = 0; k < train.samples; ++k) stats.add_to_variance(train.x.data() + k * d);
-    stats.finish();
+    const TrainStatistics stats = train_statistics(d, train.samples, [&](auto visit) {
+      for (index_t k = 0; k < train.samples; ++k) visit(train.x.data() + k * d);
+    });
     for (Dataset* split : {&train, &validation, &test}) stats.standardize(*split);
   }
   h.train = std::move(train);
