@@ -51,13 +51,16 @@ class BomeEstimator final : public HypergradientEstimator<T> {
     gx_t_ = Array<T>(exec, dx, instances);
     fx_ = Array<T>(exec, dx, instances);
     fy_ = Array<T>(exec, dy, instances);
-    dots_ = Array<T>(exec, instances, 4);  // ||q_y||^2, ||q_x||^2, <fy, q_y>, <fx, q_x>
-    num_ = Array<T>(exec, instances, 1);
-    den_ = Array<T>(exec, instances, 1);
-    // V-PBGD: 1 / gamma_k = (gamma0 + growth k)^-1, on the executor
-    if (options_.penalty)
+    if (options_.penalty) {
+      // V-PBGD: 1 / gamma_k = (gamma0 + growth k)^-1, on the executor
       inverse_gamma_.prepare(exec, {1.0}, instances,
                              Schedule{options_.gamma0, options_.growth, 1.0}, "v-pbgd 1/gamma");
+    } else {
+      // BOME's barrier: ||q_y||^2, ||q_x||^2, <fy, q_y>, <fx, q_x>, and lambda's num / den
+      dots_ = Array<T>(exec, instances, 4);
+      num_ = Array<T>(exec, instances, 1);
+      den_ = Array<T>(exec, instances, 1);
+    }
   }
 
   void estimate(const EstimateContext<T>& ctx, ConstMatrixView<T> x, MatrixView<T> y,
