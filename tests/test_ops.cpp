@@ -432,6 +432,67 @@ TEST(Ops, CpuReductionsGiveTheSameBitsForAnyThreadCount) {
   EXPECT_NEAR(one[0], dot0, 1e-9 * std::abs(dot0) + 1e-6);
 }
 
+/// gemm gives the same bits for any thread count, matrix-vector products (the per-sample losses
+/// summed by a product with ones, as the linear model's values do) and skinny ones (the composed
+/// oracles' logits, 512 x 10 x 784) included. Threaded, OpenBLAS split such products' sums over
+/// its threads: the hyper-cleaning metrics of one run changed in their last bits between
+/// --threads 1 and 2.
+TEST(Ops, CpuGemmGivesTheSameBitsForAnyThreadCount) {
+  auto exec = cpu();
+  Ops<float>& ops = exec->ops<float>();
+  struct Case {
+    Op op_a, op_b;
+    index_t m, n, k;
+  };
+  const Case cases[] = {{Op::transpose, Op::none, 2, 1, 200003},  // sums of two long columns
+                        {Op::none, Op::none, 3001, 1, 700},       // A x
+                        {Op::transpose, Op::none, 700, 1, 3001},  // A' x
+                        {Op::none, Op::none, 1, 3, 100003},       // x' B
+                        {Op::none, Op::transpose, 1, 500, 2001},  // x' B'
+                        {Op::transpose, Op::none, 512, 10, 784},  // logits of a batch
+                        {Op::none, Op::transpose, 784, 20, 3001},
+                        {Op::none, Op::none, 1100, 130, 300}};    // several blocks each way
+  const int threads = omp_get_max_threads();
+  for (const Case& c : cases) {
+    const index_t a_rows = c.op_a == Op::none ? c.m : c.k, a_cols = c.op_a == Op::none ? c.k : c.m;
+    const index_t b_rows = c.op_b == Op::none ? c.k : c.n, b_cols = c.op_b == Op::none ? c.n : c.k;
+    const std::vector<float> as = random_vector<float>(a_rows * a_cols, 11);
+    const std::vector<float> bs = random_vector<float>(b_rows * b_cols, 12);
+    const Array<float> a(exec, a_rows, a_cols, as), b(exec, b_rows, b_cols, bs);
+    const auto product = [&] {
+      Array<float> out(exec, c.m, c.n);
+      ops.fill(out.view(), 0.5f);
+      ops.gemm(c.op_a, c.op_b, 1.5f, a.view(), b.view(), 0.25f, out.view());
+      return out.to_host();
+    };
+    omp_set_num_threads(1);
+    const std::vector<float> one = product();
+    for (int t : {2, 3, 4}) {
+      omp_set_num_threads(t);
+      const std::vector<float> again = product();
+      EXPECT_EQ(0, std::memcmp(one.data(), again.data(), one.size() * sizeof(float)))
+          << c.m << " x " << c.n << " x " << c.k << ", " << t << " threads";
+    }
+    omp_set_num_threads(threads);
+    // and it is the product (to float rounding)
+    for (index_t i = 0; i < c.m; i += std::max<index_t>(1, c.m / 7))
+      for (index_t j = 0; j < c.n; j += std::max<index_t>(1, c.n / 5)) {
+        double sum = 0, scale = 0;
+        for (index_t kk = 0; kk < c.k; ++kk) {
+          const double av = c.op_a == Op::none ? as[static_cast<std::size_t>(i + kk * a_rows)]
+                                               : as[static_cast<std::size_t>(kk + i * a_rows)];
+          const double bv = c.op_b == Op::none ? bs[static_cast<std::size_t>(kk + j * b_rows)]
+                                               : bs[static_cast<std::size_t>(j + kk * b_rows)];
+          sum += av * bv;
+          scale += std::abs(av * bv);
+        }
+        EXPECT_NEAR(one[static_cast<std::size_t>(i + j * c.m)], 1.5 * sum + 0.125,
+                    1e-5 * scale + 1e-5)
+            << c.m << " x " << c.n << " x " << c.k << " at " << i << ", " << j;
+      }
+  }
+}
+
 TEST(Ops, ShapeErrorsNameTheKernel) {
   auto exec = cpu();
   Array<double> a(exec, 3, 2), b(exec, 4, 2), c(exec, 3, 2);

@@ -4,6 +4,7 @@
 #include "../common/philox.hpp"
 
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -18,6 +19,23 @@ namespace {
 constexpr index_t kParallelThreshold = 1 << 15;
 
 CBLAS_TRANSPOSE to_cblas(Op op) { return op == Op::none ? CblasNoTrans : CblasTrans; }
+
+/// The blocks of C that do_gemm computes with one BLAS call each. The partition depends on the
+/// shape alone, so every entry's sum does not depend on the thread count: columns in nearly
+/// equal blocks of at most kGemmBlockCols, rows in blocks of a multiple of 64 (at most 2048)
+/// that make about kGemmBlocks blocks in all - a skinny product (the logits of a batch,
+/// 512 x 10) still spreads over the threads, and a wide one is not cut into more calls than
+/// that (64-column blocks re-packed A ten times at B = 64: the composed oracles 5-8% slower).
+constexpr index_t kGemmBlockCols = 256, kGemmBlocks = 8;
+inline index_t gemm_block_rows(index_t m, index_t col_blocks) {
+  const index_t row_blocks = std::max<index_t>(1, kGemmBlocks / col_blocks);
+  const index_t rows = (m + row_blocks - 1) / row_blocks;
+  return std::clamp<index_t>((rows + 63) / 64 * 64, 64, 2048);
+}
+/// Products (m n k) that run on the calling thread alone: a parallel region would cost more
+/// than they save (from 65536 up, a per-task quadratic's B = 1 H v, many 512 x 1 x 256
+/// products, took 100x longer at 2 threads on the AMD VM).
+constexpr double kSerialGemm = 1 << 20;
 
 /// f(i, j) over the rows x cols index space. The inner loop runs over i with j fixed, so that
 /// f's accesses (contiguous in i) vectorise; a collapsed (j, i) loop does not, and made these
@@ -90,13 +108,52 @@ void CpuOps<T>::do_gemm(Op op_a, Op op_b, index_t m, index_t n, index_t k, T alp
       for_each_element(m, n, [&](index_t i, index_t j) { c[i + j * ldc] *= beta; });
     return;
   }
-  if constexpr (std::is_same_v<T, float>) {
-    cblas_sgemm(CblasColMajor, to_cblas(op_a), to_cblas(op_b), bi(m), bi(n), bi(k), alpha, a,
-                bi(lda), b, bi(ldb), beta, c, bi(ldc));
-  } else {
-    cblas_dgemm(CblasColMajor, to_cblas(op_a), to_cblas(op_b), bi(m), bi(n), bi(k), alpha, a,
-                bi(lda), b, bi(ldb), beta, c, bi(ldc));
+  // C in blocks of a fixed size, one single-threaded BLAS call each, the blocks spread over
+  // the threads: every entry is summed by the same call whatever the thread count. (Threaded,
+  // OpenBLAS splits the sum of a matrix-vector or skinny product over its threads - A x, A' x,
+  // x' B', 512 x 10 x 784 - and the hyper-cleaning metrics changed in their last bits between
+  // --threads 1 and 2.) Each call runs on one thread: the OpenMP build of OpenBLAS takes one
+  // inside an active parallel region, and is set to one around the calls made outside one.
+  const index_t col_blocks = (n + kGemmBlockCols - 1) / kGemmBlockCols;
+  const index_t cols_per_block = ((n + col_blocks - 1) / col_blocks + 15) / 16 * 16;
+  const index_t rows_per_block = gemm_block_rows(m, col_blocks);
+  const index_t row_blocks = (m + rows_per_block - 1) / rows_per_block;
+  const auto block = [&](index_t blk) {
+    const index_t i0 = (blk % row_blocks) * rows_per_block;
+    const index_t j0 = (blk / row_blocks) * cols_per_block;
+    const index_t mm = std::min(rows_per_block, m - i0), nn = std::min(cols_per_block, n - j0);
+    const T* ab = op_a == Op::none ? a + i0 : a + i0 * lda;  // op(A)'s rows from i0
+    const T* bb = op_b == Op::none ? b + j0 * ldb : b + j0;  // op(B)'s columns from j0
+    T* cb = c + i0 + j0 * ldc;
+    if constexpr (std::is_same_v<T, float>)
+      cblas_sgemm(CblasColMajor, to_cblas(op_a), to_cblas(op_b), bi(mm), bi(nn), bi(k), alpha,
+                  ab, bi(lda), bb, bi(ldb), beta, cb, bi(ldc));
+    else
+      cblas_dgemm(CblasColMajor, to_cblas(op_a), to_cblas(op_b), bi(mm), bi(nn), bi(k), alpha,
+                  ab, bi(lda), bb, bi(ldb), beta, cb, bi(ldc));
+  };
+  const index_t blocks = row_blocks * col_blocks;
+  const double mnk = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  if (omp_in_parallel()) {  // (OpenBLAS runs one thread here)
+    for (index_t blk = 0; blk < blocks; ++blk) block(blk);
+    return;
   }
+  if (blocks == 1 || mnk <= kSerialGemm || omp_get_max_threads() == 1) {
+    // on this thread, OpenBLAS held to one thread for the call (openblas_set_num_threads also
+    // sets the OpenMP thread count of the calling thread: both are put back)
+    const int omp_threads = omp_get_max_threads(), blas_threads = openblas_get_num_threads();
+    if (blas_threads != 1) openblas_set_num_threads(1);
+    for (index_t blk = 0; blk < blocks; ++blk) block(blk);
+    if (blas_threads != 1) {
+      openblas_set_num_threads(blas_threads);
+      omp_set_num_threads(omp_threads);
+    }
+    return;
+  }
+  // (OpenBLAS runs one thread inside an active parallel region; the blocks are taken as
+  // threads come free - the partition, not the schedule, fixes the bits)
+#pragma omp parallel for schedule(dynamic, 1)
+  for (index_t blk = 0; blk < blocks; ++blk) block(blk);
 }
 
 template <typename T>
