@@ -474,7 +474,7 @@ TEST(Ops, CpuGemmGivesTheSameBitsForAnyThreadCount) {
           << c.m << " x " << c.n << " x " << c.k << ", " << t << " threads";
     }
     omp_set_num_threads(threads);
-    // and it is the product (to float rounding)
+    // and it is the product (to float rounding): out = 1.5 A B + 0.25 * 0.5
     for (index_t i = 0; i < c.m; i += std::max<index_t>(1, c.m / 7))
       for (index_t j = 0; j < c.n; j += std::max<index_t>(1, c.n / 5)) {
         double sum = 0, scale = 0;

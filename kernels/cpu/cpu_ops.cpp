@@ -33,8 +33,8 @@ inline index_t gemm_block_rows(index_t m, index_t col_blocks) {
   return std::clamp<index_t>((rows + 63) / 64 * 64, 64, 2048);
 }
 /// Products (m n k) that run on the calling thread alone: a parallel region would cost more
-/// than they save (from 65536 up, a per-task quadratic's B = 1 H v, many 512 x 1 x 256
-/// products, took 100x longer at 2 threads on the AMD VM).
+/// than they save (with a limit of 65536, a per-task quadratic's B = 1 H v - 512 x 1 x 256
+/// products - took 100x longer at 2 threads on the AMD VM).
 constexpr double kSerialGemm = 1 << 20;
 
 /// f(i, j) over the rows x cols index space. The inner loop runs over i with j fixed, so that
@@ -139,8 +139,9 @@ void CpuOps<T>::do_gemm(Op op_a, Op op_b, index_t m, index_t n, index_t k, T alp
     return;
   }
   if (blocks == 1 || mnk <= kSerialGemm || omp_get_max_threads() == 1) {
-    // on this thread, OpenBLAS held to one thread for the call (openblas_set_num_threads also
-    // sets the OpenMP thread count of the calling thread: both are put back)
+    // on this thread, OpenBLAS held to one thread for the call; both counts put back after
+    // (openblas_set_num_threads sets the calling thread's OpenMP count too: set around the
+    // parallel loop below, it had run the blocks of B = 64 products on one thread)
     const int omp_threads = omp_get_max_threads(), blas_threads = openblas_get_num_threads();
     if (blas_threads != 1) openblas_set_num_threads(1);
     for (index_t blk = 0; blk < blocks; ++blk) block(blk);
