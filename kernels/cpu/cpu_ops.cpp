@@ -134,15 +134,14 @@ void CpuOps<T>::do_gemm(Op op_a, Op op_b, index_t m, index_t n, index_t k, T alp
   };
   const index_t blocks = row_blocks * col_blocks;
   const double mnk = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-  if (omp_in_parallel()) {  // (OpenBLAS runs one thread here)
-    for (index_t blk = 0; blk < blocks; ++blk) block(blk);
-    return;
-  }
-  if (blocks == 1 || mnk <= kSerialGemm || omp_get_max_threads() == 1) {
-    // on this thread, OpenBLAS held to one thread for the call; both counts put back after
-    // (openblas_set_num_threads sets the calling thread's OpenMP count too: set around the
-    // parallel loop below, it had run the blocks of B = 64 products on one thread)
-    const int omp_threads = omp_get_max_threads(), blas_threads = openblas_get_num_threads();
+  const bool nested = omp_in_parallel();  // (OpenBLAS runs one thread in an active region)
+  if (nested || blocks == 1 || mnk <= kSerialGemm || omp_get_max_threads() == 1) {
+    // on this thread; outside a parallel region OpenBLAS is held to one thread for the call,
+    // both counts put back after (openblas_set_num_threads sets the calling thread's OpenMP
+    // count too: set around the parallel loop below, it had run the blocks of B = 64 products
+    // on one thread)
+    const int omp_threads = omp_get_max_threads();
+    const int blas_threads = nested ? 1 : openblas_get_num_threads();
     if (blas_threads != 1) openblas_set_num_threads(1);
     for (index_t blk = 0; blk < blocks; ++blk) block(blk);
     if (blas_threads != 1) {
@@ -162,10 +161,10 @@ void CpuOps<T>::do_gemm_strided_batched(Op op_a, Op op_b, index_t m, index_t n, 
                                         T alpha, const T* a, index_t lda, index_t stride_a,
                                         const T* b, index_t ldb, index_t stride_b, T beta, T* c,
                                         index_t ldc, index_t stride_c, index_t count) {
-  // one BLAS call per matrix (OpenBLAS has no strided-batched GEMM). Large matrices: one
-  // after the other, each call threaded by BLAS; small ones (per-task networks, m n k up to
-  // 64^3): the calls spread over the threads, each single-threaded inside the parallel region
-  // (the OpenMP build of OpenBLAS), the same result per matrix as one after the other.
+  // one do_gemm per matrix (OpenBLAS has no strided-batched GEMM). Large matrices: one after
+  // the other, each spreading its blocks over the threads; small ones (per-task networks, m n k
+  // up to 64^3): the matrices spread over the threads, each do_gemm then on its own thread -
+  // the same blocks, so the same result per matrix, as one after the other.
   const bool small = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) <=
                      262144.0;
 #pragma omp parallel for schedule(static) if (small && count > 1)
